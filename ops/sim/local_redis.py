@@ -1,0 +1,104 @@
+"""A throwaway Redis on loopback: a real redis-server when one is on PATH, else fakeredis.
+
+The dry run serves each simulated ElastiCache endpoint with one of these, so PING and the
+demo talk the real Redis protocol over a real socket. fakeredis's TCP server is the embedded
+fallback for machines without redis-server.
+"""
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass
+class LocalRedis:
+    host: str
+    port: int
+    kind: str  # "redis-server" or "fakeredis"
+    pid: Optional[int] = None
+    _stop: Callable[[], None] = field(default=lambda: None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    def stop(self) -> None:
+        self._stop()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def _answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _start_redis_server(binary: str, port: int, detach: bool) -> LocalRedis:
+    workdir = tempfile.mkdtemp(prefix="ops-redis-")
+    args = [binary, "--port", str(port), "--bind", LOOPBACK, "--save", "", "--appendonly", "no",
+            "--dir", workdir, "--protected-mode", "yes"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, start_new_session=detach)
+    deadline = time.monotonic() + 10
+    while not _answers_ping(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"redis-server did not start on {LOOPBACK}:{port}")
+        time.sleep(0.02)
+
+    def stop() -> None:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    return LocalRedis(LOOPBACK, port, "redis-server", proc.pid, stop)
+
+
+def _start_fakeredis(port: int) -> LocalRedis:
+    from fakeredis import TcpFakeServer
+
+    server = TcpFakeServer((LOOPBACK, port))
+    thread = threading.Thread(target=server.serve_forever, daemon=True, name=f"fakeredis:{port}")
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return LocalRedis(LOOPBACK, port, "fakeredis", None, stop)
+
+
+def start_local_redis(prefer: Optional[str] = None, detach: bool = False) -> LocalRedis:
+    """Start a Redis on a free loopback port.
+
+    prefer: "redis-server", "fakeredis" or None (redis-server if on PATH; the env var
+    OPS_LOCAL_REDIS can force either). detach: put redis-server in its own session so it
+    outlives this process (for a simulated account shared between processes).
+    """
+    prefer = prefer or os.environ.get("OPS_LOCAL_REDIS") or None
+    binary = shutil.which("redis-server")
+    port = _free_port()
+    if prefer != "fakeredis" and binary:
+        return _start_redis_server(binary, port, detach)
+    if prefer == "redis-server":
+        raise RuntimeError("redis-server is not on PATH (install it, e.g. apt-get install redis-server)")
+    return _start_fakeredis(port)
