@@ -1,0 +1,181 @@
+"""The `ops` command. One error boundary turns OpsError into a message and an exit code.
+
+Imports of boto3, moto and redis happen inside commands that need AWS, so `ops --help`,
+`ops validate` and `ops steps` start fast.
+"""
+import functools
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_STEP_FAILED, BadInput, OpsError
+
+
+class OpsGroup(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except OpsError as exc:
+            _report_error(ctx, exc)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("ops: interrupted.", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback unless --debug
+            if _debug(ctx):
+                traceback.print_exc()
+            click.echo(f"ops: internal error: {exc.__class__.__name__}: {exc}. "
+                       "Re-run with --debug for the traceback, and please report it.", err=True)
+            ctx.exit(EXIT_STEP_FAILED)
+
+
+def _debug(ctx) -> bool:
+    sub = ctx.obj or {}
+    return bool(sub.get("debug"))
+
+
+def _report_error(ctx, exc: OpsError) -> None:
+    if _debug(ctx):
+        traceback.print_exc()
+    prefix = "ops: error: " if isinstance(exc, BadInput) else "ops: "
+    click.echo(prefix + str(exc), err=True)
+    if (ctx.obj or {}).get("output") == "json":
+        import json
+
+        click.echo(json.dumps({"event": "error", "exit_code": exc.exit_code, "message": exc.message,
+                               "hint": exc.hint}))
+
+
+def common_options(command):
+    """--region/--profile/--var/--config/--output/--debug, on every command that needs them."""
+    options = [
+        click.option("--region", envvar=None, help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION / profile)."),
+        click.option("--profile", help="AWS named profile (default: AWS_PROFILE)."),
+        click.option("--var", "var_flags", multiple=True, metavar="KEY=VALUE", help="Set a playbook var (repeatable)."),
+        click.option("--config", "config_files", multiple=True, type=click.Path(), metavar="FILE",
+                     help="Config file with vars and settings (repeatable; later wins)."),
+        click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                     help="text for people, json for one event per line."),
+        click.option("--debug", is_flag=True, help="Show tracebacks."),
+    ]
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        ctx = click.get_current_context()
+        ctx.ensure_object(dict)
+        ctx.obj.update(debug=kwargs["debug"], output=kwargs["output"])
+        return command(*args, **kwargs)
+
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def _load(playbook_path, var_flags, config_files):
+    from .config import load_settings, parse_var_flags
+    from .playbook import load_playbook
+
+    settings, overrides, override_source = load_settings(config_files)
+    flags = parse_var_flags(var_flags)
+    source = override_source if not flags else "--var"
+    playbook = load_playbook(playbook_path, {**overrides, **flags}, source)
+    return playbook, settings
+
+
+def _reporter(output):
+    from .output import Reporter
+
+    return Reporter(output)
+
+
+@click.group(cls=OpsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ops-lab", prog_name="ops")
+def cli():
+    """ops: run a cloud lab from a playbook, rehearse it offline, and leave nothing behind.
+
+    \b
+      ops run playbooks/lab.yaml --dry-run   rehearse offline (moto, no account, no charges)
+      ops run playbooks/lab.yaml             run it in your AWS account
+      ops teardown playbooks/lab.yaml        delete what a run created
+    """
+
+
+@cli.command()
+@click.argument("playbook", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Run against a simulated AWS account (moto): no account, no charges.")
+@click.option("--keep", is_flag=True, help="Stop before the delete phase and keep the lab up.")
+@common_options
+def run(playbook, dry_run, keep, region, profile, var_flags, config_files, output, debug):
+    """Create the lab, run its checks, then delete everything it created."""
+    from .lab import run_lab
+
+    loaded, settings = _load(playbook, var_flags, config_files)
+    code = run_lab(loaded, root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
+                   region=region, profile=profile, keep=keep)
+    if code:
+        sys.exit(code)
+
+
+@cli.command()
+@click.argument("playbook")
+@click.option("--dry-run", is_flag=True, help="Tear down a simulated lab.")
+@common_options
+def teardown(playbook, dry_run, region, profile, var_flags, config_files, output, debug):
+    """Delete what the last run of a playbook (or lab name) created, from its record."""
+    from .config import load_settings
+    from .lab import teardown_lab
+
+    settings, _, _ = load_settings(config_files)
+    lab = _load(playbook, var_flags, ())[0].name if Path(playbook).is_file() else playbook
+    code = teardown_lab(lab, root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
+                        region=region, profile=profile)
+    if code:
+        sys.exit(code)
+
+
+@cli.command()
+@click.argument("playbook", type=click.Path(dir_okay=False))
+@common_options
+def validate(playbook, region, profile, var_flags, config_files, output, debug):
+    """Check a playbook without touching AWS."""
+    loaded, _ = _load(playbook, var_flags, config_files)
+    if output == "json":
+        import json
+
+        click.echo(json.dumps({"event": "valid", "playbook": playbook, "lab": loaded.name,
+                               "steps": [{"name": s.name, "type": s.type, "needs": s.needs} for s in loaded.steps]}))
+    else:
+        click.echo(f"{playbook}: valid: lab '{loaded.name}', {len(loaded.steps)} steps "
+                   f"({', '.join(s.name for s in loaded.steps)}).")
+
+
+@cli.command()
+@click.argument("step_type", required=False)
+def steps(step_type):
+    """List step types, or describe one: parameters, outputs, an example."""
+    from .steps import registry
+
+    types = registry()
+    if step_type is None:
+        for name in sorted(types):
+            click.echo(f"{name:<22} {types[name].summary}")
+        return
+    if step_type not in types:
+        raise BadInput(f"unknown step type '{step_type}'.", f"Known: {', '.join(sorted(types))}.")
+    cls = types[step_type]
+    click.echo(f"{cls.name}: {cls.summary}\n\nparameters:")
+    for p in cls.params:
+        need = "required" if p.required else f"default {p.default!r}"
+        click.echo(f"  {p.name:<24} {p.type:<9} {need:<28} {p.doc}")
+    click.echo("\noutputs:")
+    for name, out in cls.outputs.items():
+        click.echo(f"  {name:<24} {out.doc}{' (known right after create)' if out.early else ''}")
+    click.echo("\nexample:\n" + "\n".join("  " + line for line in cls.example.splitlines()))
+
+
+def main():
+    cli(prog_name="ops")

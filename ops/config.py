@@ -1,0 +1,65 @@
+"""Settings: built-in defaults, then config files (--config), then flags.
+
+A config file may hold `vars:` (overriding the playbook's), `region:`, `expected:` wait
+times and `delete_timeout:`. Unknown keys are errors, so a typo never passes silently.
+"""
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Tuple
+
+from .durations import parse_duration
+from .errors import BadInput
+from .yamlsource import load_yaml_file, parse_yaml
+
+KEYS = ("vars", "region", "expected", "delete_timeout")
+DEFAULTS = Path(__file__).with_name("defaults.yaml")
+
+
+def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], Dict[str, Any], str]:
+    """(settings, var overrides, where the var overrides came from)."""
+    settings: Dict[str, Any] = dict(parse_yaml(DEFAULTS.read_text(), str(DEFAULTS)))
+    settings["expected"] = dict(settings["expected"])
+    overrides: Dict[str, Any] = {}
+    sources: List[str] = []
+    for path in config_files:
+        doc = load_yaml_file(path)
+        if not isinstance(doc, dict):
+            raise BadInput("a config file must be a mapping (keys: " + ", ".join(KEYS) + ").", "", str(path),
+                           getattr(doc, "line", 1))
+        for key in doc:
+            if key not in KEYS:
+                raise BadInput(f"unknown key '{key}' in config.", f"Allowed: {', '.join(KEYS)}.", str(path),
+                               doc.line_of(key))
+        if "vars" in doc:
+            if not isinstance(doc["vars"], dict):
+                raise BadInput("'vars:' must be a mapping.", "", str(path), doc.line_of("vars"))
+            overrides.update(doc["vars"])
+            sources.append(str(path))
+        if "region" in doc:
+            settings["region"] = str(doc["region"])
+        for name, value in (doc.get("expected") or {}).items():
+            try:
+                settings["expected"][name] = parse_duration(value)
+            except ValueError as exc:
+                raise BadInput(f"expected.{name}: {exc}.", "", str(path), doc["expected"].line_of(name)) from None
+        if "delete_timeout" in doc:
+            settings["delete_timeout"] = doc["delete_timeout"]
+    try:
+        settings["delete_timeout"] = parse_duration(settings["delete_timeout"])
+    except ValueError as exc:
+        raise BadInput(f"delete_timeout: {exc}.") from None
+    return settings, overrides, " and ".join(sources) or "config"
+
+
+def parse_var_flags(flags: Iterable[str]) -> Dict[str, Any]:
+    """--var KEY=VALUE flags; VALUE is read as a YAML scalar (so 42 is a number, true a boolean)."""
+    values: Dict[str, Any] = {}
+    for flag in flags:
+        key, sep, raw = flag.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"--var {flag!r} is not KEY=VALUE.", "Write e.g. --var node_type=cache.t3.micro.")
+        try:
+            value = parse_yaml(raw, "--var") if raw.strip() else ""
+        except BadInput:
+            value = raw
+        values[key.strip()] = raw if isinstance(value, (dict, list)) or value is None else value
+    return values

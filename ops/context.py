@@ -1,0 +1,99 @@
+"""What a step type sees while it works: AWS clients, the clock, the record, progress."""
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from .steps.base import Resource
+from .waiting import Schedule, wait_until
+
+TAG_LAB, TAG_RUN, TAG_STEP = "ops:lab", "ops:run", "ops:step"
+
+
+class StepContext:
+    def __init__(self, *, aws, clock, state, reporter, settings: Dict[str, Any], lab: str, step: str,
+                 step_type: str, timeout: float):
+        self.aws = aws
+        self.clock = clock
+        self.state = state
+        self.reporter = reporter
+        self.settings = settings
+        self.lab = lab
+        self.step = step
+        self.step_type = step_type
+        self.timeout = timeout
+        self.started = clock.now()
+
+    @property
+    def run_id(self) -> str:
+        return self.state.run_id
+
+    @property
+    def region(self) -> str:
+        return self.aws.region
+
+    @property
+    def dry_run(self) -> bool:
+        return self.aws.dry_run
+
+    def client(self, service: str):
+        return self.aws.client(service)
+
+    def call(self, operation: Callable, **kwargs):
+        return self.aws.call(operation, **kwargs)
+
+    def tags(self) -> List[Dict[str, str]]:
+        """The tags every resource ops creates carries: lab, run and step."""
+        return [{"Key": TAG_LAB, "Value": self.lab}, {"Key": TAG_RUN, "Value": self.run_id},
+                {"Key": TAG_STEP, "Value": self.step}]
+
+    def is_ours(self, tags: List[Dict[str, str]]) -> bool:
+        """Tagged by this lab's current run (so: made by it, perhaps before a crash)."""
+        values = {t.get("Key"): t.get("Value") for t in tags or []}
+        return values.get(TAG_LAB) == self.lab and values.get(TAG_RUN) == self.run_id
+
+    # --- the record ----------------------------------------------------------------
+    def find_recorded(self, kind: str) -> Optional[Resource]:
+        """A live resource of this kind that this step already recorded (resume after a crash)."""
+        return next((r for r in self.state.live() if r.step == self.step and r.kind == kind), None)
+
+    def intend(self, kind: str, resource_id: str, **attrs) -> Resource:
+        """Record, before the create call, what is about to be created."""
+        resource = Resource(step=self.step, type=self.step_type, kind=kind, id=resource_id,
+                            region=self.region, ours=True, status="intent", attrs=attrs)
+        self.state.record(resource)
+        return resource
+
+    def created(self, resource: Resource, verb: str = "created", **attrs) -> Resource:
+        resource.status = "created"
+        resource.attrs.update(attrs)
+        self.state.record(resource)
+        self.reporter.event("step_created", step=self.step, kind=resource.kind, id=resource.id, ours=True, verb=verb)
+        return resource
+
+    def adopted(self, kind: str, resource_id: str, **attrs) -> Resource:
+        """Record something that existed before this run: used, never deleted."""
+        resource = Resource(step=self.step, type=self.step_type, kind=kind, id=resource_id,
+                            region=self.region, ours=False, status="adopted", attrs=attrs)
+        self.state.record(resource)
+        self.reporter.event("step_created", step=self.step, kind=kind, id=resource_id, ours=False, verb="adopted")
+        return resource
+
+    def deleted(self, resource: Resource) -> None:
+        resource.status = "deleted"
+        self.state.record(resource)
+
+    # --- waiting and progress ------------------------------------------------------
+    def remaining(self) -> float:
+        return max(0.0, self.timeout - (self.clock.now() - self.started))
+
+    def schedule(self, key: str) -> Schedule:
+        expected = self.settings.get("expected", {}).get(key, 60)
+        return Schedule(expected=float(expected))
+
+    def wait(self, what: str, check: Callable[[], Tuple[str, str]], expected_key: str) -> str:
+        def on_poll(status: str, elapsed: float) -> None:
+            self.reporter.event("step_waiting", step=self.step, what=what, status=status, elapsed=round(elapsed, 1))
+
+        return wait_until(self.clock, check, what=what, timeout=self.remaining(),
+                          schedule=self.schedule(expected_key), on_poll=on_poll)
+
+    def output(self, text: str) -> None:
+        self.reporter.event("step_output", step=self.step, text=text)

@@ -1,0 +1,87 @@
+"""One renderer for everything a run reports: readable lines, or JSON lines for machines.
+
+Every event has a kind and fields; text mode turns it into one line with the (possibly
+simulated) time since the run started and the step name first, JSON mode prints it as one
+object per line: {"event": kind, "t": seconds, ...fields}.
+"""
+import json
+import sys
+import threading
+from typing import Any, Dict, Optional, TextIO
+
+from .durations import format_duration
+
+
+class Reporter:
+    def __init__(self, mode: str = "text", stream: Optional[TextIO] = None, clock=None):
+        self.mode = mode
+        self.stream = stream or sys.stdout
+        self.clock = clock
+        self._start = clock.now() if clock else 0.0
+        self._lock = threading.Lock()
+
+    def set_clock(self, clock) -> None:
+        self.clock = clock
+        self._start = clock.now()
+
+    def elapsed(self) -> float:
+        return self.clock.now() - self._start if self.clock else 0.0
+
+    def event(self, kind: str, **fields: Any) -> None:
+        with self._lock:
+            if self.mode == "json":
+                line = json.dumps({"event": kind, "t": round(self.elapsed(), 3), **fields}, default=str)
+            else:
+                line = self._text(kind, fields)
+                if line is None:
+                    return
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def _text(self, kind: str, f: Dict[str, Any]) -> Optional[str]:
+        stamp = f"[{format_duration(self.elapsed()):>8}]"
+        step = f.get("step", "")
+        if kind == "run_started":
+            mode = "dry run: simulated account, simulated time" if f["dry_run"] else f"AWS account, region {f['region']}"
+            return f"ops: {f['action']} lab '{f['lab']}' (run {f['run_id']}, {mode})"
+        if kind == "step_started":
+            return f"{stamp} {step:<12} start    {f['type']}"
+        if kind == "step_waiting":
+            return f"{stamp} {step:<12} waiting  {f['what']}: {f['status']} ({format_duration(f['elapsed'])})"
+        if kind == "step_created":
+            return f"{stamp} {step:<12} {'adopted' if not f['ours'] else f['verb']:<8} {f['kind']} {f['id']}"
+        if kind == "step_finished":
+            shown = ", ".join(f"{k}={v}" for k, v in f.get("outputs", {}).items())
+            return f"{stamp} {step:<12} done     in {format_duration(f['elapsed'])}" + (f"  [{shown}]" if shown else "")
+        if kind == "step_output":
+            return "\n".join(f"{stamp} {step:<12} | {line}" for line in str(f["text"]).splitlines() or [""])
+        if kind == "step_failed":
+            return f"{stamp} {step:<12} FAILED   {f['error']}"
+        if kind == "teardown_started":
+            return f"{stamp} {'teardown':<12} {f['count']} resource(s) to delete"
+        if kind == "resource_deleting":
+            return f"{stamp} {step:<12} delete   {f['kind']} {f['id']}"
+        if kind == "resource_deleted":
+            return f"{stamp} {step:<12} deleted  {f['kind']} {f['id']} in {format_duration(f['elapsed'])}"
+        if kind == "resource_kept":
+            return f"{stamp} {step:<12} kept     {f['kind']} {f['id']} ({f['reason']})"
+        if kind == "resource_delete_failed":
+            return f"{stamp} {step:<12} FAILED   deleting {f['kind']} {f['id']}: {f['error']}"
+        if kind == "note":
+            return f["text"]
+        if kind == "run_finished":
+            return self._summary(f)
+        return f"{stamp} {kind} {f}"
+
+    def _summary(self, f: Dict[str, Any]) -> str:
+        lines = [f"ops: {f['result']} in {format_duration(f['elapsed'])}"
+                 + (" of simulated time" if f.get("simulated") else "")]
+        left = f.get("left", [])
+        if left:
+            lines.append(f"ops: {len(left)} resource(s) exist now:")
+            lines.extend(f"  - {item}" for item in left)
+        elif f.get("checked_account"):
+            lines.append("ops: nothing from this run is left in the account.")
+        if f.get("teardown_command"):
+            lines.append(f"ops: to delete them: {f['teardown_command']}")
+        return "\n".join(lines)

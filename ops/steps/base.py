@@ -1,0 +1,152 @@
+"""The step type: one class per kind of work, registered by name.
+
+A step type declares its parameters and outputs (so validation, `ops steps` and the JSON
+Schema all come from one place) and holds together how to create its resources (adopting
+what this run already made), wait for them, report outputs, and delete them again. Teardown
+is derived from what `create` recorded, so it is never written twice.
+"""
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Dict, List, Optional
+
+from ..durations import parse_duration
+
+REGISTRY: Dict[str, type] = {}
+
+
+def register(cls):
+    """Class decorator: make a step type available to playbooks under cls.name."""
+    if cls.name in REGISTRY:
+        raise RuntimeError(f"step type {cls.name} registered twice")
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+_JSON_TYPES = {"string": "string", "integer": "integer", "boolean": "boolean", "list": "array",
+               "duration": ["string", "integer"], "map": "object"}
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str = "string"  # string | integer | boolean | list | duration | map
+    required: bool = False
+    default: Any = None
+    doc: str = ""
+    choices: tuple = ()
+    minimum: Optional[int] = None
+    maximum: Optional[int] = None
+    check: Optional[Callable[[Any], Optional[str]]] = None  # returns a problem, or None
+    secret: bool = False  # never printed, logged or stored
+
+    def validate(self, value) -> Optional[str]:
+        """Return what is wrong with value, or None. Coerces nothing."""
+        problem = _type_problem(self.type, value)
+        if problem:
+            return problem
+        if self.choices and value not in self.choices:
+            return f"must be one of: {', '.join(map(str, self.choices))}"
+        if self.minimum is not None and value < self.minimum:
+            return f"must be at least {self.minimum}"
+        if self.maximum is not None and value > self.maximum:
+            return f"must be at most {self.maximum}"
+        return self.check(value) if self.check else None
+
+    def json_schema(self) -> dict:
+        schema: Dict[str, Any] = {"description": self.doc}
+        if self.type == "list":
+            schema["type"] = "array"
+            schema["items"] = {"type": "string"}
+        else:
+            schema["type"] = _JSON_TYPES[self.type]
+        if self.choices:
+            schema["enum"] = list(self.choices)
+        if self.minimum is not None:
+            schema["minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["maximum"] = self.maximum
+        if self.default is not None:
+            schema["default"] = self.default
+        # Any parameter may instead hold a ${{ ... }} reference.
+        return {"anyOf": [schema, {"type": "string", "pattern": r"^\$\{\{.*\}\}$"}]}
+
+
+def _type_problem(kind: str, value) -> Optional[str]:
+    if kind == "string" and not isinstance(value, str):
+        return f"must be a string, not {type(value).__name__}"
+    if kind == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
+        return f"must be a whole number, not {value!r}"
+    if kind == "boolean" and not isinstance(value, bool):
+        return f"must be true or false, not {value!r}"
+    if kind == "list" and not isinstance(value, list):
+        return f"must be a list, not {type(value).__name__}"
+    if kind == "map" and not isinstance(value, dict):
+        return f"must be a mapping, not {type(value).__name__}"
+    if kind == "duration":
+        try:
+            parse_duration(value)
+        except ValueError as exc:
+            return str(exc)
+    return None
+
+
+@dataclass(frozen=True)
+class Output:
+    doc: str
+    early: bool = False  # known right after create(), before the resource is ready
+
+
+@dataclass
+class Resource:
+    """One thing a step made or changed, as recorded in the run's state."""
+
+    step: str
+    type: str  # the step type that knows how to delete it
+    kind: str  # e.g. "cache-cluster", "ingress-rule"
+    id: str
+    region: str
+    ours: bool = True  # False: it existed before this run; teardown leaves it alone
+    status: str = "intent"  # intent -> created | adopted -> deleted
+    attrs: Dict[str, Any] = field(default_factory=dict)
+
+    def label(self) -> str:
+        return f"{self.kind} {self.id}"
+
+
+class StepType:
+    """Base class. Subclasses set the class attributes and implement create/wait/delete."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str] = ""
+    params: ClassVar[List[Param]] = []
+    outputs: ClassVar[Dict[str, Output]] = {}
+    example: ClassVar[str] = ""
+    default_timeout: ClassVar[float] = 600.0
+    permissions: ClassVar[List[str]] = []
+
+    def __init__(self, ctx, step_name: str, args: Dict[str, Any]):
+        self.ctx = ctx
+        self.step_name = step_name
+        self.args = args
+
+    @classmethod
+    def param(cls, name: str) -> Optional[Param]:
+        return next((p for p in cls.params if p.name == name), None)
+
+    @classmethod
+    def with_defaults(cls, args: Dict[str, Any]) -> Dict[str, Any]:
+        merged = {p.name: p.default for p in cls.params if not p.required}
+        merged.update(args)
+        return merged
+
+    def create(self) -> Dict[str, Any]:
+        """Find or create the step's resources (recording each); return the early outputs."""
+        raise NotImplementedError
+
+    def wait(self) -> Dict[str, Any]:
+        """Wait until the resources are ready; return the remaining outputs."""
+        return {}
+
+    @classmethod
+    def delete(cls, ctx, resource: Resource) -> None:
+        """Delete one recorded resource and wait until it is gone. Must be idempotent."""
+        raise NotImplementedError

@@ -1,0 +1,129 @@
+"""EC2 security groups: one ingress rule opened for the run, and only that rule removed.
+
+The default security group is shared with everything else in the VPC, so ops records the
+id of the rule it added and revokes exactly that rule; a rule that was already there is
+used but never removed.
+"""
+import ipaddress
+from typing import Any, Dict, List, Optional
+
+from ..aws import error_code
+from ..errors import StepFailed
+from .base import Output, Param, Resource, StepType, register
+
+
+def default_security_group(ctx) -> str:
+    """The default VPC's `default` group: where a cluster created without groups lands."""
+    ec2 = ctx.client("ec2")
+    vpcs = ctx.call(ec2.describe_vpcs, Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    if not vpcs:
+        raise StepFailed(ctx.step, f"region {ctx.region} has no default VPC.",
+                         "Create one with 'aws ec2 create-default-vpc', or pass security_group_ids explicitly.")
+    groups = ctx.call(ec2.describe_security_groups, Filters=[
+        {"Name": "vpc-id", "Values": [vpcs[0]["VpcId"]]}, {"Name": "group-name", "Values": ["default"]}])
+    return groups["SecurityGroups"][0]["GroupId"]
+
+
+def check_cidr(value: str) -> Optional[str]:
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return f"'{value}' is not a CIDR block like 10.0.0.0/16"
+    if network.prefixlen == 0:
+        return ("opens the port to the whole internet, which ops refuses; use source_group_id "
+                "(the client's security group) instead")
+    return None
+
+
+def _matches(rule: Dict[str, Any], protocol: str, port: int, source_group: str, cidr: str) -> bool:
+    if rule.get("IsEgress") or rule.get("IpProtocol") not in (protocol, "-1"):
+        return False
+    if rule.get("IpProtocol") != "-1" and not (rule.get("FromPort", 0) <= port <= rule.get("ToPort", -1)):
+        return False
+    if source_group:
+        return rule.get("ReferencedGroupInfo", {}).get("GroupId") == source_group
+    return rule.get("CidrIpv4") == cidr or rule.get("CidrIpv6") == cidr
+
+
+def _rules(ctx, group: str) -> List[Dict[str, Any]]:
+    ec2 = ctx.client("ec2")
+    answer = ctx.call(ec2.describe_security_group_rules, Filters=[{"Name": "group-id", "Values": [group]}])
+    return answer["SecurityGroupRules"]
+
+
+@register
+class IngressRule(StepType):
+    name = "ec2.ingress"
+    summary = "Open one port on a security group to a source security group (or, if allowed, a CIDR)."
+    params = [
+        Param("group_id", required=True, doc="security group to open (e.g. the cluster's)"),
+        Param("port", type="integer", required=True, minimum=1, maximum=65535, doc="TCP port"),
+        Param("source_group_id", default=None, doc="security group allowed in (least privilege; preferred)"),
+        Param("cidr", default=None, check=check_cidr, doc="CIDR allowed in, instead of a source group"),
+        Param("protocol", default="tcp", choices=("tcp", "udp"), doc="IP protocol"),
+        Param("description", default="opened by ops", doc="rule description"),
+    ]
+    outputs = {"rule_id": Output("the security group rule id", early=True)}
+    example = """\
+- name: ingress
+  type: ec2.ingress
+  with:
+    group_id: ${{ steps.redis.outputs.security_group_id }}
+    port: 6379
+    source_group_id: ${{ steps.cloud9.outputs.security_group_id }}
+"""
+    default_timeout = 300.0
+    permissions = ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress",
+                   "ec2:DescribeSecurityGroupRules", "ec2:CreateTags"]
+
+    def create(self) -> Dict[str, Any]:
+        ctx, args = self.ctx, self.args
+        source_group, cidr = args["source_group_id"], args["cidr"]
+        if bool(source_group) == bool(cidr):
+            raise StepFailed(ctx.step, "give exactly one of source_group_id and cidr.",
+                             "Prefer source_group_id: only members of that group get in.")
+        ec2 = ctx.client("ec2")
+        group, port, protocol = args["group_id"], args["port"], args["protocol"]
+        for rule in self._rules(group):
+            if _matches(rule, protocol, port, source_group, cidr):
+                rule_id = rule["SecurityGroupRuleId"]
+                if ctx.is_ours(rule.get("Tags", [])):
+                    recorded = ctx.find_recorded("ingress-rule") or ctx.intend("ingress-rule", rule_id, group_id=group)
+                    ctx.created(recorded, verb="resumed")
+                else:
+                    ctx.adopted("ingress-rule", rule_id, group_id=group)
+                return {"rule_id": rule_id}
+        permission: Dict[str, Any] = {"IpProtocol": protocol, "FromPort": port, "ToPort": port}
+        if source_group:
+            permission["UserIdGroupPairs"] = [{"GroupId": source_group, "Description": args["description"]}]
+        elif ":" in cidr:
+            permission["Ipv6Ranges"] = [{"CidrIpv6": cidr, "Description": args["description"]}]
+        else:
+            permission["IpRanges"] = [{"CidrIp": cidr, "Description": args["description"]}]
+        pending = ctx.intend("ingress-rule", f"{group}:{protocol}:{port}:{source_group or cidr}", group_id=group)
+        answer = ctx.call(ec2.authorize_security_group_ingress, GroupId=group, IpPermissions=[permission],
+                          TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": ctx.tags()}])
+        pending.id = answer["SecurityGroupRules"][0]["SecurityGroupRuleId"]
+        ctx.created(pending, port=port, source=source_group or cidr)
+        return {"rule_id": pending.id}
+
+    def _rules(self, group: str) -> List[Dict[str, Any]]:
+        return _rules(self.ctx, group)
+
+    @classmethod
+    def delete(cls, ctx, resource: Resource) -> None:
+        ec2 = ctx.client("ec2")
+        group = resource.attrs["group_id"]
+        rule_ids = [resource.id]
+        if not resource.id.startswith("sgr-"):
+            # The authorize call was sent but its answer never recorded: find the rule by its tags.
+            rule_ids = [r["SecurityGroupRuleId"] for r in _rules(ctx, group) if ctx.is_ours(r.get("Tags", []))
+                        and {"Key": "ops:step", "Value": resource.step} in r.get("Tags", [])]
+            if not rule_ids:
+                return
+        try:
+            ctx.call(ec2.revoke_security_group_ingress, GroupId=group, SecurityGroupRuleIds=rule_ids)
+        except Exception as exc:  # noqa: BLE001
+            if error_code(exc) not in ("InvalidSecurityGroupRuleId.NotFound", "InvalidGroup.NotFound",
+                                       "InvalidPermission.NotFound"):
+                raise

@@ -1,0 +1,145 @@
+"""ElastiCache: a single-node Redis (or Valkey) cluster, deleted without a final snapshot."""
+import re
+from typing import Any, Dict, Optional
+
+from ..aws import error_code
+from .base import Output, Param, Resource, StepType, register
+from .ec2 import default_security_group
+
+CLUSTER_ID = re.compile(r"^[a-z](?!.*--)[a-z0-9-]{0,39}(?<!-)$")
+
+
+def check_cluster_id(value: str) -> Optional[str]:
+    if not CLUSTER_ID.match(value):
+        return ("is not a valid cluster id: 1-40 lowercase letters, digits or hyphens, starting with a "
+                "letter, no '--' and no trailing '-'")
+    return None
+
+
+def check_node_type(value: str) -> Optional[str]:
+    if not value.startswith("cache."):
+        return "must be an ElastiCache node type such as cache.t3.micro"
+    return None
+
+
+def describe_cluster(ctx, cluster_id: str) -> Optional[Dict[str, Any]]:
+    client = ctx.client("elasticache")
+    try:
+        found = ctx.call(client.describe_cache_clusters, CacheClusterId=cluster_id, ShowCacheNodeInfo=True)
+    except Exception as exc:  # noqa: BLE001
+        if error_code(exc) == "CacheClusterNotFound":
+            return None
+        raise
+    return found["CacheClusters"][0]
+
+
+@register
+class CacheCluster(StepType):
+    name = "elasticache.cluster"
+    summary = "An ElastiCache cluster with one node and no replicas; deleted without a final snapshot."
+    params = [
+        Param("cluster_id", required=True, doc="cluster name: 1-40 lowercase letters, digits, hyphens",
+              check=check_cluster_id),
+        Param("engine", default="redis", choices=("redis", "valkey"), doc="cache engine"),
+        Param("engine_version", default=None, doc="engine version; omit for the current default"),
+        Param("node_type", default="cache.t3.micro", check=check_node_type,
+              doc="node type; cache.t3.micro is current generation and cheap"),
+        Param("port", type="integer", default=6379, minimum=1, maximum=65535, doc="port the node listens on"),
+        Param("security_group_ids", type="list", default=None,
+              doc="VPC security groups; omit to use the default VPC's default group"),
+    ]
+    outputs = {
+        "cluster_id": Output("the cluster id", early=True),
+        "security_group_id": Output("the cluster's (first) security group", early=True),
+        "endpoint": Output("host:port of the node"),
+        "address": Output("host name of the node"),
+        "port": Output("port of the node"),
+    }
+    example = """\
+- name: redis
+  type: elasticache.cluster
+  with:
+    cluster_id: lab-${{ run.id }}
+    node_type: cache.t3.micro
+"""
+    default_timeout = 2400.0
+    permissions = ["elasticache:CreateCacheCluster", "elasticache:DescribeCacheClusters",
+                   "elasticache:DeleteCacheCluster", "elasticache:AddTagsToResource",
+                   "elasticache:ListTagsForResource", "ec2:DescribeVpcs", "ec2:DescribeSecurityGroups"]
+
+    def create(self) -> Dict[str, Any]:
+        ctx, args = self.ctx, self.args
+        client = ctx.client("elasticache")
+        cluster_id = args["cluster_id"]
+        existing = describe_cluster(ctx, cluster_id)
+        if existing is None:
+            groups = args["security_group_ids"] or [default_security_group(ctx)]
+            resource = ctx.intend("cache-cluster", cluster_id)
+            request = dict(CacheClusterId=cluster_id, Engine=args["engine"], CacheNodeType=args["node_type"],
+                           NumCacheNodes=1, Port=args["port"], SecurityGroupIds=groups, Tags=ctx.tags())
+            if args["engine_version"]:
+                request["EngineVersion"] = args["engine_version"]
+            ctx.call(client.create_cache_cluster, **request)
+            ctx.created(resource, security_group_ids=groups)
+            return {"cluster_id": cluster_id, "security_group_id": groups[0]}
+        groups = [g["SecurityGroupId"] for g in existing.get("SecurityGroups", [])]
+        tags = ctx.call(client.list_tags_for_resource, ResourceName=existing["ARN"])["TagList"]
+        if ctx.is_ours(tags):
+            recorded = ctx.find_recorded("cache-cluster") or ctx.intend("cache-cluster", cluster_id)
+            ctx.created(recorded, verb="resumed", security_group_ids=groups)
+        else:
+            ctx.adopted("cache-cluster", cluster_id, security_group_ids=groups)
+        return {"cluster_id": cluster_id, "security_group_id": groups[0] if groups else ""}
+
+    def wait(self) -> Dict[str, Any]:
+        ctx = self.ctx
+        cluster_id = self.args["cluster_id"]
+        ctx.wait(f"cluster {cluster_id}", _status_check(ctx, cluster_id), "elasticache.create")
+        node = describe_cluster(ctx, cluster_id)["CacheNodes"][0]["Endpoint"]
+        return {"address": node["Address"], "port": node["Port"], "endpoint": f"{node['Address']}:{node['Port']}"}
+
+    @classmethod
+    def delete(cls, ctx, resource: Resource) -> None:
+        client = ctx.client("elasticache")
+        cluster = describe_cluster(ctx, resource.id)
+        if cluster is None:
+            return
+        if cluster["CacheClusterStatus"] != "deleting":
+            # AWS refuses deletes while creating/modifying/snapshotting: wait those out first.
+            ctx.wait(f"cluster {resource.id} to be deletable", _deletable_check(ctx, resource.id), "elasticache.create")
+            try:
+                ctx.call(client.delete_cache_cluster, CacheClusterId=resource.id)  # no FinalSnapshotIdentifier
+            except Exception as exc:  # noqa: BLE001
+                if error_code(exc) != "CacheClusterNotFound":
+                    raise
+        ctx.wait(f"cluster {resource.id} deletion", _gone_check(ctx, resource.id), "elasticache.delete")
+
+
+BUSY = ("creating", "modifying", "snapshotting", "rebooting cluster nodes")
+
+
+def _status_check(ctx, cluster_id: str):
+    from ..waiting import waiter_check
+
+    return waiter_check(ctx.aws, ctx.client("elasticache"), "cache_cluster_available",
+                        lambda r: r["CacheClusters"][0]["CacheClusterStatus"], CacheClusterId=cluster_id)
+
+
+def _gone_check(ctx, cluster_id: str):
+    from ..waiting import waiter_check
+
+    return waiter_check(ctx.aws, ctx.client("elasticache"), "cache_cluster_deleted",
+                        lambda r: r["CacheClusters"][0]["CacheClusterStatus"], CacheClusterId=cluster_id)
+
+
+def _deletable_check(ctx, cluster_id: str):
+    from ..waiting import RETRY, SUCCESS
+
+    def check():
+        cluster = describe_cluster(ctx, cluster_id)
+        if cluster is None:
+            return SUCCESS, "gone"
+        status = cluster["CacheClusterStatus"]
+        return (RETRY if status in BUSY else SUCCESS), status
+
+    return check

@@ -1,0 +1,109 @@
+"""IAM pieces a client host needs: a role, its instance profile, policies on the role.
+
+Each is recorded as its own resource. What existed before the run is adopted (never
+deleted); a policy ops attaches to an adopted role is recorded too, and detached again on
+teardown, so the role ends as it was.
+"""
+import json
+from typing import Dict, List
+
+from ..aws import error_code
+from .base import Resource
+
+AWS_MANAGED = "arn:aws:iam::aws:policy/"
+ROLE, PROFILE, MANAGED, INLINE = "iam-role", "instance-profile", "role-policy", "role-inline-policy"
+
+
+def _missing(exc) -> bool:
+    return error_code(exc) == "NoSuchEntity"
+
+
+def ensure_role(ctx, name: str, path: str, services: List[str], description: str) -> None:
+    iam = ctx.client("iam")
+    try:
+        role = ctx.call(iam.get_role, RoleName=name)["Role"]
+    except Exception as exc:  # noqa: BLE001
+        if not _missing(exc):
+            raise
+        resource = ctx.find_recorded(ROLE) or ctx.intend(ROLE, name)
+        trust = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": services}, "Action": "sts:AssumeRole"}]}
+        ctx.call(iam.create_role, RoleName=name, Path=path, AssumeRolePolicyDocument=json.dumps(trust),
+                 Description=description, Tags=ctx.tags())
+        ctx.created(resource)
+        return
+    if ctx.is_ours(role.get("Tags", [])):
+        ctx.created(ctx.find_recorded(ROLE) or ctx.intend(ROLE, name), verb="resumed")
+    else:
+        ctx.adopted(ROLE, name)
+
+
+def ensure_instance_profile(ctx, name: str, path: str, role: str) -> None:
+    iam = ctx.client("iam")
+    try:
+        profile = ctx.call(iam.get_instance_profile, InstanceProfileName=name)["InstanceProfile"]
+    except Exception as exc:  # noqa: BLE001
+        if not _missing(exc):
+            raise
+        resource = ctx.find_recorded(PROFILE) or ctx.intend(PROFILE, name, role=role)
+        ctx.call(iam.create_instance_profile, InstanceProfileName=name, Path=path, Tags=ctx.tags())
+        ctx.call(iam.add_role_to_instance_profile, InstanceProfileName=name, RoleName=role)
+        ctx.created(resource)
+        return
+    if ctx.is_ours(profile.get("Tags", [])):
+        ctx.created(ctx.find_recorded(PROFILE) or ctx.intend(PROFILE, name, role=role), verb="resumed")
+    else:
+        ctx.adopted(PROFILE, name, role=role)
+        if role not in [r["RoleName"] for r in profile.get("Roles", [])]:
+            ctx.reporter.event("note", text=f"warning: instance profile {name} does not contain role {role}.")
+
+
+def ensure_managed_policy(ctx, role: str, policy_name: str) -> None:
+    """Attach an AWS managed policy unless it is attached already (then leave it alone)."""
+    iam = ctx.client("iam")
+    arn = AWS_MANAGED + policy_name
+    attached = ctx.call(iam.list_attached_role_policies, RoleName=role)["AttachedPolicies"]
+    kind = f"{MANAGED}:{policy_name}"
+    if any(p["PolicyArn"] == arn for p in attached):
+        if not ctx.find_recorded(kind):
+            ctx.adopted(kind, f"{role}/{policy_name}", role=role, policy_arn=arn)
+        return
+    resource = ctx.intend(kind, f"{role}/{policy_name}", role=role, policy_arn=arn)
+    ctx.call(iam.attach_role_policy, RoleName=role, PolicyArn=arn)
+    ctx.created(resource, verb="attached")
+
+
+def put_inline_policy(ctx, role: str, policy_name: str, document: Dict) -> None:
+    iam = ctx.client("iam")
+    resource = ctx.find_recorded(INLINE) or ctx.intend(INLINE, f"{role}/{policy_name}", role=role, policy=policy_name)
+    ctx.call(iam.put_role_policy, RoleName=role, PolicyName=policy_name, PolicyDocument=json.dumps(document))
+    ctx.created(resource, verb="attached")
+
+
+def delete_iam(ctx, resource: Resource) -> bool:
+    """Delete one IAM resource recorded by a step; False if it is not an IAM kind."""
+    iam = ctx.client("iam")
+    kind = resource.kind.split(":")[0]
+    try:
+        if kind == MANAGED:
+            ctx.call(iam.detach_role_policy, RoleName=resource.attrs["role"], PolicyArn=resource.attrs["policy_arn"])
+        elif kind == INLINE:
+            ctx.call(iam.delete_role_policy, RoleName=resource.attrs["role"], PolicyName=resource.attrs["policy"])
+        elif kind == PROFILE:
+            profile = ctx.call(iam.get_instance_profile, InstanceProfileName=resource.id)["InstanceProfile"]
+            for role in profile.get("Roles", []):
+                ctx.call(iam.remove_role_from_instance_profile, InstanceProfileName=resource.id,
+                         RoleName=role["RoleName"])
+            ctx.call(iam.delete_instance_profile, InstanceProfileName=resource.id)
+        elif kind == ROLE:
+            for policy in ctx.call(iam.list_attached_role_policies, RoleName=resource.id)["AttachedPolicies"]:
+                ctx.call(iam.detach_role_policy, RoleName=resource.id, PolicyArn=policy["PolicyArn"])
+            for name in ctx.call(iam.list_role_policies, RoleName=resource.id)["PolicyNames"]:
+                ctx.call(iam.delete_role_policy, RoleName=resource.id, PolicyName=name)
+            ctx.call(iam.delete_role, RoleName=resource.id)
+        else:
+            return False
+    except Exception as exc:  # noqa: BLE001
+        if not _missing(exc):
+            raise
+    return True

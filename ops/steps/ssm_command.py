@@ -1,0 +1,60 @@
+"""Run a shell script on an instance with SSM Run Command and collect its output.
+
+The lab's client host has no inbound ports; ElastiCache answers only inside its VPC, so
+anything that must reach the cache (PING, the demo) runs there through SSM.
+"""
+from typing import Dict
+
+from ..aws import error_code
+from ..errors import StepFailed
+from ..waiting import FAILURE, RETRY, SUCCESS
+
+TERMINAL_FAILURES = ("Failed", "Cancelled", "TimedOut", "Cancelling")
+
+
+def run_shell(ctx, instance_id: str, commands, what: str, timeout_seconds: int = 300) -> Dict[str, str]:
+    """Send commands; wait until they finish; return the invocation (status, stdout, stderr)."""
+    ssm = ctx.client("ssm")
+    sent: Dict[str, str] = {}
+
+    def send():
+        try:
+            answer = ctx.call(ssm.send_command, InstanceIds=[instance_id], DocumentName="AWS-RunShellScript",
+                              Comment=f"ops {ctx.lab} {ctx.run_id} {ctx.step}"[:100],
+                              Parameters={"commands": list(commands), "executionTimeout": [str(timeout_seconds)]},
+                              TimeoutSeconds=max(30, min(timeout_seconds, 2592000)))
+        except Exception as exc:  # noqa: BLE001
+            if error_code(exc) == "InvalidInstanceId":  # the SSM agent has not registered yet
+                return RETRY, "waiting for the SSM agent"
+            raise
+        sent["id"] = answer["Command"]["CommandId"]
+        return SUCCESS, "sent"
+
+    ctx.wait(f"SSM on {instance_id}", send, "ssm.online")
+    invocation: Dict[str, str] = {}
+
+    def finished():
+        try:
+            answer = ctx.call(ssm.get_command_invocation, CommandId=sent["id"], InstanceId=instance_id)
+        except Exception as exc:  # noqa: BLE001
+            if error_code(exc) == "InvocationDoesNotExist":  # not visible yet, right after send
+                return RETRY, "pending"
+            raise
+        invocation.update(answer)
+        status = answer["Status"]
+        if status == "Success":
+            return SUCCESS, status
+        if status in TERMINAL_FAILURES:
+            return FAILURE, status
+        return RETRY, status
+
+    try:
+        ctx.wait(what, finished, "ssm.command")
+    except Exception as exc:  # noqa: BLE001
+        if not invocation:
+            raise
+        output = (invocation.get("StandardErrorContent") or invocation.get("StandardOutputContent") or "").strip()
+        raise StepFailed(ctx.step, f"{what} ended {invocation.get('Status')} on {instance_id}: {output or exc}",
+                         "Check the instance can reach the endpoint (security group rule, same VPC).") from None
+    return {"status": invocation["Status"], "stdout": invocation.get("StandardOutputContent", ""),
+            "stderr": invocation.get("StandardErrorContent", "")}
