@@ -27,51 +27,51 @@ class Reporter:
     def elapsed(self) -> float:
         return self.clock.now() - self._start if self.clock else 0.0
 
-    def event(self, kind: str, **fields: Any) -> None:
+    def event(self, name: str, /, **fields: Any) -> None:
         with self._lock:
             if self.mode == "json":
-                line = json.dumps({"event": kind, "t": round(self.elapsed(), 3), **fields}, default=str)
+                line = json.dumps({"event": name, "t": round(self.elapsed(), 3), **fields}, default=str)
             else:
-                line = self._text(kind, fields)
+                line = self._text(name, fields)
                 if line is None:
                     return
             self.stream.write(line + "\n")
             self.stream.flush()
 
-    def _text(self, kind: str, f: Dict[str, Any]) -> Optional[str]:
+    def _text(self, name: str, f: Dict[str, Any]) -> Optional[str]:
         stamp = f"[{format_duration(self.elapsed()):>8}]"
         step = f.get("step", "")
-        if kind == "run_started":
+        if name == "run_started":
             mode = "dry run: simulated account, simulated time" if f["dry_run"] else f"AWS account, region {f['region']}"
             return f"ops: {f['action']} lab '{f['lab']}' (run {f['run_id']}, {mode})"
-        if kind == "step_started":
+        if name == "step_started":
             return f"{stamp} {step:<12} start    {f['type']}"
-        if kind == "step_waiting":
+        if name == "step_waiting":
             return f"{stamp} {step:<12} waiting  {f['what']}: {f['status']} ({format_duration(f['elapsed'])})"
-        if kind == "step_created":
+        if name == "step_created":
             return f"{stamp} {step:<12} {'adopted' if not f['ours'] else f['verb']:<8} {f['kind']} {f['id']}"
-        if kind == "step_finished":
+        if name == "step_finished":
             shown = ", ".join(f"{k}={v}" for k, v in f.get("outputs", {}).items())
             return f"{stamp} {step:<12} done     in {format_duration(f['elapsed'])}" + (f"  [{shown}]" if shown else "")
-        if kind == "step_output":
+        if name == "step_output":
             return "\n".join(f"{stamp} {step:<12} | {line}" for line in str(f["text"]).splitlines() or [""])
-        if kind == "step_failed":
+        if name == "step_failed":
             return f"{stamp} {step:<12} FAILED   {f['error']}"
-        if kind == "teardown_started":
+        if name == "teardown_started":
             return f"{stamp} {'teardown':<12} {f['count']} resource(s) to delete"
-        if kind == "resource_deleting":
+        if name == "resource_deleting":
             return f"{stamp} {step:<12} delete   {f['kind']} {f['id']}"
-        if kind == "resource_deleted":
+        if name == "resource_deleted":
             return f"{stamp} {step:<12} deleted  {f['kind']} {f['id']} in {format_duration(f['elapsed'])}"
-        if kind == "resource_kept":
+        if name == "resource_kept":
             return f"{stamp} {step:<12} kept     {f['kind']} {f['id']} ({f['reason']})"
-        if kind == "resource_delete_failed":
+        if name == "resource_delete_failed":
             return f"{stamp} {step:<12} FAILED   deleting {f['kind']} {f['id']}: {f['error']}"
-        if kind == "note":
+        if name == "note":
             return f["text"]
-        if kind == "run_finished":
+        if name == "run_finished":
             return self._summary(f)
-        return f"{stamp} {kind} {f}"
+        return f"{stamp} {name} {f}"
 
     def _summary(self, f: Dict[str, Any]) -> str:
         lines = [f"ops: {f['result']} in {format_duration(f['elapsed'])}"

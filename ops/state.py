@@ -12,7 +12,7 @@ import string
 import tempfile
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -20,6 +20,7 @@ from .steps.base import Resource
 
 FORMAT_VERSION = 1
 LIVE = ("intent", "created", "adopted")
+FIELDS = {f.name for f in fields(Resource)}
 
 
 def new_run_id() -> str:
@@ -75,7 +76,7 @@ class RunState:
 
     def resources(self) -> List[Resource]:
         with self._lock:
-            return [Resource(**r) for r in self.data["resources"]]
+            return [Resource(**{k: v for k, v in r.items() if k in FIELDS}) for r in self.data["resources"]]
 
     def live(self) -> List[Resource]:
         return [r for r in self.resources() if r.status in LIVE]

@@ -1,0 +1,80 @@
+"""Suite-wide guards: fake AWS credentials, and no socket may leave loopback.
+
+Every test runs with dummy credentials and with the user's AWS configuration hidden, so
+nothing can reach a real account. The network guard records any attempt to connect to a
+non-loopback address and fails the test that made it, even if the code swallowed the error.
+"""
+import ipaddress
+import socket
+
+import pytest
+
+AWS_ENV_TO_HIDE = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+                   "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ROLE_ARN",
+                   "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+
+
+class NetworkBlocked(OSError):
+    pass
+
+
+def _is_loopback(host) -> bool:
+    if isinstance(host, bytes):
+        host = host.decode()
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False  # a name we would have to resolve: not allowed in tests
+
+
+@pytest.fixture(autouse=True)
+def fake_aws_environment(monkeypatch, tmp_path_factory):
+    for name in AWS_ENV_TO_HIDE:
+        monkeypatch.delenv(name, raising=False)
+    empty = tmp_path_factory.mktemp("awsconfig")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "credentials"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch):
+    """Fail the test if any socket tries to reach a non-loopback address."""
+    attempts = []
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    real_sendto = socket.socket.sendto
+
+    def check(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0]):
+            attempts.append(address)
+            raise NetworkBlocked(f"test tried to reach {address} (only loopback is allowed)")
+
+    def connect(sock, address):
+        check(sock, address)
+        return real_connect(sock, address)
+
+    def connect_ex(sock, address):
+        check(sock, address)
+        return real_connect_ex(sock, address)
+
+    def sendto(sock, data, *args):
+        check(sock, args[-1])
+        return real_sendto(sock, data, *args)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket.socket, "sendto", sendto)
+    yield attempts
+    assert not attempts, f"non-loopback connections attempted: {attempts}"
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """Run in an empty directory, so .ops/ state lands there."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
