@@ -177,5 +177,19 @@ def steps(step_type):
     click.echo("\nexample:\n" + "\n".join("  " + line for line in cls.example.splitlines()))
 
 
+@cli.group()
+def demo():
+    """Run the lab's demos on their own (e.g. from a host inside the VPC)."""
+
+
+def _add_demo_commands():
+    from .demo.command import cache_aside
+
+    demo.add_command(cache_aside)
+
+
+_add_demo_commands()
+
+
 def main():
     cli(prog_name="ops")

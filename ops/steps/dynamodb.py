@@ -1,0 +1,97 @@
+"""DynamoDB: the restaurant-review table (on-demand), loaded with the demo's seed data."""
+from typing import Any, Dict, Optional
+
+from ..aws import error_code
+from ..waiting import waiter_check
+from .base import Output, Param, Resource, StepType, register
+
+TABLE = "dynamodb-table"
+
+
+def describe_table(ctx, name: str) -> Optional[Dict[str, Any]]:
+    client = ctx.client("dynamodb")
+    try:
+        return ctx.call(client.describe_table, TableName=name)["Table"]
+    except Exception as exc:  # noqa: BLE001
+        if error_code(exc) == "ResourceNotFoundException":
+            return None
+        raise
+
+
+def check_table_name(value: str) -> Optional[str]:
+    import re
+
+    if not re.match(r"^[A-Za-z0-9_.-]{3,255}$", value):
+        return "must be 3-255 letters, digits, '_', '-' or '.'"
+    return None
+
+
+@register
+class Table(StepType):
+    name = "dynamodb.table"
+    summary = "The restaurant-review DynamoDB table (single-table layout, on-demand), optionally seeded."
+    params = [
+        Param("table_name", required=True, check=check_table_name, doc="table name"),
+        Param("layout", default="restaurant-reviews", choices=("restaurant-reviews",),
+              doc="key layout (the demo's single-table design)"),
+        Param("seed", type="boolean", default=True, doc="load the demo's seed data"),
+    ]
+    outputs = {"table_name": Output("the table name", early=True), "table_arn": Output("the table ARN", early=True)}
+    example = """\
+- name: table
+  type: dynamodb.table
+  with:
+    table_name: reviews-${{ run.id }}
+"""
+    default_timeout = 600.0
+    permissions = ["dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:DeleteTable",
+                   "dynamodb:TagResource", "dynamodb:ListTagsOfResource", "dynamodb:BatchWriteItem"]
+
+    def create(self) -> Dict[str, Any]:
+        from ..demo.table import table_definition
+
+        ctx, name = self.ctx, self.args["table_name"]
+        client = ctx.client("dynamodb")
+        table = describe_table(ctx, name)
+        if table is None:
+            resource = ctx.intend(TABLE, name)
+            table = ctx.call(client.create_table, TableName=name, Tags=ctx.tags(),
+                             **table_definition())["TableDescription"]
+            ctx.created(resource, arn=table["TableArn"])
+        else:
+            tags = ctx.call(client.list_tags_of_resource, ResourceArn=table["TableArn"]).get("Tags", [])
+            if ctx.is_ours(tags):
+                ctx.created(ctx.find_recorded(TABLE) or ctx.intend(TABLE, name), verb="resumed")
+            else:
+                ctx.adopted(TABLE, name, arn=table["TableArn"])
+        return {"table_name": name, "table_arn": table["TableArn"]}
+
+    def wait(self) -> Dict[str, Any]:
+        from ..demo.seed import load_seed
+
+        ctx, name = self.ctx, self.args["table_name"]
+        client = ctx.client("dynamodb")
+        ctx.wait(f"table {name}", waiter_check(ctx.aws, client, "table_exists", lambda r: r["Table"]["TableStatus"],
+                                               TableName=name), "dynamodb.create")
+        if self.args["seed"]:
+            count = load_seed(client, name, sleep=ctx.clock.sleep)
+            ctx.output(f"loaded {count} seed items into {name}")
+        return {}
+
+    @classmethod
+    def delete(cls, ctx, resource: Resource) -> None:
+        client = ctx.client("dynamodb")
+        try:
+            ctx.call(client.delete_table, TableName=resource.id)
+        except Exception as exc:  # noqa: BLE001
+            if error_code(exc) == "ResourceNotFoundException":
+                return
+            if error_code(exc) != "ResourceInUseException":  # still creating/updating: wait, then retry
+                raise
+            ctx.wait(f"table {resource.id} to be deletable",
+                     waiter_check(ctx.aws, client, "table_exists", lambda r: r["Table"]["TableStatus"],
+                                  TableName=resource.id), "dynamodb.create")
+            ctx.call(client.delete_table, TableName=resource.id)
+        ctx.wait(f"table {resource.id} deletion",
+                 waiter_check(ctx.aws, client, "table_not_exists", lambda r: r["Table"]["TableStatus"],
+                              TableName=resource.id), "dynamodb.delete")
