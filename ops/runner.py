@@ -37,7 +37,7 @@ def describe_failure(step: str, exc: BaseException) -> StepFailed:
         return exc
     code = error_code(exc)
     if code:
-        return StepFailed(step, f"AWS answered {code}: {error_message(exc)}",
+        return StepFailed(step, f"AWS answered {code}: {error_message(exc).rstrip('.')}.",
                           HINTS.get(code, "Fix the cause, then re-run: the run resumes where it stopped."))
     if isinstance(exc, WaitTimeout):
         return StepFailed(step, f"timed out: {exc}.",
@@ -49,6 +49,12 @@ def describe_failure(step: str, exc: BaseException) -> StepFailed:
     if isinstance(exc, BotoCoreError):
         return StepFailed(step, f"{exc}.", "Check your network, credentials and region, then re-run.")
     raise exc
+
+
+def _refused(exc: BaseException) -> bool:
+    """A definite 4xx answer from AWS, as opposed to a lost answer (timeout, 5xx, crash)."""
+    status = (getattr(exc, "response", None) or {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return 400 <= status < 500
 
 
 class Runner:
@@ -86,11 +92,20 @@ class Runner:
         except OpsError:
             raise
         except Exception as exc:  # noqa: BLE001 - every AWS failure becomes one readable paragraph
+            if _refused(exc):
+                self._forget_intents(step.name)
             failure = describe_failure(step.name, exc)
-            self.reporter.event("step_failed", step=step.name, error=str(failure))
+            self.reporter.event("step_failed", step=step.name, error=failure.message)
             raise failure from exc
         self.reporter.event("step_finished", step=step.name, elapsed=round(self.clock.now() - started, 1),
                             outputs=outputs)
+
+    def _forget_intents(self, step: str) -> None:
+        """AWS answered the create call with a refusal: what was about to be created never was."""
+        for resource in self.state.live():
+            if resource.step == step and resource.status == "intent":
+                resource.status = "refused"
+                self.state.record(resource)
 
     def _check_resolved(self, step, args: Dict[str, Any]) -> None:
         for name, value in args.items():

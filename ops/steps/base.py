@@ -105,7 +105,7 @@ class Resource:
     id: str
     region: str
     ours: bool = True  # False: it existed before this run; teardown leaves it alone
-    status: str = "intent"  # intent -> created | adopted -> deleted
+    status: str = "intent"  # intent -> created | adopted | refused (AWS said no) -> deleted
     attrs: Dict[str, Any] = field(default_factory=dict)
 
     def label(self) -> str:

@@ -1,0 +1,89 @@
+"""The CLI's contract: exit codes, one-paragraph errors, no tracebacks, nothing created."""
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from ops.cli import cli
+
+LAB = str(Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml")
+
+
+def invoke(*args, **kwargs):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False, **kwargs)
+
+
+def test_validate_good_playbook():
+    result = invoke("validate", LAB)
+    assert result.exit_code == 0
+    assert "valid: lab 'elasticache-lab'" in result.output
+
+
+def test_validate_json_lists_steps_and_dependencies():
+    result = invoke("validate", LAB, "--output", "json")
+    doc = json.loads(result.output)
+    steps = {s["name"]: s for s in doc["steps"]}
+    assert set(steps["ingress"]["needs"]) == {"redis", "cloud9"}
+    assert "ping" in steps["demo"]["needs"]
+
+
+def test_bad_playbook_exits_2_with_file_and_line_and_no_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: lab\nsteps:\n  - name: x\n    type: elasticache.clusterr\n")
+    result = invoke("validate", str(bad))
+    assert result.exit_code == 2
+    assert f"{bad}:4:" in result.output and "Did you mean 'elasticache.cluster'?" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_var_flag_exits_2():
+    result = invoke("validate", LAB, "--var", "nonsense")
+    assert result.exit_code == 2 and "KEY=VALUE" in result.output
+
+
+def test_unknown_option_is_a_usage_error():
+    result = invoke("run", LAB, "--dry-rum")
+    assert result.exit_code == 2 and "No such option" in result.output
+
+
+def test_bad_config_file_exits_2(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("vars:\n  node_type: cache.t3.micro\nregoin: eu-west-1\n")
+    result = invoke("validate", LAB, "--config", str(config))
+    assert result.exit_code == 2 and f"{config}:3:" in result.output and "unknown key 'regoin'" in result.output
+
+
+def test_real_run_without_credentials_says_what_to_do(workdir, monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    result = invoke("run", LAB)
+    assert result.exit_code == 2
+    assert "no AWS credentials" in result.output and "--dry-run" in result.output
+    assert not (workdir / ".ops").exists()  # nothing recorded, nothing created
+
+
+def test_missing_profile_is_bad_input(workdir):
+    result = invoke("run", LAB, "--profile", "nope")
+    assert result.exit_code == 2 and "profile" in result.output.lower()
+
+
+def test_teardown_with_nothing_recorded_is_a_no_op(workdir):
+    result = invoke("teardown", "some-lab")
+    assert result.exit_code == 0 and "nothing to delete" in result.output
+
+
+def test_steps_describes_a_type_from_its_class():
+    result = invoke("steps", "elasticache.cluster")
+    assert result.exit_code == 0
+    assert "node_type" in result.output and "cache.t3.micro" in result.output and "endpoint" in result.output
+    assert invoke("steps", "nope").exit_code == 2
+
+
+def test_help_does_not_import_aws_libraries():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.argv=['ops','--help']\nfrom ops.cli import main\ntry: main()\nexcept SystemExit: pass\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'boto3','botocore','moto','redis'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
