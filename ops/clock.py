@@ -1,11 +1,18 @@
 """Clocks: the wall clock for real runs, a virtual one for simulated runs.
 
-Everything that waits (the runner's polls, the simulator's resource lifecycles) asks a
-Clock for the time and sleeps on it, so a dry run can replay a ten-minute lab in a moment
-while still reporting the minutes it would have taken.
+Everything that waits (the runner's polls, retries' backoff, the simulator's resource
+lifecycles) asks a clock for the time and sleeps on it, so a dry run can replay a
+ten-minute lab in a moment while still reporting the minutes it would have taken.
+
+The virtual clock is a discrete-event clock that works with threads: time jumps to the
+earliest wake-up only when every thread that takes part is asleep (or blocked waiting on
+the others), so concurrent steps see the same timeline they would see in AWS.
 """
+import heapq
+import itertools
 import threading
 import time
+from contextlib import contextmanager
 
 
 class WallClock:
@@ -18,21 +25,80 @@ class WallClock:
         if seconds > 0:
             time.sleep(seconds)
 
+    def task_submitted(self) -> None:
+        pass
+
+    def task_done(self) -> None:
+        pass
+
+    @contextmanager
+    def blocked(self):
+        yield
+
 
 class VirtualClock:
-    """Time moves only when someone sleeps: sleep(s) advances now() by s at once."""
+    """Time moves only when all participants sleep; then it jumps to the earliest wake-up.
+
+    Participants: the thread that created the clock, plus one per task announced with
+    task_submitted() (call it before handing work to a thread, and task_done() when that
+    work ends). A participant that waits for others (not on the clock) wraps the wait in
+    blocked().
+    """
 
     virtual = True
 
     def __init__(self, start: float = 0.0):
         self._now = start
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._active = 1
+        self._sleepers = []  # heap of (wake_time, seq)
+        self._released = set()
+        self._seq = itertools.count()
 
     def now(self) -> float:
-        with self._lock:
+        with self._cond:
             return self._now
 
     def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            with self._lock:
-                self._now += seconds
+        with self._cond:
+            if seconds <= 0:
+                return
+            ticket = next(self._seq)
+            heapq.heappush(self._sleepers, (self._now + seconds, ticket))
+            self._active -= 1
+            self._advance()
+            while ticket not in self._released:
+                self._cond.wait()
+            self._released.discard(ticket)
+
+    def task_submitted(self) -> None:
+        with self._cond:
+            self._active += 1
+
+    def task_done(self) -> None:
+        with self._cond:
+            self._active -= 1
+            self._advance()
+
+    @contextmanager
+    def blocked(self):
+        with self._cond:
+            self._active -= 1
+            self._advance()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._active += 1
+
+    def _advance(self) -> None:
+        """With nobody awake, wake the earliest sleeper (and any due at the same instant)."""
+        if self._active > 0 or not self._sleepers:
+            return
+        wake, _ = self._sleepers[0]
+        self._now = max(self._now, wake)
+        while self._sleepers and self._sleepers[0][0] <= self._now:
+            _, ticket = heapq.heappop(self._sleepers)
+            self._released.add(ticket)
+            self._active += 1
+        self._cond.notify_all()

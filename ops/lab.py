@@ -45,6 +45,7 @@ def run_lab(playbook: Playbook, *, root: Path, reporter, settings: Dict[str, Any
         state = previous if resume else RunState.start(path, playbook.name, playbook.source, aws.region, dry_run)
         reporter.event("run_started", action="resuming" if resume else "running", lab=playbook.name,
                        run_id=state.run_id, region=aws.region, dry_run=dry_run, playbook=playbook.source)
+        state.set("dependencies", {step.name: list(step.after) for step in playbook.steps})
         runner = Runner(playbook, aws, clock, state, reporter, settings)
         command = teardown_command(playbook.source, dry_run, region, profile)
         try:

@@ -20,6 +20,7 @@ TOP_KEYS = ("name", "description", "vars", "steps")
 STEP_KEYS = ("name", "type", "with", "needs", "timeout", "description")
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
 STEP_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+CREATED, DONE = "created", "done"
 SAMPLE_RUN_ID = "r0000000"  # same shape as real run ids, so names built from them can be checked early
 
 
@@ -32,6 +33,9 @@ class Step:
     timeout: float
     line: int
     description: str = ""
+    # when each dependency is far enough along: "created" if only its early outputs are
+    # used, "done" (created and ready) otherwise
+    after: Dict[str, str] = field(default_factory=dict)
 
     @property
     def step_type(self):
@@ -148,6 +152,7 @@ def _build_step(node, line: int, playbook: Playbook, declared: List[str]) -> Ste
         raise BadInput(f"'with:' of step '{name}' must be a mapping of parameters.", "", source, node.line_of("with"))
     needs = _check_needs(node, name, playbook, declared)
     args = {}
+    after = {other: DONE for other in needs}
     for key, raw in args_node.items():
         pline = args_node.line_of(key) if isinstance(args_node, LineDict) else line
         param = step_type.param(key)
@@ -155,7 +160,7 @@ def _build_step(node, line: int, playbook: Playbook, declared: List[str]) -> Ste
             known = [p.name for p in step_type.params]
             hint = _suggest(key, known) or f"{type_name} takes: {', '.join(known)}."
             raise BadInput(f"step '{name}' ({type_name}) has no parameter '{key}'.", hint, source, pline)
-        args[key] = _check_arg(raw, param, name, playbook, pline, needs, declared)
+        args[key] = _check_arg(raw, param, name, playbook, pline, after, declared)
     for param in step_type.params:
         if param.required and param.name not in args:
             raise BadInput(f"step '{name}' ({type_name}) is missing the required parameter '{param.name}'.",
@@ -167,8 +172,8 @@ def _build_step(node, line: int, playbook: Playbook, declared: List[str]) -> Ste
         except ValueError as exc:
             raise BadInput(f"timeout of step '{name}': {exc}.", "Write e.g. 'timeout: 20m'.", source,
                            node.line_of("timeout")) from None
-    return Step(name=name, type=type_name, args=args, needs=needs, timeout=timeout, line=line,
-                description=str(node.get("description") or ""))
+    return Step(name=name, type=type_name, args=args, needs=list(after), timeout=timeout, line=line,
+                description=str(node.get("description") or ""), after=after)
 
 
 def _later_or_missing(other: str, name: str, declared: List[str]) -> str:
@@ -194,7 +199,8 @@ def _check_needs(node: LineDict, name: str, playbook: Playbook, declared: List[s
     return list(dict.fromkeys(needs))
 
 
-def _check_arg(raw, param, step_name: str, playbook: Playbook, line: int, needs: List[str], declared: List[str]):
+def _check_arg(raw, param, step_name: str, playbook: Playbook, line: int, after: Dict[str, str],
+               declared: List[str]):
     source = playbook.source
     try:
         refs = refs_in(raw)
@@ -216,8 +222,9 @@ def _check_arg(raw, param, step_name: str, playbook: Playbook, line: int, needs:
             if output not in outputs:
                 raise BadInput(f"step '{target}' ({earlier[target].type}) has no output '{output}'.",
                                _suggest(output, outputs) or f"Its outputs: {', '.join(outputs)}.", source, line)
-            if target not in needs:
-                needs.append(target)
+            phase = CREATED if outputs[output].early else DONE
+            if after.get(target) != DONE:
+                after[target] = phase
     value = resolve(raw, lambda path: _static_value(path, playbook))
     sample = resolve(value, lambda path: SAMPLE_RUN_ID if path == ("run", "id") else "${{ " + ".".join(path) + " }}")
     if not refs_in(sample):

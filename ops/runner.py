@@ -4,6 +4,8 @@ apply() runs the steps in order (each step's dependencies come before it). teard
 needs nothing but the run's state: it deletes every live resource the run owns, newest
 first, through the step type that created it, so it works from a fresh process.
 """
+import queue
+import threading
 from typing import Any, Dict, List
 
 from .aws import error_code, error_message
@@ -66,6 +68,7 @@ class Runner:
         self.reporter = reporter
         self.settings = settings
         self.outputs: Dict[str, Dict[str, Any]] = {}
+        self._lock = threading.Lock()
 
     def context(self, step: str, step_type: str, timeout: float) -> StepContext:
         return StepContext(aws=self.aws, clock=self.clock, state=self.state, reporter=self.reporter,
@@ -73,11 +76,61 @@ class Runner:
                            timeout=timeout)
 
     def apply(self) -> Dict[str, Dict[str, Any]]:
-        for step in self.playbook.steps:
-            self.run_step(step)
+        """Run every step as soon as what it depends on is far enough along.
+
+        Steps run on threads; each posts "created" (early outputs known), then "done" or
+        "failed" to a queue that this thread consumes. A posted event keeps the clock from
+        moving until it has been handled, so dependants start at the simulated instant their
+        inputs appeared. After a failure no new step starts; running ones finish, so their
+        resources are recorded; then the first failure is raised.
+        """
+        progress: Dict[str, str] = {}
+        events: "queue.Queue" = queue.Queue()
+        started: set = set()
+        failures: List[BaseException] = []
+        while True:
+            if not failures:
+                for step in self.playbook.steps:
+                    if step.name not in started and self._ready(step, progress):
+                        started.add(step.name)
+                        self.clock.task_submitted()
+                        threading.Thread(target=self._run_step, args=(step, events), daemon=True,
+                                         name=f"step-{step.name}").start()
+            if all(progress.get(name) in ("done", "failed") for name in started) and (
+                    failures or len(started) == len(self.playbook.steps)):
+                break
+            with self.clock.blocked():
+                name, phase, error = events.get()
+            progress[name] = phase
+            if error is not None:
+                failures.append(error)
+            self.clock.task_done()  # the event is handled
+        if failures:
+            raise failures[0]
         return self.outputs
 
-    def run_step(self, step) -> None:
+    @staticmethod
+    def _ready(step, progress: Dict[str, str]) -> bool:
+        for other, needed in step.after.items():
+            phase = progress.get(other)
+            if phase != "done" and not (needed == "created" and phase == "created"):
+                return False
+        return True
+
+    def _post(self, events, name: str, phase: str, error=None) -> None:
+        self.clock.task_submitted()  # released by apply() once it has handled the event
+        events.put((name, phase, error))
+
+    def _run_step(self, step, events) -> None:
+        try:
+            self.run_step(step, on_created=lambda: self._post(events, step.name, "created"))
+            self._post(events, step.name, "done")
+        except BaseException as exc:  # noqa: BLE001 - handed to apply(), which raises it
+            self._post(events, step.name, "failed", exc)
+        finally:
+            self.clock.task_done()
+
+    def run_step(self, step, on_created=lambda: None) -> None:
         ctx = self.context(step.name, step.type, step.timeout)
         started = self.clock.now()
         self.reporter.event("step_started", step=step.name, type=step.type)
@@ -87,8 +140,12 @@ class Runner:
             self._check_resolved(step, args)
             instance = step.step_type(ctx, step.name, args)
             outputs = dict(instance.create())
-            self.outputs[step.name] = outputs
-            outputs.update(instance.wait())
+            with self._lock:
+                self.outputs[step.name] = outputs
+            on_created()
+            late = instance.wait()
+            with self._lock:
+                outputs.update(late)
         except OpsError:
             raise
         except Exception as exc:  # noqa: BLE001 - every AWS failure becomes one readable paragraph
@@ -119,29 +176,81 @@ class Runner:
 
 
 def teardown(state, aws, clock, reporter, settings: Dict[str, Any], lab: str) -> List[Resource]:
-    """Delete what the record says this run owns, newest first. Returns what could not be deleted."""
-    types = registry()
-    pending = state.to_delete()
+    """Delete what the record says this run owns. Returns what could not be deleted.
+
+    Steps' resources are deleted in parallel where the record allows: a step's resources go
+    once every step that depended on it has none left (an ingress rule before the
+    environment whose group it names). Within a step, newest first.
+    """
     for kept in (r for r in reversed(state.live()) if not r.ours):
         reporter.event("resource_kept", step=kept.step, kind=kept.kind, id=kept.id,
                        reason="existed before this run; not deleted")
+    pending = state.to_delete()
     reporter.event("teardown_started", count=len(pending))
-    failed: List[Resource] = []
-    timeout = float(settings.get("delete_timeout", 2400))
+    by_step: Dict[str, List[Resource]] = {}
     for resource in pending:
-        ctx = StepContext(aws=aws, clock=clock, state=state, reporter=reporter, settings=settings, lab=lab,
-                          step=resource.step, step_type=resource.type, timeout=timeout)
-        started = clock.now()
-        reporter.event("resource_deleting", step=resource.step, kind=resource.kind, id=resource.id)
-        try:
-            types[resource.type].delete(ctx, resource)
-        except Exception as exc:  # noqa: BLE001 - keep going: delete everything that can be deleted
-            failure = describe_failure(resource.step, exc)
-            reporter.event("resource_delete_failed", step=resource.step, kind=resource.kind, id=resource.id,
-                           error=failure.message + " " + failure.hint)
-            failed.append(resource)
-            continue
-        ctx.deleted(resource)
-        reporter.event("resource_deleted", step=resource.step, kind=resource.kind, id=resource.id,
-                       elapsed=round(clock.now() - started, 1))
+        by_step.setdefault(resource.step, []).append(resource)
+    dependents = _dependents(state.data.get("dependencies", {}), list(by_step))
+    results: "queue.Queue" = queue.Queue()
+    started, finished, failed = set(), set(), []
+    while len(finished) < len(by_step):
+        for step in by_step:
+            if step not in started and dependents[step] <= finished:
+                started.add(step)
+                clock.task_submitted()
+                threading.Thread(target=_delete_step, daemon=True, name=f"delete-{step}",
+                                 args=(by_step[step], state, aws, clock, reporter, settings, lab, results)).start()
+        with clock.blocked():
+            step, left = results.get()
+        finished.add(step)
+        failed.extend(left)
+        clock.task_done()
     return failed
+
+
+def _dependents(dependencies: Dict[str, List[str]], steps: List[str]) -> Dict[str, set]:
+    """For each step with resources: the steps (with resources) that depend on it, directly or not.
+
+    Without recorded dependencies (an older record), fall back to strict reverse order.
+    """
+    if not dependencies:
+        return {step: set(steps[:index]) for index, step in enumerate(steps)}
+    result = {step: set() for step in steps}
+    for step in steps:
+        stack, seen = list(dependencies.get(step, [])), set()
+        while stack:
+            other = stack.pop()
+            if other in seen:
+                continue
+            seen.add(other)
+            if other in result:
+                result[other].add(step)
+            stack.extend(dependencies.get(other, []))
+    return result
+
+
+def _delete_step(resources, state, aws, clock, reporter, settings, lab, results) -> None:
+    types = registry()
+    timeout = float(settings.get("delete_timeout", 2400))
+    left: List[Resource] = []
+    try:
+        for resource in resources:
+            ctx = StepContext(aws=aws, clock=clock, state=state, reporter=reporter, settings=settings, lab=lab,
+                              step=resource.step, step_type=resource.type, timeout=timeout)
+            started = clock.now()
+            reporter.event("resource_deleting", step=resource.step, kind=resource.kind, id=resource.id)
+            try:
+                types[resource.type].delete(ctx, resource)
+            except Exception as exc:  # noqa: BLE001 - keep going: delete everything that can be deleted
+                failure = describe_failure(resource.step, exc)
+                reporter.event("resource_delete_failed", step=resource.step, kind=resource.kind, id=resource.id,
+                               error=failure.message + " " + failure.hint)
+                left.append(resource)
+                continue
+            ctx.deleted(resource)
+            reporter.event("resource_deleted", step=resource.step, kind=resource.kind, id=resource.id,
+                           elapsed=round(clock.now() - started, 1))
+    finally:
+        clock.task_submitted()  # released by teardown() once it has read the result
+        results.put((resources[0].step, left))
+        clock.task_done()

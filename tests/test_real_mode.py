@@ -79,6 +79,6 @@ def test_json_output_is_one_event_per_line(emulator, workdir):
     events = [json.loads(line) for line in result.stdout.splitlines()]
     kinds = [e["event"] for e in events]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
-    assert [e["step"] for e in events if e["event"] == "step_finished"] == ["table", "ingress"]
+    assert sorted(e["step"] for e in events if e["event"] == "step_finished") == ["ingress", "table"]
     assert {e["id"].split("-")[0] for e in events if e["event"] == "resource_deleted"} == {"sgr", "reviews"}
     assert client(emulator, "dynamodb").list_tables()["TableNames"] == []
