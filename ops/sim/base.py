@@ -85,6 +85,9 @@ class Backend:
     def settle(self) -> None:
         """Apply whatever the clock says has happened since the last call."""
 
+    def close(self) -> None:
+        """Release runtime resources (processes, servers) when the world stops."""
+
     def register(self, events) -> None:
         for op in self.operations:
             events.register(f"before-parameter-build.{self.service}.{op}", stash_params,
@@ -106,8 +109,8 @@ def answer(world, service: str, op: str, method: Callable[[dict], Optional[dict]
     `method(params)`, whose dict is the parsed response (None: let moto answer)."""
     world.answered.add((service, op))
 
-    def handler(context, **_):
-        fault = world.preflight(service, op)
+    def handler(model, context, **_):
+        fault = world.preflight(model)
         if fault is not None:
             return fault
         params = context.get(PARAMS_KEY, {})

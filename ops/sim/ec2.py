@@ -1,0 +1,86 @@
+"""What moto's EC2 lets slide and a rehearsal must not: deleting a security group in use.
+
+moto 5.2 deletes a group that another group's rule references, that a running instance
+uses, and even a VPC's `default` group. AWS refuses: DependencyViolation ("resource sg-...
+has a dependent object") and CannotDelete. The same dependency check decides whether a
+Cloud9 environment's deletion can remove its instance security group.
+"""
+from typing import List
+
+from .base import Backend, SimError
+
+
+class DependencyViolation(SimError):
+    code = "DependencyViolation"
+
+    def __init__(self, group_id: str):
+        super().__init__(f"resource {group_id} has a dependent object")
+
+
+class CannotDelete(SimError):
+    code = "CannotDelete"
+
+    def __init__(self, group_id: str):
+        super().__init__(f'the specified group: "{group_id}" name: "default" cannot be deleted by a user')
+
+
+def security_group_dependents(world, group_id: str) -> List[str]:
+    """What still holds on to a group: other groups' rules, live instances, cache clusters."""
+    ec2 = world.client("ec2")
+    found = []
+    for group in ec2.describe_security_groups()["SecurityGroups"]:
+        if group["GroupId"] == group_id:
+            continue
+        for rule in group.get("IpPermissions", []) + group.get("IpPermissionsEgress", []):
+            if any(pair.get("GroupId") == group_id for pair in rule.get("UserIdGroupPairs", [])):
+                found.append(group["GroupId"])
+                break
+    for reservation in ec2.describe_instances()["Reservations"]:
+        for instance in reservation["Instances"]:
+            if instance["State"]["Name"] != "terminated" and any(
+                    g["GroupId"] == group_id for g in instance.get("SecurityGroups", [])):
+                found.append(instance["InstanceId"])
+    found.extend(world.elasticache.clusters_using(group_id))
+    return found
+
+
+class EC2Overlay(Backend):
+    service = "ec2"
+    operations = ("DeleteSecurityGroup",)
+
+    def __init__(self, world):
+        super().__init__(world)
+        self.launched = world.store.section("ec2").setdefault("launched_at", {})
+
+    def register(self, events) -> None:
+        super().register(events)
+        events.register("after-call.ec2.RunInstances", self._record_launch, unique_id="ops-sim-ec2-launch")
+
+    def delete_security_group(self, params):
+        ec2 = self.world.client("ec2")
+        if params.get("GroupId"):
+            query = {"GroupIds": [params["GroupId"]]}
+        else:
+            query = {"Filters": [{"Name": "group-name", "Values": [params.get("GroupName", "")]}]}
+        try:
+            groups = ec2.describe_security_groups(**query)["SecurityGroups"]
+        except ec2.exceptions.ClientError:
+            groups = []
+        if len(groups) != 1:
+            return None  # moto reports the missing or ambiguous group
+        group_id = groups[0]["GroupId"]
+        if groups[0]["GroupName"] == "default":
+            raise CannotDelete(group_id)
+        if security_group_dependents(self.world, group_id):
+            raise DependencyViolation(group_id)
+        return None
+
+    def _record_launch(self, http_response, parsed, **_):
+        """When each instance booted, on the world's clock: SSM Agent registers later."""
+        if http_response.status_code < 300:
+            with self.lock:
+                for instance in parsed.get("Instances", []):
+                    self.launched[instance["InstanceId"]] = self.now()
+
+    def launched_at(self, instance_id: str):
+        return self.launched.get(instance_id)

@@ -1,0 +1,466 @@
+"""An ElastiCache fake (moto's has no lifecycle and no endpoint): Redis cache clusters and
+single-node replication groups, each served, once available, by a real loopback Redis.
+
+What it reproduces, and where the behaviour comes from:
+
+- Identifiers: 1-40 letters, digits or hyphens, starting with a letter, no trailing hyphen
+  or `--`, stored lowercase; AWS's message for a bad one is "The parameter
+  CacheClusterIdentifier is not a valid identifier. Identifiers must begin with a letter;
+  must contain only ASCII letters, digits, and hyphens; and must not end with a hyphen or
+  contain two consecutive hyphens." (seen in the wild). botocore's documentation says 50
+  for CacheClusterId, but that paragraph is copied from the node-group id ("The node group
+  (shard) identifier"); the user guide and replication groups say 40.
+- Engine: CreateCacheCluster takes redis (and memcached, not simulated); valkey only comes
+  through CreateReplicationGroup (or serverless): the API documents "memcached | redis"
+  and Terraform removed valkey from aws_elasticache_cluster for that reason.
+- Node types: the current-generation list from botocore's documentation. Previous
+  generation types (T2 included) exist but "creation of new clusters is not supported";
+  CloudFormation users see "Invalid Cache Node Type: cache.t2.medium". Both unknown and
+  previous-generation types get InvalidParameterValue with that text.
+- NumCacheNodes must be 1 for Redis. SecurityGroupIds must exist in EC2 (moto); without
+  them the cluster gets the default VPC's default group.
+- Lifecycle: creating for `elasticache.create`, then available with
+  CacheNodes[0].Endpoint = {Address: 127.0.0.1, Port}; deleting for `elasticache.delete`,
+  then CacheClusterNotFound ("CacheCluster not found: <id>"). The local Redis stops when
+  deletion starts.
+- DeleteCacheCluster outside available: InvalidCacheClusterState, "Can only delete cache
+  clusters with state in: available, failed, incompatible-parameters, incompatible-network,
+  restore-failed, recovering. Cluster <id> has state: creating." (Terraform's changelog
+  quotes it). On a replication group's member: "Cannot delete the cache cluster since it
+  is the only member of a replication group. Delete the replication group instead."
+- DeleteReplicationGroup outside available: "Replication group <id> has status creating
+  which is not valid for deletion." (boto3 issue #1277).
+- While creating, a cluster's node is listed without an Endpoint and a replication group's
+  node group without a PrimaryEndpoint (whether AWS lists them at all then is unverified).
+- The endpoint is a loopback gate in front of the local Redis (see network.py): SSM
+  commands reach it only if the cluster's security groups admit their instance on the
+  cluster's Port (6379 unless given), as on AWS. The reported Port is the gate's, not
+  6379: connect to the reported Port.
+- Not simulated: memcached, subnet groups other than `default`, modify/snapshot
+  operations (a FinalSnapshotIdentifier is recorded, nothing more), multi-node groups.
+"""
+import re
+
+from .base import ACCOUNT_ID, Backend, SimError, tag_dict_to_list, tag_list_to_dict
+from .local_redis import start_local_redis
+from .network import Gate, admits
+
+_FAMILIES = {
+    "m7g": "large xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge",
+    "m6g": "large xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge",
+    "m5": "large xlarge 2xlarge 4xlarge 12xlarge 24xlarge",
+    "m4": "large xlarge 2xlarge 4xlarge 10xlarge",
+    "t4g": "micro small medium",
+    "t3": "micro small medium",
+    "r7g": "large xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge",
+    "r6g": "large xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge",
+    "r5": "large xlarge 2xlarge 4xlarge 12xlarge 24xlarge",
+    "r4": "large xlarge 2xlarge 4xlarge 8xlarge 16xlarge",
+}
+# Creatable node types. Previous-generation ones (cache.t2.*, t1, m1, m2, m3, c1, r3) are
+# deliberately absent: AWS no longer creates clusters on them.
+NODE_TYPES = frozenset(f"cache.{family}.{size}" for family, sizes in _FAMILIES.items() for size in sizes.split())
+DELETABLE = ("available", "failed", "incompatible-parameters", "incompatible-network", "restore-failed", "recovering")
+_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+ENGINE_VERSIONS = {"redis": "7.1.0", "valkey": "8.0.1"}
+
+
+class ElastiCacheError(SimError):
+    pass
+
+
+class InvalidParameterValue(ElastiCacheError):
+    code = "InvalidParameterValue"
+
+
+class InvalidParameterCombination(ElastiCacheError):
+    code = "InvalidParameterCombination"
+
+
+class CacheClusterNotFound(ElastiCacheError):
+    code, status = "CacheClusterNotFound", 404
+
+    def __init__(self, cluster_id):
+        super().__init__(f"CacheCluster not found: {cluster_id}")
+
+
+class CacheClusterAlreadyExists(ElastiCacheError):
+    code = "CacheClusterAlreadyExists"
+
+    def __init__(self, cluster_id):
+        super().__init__(f"Cache cluster {cluster_id} already exists.")
+
+
+class InvalidCacheClusterState(ElastiCacheError):
+    code = "InvalidCacheClusterState"
+
+
+class CacheSubnetGroupNotFound(ElastiCacheError):
+    code = "CacheSubnetGroupNotFoundFault"
+
+    def __init__(self, name):
+        super().__init__(f"Cache subnet group {name} not found.")
+
+
+class ReplicationGroupNotFound(ElastiCacheError):
+    code, status = "ReplicationGroupNotFoundFault", 404
+
+    def __init__(self, group_id):
+        super().__init__(f"Replication group {group_id} not found.")
+
+
+class ReplicationGroupAlreadyExists(ElastiCacheError):
+    code = "ReplicationGroupAlreadyExists"
+
+    def __init__(self, group_id):
+        super().__init__(f"Replication group {group_id} already exists.")
+
+
+class InvalidReplicationGroupState(ElastiCacheError):
+    code = "InvalidReplicationGroupState"
+
+
+class TagNotFound(ElastiCacheError):
+    code, status = "TagNotFound", 404
+
+
+class InvalidARN(ElastiCacheError):
+    code = "InvalidARN"
+
+    def __init__(self, arn):
+        super().__init__(f"ARN {arn} is invalid.")
+
+
+def _valid_id(value: str, parameter: str) -> str:
+    value = value.lower()
+    if not (1 <= len(value) <= 40 and _ID.match(value)):
+        raise InvalidParameterValue(
+            f"The parameter {parameter} is not a valid identifier. Identifiers must begin with a letter; "
+            "must contain only ASCII letters, digits, and hyphens; and must not end with a hyphen or "
+            "contain two consecutive hyphens.")
+    return value
+
+
+class ElastiCacheBackend(Backend):
+    service = "elasticache"
+    operations = ("CreateCacheCluster", "DescribeCacheClusters", "DeleteCacheCluster",
+                  "CreateReplicationGroup", "DescribeReplicationGroups", "DeleteReplicationGroup",
+                  "ListTagsForResource", "AddTagsToResource", "RemoveTagsFromResource")
+
+    def __init__(self, world):
+        super().__init__(world)
+        state = world.store.section("elasticache")
+        self.clusters = state.setdefault("clusters", {})
+        self.groups = state.setdefault("replication_groups", {})
+        self.snapshots = state.setdefault("final_snapshots", {})
+        self.servers = {}  # cluster id -> (Gate, LocalRedis), runtime only
+
+    # lifecycle
+
+    def _duration(self, resource, phase: str) -> float:
+        in_group = "member" in resource or resource.get("replication_group_id")
+        kind = "elasticache.replication_group" if in_group else "elasticache"
+        return self.world.durations[f"{kind}.{phase}"]
+
+    def _stuck(self, resource_id: str) -> bool:
+        return self.world.injector is not None and self.world.injector.is_stuck(resource_id)
+
+    def settle(self) -> None:
+        now = self.now()
+        for group in list(self.groups.values()):
+            self._advance(group, now, group["id"])
+            if group["status"] == "gone":
+                del self.groups[group["id"]]
+        for cluster in list(self.clusters.values()):
+            group = cluster["replication_group_id"]
+            self._advance(cluster, now, group or cluster["id"])
+            if cluster["status"] == "available" and cluster["id"] not in self.servers:
+                self._serve(cluster)
+            if cluster["status"] == "gone":
+                del self.clusters[cluster["id"]]
+
+    def _advance(self, resource, now, stuck_key) -> None:
+        if resource["status"] == "creating" and not self._stuck(stuck_key) \
+                and now >= resource["created_at"] + self._duration(resource, "create"):
+            resource["status"] = "available"
+        elif resource["status"] == "deleting" and now >= resource["delete_started_at"] + self._duration(resource, "delete"):
+            resource["status"] = "gone"
+
+    def _serve(self, cluster) -> None:
+        """A local Redis behind a gate that applies the cluster's security groups."""
+        redis = start_local_redis()
+        group_ids = list(cluster["security_group_ids"])
+        port = cluster["port"]
+        gate = Gate(redis.port, self.world.attribution,
+                    lambda instance_id: admits(self.world.client("ec2"), group_ids, instance_id, port))
+        self.servers[cluster["id"]] = (gate, redis)
+        cluster["endpoint"] = {"Address": gate.host, "Port": gate.port}
+
+    def close(self) -> None:
+        for cluster_id in list(self.servers):
+            self._stop_server(cluster_id)
+
+    def _stop_server(self, cluster_id: str) -> None:
+        for server in self.servers.pop(cluster_id, ()):
+            server.stop()
+        if cluster_id in self.clusters:
+            self.clusters[cluster_id]["endpoint"] = None
+
+    def clusters_using(self, group_id: str):
+        return [c["id"] for c in self.clusters.values() if group_id in c["security_group_ids"]]
+
+    # cache clusters
+
+    def create_cache_cluster(self, params):
+        cluster_id = _valid_id(params["CacheClusterId"], "CacheClusterIdentifier")
+        if params.get("ReplicationGroupId"):
+            raise InvalidParameterValue("ops sim: adding read replicas to a replication group is not simulated")
+        engine = params.get("Engine")
+        if engine is None:
+            raise InvalidParameterValue("The parameter Engine must be provided.")
+        if engine == "valkey":
+            raise InvalidParameterValue("Engine valkey is not supported by CreateCacheCluster; "
+                                        "use CreateReplicationGroup.")
+        if engine == "memcached":
+            raise InvalidParameterValue("ops sim: memcached clusters are not simulated")
+        if engine != "redis":
+            raise InvalidParameterValue(f"Invalid engine: {engine}")
+        if params.get("NumCacheNodes", 1) != 1:
+            raise InvalidParameterValue("Cannot create a Redis cluster with a NumCacheNodes parameter greater than 1.")
+        node_type = self._node_type(params.get("CacheNodeType"))
+        network = self._network(params)
+        if cluster_id in self.clusters:
+            raise CacheClusterAlreadyExists(cluster_id)
+        cluster = self._new_cluster(cluster_id, engine, params.get("EngineVersion"), node_type, network,
+                                    tag_list_to_dict(params.get("Tags")), None, params.get("Port", 6379))
+        return {"CacheCluster": self._cluster_view(cluster, show_nodes=False)}
+
+    def describe_cache_clusters(self, params):
+        if params.get("CacheClusterId"):
+            clusters = [self._cluster(params["CacheClusterId"])]
+        else:
+            clusters = list(self.clusters.values())
+            if params.get("ShowCacheClustersNotInReplicationGroups"):
+                clusters = [c for c in clusters if not c["replication_group_id"]]
+        page, marker = _page(clusters, params, default_size=100)
+        result = {"CacheClusters": [self._cluster_view(c, params.get("ShowCacheNodeInfo", False)) for c in page]}
+        if marker:
+            result["Marker"] = marker
+        return result
+
+    def delete_cache_cluster(self, params):
+        cluster = self._cluster(params["CacheClusterId"])
+        if cluster["replication_group_id"]:
+            raise InvalidCacheClusterState("Cannot delete the cache cluster since it is the only member of a "
+                                           "replication group. Delete the replication group instead.")
+        state = cluster["status"]
+        if state == "available" and self.world.injector and self.world.injector.take_first_delete_failure(cluster["id"]):
+            state = "snapshotting"  # an automatic backup happened to be running
+        if state not in DELETABLE:
+            raise InvalidCacheClusterState(
+                f"Can only delete cache clusters with state in: {', '.join(DELETABLE)}. "
+                f"Cluster {cluster['id']} has state: {state}.")
+        snapshot = params.get("FinalSnapshotIdentifier")
+        if snapshot:
+            self.snapshots[snapshot] = {"cluster": cluster["id"], "created_at": self.now()}
+        self._begin_delete(cluster)
+        return {"CacheCluster": self._cluster_view(cluster, show_nodes=False)}
+
+    # replication groups
+
+    def create_replication_group(self, params):
+        group_id = _valid_id(params["ReplicationGroupId"], "ReplicationGroupId")
+        engine = params.get("Engine", "redis")
+        if engine not in ("redis", "valkey"):
+            raise InvalidParameterValue(f"Invalid engine: {engine}. The value must be set to valkey or redis.")
+        if params.get("NumCacheClusters", 1) != 1 or params.get("ReplicasPerNodeGroup", 0) != 0 \
+                or params.get("NumNodeGroups", 1) != 1 or params.get("AutomaticFailoverEnabled") \
+                or params.get("PrimaryClusterId"):
+            raise InvalidParameterValue("ops sim: only single-node replication groups (one node, no replicas) "
+                                        "are simulated")
+        node_type = self._node_type(params.get("CacheNodeType"))
+        network = self._network(params)
+        if group_id in self.groups:
+            raise ReplicationGroupAlreadyExists(group_id)
+        member_id = f"{group_id}-001"
+        if member_id in self.clusters:
+            raise CacheClusterAlreadyExists(member_id)
+        tags = tag_list_to_dict(params.get("Tags"))
+        self.groups[group_id] = {
+            "id": group_id, "description": params["ReplicationGroupDescription"], "engine": engine,
+            "node_type": node_type, "member": member_id, "tags": tags, "status": "creating",
+            "created_at": self.now(), "delete_started_at": None,
+            "arn": f"arn:aws:elasticache:{self.world.region}:{ACCOUNT_ID}:replicationgroup:{group_id}",
+        }
+        self._new_cluster(member_id, engine, params.get("EngineVersion"), node_type, network, tags, group_id,
+                          params.get("Port", 6379))
+        return {"ReplicationGroup": self._group_view(self.groups[group_id])}
+
+    def describe_replication_groups(self, params):
+        if params.get("ReplicationGroupId"):
+            groups = [self._group(params["ReplicationGroupId"])]
+        else:
+            groups = list(self.groups.values())
+        page, marker = _page(groups, params, default_size=100)
+        result = {"ReplicationGroups": [self._group_view(g) for g in page]}
+        if marker:
+            result["Marker"] = marker
+        return result
+
+    def delete_replication_group(self, params):
+        group = self._group(params["ReplicationGroupId"])
+        if params.get("RetainPrimaryCluster"):
+            raise InvalidParameterCombination("ops sim: RetainPrimaryCluster is not simulated")
+        if group["status"] != "available":
+            raise InvalidReplicationGroupState(
+                f"Replication group {group['id']} has status {group['status']} which is not valid for deletion.")
+        if params.get("FinalSnapshotIdentifier"):
+            self.snapshots[params["FinalSnapshotIdentifier"]] = {"replication_group": group["id"],
+                                                                 "created_at": self.now()}
+        group.update(status="deleting", delete_started_at=self.now())
+        self._begin_delete(self.clusters[group["member"]])
+        return {"ReplicationGroup": self._group_view(group)}
+
+    # tags
+
+    def list_tags_for_resource(self, params):
+        return {"TagList": tag_dict_to_list(self._by_arn(params["ResourceName"])["tags"])}
+
+    def add_tags_to_resource(self, params):
+        resource = self._by_arn(params["ResourceName"])
+        resource["tags"].update(tag_list_to_dict(params["Tags"]))
+        return {"TagList": tag_dict_to_list(resource["tags"])}
+
+    def remove_tags_from_resource(self, params):
+        resource = self._by_arn(params["ResourceName"])
+        for key in params["TagKeys"]:
+            if key not in resource["tags"]:
+                raise TagNotFound(f"Tag with key {key} not found.")
+            del resource["tags"][key]
+        return {"TagList": tag_dict_to_list(resource["tags"])}
+
+    # helpers
+
+    def _cluster(self, cluster_id: str):
+        cluster = self.clusters.get(cluster_id.lower())
+        if cluster is None:
+            raise CacheClusterNotFound(cluster_id)
+        return cluster
+
+    def _group(self, group_id: str):
+        group = self.groups.get(group_id.lower())
+        if group is None:
+            raise ReplicationGroupNotFound(group_id)
+        return group
+
+    def _by_arn(self, arn: str):
+        match = re.match(rf"^arn:aws:elasticache:{self.world.region}:{ACCOUNT_ID}:(cluster|replicationgroup):(.+)$", arn)
+        if not match:
+            raise InvalidARN(arn)
+        return self._cluster(match.group(2)) if match.group(1) == "cluster" else self._group(match.group(2))
+
+    def _node_type(self, node_type):
+        if node_type is None:
+            raise InvalidParameterValue("The parameter CacheNodeType must be provided.")
+        if node_type not in NODE_TYPES:
+            raise InvalidParameterValue(f"Invalid Cache Node Type: {node_type}")
+        return node_type
+
+    def _network(self, params):
+        """The security groups and VPC a new cluster lands in, as AWS would pick them."""
+        if params.get("CacheSecurityGroupNames"):
+            raise InvalidParameterCombination("Use of cache security groups is not permitted in this API version "
+                                              "for your account.")
+        if params.get("CacheSubnetGroupName") not in (None, "default"):
+            raise CacheSubnetGroupNotFound(params["CacheSubnetGroupName"])
+        ec2 = self.world.client("ec2")
+        vpc_id = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+        group_ids = params.get("SecurityGroupIds")
+        if group_ids:
+            groups = ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": group_ids}])["SecurityGroups"]
+            known = {g["GroupId"]: g for g in groups}
+            for group_id in group_ids:
+                if group_id not in known:
+                    raise InvalidParameterValue(f"The security group '{group_id}' does not exist")
+                if known[group_id]["VpcId"] != vpc_id:
+                    raise InvalidParameterValue(f"The security group '{group_id}' does not belong to VPC {vpc_id} "
+                                                "of the cache subnet group")
+        else:
+            group_ids = [ec2.describe_security_groups(Filters=[
+                {"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": ["default"]},
+            ])["SecurityGroups"][0]["GroupId"]]
+        az = min(s["AvailabilityZone"] for s in ec2.describe_subnets(
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"])
+        return {"security_group_ids": list(group_ids), "vpc_id": vpc_id, "az": az}
+
+    def _new_cluster(self, cluster_id, engine, version, node_type, network, tags, group_id, port):
+        cluster = {
+            "id": cluster_id, "engine": engine, "engine_version": version or ENGINE_VERSIONS[engine],
+            "node_type": node_type, "tags": tags, "status": "creating", "created_at": self.now(),
+            "delete_started_at": None, "endpoint": None, "replication_group_id": group_id, "port": port,
+            "arn": f"arn:aws:elasticache:{self.world.region}:{ACCOUNT_ID}:cluster:{cluster_id}", **network,
+        }
+        self.clusters[cluster_id] = cluster
+        return cluster
+
+    def _begin_delete(self, cluster) -> None:
+        cluster.update(status="deleting", delete_started_at=self.now())
+        self._stop_server(cluster["id"])
+
+    def _cluster_view(self, cluster, show_nodes: bool):
+        view = {
+            "CacheClusterId": cluster["id"], "ClientDownloadLandingPage":
+                "https://console.aws.amazon.com/elasticache/home#client-download:",
+            "CacheNodeType": cluster["node_type"], "Engine": cluster["engine"],
+            "EngineVersion": cluster["engine_version"], "CacheClusterStatus": cluster["status"],
+            "NumCacheNodes": 1, "PreferredAvailabilityZone": cluster["az"],
+            "CacheClusterCreateTime": self.timestamp(cluster["created_at"]),
+            "PreferredMaintenanceWindow": "sun:05:00-sun:06:00", "PendingModifiedValues": {},
+            "CacheSecurityGroups": [],
+            "CacheParameterGroup": {"CacheParameterGroupName": f"default.{cluster['engine']}7",
+                                    "ParameterApplyStatus": "in-sync", "CacheNodeIdsToReboot": []},
+            "CacheSubnetGroupName": "default", "AutoMinorVersionUpgrade": True,
+            "SecurityGroups": [{"SecurityGroupId": g, "Status": "active"} for g in cluster["security_group_ids"]],
+            "SnapshotRetentionLimit": 0, "SnapshotWindow": "03:30-04:30", "AuthTokenEnabled": False,
+            "TransitEncryptionEnabled": False, "AtRestEncryptionEnabled": False, "ARN": cluster["arn"],
+            "ReplicationGroupLogDeliveryEnabled": False, "LogDeliveryConfigurations": [],
+            "NetworkType": "ipv4", "IpDiscovery": "ipv4",
+        }
+        if cluster["replication_group_id"]:
+            view["ReplicationGroupId"] = cluster["replication_group_id"]
+        if show_nodes:
+            node = {"CacheNodeId": "0001", "CacheNodeStatus": cluster["status"],
+                    "CacheNodeCreateTime": self.timestamp(cluster["created_at"]),
+                    "ParameterGroupStatus": "in-sync", "CustomerAvailabilityZone": cluster["az"]}
+            if cluster["endpoint"]:
+                node["Endpoint"] = dict(cluster["endpoint"])
+            view["CacheNodes"] = [node]
+        return view
+
+    def _group_view(self, group):
+        member = self.clusters[group["member"]]
+        node_group = {"NodeGroupId": "0001", "Status": group["status"],
+                      "NodeGroupMembers": [{"CacheClusterId": member["id"], "CacheNodeId": "0001",
+                                            "PreferredAvailabilityZone": member["az"], "CurrentRole": "primary"}]}
+        if member["endpoint"]:
+            node_group["PrimaryEndpoint"] = dict(member["endpoint"])
+            node_group["ReaderEndpoint"] = dict(member["endpoint"])
+            node_group["NodeGroupMembers"][0]["ReadEndpoint"] = dict(member["endpoint"])
+        return {
+            "ReplicationGroupId": group["id"], "Description": group["description"], "Status": group["status"],
+            "PendingModifiedValues": {}, "MemberClusters": [member["id"]], "NodeGroups": [node_group],
+            "AutomaticFailover": "disabled", "MultiAZ": "disabled", "SnapshotRetentionLimit": 0,
+            "SnapshotWindow": "03:30-04:30", "ClusterEnabled": False, "CacheNodeType": group["node_type"],
+            "AuthTokenEnabled": False, "TransitEncryptionEnabled": False, "AtRestEncryptionEnabled": False,
+            "ARN": group["arn"], "LogDeliveryConfigurations": [],
+            "ReplicationGroupCreateTime": self.timestamp(group["created_at"]), "DataTiering": "disabled",
+            "AutoMinorVersionUpgrade": True, "NetworkType": "ipv4", "IpDiscovery": "ipv4",
+            "ClusterMode": "disabled", "Engine": group["engine"],
+        }
+
+
+def _page(items, params, default_size: int):
+    start = int(params.get("Marker") or 0)
+    size = params.get("MaxRecords") or default_size
+    marker = str(start + size) if start + size < len(items) else None
+    return items[start:start + size], marker

@@ -1,0 +1,106 @@
+"""Injected failures for fault-injection runs: throttling, server errors, stuck resources.
+
+Whether a call fails is a pure function of (seed, service, operation, how many times that
+operation was called before), so a run replays identically for a seed even when unrelated
+calls interleave differently.
+
+The error is returned from `before-call`, above botocore's retry loop, so botocore's own
+retry modes never see it: every injected error reaches the caller, which is what a test of
+the caller's retry policy and waiter error handling wants (a real throttle may instead be
+absorbed by botocore's retries).
+"""
+import hashlib
+from dataclasses import dataclass, field
+from typing import FrozenSet, Iterable, Optional
+
+from .base import error_response
+
+# Throttling as each protocol family reports it; EC2 has its own code and status.
+_THROTTLE = {"ec2": ("RequestLimitExceeded", 503, "Request limit exceeded."),
+             "cloud9": ("TooManyRequestsException", 400, "Rate exceeded"),
+             "query": ("Throttling", 400, "Rate exceeded"),
+             "json": ("ThrottlingException", 400, "Rate exceeded")}
+_SERVER_ERROR = {"ec2": ("InternalError", 500, "An internal error has occurred"),
+                 "cloud9": ("InternalServerErrorException", 500, "Internal server error"),
+                 "ssm": ("InternalServerError", 500, "Internal server error"),
+                 "dynamodb": ("InternalServerError", 500, "Internal server error")}
+_DEFAULT_SERVER_ERROR = ("InternalFailure", 500, "The request processing has failed because of an unknown error.")
+
+
+def _frozen(ids: Optional[Iterable[str]]) -> FrozenSet[str]:
+    return frozenset(i.lower() for i in ids or ())
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """seed: the replay key. throttle / server_error: the share (0..1) of calls that fail
+    that way. services: hyphenized service ids to affect (None: all).
+    stuck_creating: cache cluster / replication group ids that never leave `creating`.
+    fail_first_delete: cache cluster ids whose first DeleteCacheCluster fails with
+    InvalidCacheClusterState (as when a backup window is running)."""
+
+    seed: int
+    throttle: float = 0.0
+    server_error: float = 0.0
+    services: Optional[Iterable[str]] = None
+    stuck_creating: Iterable[str] = field(default=())
+    fail_first_delete: Iterable[str] = field(default=())
+
+    def __post_init__(self):
+        if self.throttle + self.server_error > 1:
+            raise ValueError("throttle + server_error must not exceed 1")
+        object.__setattr__(self, "services", None if self.services is None else frozenset(self.services))
+        object.__setattr__(self, "stuck_creating", _frozen(self.stuck_creating))
+        object.__setattr__(self, "fail_first_delete", _frozen(self.fail_first_delete))
+
+    def draw(self, service: str, operation: str, n: int) -> Optional[str]:
+        """'throttle', 'server_error' or None for the n-th call of service.operation."""
+        if self.services is not None and service not in self.services:
+            return None
+        digest = hashlib.sha256(f"{self.seed}:{service}:{operation}:{n}".encode()).digest()
+        u = int.from_bytes(digest[:8], "big") / 2 ** 64
+        if u < self.throttle:
+            return "throttle"
+        if u < self.throttle + self.server_error:
+            return "server_error"
+        return None
+
+
+class FaultInjector:
+    """Applies a FaultPlan; its call counters live in the world's store."""
+
+    def __init__(self, plan: FaultPlan, store):
+        self.plan = plan
+        self.state = store.section("faults")
+        self.state.setdefault("calls", {})
+        self.state.setdefault("failed_first_delete", [])
+        self.lock = store.lock
+
+    def check(self, service: str, operation: str, protocol: str):
+        """An error response for this call, or None to let it through."""
+        with self.lock:
+            key = f"{service}.{operation}"
+            n = self.state["calls"].get(key, 0)
+            self.state["calls"][key] = n + 1
+        fault = self.plan.draw(service, operation, n)
+        if fault is None:
+            return None
+        if fault == "throttle":
+            family = "query" if protocol in ("query", "ec2") else "json"
+            code, status, message = _THROTTLE.get(service) or _THROTTLE[family]
+        else:
+            code, status, message = _SERVER_ERROR.get(service, _DEFAULT_SERVER_ERROR)
+        return error_response(code, message, status)
+
+    def is_stuck(self, resource_id: str) -> bool:
+        return resource_id.lower() in self.plan.stuck_creating
+
+    def take_first_delete_failure(self, cluster_id: str) -> bool:
+        """True exactly once per id listed in fail_first_delete."""
+        cluster_id = cluster_id.lower()
+        with self.lock:
+            if cluster_id in self.plan.fail_first_delete and cluster_id not in self.state["failed_first_delete"]:
+                self.state["failed_first_delete"].append(cluster_id)
+                return True
+        return False
+

@@ -1,0 +1,148 @@
+"""Security groups for the simulated endpoints: a loopback gate in front of each local Redis.
+
+On AWS a cache node is reachable from an instance only if one of the node's security
+groups admits the instance on the node's port (6379 by default): a rule naming one of the
+instance's groups, or a CIDR holding its private address. Without that, packets are
+dropped and the client times out. The lab's ingress step exists for exactly this.
+
+Here SSM commands all run on this machine, so the gate tells them apart by process: each
+command runs in its own process group, registered with the gate's `Attribution`; for an
+incoming connection the gate finds the client socket's owner through /proc. A connection
+from a command is judged against the rules moto holds at that moment; a refused one is
+accepted at TCP level but never answered (as with dropped packets, reads time out).
+Connections from any other process on this machine (a test, the operator's shell) pass:
+they stand for access from inside the VPC. Where /proc is unavailable, everything passes.
+"""
+import ipaddress
+import os
+import select
+import socket
+import socketserver
+import threading
+from typing import Callable, Dict, Optional
+
+from .local_redis import LOOPBACK
+
+_HOLD_SECONDS = 30
+
+
+class Attribution:
+    """Which simulated instance a local process group stands for."""
+
+    def __init__(self):
+        self._groups: Dict[int, str] = {}
+        self._lock = threading.Lock()
+
+    def add(self, pgid: int, instance_id: str) -> None:
+        with self._lock:
+            self._groups[pgid] = instance_id
+
+    def remove(self, pgid: int) -> None:
+        with self._lock:
+            self._groups.pop(pgid, None)
+
+    def instance_for(self, client_port: int, server_port: int) -> Optional[str]:
+        with self._lock:
+            groups = dict(self._groups)
+        if not groups or not os.path.isdir("/proc"):
+            return None
+        inode = _socket_inode(client_port, server_port)
+        if inode is None:
+            return None
+        target = f"socket:[{inode}]"
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                instance_id = groups.get(os.getpgid(int(entry)))
+                if instance_id and any(os.readlink(f"/proc/{entry}/fd/{fd}") == target
+                                       for fd in os.listdir(f"/proc/{entry}/fd")):
+                    return instance_id
+            except OSError:
+                continue
+        return None
+
+
+def _socket_inode(local_port: int, remote_port: int) -> Optional[str]:
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if int(fields[1].rsplit(":", 1)[1], 16) == local_port \
+                            and int(fields[2].rsplit(":", 1)[1], 16) == remote_port:
+                        return fields[9]
+        except OSError:
+            continue
+    return None
+
+
+def admits(ec2, group_ids, instance_id: str, port: int) -> bool:
+    """Whether any of `group_ids` lets `instance_id` in on TCP `port`, per moto's EC2."""
+    instance = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    if instance["State"]["Name"] != "running":
+        return False
+    sources = {g["GroupId"] for g in instance.get("SecurityGroups", [])}
+    address = ipaddress.ip_address(instance.get("PrivateIpAddress", "0.0.0.0"))
+    for group in ec2.describe_security_groups(GroupIds=list(group_ids))["SecurityGroups"]:
+        for rule in group.get("IpPermissions", []):
+            if rule["IpProtocol"] not in ("tcp", "-1", "6"):
+                continue
+            if rule["IpProtocol"] != "-1" and not rule.get("FromPort", 0) <= port <= rule.get("ToPort", 65535):
+                continue
+            if any(pair.get("GroupId") in sources for pair in rule.get("UserIdGroupPairs", [])):
+                return True
+            if any(address in ipaddress.ip_network(r["CidrIp"]) for r in rule.get("IpRanges", [])):
+                return True
+    return False
+
+
+class Gate:
+    """A loopback listener forwarding to `target_port` when `allow(instance_id)` says so
+    (instance_id None: a connection from outside any simulated instance)."""
+
+    def __init__(self, target_port: int, attribution: Attribution, allow: Callable[[str], bool]):
+        gate = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                gate._handle(self.request, self.client_address[1])
+
+        self._target = target_port
+        self._attribution = attribution
+        self._allow = allow
+        self._server = socketserver.ThreadingTCPServer((LOOPBACK, 0), Handler, bind_and_activate=True)
+        self._server.daemon_threads = True
+        self.host, self.port = self._server.server_address
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+                         name=f"ops-sim-gate:{self.port}").start()
+
+    def _handle(self, client: socket.socket, client_port: int) -> None:
+        instance_id = self._attribution.instance_for(client_port, self.port)
+        if instance_id is not None and not self._admitted(instance_id):
+            select.select([client], [], [], _HOLD_SECONDS)  # dropped: answer nothing
+            return
+        with socket.create_connection((LOOPBACK, self._target)) as upstream:
+            _pump(client, upstream)
+
+    def _admitted(self, instance_id: str) -> bool:
+        try:
+            return self._allow(instance_id)
+        except Exception:  # the instance or a group vanished meanwhile: nothing gets through
+            return False
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _pump(a: socket.socket, b: socket.socket) -> None:
+    peers = {a: b, b: a}
+    while True:
+        readable, _, _ = select.select(list(peers), [], [])
+        for sock in readable:
+            data = sock.recv(65536)
+            if not data:
+                return
+            peers[sock].sendall(data)

@@ -1,0 +1,350 @@
+"""SSM Run Command that really runs: AWS-RunShellScript executes here, with bash.
+
+moto accepts SendCommand and reports Success with empty output without running anything,
+so a dry run could never show a PING failing. Here the commands run on this machine, in a
+scratch directory standing in for the instance, with a clean environment (no AWS
+credentials of the user's leak into them). Everything else in SSM stays moto's.
+
+What it reproduces, and where the behaviour comes from:
+
+- Only managed nodes take commands: a Cloud9 CONNECT_SSM instance once its environment is
+  ready, or a running EC2 instance with an instance profile whose SSM Agent has had
+  `ssm.register` seconds since launch to register. Anything else: InvalidInstanceId,
+  "Instances [[i-...]] not in a valid state for account 123456789012" (the text users
+  quote). A Cloud9 CONNECT_SSH instance has no instance profile, so it is not one.
+- GetCommandInvocation: InvocationDoesNotExist just after sending (botocore's
+  command_executed waiter retries on it) and for unknown ids; InProgress until
+  `ssm.command` has passed; then Success / Failed (exit code in ResponseCode) / TimedOut.
+  StandardOutputContent keeps the first 24,000 characters, StandardErrorContent the
+  first 8,000 (the API reference).
+- executionTimeout (default 3600 s) bounds the run in real seconds, and so does
+  MAX_REAL_SECONDS: a rehearsal must not hang on a command that would hang on AWS too.
+- The outcome is settled at `ssm.command` on the world's clock; if the process is still
+  running then, the caller waits for it in real time.
+- Not simulated: other documents, S3/CloudWatch output, rate controls, cancellation, and
+  commands seeing the instance's filesystem (paths such as /home/ec2-user do not exist).
+"""
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+
+from .base import ACCOUNT_ID, Backend, SimError
+
+DOCUMENT = "AWS-RunShellScript"
+PLUGIN = "aws:runShellScript"
+STDOUT_LIMIT, STDERR_LIMIT = 24000, 8000
+MAX_REAL_SECONDS = 120
+_SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class SSMError(SimError):
+    pass
+
+
+class InvalidInstanceId(SSMError):
+    code = "InvalidInstanceId"
+
+    def __init__(self, instance_ids):
+        super().__init__(f"Instances [[{', '.join(instance_ids)}]] not in a valid state for account {ACCOUNT_ID}")
+
+
+class InvocationDoesNotExist(SSMError):
+    code = "InvocationDoesNotExist"
+
+    def __init__(self):
+        super().__init__("")
+
+
+class InvalidDocument(SSMError):
+    code = "InvalidDocument"
+
+
+class InvalidParameters(SSMError):
+    code = "InvalidParameters"
+
+
+class InvalidPluginName(SSMError):
+    code = "InvalidPluginName"
+
+    def __init__(self):
+        super().__init__("")
+
+
+class InvalidFilterKey(SSMError):
+    code = "InvalidFilterKey"
+
+
+class _Run:
+    """One invocation's process, run on a thread; results stay here until observed.
+
+    The script waits on a pipe until its process group is registered as the instance's,
+    so its first connection is already attributed (see network.py)."""
+
+    def __init__(self, script: str, cwd: str, env: dict, timeout: float, instance_id: str, attribution):
+        self.result = None
+        self._proc = None
+        self._attribution = attribution
+        self._thread = threading.Thread(target=self._run, args=(script, cwd, env, timeout, instance_id),
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, script, cwd, env, timeout, instance_id):
+        started = time.monotonic()
+        gate_r, gate_w = os.pipe()
+        try:
+            self._proc = subprocess.Popen(["bash", "-c", f"read -r -u {gate_r} _; exec {gate_r}<&-\n{script}"],
+                                          cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, start_new_session=True, pass_fds=(gate_r,))
+        except OSError as e:
+            os.close(gate_w)
+            self.result = {"code": 1, "stdout": "", "stderr": str(e), "timed_out": False, "elapsed": 0.0}
+            return
+        finally:
+            os.close(gate_r)
+        self._attribution.add(self._proc.pid, instance_id)
+        os.write(gate_w, b"go\n")
+        os.close(gate_w)
+        try:
+            out, err = self._proc.communicate(timeout=timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            self._kill()
+            out, err = self._proc.communicate()
+            timed_out = True
+        finally:
+            self._attribution.remove(self._proc.pid)
+        self.result = {"code": self._proc.returncode, "stdout": out.decode(errors="replace"),
+                       "stderr": err.decode(errors="replace"), "timed_out": timed_out,
+                       "elapsed": time.monotonic() - started}
+
+    def _kill(self):
+        try:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def wait(self):
+        self._thread.join()
+        return self.result
+
+    def stop(self):
+        if self._proc is not None and self._proc.poll() is None:
+            self._kill()
+        self._thread.join(timeout=5)
+
+
+class SSMBackend(Backend):
+    service = "ssm"
+    operations = ("SendCommand", "GetCommandInvocation", "DescribeInstanceInformation")
+    unlocked = ("GetCommandInvocation",)
+
+    def __init__(self, world):
+        super().__init__(world)
+        state = world.store.section("ssm")
+        self.commands = state.setdefault("commands", {})
+        self.invocations = state.setdefault("invocations", {})  # "<command id>/<instance id>" -> record
+        self.runs = {}  # same keys -> _Run (runtime only)
+
+    def close(self) -> None:
+        for run in self.runs.values():
+            run.stop()
+        self.runs.clear()
+
+    # managed nodes
+
+    def managed_instances(self):
+        """Running instances whose SSM Agent is connected, by id -> describe_instances entry."""
+        now = self.now()
+        cloud9_ready = self.world.cloud9.ready_instance_ids()
+        online = {}
+        for reservation in self.world.client("ec2").describe_instances()["Reservations"]:
+            for instance in reservation["Instances"]:
+                iid = instance["InstanceId"]
+                if instance["State"]["Name"] != "running":
+                    continue
+                if self.world.cloud9.owns_instance(iid):
+                    if iid in cloud9_ready:
+                        online[iid] = instance
+                    continue
+                launched = self.world.ec2.launched_at(iid)
+                if instance.get("IamInstanceProfile") and (
+                        launched is None or now >= launched + self.world.durations["ssm.register"]):
+                    online[iid] = instance
+        return online
+
+    # operations
+
+    def send_command(self, params):
+        if params["DocumentName"] != DOCUMENT:
+            raise InvalidDocument(f"ops sim: only {DOCUMENT} is executed; {params['DocumentName']} is not simulated")
+        instance_ids = list(params.get("InstanceIds") or []) + self._resolve_targets(params.get("Targets") or [])
+        if not instance_ids:
+            raise InvalidParameters("Either InstanceIds or Targets must be specified")
+        online = self.managed_instances()
+        offline = [iid for iid in instance_ids if iid not in online]
+        if offline:
+            raise InvalidInstanceId(offline)
+        parameters = params.get("Parameters") or {}
+        commands = parameters.get("commands")
+        if not commands:
+            raise InvalidParameters("Parameter \"commands\" is required but was not provided.")
+        try:
+            timeout = float((parameters.get("executionTimeout") or ["3600"])[0])
+        except ValueError:
+            raise InvalidParameters("Parameter \"executionTimeout\" must be a number of seconds.") from None
+        command_id = str(uuid.uuid4())
+        now = self.now()
+        command = {
+            "CommandId": command_id, "DocumentName": DOCUMENT, "DocumentVersion": "$DEFAULT",
+            "Comment": params.get("Comment", ""), "Parameters": parameters, "InstanceIds": instance_ids,
+            "Targets": params.get("Targets") or [], "sent_at": now,
+            "TimeoutSeconds": params.get("TimeoutSeconds", 3600),
+        }
+        self.commands[command_id] = command
+        script = "\n".join(commands)
+        for iid in instance_ids:
+            key = f"{command_id}/{iid}"
+            self.invocations[key] = {"command_id": command_id, "instance_id": iid, "sent_at": now, "outcome": None}
+            cwd = self._instance_dir(iid)
+            workdir = (parameters.get("workingDirectory") or [""])[0]
+            if workdir and not os.path.isdir(workdir):
+                script_here = f"echo 'ops sim: working directory {workdir} does not exist on this machine' >&2; exit 1"
+            else:
+                script_here = script
+            env = {"PATH": _SYSTEM_PATH, "HOME": cwd, "LANG": "C.UTF-8"}
+            self.runs[key] = _Run(script_here, workdir or cwd, env, min(timeout, MAX_REAL_SECONDS), iid,
+                                  self.world.attribution)
+        return {"Command": self._command_view(command)}
+
+    def get_command_invocation(self, params):
+        key = f"{params['CommandId']}/{params['InstanceId']}"
+        if params.get("PluginName") not in (None, PLUGIN):
+            raise InvalidPluginName()
+        with self.lock:
+            record = self.invocations.get(key)
+            if record is None or self.now() < record["sent_at"] + self.world.durations["ssm.invocation_delay"]:
+                raise InvocationDoesNotExist()
+            due = record["sent_at"] + self.world.durations["ssm.command"]
+            if record["outcome"] is None and self.now() < due:
+                return self._invocation_view(record)
+            run = self.runs.get(key)
+        if record["outcome"] is None:
+            result = run.wait()  # outside the lock: the process may still be running
+            with self.lock:
+                record["outcome"] = self._outcome(result)
+                self.runs.pop(key, None)
+        return self._invocation_view(record)
+
+    def describe_instance_information(self, params):
+        wanted_ids, wanted_ping = None, None
+        filters = [(f["key"], f["valueSet"]) for f in params.get("InstanceInformationFilterList") or []]
+        filters += [(f["Key"], f["Values"]) for f in params.get("Filters") or []]
+        for key, values in filters:
+            if key in ("InstanceIds", "instanceIds"):
+                wanted_ids = set(values)
+            elif key == "PingStatus":
+                wanted_ping = set(values)
+            else:
+                raise InvalidFilterKey(f"ops sim: filter key {key} is not simulated")
+        now = self.timestamp(self.now())
+        items = []
+        for iid, instance in sorted(self.managed_instances().items()):
+            if wanted_ids is not None and iid not in wanted_ids:
+                continue
+            if wanted_ping is not None and "Online" not in wanted_ping:
+                continue
+            items.append({
+                "InstanceId": iid, "PingStatus": "Online", "LastPingDateTime": now,
+                "AgentVersion": "3.3.1142.0", "IsLatestVersion": False, "PlatformType": "Linux",
+                "PlatformName": "Amazon Linux", "PlatformVersion": "2023", "ResourceType": "EC2Instance",
+                "IPAddress": instance.get("PrivateIpAddress", ""),
+                "ComputerName": instance.get("PrivateDnsName", ""),
+                "IamRole": self._role_name(instance),
+                "SourceId": iid, "SourceType": "AWS::EC2::Instance",
+            })
+        start = int(params.get("NextToken") or 0)
+        size = params.get("MaxResults") or 50
+        result = {"InstanceInformationList": items[start:start + size]}
+        if start + size < len(items):
+            result["NextToken"] = str(start + size)
+        return result
+
+    # helpers
+
+    def _resolve_targets(self, targets):
+        ids = []
+        for target in targets:
+            key, values = target["Key"], target["Values"]
+            if key == "InstanceIds":
+                ids += values
+                continue
+            if key.startswith("tag:"):
+                filters = [{"Name": key, "Values": values}]
+            elif key == "tag-key":
+                filters = [{"Name": "tag-key", "Values": values}]
+            else:
+                raise InvalidParameters(f"ops sim: target key {key} is not simulated")
+            for reservation in self.world.client("ec2").describe_instances(Filters=filters)["Reservations"]:
+                ids += [i["InstanceId"] for i in reservation["Instances"] if i["State"]["Name"] != "terminated"]
+        return ids
+
+    def _role_name(self, instance) -> str:
+        profile = instance["IamInstanceProfile"]["Arn"].rsplit("/", 1)[-1]
+        roles = self.world.client("iam").get_instance_profile(InstanceProfileName=profile)["InstanceProfile"]["Roles"]
+        return roles[0]["RoleName"] if roles else ""
+
+    def _instance_dir(self, instance_id: str) -> str:
+        path = os.path.join(self.world.workdir, "instances", instance_id)
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    @staticmethod
+    def _outcome(result):
+        if result["timed_out"]:
+            status, details, code = "TimedOut", "ExecutionTimedOut", -1
+        elif result["code"] == 0:
+            status, details, code = "Success", "Success", 0
+        else:
+            status, details, code = "Failed", "Failed", result["code"]
+        return {"Status": status, "StatusDetails": details, "ResponseCode": code,
+                "StandardOutputContent": result["stdout"][:STDOUT_LIMIT],
+                "StandardErrorContent": result["stderr"][:STDERR_LIMIT], "elapsed": result["elapsed"]}
+
+    def _iso(self, at: float) -> str:
+        return self.timestamp(at).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+    def _invocation_view(self, record):
+        command = self.commands[record["command_id"]]
+        started = record["sent_at"] + self.world.durations["ssm.invocation_delay"]
+        view = {"CommandId": record["command_id"], "InstanceId": record["instance_id"],
+                "Comment": command["Comment"], "DocumentName": DOCUMENT, "DocumentVersion": "$DEFAULT",
+                "PluginName": PLUGIN, "StandardOutputUrl": "", "StandardErrorUrl": "",
+                "ExecutionStartDateTime": self._iso(started),
+                "CloudWatchOutputConfig": {"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": False}}
+        outcome = record["outcome"]
+        if outcome is None:
+            view.update(Status="InProgress", StatusDetails="InProgress", ResponseCode=-1,
+                        StandardOutputContent="", StandardErrorContent="", ExecutionElapsedTime="",
+                        ExecutionEndDateTime="")
+            return view
+        ended = max(record["sent_at"] + self.world.durations["ssm.command"], started + outcome["elapsed"])
+        view.update({k: v for k, v in outcome.items() if k != "elapsed"})
+        view["ExecutionEndDateTime"] = self._iso(ended)
+        view["ExecutionElapsedTime"] = f"PT{ended - started:.3f}S"
+        return view
+
+    def _command_view(self, command):
+        sent = self.timestamp(command["sent_at"])
+        view = {k: command[k] for k in ("CommandId", "DocumentName", "DocumentVersion", "Comment", "Parameters",
+                                         "InstanceIds", "Targets", "TimeoutSeconds")}
+        view.update(RequestedDateTime=sent, ExpiresAfter=self.timestamp(command["sent_at"] + command["TimeoutSeconds"]),
+                    Status="Pending", StatusDetails="Pending", TargetCount=len(command["InstanceIds"]),
+                    CompletedCount=0, ErrorCount=0, DeliveryTimedOutCount=0, MaxConcurrency="50", MaxErrors="0",
+                    OutputS3Region=self.world.region, OutputS3BucketName="", OutputS3KeyPrefix="",
+                    ServiceRole="", NotificationConfig={"NotificationArn": "", "NotificationEvents": [],
+                                                        "NotificationType": ""},
+                    CloudWatchOutputConfig={"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": False})
+        return view
