@@ -11,6 +11,8 @@ from typing import Any, Dict, Optional, TextIO
 
 from .durations import format_duration
 
+WAIT_HEARTBEAT = 60.0
+
 
 class Reporter:
     def __init__(self, mode: str = "text", stream: Optional[TextIO] = None, clock=None):
@@ -19,6 +21,7 @@ class Reporter:
         self.clock = clock
         self._start = clock.now() if clock else 0.0
         self._lock = threading.Lock()
+        self._last_wait: Dict[Any, Any] = {}
 
     def set_clock(self, clock) -> None:
         self.clock = clock
@@ -47,6 +50,8 @@ class Reporter:
         if name == "step_started":
             return f"{stamp} {step:<12} start    {f['type']}"
         if name == "step_waiting":
+            if not self._worth_a_line(f):
+                return None
             return f"{stamp} {step:<12} waiting  {f['what']}: {f['status']} ({format_duration(f['elapsed'])})"
         if name == "step_created":
             return f"{stamp} {step:<12} {'adopted' if not f['ours'] else f['verb']:<8} {f['kind']} {f['id']}"
@@ -72,6 +77,16 @@ class Reporter:
         if name == "run_finished":
             return self._summary(f)
         return f"{stamp} {name} {f}"
+
+    def _worth_a_line(self, f: Dict[str, Any]) -> bool:
+        """In text mode a wait shows its first poll, every change of status, and a heartbeat
+        each WAIT_HEARTBEAT seconds, not every poll (JSON mode gets every poll)."""
+        key = (f.get("step"), f["what"])
+        last = self._last_wait.get(key)
+        if last and last[0] == f["status"] and f["elapsed"] - last[1] < WAIT_HEARTBEAT:
+            return False
+        self._last_wait[key] = (f["status"], f["elapsed"])
+        return True
 
     def _summary(self, f: Dict[str, Any]) -> str:
         lines = [f"ops: {f['result']} in {format_duration(f['elapsed'])}"
