@@ -193,3 +193,7 @@ _add_demo_commands()
 
 def main():
     cli(prog_name="ops")
+
+
+if __name__ == "__main__":
+    main()

@@ -70,7 +70,8 @@ def _iam(aws, want) -> List[str]:
         if want(aws.call(iam.list_role_tags, RoleName=role["RoleName"])["Tags"]):
             found.append(f"iam role {role['RoleName']}")
     for profile in aws.call(iam.list_instance_profiles)["InstanceProfiles"]:
-        tags = aws.call(iam.list_instance_profile_tags, InstanceProfileName=profile["InstanceProfileName"])["Tags"]
+        name = profile["InstanceProfileName"]
+        tags = aws.call(iam.get_instance_profile, InstanceProfileName=name)["InstanceProfile"].get("Tags", [])
         if want(tags):
             found.append(f"iam instance profile {profile['InstanceProfileName']}")
     return found
