@@ -30,11 +30,11 @@ def _live_lines(state: RunState) -> List[str]:
 
 
 def run_lab(playbook: Playbook, *, root: Path, reporter, settings: Dict[str, Any], dry_run: bool,
-            region: Optional[str], profile: Optional[str], keep: bool) -> int:
+            region: Optional[str], profile: Optional[str], keep: bool, simulation: Optional[dict] = None) -> int:
     """Create the lab, then (unless keep) tear it down. Returns the exit code."""
     path = state_path(root, playbook.name, dry_run)
     previous = RunState.load(path)
-    with open_target(dry_run, region or settings.get("region"), profile) as aws:
+    with open_target(dry_run, region or settings.get("region"), profile, simulation) as aws:
         clock = aws.clock
         reporter.set_clock(clock)
         resume = previous is not None and not dry_run and previous.live()
@@ -50,15 +50,13 @@ def run_lab(playbook: Playbook, *, root: Path, reporter, settings: Dict[str, Any
         command = teardown_command(playbook.source, dry_run, region, profile)
         try:
             runner.apply()
-        except StepFailed:
-            reporter.event("run_finished", result="FAILED", elapsed=reporter.elapsed(), simulated=dry_run,
-                           left=_live_lines(state), teardown_command=None if dry_run else command)
-            if dry_run:
-                _discard_simulation(aws, state, reporter, settings, playbook.name)
-            raise
-        except KeyboardInterrupt:
-            reporter.event("run_finished", result="interrupted", elapsed=reporter.elapsed(), simulated=dry_run,
-                           left=_live_lines(state), teardown_command=None if dry_run else command)
+        except (StepFailed, KeyboardInterrupt) as exc:
+            result = "FAILED" if isinstance(exc, StepFailed) else "interrupted"
+            if dry_run:  # a rehearsal still proves its teardown
+                _finish(reporter, aws, state, settings, playbook.name, command, result + ", then torn down")
+            else:
+                reporter.event("run_finished", result=result, elapsed=reporter.elapsed(), simulated=False,
+                               left=_live_lines(state), teardown_command=command if state.live() else None)
             raise
         if keep:
             reporter.event("run_finished", result="lab is up (--keep)", elapsed=reporter.elapsed(),
@@ -67,23 +65,20 @@ def run_lab(playbook: Playbook, *, root: Path, reporter, settings: Dict[str, Any
             if dry_run:
                 reporter.event("note", text="ops: (dry run) the simulated account is discarded when ops exits.")
             return 0
-        failed = teardown(state, aws, clock, reporter, settings, playbook.name)
-        left = [f"{r.kind} {r.id}" for r in failed]
-        checked = False
-        if dry_run:
-            left += tagged_resources(aws, lab=playbook.name)
-            checked = True
-        left = list(dict.fromkeys(left))
-        reporter.event("run_finished", result="lab completed and torn down" if not left else "teardown incomplete",
-                       elapsed=reporter.elapsed(), simulated=dry_run, left=left, checked_account=checked,
-                       teardown_command=command if left else None)
-        return 0 if not left else 1
+        return _finish(reporter, aws, state, settings, playbook.name, command, "lab completed and torn down")
 
 
-def _discard_simulation(aws, state, reporter, settings, lab: str) -> None:
-    """A failed dry run still proves teardown: delete what the simulated run made."""
-    reporter.event("note", text="ops: (dry run) tearing down the simulated account after the failure:")
-    teardown(state, aws, aws.clock, reporter, settings, lab)
+def _finish(reporter, aws, state, settings, lab: str, command: str, result: str) -> int:
+    """Tear down, then say what is left: in a dry run, everything in the account is checked."""
+    failed = teardown(state, aws, aws.clock, reporter, settings, lab)
+    left = [f"{r.kind} {r.id}" for r in failed]
+    if aws.dry_run:
+        left += tagged_resources(aws, lab=lab)
+    left = list(dict.fromkeys(left))
+    reporter.event("run_finished", result=result if not left else "teardown incomplete", elapsed=reporter.elapsed(),
+                   simulated=aws.dry_run, left=left, checked_account=aws.dry_run,
+                   teardown_command=command if left and not aws.dry_run else None)
+    return 0 if not left else 1
 
 
 def teardown_lab(lab: str, *, root: Path, reporter, settings: Dict[str, Any], dry_run: bool,

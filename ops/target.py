@@ -10,7 +10,9 @@ DRY_RUN_DEFAULT_REGION = "us-east-1"
 
 
 @contextmanager
-def open_target(dry_run: bool, region: Optional[str], profile: Optional[str]) -> Iterator[Aws]:
+def open_target(dry_run: bool, region: Optional[str], profile: Optional[str],
+                simulation: Optional[dict] = None) -> Iterator[Aws]:
+    """simulation: extra SimWorld arguments for a dry run (durations, faults), e.g. from tests."""
     if not dry_run:
         session = real_session(region, profile)
         yield Aws(session, session.region_name, WallClock())
@@ -19,7 +21,7 @@ def open_target(dry_run: bool, region: Optional[str], profile: Optional[str]) ->
 
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DRY_RUN_DEFAULT_REGION
     clock = VirtualClock()
-    with SimWorld(clock, region=region) as world:
+    with SimWorld(clock, region=region, **(simulation or {})) as world:
         aws = Aws(world.session(), region, clock, dry_run=True)
         aws.world = world
         yield aws

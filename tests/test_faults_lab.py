@@ -1,0 +1,58 @@
+"""The lab under a throttled, flaky simulated AWS: retries and waits absorb it, and whatever
+happens nothing is left behind."""
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from ops.config import load_settings
+from ops.errors import StepFailed
+from ops.lab import run_lab
+from ops.output import Reporter
+from ops.playbook import load_playbook
+from ops.sim.faults import FaultPlan
+
+LAB = Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml"
+CONTROL_PLANE = ("cloud9", "elasticache", "ec2", "iam", "ssm")
+
+
+def rehearse(workdir, plan):
+    settings, _, _ = load_settings(())
+    stream = io.StringIO()
+    try:
+        code = run_lab(load_playbook(LAB), root=workdir, reporter=Reporter("json", stream), settings=settings,
+                       dry_run=True, region=None, profile=None, keep=False, simulation={"faults": plan})
+    except StepFailed as failure:
+        code = failure
+    return code, [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+class CountingPlan(FaultPlan):
+    """A FaultPlan that remembers which faults it handed out."""
+
+    def draw(self, service, operation, n):
+        fault = super().draw(service, operation, n)
+        if fault:
+            self.__dict__.setdefault("drawn", []).append((service, operation))
+        return fault
+
+
+def test_throttling_a_third_of_control_plane_calls_does_not_fail_the_lab(workdir):
+    plan = CountingPlan(seed=7, throttle=0.3, services=CONTROL_PLANE)
+    code, events = rehearse(workdir, plan)
+    assert code == 0, [e for e in events if "fail" in e["event"]]
+    drawn = plan.__dict__["drawn"]
+    assert len(drawn) > 20  # many calls were throttled, polls during waits among them
+    assert any(op.startswith("Describe") for _, op in drawn)
+    assert events[-1]["left"] == []
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_throttling_and_server_errors_everywhere_never_leak(workdir, seed):
+    code, events = rehearse(workdir, FaultPlan(seed=seed, throttle=0.2, server_error=0.05))
+    if code != 0:  # a failure must be a clear step failure, and the rehearsal still cleans up
+        assert isinstance(code, StepFailed) and code.step
+    assert all(e["event"] != "resource_delete_failed" for e in events)
+    finished = events[-1]
+    assert finished["event"] == "run_finished" and finished["checked_account"] and finished["left"] == []
