@@ -8,6 +8,7 @@ from .playbook import Playbook
 from .runner import Runner, teardown
 from .state import RunState, state_dir
 from .target import open_target
+from .timeline import Timeline, runs_dir
 
 
 def state_path(root: Path, lab: str, dry_run: bool) -> Path:
@@ -35,37 +36,48 @@ def run_lab(playbook: Playbook, *, root: Path, reporter, settings: Dict[str, Any
     path = state_path(root, playbook.name, dry_run)
     previous = RunState.load(path)
     with open_target(dry_run, region or settings.get("region"), profile, simulation) as aws:
-        clock = aws.clock
-        reporter.set_clock(clock)
+        reporter.set_clock(aws.clock)
         resume = previous is not None and not dry_run and previous.live()
         if resume and previous.region != aws.region:
             raise BadInput(f"lab '{playbook.name}' has live resources from run {previous.run_id} in "
                            f"{previous.region}, not {aws.region}.",
                            f"Tear it down first: {teardown_command(playbook.source, dry_run, previous.region, profile)}")
         state = previous if resume else RunState.start(path, playbook.name, playbook.source, aws.region, dry_run)
-        reporter.event("run_started", action="resuming" if resume else "running", lab=playbook.name,
-                       run_id=state.run_id, region=aws.region, dry_run=dry_run, playbook=playbook.source)
-        state.set("dependencies", {step.name: list(step.after) for step in playbook.steps})
-        runner = Runner(playbook, aws, clock, state, reporter, settings)
-        command = teardown_command(playbook.source, dry_run, region, profile)
+        timeline = Timeline(runs_dir(root, dry_run) / playbook.name / f"{state.run_id}.json", playbook.name,
+                            state.run_id, simulated=dry_run)
+        reporter.listeners.append(timeline)
         try:
-            runner.apply()
-        except (StepFailed, KeyboardInterrupt) as exc:
-            result = "FAILED" if isinstance(exc, StepFailed) else "interrupted"
-            if dry_run:  # a rehearsal still proves its teardown
-                _finish(reporter, aws, state, settings, playbook.name, command, result + ", then torn down")
-            else:
-                reporter.event("run_finished", result=result, elapsed=reporter.elapsed(), simulated=False,
-                               left=_live_lines(state), teardown_command=command if state.live() else None)
-            raise
-        if keep:
-            reporter.event("run_finished", result="lab is up (--keep)", elapsed=reporter.elapsed(),
-                           simulated=dry_run, left=_live_lines(state),
-                           teardown_command=command if not dry_run else None)
-            if dry_run:
-                reporter.event("note", text="ops: (dry run) the simulated account is discarded when ops exits.")
-            return 0
-        return _finish(reporter, aws, state, settings, playbook.name, command, "lab completed and torn down")
+            return _run(playbook, aws, state, reporter, settings, resume, keep, region, profile)
+        finally:
+            reporter.listeners.remove(timeline)
+            timeline.save()
+
+
+def _run(playbook, aws, state, reporter, settings, resume, keep, region, profile) -> int:
+    dry_run = aws.dry_run
+    reporter.event("run_started", action="resuming" if resume else "running", lab=playbook.name,
+                   run_id=state.run_id, region=aws.region, dry_run=dry_run, playbook=playbook.source)
+    state.set("dependencies", {step.name: list(step.after) for step in playbook.steps})
+    runner = Runner(playbook, aws, aws.clock, state, reporter, settings)
+    command = teardown_command(playbook.source, dry_run, region, profile)
+    try:
+        runner.apply()
+    except (StepFailed, KeyboardInterrupt) as exc:
+        result = "FAILED" if isinstance(exc, StepFailed) else "interrupted"
+        if dry_run:  # a rehearsal still proves its teardown
+            _finish(reporter, aws, state, settings, playbook.name, command, result + ", then torn down")
+        else:
+            reporter.event("run_finished", result=result, elapsed=reporter.elapsed(), simulated=False,
+                           left=_live_lines(state), teardown_command=command if state.live() else None)
+        raise
+    if keep:
+        reporter.event("run_finished", result="lab is up (--keep)", elapsed=reporter.elapsed(),
+                       simulated=dry_run, left=_live_lines(state),
+                       teardown_command=command if not dry_run else None)
+        if dry_run:
+            reporter.event("note", text="ops: (dry run) the simulated account is discarded when ops exits.")
+        return 0
+    return _finish(reporter, aws, state, settings, playbook.name, command, "lab completed and torn down")
 
 
 def _finish(reporter, aws, state, settings, lab: str, command: str, result: str) -> int:

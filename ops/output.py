@@ -22,6 +22,7 @@ class Reporter:
         self._start = clock.now() if clock else 0.0
         self._lock = threading.Lock()
         self._last_wait: Dict[Any, Any] = {}
+        self.listeners: list = []  # callables(name, t, fields), e.g. a Timeline
 
     def set_clock(self, clock) -> None:
         self.clock = clock
@@ -32,6 +33,8 @@ class Reporter:
 
     def event(self, name: str, /, **fields: Any) -> None:
         with self._lock:
+            for listener in self.listeners:
+                listener(name, self.elapsed(), fields)
             if self.mode == "json":
                 line = json.dumps({"event": name, "t": round(self.elapsed(), 3), **fields}, default=str)
             else:
@@ -58,6 +61,8 @@ class Reporter:
         if name == "step_finished":
             shown = ", ".join(f"{k}={v}" for k, v in f.get("outputs", {}).items())
             return f"{stamp} {step:<12} done     in {format_duration(f['elapsed'])}" + (f"  [{shown}]" if shown else "")
+        if name == "step_create_finished":
+            return None  # for the timeline; the step's own lines already say it
         if name == "step_output":
             return "\n".join(f"{stamp} {step:<12} | {line}" for line in str(f["text"]).splitlines() or [""])
         if name == "step_failed":

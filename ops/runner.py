@@ -142,6 +142,7 @@ class Runner:
             outputs = dict(instance.create())
             with self._lock:
                 self.outputs[step.name] = outputs
+            self.reporter.event("step_create_finished", step=step.name, elapsed=round(self.clock.now() - started, 1))
             on_created()
             late = instance.wait()
             with self._lock:

@@ -29,6 +29,16 @@ def new_run_id() -> str:
     return "r" + "".join(secrets.choice(alphabet) for _ in range(7))
 
 
+def private_dir(path: Path) -> None:
+    """mkdir -p, with every folder from .ops/ down readable by the owner only."""
+    path.mkdir(parents=True, exist_ok=True)
+    parts = path.parts
+    if ".ops" in parts:
+        top = Path(*parts[:parts.index(".ops") + 1])
+        for folder in [top, *[p for p in path.parents if top in p.parents]][::-1] + [path]:
+            os.chmod(folder, 0o700)
+
+
 def state_dir(root: Path, dry_run: bool) -> Path:
     return root / ".ops" / ("dry-run/state" if dry_run else "state")
 
@@ -109,8 +119,7 @@ class RunState:
 
     def save(self) -> None:
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(self.path.parent, 0o700)
+            private_dir(self.path.parent)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".json")
             try:
                 with os.fdopen(fd, "w") as handle:

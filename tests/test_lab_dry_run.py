@@ -50,6 +50,12 @@ def test_the_lab_rehearses_end_to_end_and_leaves_nothing(workdir):
     assert {r["status"] for r in state["resources"]} == {"deleted"}
     kinds = {r["kind"] for r in state["resources"]}
     assert {"cloud9-environment", "cache-cluster", "ingress-rule", "dynamodb-table"} <= kinds
+    [timeline] = (workdir / ".ops/dry-run/runs/elasticache-lab").glob("*.json")
+    assert timeline.stem == state["run_id"] and oct(timeline.stat().st_mode)[-3:] == "600"
+    events = json.loads(timeline.read_text())["events"]
+    assert {e["step"] for e in events if e["event"] == "step_started"} == {
+        "cloud9", "redis", "ingress", "ping", "table", "demo"}
+    assert events[-1]["event"] == "run_finished"
 
 
 def test_json_events_cover_every_step_and_every_delete(workdir):
