@@ -108,14 +108,18 @@ def cli():
 @click.argument("playbook", type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Run against a simulated AWS account (moto): no account, no charges.")
 @click.option("--keep", is_flag=True, help="Stop before the delete phase and keep the lab up.")
+@click.option("--realtime", is_flag=True, help="With --dry-run: simulated resources take their real time.")
 @common_options
-def run(playbook, dry_run, keep, region, profile, var_flags, config_files, output, debug):
+def run(playbook, dry_run, keep, realtime, region, profile, var_flags, config_files, output, debug):
     """Create the lab, run its checks, then delete everything it created."""
     from .lab import run_lab
 
+    if realtime and not dry_run:
+        raise BadInput("--realtime only applies to a dry run.", "Add --dry-run, or drop --realtime.")
     loaded, settings = _load(playbook, var_flags, config_files)
+    simulation = {"durations": settings["sim_durations"], "realtime": realtime} if dry_run else None
     code = run_lab(loaded, root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
-                   region=region, profile=profile, keep=keep)
+                   region=region, profile=profile, keep=keep, simulation=simulation)
     if code:
         sys.exit(code)
 

@@ -1,7 +1,8 @@
 """Settings: built-in defaults, then config files (--config), then flags.
 
 A config file may hold `vars:` (overriding the playbook's), `region:`, `expected:` wait
-times and `delete_timeout:`. Unknown keys are errors, so a typo never passes silently.
+times, `delete_timeout:` and `simulator: {durations: ...}` (the dry run's resource
+timings). Unknown keys are errors, so a typo never passes silently.
 """
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Tuple
@@ -10,7 +11,7 @@ from .durations import parse_duration
 from .errors import BadInput
 from .yamlsource import load_yaml_file, parse_yaml
 
-KEYS = ("vars", "region", "expected", "delete_timeout")
+KEYS = ("vars", "region", "expected", "delete_timeout", "simulator")
 DEFAULTS = Path(__file__).with_name("defaults.yaml")
 
 
@@ -18,6 +19,7 @@ def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], Dict[str
     """(settings, var overrides, where the var overrides came from)."""
     settings: Dict[str, Any] = dict(parse_yaml(DEFAULTS.read_text(), str(DEFAULTS)))
     settings["expected"] = dict(settings["expected"])
+    settings["sim_durations"] = {}
     overrides: Dict[str, Any] = {}
     sources: List[str] = []
     for path in config_files:
@@ -43,11 +45,31 @@ def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], Dict[str
                 raise BadInput(f"expected.{name}: {exc}.", "", str(path), doc["expected"].line_of(name)) from None
         if "delete_timeout" in doc:
             settings["delete_timeout"] = doc["delete_timeout"]
+        if "simulator" in doc:
+            settings["sim_durations"].update(_sim_durations(doc["simulator"], str(path)))
     try:
         settings["delete_timeout"] = parse_duration(settings["delete_timeout"])
     except ValueError as exc:
         raise BadInput(f"delete_timeout: {exc}.") from None
     return settings, overrides, " and ".join(sources) or "config"
+
+
+def _sim_durations(node, source: str) -> Dict[str, float]:
+    from .sim.durations import DEFAULT_DURATIONS
+
+    if not isinstance(node, dict) or set(node) - {"durations"}:
+        raise BadInput("'simulator:' holds one key, 'durations:'.", "", source, getattr(node, "line", 0))
+    durations = node.get("durations") or {}
+    result = {}
+    for name, value in durations.items():
+        if name not in DEFAULT_DURATIONS:
+            raise BadInput(f"simulator.durations has no '{name}'.", f"Known: {', '.join(DEFAULT_DURATIONS)}.",
+                           source, durations.line_of(name))
+        try:
+            result[name] = parse_duration(value)
+        except ValueError as exc:
+            raise BadInput(f"simulator.durations.{name}: {exc}.", "", source, durations.line_of(name)) from None
+    return result
 
 
 def parse_var_flags(flags: Iterable[str]) -> Dict[str, Any]:

@@ -44,7 +44,7 @@ def run_lab(playbook: Playbook, *, root: Path, reporter, settings: Dict[str, Any
                            f"Tear it down first: {teardown_command(playbook.source, dry_run, previous.region, profile)}")
         state = previous if resume else RunState.start(path, playbook.name, playbook.source, aws.region, dry_run)
         timeline = Timeline(runs_dir(root, dry_run) / playbook.name / f"{state.run_id}.json", playbook.name,
-                            state.run_id, simulated=dry_run)
+                            state.run_id, simulated=aws.clock.virtual)
         reporter.listeners.append(timeline)
         try:
             return _run(playbook, aws, state, reporter, settings, resume, keep, region, profile)
@@ -55,9 +55,11 @@ def run_lab(playbook: Playbook, *, root: Path, reporter, settings: Dict[str, Any
 
 def _run(playbook, aws, state, reporter, settings, resume, keep, region, profile) -> int:
     dry_run = aws.dry_run
+    dependencies = {step.name: list(step.after) for step in playbook.steps}
     reporter.event("run_started", action="resuming" if resume else "running", lab=playbook.name,
-                   run_id=state.run_id, region=aws.region, dry_run=dry_run, playbook=playbook.source)
-    state.set("dependencies", {step.name: list(step.after) for step in playbook.steps})
+                   run_id=state.run_id, region=aws.region, dry_run=dry_run, playbook=playbook.source,
+                   dependencies=dependencies)
+    state.set("dependencies", dependencies)
     runner = Runner(playbook, aws, aws.clock, state, reporter, settings)
     command = teardown_command(playbook.source, dry_run, region, profile)
     try:
@@ -72,7 +74,7 @@ def _run(playbook, aws, state, reporter, settings, resume, keep, region, profile
         raise
     if keep:
         reporter.event("run_finished", result="lab is up (--keep)", elapsed=reporter.elapsed(),
-                       simulated=dry_run, left=_live_lines(state),
+                       simulated=aws.clock.virtual, left=_live_lines(state),
                        teardown_command=command if not dry_run else None)
         if dry_run:
             reporter.event("note", text="ops: (dry run) the simulated account is discarded when ops exits.")
@@ -88,7 +90,7 @@ def _finish(reporter, aws, state, settings, lab: str, command: str, result: str)
         left += tagged_resources(aws, lab=lab)
     left = list(dict.fromkeys(left))
     reporter.event("run_finished", result=result if not left else "teardown incomplete", elapsed=reporter.elapsed(),
-                   simulated=aws.dry_run, left=left, checked_account=aws.dry_run,
+                   simulated=aws.clock.virtual, left=left, checked_account=aws.dry_run,
                    teardown_command=command if left and not aws.dry_run else None)
     return 0 if not left else 1
 

@@ -25,25 +25,31 @@ class WaitFailed(Exception):
 
 @dataclass(frozen=True)
 class Schedule:
-    """When to poll: every `first` s at the start, dense (`dense` s) from `expected`*`window`
-    onwards, sparse in between, backing off to `ceiling` s once well overdue."""
+    """When to poll a resource expected to take about `expected` seconds.
+
+    Sparse early (a few checkpoints at fractions of the expected time, to notice early
+    success or failure), then every `dense` seconds from `checkpoints[-1]` x expected to
+    `dense_until` x expected, where readiness is likely, so it is noticed within `dense`
+    seconds; then backing off to `ceiling` for a resource that is long overdue. For a
+    6-minute creation that was expected, that is 20 describe calls and at most 5 s of lag,
+    where botocore's waiter spends 24 calls and notices up to 15 s late.
+    """
 
     expected: float = 300.0
-    first: float = 5.0
     dense: float = 5.0
-    window: float = 0.8
+    checkpoints: Tuple[float, ...] = (0.25, 0.5, 0.7, 0.8)
+    dense_until: float = 1.25
     ceiling: float = 30.0
 
     def delay(self, elapsed: float) -> float:
-        start_dense = self.expected * self.window
-        if elapsed < self.first * 2:
-            return self.first
-        if elapsed < start_dense:
-            return max(self.dense, min(self.ceiling, (start_dense - elapsed) / 2))
-        overdue = elapsed - self.expected * 1.5
+        for fraction in self.checkpoints:
+            due = fraction * self.expected
+            if elapsed < due:
+                return max(self.dense, due - elapsed)
+        overdue = elapsed - self.dense_until * self.expected
         if overdue <= 0:
             return self.dense
-        return min(self.ceiling, self.dense + overdue / 10)
+        return min(self.ceiling, self.dense + overdue / 6)
 
 
 def wait_until(clock, check: Callable[[], Tuple[str, str]], *, what: str, timeout: float,

@@ -68,3 +68,26 @@ def test_schedule_is_sparse_early_and_dense_near_the_expected_time():
     assert schedule.delay(100) > schedule.delay(300)
     assert schedule.delay(300) == schedule.dense
     assert schedule.delay(2000) == schedule.ceiling  # long overdue: back off
+
+
+def _detect(ready_at: float, expected: float):
+    """(describe calls, seconds between readiness and the poll that saw it)."""
+    schedule, t, calls = Schedule(expected=expected), 0.0, 0
+    while True:
+        calls += 1
+        if t >= ready_at:
+            return calls, t - ready_at
+        t += schedule.delay(t)
+
+
+@pytest.mark.parametrize("ready_at", [0.8 * 360, 0.9 * 360, 360, 400, 1.25 * 360])
+def test_readiness_near_the_expected_time_is_noticed_within_the_dense_interval(ready_at):
+    calls, lag = _detect(ready_at, expected=360)
+    assert lag <= Schedule().dense
+
+
+def test_a_six_minute_creation_costs_at_most_24_describe_calls():
+    calls, lag = _detect(360, expected=360)
+    assert calls <= 24 and lag <= 5
+    waiter_calls = 360 // 15 + 1  # botocore's fixed 15 s waiter
+    assert calls < waiter_calls

@@ -32,36 +32,12 @@ from moto import mock_aws
 from .base import SimStore, to_datetime, wall_anchor
 from .cloud9 import Cloud9Backend
 from .dynamodb import DynamoDBOverlay
+from .durations import DEFAULT_DURATIONS
 from .ec2 import EC2Overlay
 from .elasticache import ElastiCacheBackend
 from .faults import FaultInjector, FaultPlan
 from .network import Attribution
 from .ssm import SSMBackend
-
-# Simulated durations in seconds. Where a figure is a typical observation rather than a
-# documented one, it says so; override any of them through SimWorld(durations=...).
-DEFAULT_DURATIONS: Dict[str, float] = {
-    # Cloud9 docs: creation "can take several minutes" (a CloudFormation stack, an EC2
-    # instance, the SSM connection); deletion tears the stack down.
-    "cloud9.create": 150,
-    "cloud9.delete": 60,
-    # A single-node Redis cluster is typically available 5-10 minutes after the call;
-    # boto3's waiter gives up after 10 minutes, Terraform after 40.
-    "elasticache.create": 420,
-    "elasticache.delete": 300,
-    "elasticache.replication_group.create": 480,
-    "elasticache.replication_group.delete": 360,
-    # On-demand DynamoDB tables are usually ACTIVE within seconds.
-    "dynamodb.create": 8,
-    "dynamodb.delete": 5,
-    # SSM Agent on a freshly launched EC2 instance registers "2-3 minutes after start".
-    "ssm.register": 120,
-    # After SendCommand, GetCommandInvocation says InvocationDoesNotExist for a moment
-    # (botocore's command_executed waiter retries on exactly that), then InProgress until
-    # the invocation ends.
-    "ssm.invocation_delay": 1,
-    "ssm.command": 2,
-}
 
 _DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing",
                       "aws_session_token": "testing"}

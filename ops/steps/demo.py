@@ -105,10 +105,15 @@ class CacheAsideDemo(StepType):
     def _run_here(self, url: str) -> Dict[str, Any]:
         from ..demo.run import run_demo
 
+        from ..demo.table import RestaurantNotFound
+
         ctx, args = self.ctx, self.args
-        report = run_demo(url, args["table_name"], ctx.client("dynamodb"), restaurant=args["restaurant"],
-                          reads=args["reads"], ttl=args["ttl"], echo=ctx.output,
-                          warn=lambda text: ctx.output(f"warning: {text}"))
+        try:
+            report = run_demo(url, args["table_name"], ctx.client("dynamodb"), restaurant=args["restaurant"],
+                              reads=args["reads"], ttl=args["ttl"], echo=ctx.output,
+                              warn=lambda text: ctx.output(f"warning: {text}"))
+        except RestaurantNotFound as exc:
+            raise StepFailed(ctx.step, f"{exc}.", "Use a restaurant from the seed data, e.g. 'The Vineyard'.") from None
         if not report["redis_ok"]:
             raise StepFailed(ctx.step, f"the demo could not use Redis at {url} (it answered from DynamoDB only).",
                              "Check the cluster endpoint and the ingress rule.")

@@ -36,7 +36,8 @@ class Table(StepType):
               doc="key layout (the demo's single-table design)"),
         Param("seed", type="boolean", default=True, doc="load the demo's seed data"),
     ]
-    outputs = {"table_name": Output("the table name", early=True), "table_arn": Output("the table ARN", early=True)}
+    # Not early: whoever uses the table needs it ACTIVE and seeded.
+    outputs = {"table_name": Output("the table name"), "table_arn": Output("the table ARN")}
     example = """\
 - name: table
   type: dynamodb.table
