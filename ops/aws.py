@@ -4,6 +4,7 @@ Clients use botocore's `standard` retry mode; on top of it, ops.aws.Aws.call ret
 throttling and transient errors with tenacity (exponential backoff with jitter), sleeping on
 the run's clock so simulated runs stay instant.
 """
+import threading
 from typing import Any, Callable, Dict, Optional
 
 from .errors import BadInput
@@ -46,18 +47,53 @@ def is_throttling(exc: BaseException) -> bool:
     return error_code(exc) in THROTTLING_CODES
 
 
+class RateLimiter:
+    """A token bucket per service, on the run's clock, shared by every lab of a run, so that
+    many labs at once stay under the API's rate instead of being throttled in a cascade."""
+
+    def __init__(self, clock, rates: Dict[str, float], burst: float = 10.0):
+        self.clock = clock
+        self.rates = rates
+        self.burst = burst
+        self._buckets: Dict[str, list] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, service: str) -> None:
+        rate = float(self.rates.get(service, self.rates.get("default", 0)) or 0)
+        if rate <= 0:
+            return
+        while True:
+            with self._lock:
+                now = self.clock.now()
+                tokens, last = self._buckets.get(service, [self.burst, now])
+                tokens = min(self.burst, tokens + (now - last) * rate)
+                if tokens >= 1 - 1e-9:  # float dust must not turn into endless tiny sleeps
+                    self._buckets[service] = [max(0.0, tokens - 1), now]
+                    return
+                self._buckets[service] = [tokens, now]
+                wait = max(1e-3, (1 - tokens) / rate)
+            self.clock.sleep(wait)
+
+
 class Aws:
     """Clients for one region (real or simulated), and the retrying call wrapper."""
 
-    def __init__(self, session, region: str, clock, dry_run: bool = False, max_attempts: int = 6):
+    def __init__(self, session, region: str, clock, dry_run: bool = False, max_attempts: int = 6,
+                 limiter: Optional[RateLimiter] = None):
         self.session = session
         self.region = region
         self.clock = clock
         self.dry_run = dry_run
         self.max_attempts = max_attempts
+        self.limiter = limiter
         self._clients: Dict[str, Any] = {}
+        self._lock = threading.Lock()
 
     def client(self, service: str):
+        with self._lock:
+            return self._client(service)
+
+    def _client(self, service: str):
         if service not in self._clients:
             from botocore.config import Config
 
@@ -75,7 +111,15 @@ class Aws:
         retrying = Retrying(retry=retry_if_exception(is_transient), stop=stop_after_attempt(self.max_attempts),
                             wait=wait_random_exponential(multiplier=1, max=20), sleep=self.clock.sleep,
                             reraise=True)
-        return retrying(operation, **kwargs)
+        if self.limiter is None:
+            return retrying(operation, **kwargs)
+        service = operation.__self__.meta.service_model.service_name
+
+        def attempt():
+            self.limiter.acquire(service)
+            return operation(**kwargs)
+
+        return retrying(attempt)
 
 
 def real_session(region: Optional[str], profile: Optional[str]):

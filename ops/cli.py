@@ -86,6 +86,19 @@ def _load(playbook_path, var_flags, config_files):
     return playbook, settings
 
 
+def _copy_names(names):
+    if names is None:
+        return None
+    import re
+
+    parsed = [n.strip() for n in names.split(",") if n.strip()]
+    bad = [n for n in parsed if not re.match(r"^[a-z0-9][a-z0-9-]{0,11}$", n)]
+    if not parsed or bad or len(set(parsed)) != len(parsed):
+        raise BadInput(f"--names {names!r}: give distinct names of 1-12 lowercase letters, digits or hyphens.",
+                       "They become part of resource names, e.g. --names alice,bob.")
+    return parsed
+
+
 def _reporter(output):
     from .output import Reporter
 
@@ -109,17 +122,26 @@ def cli():
 @click.option("--dry-run", is_flag=True, help="Run against a simulated AWS account (moto): no account, no charges.")
 @click.option("--keep", is_flag=True, help="Stop before the delete phase and keep the lab up.")
 @click.option("--realtime", is_flag=True, help="With --dry-run: simulated resources take their real time.")
+@click.option("--count", type=click.IntRange(1, 500), help="Provision N independent copies of the lab (LAB-1..N).")
+@click.option("--names", help="Comma-separated copy names instead of numbers, e.g. alice,bob (LAB-alice, ...).")
+@click.option("--parallel", type=click.IntRange(1, 100), default=10, show_default=True,
+              help="With --count/--names: how many copies are worked on at once.")
 @common_options
-def run(playbook, dry_run, keep, realtime, region, profile, var_flags, config_files, output, debug):
+def run(playbook, dry_run, keep, realtime, count, names, parallel, region, profile, var_flags, config_files, output,
+        debug):
     """Create the lab, run its checks, then delete everything it created."""
-    from .lab import run_lab
+    from .lab import run_labs
 
     if realtime and not dry_run:
         raise BadInput("--realtime only applies to a dry run.", "Add --dry-run, or drop --realtime.")
+    if count and names:
+        raise BadInput("--count and --names both say how many copies.", "Use one of them.")
+    copy_names = _copy_names(names)
     loaded, settings = _load(playbook, var_flags, config_files)
     simulation = {"durations": settings["sim_durations"], "realtime": realtime} if dry_run else None
-    code = run_lab(loaded, root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
-                   region=region, profile=profile, keep=keep, simulation=simulation)
+    code = run_labs(loaded, root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
+                    region=region, profile=profile, keep=keep, names=copy_names, count=count, parallel=parallel,
+                    simulation=simulation)
     if code:
         sys.exit(code)
 
@@ -186,13 +208,15 @@ def demo():
     """Run the lab's demos on their own (e.g. from a host inside the VPC)."""
 
 
-def _add_demo_commands():
+def _add_commands():
     from .demo.command import cache_aside
+    from .report import report
 
     demo.add_command(cache_aside)
+    cli.add_command(report)
 
 
-_add_demo_commands()
+_add_commands()
 
 
 def main():

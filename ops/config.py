@@ -11,7 +11,7 @@ from .durations import parse_duration
 from .errors import BadInput
 from .yamlsource import load_yaml_file, parse_yaml
 
-KEYS = ("vars", "region", "expected", "delete_timeout", "simulator")
+KEYS = ("vars", "region", "expected", "delete_timeout", "simulator", "rate_limits")
 DEFAULTS = Path(__file__).with_name("defaults.yaml")
 
 
@@ -20,6 +20,7 @@ def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], Dict[str
     settings: Dict[str, Any] = dict(parse_yaml(DEFAULTS.read_text(), str(DEFAULTS)))
     settings["expected"] = dict(settings["expected"])
     settings["sim_durations"] = {}
+    settings["rate_limits"] = dict(settings["rate_limits"])
     overrides: Dict[str, Any] = {}
     sources: List[str] = []
     for path in config_files:
@@ -45,6 +46,11 @@ def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], Dict[str
                 raise BadInput(f"expected.{name}: {exc}.", "", str(path), doc["expected"].line_of(name)) from None
         if "delete_timeout" in doc:
             settings["delete_timeout"] = doc["delete_timeout"]
+        for service, rate in (doc.get("rate_limits") or {}).items():
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate < 0:
+                raise BadInput(f"rate_limits.{service} must be a number of requests per second (0: unlimited).",
+                               "", str(path), doc["rate_limits"].line_of(service))
+            settings["rate_limits"][service] = rate
         if "simulator" in doc:
             settings["sim_durations"].update(_sim_durations(doc["simulator"], str(path)))
     try:

@@ -1,11 +1,21 @@
-"""The commands' work: run a playbook against a target, tear a lab down, report the result."""
+"""The commands' work: run a playbook (once, or as N independent copies), tear labs down.
+
+Copies of a lab (a class of students) share one account but nothing else: each has its own
+name (`<lab>-<copy>`), run id, record and timeline. They run at the same time, at most
+`parallel` at once, through one per-service rate limiter. Their teardown goes in two
+phases: first every copy's own resources, in parallel; then the account-wide pieces (the
+Cloud9 SSM role and profile) that all of them used.
+"""
+import dataclasses
+import threading
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from .errors import BadInput, OpsError, StepFailed
+from .aws import RateLimiter
+from .errors import BadInput, StepFailed
 from .inventory import tagged_resources
 from .playbook import Playbook
-from .runner import Runner, teardown
+from .runner import Runner, account_scoped, teardown
 from .state import RunState, state_dir
 from .target import open_target
 from .timeline import Timeline, runs_dir
@@ -30,91 +40,215 @@ def _live_lines(state: RunState) -> List[str]:
     return [f"{r.kind} {r.id} (step {r.step}{'' if r.ours else ', not created by ops'})" for r in state.live()]
 
 
-def run_lab(playbook: Playbook, *, root: Path, reporter, settings: Dict[str, Any], dry_run: bool,
-            region: Optional[str], profile: Optional[str], keep: bool, simulation: Optional[dict] = None) -> int:
-    """Create the lab, then (unless keep) tear it down. Returns the exit code."""
+def lab_names(base: str, count: Optional[int], names: Optional[List[str]]) -> List[str]:
+    if names:
+        return [f"{base}-{name}" for name in names]
+    if count:
+        return [f"{base}-{index}" for index in range(1, count + 1)]
+    return [base]
+
+
+@dataclasses.dataclass
+class LabRun:
+    """One copy of the lab within a run (for teardown, only its name, record and reporter)."""
+
+    name: str
+    state: RunState
+    reporter: Any
+    playbook: Optional[Playbook] = None
+    timeline: Optional[Timeline] = None
+    outcome: Optional[BaseException] = None
+
+
+def run_labs(playbook: Playbook, *, root: Path, reporter, settings: Dict[str, Any], dry_run: bool,
+             region: Optional[str], profile: Optional[str], keep: bool, names: Optional[List[str]] = None,
+             count: Optional[int] = None, parallel: int = 10, simulation: Optional[dict] = None) -> int:
+    """Create the lab(s), then (unless keep) tear them down. Returns the exit code."""
+    labs = lab_names(playbook.name, count, names)
+    with open_target(dry_run, region or settings.get("region"), profile, simulation) as aws:
+        aws.limiter = RateLimiter(aws.clock, settings.get("rate_limits", {}))
+        reporter.set_clock(aws.clock)
+        runs = [_prepare(dataclasses.replace(playbook, name=lab), playbook.name, root, reporter, aws, dry_run,
+                         profile, multi=len(labs) > 1) for lab in labs]
+        command = teardown_command(playbook.source, dry_run, region, profile)
+        try:
+            _apply_all(runs, aws, settings, parallel)
+            failed = [run for run in runs if run.outcome is not None]
+            if keep and not failed:
+                for run in runs:
+                    run.reporter.event("run_finished", result="lab is up (--keep)", elapsed=reporter.elapsed(),
+                                       simulated=aws.clock.virtual, left=_live_lines(run.state),
+                                       teardown_command=None if dry_run else command)
+                if dry_run:
+                    reporter.event("note", text="ops: (dry run) the simulated account is discarded when ops exits.")
+                return 0
+            if failed and not dry_run:  # real labs stay as they are, for the user to inspect or resume
+                for run in runs:
+                    result = "ok" if run.outcome is None else _outcome_word(run.outcome)
+                    run.reporter.event("run_finished", result=result, elapsed=reporter.elapsed(), simulated=False,
+                                       left=_live_lines(run.state),
+                                       teardown_command=command if run.state.live() else None)
+                raise failed[0].outcome
+            left = _teardown_all(runs, aws, settings)
+            for run in runs:
+                result = "lab completed and torn down" if run.outcome is None else (
+                    _outcome_word(run.outcome) + ", then torn down")
+                mine = left.get(run.name, [])
+                run.reporter.event("run_finished", result=result if not mine else "teardown incomplete",
+                                   elapsed=reporter.elapsed(), simulated=aws.clock.virtual, left=mine,
+                                   checked_account=dry_run, teardown_command=command if mine and not dry_run else None)
+            if failed:
+                raise failed[0].outcome
+            return 0 if not any(left.values()) else 1
+        finally:
+            for run in runs:
+                run.timeline.save()
+
+
+def _outcome_word(outcome: BaseException) -> str:
+    return "interrupted" if isinstance(outcome, KeyboardInterrupt) else "FAILED"
+
+
+def _prepare(playbook: Playbook, group: str, root: Path, reporter, aws, dry_run: bool, profile,
+             multi: bool) -> LabRun:
     path = state_path(root, playbook.name, dry_run)
     previous = RunState.load(path)
-    with open_target(dry_run, region or settings.get("region"), profile, simulation) as aws:
-        reporter.set_clock(aws.clock)
-        resume = previous is not None and not dry_run and previous.live()
-        if resume and previous.region != aws.region:
-            raise BadInput(f"lab '{playbook.name}' has live resources from run {previous.run_id} in "
-                           f"{previous.region}, not {aws.region}.",
-                           f"Tear it down first: {teardown_command(playbook.source, dry_run, previous.region, profile)}")
-        state = previous if resume else RunState.start(path, playbook.name, playbook.source, aws.region, dry_run)
-        timeline = Timeline(runs_dir(root, dry_run) / playbook.name / f"{state.run_id}.json", playbook.name,
-                            state.run_id, simulated=aws.clock.virtual)
-        reporter.listeners.append(timeline)
-        try:
-            return _run(playbook, aws, state, reporter, settings, resume, keep, region, profile)
-        finally:
-            reporter.listeners.remove(timeline)
-            timeline.save()
-
-
-def _run(playbook, aws, state, reporter, settings, resume, keep, region, profile) -> int:
-    dry_run = aws.dry_run
+    resume = bool(previous is not None and not dry_run and previous.live())
+    if resume and previous.region != aws.region:
+        raise BadInput(f"lab '{playbook.name}' has live resources from run {previous.run_id} in "
+                       f"{previous.region}, not {aws.region}.",
+                       f"Tear it down first: {teardown_command(playbook.source, dry_run, previous.region, profile)}")
+    state = previous if resume else RunState.start(path, playbook.name, playbook.source, aws.region, dry_run)
     dependencies = {step.name: list(step.after) for step in playbook.steps}
-    reporter.event("run_started", action="resuming" if resume else "running", lab=playbook.name,
-                   run_id=state.run_id, region=aws.region, dry_run=dry_run, playbook=playbook.source,
-                   dependencies=dependencies)
     state.set("dependencies", dependencies)
-    runner = Runner(playbook, aws, aws.clock, state, reporter, settings)
-    command = teardown_command(playbook.source, dry_run, region, profile)
+    state.set("group", group)
+    lab_reporter = reporter.for_lab(playbook.name) if multi else reporter
+    timeline = Timeline(runs_dir(root, dry_run) / playbook.name / f"{state.run_id}.json", playbook.name,
+                        state.run_id, simulated=aws.clock.virtual)
+    lab_reporter.listen(timeline)
+    lab_reporter.event("run_started", action="resuming" if resume else "running", lab=playbook.name,
+                       run_id=state.run_id, region=aws.region, dry_run=dry_run, playbook=playbook.source,
+                       dependencies=dependencies)
+    return LabRun(playbook.name, state, lab_reporter, playbook, timeline)
+
+
+def _apply_all(runs: List[LabRun], aws, settings, parallel: int) -> None:
+    """Run every copy, at most `parallel` at once; each copy's outcome is kept on it."""
+    if len(runs) == 1:
+        _apply(runs[0], aws, settings)
+        return
+    gate = threading.BoundedSemaphore(max(1, parallel))
+    clock = aws.clock
+
+    def work(run: LabRun) -> None:
+        try:
+            with clock.blocked():
+                gate.acquire()
+            try:
+                _apply(run, aws, settings)
+            finally:
+                gate.release()
+        finally:
+            clock.task_done()
+
+    threads = []
+    for run in runs:
+        clock.task_submitted()
+        thread = threading.Thread(target=work, args=(run,), daemon=True, name=f"lab-{run.name}")
+        thread.start()
+        threads.append(thread)
+    with clock.blocked():
+        for thread in threads:
+            thread.join()
+
+
+def _apply(run: LabRun, aws, settings) -> None:
     try:
-        runner.apply()
+        Runner(run.playbook, aws, aws.clock, run.state, run.reporter, settings).apply()
     except (StepFailed, KeyboardInterrupt) as exc:
-        result = "FAILED" if isinstance(exc, StepFailed) else "interrupted"
-        if dry_run:  # a rehearsal still proves its teardown
-            _finish(reporter, aws, state, settings, playbook.name, command, result + ", then torn down")
-        else:
-            reporter.event("run_finished", result=result, elapsed=reporter.elapsed(), simulated=False,
-                           left=_live_lines(state), teardown_command=command if state.live() else None)
-        raise
-    if keep:
-        reporter.event("run_finished", result="lab is up (--keep)", elapsed=reporter.elapsed(),
-                       simulated=aws.clock.virtual, left=_live_lines(state),
-                       teardown_command=command if not dry_run else None)
-        if dry_run:
-            reporter.event("note", text="ops: (dry run) the simulated account is discarded when ops exits.")
-        return 0
-    return _finish(reporter, aws, state, settings, playbook.name, command, "lab completed and torn down")
+        run.outcome = exc
 
 
-def _finish(reporter, aws, state, settings, lab: str, command: str, result: str) -> int:
-    """Tear down, then say what is left: in a dry run, everything in the account is checked."""
-    failed = teardown(state, aws, aws.clock, reporter, settings, lab)
-    left = [f"{r.kind} {r.id}" for r in failed]
+def _teardown_all(runs: List[LabRun], aws, settings) -> Dict[str, List[str]]:
+    """Each copy's own resources (in parallel), then the account-wide ones; what is left, per lab."""
+    failed: Dict[str, List[str]] = {run.name: [] for run in runs}
+    # Another copy may own the profile that holds the role this copy owns: account-wide
+    # pieces go kind by kind across all copies (attachments, then profiles, then roles).
+    phases = [lambda r: not account_scoped(r)] + [
+        (lambda kind: lambda r: account_scoped(r) and r.kind.startswith(kind))(kind)
+        for kind in ("role-policy:", "instance-profile", "iam-role")]
+    for which in phases:
+        _parallel(runs, aws.clock, lambda run: failed[run.name].extend(
+            f"{r.kind} {r.id}" for r in teardown(run.state, aws, aws.clock, run.reporter, settings,
+                                                  run.name, which)))
     if aws.dry_run:
-        left += tagged_resources(aws, lab=lab)
-    left = list(dict.fromkeys(left))
-    reporter.event("run_finished", result=result if not left else "teardown incomplete", elapsed=reporter.elapsed(),
-                   simulated=aws.clock.virtual, left=left, checked_account=aws.dry_run,
-                   teardown_command=command if left and not aws.dry_run else None)
-    return 0 if not left else 1
+        for run in runs:
+            failed[run.name] += tagged_resources(aws, lab=run.name)
+    return {lab: list(dict.fromkeys(items)) for lab, items in failed.items()}
+
+
+def _parallel(runs: List[LabRun], clock, action) -> None:
+    if len(runs) == 1:
+        action(runs[0])
+        return
+    threads = []
+
+    def work(run):
+        try:
+            action(run)
+        finally:
+            clock.task_done()
+
+    for run in runs:
+        clock.task_submitted()
+        thread = threading.Thread(target=work, args=(run,), daemon=True)
+        thread.start()
+        threads.append(thread)
+    with clock.blocked():
+        for thread in threads:
+            thread.join()
+
+
+def lab_states(root: Path, lab: str, dry_run: bool) -> List[RunState]:
+    """The records of a lab and of its copies (`<lab>-<copy>`, made by --count/--names)."""
+    folder = state_dir(root, dry_run)
+    states = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        state = RunState.load(path)
+        if state and (state.data.get("lab") == lab or state.data.get("group") == lab):
+            states.append(state)
+    return states
 
 
 def teardown_lab(lab: str, *, root: Path, reporter, settings: Dict[str, Any], dry_run: bool,
                  region: Optional[str], profile: Optional[str]) -> int:
-    path = state_path(root, lab, dry_run)
-    state = RunState.load(path)
-    if state is None or not state.live():
-        reporter.event("note", text=f"ops: nothing to delete for lab '{lab}' (no live resources recorded in {path}).")
+    states = [s for s in lab_states(root, lab, dry_run) if s.live()]
+    if not states:
+        reporter.event("note", text=f"ops: nothing to delete for lab '{lab}' (no live resources recorded in "
+                                    f"{state_dir(root, dry_run)}).")
         return 0
     if dry_run:
-        raise OpsError("the simulated account of a dry run ends with that run, so there is nothing to tear down.",
+        raise BadInput("the simulated account of a dry run ends with that run, so there is nothing to tear down.",
                        "Dry runs tear down at the end by themselves.")
-    with open_target(False, region or state.region, profile) as aws:
-        if aws.region != state.region:
-            raise BadInput(f"the lab's resources are in {state.region}, not {aws.region}.",
-                           f"Run teardown with --region {state.region}.")
+    regions = {s.region for s in states}
+    if len(regions) > 1:
+        raise BadInput(f"lab '{lab}' has resources in several regions: {', '.join(sorted(regions))}.",
+                       "Tear each down with --region.")
+    with open_target(False, region or states[0].region, profile) as aws:
+        if aws.region != states[0].region:
+            raise BadInput(f"the lab's resources are in {states[0].region}, not {aws.region}.",
+                           f"Run teardown with --region {states[0].region}.")
         reporter.set_clock(aws.clock)
-        reporter.event("run_started", action="tearing down", lab=lab, run_id=state.run_id, region=aws.region,
-                       dry_run=False, playbook=state.data.get("playbook", ""))
-        failed = teardown(state, aws, aws.clock, reporter, settings, lab)
-        left = [f"{r.kind} {r.id}" for r in failed]
-        reporter.event("run_finished", result="teardown complete" if not failed else "teardown incomplete",
-                       elapsed=reporter.elapsed(), left=left,
-                       teardown_command=f"ops teardown {state.data.get('playbook', lab)}" if failed else None)
-        return 0 if not failed else 1
+        runs = []
+        for state in states:
+            lab_reporter = reporter.for_lab(state.data["lab"]) if len(states) > 1 else reporter
+            lab_reporter.event("run_started", action="tearing down", lab=state.data["lab"], run_id=state.run_id,
+                               region=aws.region, dry_run=False, playbook=state.data.get("playbook", ""))
+            runs.append(LabRun(state.data["lab"], state, lab_reporter))
+        left = _teardown_all(runs, aws, settings)
+        for run in runs:
+            mine = left[run.name]
+            run.reporter.event("run_finished", result="teardown complete" if not mine else "teardown incomplete",
+                               elapsed=reporter.elapsed(), left=mine,
+                               teardown_command=f"ops teardown {lab}" if mine else None)
+        return 0 if not any(left.values()) else 1

@@ -23,6 +23,15 @@ class Reporter:
         self._lock = threading.Lock()
         self._last_wait: Dict[Any, Any] = {}
         self.listeners: list = []  # callables(name, t, fields), e.g. a Timeline
+        self.show_lab = False
+
+    def listen(self, listener) -> None:
+        self.listeners.append(listener)
+
+    def for_lab(self, lab: str) -> "LabReporter":
+        """A view for one of several labs: its events carry the lab, its lines show it."""
+        self.show_lab = True
+        return LabReporter(self, lab)
 
     def set_clock(self, clock) -> None:
         self.clock = clock
@@ -47,6 +56,8 @@ class Reporter:
     def _text(self, name: str, f: Dict[str, Any]) -> Optional[str]:
         stamp = f"[{format_duration(self.elapsed()):>8}]"
         step = f.get("step", "")
+        if self.show_lab and "lab" in f and step:
+            step = f"{f['lab']}:{step}"
         if name == "run_started":
             mode = "dry run: simulated account, simulated time" if f["dry_run"] else f"AWS account, region {f['region']}"
             return f"ops: {f['action']} lab '{f['lab']}' (run {f['run_id']}, {mode})"
@@ -94,7 +105,8 @@ class Reporter:
         return True
 
     def _summary(self, f: Dict[str, Any]) -> str:
-        lines = [f"ops: {f['result']} in {format_duration(f['elapsed'])}"
+        lab = f"{f['lab']}: " if self.show_lab and "lab" in f else ""
+        lines = [f"ops: {lab}{f['result']} in {format_duration(f['elapsed'])}"
                  + (" of simulated time" if f.get("simulated") else "")]
         left = f.get("left", [])
         if left:
@@ -105,3 +117,24 @@ class Reporter:
         if f.get("teardown_command"):
             lines.append(f"ops: to delete them: {f['teardown_command']}")
         return "\n".join(lines)
+
+
+class LabReporter:
+    """One lab's events within a run of several: same stream, each event tagged with the lab."""
+
+    def __init__(self, parent: Reporter, lab: str):
+        self.parent = parent
+        self.lab = lab
+        self.listeners: list = []
+
+    def listen(self, listener) -> None:
+        self.listeners.append(listener)
+
+    def elapsed(self) -> float:
+        return self.parent.elapsed()
+
+    def event(self, name: str, /, **fields: Any) -> None:
+        fields.setdefault("lab", self.lab)
+        for listener in self.listeners:
+            listener(name, self.parent.elapsed(), fields)
+        self.parent.event(name, **fields)

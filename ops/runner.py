@@ -6,7 +6,7 @@ first, through the step type that created it, so it works from a fresh process.
 """
 import queue
 import threading
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
 from .aws import error_code, error_message
 from .context import StepContext
@@ -176,17 +176,26 @@ class Runner:
                                  "Check the step output or var it comes from.")
 
 
-def teardown(state, aws, clock, reporter, settings: Dict[str, Any], lab: str) -> List[Resource]:
+ACCOUNT_SCOPED = ("iam-role", "instance-profile", "role-policy:")
+
+
+def account_scoped(resource: Resource) -> bool:
+    """Account-wide resources (the Cloud9 SSM role and profile) that other labs may share."""
+    return resource.kind.startswith(ACCOUNT_SCOPED)
+
+
+def teardown(state, aws, clock, reporter, settings: Dict[str, Any], lab: str,
+             which: Callable[[Resource], bool] = lambda r: True) -> List[Resource]:
     """Delete what the record says this run owns. Returns what could not be deleted.
 
     Steps' resources are deleted in parallel where the record allows: a step's resources go
     once every step that depended on it has none left (an ingress rule before the
     environment whose group it names). Within a step, newest first.
     """
-    for kept in (r for r in reversed(state.live()) if not r.ours):
+    for kept in (r for r in reversed(state.live()) if not r.ours and which(r)):
         reporter.event("resource_kept", step=kept.step, kind=kept.kind, id=kept.id,
                        reason="existed before this run; not deleted")
-    pending = state.to_delete()
+    pending = [r for r in state.to_delete() if which(r)]
     reporter.event("teardown_started", count=len(pending))
     by_step: Dict[str, List[Resource]] = {}
     for resource in pending:

@@ -8,7 +8,7 @@ import pytest
 
 from ops.config import load_settings
 from ops.errors import StepFailed
-from ops.lab import run_lab
+from ops.lab import run_labs
 from ops.output import Reporter
 from ops.playbook import load_playbook
 from ops.sim.faults import FaultPlan
@@ -21,7 +21,7 @@ def rehearse(workdir, plan):
     settings, _, _ = load_settings(())
     stream = io.StringIO()
     try:
-        code = run_lab(load_playbook(LAB), root=workdir, reporter=Reporter("json", stream), settings=settings,
+        code = run_labs(load_playbook(LAB), root=workdir, reporter=Reporter("json", stream), settings=settings,
                        dry_run=True, region=None, profile=None, keep=False, simulation={"faults": plan})
     except StepFailed as failure:
         code = failure

@@ -18,6 +18,18 @@ def _missing(exc) -> bool:
     return error_code(exc) == "NoSuchEntity"
 
 
+def _created_by_someone_else(ctx, resource: Resource, kind: str, create) -> bool:
+    """Run create(); if another lab created the same account-wide name first, adopt theirs."""
+    try:
+        create()
+    except Exception as exc:  # noqa: BLE001
+        if error_code(exc) != "EntityAlreadyExists":
+            raise
+        ctx.adopted(kind, resource.id, **resource.attrs)  # replaces the intent row
+        return True
+    return False
+
+
 def ensure_role(ctx, name: str, path: str, services: List[str], description: str) -> None:
     iam = ctx.client("iam")
     try:
@@ -28,8 +40,10 @@ def ensure_role(ctx, name: str, path: str, services: List[str], description: str
         resource = ctx.find_recorded(ROLE) or ctx.intend(ROLE, name)
         trust = {"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Principal": {"Service": services}, "Action": "sts:AssumeRole"}]}
-        ctx.call(iam.create_role, RoleName=name, Path=path, AssumeRolePolicyDocument=json.dumps(trust),
-                 Description=description, Tags=ctx.tags())
+        if _created_by_someone_else(ctx, resource, ROLE, lambda: ctx.call(
+                iam.create_role, RoleName=name, Path=path, AssumeRolePolicyDocument=json.dumps(trust),
+                Description=description, Tags=ctx.tags())):
+            return
         ctx.created(resource)
         return
     if ctx.is_ours(role.get("Tags", [])):
@@ -46,7 +60,9 @@ def ensure_instance_profile(ctx, name: str, path: str, role: str) -> None:
         if not _missing(exc):
             raise
         resource = ctx.find_recorded(PROFILE) or ctx.intend(PROFILE, name, role=role)
-        ctx.call(iam.create_instance_profile, InstanceProfileName=name, Path=path, Tags=ctx.tags())
+        if _created_by_someone_else(ctx, resource, PROFILE, lambda: ctx.call(
+                iam.create_instance_profile, InstanceProfileName=name, Path=path, Tags=ctx.tags())):
+            return
         ctx.call(iam.add_role_to_instance_profile, InstanceProfileName=name, RoleName=role)
         ctx.created(resource)
         return
