@@ -2,6 +2,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from click.testing import CliRunner
 
 from ops.cli import cli
@@ -79,11 +81,13 @@ def test_steps_describes_a_type_from_its_class():
     assert invoke("steps", "nope").exit_code == 2
 
 
-def test_help_does_not_import_aws_libraries():
+@pytest.mark.parametrize("argv", [["--help"], ["validate", LAB], ["steps"], ["steps", "cloud9.environment"]])
+def test_quick_commands_do_not_import_aws_or_redis_libraries(argv):
     import subprocess
     import sys
 
-    code = ("import sys; sys.argv=['ops','--help']\nfrom ops.cli import main\ntry: main()\nexcept SystemExit: pass\n"
+    code = (f"import sys; sys.argv=['ops'] + {argv!r}\nfrom ops.cli import main\ntry: main()\n"
+            "except SystemExit as exit: assert not exit.code, exit.code\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'boto3','botocore','moto','redis'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
