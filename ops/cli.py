@@ -126,12 +126,18 @@ def cli():
 @click.option("--names", help="Comma-separated copy names instead of numbers, e.g. alice,bob (LAB-alice, ...).")
 @click.option("--parallel", type=click.IntRange(1, 100), default=10, show_default=True,
               help="With --count/--names: how many copies are worked on at once.")
+@click.option("--teardown-on-failure", is_flag=True, help="If a step fails, delete what the run made.")
+@click.option("--teardown", "always_teardown", is_flag=True,
+              help="Always delete everything at the end: success, failure or Ctrl-C (CI rehearsals).")
 @common_options
-def run(playbook, dry_run, keep, realtime, count, names, parallel, region, profile, var_flags, config_files, output,
-        debug):
+def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_failure, always_teardown, region,
+        profile, var_flags, config_files, output, debug):
     """Create the lab, run its checks, then delete everything it created."""
+    from .interrupts import graceful_interrupts
     from .lab import run_labs
 
+    if keep and always_teardown:
+        raise BadInput("--keep and --teardown contradict each other.", "Use one of them.")
     if realtime and not dry_run:
         raise BadInput("--realtime only applies to a dry run.", "Add --dry-run, or drop --realtime.")
     if count and names:
@@ -139,9 +145,11 @@ def run(playbook, dry_run, keep, realtime, count, names, parallel, region, profi
     copy_names = _copy_names(names)
     loaded, settings = _load(playbook, var_flags, config_files)
     simulation = {"durations": settings["sim_durations"], "realtime": realtime} if dry_run else None
-    code = run_labs(loaded, root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
-                    region=region, profile=profile, keep=keep, names=copy_names, count=count, parallel=parallel,
-                    simulation=simulation)
+    with graceful_interrupts():
+        code = run_labs(loaded, root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
+                        region=region, profile=profile, keep=keep, names=copy_names, count=count,
+                        parallel=parallel, simulation=simulation, teardown_on_failure=teardown_on_failure,
+                        always_teardown=always_teardown)
     if code:
         sys.exit(code)
 

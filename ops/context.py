@@ -1,6 +1,8 @@
 """What a step type sees while it works: AWS clients, the clock, the record, progress."""
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from .errors import Interrupted
+from .interrupts import stop_requested
 from .steps.base import Resource
 from .waiting import Schedule, wait_until
 
@@ -20,6 +22,7 @@ class StepContext:
         self.step_type = step_type
         self.timeout = timeout
         self.started = clock.now()
+        self.finishing = False  # teardown waits are not cut short by a stop request
 
     @property
     def run_id(self) -> str:
@@ -91,6 +94,8 @@ class StepContext:
     def wait(self, what: str, check: Callable[[], Tuple[str, str]], expected_key: str) -> str:
         def on_poll(status: str, elapsed: float) -> None:
             self.reporter.event("step_waiting", step=self.step, what=what, status=status, elapsed=round(elapsed, 1))
+            if stop_requested.is_set() and not self.finishing:
+                raise Interrupted(f"stopped while waiting for {what} ({status}).")
 
         return wait_until(self.clock, check, what=what, timeout=self.remaining(),
                           schedule=self.schedule(expected_key), on_poll=on_poll)

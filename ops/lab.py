@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from .aws import RateLimiter
-from .errors import BadInput, StepFailed
+from .errors import BadInput, Interrupted, StepFailed
 from .inventory import tagged_resources
 from .playbook import Playbook
 from .runner import Runner, account_scoped, teardown
@@ -62,8 +62,12 @@ class LabRun:
 
 def run_labs(playbook: Playbook, *, root: Path, reporter, settings: Dict[str, Any], dry_run: bool,
              region: Optional[str], profile: Optional[str], keep: bool, names: Optional[List[str]] = None,
-             count: Optional[int] = None, parallel: int = 10, simulation: Optional[dict] = None) -> int:
-    """Create the lab(s), then (unless keep) tear them down. Returns the exit code."""
+             count: Optional[int] = None, parallel: int = 10, simulation: Optional[dict] = None,
+             teardown_on_failure: bool = False, always_teardown: bool = False) -> int:
+    """Create the lab(s), then tear them down: after success unless keep; after a failed step
+    with teardown_on_failure or always_teardown; after an interrupt with always_teardown.
+    A dry run whose simulated account ends with the process always cleans up. Returns the
+    exit code, or raises the first failure (StepFailed, Interrupted)."""
     labs = lab_names(playbook.name, count, names)
     with open_target(dry_run, region or settings.get("region"), profile, simulation) as aws:
         aws.limiter = RateLimiter(aws.clock, settings.get("rate_limits", {}))
@@ -74,21 +78,23 @@ def run_labs(playbook: Playbook, *, root: Path, reporter, settings: Dict[str, An
         try:
             _apply_all(runs, aws, settings, parallel)
             failed = [run for run in runs if run.outcome is not None]
-            if keep and not failed:
+            first = failed[0].outcome if failed else None
+            account_ends = dry_run and not getattr(aws, "persistent", False)
+            if not failed:
+                tear = not keep
+            elif isinstance(first, StepFailed):
+                tear = teardown_on_failure or always_teardown or account_ends
+            else:
+                tear = always_teardown or account_ends
+            if not tear:
                 for run in runs:
-                    run.reporter.event("run_finished", result="lab is up (--keep)", elapsed=reporter.elapsed(),
+                    result = "lab is up (--keep)" if run.outcome is None else _outcome_word(run.outcome)
+                    run.reporter.event("run_finished", result=result, elapsed=reporter.elapsed(),
                                        simulated=aws.clock.virtual, left=_live_lines(run.state),
-                                       teardown_command=None if dry_run else command)
-                if dry_run:
-                    reporter.event("note", text="ops: (dry run) the simulated account is discarded when ops exits.")
-                return 0
-            if failed and not dry_run:  # real labs stay as they are, for the user to inspect or resume
-                for run in runs:
-                    result = "ok" if run.outcome is None else _outcome_word(run.outcome)
-                    run.reporter.event("run_finished", result=result, elapsed=reporter.elapsed(), simulated=False,
-                                       left=_live_lines(run.state),
                                        teardown_command=command if run.state.live() else None)
-                raise failed[0].outcome
+                if failed:
+                    raise first
+                return 0
             left = _teardown_all(runs, aws, settings)
             for run in runs:
                 result = "lab completed and torn down" if run.outcome is None else (
@@ -98,7 +104,7 @@ def run_labs(playbook: Playbook, *, root: Path, reporter, settings: Dict[str, An
                                    elapsed=reporter.elapsed(), simulated=aws.clock.virtual, left=mine,
                                    checked_account=dry_run, teardown_command=command if mine and not dry_run else None)
             if failed:
-                raise failed[0].outcome
+                raise first
             return 0 if not any(left.values()) else 1
         finally:
             for run in runs:
@@ -106,7 +112,7 @@ def run_labs(playbook: Playbook, *, root: Path, reporter, settings: Dict[str, An
 
 
 def _outcome_word(outcome: BaseException) -> str:
-    return "interrupted" if isinstance(outcome, KeyboardInterrupt) else "FAILED"
+    return "FAILED" if isinstance(outcome, StepFailed) else "interrupted"
 
 
 def _prepare(playbook: Playbook, group: str, root: Path, reporter, aws, dry_run: bool, profile,
@@ -165,7 +171,7 @@ def _apply_all(runs: List[LabRun], aws, settings, parallel: int) -> None:
 def _apply(run: LabRun, aws, settings) -> None:
     try:
         Runner(run.playbook, aws, aws.clock, run.state, run.reporter, settings).apply()
-    except (StepFailed, KeyboardInterrupt) as exc:
+    except (StepFailed, Interrupted) as exc:  # a second Ctrl-C (KeyboardInterrupt) stops everything at once
         run.outcome = exc
 
 

@@ -10,7 +10,8 @@ from typing import Any, Callable, Dict, List
 
 from .aws import error_code, error_message
 from .context import StepContext
-from .errors import OpsError, StepFailed
+from .errors import Interrupted, OpsError, StepFailed
+from .interrupts import stop_requested
 from .playbook import Playbook, resolve_runtime
 from .steps import registry
 from .steps.base import Resource
@@ -89,6 +90,8 @@ class Runner:
         started: set = set()
         failures: List[BaseException] = []
         while True:
+            if not failures and stop_requested.is_set():
+                failures.append(Interrupted("stopped before every step had run."))
             if not failures:
                 for step in self.playbook.steps:
                     if step.name not in started and self._ready(step, progress):
@@ -247,6 +250,7 @@ def _delete_step(resources, state, aws, clock, reporter, settings, lab, results)
         for resource in resources:
             ctx = StepContext(aws=aws, clock=clock, state=state, reporter=reporter, settings=settings, lab=lab,
                               step=resource.step, step_type=resource.type, timeout=timeout)
+            ctx.finishing = True
             started = clock.now()
             reporter.event("resource_deleting", step=resource.step, kind=resource.kind, id=resource.id)
             try:

@@ -84,7 +84,7 @@ def test_keep_stops_before_the_delete_phase(workdir):
     result = run("run", LAB, "--dry-run", "--keep")
     assert result.exit_code == 0, result.output
     assert "lab is up (--keep)" in result.output
-    assert " delete " not in result.output
+    assert " deleted " not in result.output and "resource(s) to delete" not in result.output
 
 
 def test_a_refused_node_type_fails_the_step_and_the_rehearsal_cleans_up(workdir):

@@ -1,0 +1,79 @@
+"""Ctrl-C during a run: stop at a safe point, say what exists, exit 130."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+LAB = str(Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml")
+SLOW = """\
+simulator:
+  durations:
+    elasticache.create: 12s
+    cloud9.create: 12s
+    elasticache.delete: 1s
+    cloud9.delete: 1s
+expected:
+  elasticache.create: 12s
+  cloud9.create: 12s
+  elasticache.delete: 1s
+  cloud9.delete: 1s
+"""
+
+
+def start(tmp_path, *extra):
+    (tmp_path / "slow.yaml").write_text(SLOW)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return subprocess.Popen([sys.executable, "-m", "ops.cli", "run", LAB, "--dry-run", "--realtime",
+                             "--config", "slow.yaml", *extra], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(process, text, timeout=60):
+    """Read stdout until a line contains text; return everything read."""
+    seen, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if text in line:
+            return "".join(seen)
+    raise AssertionError(f"never saw {text!r}: {''.join(seen)[-2000:]}")
+
+
+def test_first_ctrl_c_stops_at_a_safe_point_and_cleans_the_rehearsal(tmp_path):
+    process = start(tmp_path)
+    wait_for(process, "waiting  cluster")
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, out + err
+    assert "stopping at the next safe point" in err
+    assert "interrupted, then torn down" in out
+    assert "nothing from this run is left" in out
+    assert "Traceback" not in err
+
+
+def test_sigterm_is_a_stop_request_too(tmp_path):
+    process = start(tmp_path)
+    wait_for(process, "waiting  cluster")
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, out + err
+    assert "interrupted" in out
+
+
+def test_second_ctrl_c_stops_at_once(tmp_path):
+    process = start(tmp_path)
+    wait_for(process, "waiting  cluster")
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, out + err
+    assert time.monotonic() - started < 30
+    state = tmp_path / ".ops/dry-run/state/elasticache-lab.json"
+    import json
+    json.loads(state.read_text())  # still a consistent record
