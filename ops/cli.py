@@ -144,7 +144,7 @@ def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_f
         raise BadInput("--count and --names both say how many copies.", "Use one of them.")
     copy_names = _copy_names(names)
     loaded, settings = _load(playbook, var_flags, config_files)
-    simulation = {"durations": settings["sim_durations"], "realtime": realtime} if dry_run else None
+    simulation = {**_simulation(dry_run, settings), "realtime": realtime} if dry_run else None
     with graceful_interrupts():
         code = run_labs(loaded, root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
                         region=region, profile=profile, keep=keep, names=copy_names, count=count,
@@ -157,8 +157,10 @@ def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_f
 @cli.command()
 @click.argument("playbook")
 @click.option("--dry-run", is_flag=True, help="Tear down a simulated lab.")
+@click.option("--include-adopted", is_flag=True,
+              help="Also delete what the run used but did not create (off by default: never over-delete).")
 @common_options
-def teardown(playbook, dry_run, region, profile, var_flags, config_files, output, debug):
+def teardown(playbook, dry_run, include_adopted, region, profile, var_flags, config_files, output, debug):
     """Delete what the last run of a playbook (or lab name) created, from its record."""
     from .config import load_settings
     from .lab import teardown_lab
@@ -166,9 +168,55 @@ def teardown(playbook, dry_run, region, profile, var_flags, config_files, output
     settings, _, _ = load_settings(config_files)
     lab = _load(playbook, var_flags, ())[0].name if Path(playbook).is_file() else playbook
     code = teardown_lab(lab, root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
-                        region=region, profile=profile)
+                        region=region, profile=profile, include_adopted=include_adopted)
     if code:
         sys.exit(code)
+
+
+@cli.command()
+@click.option("--older-than", help="Only resources at least this old (e.g. 2h, 30m), by their ops:created tag.")
+@click.option("--playbook", "lab", metavar="NAME", help="Only resources of this lab (the playbook's name).")
+@click.option("--yes", is_flag=True, help="Delete what was found (otherwise: preview only).")
+@click.option("--dry-run", is_flag=True, help="Sweep the simulated account.")
+@common_options
+def sweep(older_than, lab, yes, dry_run, region, profile, var_flags, config_files, output, debug):
+    """Find every ops-tagged resource in the region, even with no state file; delete on --yes."""
+    from .config import load_settings
+    from .durations import parse_duration
+    from .sweep import candidates, deletable, delete, preview_lines
+    from .target import open_target
+
+    settings, _, _ = load_settings(config_files)
+    try:
+        age = parse_duration(older_than) if older_than else None
+    except ValueError as exc:
+        raise BadInput(f"--older-than: {exc}.", "Write e.g. --older-than 2h.") from None
+    reporter = _reporter(output)
+    with open_target(dry_run, region or settings.get("region"), profile, _simulation(dry_run, settings)) as aws:
+        found = candidates(aws, older_than=age, lab=lab)
+        can, cannot = deletable(found)
+        if output == "json":
+            reporter.event("sweep_found", resources=[{"kind": f.kind, "id": f.id, "lab": f.lab, "run": f.run,
+                                                      "age": f.age(), "status": f.status} for f in found])
+        else:
+            click.echo("\n".join(preview_lines(found)))
+        if not can:
+            return
+        if not yes:
+            if not sys.stdin.isatty() or not click.confirm(f"Delete these {len(can)} resource(s)?", default=False):
+                reporter.event("note", text=f"ops: preview only; add --yes to delete these {len(can)} resource(s).")
+                return
+        reporter.set_clock(aws.clock)
+        left = delete(can, aws, reporter, settings)
+        remaining = [item for items in left.values() for item in items] + [f.line() for f in cannot]
+        reporter.event("run_finished", result="sweep complete" if not remaining else "sweep incomplete",
+                       elapsed=reporter.elapsed(), left=remaining)
+        if remaining:
+            sys.exit(1)
+
+
+def _simulation(dry_run, settings):
+    return {"durations": settings["sim_durations"]} if dry_run else None
 
 
 @cli.command()

@@ -1,4 +1,5 @@
 """What a step type sees while it works: AWS clients, the clock, the record, progress."""
+import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .errors import Interrupted
@@ -6,7 +7,7 @@ from .interrupts import stop_requested
 from .steps.base import Resource
 from .waiting import Schedule, wait_until
 
-TAG_LAB, TAG_RUN, TAG_STEP = "ops:lab", "ops:run", "ops:step"
+TAG_LAB, TAG_RUN, TAG_STEP, TAG_CREATED = "ops:lab", "ops:run", "ops:step", "ops:created"
 
 
 class StepContext:
@@ -45,7 +46,8 @@ class StepContext:
     def tags(self) -> List[Dict[str, str]]:
         """The tags every resource ops creates carries: lab, run and step."""
         return [{"Key": TAG_LAB, "Value": self.lab}, {"Key": TAG_RUN, "Value": self.run_id},
-                {"Key": TAG_STEP, "Value": self.step}]
+                {"Key": TAG_STEP, "Value": self.step},
+                {"Key": TAG_CREATED, "Value": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}]
 
     def is_ours(self, tags: List[Dict[str, str]]) -> bool:
         """Tagged by this lab's current run (so: made by it, perhaps before a crash)."""

@@ -175,7 +175,8 @@ def _apply(run: LabRun, aws, settings) -> None:
         run.outcome = exc
 
 
-def _teardown_all(runs: List[LabRun], aws, settings) -> Dict[str, List[str]]:
+def _teardown_all(runs: List[LabRun], aws, settings, check_account: bool = True,
+                  include_adopted: bool = False) -> Dict[str, List[str]]:
     """Each copy's own resources (in parallel), then the account-wide ones; what is left, per lab."""
     failed: Dict[str, List[str]] = {run.name: [] for run in runs}
     # Another copy may own the profile that holds the role this copy owns: account-wide
@@ -186,8 +187,8 @@ def _teardown_all(runs: List[LabRun], aws, settings) -> Dict[str, List[str]]:
     for which in phases:
         _parallel(runs, aws.clock, lambda run: failed[run.name].extend(
             f"{r.kind} {r.id}" for r in teardown(run.state, aws, aws.clock, run.reporter, settings,
-                                                  run.name, which)))
-    if aws.dry_run:
+                                                  run.name, which, include_adopted)))
+    if aws.dry_run and check_account:
         for run in runs:
             failed[run.name] += tagged_resources(aws, lab=run.name)
     return {lab: list(dict.fromkeys(items)) for lab, items in failed.items()}
@@ -227,7 +228,7 @@ def lab_states(root: Path, lab: str, dry_run: bool) -> List[RunState]:
 
 
 def teardown_lab(lab: str, *, root: Path, reporter, settings: Dict[str, Any], dry_run: bool,
-                 region: Optional[str], profile: Optional[str]) -> int:
+                 region: Optional[str], profile: Optional[str], include_adopted: bool = False) -> int:
     states = [s for s in lab_states(root, lab, dry_run) if s.live()]
     if not states:
         reporter.event("note", text=f"ops: nothing to delete for lab '{lab}' (no live resources recorded in "
@@ -251,7 +252,7 @@ def teardown_lab(lab: str, *, root: Path, reporter, settings: Dict[str, Any], dr
             lab_reporter.event("run_started", action="tearing down", lab=state.data["lab"], run_id=state.run_id,
                                region=aws.region, dry_run=False, playbook=state.data.get("playbook", ""))
             runs.append(LabRun(state.data["lab"], state, lab_reporter))
-        left = _teardown_all(runs, aws, settings)
+        left = _teardown_all(runs, aws, settings, include_adopted=include_adopted)
         for run in runs:
             mine = left[run.name]
             run.reporter.event("run_finished", result="teardown complete" if not mine else "teardown incomplete",

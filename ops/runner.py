@@ -188,17 +188,19 @@ def account_scoped(resource: Resource) -> bool:
 
 
 def teardown(state, aws, clock, reporter, settings: Dict[str, Any], lab: str,
-             which: Callable[[Resource], bool] = lambda r: True) -> List[Resource]:
+             which: Callable[[Resource], bool] = lambda r: True, include_adopted: bool = False) -> List[Resource]:
     """Delete what the record says this run owns. Returns what could not be deleted.
 
     Steps' resources are deleted in parallel where the record allows: a step's resources go
     once every step that depended on it has none left (an ingress rule before the
     environment whose group it names). Within a step, newest first.
     """
-    for kept in (r for r in reversed(state.live()) if not r.ours and which(r)):
-        reporter.event("resource_kept", step=kept.step, kind=kept.kind, id=kept.id,
-                       reason="existed before this run; not deleted")
-    pending = [r for r in state.to_delete() if which(r)]
+    adopted = [r for r in reversed(state.live()) if not r.ours and which(r)]
+    if not include_adopted:
+        for kept in adopted:
+            reporter.event("resource_kept", step=kept.step, kind=kept.kind, id=kept.id,
+                           reason="existed before this run; not deleted (--include-adopted deletes it)")
+    pending = [r for r in reversed(state.live()) if which(r) and (r.ours or include_adopted)]
     reporter.event("teardown_started", count=len(pending))
     by_step: Dict[str, List[Resource]] = {}
     for resource in pending:
@@ -256,9 +258,13 @@ def _delete_step(resources, state, aws, clock, reporter, settings, lab, results)
             try:
                 types[resource.type].delete(ctx, resource)
             except Exception as exc:  # noqa: BLE001 - keep going: delete everything that can be deleted
-                failure = describe_failure(resource.step, exc)
+                try:
+                    failure = describe_failure(resource.step, exc)
+                    error = failure.message + " " + failure.hint
+                except Exception:  # noqa: BLE001 - not an AWS error: still report it, and go on
+                    error = f"{exc.__class__.__name__}: {exc}"
                 reporter.event("resource_delete_failed", step=resource.step, kind=resource.kind, id=resource.id,
-                               error=failure.message + " " + failure.hint)
+                               error=error)
                 left.append(resource)
                 continue
             ctx.deleted(resource)

@@ -56,3 +56,36 @@ def test_throttling_and_server_errors_everywhere_never_leak(workdir, seed):
     assert all(e["event"] != "resource_delete_failed" for e in events)
     finished = events[-1]
     assert finished["event"] == "run_finished" and finished["checked_account"] and finished["left"] == []
+
+
+def rehearse_with(workdir, plan, **overrides):
+    settings, _, _ = load_settings(())
+    stream = io.StringIO()
+    try:
+        code = run_labs(load_playbook(LAB, overrides), root=workdir, reporter=Reporter("json", stream),
+                        settings=settings, dry_run=True, region=None, profile=None, keep=False,
+                        simulation={"faults": plan})
+    except StepFailed as failure:
+        code = failure
+    return code, [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_a_delete_refused_for_now_is_retried(workdir):
+    code, events = rehearse_with(workdir, FaultPlan(seed=1, fail_first_delete=["fixed-cluster"]),
+                                 cluster_id="fixed-cluster")
+    assert code == 0
+    refused = [e for e in events if e["event"] == "step_waiting" and "InvalidCacheClusterState" in e["status"]]
+    assert refused  # AWS said no once; ops waited and asked again
+    assert events[-1]["left"] == []
+
+
+def test_a_cluster_stuck_creating_fails_clearly_and_is_reported_not_forgotten(workdir):
+    code, events = rehearse_with(workdir, FaultPlan(seed=1, stuck_creating=["fixed-cluster"]),
+                                 cluster_id="fixed-cluster")
+    assert isinstance(code, StepFailed) and code.step == "redis"
+    assert "timed out" in str(code) and "creating" in str(code)
+    finished = events[-1]
+    assert finished["result"] == "teardown incomplete"
+    assert any("fixed-cluster" in item for item in finished["left"])  # still there, and said so
+    others = [item for item in finished["left"] if "fixed-cluster" not in item]
+    assert others == []  # everything else was deleted

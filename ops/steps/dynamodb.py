@@ -82,6 +82,11 @@ class Table(StepType):
     @classmethod
     def delete(cls, ctx, resource: Resource) -> None:
         client = ctx.client("dynamodb")
+        if resource.status == "intent":  # our create call never answered: delete only a table tagged ours
+            table = describe_table(ctx, resource.id)
+            tags = ctx.call(client.list_tags_of_resource, ResourceArn=table["TableArn"]).get("Tags", []) if table else []
+            if not table or not ctx.is_ours(tags):
+                return
         try:
             ctx.call(client.delete_table, TableName=resource.id)
         except Exception as exc:  # noqa: BLE001

@@ -104,14 +104,13 @@ class CacheCluster(StepType):
         cluster = describe_cluster(ctx, resource.id)
         if cluster is None:
             return
+        if resource.status == "intent" and not _tagged_ours(ctx, cluster):
+            return  # our create call never answered, and this cluster is not ours
         if cluster["CacheClusterStatus"] != "deleting":
-            # AWS refuses deletes while creating/modifying/snapshotting: wait those out first.
-            ctx.wait(f"cluster {resource.id} to be deletable", _deletable_check(ctx, resource.id), "elasticache.create")
-            try:
-                ctx.call(client.delete_cache_cluster, CacheClusterId=resource.id)  # no FinalSnapshotIdentifier
-            except Exception as exc:  # noqa: BLE001
-                if error_code(exc) != "CacheClusterNotFound":
-                    raise
+            # AWS refuses deletes while creating/modifying/snapshotting (InvalidCacheClusterState):
+            # wait for a deletable state, and try again while it still refuses, until the deadline.
+            ctx.wait(f"cluster {resource.id} to be deletable", _delete_when_allowed(ctx, resource.id),
+                     "elasticache.create")
         ctx.wait(f"cluster {resource.id} deletion", _gone_check(ctx, resource.id), "elasticache.delete")
 
 
@@ -132,14 +131,30 @@ def _gone_check(ctx, cluster_id: str):
                         lambda r: r["CacheClusters"][0]["CacheClusterStatus"], CacheClusterId=cluster_id)
 
 
-def _deletable_check(ctx, cluster_id: str):
+def _tagged_ours(ctx, cluster) -> bool:
+    tags = ctx.call(ctx.client("elasticache").list_tags_for_resource, ResourceName=cluster["ARN"])["TagList"]
+    return ctx.is_ours(tags)
+
+
+def _delete_when_allowed(ctx, cluster_id: str):
+    """A check that sends the delete (no final snapshot) once the cluster accepts it."""
     from ..waiting import RETRY, SUCCESS
+
+    client = ctx.client("elasticache")
 
     def check():
         cluster = describe_cluster(ctx, cluster_id)
-        if cluster is None:
-            return SUCCESS, "gone"
-        status = cluster["CacheClusterStatus"]
-        return (RETRY if status in BUSY else SUCCESS), status
+        if cluster is None or cluster["CacheClusterStatus"] == "deleting":
+            return SUCCESS, cluster["CacheClusterStatus"] if cluster else "gone"
+        if cluster["CacheClusterStatus"] in BUSY:
+            return RETRY, cluster["CacheClusterStatus"]
+        try:
+            ctx.call(client.delete_cache_cluster, CacheClusterId=cluster_id)  # no FinalSnapshotIdentifier
+        except Exception as exc:  # noqa: BLE001
+            if error_code(exc) == "InvalidCacheClusterState":
+                return RETRY, "delete refused for now (InvalidCacheClusterState)"
+            if error_code(exc) != "CacheClusterNotFound":
+                raise
+        return SUCCESS, "deleting"
 
     return check

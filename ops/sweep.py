@@ -1,0 +1,72 @@
+"""`ops sweep`: find ops-tagged resources with or without a state file, and delete them.
+
+Leftovers are grouped by the lab and run their tags name, and deleted through the same
+teardown as a run (rules before environments, account-wide IAM last), so sweeping is as
+careful as a teardown. Only resources carrying ops's tags are ever considered.
+"""
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from .durations import format_duration
+from .inventory import Found, find_tagged
+from .state import RunState
+from .steps import registry
+from .steps.base import Resource
+
+# Creation order within a run, so that teardown (newest first) removes rules first.
+ORDER = ("iam-role", "instance-profile", "cloud9-environment", "cache-cluster", "dynamodb-table", "ingress-rule")
+
+
+def candidates(aws, *, older_than: Optional[float] = None, lab: Optional[str] = None) -> List[Found]:
+    found = find_tagged(aws, lab=lab)
+    if older_than is not None:
+        found = [item for item in found if (item.age() or 0) >= older_than]
+    return found
+
+
+def preview_lines(found: List[Found]) -> List[str]:
+    if not found:
+        return ["ops: no ops-tagged resources found."]
+    rows = [("KIND", "ID", "LAB", "RUN", "AGE", "STATUS")]
+    for item in found:
+        age = item.age()
+        rows.append((item.kind, item.id, item.lab, item.run, format_duration(age) if age is not None else "?",
+                     item.status))
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+
+
+def deletable(found: List[Found]) -> Tuple[List[Found], List[Found]]:
+    """(what a step type can delete, what goes with another resource or needs a person)."""
+    types = registry()
+    yes = [item for item in found if item.step_type in types]
+    return yes, [item for item in found if item.step_type not in types and "part_of" not in item.attrs]
+
+
+def records(found: List[Found], region: str, folder: Path) -> List[RunState]:
+    """A throwaway record per (lab, run), as if the run had written it."""
+    groups: Dict[Tuple[str, str], List[Found]] = {}
+    for item in sorted(found, key=lambda i: ORDER.index(i.kind) if i.kind in ORDER else len(ORDER)):
+        groups.setdefault((item.lab, item.run), []).append(item)
+    states = []
+    for index, ((lab, run), items) in enumerate(groups.items()):
+        state = RunState.start(folder / f"{index}.json", lab, "(sweep)", region, dry_run=False, run_id=run)
+        for item in items:
+            state.record(Resource(step=item.step or item.kind, type=item.step_type, kind=_record_kind(item),
+                                  id=item.id, region=region, status="created", attrs=dict(item.attrs)))
+        states.append(state)
+    return states
+
+
+def _record_kind(item: Found) -> str:
+    """Ingress rules are keyed by step in a record: several on one step need distinct kinds."""
+    return f"{item.kind}:{item.id}" if item.kind == "ingress-rule" else item.kind
+
+
+def delete(found: List[Found], aws, reporter, settings: Dict[str, Any]) -> Dict[str, List[str]]:
+    from .lab import LabRun, _teardown_all
+
+    with tempfile.TemporaryDirectory() as folder:
+        runs = [LabRun(f"{s.data['lab']}/{s.run_id}", s, reporter) for s in records(found, aws.region, Path(folder))]
+        return _teardown_all(runs, aws, settings, check_account=False)

@@ -1,0 +1,77 @@
+"""`ops sweep`: leftovers found by their tags alone, shown with their age, deleted with care."""
+import io
+
+import pytest
+
+from ops.aws import Aws
+from ops.clock import VirtualClock
+from ops.config import load_settings
+from ops.inventory import find_tagged
+from ops.output import Reporter
+from ops.sim.world import SimWorld
+from ops.sweep import candidates, deletable, delete, preview_lines
+from harness import make_runner, playbook_from
+
+LAB = """\
+name: sweep-lab
+steps:
+  - name: cloud9
+    type: cloud9.environment
+    with:
+      name: env-${{ run.id }}
+  - name: redis
+    type: elasticache.cluster
+    with:
+      cluster_id: c-${{ run.id }}
+  - name: ingress
+    type: ec2.ingress
+    with:
+      group_id: ${{ steps.redis.outputs.security_group_id }}
+      port: 6379
+      source_group_id: ${{ steps.cloud9.outputs.security_group_id }}
+  - name: table
+    type: dynamodb.table
+    with:
+      table_name: t-${{ run.id }}
+      seed: false
+"""
+
+
+@pytest.fixture
+def aws():
+    with SimWorld(VirtualClock()) as world:
+        yield Aws(world.session(), world.region, world.clock, dry_run=True)
+
+
+def test_sweep_finds_and_deletes_a_lab_whose_record_is_lost(aws, tmp_path):
+    elasticache = aws.client("elasticache")
+    elasticache.create_cache_cluster(CacheClusterId="not-ours", Engine="redis", CacheNodeType="cache.t3.micro",
+                                     NumCacheNodes=1)
+    runner = make_runner(playbook_from(LAB), aws, tmp_path)
+    runner.apply()
+    runner.state.path.unlink()  # the record is gone: only the tags are left
+
+    found = candidates(aws)
+    kinds = sorted(item.kind for item in found)
+    assert kinds == ["cache-cluster", "cloud9-environment", "dynamodb-table", "ec2-instance", "iam-role",
+                     "ingress-rule", "instance-profile"]  # the environment's instance goes with it
+    assert all(item.run == runner.state.run_id and item.lab == "sweep-lab" for item in found)
+    assert all(item.age() is not None and 0 <= item.age() < 600 for item in found)
+    table = "\n".join(preview_lines(found))
+    assert "not-ours" not in table and "sweep-lab" in table
+
+    settings, _, _ = load_settings(())
+    can, cannot = deletable(found)
+    assert cannot == [] and "ec2-instance" not in {item.kind for item in can}
+    left = delete(can, aws, Reporter("json", io.StringIO(), aws.clock), settings)
+    assert not any(left.values())
+    assert find_tagged(aws) == []
+    assert elasticache.describe_cache_clusters(CacheClusterId="not-ours")["CacheClusters"]  # never touched
+
+
+def test_filters_by_lab_and_age(aws, tmp_path):
+    runner = make_runner(playbook_from(LAB), aws, tmp_path)
+    runner.run_step(runner.playbook.step("table"))
+    assert [i.kind for i in candidates(aws, lab="sweep-lab")] == ["dynamodb-table"]
+    assert candidates(aws, lab="other-lab") == []
+    assert candidates(aws, older_than=3600) == []  # made seconds ago
