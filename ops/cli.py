@@ -75,15 +75,21 @@ def common_options(command):
     return wrapper
 
 
-def _load(playbook_path, var_flags, config_files):
+def _load(playbook_path, var_flags, config_files, allow_public_ingress=False):
     from .config import load_settings, parse_var_flags
-    from .playbook import load_playbook
+    from .playbook import check_ingress_sources, load_playbook
 
     settings, overrides, override_source = load_settings(config_files)
     flags = parse_var_flags(var_flags)
     source = override_source if not flags else "--var"
     playbook = load_playbook(playbook_path, {**overrides, **flags}, source)
+    check_ingress_sources(playbook, allow_public_ingress)
     return playbook, settings
+
+
+allow_public_ingress_option = click.option(
+    "--allow-public-ingress", is_flag=True,
+    help="Allow ec2.ingress steps with a CIDR source (0.0.0.0/0 and ::/0 are refused regardless).")
 
 
 def _copy_names(names):
@@ -129,9 +135,10 @@ def cli():
 @click.option("--teardown-on-failure", is_flag=True, help="If a step fails, delete what the run made.")
 @click.option("--teardown", "always_teardown", is_flag=True,
               help="Always delete everything at the end: success, failure or Ctrl-C (CI rehearsals).")
+@allow_public_ingress_option
 @common_options
-def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_failure, always_teardown, region,
-        profile, var_flags, config_files, output, debug):
+def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_failure, always_teardown,
+        allow_public_ingress, region, profile, var_flags, config_files, output, debug):
     """Create the lab, run its checks, then delete everything it created."""
     from .interrupts import graceful_interrupts
     from .lab import run_labs
@@ -143,7 +150,7 @@ def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_f
     if count and names:
         raise BadInput("--count and --names both say how many copies.", "Use one of them.")
     copy_names = _copy_names(names)
-    loaded, settings = _load(playbook, var_flags, config_files)
+    loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress)
     simulation = {**_simulation(dry_run, settings), "realtime": realtime} if dry_run else None
     with graceful_interrupts():
         code = run_labs(loaded, root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
@@ -221,10 +228,11 @@ def _simulation(dry_run, settings):
 
 @cli.command()
 @click.argument("playbook", type=click.Path(dir_okay=False))
+@allow_public_ingress_option
 @common_options
-def validate(playbook, region, profile, var_flags, config_files, output, debug):
+def validate(playbook, allow_public_ingress, region, profile, var_flags, config_files, output, debug):
     """Check a playbook without touching AWS."""
-    loaded, _ = _load(playbook, var_flags, config_files)
+    loaded, _ = _load(playbook, var_flags, config_files, allow_public_ingress)
     if output == "json":
         import json
 
@@ -273,6 +281,22 @@ def _add_commands():
 
 
 _add_commands()
+
+
+@cli.command()
+@click.option("--write", type=click.Path(dir_okay=False), help="Write it to this file instead of printing it.")
+def schema(write):
+    """Print the JSON Schema of playbooks (for editors: see playbooks/*.yaml's first line)."""
+    import json
+
+    from .schema import playbook_schema
+
+    text = json.dumps(playbook_schema(), indent=2, sort_keys=True) + "\n"
+    if write:
+        Path(write).write_text(text)
+        click.echo(f"ops: schema written to {write}")
+    else:
+        click.echo(text, nl=False)
 
 
 def main():

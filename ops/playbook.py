@@ -36,6 +36,7 @@ class Step:
     # when each dependency is far enough along: "created" if only its early outputs are
     # used, "done" (created and ready) otherwise
     after: Dict[str, str] = field(default_factory=dict)
+    arg_lines: Dict[str, int] = field(default_factory=dict)
 
     @property
     def step_type(self):
@@ -151,7 +152,7 @@ def _build_step(node, line: int, playbook: Playbook, declared: List[str]) -> Ste
     if not isinstance(args_node, dict):
         raise BadInput(f"'with:' of step '{name}' must be a mapping of parameters.", "", source, node.line_of("with"))
     needs = _check_needs(node, name, playbook, declared)
-    args = {}
+    args, arg_lines = {}, {}
     after = {other: DONE for other in needs}
     for key, raw in args_node.items():
         pline = args_node.line_of(key) if isinstance(args_node, LineDict) else line
@@ -161,6 +162,7 @@ def _build_step(node, line: int, playbook: Playbook, declared: List[str]) -> Ste
             hint = _suggest(key, known) or f"{type_name} takes: {', '.join(known)}."
             raise BadInput(f"step '{name}' ({type_name}) has no parameter '{key}'.", hint, source, pline)
         args[key] = _check_arg(raw, param, name, playbook, pline, after, declared)
+        arg_lines[key] = pline
     for param in step_type.params:
         if param.required and param.name not in args:
             raise BadInput(f"step '{name}' ({type_name}) is missing the required parameter '{param.name}'.",
@@ -173,7 +175,7 @@ def _build_step(node, line: int, playbook: Playbook, declared: List[str]) -> Ste
             raise BadInput(f"timeout of step '{name}': {exc}.", "Write e.g. 'timeout: 20m'.", source,
                            node.line_of("timeout")) from None
     return Step(name=name, type=type_name, args=args, needs=list(after), timeout=timeout, line=line,
-                description=str(node.get("description") or ""), after=after)
+                description=str(node.get("description") or ""), after=after, arg_lines=arg_lines)
 
 
 def _later_or_missing(other: str, name: str, declared: List[str]) -> str:
@@ -256,3 +258,14 @@ def resolve_runtime(value, run_id: str, region: str, outputs: Dict[str, Dict[str
             raise KeyError(path)  # substituted at load time
         return outputs[path[1]][path[3]]
     return resolve(value, lookup)
+
+
+def check_ingress_sources(playbook: Playbook, allow_cidr: bool) -> None:
+    """Least privilege by default: ingress from a security group; a CIDR needs a flag."""
+    for step in playbook.steps:
+        if step.type == "ec2.ingress" and step.args.get("cidr") and not allow_cidr:
+            raise BadInput(f"step '{step.name}' opens port {step.args.get('port')} to the CIDR "
+                           f"{step.args['cidr']}, not to a security group.",
+                           "Prefer source_group_id (only members of that group get in); to open it to an "
+                           "address range anyway, pass --allow-public-ingress.",
+                           playbook.source, step.arg_lines.get("cidr", step.line))
