@@ -135,9 +135,10 @@ def cli():
 @click.option("--teardown-on-failure", is_flag=True, help="If a step fails, delete what the run made.")
 @click.option("--teardown", "always_teardown", is_flag=True,
               help="Always delete everything at the end: success, failure or Ctrl-C (CI rehearsals).")
+@click.option("--yes", is_flag=True, help="Do not ask before creating billable resources (asked only on a terminal).")
 @allow_public_ingress_option
 @common_options
-def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_failure, always_teardown,
+def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_failure, always_teardown, yes,
         allow_public_ingress, region, profile, var_flags, config_files, output, debug):
     """Create the lab, run its checks, then delete everything it created."""
     from .interrupts import graceful_interrupts
@@ -152,6 +153,8 @@ def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_f
     copy_names = _copy_names(names)
     loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress)
     simulation = {**_simulation(dry_run, settings), "realtime": realtime} if dry_run else None
+    if not dry_run and not yes and output == "text" and interactive():
+        _preview_and_confirm(loaded, settings, region, profile, count or len(copy_names or []) or 1)
     with graceful_interrupts():
         code = run_labs(loaded, root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
                         region=region, profile=profile, keep=keep, names=copy_names, count=count,
@@ -178,6 +181,31 @@ def teardown(playbook, dry_run, include_adopted, region, profile, var_flags, con
                         region=region, profile=profile, include_adopted=include_adopted)
     if code:
         sys.exit(code)
+
+
+@cli.command()
+@click.argument("playbook", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Plan against a fresh simulated account.")
+@allow_public_ingress_option
+@common_options
+def plan(playbook, dry_run, allow_public_ingress, region, profile, var_flags, config_files, output, debug):
+    """Show what a run would create, adopt and change, what it would cost, and what would break it."""
+    import json
+
+    from .plan import make_plan
+    from .pricing import Prices
+    from .target import open_target
+
+    loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress)
+    prices = Prices.load()
+    with open_target(dry_run, region or settings.get("region"), profile, _simulation(dry_run, settings)) as aws:
+        result = make_plan(loaded, aws, _reporter(output), settings, prices)
+    if output == "json":
+        click.echo(json.dumps(result.to_json()))
+    else:
+        click.echo("\n".join(result.lines()))
+    if not result.ready:
+        sys.exit(1)
 
 
 @cli.command()
@@ -220,6 +248,26 @@ def sweep(older_than, lab, yes, dry_run, region, profile, var_flags, config_file
                        elapsed=reporter.elapsed(), left=remaining)
         if remaining:
             sys.exit(1)
+
+
+def interactive() -> bool:
+    """Asking makes sense only when a person is at a terminal (tests replace this)."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _preview_and_confirm(playbook, settings, region, profile, copies: int) -> None:
+    from .plan import make_plan
+    from .pricing import Prices
+    from .target import open_target
+
+    with open_target(False, region or settings.get("region"), profile) as aws:
+        result = make_plan(playbook, aws, _reporter("text"), settings, Prices.load())
+    click.echo("\n".join(result.lines()))
+    if copies > 1:
+        click.echo(f"(times {copies} copies: about ${result.hourly * copies:.3f}/hour)")
+    if not click.confirm("Create these resources?", default=False):
+        click.echo("ops: cancelled; nothing was created.")
+        sys.exit(1)
 
 
 def _simulation(dry_run, settings):

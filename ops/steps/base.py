@@ -112,6 +112,16 @@ class Resource:
         return f"{self.kind} {self.id}"
 
 
+@dataclass
+class Change:
+    """One line of a plan: what a step would do, and what it would cost while it exists."""
+
+    action: str  # create | adopt | change | run
+    what: str
+    service: Optional[str] = None  # pricing.yaml service and size, for billable things
+    size: Optional[str] = None
+
+
 class StepType:
     """Base class. Subclasses set the class attributes and implement create/wait/delete."""
 
@@ -137,6 +147,10 @@ class StepType:
         merged = {p.name: p.default for p in cls.params if not p.required}
         merged.update(args)
         return merged
+
+    def preview(self) -> List[Change]:
+        """What create() would do, found out with read-only calls (args may hold references)."""
+        return [Change("run", self.summary)]
 
     def create(self) -> Dict[str, Any]:
         """Find or create the step's resources (recording each); return the early outputs."""

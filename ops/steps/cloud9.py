@@ -4,12 +4,12 @@ boto3 has no Cloud9 waiters, so readiness is polled with describe_environment_st
 environment's instance (tagged aws:cloud9:environment=<id>) and its security group appear
 shortly after the create call; the group is what the cache's ingress rule admits.
 """
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from ..aws import error_code
 from ..errors import StepFailed
 from ..waiting import FAILURE, RETRY, SUCCESS
-from .base import Output, Param, Resource, StepType, register
+from .base import Change, Output, Param, Resource, StepType, register
 from .iam import delete_iam, ensure_instance_profile, ensure_managed_policy, ensure_role
 
 SSM_ROLE, SSM_ROLE_PATH = "AWSCloud9SSMAccessRole", "/service-role/"
@@ -74,6 +74,27 @@ class Cloud9Environment(StepType):
                    "iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:TagInstanceProfile",
                    "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:ListAttachedRolePolicies",
                    "iam:ListRolePolicies", "iam:PassRole"]
+
+    def preview(self) -> List[Change]:
+        iam = self.ctx.client("iam")
+        changes = []
+        for kind, name, call in (("IAM role", SSM_ROLE, lambda: iam.get_role(RoleName=SSM_ROLE)),
+                                 ("instance profile", SSM_PROFILE,
+                                  lambda: iam.get_instance_profile(InstanceProfileName=SSM_PROFILE))):
+            try:
+                self.ctx.call(call)
+                changes.append(Change("adopt", f"{kind} {name} (exists; used, never deleted)"))
+            except Exception as exc:  # noqa: BLE001
+                if error_code(exc) != "NoSuchEntity":
+                    raise
+                changes.append(Change("create", f"{kind} {name} (account-wide, what CONNECT_SSM needs)"))
+        if self.args["ssm_run_command"]:
+            changes.append(Change("change", f"attach AmazonSSMManagedInstanceCore to {SSM_ROLE} if missing "
+                                            "(detached again on teardown)"))
+        changes.append(Change("create", f"Cloud9 environment {self.args['name']}: {self.args['instance_type']}, "
+                                        f"{self.args['image_id']}, stops after {self.args['automatic_stop_minutes']} "
+                                        "idle minutes", "ec2", self.args["instance_type"]))
+        return changes
 
     def create(self) -> Dict[str, Any]:
         ctx, args = self.ctx, self.args

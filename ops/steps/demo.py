@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from ..errors import StepFailed
-from .base import Output, Param, StepType, register
+from .base import Change, Output, Param, StepType, register
 from .iam import put_inline_policy
 from .ssm_command import run_shell
 
@@ -82,6 +82,11 @@ class CacheAsideDemo(StepType):
 """
     default_timeout = 900.0
     permissions = ["ssm:SendCommand", "ssm:GetCommandInvocation", "iam:PutRolePolicy", "iam:DeleteRolePolicy"]
+
+    def preview(self) -> List[Change]:
+        return [Change("change", f"let role {self.args['role_name']} read and write table {self.args['table_name']} "
+                                 "for the run (an inline policy, removed on teardown)"),
+                Change("run", f"the cache-aside demo on {self.args['instance_id']} (SSM Run Command)")]
 
     def create(self) -> Dict[str, Any]:
         ctx, args = self.ctx, self.args

@@ -1,9 +1,9 @@
 """DynamoDB: the restaurant-review table (on-demand), loaded with the demo's seed data."""
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from ..aws import error_code
 from ..waiting import waiter_check
-from .base import Output, Param, Resource, StepType, register
+from .base import Change, Output, Param, Resource, StepType, register
 
 TABLE = "dynamodb-table"
 
@@ -47,6 +47,13 @@ class Table(StepType):
     default_timeout = 600.0
     permissions = ["dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:DeleteTable",
                    "dynamodb:TagResource", "dynamodb:ListTagsOfResource", "dynamodb:BatchWriteItem"]
+
+    def preview(self) -> List[Change]:
+        name = self.args["table_name"]
+        if describe_table(self.ctx, name) is not None:
+            return [Change("adopt", f"DynamoDB table {name} (exists; used, never deleted)")]
+        seeded = ", loaded with the demo's seed data" if self.args["seed"] else ""
+        return [Change("create", f"DynamoDB table {name}: on-demand (pay per request){seeded}")]
 
     def create(self) -> Dict[str, Any]:
         from ..demo.table import table_definition

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional
 
 from ..aws import error_code
 from ..errors import StepFailed
-from .base import Output, Param, Resource, StepType, register
+from .base import Change, Output, Param, Resource, StepType, register
 
 
 def default_security_group(ctx) -> str:
@@ -75,6 +75,12 @@ class IngressRule(StepType):
     default_timeout = 300.0
     permissions = ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress",
                    "ec2:DescribeSecurityGroupRules", "ec2:CreateTags"]
+
+    def preview(self) -> List[Change]:
+        args = self.args
+        source = args["source_group_id"] or args["cidr"]
+        return [Change("change", f"add inbound {args['protocol']}/{args['port']} to {args['group_id']} from {source} "
+                                 "(only this rule is removed on teardown)")]
 
     def create(self) -> Dict[str, Any]:
         ctx, args = self.ctx, self.args

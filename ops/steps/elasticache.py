@@ -1,9 +1,9 @@
 """ElastiCache: a single-node Redis (or Valkey) cluster, deleted without a final snapshot."""
 import re
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from ..aws import error_code
-from .base import Output, Param, Resource, StepType, register
+from .base import Change, Output, Param, Resource, StepType, register
 from .ec2 import default_security_group
 
 CLUSTER_ID = re.compile(r"^[a-z](?!.*--)[a-z0-9-]{0,39}(?<!-)$")
@@ -66,6 +66,13 @@ class CacheCluster(StepType):
     permissions = ["elasticache:CreateCacheCluster", "elasticache:DescribeCacheClusters",
                    "elasticache:DeleteCacheCluster", "elasticache:AddTagsToResource",
                    "elasticache:ListTagsForResource", "ec2:DescribeVpcs", "ec2:DescribeSecurityGroups"]
+
+    def preview(self) -> List[Change]:
+        cluster_id, node_type = self.args["cluster_id"], self.args["node_type"]
+        if describe_cluster(self.ctx, cluster_id) is not None:
+            return [Change("adopt", f"cache cluster {cluster_id} (exists; used, never deleted)")]
+        return [Change("create", f"cache cluster {cluster_id}: {self.args['engine']}, 1 x {node_type}, no replicas",
+                       "elasticache", node_type)]
 
     def create(self) -> Dict[str, Any]:
         ctx, args = self.ctx, self.args

@@ -3,10 +3,10 @@
 The script needs nothing installed on the host: bash's /dev/tcp speaks RESP directly.
 """
 import shlex
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from ..errors import StepFailed
-from .base import Output, Param, StepType, register
+from .base import Change, Output, Param, StepType, register
 from .ssm_command import run_shell
 
 PING_SCRIPT = ("exec 3<>/dev/tcp/{host}/{port} || exit 3; printf 'PING\\r\\n' >&3; "
@@ -33,6 +33,10 @@ class RedisPing(StepType):
 """
     default_timeout = 600.0
     permissions = ["ssm:SendCommand", "ssm:GetCommandInvocation"]
+
+    def preview(self) -> List[Change]:
+        return [Change("run", f"PING {self.args['host']}:{self.args['port']} from {self.args['instance_id']} "
+                              "(SSM Run Command)")]
 
     def create(self) -> Dict[str, Any]:
         return {}

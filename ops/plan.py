@@ -1,0 +1,156 @@
+"""`ops plan`: what a run would do and cost, and what usually breaks a real lab, read-only.
+
+Every step previews its changes with read-only calls; references to outputs that exist
+only at run time are shown as such. Findings say what to do about each problem.
+"""
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from .aws import error_code, error_message
+from .context import StepContext
+from .playbook import Playbook
+from .pricing import Prices
+from .refs import REF, resolve
+from .state import RunState
+from .steps.base import Change
+
+PREVIOUS_GENERATION = ("cache.t1.", "cache.t2.", "cache.m1.", "cache.m2.", "cache.m3.", "cache.m4.", "cache.c1.",
+                       "cache.r3.", "cache.r4.")
+
+
+@dataclass
+class Finding:
+    level: str  # ok | warning | problem
+    text: str
+
+
+@dataclass
+class Plan:
+    lab: str
+    region: str
+    account: str
+    steps: List[Dict[str, Any]] = field(default_factory=list)  # {step, type, changes: [Change]}
+    findings: List[Finding] = field(default_factory=list)
+    hourly: float = 0.0
+    unpriced: List[str] = field(default_factory=list)
+    prices_taken: str = ""
+
+    @property
+    def ready(self) -> bool:
+        return not any(f.level == "problem" for f in self.findings)
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"lab": self.lab, "region": self.region, "account": self.account, "ready": self.ready,
+                "hourly_usd": round(self.hourly, 4), "prices_taken": self.prices_taken, "unpriced": self.unpriced,
+                "steps": [{"step": s["step"], "type": s["type"],
+                           "changes": [{"action": c.action, "what": c.what} for c in s["changes"]]}
+                          for s in self.steps],
+                "findings": [{"level": f.level, "text": f.text} for f in self.findings]}
+
+    def lines(self) -> List[str]:
+        out = [f"Plan for lab '{self.lab}' in {self.region} (account {self.account}):", ""]
+        for step in self.steps:
+            out.append(f"  {step['step']} ({step['type']})")
+            out.extend(f"    {_SIGN[c.action]} {c.action:<7} {c.what}" for c in step["changes"])
+        cost = f"about ${self.hourly:.3f}/hour while the lab is up (prices taken {self.prices_taken})"
+        if self.unpriced:
+            cost += f"; no price for {', '.join(self.unpriced)}"
+        out += ["", f"Cost: {cost}.", "", "Checks:"]
+        out.extend(f"  [{f.level}] {f.text}" for f in self.findings)
+        out.append("")
+        out.append("Ready to run." if self.ready else "Not ready: fix the problems above first.")
+        return out
+
+
+_SIGN = {"create": "+", "adopt": "=", "change": "~", "run": ">"}
+
+
+def _placeholders(value, run_id: str, region: str):
+    """Resolve what is known before a run; show step outputs as where they come from."""
+    def lookup(path):
+        if path == ("run", "id"):
+            return run_id
+        if path == ("run", "region"):
+            return region
+        return "<" + ".".join(path[1:2] + path[3:]) + ">"
+    return resolve(value, lookup)
+
+
+def make_plan(playbook: Playbook, aws, reporter, settings: Dict[str, Any], prices: Prices,
+              state: Optional[RunState] = None) -> Plan:
+    account = _identity(aws)
+    plan = Plan(playbook.name, aws.region, account or "unknown", prices_taken=prices.taken)
+    if account is None:
+        plan.findings.append(Finding("problem", "no working AWS credentials: run 'aws configure' or "
+                                                "'aws sso login', or pass --profile."))
+        return plan
+    plan.findings.append(Finding("ok", f"credentials work (account {account}), region {aws.region}."))
+    run_id = state.run_id if state else "<run id>"
+    for step in playbook.steps:
+        args = step.step_type.with_defaults(_placeholders(step.args, run_id, aws.region))
+        ctx = StepContext(aws=aws, clock=aws.clock, state=state, reporter=reporter, settings=settings,
+                          lab=playbook.name, step=step.name, step_type=step.type, timeout=step.timeout)
+        try:
+            changes = step.step_type(ctx, step.name, args).preview()
+        except Exception as exc:  # noqa: BLE001 - a plan reports, it does not stop
+            code = error_code(exc)
+            if not code:
+                raise
+            changes = [Change("run", f"(could not look: {code}: {error_message(exc)})")]
+        plan.steps.append({"step": step.name, "type": step.type, "changes": changes})
+        for change in changes:
+            if change.action == "create" and change.service:
+                price = prices.hourly(aws.region, change.service, change.size)
+                if price is None:
+                    plan.unpriced.append(f"{change.size} in {aws.region}")
+                else:
+                    plan.hourly += price
+    plan.findings.extend(_checks(playbook, aws))
+    return plan
+
+
+def _identity(aws) -> Optional[str]:
+    try:
+        return aws.call(aws.client("sts").get_caller_identity)["Account"]
+    except Exception as exc:  # noqa: BLE001
+        if error_code(exc) or exc.__class__.__name__ in ("NoCredentialsError", "PartialCredentialsError"):
+            return None
+        raise
+
+
+def _checks(playbook: Playbook, aws) -> List[Finding]:
+    findings = []
+    ec2 = aws.client("ec2")
+    vpcs = aws.call(ec2.describe_vpcs, Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    if not vpcs:
+        findings.append(Finding("problem", f"{aws.region} has no default VPC: create one with "
+                                           "'aws ec2 create-default-vpc', or give the steps explicit subnets/groups."))
+    else:
+        groups = aws.call(ec2.describe_security_groups, Filters=[
+            {"Name": "vpc-id", "Values": [vpcs[0]["VpcId"]]}, {"Name": "group-name", "Values": ["default"]}])
+        if groups["SecurityGroups"]:
+            findings.append(Finding("ok", f"default VPC {vpcs[0]['VpcId']} and its default security group exist."))
+        else:
+            findings.append(Finding("problem", "the default VPC has no 'default' security group."))
+    types = {step.type for step in playbook.steps}
+    if "cloud9.environment" in types:
+        findings.append(_cloud9_access(aws))
+    for step in playbook.steps:
+        node = step.args.get("node_type")
+        if step.type == "elasticache.cluster" and isinstance(node, str) and not REF.search(node) \
+                and node.startswith(PREVIOUS_GENERATION):
+            findings.append(Finding("warning", f"step '{step.name}': {node} is a previous-generation node type that "
+                                               "new clusters may not get; use --var node_type=cache.t3.micro."))
+    return findings
+
+
+def _cloud9_access(aws) -> Finding:
+    try:
+        aws.call(aws.client("cloud9").list_environments)
+    except Exception as exc:  # noqa: BLE001
+        message = error_message(exc)
+        if "does not have access" in message or error_code(exc) in ("AccessDeniedException", "AccessDenied"):
+            return Finding("problem", f"this account cannot use Cloud9 ({message}); Cloud9 is closed to new "
+                                      "customers since 2024-07-25: use an account that had it, or an EC2 client host.")
+        raise
+    return Finding("ok", "the account can use Cloud9.")
