@@ -136,9 +136,10 @@ def cli():
 @click.option("--teardown", "always_teardown", is_flag=True,
               help="Always delete everything at the end: success, failure or Ctrl-C (CI rehearsals).")
 @click.option("--yes", is_flag=True, help="Do not ask before creating billable resources (asked only on a terminal).")
+@click.option("--ttl", help="With --keep: record when the lab should be gone (e.g. 2h); see ops status / ops sweep --expired.")
 @allow_public_ingress_option
 @common_options
-def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_failure, always_teardown, yes,
+def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_failure, always_teardown, yes, ttl,
         allow_public_ingress, region, profile, var_flags, config_files, output, debug):
     """Create the lab, run its checks, then delete everything it created."""
     from .interrupts import graceful_interrupts
@@ -151,6 +152,7 @@ def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_f
     if count and names:
         raise BadInput("--count and --names both say how many copies.", "Use one of them.")
     copy_names = _copy_names(names)
+    expires_in = _ttl(ttl)
     loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress)
     simulation = {**_simulation(dry_run, settings), "realtime": realtime} if dry_run else None
     if not dry_run and not yes and output == "text" and interactive():
@@ -159,7 +161,7 @@ def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_f
         code = run_labs(loaded, root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
                         region=region, profile=profile, keep=keep, names=copy_names, count=count,
                         parallel=parallel, simulation=simulation, teardown_on_failure=teardown_on_failure,
-                        always_teardown=always_teardown)
+                        always_teardown=always_teardown, expires_in=expires_in)
     if code:
         sys.exit(code)
 
@@ -209,13 +211,51 @@ def plan(playbook, dry_run, allow_public_ingress, region, profile, var_flags, co
 
 
 @cli.command()
+@click.option("--dry-run", is_flag=True, help="Labs of dry runs (in the simulated account).")
+@common_options
+def status(dry_run, region, profile, var_flags, config_files, output, debug):
+    """Every lab recorded here: what exists now, its age, $/hour and cost so far."""
+    import json
+
+    from .pricing import Prices
+    from .status import all_states, lab_status, lines
+    from .target import open_target
+
+    prices = Prices.load()
+    states = [s for s in all_states(Path.cwd(), dry_run) if s.live()]
+    statuses = []
+    for state in states:
+        with open_target(dry_run, region or state.region, profile, _simulation(dry_run, {"sim_durations": {}})) as aws:
+            statuses.append(lab_status(state, aws if getattr(aws, "persistent", not dry_run) else None, prices))
+    if output == "json":
+        click.echo(json.dumps([{"lab": s.lab, "run_id": s.run_id, "region": s.region, "expires_at": s.expires,
+                                "expired": s.expired, "hourly_usd": round(s.hourly, 4), "cost_usd": round(s.cost, 4),
+                                "resources": [{"kind": r.resource.kind, "id": r.resource.id, "state": r.live,
+                                               "ours": r.resource.ours, "age_s": r.age, "hourly_usd": r.hourly}
+                                              for r in s.rows]} for s in statuses]))
+    else:
+        click.echo("\n".join(lines(statuses, prices)))
+
+
+@cli.command()
 @click.option("--older-than", help="Only resources at least this old (e.g. 2h, 30m), by their ops:created tag.")
 @click.option("--playbook", "lab", metavar="NAME", help="Only resources of this lab (the playbook's name).")
 @click.option("--yes", is_flag=True, help="Delete what was found (otherwise: preview only).")
+@click.option("--expired", is_flag=True, help="Instead: tear down the labs recorded here whose --ttl has passed.")
 @click.option("--dry-run", is_flag=True, help="Sweep the simulated account.")
 @common_options
-def sweep(older_than, lab, yes, dry_run, region, profile, var_flags, config_files, output, debug):
+def sweep(older_than, lab, yes, expired, dry_run, region, profile, var_flags, config_files, output, debug):
     """Find every ops-tagged resource in the region, even with no state file; delete on --yes."""
+    if expired:
+        from .config import load_settings
+        from .lab import teardown_expired
+
+        settings, _, _ = load_settings(config_files)
+        code = teardown_expired(root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
+                                region=region, profile=profile, confirmed=yes)
+        if code:
+            sys.exit(code)
+        return
     from .config import load_settings
     from .durations import parse_duration
     from .sweep import candidates, deletable, delete, preview_lines
@@ -248,6 +288,17 @@ def sweep(older_than, lab, yes, dry_run, region, profile, var_flags, config_file
                        elapsed=reporter.elapsed(), left=remaining)
         if remaining:
             sys.exit(1)
+
+
+def _ttl(ttl):
+    if ttl is None:
+        return None
+    from .durations import parse_duration
+
+    try:
+        return parse_duration(ttl)
+    except ValueError as exc:
+        raise BadInput(f"--ttl: {exc}.", "Write e.g. --ttl 2h.") from None
 
 
 def interactive() -> bool:

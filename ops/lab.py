@@ -8,15 +8,18 @@ Cloud9 SSM role and profile) that all of them used.
 """
 import dataclasses
 import threading
+import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from .aws import RateLimiter
+from .durations import format_duration
 from .errors import BadInput, Interrupted, StepFailed
 from .inventory import tagged_resources
 from .playbook import Playbook
 from .runner import Runner, account_scoped, teardown
 from .state import RunState, state_dir
+from .status import all_states
 from .target import open_target
 from .timeline import Timeline, runs_dir
 
@@ -63,7 +66,8 @@ class LabRun:
 def run_labs(playbook: Playbook, *, root: Path, reporter, settings: Dict[str, Any], dry_run: bool,
              region: Optional[str], profile: Optional[str], keep: bool, names: Optional[List[str]] = None,
              count: Optional[int] = None, parallel: int = 10, simulation: Optional[dict] = None,
-             teardown_on_failure: bool = False, always_teardown: bool = False) -> int:
+             teardown_on_failure: bool = False, always_teardown: bool = False,
+             expires_in: Optional[float] = None) -> int:
     """Create the lab(s), then tear them down: after success unless keep; after a failed step
     with teardown_on_failure or always_teardown; after an interrupt with always_teardown.
     A dry run whose simulated account ends with the process always cleans up. Returns the
@@ -74,6 +78,9 @@ def run_labs(playbook: Playbook, *, root: Path, reporter, settings: Dict[str, An
         reporter.set_clock(aws.clock)
         runs = [_prepare(dataclasses.replace(playbook, name=lab), playbook.name, root, reporter, aws, dry_run,
                          profile, multi=len(labs) > 1) for lab in labs]
+        if expires_in:
+            for run in runs:
+                run.state.set("expires_at", time.time() + expires_in)
         command = teardown_command(playbook.source, dry_run, region, profile)
         try:
             _apply_all(runs, aws, settings, parallel)
@@ -218,18 +225,13 @@ def _parallel(runs: List[LabRun], clock, action) -> None:
 
 def lab_states(root: Path, lab: str, dry_run: bool) -> List[RunState]:
     """The records of a lab and of its copies (`<lab>-<copy>`, made by --count/--names)."""
-    folder = state_dir(root, dry_run)
-    states = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        state = RunState.load(path)
-        if state and (state.data.get("lab") == lab or state.data.get("group") == lab):
-            states.append(state)
-    return states
+    return [s for s in all_states(root, dry_run) if lab in (s.data.get("lab"), s.data.get("group"))]
 
 
 def teardown_lab(lab: str, *, root: Path, reporter, settings: Dict[str, Any], dry_run: bool,
-                 region: Optional[str], profile: Optional[str], include_adopted: bool = False) -> int:
-    states = [s for s in lab_states(root, lab, dry_run) if s.live()]
+                 region: Optional[str], profile: Optional[str], include_adopted: bool = False,
+                 only: Optional[List[RunState]] = None) -> int:
+    states = [s for s in (only or lab_states(root, lab, dry_run)) if s.live()]
     if not states:
         reporter.event("note", text=f"ops: nothing to delete for lab '{lab}' (no live resources recorded in "
                                     f"{state_dir(root, dry_run)}).")
@@ -259,3 +261,25 @@ def teardown_lab(lab: str, *, root: Path, reporter, settings: Dict[str, Any], dr
                                elapsed=reporter.elapsed(), left=mine,
                                teardown_command=f"ops teardown {lab}" if mine else None)
         return 0 if not any(left.values()) else 1
+
+
+def teardown_expired(*, root: Path, reporter, settings: Dict[str, Any], dry_run: bool, region: Optional[str],
+                     profile: Optional[str], confirmed: bool) -> int:
+    """Tear down every lab recorded here whose --ttl has passed (preview unless confirmed)."""
+    now = time.time()
+    expired = [s for s in all_states(root, dry_run) if s.live() and s.data.get("expires_at")
+               and s.data["expires_at"] < now]
+    if not expired:
+        reporter.event("note", text="ops: no expired labs.")
+        return 0
+    for state in expired:
+        reporter.event("note", text=f"ops: lab {state.data['lab']} (run {state.run_id}) expired "
+                                    f"{format_duration(now - state.data['expires_at'])} ago.")
+    if not confirmed:
+        reporter.event("note", text=f"ops: preview only; add --yes to tear down these {len(expired)} lab(s).")
+        return 0
+    code = 0
+    for state in expired:
+        code = max(code, teardown_lab(state.data["lab"], root=root, reporter=reporter, settings=settings,
+                                      dry_run=dry_run, region=region, profile=profile, only=[state]))
+    return code

@@ -135,7 +135,7 @@ class Cloud9Environment(StepType):
                                  "Use an account that already had Cloud9, or the EC2 client-host lab.") from None
             raise
         resource.id = env_id
-        ctx.created(resource, name=args["name"])
+        ctx.created(resource, name=args["name"], instance_type=args["instance_type"])
         return env_id
 
     def _wait_for_instance(self, env_id: str) -> Dict[str, Any]:

@@ -87,13 +87,13 @@ class CacheCluster(StepType):
             if args["engine_version"]:
                 request["EngineVersion"] = args["engine_version"]
             ctx.call(client.create_cache_cluster, **request)
-            ctx.created(resource, security_group_ids=groups)
+            ctx.created(resource, security_group_ids=groups, node_type=args["node_type"])
             return {"cluster_id": cluster_id, "security_group_id": groups[0]}
         groups = [g["SecurityGroupId"] for g in existing.get("SecurityGroups", [])]
         tags = ctx.call(client.list_tags_for_resource, ResourceName=existing["ARN"])["TagList"]
         if ctx.is_ours(tags):
             recorded = ctx.find_recorded("cache-cluster") or ctx.intend("cache-cluster", cluster_id)
-            ctx.created(recorded, verb="resumed", security_group_ids=groups)
+            ctx.created(recorded, verb="resumed", security_group_ids=groups, node_type=existing["CacheNodeType"])
         else:
             ctx.adopted("cache-cluster", cluster_id, security_group_ids=groups)
         return {"cluster_id": cluster_id, "security_group_id": groups[0] if groups else ""}
