@@ -106,9 +106,16 @@ def _copy_names(names):
 
 
 def _reporter(output):
+    """Text lines, JSON lines, or (text on a terminal) the live view, closed when the command ends."""
     from .output import Reporter
 
-    return Reporter(output)
+    live = None
+    if output == "text" and sys.stdout.isatty():
+        from .live import LiveView
+
+        live = LiveView()
+        click.get_current_context().call_on_close(live.close)
+    return Reporter(output, live=live)
 
 
 @click.group(cls=OpsGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -15,8 +15,9 @@ WAIT_HEARTBEAT = 60.0
 
 
 class Reporter:
-    def __init__(self, mode: str = "text", stream: Optional[TextIO] = None, clock=None):
+    def __init__(self, mode: str = "text", stream: Optional[TextIO] = None, clock=None, live=None):
         self.mode = mode
+        self.live = live  # a LiveView on a terminal: progress as a table, not as lines
         self.stream = stream or sys.stdout
         self.clock = clock
         self._start = clock.now() if clock else 0.0
@@ -27,6 +28,10 @@ class Reporter:
 
     def listen(self, listener) -> None:
         self.listeners.append(listener)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.close()
 
     def for_lab(self, lab: str) -> "LabReporter":
         """A view for one of several labs: its events carry the lab, its lines show it."""
@@ -46,6 +51,10 @@ class Reporter:
                 listener(name, self.elapsed(), fields)
             if self.mode == "json":
                 line = json.dumps({"event": name, "t": round(self.elapsed(), 3), **fields}, default=str)
+            elif self.live is not None:
+                text = None if name == "step_waiting" else self._text(name, fields)
+                self.live.handle(name, fields, text, self.elapsed())
+                return
             else:
                 line = self._text(name, fields)
                 if line is None:
