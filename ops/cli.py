@@ -389,6 +389,17 @@ def _add_commands():
 _add_commands()
 
 
+@cli.command("iam-policy")
+@click.argument("playbook", type=click.Path(dir_okay=False))
+@common_options
+def iam_policy(playbook, region, profile, var_flags, config_files, output, debug):
+    """Print the least-privilege IAM policy that running this playbook needs."""
+    from .iam_policy import policy_json
+
+    loaded, _ = _load(playbook, var_flags, config_files, allow_public_ingress=True)
+    click.echo(policy_json(loaded))
+
+
 @cli.command()
 @click.option("--write", type=click.Path(dir_okay=False), help="Write it to this file instead of printing it.")
 def schema(write):
