@@ -389,6 +389,32 @@ def _add_commands():
 _add_commands()
 
 
+@cli.command()
+@click.argument("playbook", required=False, type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Examine a fresh simulated account.")
+@common_options
+def doctor(playbook, dry_run, region, profile, var_flags, config_files, output, debug):
+    """Check this account and region for what would stop a lab; end with what to fix first."""
+    import json
+
+    from .config import load_settings
+    from .doctor import diagnose, verdict
+    from .target import open_target
+
+    loaded, settings = _load(playbook, var_flags, config_files, True) if playbook else (None, load_settings(
+        config_files)[0])
+    with open_target(dry_run, region or settings.get("region"), profile, _simulation(dry_run, settings)) as aws:
+        findings = diagnose(aws, loaded)
+    last = verdict(findings)
+    if output == "json":
+        click.echo(json.dumps({"findings": [{"level": f.level, "text": f.text} for f in findings],
+                               "ready": last == "Ready.", "verdict": last}))
+    else:
+        click.echo("\n".join(f"[{f.level}] {f.text}" for f in findings) + "\n" + last)
+    if last != "Ready.":
+        sys.exit(1)
+
+
 @cli.command("iam-policy")
 @click.argument("playbook", type=click.Path(dir_okay=False))
 @common_options

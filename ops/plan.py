@@ -20,7 +20,7 @@ PREVIOUS_GENERATION = ("cache.t1.", "cache.t2.", "cache.m1.", "cache.m2.", "cach
 
 @dataclass
 class Finding:
-    level: str  # ok | warning | problem
+    level: str  # ok | note | warning | problem
     text: str
 
 

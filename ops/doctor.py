@@ -1,0 +1,104 @@
+"""`ops doctor`: before any lab, check and explain what would stop it in this account.
+
+Each check says what it found and, for a problem, what to do. Checks that the account (or
+the simulator) cannot answer say so instead of guessing. The last line is the verdict.
+"""
+from typing import Callable, List, Optional
+
+from .aws import error_code
+from .iam_policy import policy_for
+from .plan import PREVIOUS_GENERATION, Finding, _checks, _identity
+from .playbook import Playbook
+from .refs import REF
+
+UNANSWERED = "could not check"
+
+
+def diagnose(aws, playbook: Optional[Playbook]) -> List[Finding]:
+    account = _identity(aws)
+    if account is None:
+        return [Finding("problem", "no working AWS credentials: run 'aws configure' or 'aws sso login', "
+                                   "set AWS_PROFILE, or pass --profile.")]
+    caller = aws.call(aws.client("sts").get_caller_identity)["Arn"]
+    findings = [Finding("ok", f"credentials work: {caller} (account {account}), region {aws.region}.")]
+    findings.extend(_checks(playbook, aws) if playbook else [])
+    findings.append(_default_subnets(aws))
+    if playbook:
+        findings.extend(_node_types(aws, playbook))
+        findings.append(_permissions(aws, caller, playbook))
+    return findings
+
+
+def verdict(findings: List[Finding]) -> str:
+    problems = [f for f in findings if f.level == "problem"]
+    if problems:
+        return f"Not ready. Fix first: {problems[0].text}"
+    return "Ready."
+
+
+def _guarded(what: str, check: Callable[[], Finding]) -> Finding:
+    try:
+        return check()
+    except NotImplementedError:
+        return Finding("note", f"{what}: {UNANSWERED} (the simulated account does not implement it).")
+    except Exception as exc:  # noqa: BLE001
+        if error_code(exc) in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+            return Finding("note", f"{what}: {UNANSWERED} (your credentials may not ask: {error_code(exc)}).")
+        raise
+
+
+def _default_subnets(aws) -> Finding:
+    ec2 = aws.client("ec2")
+    subnets = aws.call(ec2.describe_subnets, Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    if not subnets:
+        return Finding("problem", f"{aws.region} has no default subnets: create the default VPC "
+                                  "('aws ec2 create-default-vpc') or pass subnet ids to the steps.")
+    return Finding("ok", f"{len(subnets)} default subnet(s) in {aws.region}.")
+
+
+def _node_types(aws, playbook: Playbook) -> List[Finding]:
+    findings = []
+    for step in playbook.steps:
+        node = step.args.get("node_type")
+        if not isinstance(node, str) or REF.search(node) or node.startswith(PREVIOUS_GENERATION):
+            continue  # previous generation: _checks already warned
+
+        def offered(node=node, step=step) -> Finding:
+            client = aws.client("elasticache")
+            offers = aws.call(client.describe_reserved_cache_nodes_offerings, CacheNodeType=node,
+                              MaxRecords=20)["ReservedCacheNodesOfferings"]
+            if not offers:
+                return Finding("warning", f"step '{step.name}': {node} shows no offerings in {aws.region}; "
+                                          "it may not be available here: try cache.t3.micro or another region.")
+            return Finding("ok", f"step '{step.name}': {node} is offered in {aws.region}.")
+
+        findings.append(_guarded(f"node type {node}", offered))
+    return findings
+
+
+def _principal(caller_arn: str) -> str:
+    """The IAM principal to simulate: an assumed role's role, else the caller itself."""
+    if ":assumed-role/" in caller_arn:
+        account = caller_arn.split(":")[4]
+        role = caller_arn.split(":assumed-role/")[1].split("/")[0]
+        return f"arn:aws:iam::{account}:role/{role}"
+    return caller_arn
+
+
+def _permissions(aws, caller: str, playbook: Playbook) -> Finding:
+    actions = sorted({a for s in policy_for(playbook)["Statement"]
+                      for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])})
+
+    def simulate() -> Finding:
+        iam = aws.client("iam")
+        denied = []
+        for chunk in (actions[i:i + 50] for i in range(0, len(actions), 50)):
+            results = aws.call(iam.simulate_principal_policy, PolicySourceArn=_principal(caller),
+                               ActionNames=chunk)["EvaluationResults"]
+            denied += [r["EvalActionName"] for r in results if r["EvalDecision"] != "allowed"]
+        if denied:
+            return Finding("problem", f"your identity is not allowed {len(denied)} action(s) the lab needs, e.g. "
+                                      f"{', '.join(denied[:5])}: ask for 'ops iam-policy {playbook.source}'.")
+        return Finding("ok", f"the IAM policy simulator allows all {len(actions)} actions the lab needs.")
+
+    return _guarded("IAM permissions", simulate)

@@ -1,0 +1,90 @@
+"""`ops doctor` against the simulated account: healthy, and each problem it detects."""
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ops.aws import Aws
+from ops.cli import cli
+from ops.clock import VirtualClock
+from ops.doctor import diagnose, verdict
+from ops.playbook import load_playbook
+from ops.sim.base import error_response, ok_response
+from ops.sim.world import SimWorld
+
+LAB = Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml"
+
+
+@pytest.fixture
+def world():
+    with SimWorld(VirtualClock()) as w:
+        yield w
+
+
+def doctor(world, *answers, overrides=None):
+    """Run the checks with some AWS answers replaced: (event name, handler) pairs."""
+    session = world.session()
+    for event, handler in answers:
+        session.events.register_first(event, handler)  # before the simulator answers
+    findings = diagnose(Aws(session, world.region, world.clock, dry_run=True), load_playbook(LAB, overrides))
+    return findings, verdict(findings)
+
+
+def problems(findings):
+    return [f.text for f in findings if f.level == "problem"]
+
+
+def test_a_healthy_account_is_ready():
+    result = CliRunner().invoke(cli, ["doctor", str(LAB), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1] == "Ready."
+    assert "[ok] credentials work" in result.output and "[ok] the account can use Cloud9." in result.output
+
+
+def test_cloud9_closed_to_this_account(world):
+    closed = ("before-call.cloud9.ListEnvironments", lambda **_: error_response(
+        "AccessDeniedException", "This account does not have access to the Cloud9 service"))
+    findings, last = doctor(world, closed)
+    assert any("closed to new customers" in p and "EC2 client host" in p for p in problems(findings))
+    assert last.startswith("Not ready. Fix first:")
+
+
+def test_no_default_vpc(world):
+    ec2 = world.session().client("ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    for subnet in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]:
+        ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+    for gateway in ec2.describe_internet_gateways()["InternetGateways"]:
+        ec2.detach_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"], VpcId=vpc)
+        ec2.delete_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"])
+    ec2.delete_vpc(VpcId=vpc)
+    findings, _ = doctor(world)
+    assert any("no default VPC" in p and "create-default-vpc" in p for p in problems(findings))
+    assert any("no default subnets" in p for p in problems(findings))
+
+
+def test_missing_permissions_name_the_actions_and_the_fix(world):
+    def simulate(params, **_):
+        return ok_response({"EvaluationResults": [{"EvalActionName": "elasticache:CreateCacheCluster",
+                                                   "EvalResourceName": "*", "EvalDecision": "implicitDeny"}]})
+    findings, _ = doctor(world, ("before-call.iam.SimulatePrincipalPolicy", simulate))
+    assert any("elasticache:CreateCacheCluster" in p and "ops iam-policy" in p for p in problems(findings))
+
+
+def test_a_node_type_not_offered_in_the_region(world):
+    none = ("before-call.elasticache.DescribeReservedCacheNodesOfferings",
+            lambda **_: ok_response({"ReservedCacheNodesOfferings": []}))
+    findings, _ = doctor(world, none, overrides={"node_type": "cache.r7g.large"})
+    assert any(f.level == "warning" and "cache.r7g.large shows no offerings" in f.text for f in findings)
+
+
+def test_a_previous_generation_node_type_is_flagged(world):
+    findings, _ = doctor(world, overrides={"node_type": "cache.t2.micro"})
+    assert any(f.level == "warning" and "previous-generation" in f.text for f in findings)
+
+
+def test_no_credentials(monkeypatch, tmp_path):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    result = CliRunner().invoke(cli, ["doctor"])
+    assert result.exit_code == 2 and "no AWS credentials" in result.output
