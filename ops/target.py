@@ -4,9 +4,27 @@ from contextlib import contextmanager
 from typing import Iterator, Optional
 
 from .aws import Aws, real_session
+from .errors import BadInput
 from .clock import VirtualClock, WallClock
 
 DRY_RUN_DEFAULT_REGION = "us-east-1"
+
+
+def check_region(region: Optional[str]) -> None:
+    """Refuse a region name no AWS partition knows, before any call is made."""
+    if not region:
+        return
+    import difflib
+
+    import botocore.session
+
+    core = botocore.session.get_session()
+    known = {r for partition in core.get_available_partitions()
+             for r in core.get_available_regions("ec2", partition_name=partition)}
+    if region not in known:
+        close = difflib.get_close_matches(region, sorted(known), n=1)
+        raise BadInput(f"'{region}' is not an AWS region.",
+                       f"Did you mean '{close[0]}'?" if close else "Use a region such as us-east-1 or eu-west-1.")
 
 
 @contextmanager
@@ -14,13 +32,16 @@ def open_target(dry_run: bool, region: Optional[str], profile: Optional[str],
                 simulation: Optional[dict] = None) -> Iterator[Aws]:
     """simulation: for a dry run, SimWorld arguments (durations, faults) and `realtime`
     (run the simulated lifecycles on the wall clock, for demos)."""
+    check_region(region)
     if not dry_run:
         session = real_session(region, profile)
+        check_region(session.region_name)
         yield Aws(session, session.region_name, WallClock())
         return
     from .sim.world import SimWorld
 
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DRY_RUN_DEFAULT_REGION
+    check_region(region)
     options = dict(simulation or {})
     clock = WallClock() if options.pop("realtime", False) else VirtualClock()
     with SimWorld(clock, region=region, **options) as world:

@@ -103,3 +103,11 @@ def test_a_cidr_source_needs_allow_public_ingress(tmp_path):
     playbook.write_text(playbook.read_text().replace("10.0.0.0/16", "0.0.0.0/0"))
     world = invoke("validate", str(playbook), "--allow-public-ingress")
     assert world.exit_code == 2 and "whole internet" in world.output
+
+
+@pytest.mark.parametrize("mode", [["--dry-run"], []])
+def test_an_unknown_region_is_bad_input_before_any_call(workdir, mode):
+    result = invoke("run", LAB, "--region", "us-eats-1", *mode)
+    assert result.exit_code == 2 and "'us-eats-1' is not an AWS region" in result.output
+    assert "Did you mean 'us-east-1'?" in result.output
+    assert not (workdir / ".ops").exists()
