@@ -17,6 +17,10 @@ class OpsGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # one paragraph, like every other bad input
+            command = exc.ctx.command_path if exc.ctx else "ops"
+            click.echo(f"ops: error: {exc.format_message()} See '{command} --help'.", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
         except OpsError as exc:
             _report_error(ctx, exc)
             ctx.exit(exc.exit_code)
@@ -34,8 +38,7 @@ class OpsGroup(click.Group):
 
 
 def _debug(ctx) -> bool:
-    sub = ctx.obj or {}
-    return bool(sub.get("debug"))
+    return bool((ctx.find_root().obj or {}).get("debug"))
 
 
 def _report_error(ctx, exc: OpsError) -> None:
@@ -43,7 +46,7 @@ def _report_error(ctx, exc: OpsError) -> None:
         traceback.print_exc()
     prefix = "ops: error: " if isinstance(exc, BadInput) else "ops: "
     click.echo(prefix + str(exc), err=True)
-    if (ctx.obj or {}).get("output") == "json":
+    if (ctx.find_root().obj or {}).get("output") == "json":
         import json
 
         click.echo(json.dumps({"event": "error", "exit_code": exc.exit_code, "message": exc.message,
@@ -65,9 +68,9 @@ def common_options(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        ctx = click.get_current_context()
-        ctx.ensure_object(dict)
-        ctx.obj.update(debug=kwargs["debug"], output=kwargs["output"])
+        root = click.get_current_context().find_root()  # where the error boundary looks
+        root.ensure_object(dict)
+        root.obj.update(debug=kwargs["debug"], output=kwargs["output"])
         return command(*args, **kwargs)
 
     for option in reversed(options):
@@ -81,8 +84,11 @@ def _load(playbook_path, var_flags, config_files, allow_public_ingress=False):
 
     settings, overrides, override_source = load_settings(config_files)
     flags = parse_var_flags(var_flags)
-    source = override_source if not flags else "--var"
-    playbook = load_playbook(playbook_path, {**overrides, **flags}, source)
+    for key, value in flags.items():  # --var wins, and has no file line
+        overrides[key] = value
+        overrides.key_lines.pop(key, None)
+        overrides.sources[key] = "--var"
+    playbook = load_playbook(playbook_path, overrides, override_source if not flags else "--var")
     check_ingress_sources(playbook, allow_public_ingress)
     return playbook, settings
 
@@ -185,7 +191,20 @@ def teardown(playbook, dry_run, include_adopted, region, profile, var_flags, con
     from .lab import teardown_lab
 
     settings, _, _ = load_settings(config_files)
-    lab = _load(playbook, var_flags, ())[0].name if Path(playbook).is_file() else playbook
+    if Path(playbook).is_file():
+        lab = _load(playbook, var_flags, (), allow_public_ingress=True)[0].name
+    elif Path(playbook).is_dir():
+        raise BadInput(f"'{playbook}' is a directory, not a playbook file.", "Name the .yaml file, or the lab.")
+    elif any(c in playbook for c in "./\\"):  # lab names have none of these: this was meant as a path
+        import difflib
+
+        siblings = [p.name for p in Path(playbook).parent.glob("*.yaml")] if Path(playbook).parent.is_dir() else []
+        close = difflib.get_close_matches(Path(playbook).name, siblings, n=1)
+        raise BadInput(f"playbook file '{playbook}' not found.",
+                       f"Did you mean '{close[0]}'?" if close else "Check the path, or give the lab's name "
+                                                                    "(the playbook's 'name:').")
+    else:
+        lab = playbook
     code = teardown_lab(lab, root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
                         region=region, profile=profile, include_adopted=include_adopted)
     if code:

@@ -9,7 +9,7 @@ from typing import Any, Dict, Iterable, List, Tuple
 
 from .durations import parse_duration
 from .errors import BadInput
-from .yamlsource import load_yaml_file, parse_yaml
+from .yamlsource import LineDict, load_yaml_file, parse_yaml
 
 KEYS = ("vars", "region", "expected", "delete_timeout", "simulator", "rate_limits")
 DEFAULTS = Path(__file__).with_name("defaults.yaml")
@@ -21,7 +21,8 @@ def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], Dict[str
     settings["expected"] = dict(settings["expected"])
     settings["sim_durations"] = {}
     settings["rate_limits"] = dict(settings["rate_limits"])
-    overrides: Dict[str, Any] = {}
+    overrides = LineDict()
+    overrides.key_lines, overrides.sources = {}, {}
     sources: List[str] = []
     for path in config_files:
         doc = load_yaml_file(path)
@@ -36,16 +37,36 @@ def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], Dict[str
             if not isinstance(doc["vars"], dict):
                 raise BadInput("'vars:' must be a mapping.", "", str(path), doc.line_of("vars"))
             overrides.update(doc["vars"])
+            for key in doc["vars"]:
+                overrides.key_lines[key] = doc["vars"].line_of(key)
+                overrides.sources[key] = str(path)
             sources.append(str(path))
         if "region" in doc:
+            from .target import check_region
+
+            try:
+                check_region(str(doc["region"]))
+            except BadInput as exc:
+                raise BadInput(exc.message, exc.hint, str(path), doc.line_of("region")) from None
             settings["region"] = str(doc["region"])
+        if not isinstance(doc.get("expected") or {}, dict):
+            raise BadInput("'expected:' must be a mapping of wait names to durations.",
+                           "Write e.g. 'expected: {elasticache.create: 7m}'.",
+                           str(path), doc.line_of("expected"))
+        if not isinstance(doc.get("rate_limits") or {}, dict):
+            raise BadInput("'rate_limits:' must map services to requests per second.", "", str(path),
+                           doc.line_of("rate_limits"))
         for name, value in (doc.get("expected") or {}).items():
             try:
                 settings["expected"][name] = parse_duration(value)
             except ValueError as exc:
                 raise BadInput(f"expected.{name}: {exc}.", "", str(path), doc["expected"].line_of(name)) from None
         if "delete_timeout" in doc:
-            settings["delete_timeout"] = doc["delete_timeout"]
+            try:
+                settings["delete_timeout"] = parse_duration(doc["delete_timeout"])
+            except ValueError as exc:
+                raise BadInput(f"delete_timeout: {exc}.", "Write e.g. 'delete_timeout: 40m'.", str(path),
+                               doc.line_of("delete_timeout")) from None
         for service, rate in (doc.get("rate_limits") or {}).items():
             if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate < 0:
                 raise BadInput(f"rate_limits.{service} must be a number of requests per second (0: unlimited).",

@@ -37,6 +37,7 @@ class Step:
     # used, "done" (created and ready) otherwise
     after: Dict[str, str] = field(default_factory=dict)
     arg_lines: Dict[str, int] = field(default_factory=dict)
+    with_line: int = 0
 
     @property
     def step_type(self):
@@ -114,7 +115,11 @@ def _load_vars(doc: LineDict, source: str, overrides: Dict[str, Any], override_s
     for key in overrides:
         if key not in node:
             hint = _suggest(key, node) or f"The playbook's vars are: {', '.join(node) or 'none'}."
-            raise BadInput(f"{override_source} sets '{key}', which the playbook does not declare.", hint)
+            origin = getattr(overrides, "sources", {}).get(key, override_source)
+            line = overrides.key_lines.get(key, 0) if hasattr(overrides, "key_lines") else 0
+            if line:
+                raise BadInput(f"sets var '{key}', which the playbook {source} does not declare.", hint, origin, line)
+            raise BadInput(f"{origin} sets '{key}', which the playbook does not declare.", hint)
     merged = dict(node)
     merged.update(overrides)
     for key, value in merged.items():
@@ -135,6 +140,8 @@ def _build_step(node, line: int, playbook: Playbook, declared: List[str]) -> Ste
         raise BadInput("each step must be a mapping with 'name:', 'type:' and 'with:'.", "", source, line)
     _check_keys(node, STEP_KEYS, "a step", source)
     name = node.get("name")
+    if name is None:
+        raise BadInput("this step has no 'name:'.", "Give every step a unique name, e.g. 'name: redis'.", source, line)
     if not isinstance(name, str) or not STEP_NAME_RE.match(name):
         raise BadInput(f"step name {name!r} is not valid.",
                        "Use lowercase letters, digits, '-' or '_', starting with a letter.",
@@ -143,6 +150,9 @@ def _build_step(node, line: int, playbook: Playbook, declared: List[str]) -> Ste
         raise BadInput(f"two steps are named '{name}'.", "Step names must be unique.", source, node.line_of("name"))
     type_name = node.get("type")
     types = registry()
+    if type_name is None:
+        raise BadInput(f"step '{name}' has no 'type:'.", f"Known types: {', '.join(sorted(types))} (see 'ops steps').",
+                       source, node.line_of("name"))
     if type_name not in types:
         hint = _suggest(type_name, types) or f"Known types: {', '.join(sorted(types))} (see 'ops steps')."
         raise BadInput(f"step '{name}' has unknown type {type_name!r}.", hint, source,
@@ -175,7 +185,8 @@ def _build_step(node, line: int, playbook: Playbook, declared: List[str]) -> Ste
             raise BadInput(f"timeout of step '{name}': {exc}.", "Write e.g. 'timeout: 20m'.", source,
                            node.line_of("timeout")) from None
     return Step(name=name, type=type_name, args=args, needs=list(after), timeout=timeout, line=line,
-                description=str(node.get("description") or ""), after=after, arg_lines=arg_lines)
+                description=str(node.get("description") or ""), after=after, arg_lines=arg_lines,
+                with_line=node.line_of("with") if "with" in node else line)
 
 
 def _later_or_missing(other: str, name: str, declared: List[str]) -> str:
@@ -263,7 +274,13 @@ def resolve_runtime(value, run_id: str, region: str, outputs: Dict[str, Dict[str
 def check_ingress_sources(playbook: Playbook, allow_cidr: bool) -> None:
     """Least privilege by default: ingress from a security group; a CIDR needs a flag."""
     for step in playbook.steps:
-        if step.type == "ec2.ingress" and step.args.get("cidr") and not allow_cidr:
+        if step.type != "ec2.ingress":
+            continue
+        if bool(step.args.get("source_group_id")) == bool(step.args.get("cidr")):
+            raise BadInput(f"step '{step.name}' needs exactly one of source_group_id and cidr.",
+                           "Use source_group_id: only members of that security group get in.",
+                           playbook.source, step.with_line)
+        if step.args.get("cidr") and not allow_cidr:
             raise BadInput(f"step '{step.name}' opens port {step.args.get('port')} to the CIDR "
                            f"{step.args['cidr']}, not to a security group.",
                            "Prefer source_group_id (only members of that group get in); to open it to an "

@@ -7,7 +7,7 @@ type; references inside a longer string are interpolated as text.
 import re
 from typing import Any, Callable, List, Tuple
 
-REF = re.compile(r"\$\{\{(.*?)\}\}")
+REF = re.compile(r"\$\{\{([^{}]*)\}\}")  # no braces inside: two references never merge
 RUN_FIELDS = ("id", "region")
 PLAYBOOK_FIELDS = ("name",)
 

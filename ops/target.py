@@ -1,5 +1,6 @@
 """Where a command runs: the real AWS account, or a simulated one (moto + ops.sim)."""
 import os
+from pathlib import Path
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
@@ -10,21 +11,28 @@ from .clock import VirtualClock, WallClock
 DRY_RUN_DEFAULT_REGION = "us-east-1"
 
 
+def known_regions() -> set:
+    """Every region of every AWS partition, from botocore's endpoint data, without importing
+    botocore (so commands that only check input stay fast)."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.find_spec("botocore")
+    data = Path(spec.origin).parent / "data" / "endpoints.json"
+    return {region for partition in json.loads(data.read_text())["partitions"] for region in partition["regions"]}
+
+
 def check_region(region: Optional[str]) -> None:
     """Refuse a region name no AWS partition knows, before any call is made."""
     if not region:
         return
     import difflib
 
-    import botocore.session
-
-    core = botocore.session.get_session()
-    known = {r for partition in core.get_available_partitions()
-             for r in core.get_available_regions("ec2", partition_name=partition)}
+    known = known_regions()
     if region not in known:
         close = difflib.get_close_matches(region, sorted(known), n=1)
         raise BadInput(f"'{region}' is not an AWS region.",
-                       f"Did you mean '{close[0]}'?" if close else "Use a region such as us-east-1 or eu-west-1.")
+                       f"Did you mean '{close[0]}'?" if close else "Pass a real one, e.g. --region us-east-1.")
 
 
 @contextmanager

@@ -15,6 +15,7 @@ MAX_BYTES = 1_000_000
 class LineDict(dict):
     line = 0
     key_lines: dict
+    sources: dict  # where each key came from, when merged from several files
 
     def line_of(self, key) -> int:
         return self.key_lines.get(key, self.line)
@@ -102,6 +103,8 @@ def load_yaml_file(path) -> object:
     if len(raw) > MAX_BYTES:
         raise BadInput(f"file is {len(raw)} bytes; playbooks and configs are limited to {MAX_BYTES}.",
                        "Is this the right file?", source)
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise BadInput("the file is UTF-16 encoded.", "Save it as UTF-8.", source)
     if b"\x00" in raw:
         raise BadInput("this is a binary file, not YAML.", "Is this the right file?", source)
     try:

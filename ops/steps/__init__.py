@@ -3,5 +3,5 @@ from typing import Dict
 
 
 def registry() -> Dict[str, type]:
-    from . import base, cloud9, demo, dynamodb, ec2, elasticache, redis_ping  # noqa: F401  (registration)
+    from . import base, cloud9, demo, dynamodb, ec2, ec2_host, elasticache, redis_ping, replication_group  # noqa: F401
     return base.REGISTRY

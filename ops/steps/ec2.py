@@ -35,6 +35,17 @@ def check_cidr(value: str) -> Optional[str]:
     return None
 
 
+DESCRIPTION_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ._-:/()#,@[]+=&;{}!$*")
+
+
+def check_description(value: str) -> Optional[str]:
+    bad = sorted(set(value) - DESCRIPTION_CHARS)
+    if bad or len(value) > 255:
+        return (f"has characters EC2 refuses in rule descriptions ({''.join(bad)!r}); use letters, digits, spaces "
+                "and ._-:/()#,@[]+=&;{}!$*" if bad else "is longer than 255 characters")
+    return None
+
+
 def _matches(rule: Dict[str, Any], protocol: str, port: int, source_group: str, cidr: str) -> bool:
     if rule.get("IsEgress") or rule.get("IpProtocol") not in (protocol, "-1"):
         return False
@@ -61,7 +72,7 @@ class IngressRule(StepType):
         Param("source_group_id", default=None, doc="security group allowed in (least privilege; preferred)"),
         Param("cidr", default=None, check=check_cidr, doc="CIDR allowed in, instead of a source group"),
         Param("protocol", default="tcp", choices=("tcp", "udp"), doc="IP protocol"),
-        Param("description", default="opened by ops", doc="rule description"),
+        Param("description", default="opened by ops", check=check_description, doc="rule description"),
     ]
     outputs = {"rule_id": Output("the security group rule id", early=True)}
     example = """\

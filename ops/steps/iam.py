@@ -123,3 +123,55 @@ def delete_iam(ctx, resource: Resource) -> bool:
         if not _missing(exc):
             raise
     return True
+
+
+# --- a role and instance profile of the run's own (the EC2 client host's) ------------------
+
+SSM_CORE = "AmazonSSMManagedInstanceCore"
+IAM_NAME_LIMIT = 64  # role names; instance profiles allow 128, security groups 255
+
+
+def run_scoped_name(lab: str, run_id: str, suffix: str, limit: int = IAM_NAME_LIMIT) -> str:
+    """`ops-<lab>-<run id>-<suffix>`, unique per run; shortened (run id kept, a digest of the
+    full name added) when it would exceed `limit`."""
+    import hashlib
+
+    name = f"ops-{lab}-{run_id}-{suffix}"
+    if len(name) <= limit:
+        return name
+    head = f"ops-{run_id}-{hashlib.sha256(name.encode()).hexdigest()[:8]}-"
+    return (head + suffix)[:limit].rstrip("-")
+
+
+def ensure_instance_role(ctx, name: str, path: str, services: List[str], description: str,
+                         managed_policies: List[str]) -> None:
+    """A role (trusted by `services`), the AWS managed policies on it, and an instance profile
+    holding it, all under `name`; each piece recorded (created, resumed or adopted)."""
+    ensure_role(ctx, name, path, services, description)
+    for policy in managed_policies:
+        ensure_managed_policy(ctx, name, policy)
+    ensure_instance_profile(ctx, name, path, name)
+    # Resumed after a crash between CreateInstanceProfile and AddRoleToInstanceProfile: an
+    # empty profile of ours gets its role now.
+    profile = ctx.find_recorded(PROFILE)
+    if profile is not None and profile.ours:
+        iam = ctx.client("iam")
+        roles = ctx.call(iam.get_instance_profile, InstanceProfileName=name)["InstanceProfile"].get("Roles", [])
+        if not roles:
+            ctx.call(iam.add_role_to_instance_profile, InstanceProfileName=name, RoleName=name)
+
+
+def instance_role_exists(ctx, name: str) -> Dict[str, bool]:
+    """Read-only (for previews): which of the role and the instance profile `name` exist."""
+    iam = ctx.client("iam")
+    found = {}
+    for kind, call in (("role", lambda: iam.get_role(RoleName=name)),
+                       ("profile", lambda: iam.get_instance_profile(InstanceProfileName=name))):
+        try:
+            ctx.call(call)
+            found[kind] = True
+        except Exception as exc:  # noqa: BLE001
+            if not _missing(exc):
+                raise
+            found[kind] = False
+    return found

@@ -1,0 +1,362 @@
+"""EC2: the lab's client host without Cloud9, an Amazon Linux 2023 instance reached only through SSM.
+
+What Cloud9 made for the lab, made directly: an IAM role trusted by EC2 with the AWS managed
+policy AmazonSSMManagedInstanceCore and an instance profile holding it (names unique to the
+run), a security group of the run's own with no inbound rules (the cache's ingress rule names
+it), and the instance, in the default VPC unless a subnet is given. Ready means running and
+SSM-online (its agent registered), so Run Command can reach it.
+
+Teardown: the instance (terminated, waited for), then its security group (retried while AWS
+still sees the terminated instance's network interface), then the IAM pieces, newest first.
+"""
+from typing import Any, Dict, List, Optional
+
+from ..aws import error_code, error_message
+from ..errors import StepFailed
+from ..waiting import RETRY, SUCCESS
+from .base import Change, Output, Param, Resource, StepType, register
+from .iam import SSM_CORE, delete_iam, ensure_instance_role, instance_role_exists, run_scoped_name
+
+AL2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+INSTANCE, GROUP = "ec2-instance", "security-group"
+IAM_PATH = "/ops/"
+ALIVE = ("pending", "running", "stopping", "stopped")
+
+
+def check_name(value: str) -> Optional[str]:
+    import re
+
+    if not re.match(r"^[A-Za-z0-9+=,.@_-]{1,64}$", value):
+        return "must be 1-64 letters, digits or +=,.@_- (it names an IAM role)"
+    return None
+
+
+def check_instance_type(value: str) -> Optional[str]:
+    if value.startswith("cache.") or "." not in value:
+        return "must be an EC2 instance type such as t3.micro"
+    return None
+
+
+def find_instance(ctx, instance_id: str) -> Optional[Dict[str, Any]]:
+    ec2 = ctx.client("ec2")
+    try:
+        reservations = ctx.call(ec2.describe_instances, InstanceIds=[instance_id])["Reservations"]
+    except Exception as exc:  # noqa: BLE001
+        if error_code(exc) == "InvalidInstanceID.NotFound":
+            return None
+        raise
+    instances = [i for r in reservations for i in r["Instances"]]
+    return instances[0] if instances else None
+
+
+def tagged_instance(ctx, step: str) -> Optional[Dict[str, Any]]:
+    """The live instance this run's `step` launched (its RunInstances answer never recorded)."""
+    ec2 = ctx.client("ec2")
+    reservations = ctx.call(ec2.describe_instances, Filters=[
+        {"Name": "tag:ops:lab", "Values": [ctx.lab]}, {"Name": "tag:ops:run", "Values": [ctx.run_id]},
+        {"Name": "tag:ops:step", "Values": [step]},
+        {"Name": "instance-state-name", "Values": list(ALIVE)}])["Reservations"]
+    instances = [i for r in reservations for i in r["Instances"]]
+    return instances[0] if instances else None
+
+
+def find_group(ctx, group_id: str = "", name: str = "", vpc_id: str = "") -> Optional[Dict[str, Any]]:
+    ec2 = ctx.client("ec2")
+    try:
+        if group_id:
+            groups = ctx.call(ec2.describe_security_groups, GroupIds=[group_id])["SecurityGroups"]
+        else:
+            filters = [{"Name": "group-name", "Values": [name]}]
+            if vpc_id:
+                filters.append({"Name": "vpc-id", "Values": [vpc_id]})
+            groups = ctx.call(ec2.describe_security_groups, Filters=filters)["SecurityGroups"]
+    except Exception as exc:  # noqa: BLE001
+        if error_code(exc) in ("InvalidGroup.NotFound", "InvalidGroupId.NotFound"):
+            return None
+        raise
+    return groups[0] if groups else None
+
+
+def default_vpc(ctx) -> str:
+    ec2 = ctx.client("ec2")
+    vpcs = ctx.call(ec2.describe_vpcs, Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    if not vpcs:
+        raise StepFailed(ctx.step, f"region {ctx.region} has no default VPC.",
+                         "Create one with 'aws ec2 create-default-vpc', or give the step a subnet_id.")
+    return vpcs[0]["VpcId"]
+
+
+def subnet_vpc(ctx, subnet_id: str) -> str:
+    ec2 = ctx.client("ec2")
+    try:
+        return ctx.call(ec2.describe_subnets, SubnetIds=[subnet_id])["Subnets"][0]["VpcId"]
+    except Exception as exc:  # noqa: BLE001
+        if error_code(exc) == "InvalidSubnetID.NotFound":
+            raise StepFailed(ctx.step, f"subnet {subnet_id} does not exist in {ctx.region}.",
+                             "Omit subnet_id to use the default VPC.") from None
+        raise
+
+
+def _profile_not_visible_yet(exc) -> bool:
+    """EC2 does not see an instance profile for a few seconds after IAM created it."""
+    return error_code(exc) == "InvalidParameterValue" and "instance profile" in error_message(exc).lower()
+
+
+def _run_id(ctx) -> str:
+    state = getattr(ctx, "state", None)
+    return state.run_id if state is not None else "<run id>"  # a plan may have no record yet
+
+
+@register
+class ClientHost(StepType):
+    name = "ec2.client_host"
+    summary = ("An Amazon Linux 2023 EC2 instance reached only through SSM (no inbound rules), with an IAM role, "
+               "instance profile and security group of the run's own: the lab's client host without Cloud9.")
+    params = [
+        Param("name", default=None, check=check_name,
+              doc="name of the role, instance profile, security group and instance (Name tag); "
+                  "omit for ops-<lab>-<run id>-<step>, unique per run"),
+        Param("instance_type", default="t3.micro", check=check_instance_type,
+              doc="EC2 instance type (x86_64 with the default image; t3.micro is current generation and cheap)"),
+        Param("image_id", default=None, doc="AMI id; omit to use the latest Amazon Linux 2023 (image_parameter)"),
+        Param("image_parameter", default=AL2023,
+              doc="public SSM parameter naming the AMI when image_id is omitted (…-arm64 for Graviton types)"),
+        Param("subnet_id", default=None,
+              doc="subnet; omit for the default VPC. It must reach SSM (public IP, NAT or VPC endpoints)"),
+    ]
+    outputs = {
+        "instance_id": Output("the instance, running and SSM-online"),
+        "security_group_id": Output("the instance's security group (no inbound rules)", early=True),
+        "role_name": Output("the instance's IAM role", early=True),
+        "instance_profile": Output("the instance profile holding the role", early=True),
+        "image_id": Output("the AMI the instance runs", early=True),
+    }
+    example = """\
+- name: host
+  type: ec2.client_host
+  with:
+    instance_type: t3.micro
+"""
+    default_timeout = 900.0
+    permissions = ["ssm:GetParameter", "ssm:DescribeInstanceInformation",
+                   "ec2:DescribeVpcs", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
+                   "ec2:CreateSecurityGroup", "ec2:DeleteSecurityGroup", "ec2:RunInstances",
+                   "ec2:DescribeInstances", "ec2:TerminateInstances", "ec2:CreateTags",
+                   "iam:GetRole", "iam:CreateRole", "iam:DeleteRole", "iam:TagRole",
+                   "iam:GetInstanceProfile", "iam:CreateInstanceProfile", "iam:DeleteInstanceProfile",
+                   "iam:TagInstanceProfile", "iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile",
+                   "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:ListAttachedRolePolicies",
+                   "iam:ListRolePolicies", "iam:DeleteRolePolicy", "iam:PassRole"]
+
+    # --- names and the image ---------------------------------------------------------
+
+    def _name(self) -> str:
+        return self.args["name"] or run_scoped_name(self.ctx.lab, _run_id(self.ctx), self.step_name)
+
+    def _image(self) -> str:
+        if self.args["image_id"]:
+            return self.args["image_id"]
+        ctx, parameter = self.ctx, self.args["image_parameter"]
+        try:
+            return ctx.call(ctx.client("ssm").get_parameter, Name=parameter)["Parameter"]["Value"]
+        except Exception as exc:  # noqa: BLE001
+            if error_code(exc) in ("ParameterNotFound", "AccessDeniedException"):
+                raise StepFailed(ctx.step, f"could not read the AMI id from the SSM parameter {parameter} "
+                                 f"({error_code(exc)}).",
+                                 "Give the step an explicit image_id (an Amazon Linux 2023 AMI in this region).") \
+                    from None
+            raise
+
+    # --- plan --------------------------------------------------------------------------
+
+    def preview(self) -> List[Change]:
+        ctx, args = self.ctx, self.args
+        name = self._name()
+        found = instance_role_exists(ctx, name)
+        changes = []
+        for kind, label, what in (("role", "IAM role", "trusted by EC2"),
+                                  ("profile", "instance profile", "holding it")):
+            if found[kind]:
+                changes.append(Change("adopt", f"{label} {name} (exists; used, never deleted)"))
+            else:
+                changes.append(Change("create", f"{label} {name} ({what}; deleted on teardown)"))
+        changes.append(Change("change", f"attach {SSM_CORE} to {name} if missing (detached again on teardown)"))
+        where = f"subnet {args['subnet_id']}" if args["subnet_id"] else "the default VPC"
+        changes.append(Change("create", f"security group {name} in {where}: no inbound rules (SSM only)"))
+        image = args["image_id"] or f"latest Amazon Linux 2023 ({self._image()})"
+        changes.append(Change("create", f"EC2 instance {name}: {args['instance_type']}, {image}, in {where}, "
+                                        "reached through SSM", "ec2", args["instance_type"]))
+        return changes
+
+    # --- create ------------------------------------------------------------------------
+
+    def create(self) -> Dict[str, Any]:
+        ctx, args = self.ctx, self.args
+        name = self._name()
+        ensure_instance_role(ctx, name, IAM_PATH, ["ec2.amazonaws.com"],
+                             f"ops lab client host {ctx.lab}/{ctx.run_id}: SSM managed instance", [SSM_CORE])
+        vpc_id = subnet_vpc(ctx, args["subnet_id"]) if args["subnet_id"] else default_vpc(ctx)
+        group_id = self._security_group(name, vpc_id)
+        instance = self._instance(name, group_id)
+        return {"security_group_id": group_id, "role_name": name, "instance_profile": name,
+                "image_id": instance["ImageId"]}
+
+    def _security_group(self, name: str, vpc_id: str) -> str:
+        ctx = self.ctx
+        recorded = ctx.find_recorded(GROUP)
+        if recorded is not None:
+            existing = find_group(ctx, group_id=recorded.id) if recorded.status == "created" \
+                else find_group(ctx, name=name, vpc_id=vpc_id)
+            if existing is not None and ctx.is_ours(existing.get("Tags", [])):
+                recorded.id = existing["GroupId"]
+                ctx.created(recorded, verb="resumed", vpc_id=vpc_id)
+                return recorded.id
+        existing = find_group(ctx, name=name, vpc_id=vpc_id)
+        if existing is not None and not ctx.is_ours(existing.get("Tags", [])):
+            raise StepFailed(ctx.step, f"a security group named {name} already exists in {vpc_id} and is not "
+                             "this run's.", "Give the step another name (or omit name for a per-run one).")
+        resource = _intent(ctx, recorded, GROUP, name, name=name, vpc_id=vpc_id)
+        if existing is not None:  # ours: made by this run's create call whose answer was lost
+            group_id = existing["GroupId"]
+        else:
+            ec2 = ctx.client("ec2")
+            group_id = ctx.call(ec2.create_security_group, GroupName=name, VpcId=vpc_id,
+                                Description="ops lab client host: no inbound rules, reached through SSM",
+                                TagSpecifications=[{"ResourceType": "security-group",
+                                                    "Tags": ctx.tags() + [{"Key": "Name", "Value": name}]}])["GroupId"]
+        resource.id = group_id
+        ctx.created(resource, name=name, vpc_id=vpc_id)
+        return group_id
+
+    def _instance(self, name: str, group_id: str) -> Dict[str, Any]:
+        ctx, args = self.ctx, self.args
+        recorded = ctx.find_recorded(INSTANCE)
+        if recorded is not None:
+            found = find_instance(ctx, recorded.id) if recorded.status == "created" \
+                else tagged_instance(ctx, ctx.step)
+            if found is not None and found["State"]["Name"] in ALIVE:
+                recorded.id = found["InstanceId"]
+                ctx.created(recorded, verb="resumed", image_id=found["ImageId"])
+                return found
+        # A re-sent launch (its answer lost) reuses the token, so EC2 answers with the same
+        # instance; a relaunch after the recorded instance died needs a new one.
+        launch = (recorded.attrs.get("launch", 1) + (recorded.status == "created")) if recorded else 1
+        image = self._image()
+        tags = ctx.tags() + [{"Key": "Name", "Value": name}]
+        request: Dict[str, Any] = dict(
+            ImageId=image, InstanceType=args["instance_type"], MinCount=1, MaxCount=1,
+            IamInstanceProfile={"Name": name}, SecurityGroupIds=[group_id],
+            MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
+            # the same token on a re-sent request makes EC2 answer with the same instance
+            ClientToken=f"ops-{ctx.run_id}-{ctx.step[:40]}-{launch}",
+            TagSpecifications=[{"ResourceType": "instance", "Tags": tags},
+                               {"ResourceType": "volume", "Tags": tags}])
+        if args["subnet_id"]:
+            request["SubnetId"] = args["subnet_id"]
+        resource = _intent(ctx, recorded, INSTANCE, name, name=name, launch=launch)
+        ec2 = ctx.client("ec2")
+        launched: Dict[str, Any] = {}
+
+        def send():
+            try:
+                launched.update(ctx.call(ec2.run_instances, **request)["Instances"][0])
+            except Exception as exc:  # noqa: BLE001
+                if _profile_not_visible_yet(exc):
+                    return RETRY, "instance profile not visible to EC2 yet"
+                raise
+            return SUCCESS, "launched"
+
+        ctx.wait(f"instance {name} launch", send, "iam.propagation")
+        resource.id = launched["InstanceId"]
+        ctx.created(resource, name=name, instance_type=args["instance_type"], image_id=image)
+        return launched
+
+    # --- wait --------------------------------------------------------------------------
+
+    def wait(self) -> Dict[str, Any]:
+        from ..waiting import waiter_check
+
+        ctx = self.ctx
+        instance_id = ctx.find_recorded(INSTANCE).id
+        ctx.wait(f"instance {instance_id}", waiter_check(
+            ctx.aws, ctx.client("ec2"), "instance_running",
+            lambda r: r["Reservations"][0]["Instances"][0]["State"]["Name"], InstanceIds=[instance_id]),
+            "ec2.running")
+        ssm = ctx.client("ssm")
+
+        def online():
+            found = ctx.call(ssm.describe_instance_information,
+                             Filters=[{"Key": "InstanceIds", "Values": [instance_id]}])["InstanceInformationList"]
+            if not found:
+                return RETRY, "SSM agent not registered yet"
+            status = found[0].get("PingStatus", "?")
+            return (SUCCESS if status == "Online" else RETRY), f"SSM {status}"
+
+        ctx.wait(f"instance {instance_id} in SSM", online, "ssm.online")
+        return {"instance_id": instance_id}
+
+    # --- delete ------------------------------------------------------------------------
+
+    @classmethod
+    def delete(cls, ctx, resource: Resource) -> None:
+        if delete_iam(ctx, resource):
+            return
+        if resource.kind == INSTANCE:
+            _terminate(ctx, resource)
+        elif resource.kind == GROUP:
+            _delete_group(ctx, resource)
+
+
+def _intent(ctx, recorded: Optional[Resource], kind: str, resource_id: str, **attrs) -> Resource:
+    """The intent row before a create call: a new one, or the recorded row of a resource that
+    is gone (made an intent again, so a crash now leaves no stale id behind)."""
+    if recorded is None:
+        return ctx.intend(kind, resource_id, **attrs)
+    recorded.id, recorded.status = resource_id, "intent"
+    recorded.attrs.update(attrs)
+    ctx.state.record(recorded)
+    return recorded
+
+
+def _terminate(ctx, resource: Resource) -> None:
+    if resource.status != "intent":
+        instance = find_instance(ctx, resource.id)
+    else:  # the launch was sent but its answer never recorded: find the instance by its tags
+        instance = tagged_instance(ctx, resource.step)
+    if instance is None or instance["State"]["Name"] == "terminated":
+        return
+    instance_id = instance["InstanceId"]
+    if instance["State"]["Name"] != "shutting-down":
+        ctx.call(ctx.client("ec2").terminate_instances, InstanceIds=[instance_id])
+
+    def check():
+        found = find_instance(ctx, instance_id)
+        state = found["State"]["Name"] if found else "terminated"
+        return (SUCCESS if state == "terminated" else RETRY), state
+
+    ctx.wait(f"instance {instance_id} termination", check, "ec2.terminated")
+
+
+def _delete_group(ctx, resource: Resource) -> None:
+    if resource.status != "intent":
+        group = find_group(ctx, group_id=resource.id)
+    else:  # the create call's answer was lost: the group of that name, if this run tagged it
+        group = find_group(ctx, name=resource.attrs.get("name", resource.id), vpc_id=resource.attrs.get("vpc_id", ""))
+        if group is not None and not ctx.is_ours(group.get("Tags", [])):
+            return
+    if group is None:
+        return
+    ec2 = ctx.client("ec2")
+
+    def check():
+        try:
+            ctx.call(ec2.delete_security_group, GroupId=group["GroupId"])
+        except Exception as exc:  # noqa: BLE001
+            code = error_code(exc)
+            if code == "DependencyViolation":  # the terminated instance's interface lingers a while
+                return RETRY, "in use (DependencyViolation)"
+            if code not in ("InvalidGroup.NotFound", "InvalidGroupId.NotFound"):
+                raise
+        return SUCCESS, "deleted"
+
+    ctx.wait(f"security group {group['GroupId']} deletion", check, "ec2.security_group_delete")
