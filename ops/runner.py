@@ -15,6 +15,7 @@ from .interrupts import stop_requested
 from .playbook import Playbook, resolve_runtime
 from .steps import registry
 from .steps.base import Resource
+from .steps.iam import StillInUse
 from .waiting import WaitFailed, WaitTimeout
 
 HINTS = {
@@ -195,12 +196,14 @@ def teardown(state, aws, clock, reporter, settings: Dict[str, Any], lab: str,
     once every step that depended on it has none left (an ingress rule before the
     environment whose group it names). Within a step, newest first.
     """
-    adopted = [r for r in reversed(state.live()) if not r.ours and which(r)]
-    if not include_adopted:
-        for kept in adopted:
-            reporter.event("resource_kept", step=kept.step, kind=kept.kind, id=kept.id,
-                           reason="existed before this run; not deleted (--include-adopted deletes it)")
-    pending = [r for r in reversed(state.live()) if which(r) and (r.ours or include_adopted)]
+    def deletable(r: Resource) -> bool:
+        # an account-wide piece another ops lab made goes with the last lab that uses it
+        return r.ours or include_adopted or (account_scoped(r) and r.attrs.get("ops_made", False))
+
+    for kept in (r for r in reversed(state.live()) if which(r) and not deletable(r)):
+        reporter.event("resource_kept", step=kept.step, kind=kept.kind, id=kept.id,
+                       reason="existed before this run; not deleted (--include-adopted deletes it)")
+    pending = [r for r in reversed(state.live()) if which(r) and deletable(r)]
     reporter.event("teardown_started", count=len(pending))
     by_step: Dict[str, List[Resource]] = {}
     for resource in pending:
@@ -257,6 +260,12 @@ def _delete_step(resources, state, aws, clock, reporter, settings, lab, results)
             reporter.event("resource_deleting", step=resource.step, kind=resource.kind, id=resource.id)
             try:
                 types[resource.type].delete(ctx, resource)
+            except StillInUse as busy:
+                resource.status = "handed-over"  # no longer this lab's to delete
+                state.record(resource)
+                reporter.event("resource_kept", step=resource.step, kind=resource.kind, id=resource.id,
+                               reason=f"{busy}; the last lab using it deletes it")
+                continue
             except Exception as exc:  # noqa: BLE001 - keep going: delete everything that can be deleted
                 try:
                     failure = describe_failure(resource.step, exc)

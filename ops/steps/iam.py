@@ -18,6 +18,41 @@ def _missing(exc) -> bool:
     return error_code(exc) == "NoSuchEntity"
 
 
+def _made_by_ops(tags) -> bool:
+    return any(t.get("Key") == "ops:lab" for t in tags or [])
+
+
+class StillInUse(Exception):
+    """An account-wide piece another lab's instance still uses: the last lab out deletes it."""
+
+
+def _profile_users(ctx, profile_names: List[str]) -> List[str]:
+    ec2 = ctx.client("ec2")
+    reservations = ctx.call(ec2.describe_instances, Filters=[
+        {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])["Reservations"]
+    return [i["InstanceId"] for r in reservations for i in r["Instances"]
+            if i.get("IamInstanceProfile", {}).get("Arn", "").rsplit("/", 1)[-1] in profile_names]
+
+
+def _role_users(ctx, role: str) -> List[str]:
+    iam = ctx.client("iam")
+    try:
+        profiles = ctx.call(iam.list_instance_profiles_for_role, RoleName=role)["InstanceProfiles"]
+    except Exception as exc:  # noqa: BLE001
+        if _missing(exc):
+            return []
+        raise
+    return _profile_users(ctx, [p["InstanceProfileName"] for p in profiles])
+
+
+def _ensure_unused(ctx, resource: Resource) -> None:
+    kind = resource.kind.split(":")[0]
+    role = resource.id if kind == ROLE else resource.attrs.get("role")
+    users = _profile_users(ctx, [resource.id]) if kind == PROFILE else _role_users(ctx, role)
+    if users:
+        raise StillInUse(f"still used by {', '.join(users)}")
+
+
 def _created_by_someone_else(ctx, resource: Resource, kind: str, create) -> bool:
     """Run create(); if another lab created the same account-wide name first, adopt theirs."""
     try:
@@ -49,7 +84,7 @@ def ensure_role(ctx, name: str, path: str, services: List[str], description: str
     if ctx.is_ours(role.get("Tags", [])):
         ctx.created(ctx.find_recorded(ROLE) or ctx.intend(ROLE, name), verb="resumed")
     else:
-        ctx.adopted(ROLE, name)
+        ctx.adopted(ROLE, name, ops_made=_made_by_ops(role.get("Tags", [])))
 
 
 def ensure_instance_profile(ctx, name: str, path: str, role: str) -> None:
@@ -69,7 +104,7 @@ def ensure_instance_profile(ctx, name: str, path: str, role: str) -> None:
     if ctx.is_ours(profile.get("Tags", [])):
         ctx.created(ctx.find_recorded(PROFILE) or ctx.intend(PROFILE, name, role=role), verb="resumed")
     else:
-        ctx.adopted(PROFILE, name, role=role)
+        ctx.adopted(PROFILE, name, role=role, ops_made=_made_by_ops(profile.get("Tags", [])))
         if role not in [r["RoleName"] for r in profile.get("Roles", [])]:
             ctx.reporter.event("note", text=f"warning: instance profile {name} does not contain role {role}.")
 
@@ -82,7 +117,9 @@ def ensure_managed_policy(ctx, role: str, policy_name: str) -> None:
     kind = f"{MANAGED}:{policy_name}"
     if any(p["PolicyArn"] == arn for p in attached):
         if not ctx.find_recorded(kind):
-            ctx.adopted(kind, f"{role}/{policy_name}", role=role, policy_arn=arn)
+            # attached by another ops lab (the role is ops's) or by someone else
+            ctx.adopted(kind, f"{role}/{policy_name}", role=role, policy_arn=arn,
+                        ops_made=_made_by_ops(ctx.call(iam.get_role, RoleName=role)["Role"].get("Tags", [])))
         return
     resource = ctx.intend(kind, f"{role}/{policy_name}", role=role, policy_arn=arn)
     ctx.call(iam.attach_role_policy, RoleName=role, PolicyArn=arn)
@@ -100,6 +137,8 @@ def delete_iam(ctx, resource: Resource) -> bool:
     """Delete one IAM resource recorded by a step; False if it is not an IAM kind."""
     iam = ctx.client("iam")
     kind = resource.kind.split(":")[0]
+    if kind in (MANAGED, PROFILE, ROLE):
+        _ensure_unused(ctx, resource)
     try:
         if kind == MANAGED:
             ctx.call(iam.detach_role_policy, RoleName=resource.attrs["role"], PolicyArn=resource.attrs["policy_arn"])
