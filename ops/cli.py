@@ -121,7 +121,13 @@ def _reporter(output):
 
         live = LiveView()
         click.get_current_context().call_on_close(live.close)
-    return Reporter(output, live=live)
+    reporter = Reporter(output, live=live)
+    from .crashpoints import from_environment
+
+    crash = from_environment()
+    if crash:
+        reporter.listen(crash)
+    return reporter
 
 
 @click.group(cls=OpsGroup, context_settings={"help_option_names": ["-h", "--help"]})
