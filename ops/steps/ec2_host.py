@@ -19,7 +19,7 @@ from .iam import SSM_CORE, delete_iam, ensure_instance_role, instance_role_exist
 
 AL2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 INSTANCE, GROUP = "ec2-instance", "security-group"
-IAM_PATH = "/ops/"
+IAM_PATH = "/"  # role ARNs role/ops-*: what `ops iam-policy` lets iam:PassRole pass
 ALIVE = ("pending", "running", "stopping", "stopped")
 
 
@@ -115,7 +115,7 @@ class ClientHost(StepType):
     params = [
         Param("name", default=None, check=check_name,
               doc="name of the role, instance profile, security group and instance (Name tag); "
-                  "omit for ops-<lab>-<run id>-<step>, unique per run"),
+                  "omit for ops-<lab>-<run id>-<step>, unique per run (ops iam-policy lets PassRole pass ops-*)"),
         Param("instance_type", default="t3.micro", check=check_instance_type,
               doc="EC2 instance type (x86_64 with the default image; t3.micro is current generation and cheap)"),
         Param("image_id", default=None, doc="AMI id; omit to use the latest Amazon Linux 2023 (image_parameter)"),
@@ -146,7 +146,7 @@ class ClientHost(StepType):
                    "iam:GetInstanceProfile", "iam:CreateInstanceProfile", "iam:DeleteInstanceProfile",
                    "iam:TagInstanceProfile", "iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile",
                    "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:ListAttachedRolePolicies",
-                   "iam:ListRolePolicies", "iam:DeleteRolePolicy", "iam:PassRole"]
+                   "iam:ListRolePolicies", "iam:DeleteRolePolicy", "iam:ListInstanceProfilesForRole", "iam:PassRole"]
 
     # --- names and the image ---------------------------------------------------------
 

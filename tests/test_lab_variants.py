@@ -1,0 +1,108 @@
+"""The lab without Cloud9: playbooks/lab-ec2.yaml (EC2 client host, Redis cluster) and
+playbooks/lab-valkey.yaml (EC2 client host, Valkey replication group), rehearsed end to end
+through the CLI; their IAM policy covers every call; their plan has no Cloud9 in it."""
+import fnmatch
+import json
+from pathlib import Path
+
+import botocore.client
+import pytest
+from click.testing import CliRunner
+
+from ops.aws import Aws
+from ops.cli import cli
+from ops.clock import VirtualClock
+from ops.iam_policy import policy_for
+from ops.playbook import load_playbook
+from ops.runner import teardown
+from ops.sim.world import SimWorld
+from harness import make_runner
+
+ROOT = Path(__file__).resolve().parent.parent
+VARIANTS = {
+    "lab-ec2.yaml": ("elasticache-lab-ec2", "cache-cluster"),
+    "lab-valkey.yaml": ("elasticache-lab-valkey", "replication-group"),
+}
+VINEYARD = [
+    "Restaurant<The Vineyard -- Fine Dining>",
+    "Review<The Vineyard -- markmartin (2020-05-24T11:59:44)>",
+    "Review<The Vineyard -- kgraham (2020-05-14T15:01:52)>",
+    "Review<The Vineyard -- ewilliams (2020-05-13T02:36:30)>",
+    "Review<The Vineyard -- hannah21 (2020-05-04T03:44:26)>",
+    "Review<The Vineyard -- john97 (2020-04-27T20:45:52)>",
+]
+
+
+def demo_lines(output):
+    return [line.split("| ", 1)[1] for line in output.splitlines() if " demo " in line and "| " in line]
+
+
+@pytest.mark.parametrize("playbook", sorted(VARIANTS))
+def test_the_lab_rehearses_on_an_ec2_host_and_leaves_nothing(workdir, playbook):
+    lab, cache_kind = VARIANTS[playbook]
+    result = CliRunner().invoke(cli, ["run", str(ROOT / "playbooks" / playbook), "--dry-run"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "PING 127.0.0.1:" in out and "-> +PONG" in out
+    lines = demo_lines(out)
+    first, second = lines.index("Using uncached result!"), lines.index("Using cached result!")
+    assert first < second
+    assert lines[first + 1:first + 7] == VINEYARD and lines[second + 1:second + 7] == VINEYARD
+    assert any("cache hits / misses:  51 / 1" in line for line in lines)
+    assert "lab completed and torn down" in out
+    assert out.rstrip().endswith("nothing from this run is left in the account.")
+    assert "cloud9" not in out.lower()
+
+    state = json.loads((workdir / f".ops/dry-run/state/{lab}.json").read_text())
+    assert {r["status"] for r in state["resources"]} == {"deleted"}
+    kinds = {r["kind"] for r in state["resources"]}
+    assert {"ec2-instance", "security-group", "iam-role", "instance-profile",
+            "role-policy:AmazonSSMManagedInstanceCore", cache_kind, "ingress-rule", "dynamodb-table"} <= kinds
+    # The demo's table policy went on the host's own role, not on a shared one.
+    role = next(r["id"] for r in state["resources"] if r["kind"] == "iam-role")
+    assert role == f"ops-{lab}-{state['run_id']}-host"
+    assert any(r["kind"] == "role-inline-policy" and r["id"].startswith(role + "/") for r in state["resources"])
+
+
+@pytest.mark.parametrize("playbook", sorted(VARIANTS))
+def test_the_iam_policy_allows_every_call_of_a_run_and_its_teardown(tmp_path, monkeypatch, playbook):
+    calls = set()
+    real = botocore.client.BaseClient._make_api_call
+
+    def record(client, operation, params):
+        if client in aws._clients.values():  # ops's own clients, not the simulator's internals
+            calls.add(f"{client.meta.service_model.service_name}:{operation}")
+        return real(client, operation, params)
+
+    loaded = load_playbook(ROOT / "playbooks" / playbook)
+    with SimWorld(VirtualClock()) as world:
+        aws = Aws(world.session(), world.region, world.clock, dry_run=True)
+        runner = make_runner(loaded, aws, tmp_path)
+        monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
+        runner.apply()
+        role_arn = world.client("iam").get_role(RoleName=runner.outputs["host"]["role_name"])["Role"]["Arn"]
+        assert teardown(runner.state, aws, aws.clock, runner.reporter, runner.settings, loaded.name) == []
+    policy = policy_for(loaded)
+    allowed = {action for statement in policy["Statement"]
+               for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])}
+    assert {"ec2:RunInstances", "ssm:GetParameter", "ssm:DescribeInstanceInformation"} <= calls
+    # the demo's reads run on the host in a real run, with the host's role and its table policy
+    on_the_host = {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:TransactWriteItems"}
+    assert calls - allowed - on_the_host == set()
+    # iam:PassRole is limited to client-host roles: the host's per-run role is one of them.
+    [pass_role] = [s for s in policy["Statement"] if s["Action"] == "iam:PassRole"]
+    assert any(fnmatch.fnmatchcase(role_arn, pattern) for pattern in pass_role["Resource"]), role_arn
+
+
+@pytest.mark.parametrize("playbook, cache", [("lab-ec2.yaml", "cache cluster"),
+                                             ("lab-valkey.yaml", "replication group")])
+def test_the_plan_shows_the_host_as_billable_and_needs_no_cloud9(workdir, playbook, cache):
+    result = CliRunner().invoke(cli, ["plan", str(ROOT / "playbooks" / playbook), "--dry-run"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "+ create  EC2 instance ops-elasticache-lab-" in out and "t3.micro, latest Amazon Linux 2023 (ami-" in out
+    assert "no inbound rules" in out and f"+ create  {cache} ops-lab-<run id>" in out
+    assert "about $0.027/hour" in out  # cache.t3.micro + t3.micro
+    assert "Cloud9" not in out and "Ready to run." in out

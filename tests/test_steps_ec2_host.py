@@ -1,0 +1,246 @@
+"""ec2.client_host against the simulated account: the instance, its group and IAM, SSM-online;
+propagation retries; adoption, resume, lost answers; teardown from the record alone."""
+import json
+
+import pytest
+
+from ops.aws import Aws
+from ops.clock import VirtualClock
+from ops.context import StepContext
+from ops.errors import StepFailed
+from ops.inventory import tagged_resources
+from ops.runner import teardown
+from ops.sim.base import error_response
+from ops.sim.world import SimWorld
+from ops.state import RunState
+from ops.steps.base import Resource
+from ops.steps.ec2_host import AL2023
+from ops.steps.iam import run_scoped_name
+from harness import events, make_runner, playbook_from
+
+LAB = """\
+name: host-lab
+steps:
+  - name: host
+    type: ec2.client_host
+    timeout: 10m
+    with: {}
+"""
+SSM_CORE = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+
+
+@pytest.fixture
+def world():
+    with SimWorld(VirtualClock()) as w:
+        yield w
+
+
+@pytest.fixture
+def aws(world):
+    return Aws(world.session(), world.region, world.clock, dry_run=True)
+
+
+def instance(aws, instance_id):
+    return aws.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+
+
+def tags(pairs):
+    return {t["Key"]: t["Value"] for t in pairs or []}
+
+
+def live_instances(aws):
+    reservations = aws.client("ec2").describe_instances(Filters=[
+        {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])["Reservations"]
+    return [i for r in reservations for i in r["Instances"]]
+
+
+def test_the_host_is_running_online_in_ssm_closed_and_torn_down_from_the_record(world, aws, tmp_path):
+    runner = make_runner(playbook_from(LAB), aws, tmp_path)
+    outputs = runner.apply()["host"]
+    run_id = runner.state.run_id
+    name = f"ops-host-lab-{run_id}-host"
+    assert outputs["role_name"] == outputs["instance_profile"] == name
+
+    # The instance: AL2023 from the public parameter, t3.micro, the profile, its own group.
+    ami = aws.client("ssm").get_parameter(Name=AL2023)["Parameter"]["Value"]
+    host = instance(aws, outputs["instance_id"])
+    assert host["State"]["Name"] == "running"
+    assert host["ImageId"] == ami == outputs["image_id"]
+    assert host["InstanceType"] == "t3.micro"
+    assert host["IamInstanceProfile"]["Arn"].endswith(f"/{name}")
+    assert [g["GroupId"] for g in host["SecurityGroups"]] == [outputs["security_group_id"]]
+    assert tags(host["Tags"]) | {"ops:created": ""} == {"ops:lab": "host-lab", "ops:run": run_id, "ops:step": "host",
+                                                        "Name": name, "ops:created": ""}
+    info = aws.client("ssm").describe_instance_information(
+        Filters=[{"Key": "InstanceIds", "Values": [outputs["instance_id"]]}])["InstanceInformationList"]
+    assert [i["PingStatus"] for i in info] == ["Online"] and info[0]["IamRole"] == name
+
+    # Its security group: the run's own, in the default VPC, no inbound rule, default egress.
+    ec2 = aws.client("ec2")
+    group = ec2.describe_security_groups(GroupIds=[outputs["security_group_id"]])["SecurityGroups"][0]
+    default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    assert group["GroupName"] == name and group["VpcId"] == default_vpc
+    assert group["IpPermissions"] == []
+    assert [r["IpRanges"] for r in group["IpPermissionsEgress"]] == [[{"CidrIp": "0.0.0.0/0"}]]
+    assert tags(group["Tags"])["ops:run"] == run_id
+
+    # IAM: a role EC2 may assume, with the SSM managed policy, inside the profile; all tagged.
+    iam = aws.client("iam")
+    role = iam.get_role(RoleName=name)["Role"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": ["ec2.amazonaws.com"]}
+    assert tags(role["Tags"])["ops:run"] == run_id
+    attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [SSM_CORE]
+    profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+    assert [r["RoleName"] for r in profile["Roles"]] == [name]
+
+    # The group and role were known at once; the host was done only once SSM saw its agent.
+    seen = events(runner)
+    created = next(e for e in seen if e["event"] == "step_create_finished")
+    finished = next(e for e in seen if e["event"] == "step_finished")
+    assert created["elapsed"] < 5 <= world.durations["ssm.register"] <= finished["elapsed"]
+    kinds = [r.kind for r in runner.state.live()]
+    assert kinds == ["iam-role", "role-policy:AmazonSSMManagedInstanceCore", "instance-profile",
+                     "security-group", "ec2-instance"]
+
+    # Teardown from the file alone, in a fresh session: nothing left, IAM included.
+    record = RunState.load(runner.state.path)
+    fresh = Aws(world.session(), world.region, world.clock, dry_run=True)
+    assert teardown(record, fresh, world.clock, runner.reporter, runner.settings, "host-lab") == []
+    assert instance(fresh, outputs["instance_id"])["State"]["Name"] == "terminated"
+    assert fresh.client("ec2").describe_security_groups(
+        Filters=[{"Name": "group-id", "Values": [outputs["security_group_id"]]}])["SecurityGroups"] == []
+    assert not [r for r in iam.list_roles()["Roles"] if r["RoleName"] == name]
+    assert not [p for p in iam.list_instance_profiles()["InstanceProfiles"] if p["InstanceProfileName"] == name]
+    assert tagged_resources(fresh, lab="host-lab") == []
+    assert record.to_delete() == []
+
+
+def test_the_launch_is_retried_while_ec2_cannot_see_the_new_instance_profile(world, tmp_path):
+    session = world.session()
+    refused = []
+
+    def not_yet(**_):
+        if len(refused) < 2:
+            refused.append(1)
+            return error_response("InvalidParameterValue", "Value (ops-x) for parameter iamInstanceProfile.name is "
+                                  "invalid. Invalid IAM Instance Profile name", 400)
+        return None
+
+    session.events.register("before-call.ec2.RunInstances", not_yet)
+    aws = Aws(session, world.region, world.clock, dry_run=True)
+    runner = make_runner(playbook_from(LAB), aws, tmp_path)
+    outputs = runner.apply()["host"]
+    assert len(refused) == 2
+    waits = [e["status"] for e in events(runner) if e["event"] == "step_waiting" and "launch" in e["what"]]
+    assert waits == ["instance profile not visible to EC2 yet"] * 2 + ["launched"]
+    assert [i["InstanceId"] for i in live_instances(aws)] == [outputs["instance_id"]]
+
+
+def test_the_launch_gives_up_at_the_deadline_and_leaves_nothing(world, tmp_path):
+    session = world.session()
+    session.events.register("before-call.ec2.RunInstances", lambda **_: error_response(
+        "InvalidParameterValue", "Invalid IAM Instance Profile name", 400))
+    aws = Aws(session, world.region, world.clock, dry_run=True)
+    runner = make_runner(playbook_from(LAB.replace("timeout: 10m", "timeout: 2m")), aws, tmp_path)
+    with pytest.raises(StepFailed, match="timed out"):
+        runner.apply()
+    assert 110 <= world.clock.now() <= 130  # it kept trying for the step's two minutes
+    assert live_instances(aws) == []
+    assert teardown(runner.state, aws, world.clock, runner.reporter, runner.settings, "host-lab") == []
+    assert tagged_resources(aws, lab="host-lab") == []
+
+
+def test_an_explicit_image_is_used_and_a_missing_parameter_says_to_give_one(world, aws, tmp_path):
+    other = aws.client("ssm").get_parameter(
+        Name="/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64")["Parameter"]["Value"]
+    text = LAB.replace("with: {}", f"with:\n      image_id: {other}\n      instance_type: t3.small")
+    runner = make_runner(playbook_from(text), aws, tmp_path)
+    outputs = runner.apply()["host"]
+    host = instance(aws, outputs["instance_id"])
+    assert (host["ImageId"], host["InstanceType"]) == (other, "t3.small")
+    teardown(runner.state, aws, world.clock, runner.reporter, runner.settings, "host-lab")
+
+    missing = LAB.replace("with: {}", "with:\n      image_parameter: /aws/service/no-such-image")
+    runner = make_runner(playbook_from(missing), aws, tmp_path / "missing")
+    with pytest.raises(StepFailed) as failure:
+        runner.apply()
+    assert "/aws/service/no-such-image" in failure.value.message and "image_id" in failure.value.hint
+    assert live_instances(aws) == []
+    assert teardown(runner.state, aws, world.clock, runner.reporter, runner.settings, "host-lab") == []
+    assert tagged_resources(aws, lab="host-lab") == []
+
+
+def test_a_role_and_profile_that_existed_are_used_and_end_as_they_were(world, aws, tmp_path):
+    iam = aws.client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    iam.create_role(RoleName="team-host", AssumeRolePolicyDocument=json.dumps(trust))
+    iam.create_instance_profile(InstanceProfileName="team-host")
+    iam.add_role_to_instance_profile(InstanceProfileName="team-host", RoleName="team-host")
+    runner = make_runner(playbook_from(LAB.replace("with: {}", "with:\n      name: team-host")), aws, tmp_path)
+    outputs = runner.apply()["host"]
+    assert outputs["role_name"] == "team-host"
+    by_kind = {r.kind: r for r in runner.state.live()}
+    assert not by_kind["iam-role"].ours and not by_kind["instance-profile"].ours
+    assert by_kind["role-policy:AmazonSSMManagedInstanceCore"].ours  # ops attached it for the run
+    assert by_kind["security-group"].ours and by_kind["ec2-instance"].ours
+
+    assert teardown(runner.state, aws, world.clock, runner.reporter, runner.settings, "host-lab") == []
+    assert iam.list_attached_role_policies(RoleName="team-host")["AttachedPolicies"] == []
+    profile = iam.get_instance_profile(InstanceProfileName="team-host")["InstanceProfile"]
+    assert [r["RoleName"] for r in profile["Roles"]] == ["team-host"]
+    assert live_instances(aws) == []
+    kept = [e for e in events(runner) if e["event"] == "resource_kept"]
+    assert {e["kind"] for e in kept} == {"iam-role", "instance-profile"}
+
+
+def test_a_rerun_resumes_the_host_instead_of_launching_another(world, aws, tmp_path):
+    runner = make_runner(playbook_from(LAB), aws, tmp_path)
+    first = runner.apply()["host"]
+    again = make_runner(playbook_from(LAB), aws, tmp_path / "again")
+    again.state = RunState.load(runner.state.path)  # what a re-run after a crash finds
+    second = again.apply()["host"]
+    assert second == first
+    assert len(live_instances(aws)) == 1
+    resumed = {e["kind"] for e in events(again) if e["event"] == "step_created" and e["verb"] == "resumed"}
+    assert {"iam-role", "instance-profile", "security-group", "ec2-instance"} <= resumed
+    assert teardown(again.state, aws, world.clock, again.reporter, again.settings, "host-lab") == []
+    assert tagged_resources(aws, lab="host-lab") == []
+
+
+def test_teardown_finds_a_group_and_instance_whose_create_answers_were_lost(world, aws, tmp_path):
+    state = RunState.start(tmp_path / "s.json", "host-lab", "p", aws.region, dry_run=True)
+    reporter = make_runner(playbook_from(LAB), aws, tmp_path).reporter
+    ctx = StepContext(aws=aws, clock=aws.clock, state=state, reporter=reporter, settings={"expected": {}},
+                      lab="host-lab", step="host", step_type="ec2.client_host", timeout=600)
+    ec2 = aws.client("ec2")
+    name = run_scoped_name("host-lab", state.run_id, "host")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    state.record(Resource(step="host", type="ec2.client_host", kind="security-group", id=name, region=aws.region,
+                          attrs={"name": name, "vpc_id": vpc}))
+    group = ec2.create_security_group(GroupName=name, Description="d", VpcId=vpc, TagSpecifications=[
+        {"ResourceType": "security-group", "Tags": ctx.tags()}])["GroupId"]
+    state.record(Resource(step="host", type="ec2.client_host", kind="ec2-instance", id=name, region=aws.region,
+                          attrs={"name": name}))
+    ami = aws.client("ssm").get_parameter(Name=AL2023)["Parameter"]["Value"]
+    launched = ec2.run_instances(ImageId=ami, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                                 SecurityGroupIds=[group], TagSpecifications=[
+                                     {"ResourceType": "instance", "Tags": ctx.tags()}])["Instances"][0]["InstanceId"]
+    # Another run's group of the same name in another VPC is never touched.
+    other_vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    other = ec2.create_security_group(GroupName=name, Description="d", VpcId=other_vpc)["GroupId"]
+
+    assert teardown(state, aws, aws.clock, reporter, {"expected": {}}, "host-lab") == []
+    assert instance(aws, launched)["State"]["Name"] == "terminated"
+    remaining = [g["GroupId"] for g in ec2.describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": [name]}])["SecurityGroups"]]
+    assert remaining == [other]
+
+
+def test_names_stay_unique_per_run_and_within_the_iam_limit():
+    assert run_scoped_name("elasticache-lab", "r1234567", "host") == "ops-elasticache-lab-r1234567-host"
+    lab, step = "a" * 30, "b" * 40
+    first, second = run_scoped_name(lab, "r1111111", step), run_scoped_name(lab, "r2222222", step)
+    assert len(first) <= 64 and len(second) <= 64 and first != second
+    assert "r1111111" in first
