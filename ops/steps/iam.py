@@ -53,60 +53,62 @@ def _ensure_unused(ctx, resource: Resource) -> None:
         raise StillInUse(f"still used by {', '.join(users)}")
 
 
-def _created_by_someone_else(ctx, resource: Resource, kind: str, create) -> bool:
-    """Run create(); if another lab created the same account-wide name first, adopt theirs."""
-    try:
-        create()
-    except Exception as exc:  # noqa: BLE001
-        if error_code(exc) != "EntityAlreadyExists":
-            raise
-        ctx.adopted(kind, resource.id, **resource.attrs)  # replaces the intent row
-        return True
-    return False
+def _already_exists(exc) -> bool:
+    """Another lab created the same account-wide name between our look and our create."""
+    return error_code(exc) == "EntityAlreadyExists"
+
+
+def _adopt_or_resume(ctx, kind: str, name: str, tags, **attrs) -> None:
+    if ctx.is_ours(tags):
+        ctx.created(ctx.find_recorded(kind) or ctx.intend(kind, name, **attrs), verb="resumed")
+    else:
+        ctx.adopted(kind, name, ops_made=_made_by_ops(tags), **attrs)
 
 
 def ensure_role(ctx, name: str, path: str, services: List[str], description: str) -> None:
     iam = ctx.client("iam")
-    try:
-        role = ctx.call(iam.get_role, RoleName=name)["Role"]
-    except Exception as exc:  # noqa: BLE001
-        if not _missing(exc):
-            raise
-        resource = ctx.find_recorded(ROLE) or ctx.intend(ROLE, name)
-        trust = {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": services}, "Action": "sts:AssumeRole"}]}
-        if _created_by_someone_else(ctx, resource, ROLE, lambda: ctx.call(
-                iam.create_role, RoleName=name, Path=path, AssumeRolePolicyDocument=json.dumps(trust),
-                Description=description, Tags=ctx.tags())):
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": services}, "Action": "sts:AssumeRole"}]}
+    for _ in range(2):  # a lost creation race means: look again, and adopt the winner's
+        try:
+            role = ctx.call(iam.get_role, RoleName=name)["Role"]
+        except Exception as exc:  # noqa: BLE001
+            if not _missing(exc):
+                raise
+            resource = ctx.find_recorded(ROLE) or ctx.intend(ROLE, name)
+            try:
+                ctx.call(iam.create_role, RoleName=name, Path=path, AssumeRolePolicyDocument=json.dumps(trust),
+                         Description=description, Tags=ctx.tags())
+            except Exception as exc:  # noqa: BLE001
+                if _already_exists(exc):
+                    continue
+                raise
+            ctx.created(resource)
             return
-        ctx.created(resource)
+        _adopt_or_resume(ctx, ROLE, name, role.get("Tags", []))
         return
-    if ctx.is_ours(role.get("Tags", [])):
-        ctx.created(ctx.find_recorded(ROLE) or ctx.intend(ROLE, name), verb="resumed")
-    else:
-        ctx.adopted(ROLE, name, ops_made=_made_by_ops(role.get("Tags", [])))
 
 
 def ensure_instance_profile(ctx, name: str, path: str, role: str) -> None:
     iam = ctx.client("iam")
-    try:
-        profile = ctx.call(iam.get_instance_profile, InstanceProfileName=name)["InstanceProfile"]
-    except Exception as exc:  # noqa: BLE001
-        if not _missing(exc):
-            raise
-        resource = ctx.find_recorded(PROFILE) or ctx.intend(PROFILE, name, role=role)
-        if _created_by_someone_else(ctx, resource, PROFILE, lambda: ctx.call(
-                iam.create_instance_profile, InstanceProfileName=name, Path=path, Tags=ctx.tags())):
+    for _ in range(2):
+        try:
+            profile = ctx.call(iam.get_instance_profile, InstanceProfileName=name)["InstanceProfile"]
+        except Exception as exc:  # noqa: BLE001
+            if not _missing(exc):
+                raise
+            resource = ctx.find_recorded(PROFILE) or ctx.intend(PROFILE, name, role=role)
+            try:
+                ctx.call(iam.create_instance_profile, InstanceProfileName=name, Path=path, Tags=ctx.tags())
+            except Exception as exc:  # noqa: BLE001
+                if _already_exists(exc):
+                    continue
+                raise
+            ctx.call(iam.add_role_to_instance_profile, InstanceProfileName=name, RoleName=role)
+            ctx.created(resource)
             return
-        ctx.call(iam.add_role_to_instance_profile, InstanceProfileName=name, RoleName=role)
-        ctx.created(resource)
+        _adopt_or_resume(ctx, PROFILE, name, profile.get("Tags", []), role=role)
         return
-    if ctx.is_ours(profile.get("Tags", [])):
-        ctx.created(ctx.find_recorded(PROFILE) or ctx.intend(PROFILE, name, role=role), verb="resumed")
-    else:
-        ctx.adopted(PROFILE, name, role=role, ops_made=_made_by_ops(profile.get("Tags", [])))
-        if role not in [r["RoleName"] for r in profile.get("Roles", [])]:
-            ctx.reporter.event("note", text=f"warning: instance profile {name} does not contain role {role}.")
 
 
 def ensure_managed_policy(ctx, role: str, policy_name: str) -> None:
