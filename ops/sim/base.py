@@ -36,7 +36,9 @@ class SimStore:
     """All simulated state, as plain JSON-serializable dicts under one lock.
 
     Runtime handles (processes, threads, local Redis servers) live beside it in the
-    backends, keyed by the ids stored here, so the store alone can later be persisted.
+    backends, keyed by the ids stored here, so the store alone can be persisted
+    (persist.py). Backends look their sections up on each use, under the lock, rather
+    than keeping references: a persistent store reloads its data in place.
     """
 
     def __init__(self):

@@ -76,9 +76,9 @@ class Cloud9Backend(Backend):
                   "ListEnvironments", "DeleteEnvironment", "ListTagsForResource", "TagResource",
                   "UntagResource")
 
-    def __init__(self, world):
-        super().__init__(world)
-        self.environments = world.store.section("cloud9").setdefault("environments", {})
+    @property
+    def environments(self):
+        return self.world.store.section("cloud9").setdefault("environments", {})
 
     # lifecycle
 

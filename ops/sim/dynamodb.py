@@ -38,10 +38,10 @@ class DynamoDBOverlay(Backend):
     service = "dynamodb"
     operations = ("CreateTable", "DescribeTable", "DeleteTable", "UpdateTable") + _ITEM_OPERATIONS
 
-    def __init__(self, world):
-        super().__init__(world)
-        # name -> {"created_at", "deleted_at", "description" (kept while DELETING)}
-        self.tables = world.store.section("dynamodb").setdefault("tables", {})
+    @property
+    def tables(self):
+        """name -> {"created_at", "deleted_at", "description" (kept while DELETING)}"""
+        return self.world.store.section("dynamodb").setdefault("tables", {})
 
     def register(self, events) -> None:
         super().register(events)

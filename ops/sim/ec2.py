@@ -48,9 +48,9 @@ class EC2Overlay(Backend):
     service = "ec2"
     operations = ("DeleteSecurityGroup",)
 
-    def __init__(self, world):
-        super().__init__(world)
-        self.launched = world.store.section("ec2").setdefault("launched_at", {})
+    @property
+    def launched(self):
+        return self.world.store.section("ec2").setdefault("launched_at", {})
 
     def register(self, events) -> None:
         super().register(events)

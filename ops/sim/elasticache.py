@@ -32,7 +32,7 @@ What it reproduces, and where the behaviour comes from:
   which is not valid for deletion." (boto3 issue #1277).
 - While creating, a cluster's node is listed without an Endpoint and a replication group's
   node group without a PrimaryEndpoint (whether AWS lists them at all then is unverified).
-- The endpoint is a loopback gate in front of the local Redis (see network.py): SSM
+- The endpoint is a loopback gate in front of the local Redis (network.py, endpoints.py): SSM
   commands reach it only if the cluster's security groups admit their instance on the
   cluster's Port (6379 unless given), as on AWS. The reported Port is the gate's, not
   6379: connect to the reported Port.
@@ -42,8 +42,6 @@ What it reproduces, and where the behaviour comes from:
 import re
 
 from .base import ACCOUNT_ID, Backend, SimError, tag_dict_to_list, tag_list_to_dict
-from .local_redis import start_local_redis
-from .network import Gate, admits
 
 _FAMILIES = {
     "m7g": "large xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge",
@@ -147,13 +145,19 @@ class ElastiCacheBackend(Backend):
                   "CreateReplicationGroup", "DescribeReplicationGroups", "DeleteReplicationGroup",
                   "ListTagsForResource", "AddTagsToResource", "RemoveTagsFromResource")
 
-    def __init__(self, world):
-        super().__init__(world)
-        state = world.store.section("elasticache")
-        self.clusters = state.setdefault("clusters", {})
-        self.groups = state.setdefault("replication_groups", {})
-        self.snapshots = state.setdefault("final_snapshots", {})
-        self.servers = {}  # cluster id -> (Gate, LocalRedis), runtime only
+    # State is looked up on each use: a persistent store reloads it in place (see persist.py).
+
+    @property
+    def clusters(self):
+        return self.world.store.section("elasticache").setdefault("clusters", {})
+
+    @property
+    def groups(self):
+        return self.world.store.section("elasticache").setdefault("replication_groups", {})
+
+    @property
+    def snapshots(self):
+        return self.world.store.section("elasticache").setdefault("final_snapshots", {})
 
     # lifecycle
 
@@ -174,8 +178,8 @@ class ElastiCacheBackend(Backend):
         for cluster in list(self.clusters.values()):
             group = cluster["replication_group_id"]
             self._advance(cluster, now, group or cluster["id"])
-            if cluster["status"] == "available" and cluster["id"] not in self.servers:
-                self._serve(cluster)
+            if cluster["status"] == "available":
+                self.world.endpoints.ensure(cluster)
             if cluster["status"] == "gone":
                 del self.clusters[cluster["id"]]
 
@@ -186,25 +190,8 @@ class ElastiCacheBackend(Backend):
         elif resource["status"] == "deleting" and now >= resource["delete_started_at"] + self._duration(resource, "delete"):
             resource["status"] = "gone"
 
-    def _serve(self, cluster) -> None:
-        """A local Redis behind a gate that applies the cluster's security groups."""
-        redis = start_local_redis()
-        group_ids = list(cluster["security_group_ids"])
-        port = cluster["port"]
-        gate = Gate(redis.port, self.world.attribution,
-                    lambda instance_id: admits(self.world.client("ec2"), group_ids, instance_id, port))
-        self.servers[cluster["id"]] = (gate, redis)
-        cluster["endpoint"] = {"Address": gate.host, "Port": gate.port}
-
     def close(self) -> None:
-        for cluster_id in list(self.servers):
-            self._stop_server(cluster_id)
-
-    def _stop_server(self, cluster_id: str) -> None:
-        for server in self.servers.pop(cluster_id, ()):
-            server.stop()
-        if cluster_id in self.clusters:
-            self.clusters[cluster_id]["endpoint"] = None
+        self.world.endpoints.close()
 
     def clusters_using(self, group_id: str):
         return [c["id"] for c in self.clusters.values() if group_id in c["security_group_ids"]]
@@ -405,7 +392,8 @@ class ElastiCacheBackend(Backend):
 
     def _begin_delete(self, cluster) -> None:
         cluster.update(status="deleting", delete_started_at=self.now())
-        self._stop_server(cluster["id"])
+        self.world.endpoints.stop(cluster)
+        cluster["endpoint"] = None
 
     def _cluster_view(self, cluster, show_nodes: bool):
         view = {

@@ -71,10 +71,16 @@ class FaultInjector:
 
     def __init__(self, plan: FaultPlan, store):
         self.plan = plan
-        self.state = store.section("faults")
-        self.state.setdefault("calls", {})
-        self.state.setdefault("failed_first_delete", [])
+        self.store = store
         self.lock = store.lock
+
+    @property
+    def state(self):
+        """Looked up on each use: a persistent store reloads it in place."""
+        state = self.store.section("faults")
+        state.setdefault("calls", {})
+        state.setdefault("failed_first_delete", [])
+        return state
 
     def check(self, service: str, operation: str, protocol: str):
         """An error response for this call, or None to let it through."""

@@ -14,7 +14,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from .processes import keep
+
 LOOPBACK = "127.0.0.1"
+PIDFILE = "redis.pid"
 
 
 @dataclass
@@ -39,7 +42,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _answers_ping(port: int) -> bool:
+def answers_ping(port: int) -> bool:
     try:
         with socket.create_connection((LOOPBACK, port), timeout=0.5) as s:
             s.sendall(b"PING\r\n")
@@ -48,14 +51,16 @@ def _answers_ping(port: int) -> bool:
         return False
 
 
-def _start_redis_server(binary: str, port: int, detach: bool) -> LocalRedis:
-    workdir = tempfile.mkdtemp(prefix="ops-redis-")
+def _start_redis_server(binary: str, port: int, detach: bool, workdir: Optional[str]) -> LocalRedis:
+    workdir = workdir or tempfile.mkdtemp(prefix="ops-redis-")
     args = [binary, "--port", str(port), "--bind", LOOPBACK, "--save", "", "--appendonly", "no",
-            "--dir", workdir, "--protected-mode", "yes"]
+            "--dir", workdir, "--pidfile", os.path.join(workdir, PIDFILE), "--protected-mode", "yes"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             stdin=subprocess.DEVNULL, start_new_session=detach)
+    if detach:
+        keep(proc)
     deadline = time.monotonic() + 10
-    while not _answers_ping(port):
+    while not answers_ping(port):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             raise RuntimeError(f"redis-server did not start on {LOOPBACK}:{port}")
@@ -87,18 +92,22 @@ def _start_fakeredis(port: int) -> LocalRedis:
     return LocalRedis(LOOPBACK, port, "fakeredis", None, stop)
 
 
-def start_local_redis(prefer: Optional[str] = None, detach: bool = False) -> LocalRedis:
-    """Start a Redis on a free loopback port.
+def start_local_redis(prefer: Optional[str] = None, detach: bool = False, port: Optional[int] = None,
+                      workdir: Optional[str] = None) -> LocalRedis:
+    """Start a Redis on loopback, on `port` or a free one.
 
     prefer: "redis-server", "fakeredis" or None (redis-server if on PATH; the env var
     OPS_LOCAL_REDIS can force either). detach: put redis-server in its own session so it
-    outlives this process (for a simulated account shared between processes).
+    outlives this process (for a simulated account shared between processes); fakeredis
+    runs in this process whatever detach says. workdir: redis-server's directory (it runs
+    there and writes its pid to PIDFILE in it), a fresh temporary one if not given; it is
+    removed by stop().
     """
     prefer = prefer or os.environ.get("OPS_LOCAL_REDIS") or None
     binary = shutil.which("redis-server")
-    port = _free_port()
+    port = port or _free_port()
     if prefer != "fakeredis" and binary:
-        return _start_redis_server(binary, port, detach)
+        return _start_redis_server(binary, port, detach, workdir)
     if prefer == "redis-server":
         raise RuntimeError("redis-server is not on PATH (install it, e.g. apt-get install redis-server)")
     return _start_fakeredis(port)

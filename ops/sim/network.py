@@ -12,6 +12,9 @@ from a command is judged against the rules moto holds at that moment; a refused 
 accepted at TCP level but never answered (as with dropped packets, reads time out).
 Connections from any other process on this machine (a test, the operator's shell) pass:
 they stand for access from inside the VPC. Where /proc is unavailable, everything passes.
+
+A persistent account's gates run in its server process, not in the ops process whose
+commands connect, so there the registrations are files (SharedAttribution).
 """
 import ipaddress
 import os
@@ -19,6 +22,7 @@ import select
 import socket
 import socketserver
 import threading
+from pathlib import Path
 from typing import Callable, Dict, Optional
 
 from .local_redis import LOOPBACK
@@ -41,9 +45,12 @@ class Attribution:
         with self._lock:
             self._groups.pop(pgid, None)
 
-    def instance_for(self, client_port: int, server_port: int) -> Optional[str]:
+    def groups(self) -> Dict[int, str]:
         with self._lock:
-            groups = dict(self._groups)
+            return dict(self._groups)
+
+    def instance_for(self, client_port: int, server_port: int) -> Optional[str]:
+        groups = self.groups()
         if not groups or not os.path.isdir("/proc"):
             return None
         inode = _socket_inode(client_port, server_port)
@@ -61,6 +68,36 @@ class Attribution:
             except OSError:
                 continue
         return None
+
+
+class SharedAttribution(Attribution):
+    """The same, kept as one file per process group in `directory`, so that a gate in
+    another process (the persistent simulator's server) sees it. Entries of process groups
+    that are gone (their ops process was killed mid-command) are dropped when read."""
+
+    def __init__(self, directory: Path):
+        self._dir = directory
+
+    def add(self, pgid: int, instance_id: str) -> None:
+        self._dir.mkdir(mode=0o700, exist_ok=True)
+        temporary = self._dir / f".{pgid}"
+        temporary.write_text(instance_id)
+        temporary.replace(self._dir / str(pgid))
+
+    def remove(self, pgid: int) -> None:
+        (self._dir / str(pgid)).unlink(missing_ok=True)
+
+    def groups(self) -> Dict[int, str]:
+        found = {}
+        for entry in self._dir.glob("[0-9]*") if self._dir.is_dir() else ():
+            try:
+                os.killpg(int(entry.name), 0)
+                found[int(entry.name)] = entry.read_text()
+            except ProcessLookupError:
+                entry.unlink(missing_ok=True)
+            except OSError:
+                continue
+        return found
 
 
 def _socket_inode(local_port: int, remote_port: int) -> Optional[str]:

@@ -21,6 +21,10 @@ What it reproduces, and where the behaviour comes from:
   MAX_REAL_SECONDS: a rehearsal must not hang on a command that would hang on AWS too.
 - The outcome is settled at `ssm.command` on the world's clock; if the process is still
   running then, the caller waits for it in real time.
+- A command runs in the ops process that sent it. On a persistent account another process
+  sees it InProgress while that process lives; a process that stops (world.stop) first
+  kills what is still running and records the result; one killed outright leaves the
+  invocation Failed, "its output is lost".
 - Not simulated: other documents, S3/CloudWatch output, rate controls, cancellation, and
   commands seeing the instance's filesystem (paths such as /home/ec2-user do not exist).
 """
@@ -32,6 +36,7 @@ import time
 import uuid
 
 from .base import ACCOUNT_ID, Backend, SimError
+from .processes import alive
 
 DOCUMENT = "AWS-RunShellScript"
 PLUGIN = "aws:runShellScript"
@@ -143,14 +148,24 @@ class SSMBackend(Backend):
 
     def __init__(self, world):
         super().__init__(world)
-        state = world.store.section("ssm")
-        self.commands = state.setdefault("commands", {})
-        self.invocations = state.setdefault("invocations", {})  # "<command id>/<instance id>" -> record
-        self.runs = {}  # same keys -> _Run (runtime only)
+        self.runs = {}  # invocation keys -> _Run, in the process that sent the command
+
+    @property
+    def commands(self):
+        return self.world.store.section("ssm").setdefault("commands", {})
+
+    @property
+    def invocations(self):
+        """"<command id>/<instance id>" -> record"""
+        return self.world.store.section("ssm").setdefault("invocations", {})
 
     def close(self) -> None:
-        for run in self.runs.values():
+        """Stop the commands still running; what they did is kept for a persistent account's
+        next process to report."""
+        for key, run in self.runs.items():
             run.stop()
+            with self.lock:
+                self.invocations[key]["result"] = run.result
         self.runs.clear()
 
     # managed nodes
@@ -207,7 +222,8 @@ class SSMBackend(Backend):
         script = "\n".join(commands)
         for iid in instance_ids:
             key = f"{command_id}/{iid}"
-            self.invocations[key] = {"command_id": command_id, "instance_id": iid, "sent_at": now, "outcome": None}
+            self.invocations[key] = {"command_id": command_id, "instance_id": iid, "sent_at": now, "outcome": None,
+                                     "runner": os.getpid()}
             cwd = self._instance_dir(iid)
             workdir = (parameters.get("workingDirectory") or [""])[0]
             if workdir and not os.path.isdir(workdir):
@@ -228,13 +244,16 @@ class SSMBackend(Backend):
             if record is None or self.now() < record["sent_at"] + self.world.durations["ssm.invocation_delay"]:
                 raise InvocationDoesNotExist()
             due = record["sent_at"] + self.world.durations["ssm.command"]
-            if record["outcome"] is None and self.now() < due:
-                return self._invocation_view(record)
             run = self.runs.get(key)
+            if record["outcome"] is None and (self.now() < due or self._running_elsewhere(record, run)):
+                return self._invocation_view(record)
         if record["outcome"] is None:
-            result = run.wait()  # outside the lock: the process may still be running
+            # outside the lock: the process may still be running
+            result = run.wait() if run else record.get("result")
             with self.lock:
-                record["outcome"] = self._outcome(result)
+                record = self.invocations[key]  # as saved now: another process may have settled it
+                if record["outcome"] is None:
+                    record["outcome"] = self._outcome(result)
                 self.runs.pop(key, None)
         return self._invocation_view(record)
 
@@ -274,6 +293,12 @@ class SSMBackend(Backend):
 
     # helpers
 
+    @staticmethod
+    def _running_elsewhere(record, run) -> bool:
+        """Sent by another live ops process on the same (persistent) account, not yet ended."""
+        return run is None and record.get("result") is None and record["runner"] != os.getpid() \
+            and alive(record["runner"])
+
     def _resolve_targets(self, targets):
         ids = []
         for target in targets:
@@ -303,6 +328,10 @@ class SSMBackend(Backend):
 
     @staticmethod
     def _outcome(result):
+        if result is None:  # it ran in an ops process killed before the command ended
+            return {"Status": "Failed", "StatusDetails": "Failed", "ResponseCode": -1, "StandardOutputContent": "",
+                    "StandardErrorContent": "ops sim: the ops process running this command was killed; "
+                                            "its output is lost", "elapsed": 0.0}
         if result["timed_out"]:
             status, details, code = "TimedOut", "ExecutionTimedOut", -1
         elif result["code"] == 0:

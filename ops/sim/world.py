@@ -15,16 +15,35 @@ Every lifecycle is derived from `clock.now()`: resources record when they starte
 and their state is settled before each call, so with a VirtualClock a seven-minute cluster
 creation is over as soon as the caller has slept seven virtual minutes.
 
-One world at a time per process: moto's mock is process-wide.
+One in-process world at a time per process: moto's mock is process-wide.
+
+With `home` (a folder), the world is persistent: the account outlives the process.
+
+    world = SimWorld(VirtualClock(), home=Path(".ops/dry-run/account"))
+
+- `start()` finds the account's server (server.py: moto on a 127.0.0.1 port, plus the
+  endpoints' gates), or starts it detached; boto3 requests from the world's sessions are
+  rewritten to it in `before-send`, after botocore has validated and signed them.
+- The fakes' state is HOME/store.json, loaded and saved by every call under a file lock
+  (persist.py). The clock's time is saved with it, and a new process's VirtualClock is
+  first advanced to it, so lifecycles continue where they stopped.
+- Each available cluster's Redis runs detached, behind a gate in the server (endpoints.py).
+- `stop()` leaves all that running; `SimWorld.destroy(home)` ends it and removes HOME.
+- moto's state lives only in the server's memory: if the server is gone (a reboot, a
+  kill), `start()` raises SimAccountLost and the account can only be destroyed.
 """
+import json
 import os
 import shutil
 import tempfile
+import threading
+from pathlib import Path
 from typing import Dict, Optional
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 import botocore.session
+from botocore.config import Config
 from botocore.configprovider import BOTOCORE_DEFAUT_SESSION_VARIABLES
 from botocore.loaders import Loader
 from moto import mock_aws
@@ -35,8 +54,13 @@ from .dynamodb import DynamoDBOverlay
 from .durations import DEFAULT_DURATIONS
 from .ec2 import EC2Overlay
 from .elasticache import ElastiCacheBackend
+from .endpoints import DetachedEndpoints, InProcessEndpoints
 from .faults import FaultInjector, FaultPlan
-from .network import Attribution
+from .local_redis import LOOPBACK, PIDFILE
+from .network import Attribution, SharedAttribution
+from .persist import STORE_FILE, PersistentStore
+from .processes import belongs_to, terminate
+from .server import SERVER_FILE, SimServer
 from .ssm import SSMBackend
 
 _DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing",
@@ -60,13 +84,15 @@ _LOADER = _SharedLoader(extra_search_paths=[Loader.BUILTIN_DATA_PATH,
                         include_default_search_paths=False)
 
 
-def isolated_session(region: str) -> boto3.Session:
+def isolated_session(region: str, direct: bool = False) -> boto3.Session:
     """A boto3 Session with dummy credentials that ignores the user's environment.
 
     botocore reads profiles, regions, endpoints, retry settings and more from AWS_*
     variables and ~/.aws; the session is built without any environment variable behind
     its settings, with no config or credentials file, and with configured endpoint URLs
     ignored (AWS_ENDPOINT_URL* are read from os.environ by a separate provider).
+    direct: its clients ignore HTTP(S)_PROXY too (they talk to a local server); a
+    client's own Config still merges over that.
     """
     no_env = {name: (config_name, None, default, convert)
               for name, (config_name, _env, default, convert) in BOTOCORE_DEFAUT_SESSION_VARIABLES.items()}
@@ -75,11 +101,17 @@ def isolated_session(region: str) -> boto3.Session:
     core.set_config_variable("config_file", os.devnull)
     core.set_config_variable("credentials_file", os.devnull)
     core.set_config_variable("ignore_configured_endpoint_urls", True)
+    if direct:
+        core.set_default_client_config(Config(proxies={}))
     return boto3.Session(botocore_session=core, region_name=region, **_DUMMY_CREDENTIALS)
 
 
 class SimulatorStopped(RuntimeError):
     pass
+
+
+class SimAccountLost(RuntimeError):
+    """A persistent account whose server ended: its moto state (EC2, IAM, DynamoDB) is gone."""
 
 
 class SimWorld:
@@ -89,21 +121,27 @@ class SimWorld:
     aws_managed_policies = True
 
     def __init__(self, clock, region: str = "us-east-1", durations: Optional[Dict[str, float]] = None,
-                 faults: Optional[FaultPlan] = None):
+                 faults: Optional[FaultPlan] = None, home: Optional[Path] = None):
         unknown = set(durations or {}) - set(DEFAULT_DURATIONS)
         if unknown:
             raise ValueError(f"unknown simulated durations: {', '.join(sorted(unknown))}")
         self.clock = clock
         self.region = region
         self.durations = {**DEFAULT_DURATIONS, **(durations or {})}
-        self.store = SimStore()
+        self.home = Path(home).resolve() if home is not None else None
+        self.store = PersistentStore(self.home) if self.home else SimStore()
         self.injector = None
         self.faults = faults
         self.answered = set()  # (service, operation) pairs a fake or overlay answers
-        self.attribution = Attribution()  # which local processes act for which instance
+        # which local processes act for which instance
+        self.attribution = SharedAttribution(self.home / "attribution") if self.home else Attribution()
+        self.endpoints = DetachedEndpoints(self) if self.home else InProcessEndpoints(self)
+        self.server: Optional[SimServer] = None  # a persistent account's, once started
         self._mock = None
+        self._running = False
         self._internal = None
         self._clients = {}
+        self._clients_lock = threading.Lock()
         self.workdir = None
         self.cloud9 = Cloud9Backend(self)
         self.elasticache = ElastiCacheBackend(self)
@@ -115,25 +153,72 @@ class SimWorld:
     # lifecycle
 
     def start(self) -> "SimWorld":
-        if self._mock is None:
+        if self._running:
+            return self
+        if self.home:
+            self._open_account()
+        else:
             self._mock = mock_aws(config={"iam": {"load_aws_managed_policies": self.aws_managed_policies}})
             self._mock.start()
             self.workdir = tempfile.mkdtemp(prefix="ops-sim-")
             self.store.section("meta").update(region=self.region, **wall_anchor(self.clock))
+        for backend in self._backends:  # an empty account's state, rather than none
+            self.store.section(backend.service)
+        self._running = True
         return self
 
+    def _open_account(self) -> None:
+        """Reach (or start) the account's server, then resume the account where it was left."""
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.home.chmod(0o700)
+        self.server = SimServer.find_or_start(self.home, self.aws_managed_policies)
+        self.workdir = str(self.home)
+        with self.store.lock:
+            meta = self.store.section("meta")
+            if meta and meta["server"] != self.server.id:
+                raise SimAccountLost(f"the simulated account in {self.home} lost its server (and with it its EC2, "
+                                     "IAM and DynamoDB resources); discard it (SimWorld.destroy)")
+            if meta and meta["region"] != self.region:
+                raise ValueError(f"the simulated account in {self.home} is in {meta['region']}, not {self.region}")
+            if not meta:
+                meta.update(region=self.region, server=self.server.id, now=self.clock.now(), **wall_anchor(self.clock))
+            if self.clock.virtual:
+                self.clock.advance_to(meta["now"])
+            self.store.before_save = self._save_time
+
+    def _save_time(self) -> None:
+        meta = self.store.data.setdefault("meta", {})
+        meta["now"] = max(meta.get("now", float("-inf")), self.clock.now())
+
     def stop(self) -> None:
-        if self._mock is None:
+        if not self._running:
             return
         try:
             for backend in self._backends:
                 backend.close()
         finally:
-            self._mock.stop()
-            self._mock = None
+            self._running = False
             self._internal = None
             self._clients.clear()
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            if self.home:
+                self.store.checkpoint()  # the clock's time, for the next process
+                self.store.close()
+            else:
+                self._mock.stop()
+                self._mock = None
+                shutil.rmtree(self.workdir, ignore_errors=True)
+
+    @classmethod
+    def destroy(cls, home: Path) -> None:
+        """Discard a persistent account: stop its server and every Redis it started, and
+        remove `home`. Worlds still open on it fail on their next call."""
+        home = Path(home).resolve()
+        if not home.is_dir():
+            return
+        for pid in _account_pids(home):
+            if belongs_to(pid, home):
+                terminate(pid)
+        shutil.rmtree(home, ignore_errors=True)
 
     def __enter__(self) -> "SimWorld":
         return self.start()
@@ -143,7 +228,7 @@ class SimWorld:
 
     @property
     def started(self) -> bool:
-        return self._mock is not None
+        return self._running
 
     # sessions
 
@@ -151,22 +236,24 @@ class SimWorld:
         """A fresh Session wired to this world; clients made from it inherit the fakes."""
         if not self.started:
             raise SimulatorStopped("start the SimWorld before asking it for a session")
-        session = isolated_session(self.region)
+        session = isolated_session(self.region, direct=self.home is not None)
         events = session.events
         events.register("before-call.*.*", self._preflight_moto_call, unique_id="ops-sim-preflight")
         for backend in self._backends:
             backend.register(events)
-        events.register_last("before-send", self._refuse_real_request, unique_id="ops-sim-guard")
+        events.register_last("before-send", self._route_request, unique_id="ops-sim-guard")
         return session
 
     def client(self, service: str):
         """The simulator's own moto client: no fakes, no faults, never the caller's."""
         if not self.started:
             raise SimulatorStopped("the SimWorld is not running")
-        with self.store.lock:
+        with self._clients_lock:
             if service not in self._clients:
                 if self._internal is None:
-                    self._internal = isolated_session(self.region)
+                    self._internal = isolated_session(self.region, direct=self.home is not None)
+                    self._internal.events.register_last("before-send", self._route_request,
+                                                        unique_id="ops-sim-guard")
                 self._clients[service] = self._internal.client(service)
             return self._clients[service]
 
@@ -207,13 +294,39 @@ class SimWorld:
             return None  # its own handler runs the preflight
         return self.preflight(model)
 
-    def _refuse_real_request(self, request, **_):
+    def _route_request(self, request, **_):
         """Last line of defence: nothing made by a sim session may leave the machine.
 
-        moto answers every *.amazonaws.com request while the world runs; anything else
-        (an explicit endpoint_url, a stopped world) would otherwise go to the network."""
-        host = urlsplit(request.url).hostname or ""
+        In-process, moto answers every *.amazonaws.com request while the world runs;
+        anything else (an explicit endpoint_url, a stopped world) would otherwise go to the
+        network. A persistent world sends *.amazonaws.com requests to its server instead."""
+        url = urlsplit(request.url)
+        host = url.hostname or ""
         if not self.started:
             raise SimulatorStopped(f"the SimWorld is stopped; refusing to send {request.url}")
         if not host.endswith(".amazonaws.com"):
             raise SimulatorStopped(f"a dry run never sends requests to {host}")
+        if self.server is not None:
+            request.url = urlunsplit(("http", f"{LOOPBACK}:{self.server.port}", url.path, url.query, ""))
+
+
+def _account_pids(home: Path):
+    """Every process a persistent account may have left running: its server, and each
+    Redis (from the store, and from the pid files Redis writes itself, in case a process
+    died before saving the store)."""
+    pids = set()
+    try:
+        pids.add(json.loads((home / SERVER_FILE).read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        pass
+    try:
+        clusters = json.loads((home / STORE_FILE).read_text()).get("elasticache", {}).get("clusters", {})
+        pids.update(c["local_redis"]["pid"] for c in clusters.values() if (c.get("local_redis") or {}).get("pid"))
+    except (OSError, ValueError):
+        pass
+    for pidfile in home.glob(f"redis/*/{PIDFILE}"):
+        try:
+            pids.add(int(pidfile.read_text()))
+        except (OSError, ValueError):
+            continue
+    return pids

@@ -1,0 +1,80 @@
+"""What answers at a simulated cache cluster's endpoint: a real Redis behind a gate that
+applies the cluster's security groups (network.py). Two ways to host them:
+
+- InProcessEndpoints (the world of one process): a throwaway Redis and an in-process gate,
+  both gone when the world stops.
+- DetachedEndpoints (a persistent account): a redis-server in its own session, running in
+  HOME/redis/<cluster id>, its pid and port kept in the cluster's record, behind a gate
+  hosted by the account's server. Both outlive the ops process, so the endpoint keeps its
+  address and its data between processes. A process checks each available cluster's
+  Redis once and starts it again on the same port if it died (its data is then lost, as
+  after a node replacement). Without redis-server on PATH the fallback, fakeredis, runs
+  inside whichever ops process needs it, until that process ends, and loses its data in
+  between.
+"""
+import shutil
+
+from .local_redis import LOOPBACK, answers_ping, start_local_redis
+from .network import Gate, admits
+from .processes import belongs_to, terminate
+
+
+class InProcessEndpoints:
+    def __init__(self, world):
+        self.world = world
+        self.servers = {}  # cluster id -> (Gate, LocalRedis)
+
+    def ensure(self, cluster) -> None:
+        if cluster["id"] in self.servers:
+            return
+        redis = start_local_redis()
+        group_ids = list(cluster["security_group_ids"])
+        port = cluster["port"]
+        gate = Gate(redis.port, self.world.attribution,
+                    lambda instance_id: admits(self.world.client("ec2"), group_ids, instance_id, port))
+        self.servers[cluster["id"]] = (gate, redis)
+        cluster["endpoint"] = {"Address": gate.host, "Port": gate.port}
+
+    def stop(self, cluster) -> None:
+        for server in self.servers.pop(cluster["id"], ()):
+            server.stop()
+
+    def close(self) -> None:
+        for gate, redis in self.servers.values():
+            gate.stop()
+            redis.stop()
+        self.servers.clear()
+
+
+class DetachedEndpoints:
+    def __init__(self, world):
+        self.world = world
+        self.checked = set()  # cluster ids whose Redis and gate this process has seen running
+
+    def ensure(self, cluster) -> None:
+        if cluster["id"] in self.checked:
+            return
+        redis = cluster.get("local_redis")
+        if redis is None or not answers_ping(redis["port"]):
+            redis = cluster["local_redis"] = self._start_redis(cluster["id"], redis and redis["port"])
+        gate_port = self.world.server.open_gate(cluster["id"], redis["port"], cluster["security_group_ids"],
+                                                cluster["port"], self.world.region)
+        cluster["endpoint"] = {"Address": LOOPBACK, "Port": gate_port}
+        self.checked.add(cluster["id"])
+
+    def _start_redis(self, cluster_id: str, port):
+        workdir = self.world.home / "redis" / cluster_id
+        workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        redis = start_local_redis(detach=True, port=port, workdir=str(workdir))
+        return {"pid": redis.pid, "port": redis.port, "kind": redis.kind}
+
+    def stop(self, cluster) -> None:
+        self.checked.discard(cluster["id"])
+        self.world.server.close_gate(cluster["id"])
+        redis = cluster.pop("local_redis", None)
+        if redis and redis["pid"] and belongs_to(redis["pid"], self.world.home):
+            terminate(redis["pid"])
+        shutil.rmtree(self.world.home / "redis" / cluster["id"], ignore_errors=True)
+
+    def close(self) -> None:
+        """Nothing to do: the account's endpoints live on."""

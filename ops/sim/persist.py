@@ -1,0 +1,113 @@
+"""The simulated account's state on disk, shared by every process that opens the account.
+
+A PersistentStore is a SimStore whose lock is a transaction. The outermost `with
+store.lock:` of a process takes an exclusive flock on home/store.lock, reloads
+home/store.json if another process replaced it since, and on the way out writes the data
+back if it changed (a temporary file renamed over the old one, so a reader or a crash sees
+either version, never half of one). All simulator code already holds the store lock while
+it reads or changes state, so every call becomes one or more load-modify-save transactions
+and two processes never interleave inside one.
+
+Data is reloaded in place: code must look sections up under the lock each time rather than
+keep references to nested dicts across transactions.
+"""
+import fcntl
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Callable, Optional, Tuple
+
+from .base import SimStore
+
+STORE_FILE, LOCK_FILE = "store.json", "store.lock"
+
+
+class _Transaction:
+    """A reentrant lock whose outermost holder in this process also holds the file lock."""
+
+    def __init__(self, store: "PersistentStore"):
+        self._store = store
+        self._threads = threading.RLock()
+        self._depth = 0
+
+    def __enter__(self):
+        self._threads.acquire()
+        if self._depth == 0:
+            try:
+                self._store._begin()
+            except BaseException:
+                self._threads.release()
+                raise
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._depth -= 1
+        try:
+            if self._depth == 0:
+                self._store._commit()
+        finally:
+            self._threads.release()
+
+
+class PersistentStore(SimStore):
+    def __init__(self, home: Path):
+        super().__init__()
+        self.path = home / STORE_FILE
+        self._lock_path = home / LOCK_FILE
+        self.lock = _Transaction(self)
+        self.before_save: Callable[[], None] = lambda: None  # a last change to every transaction
+        self._fd: Optional[int] = None
+        self._seen: Optional[Tuple[int, int, int]] = None  # (inode, mtime, size) of the file as last read or written
+        self._saved = None  # its text
+
+    def checkpoint(self) -> None:
+        """Save now (with whatever before_save adds), without changing anything else."""
+        with self.lock:
+            pass
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _begin(self) -> None:
+        if self._fd is None:
+            self._fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            self._reload_if_changed()
+        except BaseException:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            raise
+
+    def _reload_if_changed(self) -> None:
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return  # a new account: nothing saved yet
+        seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if seen != self._seen:
+            text = self.path.read_text()
+            self.data.clear()
+            self.data.update(json.loads(text))
+            self._seen, self._saved = seen, text
+
+    def _commit(self) -> None:
+        try:
+            self.before_save()
+            text = json.dumps(self.data)
+            if text != self._saved:
+                self._write(text)
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _write(self, text: str) -> None:
+        temporary = self.path.with_name(f".{STORE_FILE}.{os.getpid()}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(temporary, self.path)
+        stat = os.stat(self.path)
+        self._seen, self._saved = (stat.st_ino, stat.st_mtime_ns, stat.st_size), text

@@ -1,0 +1,217 @@
+"""The persistent simulated account's server: moto on loopback, plus the endpoints' gates.
+
+    python -m ops.sim.server --home HOME [--managed-policies]
+
+runs, detached from whichever ops process started it, in HOME: moto's server (EC2, IAM,
+DynamoDB, STS, SSM's non-faked calls) on a free 127.0.0.1 port, announced in
+HOME/server.json once it listens. It also hosts the loopback gates in front of the
+clusters' Redis servers (see network.py), so an endpoint keeps its port and its security
+group checks between ops processes; gates are opened and closed through /_ops/ paths
+beside moto's API, and judge connections against this server's own EC2 state.
+
+`SimServer.find_or_start(home)` is the ops side: the running server for HOME, or a new one.
+Its state lives only in memory: when the server process ends, the account's EC2, IAM and
+DynamoDB resources end with it.
+"""
+import argparse
+import fcntl
+import http.client
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from botocore.config import Config
+
+from .local_redis import LOOPBACK
+from .network import Gate, SharedAttribution, admits
+from .processes import alive, belongs_to, keep
+
+SERVER_FILE, SERVER_LOCK, SERVER_LOG = "server.json", "server.lock", "server.log"
+_START_SECONDS = 60
+
+
+class SimServerError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class SimServer:
+    home: Path
+    pid: int
+    port: int
+    id: str  # tells this server's life apart from an earlier one's on the same home
+
+    @classmethod
+    def find_or_start(cls, home: Path, managed_policies: bool) -> "SimServer":
+        """The server already running for `home`, or a new detached one (one at a time:
+        concurrent callers wait on HOME/server.lock)."""
+        with open(home / SERVER_LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return cls.find(home) or cls._start(home, managed_policies)
+
+    @classmethod
+    def find(cls, home: Path) -> Optional["SimServer"]:
+        try:
+            server = cls(home=home, **json.loads((home / SERVER_FILE).read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+        if not (alive(server.pid) and belongs_to(server.pid, home)):
+            return None
+        try:
+            server.call("GET", "/_ops/ping")
+        except (OSError, SimServerError) as e:  # starting a second one would lose the account
+            raise SimServerError(f"the simulator server for {home} (pid {server.pid}) does not answer: {e}; "
+                                 f"see {home / SERVER_LOG}") from e
+        return server
+
+    @classmethod
+    def _start(cls, home: Path, managed_policies: bool) -> "SimServer":
+        (home / SERVER_FILE).unlink(missing_ok=True)
+        args = [sys.executable, "-m", "ops.sim.server", "--home", str(home)]
+        if managed_policies:
+            args.append("--managed-policies")
+        # it runs in home, so ops must be importable from where this process found it
+        source = str(Path(__file__).resolve().parents[2])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))}
+        with open(home / SERVER_LOG, "ab") as log:
+            process = subprocess.Popen(args, cwd=home, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                       start_new_session=True)
+        keep(process)
+        deadline = time.monotonic() + _START_SECONDS
+        while True:
+            server = cls.find(home)
+            if server is not None and server.pid == process.pid:
+                return server
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise SimServerError(f"the simulator server did not start; see {home / SERVER_LOG}")
+            time.sleep(0.02)
+
+    def call(self, method: str, path: str, body: Optional[dict] = None) -> dict:
+        """One request to the server's own /_ops/ API (no proxy, loopback only)."""
+        connection = http.client.HTTPConnection(LOOPBACK, self.port, timeout=10)
+        try:
+            connection.request(method, path, body=json.dumps(body or {}),
+                               headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            payload = response.read()
+        finally:
+            connection.close()
+        if response.status != 200:
+            raise SimServerError(f"{method} {path}: {response.status} {payload[:200]!r}")
+        return json.loads(payload)
+
+    def open_gate(self, key: str, target_port: int, group_ids, port: int, region: str) -> int:
+        """A gate (or the one already open under `key`) in front of `target_port`: its port."""
+        return self.call("PUT", "/_ops/gate", {"key": key, "target_port": target_port, "group_ids": list(group_ids),
+                                              "port": port, "region": region})["port"]
+
+    def close_gate(self, key: str) -> None:
+        self.call("DELETE", "/_ops/gate", {"key": key})
+
+
+# the server process
+
+
+class _Gates:
+    """The gates this server hosts, by key (a cluster id)."""
+
+    def __init__(self, home: Path):
+        self.attribution = SharedAttribution(home / "attribution")
+        self.port = None  # this server's, for the EC2 lookups behind each admission
+        self._gates = {}
+        self._lock = threading.Lock()
+
+    def open(self, key: str, target_port: int, group_ids, port: int, region: str) -> int:
+        from .world import isolated_session  # not at the top: world imports this module
+
+        with self._lock:
+            if key not in self._gates:
+                ec2 = isolated_session(region).client("ec2", endpoint_url=f"http://{LOOPBACK}:{self.port}",
+                                                      config=Config(proxies={}))
+                self._gates[key] = Gate(target_port, self.attribution,
+                                        lambda instance_id: admits(ec2, group_ids, instance_id, port))
+            return self._gates[key].port
+
+    def close(self, key: str) -> None:
+        with self._lock:
+            gate = self._gates.pop(key, None)
+        if gate is not None:
+            gate.stop()
+
+
+class _App:
+    """WSGI: /_ops/ for the simulator, everything else to moto."""
+
+    def __init__(self, moto_app, gates: _Gates):
+        self.moto_app = moto_app
+        self.gates = gates
+
+    def __call__(self, environ, start_response):
+        path, method = environ.get("PATH_INFO", ""), environ["REQUEST_METHOD"]
+        if not path.startswith("/_ops/"):
+            return self.moto_app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        if (method, path) == ("GET", "/_ops/ping"):
+            result = {"pid": os.getpid()}
+        elif (method, path) == ("PUT", "/_ops/gate"):
+            result = {"port": self.gates.open(**body)}
+        elif (method, path) == ("DELETE", "/_ops/gate"):
+            self.gates.close(body["key"])
+            result = {}
+        else:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"unknown /_ops/ call"]
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(result).encode()]
+
+
+def _announce(home: Path, port: int) -> None:
+    """Listening: say where, and under an id of this server's own (see SimServer.id)."""
+    temporary = home / f".{SERVER_FILE}"
+    temporary.write_text(json.dumps({"pid": os.getpid(), "port": port, "id": uuid.uuid4().hex}))
+    temporary.replace(home / SERVER_FILE)
+
+
+def _exit_now(*_) -> None:
+    """On SIGTERM: nothing to save (the state was only ever in memory), so skip the
+    interpreter's slow teardown of moto."""
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ops.sim.server")
+    parser.add_argument("--home", required=True, type=Path)
+    parser.add_argument("--managed-policies", action="store_true",
+                        help="load the AWS managed IAM policies, as a real account has them")
+    args = parser.parse_args(argv)
+
+    from moto.core.config import default_user_config
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
+
+    default_user_config["iam"]["load_aws_managed_policies"] = args.managed_policies
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the log is for errors, not every request
+    gates = _Gates(args.home)
+    server = make_server(LOOPBACK, 0, _App(DomainDispatcherApplication(create_backend_app), gates),
+                         threaded=True)
+    gates.port = server.server_port
+    os.environ["MOTO_PORT"] = str(server.server_port)  # moto builds some URLs from it
+    signal.signal(signal.SIGTERM, _exit_now)
+    _announce(args.home, server.server_port)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""A persistent simulated account outlives the process that made it: a later world on the
+same home (another object, another process, after a SIGKILL) finds the same resources at
+the same virtual time, reaches the same Redis, and can delete them; destroy ends it all."""
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ops.clock import VirtualClock
+from ops.sim.processes import alive, terminate
+from ops.sim.world import SimAccountLost, SimWorld
+
+from .conftest import cloud9_instance, create_ssm_iam
+from .test_elasticache import ping, refuses_connections
+from .test_ssm import PING, run
+
+TESTS_DIR = str(Path(__file__).resolve().parents[1])
+# Runs in a child process: python -c SCRIPT HOME, then the script's own lines.
+CHILD_PRELUDE = f"""
+import json, sys, time
+from pathlib import Path
+sys.path.insert(0, {TESTS_DIR!r})
+from ops.sim.world import SimWorld
+from sim.test_persistent import build_lab, open_world
+SimWorld.aws_managed_policies = False  # as the suite's lean_moto fixture does
+world = open_world(Path(sys.argv[1]))
+"""
+
+
+@pytest.fixture
+def home(tmp_path):
+    home = tmp_path / "account"
+    yield home
+    SimWorld.destroy(home)
+
+
+def open_world(home) -> SimWorld:
+    return SimWorld(VirtualClock(), home=home).start()
+
+
+def build_lab(world) -> dict:
+    """What the lab makes, all at virtual time 0: a Cloud9 environment (with its IAM), a
+    cache cluster in the default group, that group's ingress rule from the environment's
+    group, and a DynamoDB table. Their ids."""
+    session = world.session()
+    create_ssm_iam(session)
+    environment_id = session.client("cloud9").create_environment_ec2(
+        name="lab", instanceType="t3.small", imageId="amazonlinux-2023-x86_64", connectionType="CONNECT_SSM",
+        automaticStopTimeMinutes=30)["environmentId"]
+    instance = cloud9_instance(session, environment_id)
+    cluster = session.client("elasticache").create_cache_cluster(
+        CacheClusterId="lab-redis", Engine="redis", CacheNodeType="cache.t3.micro", NumCacheNodes=1)["CacheCluster"]
+    cluster_group = cluster["SecurityGroups"][0]["SecurityGroupId"]
+    from_instance = {"GroupId": instance["SecurityGroups"][0]["GroupId"]}
+    rule = session.client("ec2").authorize_security_group_ingress(GroupId=cluster_group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379, "UserIdGroupPairs": [from_instance]}],
+    )["SecurityGroupRules"][0]["SecurityGroupRuleId"]
+    create_table(session, "reviews")
+    return {"environment": environment_id, "instance": instance["InstanceId"], "cluster_group": cluster_group,
+            "rule": rule}
+
+
+def create_table(session, name) -> None:
+    session.client("dynamodb").create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+
+
+def assert_lab_continues(world, ids) -> dict:
+    """The lab as build_lab left it, 300 virtual seconds later: the environment is ready,
+    the table active, the rule there, and the cluster (420 s to create) available only
+    after 120 more. The cluster's endpoint."""
+    session = world.session()
+    assert world.clock.now() == 300
+    assert session.client("cloud9").describe_environment_status(environmentId=ids["environment"])["status"] == "ready"
+    assert cloud9_instance(session, ids["environment"])["InstanceId"] == ids["instance"]
+    assert session.client("dynamodb").describe_table(TableName="reviews")["Table"]["TableStatus"] == "ACTIVE"
+    rules = session.client("ec2").describe_security_group_rules(
+        Filters=[{"Name": "group-id", "Values": [ids["cluster_group"]]}])["SecurityGroupRules"]
+    assert ids["rule"] in {r["SecurityGroupRuleId"] for r in rules}
+    elasticache = session.client("elasticache")
+    world.clock.sleep(119)
+    assert status(elasticache) == "creating"
+    world.clock.sleep(1)
+    assert status(elasticache) == "available"
+    return cluster(elasticache)["CacheNodes"][0]["Endpoint"]
+
+
+def cluster(elasticache):
+    return elasticache.describe_cache_clusters(CacheClusterId="lab-redis", ShowCacheNodeInfo=True)["CacheClusters"][0]
+
+
+def status(elasticache):
+    return cluster(elasticache)["CacheClusterStatus"]
+
+
+def stored_redis(home) -> dict:
+    return json.loads((home / "store.json").read_text())["elasticache"]["clusters"]["lab-redis"]["local_redis"]
+
+
+def test_a_new_world_continues_the_account_and_can_tear_it_down(home, monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "AWS_ENDPOINT_URL"):  # none of them may divert it
+        monkeypatch.setenv(name, "http://192.0.2.1:3128")
+    first = open_world(home)
+    ids = build_lab(first)
+    first.clock.sleep(300)
+    first.stop()
+    assert os.stat(home).st_mode & 0o777 == 0o700
+
+    world = open_world(home)
+    endpoint = assert_lab_continues(world, ids)
+    assert ping(endpoint) is True
+    session, clock = world.session(), world.clock
+    admitted = run(world, session, clock, ids["instance"], PING.format(port=endpoint["Port"], wait=5))
+    assert admitted["StandardOutputContent"].strip() == "+PONG"
+    session.client("ec2").revoke_security_group_ingress(GroupId=ids["cluster_group"],
+                                                         SecurityGroupRuleIds=[ids["rule"]])
+    dropped = run(world, session, clock, ids["instance"], PING.format(port=endpoint["Port"], wait=1))
+    assert dropped["StandardOutputContent"] == "\n"  # the server's gate applies the groups to SSM commands
+
+    elasticache = session.client("elasticache")
+    elasticache.delete_cache_cluster(CacheClusterId="lab-redis")
+    session.client("dynamodb").delete_table(TableName="reviews")
+    session.client("cloud9").delete_environment(environmentId=ids["environment"])
+    assert refuses_connections(endpoint["Port"])
+    clock.sleep(300)
+    assert elasticache.describe_cache_clusters()["CacheClusters"] == []
+    assert session.client("cloud9").list_environments()["environmentIds"] == []
+    assert session.client("dynamodb").list_tables()["TableNames"] == []
+    world.stop()
+
+
+def test_worlds_open_at_once_see_each_others_changes(home):
+    one, other = open_world(home), open_world(home)
+    create_table(one.session(), "t")
+    assert other.session().client("dynamodb").describe_table(TableName="t")["Table"]["TableStatus"] == "CREATING"
+    one.clock.sleep(10)
+    one.session().client("dynamodb").describe_table(TableName="t")  # saves the time it has reached
+    other.clock.sleep(10)
+    other.session().client("dynamodb").delete_table(TableName="t")
+    assert one.session().client("dynamodb").describe_table(TableName="t")["Table"]["TableStatus"] == "DELETING"
+
+
+def test_an_account_made_by_another_process_continues_here(home):
+    script = CHILD_PRELUDE + "ids = build_lab(world)\nworld.clock.sleep(300)\nworld.stop()\nprint(json.dumps(ids))"
+    child = subprocess.run([sys.executable, "-c", script, str(home)], capture_output=True, text=True, timeout=60)
+    assert child.returncode == 0, child.stderr
+    ids = json.loads(child.stdout.splitlines()[-1])
+
+    world = open_world(home)
+    assert ping(assert_lab_continues(world, ids)) is True
+    world.stop()
+
+
+def test_after_a_sigkill_a_new_world_continues_and_restarts_a_dead_redis(home):
+    script = CHILD_PRELUDE + """
+ids = build_lab(world)
+world.clock.sleep(420)
+session = world.session()
+session.client("elasticache").describe_cache_clusters()
+ids["command"] = session.client("ssm").send_command(InstanceIds=[ids["instance"]], DocumentName="AWS-RunShellScript",
+                                                    Parameters={"commands": ["sleep 2"]})["Command"]["CommandId"]
+print(json.dumps(ids), flush=True)
+time.sleep(60)
+"""
+    child = subprocess.Popen([sys.executable, "-c", script, str(home)], stdout=subprocess.PIPE, text=True)
+    try:
+        ids = json.loads(child.stdout.readline())
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+
+    world = open_world(home)
+    assert world.clock.now() == 420
+    session = world.session()
+    first_redis = stored_redis(home)
+    endpoint = cluster(session.client("elasticache"))["CacheNodes"][0]["Endpoint"]
+    assert ping(endpoint) is True and stored_redis(home) == first_redis  # reused, not restarted
+    world.clock.sleep(world.durations["ssm.command"])
+    lost = session.client("ssm").get_command_invocation(CommandId=ids["command"], InstanceId=ids["instance"])
+    assert lost["Status"] == "Failed" and "killed" in lost["StandardErrorContent"]
+    world.stop()
+
+    os.kill(first_redis["pid"], signal.SIGKILL)
+    world = open_world(home)
+    assert ping(cluster(world.session().client("elasticache"))["CacheNodes"][0]["Endpoint"]) is True
+    restarted = stored_redis(home)
+    assert restarted["port"] == first_redis["port"] and restarted["pid"] != first_redis["pid"]
+    world.session().client("elasticache").delete_cache_cluster(CacheClusterId="lab-redis")
+    assert not alive(restarted["pid"])
+    world.stop()
+
+
+@pytest.mark.managed_policies
+def test_destroy_ends_the_server_and_every_redis_and_removes_home(home):
+    world = open_world(home)
+    session = world.session()
+    iam = session.client("iam")  # the server holds the AWS managed policies, as a real account does
+    iam.create_role(RoleName="AWSCloud9SSMAccessRole", Path="/service-role/", AssumeRolePolicyDocument="{}")
+    iam.attach_role_policy(RoleName="AWSCloud9SSMAccessRole",
+                           PolicyArn="arn:aws:iam::aws:policy/AWSCloud9SSMInstanceProfile")
+    elasticache = session.client("elasticache")
+    elasticache.create_cache_cluster(CacheClusterId="lab-redis", Engine="redis", CacheNodeType="cache.t3.micro")
+    world.clock.sleep(420)
+    endpoint = cluster(elasticache)["CacheNodes"][0]["Endpoint"]
+    world.stop()
+    pids = [world.server.pid, stored_redis(home)["pid"]]
+    assert all(alive(pid) for pid in pids) and ping(endpoint) is True  # stop() leaves the account running
+
+    SimWorld.destroy(home)
+    assert not any(alive(pid) for pid in pids)
+    assert not home.exists() and refuses_connections(endpoint["Port"])
+
+
+def test_an_account_whose_server_died_is_reported_lost_until_destroyed(home):
+    world = open_world(home)
+    world.session().client("iam").create_role(RoleName="lab", AssumeRolePolicyDocument="{}")
+    world.stop()
+    terminate(world.server.pid)  # a reboot, say: moto's state was only in that process
+
+    with pytest.raises(SimAccountLost, match="lost its server"):
+        open_world(home)
+    SimWorld.destroy(home)
+    world = open_world(home)
+    assert world.session().client("iam").list_roles()["Roles"] == []  # a new, empty account
+    world.stop()
