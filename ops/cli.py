@@ -3,6 +3,7 @@
 Imports of boto3, moto and redis happen inside commands that need AWS, so `ops --help`,
 `ops validate` and `ops steps` start fast.
 """
+import contextlib
 import functools
 import sys
 import traceback
@@ -176,7 +177,7 @@ def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_f
     simulation = {**_simulation(dry_run, settings), "realtime": realtime} if dry_run else None
     if not dry_run and not yes and output == "text" and interactive():
         _preview_and_confirm(loaded, settings, region, profile, count or len(copy_names or []) or 1)
-    with graceful_interrupts():
+    with graceful_interrupts(), _ending_idle_simulation(dry_run):
         code = run_labs(loaded, root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
                         region=region, profile=profile, keep=keep, names=copy_names, count=count,
                         parallel=parallel, simulation=simulation, teardown_on_failure=teardown_on_failure,
@@ -211,8 +212,10 @@ def teardown(playbook, dry_run, include_adopted, region, profile, var_flags, con
                                                                     "(the playbook's 'name:').")
     else:
         lab = playbook
-    code = teardown_lab(lab, root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
-                        region=region, profile=profile, include_adopted=include_adopted)
+    with _ending_idle_simulation(dry_run):
+        code = teardown_lab(lab, root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
+                            region=region, profile=profile, include_adopted=include_adopted,
+                            simulation=_simulation(dry_run, settings))
     if code:
         sys.exit(code)
 
@@ -232,7 +235,7 @@ def plan(playbook, dry_run, allow_public_ingress, region, profile, var_flags, co
 
     loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress)
     prices = Prices.load()
-    with open_target(dry_run, region or settings.get("region"), profile, _simulation(dry_run, settings)) as aws:
+    with open_target(dry_run, region or settings.get("region"), profile, _fresh_simulation(dry_run, settings)) as aws:
         result = make_plan(loaded, aws, _reporter(output), settings, prices)
     if output == "json":
         click.echo(json.dumps(result.to_json()))
@@ -284,7 +287,8 @@ def sweep(older_than, lab, yes, expired, dry_run, region, profile, var_flags, co
 
         settings, _, _ = load_settings(config_files)
         code = teardown_expired(root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
-                                region=region, profile=profile, confirmed=yes)
+                                region=region, profile=profile, confirmed=yes,
+                                simulation=_simulation(dry_run, settings))
         if code:
             sys.exit(code)
         return
@@ -299,7 +303,8 @@ def sweep(older_than, lab, yes, expired, dry_run, region, profile, var_flags, co
     except ValueError as exc:
         raise BadInput(f"--older-than: {exc}.", "Write e.g. --older-than 2h.") from None
     reporter = _reporter(output)
-    with open_target(dry_run, region or settings.get("region"), profile, _simulation(dry_run, settings)) as aws:
+    with _ending_idle_simulation(dry_run), \
+            open_target(dry_run, region or settings.get("region"), profile, _simulation(dry_run, settings)) as aws:
         found = candidates(aws, older_than=age, lab=lab)
         can, cannot = deletable(found)
         if output == "json":
@@ -354,7 +359,27 @@ def _preview_and_confirm(playbook, settings, region, profile, copies: int) -> No
 
 
 def _simulation(dry_run, settings):
+    """The dry runs' simulated account: persistent, in .ops/dry-run/account of this folder."""
+    from .target import sim_home
+
+    return {"durations": settings["sim_durations"], "home": sim_home(Path.cwd())} if dry_run else None
+
+
+def _fresh_simulation(dry_run, settings):
+    """A throwaway simulated account, for read-only previews of a new one (plan, doctor)."""
     return {"durations": settings["sim_durations"]} if dry_run else None
+
+
+@contextlib.contextmanager
+def _ending_idle_simulation(dry_run):
+    """After a dry-run command, end the simulated account if no lab is left in it."""
+    try:
+        yield
+    finally:
+        if dry_run:
+            from .target import discard_simulation_if_idle
+
+            discard_simulation_if_idle(Path.cwd())
 
 
 @cli.command()
@@ -428,7 +453,7 @@ def doctor(playbook, dry_run, region, profile, var_flags, config_files, output, 
 
     loaded, settings = _load(playbook, var_flags, config_files, True) if playbook else (None, load_settings(
         config_files)[0])
-    with open_target(dry_run, region or settings.get("region"), profile, _simulation(dry_run, settings)) as aws:
+    with open_target(dry_run, region or settings.get("region"), profile, _fresh_simulation(dry_run, settings)) as aws:
         findings = diagnose(aws, loaded)
     last = verdict(findings)
     if output == "json":
@@ -438,6 +463,24 @@ def doctor(playbook, dry_run, region, profile, var_flags, config_files, output, 
         click.echo("\n".join(f"[{f.level}] {f.text}" for f in findings) + "\n" + last)
     if last != "Ready.":
         sys.exit(1)
+
+
+@cli.group()
+def sim():
+    """The dry runs' simulated account (it lives in .ops/dry-run/account)."""
+
+
+@sim.command("reset")
+def sim_reset():
+    """Discard the simulated account: its servers, its resources and the dry-run records."""
+    import shutil
+
+    from .sim.world import SimWorld
+    from .target import sim_home
+
+    SimWorld.destroy(sim_home(Path.cwd()))
+    shutil.rmtree(Path.cwd() / ".ops" / "dry-run" / "state", ignore_errors=True)
+    click.echo("ops: the simulated account and its dry-run records are gone.")
 
 
 @cli.command("iam-policy")

@@ -126,7 +126,7 @@ def _prepare(playbook: Playbook, group: str, root: Path, reporter, aws, dry_run:
              multi: bool) -> LabRun:
     path = state_path(root, playbook.name, dry_run)
     previous = RunState.load(path)
-    resume = bool(previous is not None and not dry_run and previous.live())
+    resume = bool(previous is not None and previous.live() and (not dry_run or getattr(aws, "persistent", False)))
     if resume and previous.region != aws.region:
         raise BadInput(f"lab '{playbook.name}' has live resources from run {previous.run_id} in "
                        f"{previous.region}, not {aws.region}.",
@@ -230,20 +230,17 @@ def lab_states(root: Path, lab: str, dry_run: bool) -> List[RunState]:
 
 def teardown_lab(lab: str, *, root: Path, reporter, settings: Dict[str, Any], dry_run: bool,
                  region: Optional[str], profile: Optional[str], include_adopted: bool = False,
-                 only: Optional[List[RunState]] = None) -> int:
+                 only: Optional[List[RunState]] = None, simulation: Optional[dict] = None) -> int:
     states = [s for s in (only or lab_states(root, lab, dry_run)) if s.live()]
     if not states:
         reporter.event("note", text=f"ops: nothing to delete for lab '{lab}' (no live resources recorded in "
                                     f"{state_dir(root, dry_run)}).")
         return 0
-    if dry_run:
-        raise BadInput("the simulated account of a dry run ends with that run, so there is nothing to tear down.",
-                       "Dry runs tear down at the end by themselves.")
     regions = {s.region for s in states}
     if len(regions) > 1:
         raise BadInput(f"lab '{lab}' has resources in several regions: {', '.join(sorted(regions))}.",
                        "Tear each down with --region.")
-    with open_target(False, region or states[0].region, profile) as aws:
+    with open_target(dry_run, region or states[0].region, profile, simulation) as aws:
         if aws.region != states[0].region:
             raise BadInput(f"the lab's resources are in {states[0].region}, not {aws.region}.",
                            f"Run teardown with --region {states[0].region}.")
@@ -252,19 +249,20 @@ def teardown_lab(lab: str, *, root: Path, reporter, settings: Dict[str, Any], dr
         for state in states:
             lab_reporter = reporter.for_lab(state.data["lab"]) if len(states) > 1 else reporter
             lab_reporter.event("run_started", action="tearing down", lab=state.data["lab"], run_id=state.run_id,
-                               region=aws.region, dry_run=False, playbook=state.data.get("playbook", ""))
+                               region=aws.region, dry_run=dry_run, playbook=state.data.get("playbook", ""))
             runs.append(LabRun(state.data["lab"], state, lab_reporter))
         left = _teardown_all(runs, aws, settings, include_adopted=include_adopted)
         for run in runs:
             mine = left[run.name]
             run.reporter.event("run_finished", result="teardown complete" if not mine else "teardown incomplete",
-                               elapsed=reporter.elapsed(), left=mine,
-                               teardown_command=f"ops teardown {lab}" if mine else None)
+                               elapsed=reporter.elapsed(), left=mine, simulated=aws.clock.virtual,
+                               checked_account=dry_run,
+                               teardown_command=f"ops teardown {lab}{' --dry-run' if dry_run else ''}" if mine else None)
         return 0 if not any(left.values()) else 1
 
 
 def teardown_expired(*, root: Path, reporter, settings: Dict[str, Any], dry_run: bool, region: Optional[str],
-                     profile: Optional[str], confirmed: bool) -> int:
+                     profile: Optional[str], confirmed: bool, simulation: Optional[dict] = None) -> int:
     """Tear down every lab recorded here whose --ttl has passed (preview unless confirmed)."""
     now = time.time()
     expired = [s for s in all_states(root, dry_run) if s.live() and s.data.get("expires_at")
@@ -281,5 +279,6 @@ def teardown_expired(*, root: Path, reporter, settings: Dict[str, Any], dry_run:
     code = 0
     for state in expired:
         code = max(code, teardown_lab(state.data["lab"], root=root, reporter=reporter, settings=settings,
-                                      dry_run=dry_run, region=region, profile=profile, only=[state]))
+                                      dry_run=dry_run, region=region, profile=profile, only=[state],
+                                      simulation=simulation))
     return code

@@ -104,6 +104,9 @@ def lines(statuses: List[LabStatus], prices: Prices) -> List[str]:
     if not statuses:
         return ["ops: no labs recorded here."]
     out = []
+    every = [row.resource for lab in statuses for row in lab.rows]
+    kind_width = max([len(r.kind) for r in every] + [4])
+    id_width = max([len(r.id) for r in every] + [2])
     for lab in statuses:
         flag = "  EXPIRED: ops sweep --expired removes it" if lab.expired else ""
         expiry = f", expires {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(lab.expires))}" if lab.expires else ""
@@ -114,7 +117,8 @@ def lines(statuses: List[LabStatus], prices: Prices) -> List[str]:
             price = f"${row.hourly:.4f}/h  ${row.cost:.4f} so far" if row.hourly is not None else ""
             owner = "" if row.resource.ours else "  (not created by ops)"
             age = format_duration(row.age) if row.age is not None else "?"
-            out.append(f"  {row.resource.kind:<28} {row.resource.id:<36} {row.live:<10} {age:>9}  {price}{owner}")
+            out.append(f"  {row.resource.kind:<{kind_width}} {row.resource.id:<{id_width}} {row.live:<10} {age:>9}  "
+                       f"{price}{owner}".rstrip())
     hourly = sum(s.hourly for s in statuses)
     cost = sum(s.cost for s in statuses)
     out.append(f"total: ${hourly:.4f}/hour now, about ${cost:.4f} so far (prices taken {prices.taken})")

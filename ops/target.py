@@ -5,7 +5,7 @@ from contextlib import contextmanager
 from typing import Iterator, Optional
 
 from .aws import Aws, real_session
-from .errors import BadInput
+from .errors import BadInput, OpsError
 from .clock import VirtualClock, WallClock
 
 DRY_RUN_DEFAULT_REGION = "us-east-1"
@@ -46,13 +46,42 @@ def open_target(dry_run: bool, region: Optional[str], profile: Optional[str],
         check_region(session.region_name)
         yield Aws(session, session.region_name, WallClock())
         return
-    from .sim.world import SimWorld
+    from .sim.world import SimAccountLost, SimWorld
 
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DRY_RUN_DEFAULT_REGION
     check_region(region)
     options = dict(simulation or {})
     clock = WallClock() if options.pop("realtime", False) else VirtualClock()
-    with SimWorld(clock, region=region, **options) as world:
+    world = SimWorld(clock, region=region, **options)
+    try:
+        world.start()
+    except SimAccountLost as exc:
+        raise OpsError(f"{exc}.", f"Discard it with 'ops sim reset' (the simulated account's records go too).") from None
+    except ValueError as exc:
+        raise BadInput(f"{exc}.", "Use that region for dry runs, or discard the simulated account: ops sim reset.") \
+            from None
+    try:
         aws = Aws(world.session(), region, clock, dry_run=True)
         aws.world = world
+        aws.persistent = world.home is not None
         yield aws
+    finally:
+        world.stop()
+
+
+def sim_home(root: Path) -> Path:
+    """Where the dry runs' simulated account lives: it outlives one process."""
+    return root / ".ops" / "dry-run" / "account"
+
+
+def discard_simulation_if_idle(root: Path) -> bool:
+    """End the simulated account once no dry-run lab recorded here has anything left in it."""
+    from .status import all_states
+
+    home = sim_home(root)
+    if not home.exists() or any(state.live() for state in all_states(root, dry_run=True)):
+        return False
+    from .sim.world import SimWorld
+
+    SimWorld.destroy(home)
+    return True

@@ -43,28 +43,38 @@ def wait_for(process, text, timeout=60):
     raise AssertionError(f"never saw {text!r}: {''.join(seen)[-2000:]}")
 
 
-def test_first_ctrl_c_stops_at_a_safe_point_and_cleans_the_rehearsal(tmp_path):
+def teardown_in_a_new_process(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return subprocess.run([sys.executable, "-m", "ops.cli", "teardown", LAB, "--dry-run"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_first_ctrl_c_stops_at_a_safe_point_and_a_new_process_tears_down(tmp_path):
     process = start(tmp_path)
     wait_for(process, "waiting  cluster")
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, out + err
     assert "stopping at the next safe point" in err
-    assert "interrupted, then torn down" in out
-    assert "nothing from this run is left" in out
+    assert "ops: interrupted" in out and "exist now" in out
+    assert f"to delete them: ops teardown {LAB} --dry-run" in out
     assert "Traceback" not in err
+    done = teardown_in_a_new_process(tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "nothing from this run is left in the account." in done.stdout
+    assert not (tmp_path / ".ops/dry-run/account").exists()  # the idle simulated account is gone too
 
 
-def test_sigterm_is_a_stop_request_too(tmp_path):
-    process = start(tmp_path)
+def test_sigterm_with_teardown_cleans_up_at_once(tmp_path):
+    process = start(tmp_path, "--teardown")
     wait_for(process, "waiting  cluster")
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, out + err
-    assert "interrupted" in out
+    assert "interrupted, then torn down" in out and "nothing from this run is left" in out
 
 
-def test_second_ctrl_c_stops_at_once(tmp_path):
+def test_second_ctrl_c_stops_at_once_and_the_record_still_tears_down(tmp_path):
     process = start(tmp_path)
     wait_for(process, "waiting  cluster")
     process.send_signal(signal.SIGINT)
@@ -74,6 +84,6 @@ def test_second_ctrl_c_stops_at_once(tmp_path):
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, out + err
     assert time.monotonic() - started < 30
-    state = tmp_path / ".ops/dry-run/state/elasticache-lab.json"
-    import json
-    json.loads(state.read_text())  # still a consistent record
+    done = teardown_in_a_new_process(tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "nothing from this run is left in the account." in done.stdout

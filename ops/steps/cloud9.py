@@ -73,7 +73,7 @@ class Cloud9Environment(StepType):
                    "iam:GetInstanceProfile", "iam:CreateInstanceProfile", "iam:DeleteInstanceProfile",
                    "iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:TagInstanceProfile",
                    "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:ListAttachedRolePolicies",
-                   "iam:ListRolePolicies", "iam:PassRole"]
+                   "iam:ListRolePolicies", "iam:ListInstanceProfilesForRole", "iam:PassRole"]
 
     def preview(self) -> List[Change]:
         iam = self.ctx.client("iam")
