@@ -87,13 +87,26 @@ def test_keep_stops_before_the_delete_phase(workdir):
     assert " deleted " not in result.output and "resource(s) to delete" not in result.output
 
 
-def test_a_refused_node_type_fails_the_step_and_the_rehearsal_cleans_up(workdir):
-    result = CliRunner().invoke(cli, ["run", LAB, "--dry-run", "--var", "node_type=cache.t2.micro"])
+def test_a_refused_node_type_fails_the_step_and_teardown_on_failure_cleans_up(workdir):
+    result = CliRunner().invoke(cli, ["run", LAB, "--dry-run", "--teardown-on-failure",
+                                      "--var", "node_type=cache.t2.micro"])
     assert result.exit_code == 1
     assert "Step 'redis' failed" in result.output and "cache.t2.micro" in result.output
-    assert "Traceback" not in result.output
+    assert "Traceback" not in result.output and "FAILED, then torn down" in result.output
     state = json.loads((workdir / ".ops/dry-run/state/elasticache-lab.json").read_text())
     assert all(r["status"] in ("deleted", "refused") for r in state["resources"])
+    assert not (workdir / ".ops/dry-run/account").exists()
+
+
+def test_a_failed_dry_run_stays_for_inspection_and_tears_down_later(workdir):
+    failed = CliRunner().invoke(cli, ["run", LAB, "--dry-run", "--var", "node_type=cache.t2.micro"])
+    assert failed.exit_code == 1 and f"ops teardown {LAB} --dry-run" in failed.output
+    assert (workdir / ".ops/dry-run/account").exists()
+    status = run("status", "--dry-run")
+    assert "cloud9-environment" in status.output and "ready" in status.output
+    done = run("teardown", LAB, "--dry-run")
+    assert done.exit_code == 0 and "nothing from this run is left in the account." in done.output
+    assert not (workdir / ".ops/dry-run/account").exists()
 
 
 @pytest.mark.skipif(not shutil.which("unshare") or os.geteuid() != 0, reason="needs root and unshare")
