@@ -99,12 +99,14 @@ class Table(StepType):
         except Exception as exc:  # noqa: BLE001
             if error_code(exc) == "ResourceNotFoundException":
                 return
-            if error_code(exc) != "ResourceInUseException":  # still creating/updating: wait, then retry
+            if error_code(exc) != "ResourceInUseException":
                 raise
-            ctx.wait(f"table {resource.id} to be deletable",
-                     waiter_check(ctx.aws, client, "table_exists", lambda r: r["Table"]["TableStatus"],
-                                  TableName=resource.id), "dynamodb.create")
-            ctx.call(client.delete_table, TableName=resource.id)
+            table = describe_table(ctx, resource.id)
+            if table is not None and table["TableStatus"] != "DELETING":  # still creating/updating: wait, retry
+                ctx.wait(f"table {resource.id} to be deletable",
+                         waiter_check(ctx.aws, client, "table_exists", lambda r: r["Table"]["TableStatus"],
+                                      TableName=resource.id), "dynamodb.create")
+                ctx.call(client.delete_table, TableName=resource.id)
         ctx.wait(f"table {resource.id} deletion",
                  waiter_check(ctx.aws, client, "table_not_exists", lambda r: r["Table"]["TableStatus"],
                               TableName=resource.id), "dynamodb.delete")
