@@ -111,9 +111,10 @@ class Aws:
         retrying = Retrying(retry=retry_if_exception(is_transient), stop=stop_after_attempt(self.max_attempts),
                             wait=wait_random_exponential(multiplier=1, max=20), sleep=self.clock.sleep,
                             reraise=True)
-        if self.limiter is None:
+        client = getattr(operation, "__self__", None)
+        if self.limiter is None or not hasattr(client, "meta"):  # not a client call: no per-service limit
             return retrying(operation, **kwargs)
-        service = operation.__self__.meta.service_model.service_name
+        service = client.meta.service_model.service_name
 
         def attempt():
             self.limiter.acquire(service)

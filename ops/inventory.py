@@ -67,7 +67,8 @@ def _cloud9(aws) -> List[Found]:
 def _elasticache(aws) -> List[Found]:
     client = aws.client("elasticache")
     found = []
-    for cluster in aws.call(client.describe_cache_clusters)["CacheClusters"]:
+    for cluster in aws.call(client.describe_cache_clusters, ShowCacheClustersNotInReplicationGroups=True)[
+            "CacheClusters"]:  # a group's member goes with its group
         tags = _tags(aws.call(client.list_tags_for_resource, ResourceName=cluster["ARN"])["TagList"])
         found.append(Found("cache-cluster", cluster["CacheClusterId"], cluster["CacheClusterStatus"], tags,
                            "elasticache.cluster"))
@@ -83,10 +84,25 @@ def _ec2(aws) -> List[Found]:
         tags = _tags(instance.get("Tags"))
         parent = tags.get("aws:cloud9:environment")  # a Cloud9 instance goes with its environment
         found.append(Found("ec2-instance", instance["InstanceId"], instance["State"]["Name"], tags,
-                           None if parent else "ec2.instance", {"part_of": parent} if parent else {}))
+                           None if parent else "ec2.client_host", {"part_of": parent} if parent else {}))
+    for group in aws.call(ec2.describe_security_groups)["SecurityGroups"]:
+        tags = _tags(group.get("Tags"))
+        parent = tags.get("aws:cloud9:environment")  # a Cloud9 group goes with its environment
+        found.append(Found("security-group", group["GroupId"], group["GroupName"], tags,
+                           None if parent else "ec2.client_host", {"part_of": parent} if parent else {}))
     for rule in aws.call(ec2.describe_security_group_rules)["SecurityGroupRules"]:
         found.append(Found("ingress-rule", rule["SecurityGroupRuleId"], f"on {rule['GroupId']}", _tags(rule.get("Tags")),
                            "ec2.ingress", {"group_id": rule["GroupId"]}))
+    return found
+
+
+def _replication_groups(aws) -> List[Found]:
+    client = aws.client("elasticache")
+    found = []
+    for group in aws.call(client.describe_replication_groups)["ReplicationGroups"]:
+        tags = _tags(aws.call(client.list_tags_for_resource, ResourceName=group["ARN"])["TagList"])
+        found.append(Found("replication-group", group["ReplicationGroupId"], group["Status"], tags,
+                           "elasticache.replication_group"))
     return found
 
 
@@ -113,7 +129,8 @@ def _iam(aws) -> List[Found]:
     return found
 
 
-SERVICES: Dict[str, Callable] = {"cloud9": _cloud9, "elasticache": _elasticache, "ec2": _ec2,
+SERVICES: Dict[str, Callable] = {"cloud9": _cloud9, "elasticache": _elasticache,
+                                 "elasticache replication groups": _replication_groups, "ec2": _ec2,
                                  "dynamodb": _dynamodb, "iam": _iam}
 
 

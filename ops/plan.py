@@ -137,7 +137,7 @@ def _checks(playbook: Playbook, aws) -> List[Finding]:
         findings.append(_cloud9_access(aws))
     for step in playbook.steps:
         node = step.args.get("node_type")
-        if step.type == "elasticache.cluster" and isinstance(node, str) and not REF.search(node) \
+        if step.type.startswith("elasticache.") and isinstance(node, str) and not REF.search(node) \
                 and node.startswith(PREVIOUS_GENERATION):
             findings.append(Finding("warning", f"step '{step.name}': {node} is a previous-generation node type that "
                                                "new clusters may not get; use --var node_type=cache.t3.micro."))

@@ -15,7 +15,8 @@ from .steps import registry
 from .steps.base import Resource
 
 # Creation order within a run, so that teardown (newest first) removes rules first.
-ORDER = ("iam-role", "instance-profile", "cloud9-environment", "cache-cluster", "dynamodb-table", "ingress-rule")
+ORDER = ("iam-role", "instance-profile", "security-group", "ec2-instance", "cloud9-environment", "cache-cluster",
+         "replication-group", "dynamodb-table", "ingress-rule")
 
 
 def candidates(aws, *, older_than: Optional[float] = None, lab: Optional[str] = None) -> List[Found]:

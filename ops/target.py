@@ -75,13 +75,23 @@ def sim_home(root: Path) -> Path:
 
 
 def discard_simulation_if_idle(root: Path) -> bool:
-    """End the simulated account once no dry-run lab recorded here has anything left in it."""
+    """End the simulated account once nothing of ops's is left in it: no live dry-run record
+    here, and no ops-tagged resource (leftovers whose record was lost wait for `ops sweep`)."""
+    from .inventory import find_tagged
+    from .sim.world import SimWorld
     from .status import all_states
 
     home = sim_home(root)
-    if not home.exists() or any(state.live() for state in all_states(root, dry_run=True)):
+    states = all_states(root, dry_run=True)
+    if not home.exists() or any(state.live() for state in states):
         return False
-    from .sim.world import SimWorld
-
+    try:
+        with open_target(True, states[-1].region if states else None, None, {"home": home}) as aws:
+            if find_tagged(aws):
+                return False
+    except BadInput:
+        return False  # not sure what is in it: keep it (ops sim reset discards it)
+    except OpsError:
+        pass  # a lost account: nothing to keep
     SimWorld.destroy(home)
     return True

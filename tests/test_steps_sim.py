@@ -159,3 +159,14 @@ def test_teardown_finds_resources_whose_create_answer_was_lost(world, aws, tmp_p
     assert aws.client("cloud9").list_environments()["environmentIds"] == []
     rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [target]}])
     assert [r for r in rules["SecurityGroupRules"] if not r["IsEgress"]] == []
+
+
+def test_include_adopted_deletes_what_existed_before(world, aws, tmp_path):
+    elasticache = aws.client("elasticache")
+    elasticache.create_cache_cluster(CacheClusterId="old-cache", Engine="redis", CacheNodeType="cache.t3.micro",
+                                     NumCacheNodes=1)
+    runner = make_runner(playbook_from(LAB.replace("cluster_id: c-${{ run.id }}", "cluster_id: old-cache")), aws,
+                         tmp_path)
+    runner.run_step(runner.playbook.step("redis"))
+    teardown(runner.state, aws, aws.clock, runner.reporter, runner.settings, "steps-lab", include_adopted=True)
+    assert elasticache.describe_cache_clusters()["CacheClusters"] == []

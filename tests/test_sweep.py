@@ -54,7 +54,7 @@ def test_sweep_finds_and_deletes_a_lab_whose_record_is_lost(aws, tmp_path):
     found = candidates(aws)
     kinds = sorted(item.kind for item in found)
     assert kinds == ["cache-cluster", "cloud9-environment", "dynamodb-table", "ec2-instance", "iam-role",
-                     "ingress-rule", "instance-profile"]  # the environment's instance goes with it
+                     "ingress-rule", "instance-profile", "security-group"]  # instance and group: the environment's
     assert all(item.run == runner.state.run_id and item.lab == "sweep-lab" for item in found)
     assert all(item.age() is not None and 0 <= item.age() < 600 for item in found)
     table = "\n".join(preview_lines(found))
@@ -62,7 +62,7 @@ def test_sweep_finds_and_deletes_a_lab_whose_record_is_lost(aws, tmp_path):
 
     settings, _, _ = load_settings(())
     can, cannot = deletable(found)
-    assert cannot == [] and "ec2-instance" not in {item.kind for item in can}
+    assert cannot == [] and not {"ec2-instance", "security-group"} & {item.kind for item in can}
     left = delete(can, aws, Reporter("json", io.StringIO(), aws.clock), settings)
     assert not any(left.values())
     assert find_tagged(aws) == []
@@ -75,3 +75,25 @@ def test_filters_by_lab_and_age(aws, tmp_path):
     assert [i.kind for i in candidates(aws, lab="sweep-lab")] == ["dynamodb-table"]
     assert candidates(aws, lab="other-lab") == []
     assert candidates(aws, older_than=3600) == []  # made seconds ago
+
+
+def test_sweep_through_the_cli_previews_then_deletes_a_lab_whose_record_was_lost(workdir):
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from ops.cli import cli
+
+    lab = str(Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", lab, "--dry-run", "--keep"]).exit_code == 0
+    (workdir / ".ops/dry-run/state/elasticache-lab.json").unlink()  # the record is lost
+    preview = runner.invoke(cli, ["sweep", "--dry-run"])
+    assert preview.exit_code == 0 and "cache-cluster" in preview.output and "elasticache-lab" in preview.output
+    assert "preview only; add --yes" in preview.output
+    swept = runner.invoke(cli, ["sweep", "--dry-run", "--yes"])
+    assert swept.exit_code == 0, swept.output
+    assert "sweep complete" in swept.output
+    again = runner.invoke(cli, ["sweep", "--dry-run"])
+    assert "no ops-tagged resources found" in again.output
+    assert not (workdir / ".ops/dry-run/account").exists()  # nothing left: the account ended

@@ -82,7 +82,7 @@ class Table(StepType):
         ctx.wait(f"table {name}", waiter_check(ctx.aws, client, "table_exists", lambda r: r["Table"]["TableStatus"],
                                                TableName=name), "dynamodb.create")
         if self.args["seed"]:
-            count = load_seed(client, name, sleep=ctx.clock.sleep)
+            count = ctx.call(load_seed, dynamodb_client=client, table_name=name, sleep=ctx.clock.sleep)
             ctx.output(f"loaded {count} seed items into {name}")
         return {}
 
