@@ -87,7 +87,9 @@ def _ec2(aws) -> List[Found]:
                            None if parent else "ec2.client_host", {"part_of": parent} if parent else {}))
     for group in aws.call(ec2.describe_security_groups)["SecurityGroups"]:
         tags = _tags(group.get("Tags"))
-        parent = tags.get("aws:cloud9:environment")  # a Cloud9 group goes with its environment
+        # a Cloud9 environment's group (named aws-cloud9-...) goes with its environment
+        parent = tags.get("aws:cloud9:environment") or (group["GroupName"] if group["GroupName"].startswith(
+            "aws-cloud9-") else None)
         found.append(Found("security-group", group["GroupId"], group["GroupName"], tags,
                            None if parent else "ec2.client_host", {"part_of": parent} if parent else {}))
     for rule in aws.call(ec2.describe_security_group_rules)["SecurityGroupRules"]:
