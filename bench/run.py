@@ -35,7 +35,6 @@ from ops.output import Reporter  # noqa: E402
 from ops.playbook import load_playbook  # noqa: E402
 from ops.report import summary  # noqa: E402
 from ops.sim.durations import DEFAULT_DURATIONS  # noqa: E402
-from ops.timeline import Timeline  # noqa: E402
 from ops.waiting import Schedule  # noqa: E402
 
 WAITER_DELAY = 15  # botocore's cache_cluster_available / table_exists delay

@@ -7,12 +7,11 @@ only references to other steps' outputs are left for the runner.
 import difflib
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from .durations import parse_duration
 from .errors import BadInput
-from .refs import RefError, parse_ref, refs_in, resolve
+from .refs import RefError, refs_in, resolve
 from .steps import registry
 from .yamlsource import LineDict, load_yaml_file
 

@@ -2,7 +2,7 @@
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from .aws import error_code
 from .durations import format_duration

@@ -56,7 +56,7 @@ def open_target(dry_run: bool, region: Optional[str], profile: Optional[str],
     try:
         world.start()
     except SimAccountLost as exc:
-        raise OpsError(f"{exc}.", f"Discard it with 'ops sim reset' (the simulated account's records go too).") from None
+        raise OpsError(f"{exc}.", "Discard it with 'ops sim reset' (the simulated account's records go too).") from None
     except ValueError as exc:
         raise BadInput(f"{exc}.", "Use that region for dry runs, or discard the simulated account: ops sim reset.") \
             from None

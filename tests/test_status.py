@@ -1,7 +1,6 @@
 """`ops status`, --ttl and `ops sweep --expired`."""
 import json
 import time
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner

@@ -1,6 +1,6 @@
 """ElastiCache: a single-node Redis (or Valkey) cluster, deleted without a final snapshot."""
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from ..aws import error_code
 from .base import Change, Output, Param, Resource, StepType, register
@@ -116,7 +116,14 @@ class CacheCluster(StepType):
         if cluster["CacheClusterStatus"] != "deleting":
             # AWS refuses deletes while creating/modifying/snapshotting (InvalidCacheClusterState):
             # wait for a deletable state, and try again while it still refuses, until the deadline.
-            ctx.wait(f"cluster {resource.id} to be deletable", _delete_when_allowed(ctx, resource.id),
+            def status():
+                return (describe_cluster(ctx, resource.id) or {}).get("CacheClusterStatus")
+
+            def send():
+                return ctx.call(client.delete_cache_cluster, CacheClusterId=resource.id)
+
+            ctx.wait(f"cluster {resource.id} to be deletable",
+                     delete_when_allowed(status, send, "InvalidCacheClusterState", "CacheClusterNotFound"),
                      "elasticache.create")
         ctx.wait(f"cluster {resource.id} deletion", _gone_check(ctx, resource.id), "elasticache.delete")
 
@@ -143,24 +150,27 @@ def _tagged_ours(ctx, cluster) -> bool:
     return ctx.is_ours(tags)
 
 
-def _delete_when_allowed(ctx, cluster_id: str):
-    """A check that sends the delete (no final snapshot) once the cluster accepts it."""
+def delete_when_allowed(status: Callable[[], Optional[str]], delete: Callable[[], Any], refused: str,
+                        missing: str):
+    """A check for ctx.wait that sends a delete (no final snapshot) once ElastiCache accepts it.
+
+    status() gives the resource's status (None: gone); AWS refuses deletes while it is busy
+    (error code `refused`), so busy states are waited out and a refusal is asked again.
+    """
     from ..waiting import RETRY, SUCCESS
 
-    client = ctx.client("elasticache")
-
     def check():
-        cluster = describe_cluster(ctx, cluster_id)
-        if cluster is None or cluster["CacheClusterStatus"] == "deleting":
-            return SUCCESS, cluster["CacheClusterStatus"] if cluster else "gone"
-        if cluster["CacheClusterStatus"] in BUSY:
-            return RETRY, cluster["CacheClusterStatus"]
+        current = status()
+        if current is None or current == "deleting":
+            return SUCCESS, current or "gone"
+        if current in BUSY:
+            return RETRY, current
         try:
-            ctx.call(client.delete_cache_cluster, CacheClusterId=cluster_id)  # no FinalSnapshotIdentifier
+            delete()
         except Exception as exc:  # noqa: BLE001
-            if error_code(exc) == "InvalidCacheClusterState":
-                return RETRY, "delete refused for now (InvalidCacheClusterState)"
-            if error_code(exc) != "CacheClusterNotFound":
+            if error_code(exc) == refused:
+                return RETRY, f"delete refused for now ({refused})"
+            if error_code(exc) != missing:
                 raise
         return SUCCESS, "deleting"
 

@@ -11,10 +11,9 @@ from typing import Any, Dict, List, Optional
 from ..aws import error_code
 from .base import Change, Output, Param, Resource, StepType, register
 from .ec2 import default_security_group
-from .elasticache import _tagged_ours, check_cluster_id, check_node_type, describe_cluster
+from .elasticache import _tagged_ours, check_cluster_id, check_node_type, delete_when_allowed, describe_cluster
 
 GROUP = "replication-group"
-BUSY = ("creating", "modifying", "snapshotting")
 
 
 def check_group_id(value: str) -> Optional[str]:
@@ -134,7 +133,16 @@ class CacheReplicationGroup(StepType):
         if group["Status"] != "deleting":
             # Refused while creating/modifying/snapshotting (InvalidReplicationGroupState): wait
             # for a deletable state, and try again while it still refuses, until the deadline.
-            ctx.wait(f"replication group {resource.id} to be deletable", _delete_when_allowed(ctx, resource.id),
+            client = ctx.client("elasticache")
+
+            def status():
+                return (describe_group(ctx, resource.id) or {}).get("Status")
+
+            def send():
+                return ctx.call(client.delete_replication_group, ReplicationGroupId=resource.id)
+
+            ctx.wait(f"replication group {resource.id} to be deletable",
+                     delete_when_allowed(status, send, "InvalidReplicationGroupState", "ReplicationGroupNotFoundFault"),
                      "elasticache.create")
         ctx.wait(f"replication group {resource.id} deletion", _check(ctx, "replication_group_deleted", resource.id),
                  "elasticache.delete")
@@ -146,26 +154,3 @@ def _check(ctx, waiter: str, group_id: str):
     return waiter_check(ctx.aws, ctx.client("elasticache"), waiter, lambda r: r["ReplicationGroups"][0]["Status"],
                         ReplicationGroupId=group_id)
 
-
-def _delete_when_allowed(ctx, group_id: str):
-    """A check that sends the delete (no final snapshot) once the group accepts it."""
-    from ..waiting import RETRY, SUCCESS
-
-    client = ctx.client("elasticache")
-
-    def check():
-        group = describe_group(ctx, group_id)
-        if group is None or group["Status"] == "deleting":
-            return SUCCESS, group["Status"] if group else "gone"
-        if group["Status"] in BUSY:
-            return RETRY, group["Status"]
-        try:
-            ctx.call(client.delete_replication_group, ReplicationGroupId=group_id)  # no FinalSnapshotIdentifier
-        except Exception as exc:  # noqa: BLE001
-            if error_code(exc) == "InvalidReplicationGroupState":
-                return RETRY, "delete refused for now (InvalidReplicationGroupState)"
-            if error_code(exc) != "ReplicationGroupNotFoundFault":
-                raise
-        return SUCCESS, "deleting"
-
-    return check
