@@ -26,7 +26,24 @@ def diagnose(aws, playbook: Optional[Playbook]) -> List[Finding]:
     if playbook:
         findings.extend(_node_types(aws, playbook))
         findings.append(_permissions(aws, caller, playbook))
+        findings.append(_guarded("service quotas", lambda: _node_quota(aws, playbook)))
     return findings
+
+
+def _node_quota(aws, playbook: Playbook) -> Finding:
+    """Would the lab's cache nodes fit in the account's 'Nodes per Region' quota?"""
+    needed = sum(1 for step in playbook.steps if step.type.startswith("elasticache."))
+    quotas = aws.call(aws.client("service-quotas").list_service_quotas, ServiceCode="elasticache")["Quotas"]
+    nodes = next((q for q in quotas if "nodes per region" in q["QuotaName"].lower()), None)
+    if nodes is None:
+        return Finding("note", "service quotas: could not find ElastiCache's nodes-per-region quota.")
+    elasticache = aws.client("elasticache")
+    used = sum(c.get("NumCacheNodes", 1) for c in aws.call(elasticache.describe_cache_clusters)["CacheClusters"])
+    limit = int(nodes["Value"])
+    if used + needed > limit:
+        return Finding("problem", f"ElastiCache nodes: {used} in use + {needed} for the lab > the quota of {limit} in "
+                                  f"{aws.region}: delete unused clusters or ask for more in Service Quotas.")
+    return Finding("ok", f"ElastiCache nodes: {used} in use + {needed} for the lab, within the quota of {limit}.")
 
 
 def verdict(findings: List[Finding]) -> str:
@@ -44,6 +61,8 @@ def _guarded(what: str, check: Callable[[], Finding]) -> Finding:
     except Exception as exc:  # noqa: BLE001
         if error_code(exc) in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
             return Finding("note", f"{what}: {UNANSWERED} (your credentials may not ask: {error_code(exc)}).")
+        if error_code(exc) == "NoSuchResourceException":
+            return Finding("note", f"{what}: {UNANSWERED} (the account answered: {error_code(exc)}).")
         raise
 
 

@@ -9,7 +9,9 @@ from typing import Dict, List
 
 from .playbook import Playbook
 
-ALWAYS = ["sts:GetCallerIdentity"]  # ops plan and ops doctor
+# what ops plan and ops doctor ask, whatever the playbook
+ALWAYS = ["sts:GetCallerIdentity", "iam:SimulatePrincipalPolicy", "servicequotas:ListServiceQuotas",
+          "elasticache:DescribeReservedCacheNodesOfferings", "ec2:DescribeSubnets"]
 
 
 def policy_for(playbook: Playbook) -> Dict:

@@ -88,3 +88,20 @@ def test_no_credentials(monkeypatch, tmp_path):
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     result = CliRunner().invoke(cli, ["doctor"])
     assert result.exit_code == 2 and "no AWS credentials" in result.output
+
+
+def test_a_full_node_quota_is_a_problem(world):
+    world.session().client("elasticache").create_cache_cluster(
+        CacheClusterId="existing", Engine="redis", CacheNodeType="cache.t3.micro", NumCacheNodes=1)
+    quota = ("before-call.service-quotas.ListServiceQuotas", lambda **_: ok_response({"Quotas": [
+        {"ServiceCode": "elasticache", "QuotaCode": "L-TEST", "QuotaName": "Nodes per Region", "Value": 1.0}]}))
+    findings, last = doctor(world, quota)
+    assert any("1 in use + 1 for the lab > the quota of 1" in p for p in problems(findings))
+    assert "Service Quotas" in last
+
+
+def test_a_quota_with_room_is_fine(world):
+    quota = ("before-call.service-quotas.ListServiceQuotas", lambda **_: ok_response({"Quotas": [
+        {"ServiceCode": "elasticache", "QuotaCode": "L-TEST", "QuotaName": "Nodes per Region", "Value": 300.0}]}))
+    findings, _ = doctor(world, quota)
+    assert any(f.level == "ok" and "within the quota of 300" in f.text for f in findings)
