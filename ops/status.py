@@ -96,8 +96,10 @@ def lab_status(state: RunState, aws, prices: Prices, now: Optional[float] = None
 
 
 def all_states(root: Path, dry_run: bool) -> List[RunState]:
+    """Every lab record in this folder (not the temporary files of an interrupted write)."""
     folder = state_dir(root, dry_run)
-    return [s for s in (RunState.load(p) for p in sorted(folder.glob("*.json")))] if folder.is_dir() else []
+    paths = sorted(p for p in folder.glob("*.json") if not p.name.startswith(".")) if folder.is_dir() else []
+    return [RunState.load(p) for p in paths]
 
 
 def lines(statuses: List[LabStatus], prices: Prices) -> List[str]:

@@ -46,3 +46,11 @@ def test_teardown_order_is_newest_first_and_skips_what_is_not_ours(tmp_path):
     done.status = "deleted"
     state.record(done)
     assert [r.id for r in state.to_delete()] == ["a"]
+
+
+def test_a_write_cut_short_leaves_no_second_record(tmp_path):
+    from ops.status import all_states
+
+    state = RunState.start(tmp_path / ".ops" / "state" / "lab.json", "lab", "p", "us-east-1", dry_run=False)
+    (state.path.parent / ".state-abc123.json").write_text(state.path.read_text())  # SIGKILL during a save
+    assert [s.data["lab"] for s in all_states(tmp_path, dry_run=False)] == ["lab"]

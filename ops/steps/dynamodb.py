@@ -106,7 +106,11 @@ class Table(StepType):
                 ctx.wait(f"table {resource.id} to be deletable",
                          waiter_check(ctx.aws, client, "table_exists", lambda r: r["Table"]["TableStatus"],
                                       TableName=resource.id), "dynamodb.create")
-                ctx.call(client.delete_table, TableName=resource.id)
+                try:
+                    ctx.call(client.delete_table, TableName=resource.id)
+                except Exception as again:  # noqa: BLE001
+                    if error_code(again) != "ResourceNotFoundException":
+                        raise
         ctx.wait(f"table {resource.id} deletion",
                  waiter_check(ctx.aws, client, "table_not_exists", lambda r: r["Table"]["TableStatus"],
                               TableName=resource.id), "dynamodb.delete")
