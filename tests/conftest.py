@@ -78,3 +78,18 @@ def workdir(tmp_path, monkeypatch):
     """Run in an empty directory, so .ops/ state lands there."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def no_simulated_account_left_running(request):
+    """A test that kept a dry-run lab up (--keep, a kill) must not leave its simulator running."""
+    root = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if root is None:
+        return
+    homes = list(root.glob("**/.ops/dry-run/account"))
+    if homes:
+        from ops.sim.world import SimWorld
+
+        for home in homes:
+            SimWorld.destroy(home)
