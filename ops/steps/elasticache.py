@@ -22,6 +22,18 @@ def check_node_type(value: str) -> Optional[str]:
     return None
 
 
+# What a single-node cache takes, as a cluster or as a replication group.
+NODE_PARAMS = (
+    Param("engine", default="redis", choices=("redis", "valkey"), doc="cache engine"),
+    Param("engine_version", default=None, doc="engine version; omit for the current default"),
+    Param("node_type", default="cache.t3.micro", check=check_node_type,
+          doc="node type; cache.t3.micro is current generation and cheap"),
+    Param("port", type="integer", default=6379, minimum=1, maximum=65535, doc="port the node listens on"),
+    Param("security_group_ids", type="list", default=None,
+          doc="VPC security groups; omit to use the default VPC's default group"),
+)
+
+
 def describe_cluster(ctx, cluster_id: str) -> Optional[Dict[str, Any]]:
     client = ctx.client("elasticache")
     try:
@@ -40,13 +52,7 @@ class CacheCluster(StepType):
     params = [
         Param("cluster_id", required=True, doc="cluster name: 1-40 lowercase letters, digits, hyphens",
               check=check_cluster_id),
-        Param("engine", default="redis", choices=("redis", "valkey"), doc="cache engine"),
-        Param("engine_version", default=None, doc="engine version; omit for the current default"),
-        Param("node_type", default="cache.t3.micro", check=check_node_type,
-              doc="node type; cache.t3.micro is current generation and cheap"),
-        Param("port", type="integer", default=6379, minimum=1, maximum=65535, doc="port the node listens on"),
-        Param("security_group_ids", type="list", default=None,
-              doc="VPC security groups; omit to use the default VPC's default group"),
+        *NODE_PARAMS,
     ]
     outputs = {
         "cluster_id": Output("the cluster id", early=True),

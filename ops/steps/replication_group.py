@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional
 from ..aws import error_code
 from .base import Change, Output, Param, Resource, StepType, register
 from .ec2 import default_security_group
-from .elasticache import _tagged_ours, check_cluster_id, check_node_type, delete_when_allowed, describe_cluster
+from .elasticache import NODE_PARAMS, _tagged_ours, check_cluster_id, delete_when_allowed, describe_cluster
 
 GROUP = "replication-group"
 
@@ -50,13 +50,7 @@ class CacheReplicationGroup(StepType):
         Param("group_id", required=True, check=check_group_id,
               doc="replication group name: 1-40 lowercase letters, digits, hyphens"),
         Param("description", default="ops lab cache", doc="the group's description"),
-        Param("engine", default="redis", choices=("redis", "valkey"), doc="cache engine"),
-        Param("engine_version", default=None, doc="engine version; omit for the current default"),
-        Param("node_type", default="cache.t3.micro", check=check_node_type,
-              doc="node type; cache.t3.micro is current generation and cheap"),
-        Param("port", type="integer", default=6379, minimum=1, maximum=65535, doc="port the node listens on"),
-        Param("security_group_ids", type="list", default=None,
-              doc="VPC security groups; omit to use the default VPC's default group"),
+        *NODE_PARAMS,
     ]
     outputs = {
         "group_id": Output("the replication group id", early=True),
