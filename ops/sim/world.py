@@ -39,6 +39,7 @@ import tempfile
 import threading
 from pathlib import Path
 from typing import Dict, Optional
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 import boto3
@@ -307,7 +308,15 @@ class SimWorld:
         if not host.endswith(".amazonaws.com"):
             raise SimulatorStopped(f"a dry run never sends requests to {host}")
         if self.server is not None:
-            request.url = urlunsplit(("http", f"{LOOPBACK}:{self.server.port}", url.path, url.query, ""))
+            path = url.path
+            bucket = _S3_VIRTUAL_HOST.match(host)
+            if bucket:  # the server knows the bucket only from the path
+                path = f"/{bucket.group(1)}{path}"
+            request.url = urlunsplit(("http", f"{LOOPBACK}:{self.server.port}", path, url.query, ""))
+
+
+# bucket.s3.amazonaws.com, bucket.s3.us-west-2.amazonaws.com: S3's virtual-hosted addressing
+_S3_VIRTUAL_HOST = re.compile(r"^(.+)\.s3(?:[.-][a-z0-9-]+)?\.amazonaws\.com$")
 
 
 def _account_pids(home: Path):
