@@ -176,6 +176,12 @@ def _build_step(node, line: int, playbook: Playbook, declared: List[str]) -> Ste
         if param.required and param.name not in args:
             raise BadInput(f"step '{name}' ({type_name}) is missing the required parameter '{param.name}'.",
                            param.doc and f"It is: {param.doc}.", source, node.line_of("with") if "with" in node else line)
+    known = {key: value for key, value in step_type.with_defaults(args).items() if not refs_in(value)}
+    rule = step_type.check_args(known)
+    if rule:
+        key, problem, hint = rule
+        raise BadInput(f"step '{name}' ({type_name}), parameter '{key}': {problem}.", hint, source,
+                       arg_lines.get(key, node.line_of("with") if "with" in node else line))
     timeout = step_type.default_timeout
     if "timeout" in node:
         try:
@@ -239,11 +245,16 @@ def _check_arg(raw, param, step_name: str, playbook: Playbook, line: int, after:
                 after[target] = phase
     value = resolve(raw, lambda path: _static_value(path, playbook))
     sample = resolve(value, lambda path: SAMPLE_RUN_ID if path == ("run", "id") else "${{ " + ".".join(path) + " }}")
+    if param.secret and refs_in(sample):
+        # resolved only at run time, it could not be checked before: a secret's source is written out
+        raise BadInput(f"step '{step_name}', parameter '{param.name}' may not refer to a step output or run value.",
+                       f"It is: {param.doc}. Write the source itself, or take it from a var.", source, line)
     if not refs_in(sample):
         problem = param.validate(sample)
         if problem:
             origin = "".join(f" (from var '{r[1]}')" for r in refs if r[0] == "vars")
-            raise BadInput(f"step '{step_name}', parameter '{param.name}' = {sample!r}{origin} {problem}.",
+            shown = "" if param.secret else f" = {sample!r}"  # it may be the secret itself: never repeated
+            raise BadInput(f"step '{step_name}', parameter '{param.name}'{shown}{origin} {problem}.",
                            param.doc and f"It is: {param.doc}.", source, line)
     return value
 

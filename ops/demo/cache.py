@@ -24,11 +24,20 @@ REDIS_TIMEOUT_S = 1.0
 logger = logging.getLogger(__name__)
 
 
-def redis_from_url(url: str, timeout_s: float = REDIS_TIMEOUT_S) -> redis.Redis:
+def redis_from_url(url: str, timeout_s: float = REDIS_TIMEOUT_S, password: Optional[str] = None,
+                   ca_file: Optional[str] = None) -> redis.Redis:
     """A client for redis:// or rediss:// (TLS) URLs, password included, that gives up fast:
-    short socket timeouts and no retries (redis-py retries 10 times by default)."""
+    short socket timeouts and no retries (redis-py retries 10 times by default).
+
+    password: the AUTH token, when not in the URL (so it never has to be on a command line);
+    ca_file: CAs to verify a rediss:// server against instead of the system's (dry runs)."""
+    extra = {}
+    if password is not None:
+        extra["password"] = password
+    if ca_file is not None and url.startswith("rediss://"):
+        extra["ssl_ca_certs"] = ca_file
     return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                                retry=Retry(NoBackoff(), 0))
+                                retry=Retry(NoBackoff(), 0), **extra)
 
 
 @dataclass

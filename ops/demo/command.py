@@ -1,12 +1,17 @@
 """`ops demo cache-aside` (and `python -m ops.demo`): run the demo against a real or local stack.
 
+The Redis AUTH token, when the cache has one, comes from the environment variable
+OPS_REDIS_PASSWORD (never a command-line option: argv is visible to every process).
+
 boto3 and redis are imported only when the command runs, so the CLI starts without them.
 """
+import os
 from urllib.parse import urlsplit
 
 import click
 
 REDIS_SCHEMES = ("redis", "rediss")
+PASSWORD_VARIABLE = "OPS_REDIS_PASSWORD"
 
 
 def _check_redis_url(ctx, param, url: str) -> str:
@@ -36,7 +41,10 @@ def _check_redis_url(ctx, param, url: str) -> str:
               help="AWS region of the table; defaults to the standard AWS environment.")
 def cache_aside(redis_url, table, restaurant, reads, ttl, seed, region):
     """Fetch a restaurant summary twice through a Redis cache-aside layer over DynamoDB
-    (uncached, then cached) and report hits, misses, latencies and the key's TTL."""
+    (uncached, then cached) and report hits, misses, latencies and the key's TTL.
+
+    The Redis AUTH token (ElastiCache with in-transit encryption) is read from the
+    environment variable OPS_REDIS_PASSWORD when set; use a rediss:// URL with it."""
     import boto3
 
     from ops.demo.run import run_demo
@@ -47,7 +55,8 @@ def cache_aside(redis_url, table, restaurant, reads, ttl, seed, region):
         if seed:
             click.echo(f"Seeded {load_seed(client, table)} items into {table}.")
         run_demo(redis_url, table, client, restaurant=restaurant, reads=reads, ttl=ttl,
-                 echo=click.echo, warn=lambda message: click.echo(f"warning: {message}", err=True))
+                 echo=click.echo, warn=lambda message: click.echo(f"warning: {message}", err=True),
+                 redis_password=os.environ.get(PASSWORD_VARIABLE) or None)
     except Exception as exc:  # the command's one error boundary: a paragraph, not a traceback
         raise click.ClickException(explain(exc, table=table, region=region)) from exc
 

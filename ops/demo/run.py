@@ -12,14 +12,16 @@ logger = logging.getLogger(__name__)
 
 def run_demo(redis_url: str, table_name: str, dynamodb_client, restaurant: str = "The Vineyard",
              reads: int = 50, ttl: int = 900, echo: Callable[[str], None] = print, *,
-             warn: Optional[Callable[[str], None]] = None) -> dict:
+             warn: Optional[Callable[[str], None]] = None, redis_password: Optional[str] = None,
+             ca_file: Optional[str] = None) -> dict:
     """Print both passes and the report through echo; return the report.
 
     The key is deleted first so the first pass always shows the miss, however often the demo
     has run before. Cached timings are skipped when Redis failed (they would time DynamoDB).
+    redis_password: the AUTH token (kept out of the URL); ca_file: see redis_from_url.
     """
     table = ReviewTable(dynamodb_client, table_name)
-    cache = SummaryCache(redis_from_url(redis_url), table, ttl_s=ttl, warn=warn or logger.warning)
+    cache = SummaryCache(redis_from_url(redis_url, password=redis_password, ca_file=ca_file), table, ttl_s=ttl, warn=warn or logger.warning)
     cache.invalidate(restaurant)
     for _ in range(2):
         fetched = cache.fetch_restaurant_summary(restaurant)

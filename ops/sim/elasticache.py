@@ -36,11 +36,24 @@ What it reproduces, and where the behaviour comes from:
   commands reach it only if the cluster's security groups admit their instance on the
   cluster's Port (6379 unless given), as on AWS. The reported Port is the gate's, not
   6379: connect to the reported Port.
+- In-transit encryption and AUTH (replication groups only, as on AWS for Redis/Valkey):
+  TransitEncryptionEnabled=true makes the endpoint speak TLS only (certificate from the
+  world's own CA, `world.ca_file`); AuthToken makes it require `AUTH <token>` (or HELLO
+  ... AUTH), answering -NOAUTH / -WRONGPASS like Redis. AuthToken without TLS:
+  InvalidParameterValue "The AUTH token is only supported when encryption-in-transit is
+  enabled" (the CLI's text, aws-cli#5007), on CreateCacheCluster too. A token that is not
+  16-128 printable ASCII characters from letters, digits and ! & # $ ^ < > - (the API
+  reference's rules): InvalidParameterValue "Invalid AuthToken provided." (the text
+  Terraform users quote; it never echoes the token). Describe output reports
+  TransitEncryptionEnabled, TransitEncryptionMode and AuthTokenEnabled on the group and its
+  member cluster. TransitEncryptionEnabled on CreateCacheCluster with redis is refused
+  (InvalidParameterCombination; AWS documents it for memcached only; the text is ops's).
 - Not simulated: memcached, subnet groups other than `default`, modify/snapshot
   operations (a FinalSnapshotIdentifier is recorded, nothing more), multi-node groups.
 """
 import re
 
+from ..authtoken import valid_auth_token
 from .base import ACCOUNT_ID, Backend, SimError, tag_dict_to_list, tag_list_to_dict
 
 _FAMILIES = {
@@ -212,6 +225,11 @@ class ElastiCacheBackend(Backend):
             raise InvalidParameterValue("ops sim: memcached clusters are not simulated")
         if engine != "redis":
             raise InvalidParameterValue(f"Invalid engine: {engine}")
+        if params.get("TransitEncryptionEnabled"):
+            raise InvalidParameterCombination("ops sim: TransitEncryptionEnabled on CreateCacheCluster is for memcached; "
+                                              "for redis or valkey use CreateReplicationGroup.")
+        if params.get("AuthToken") is not None:
+            raise InvalidParameterValue(NO_TLS_FOR_TOKEN)
         if params.get("NumCacheNodes", 1) != 1:
             raise InvalidParameterValue("Cannot create a Redis cluster with a NumCacheNodes parameter greater than 1.")
         node_type = self._node_type(params.get("CacheNodeType"))
@@ -265,6 +283,13 @@ class ElastiCacheBackend(Backend):
                 or params.get("PrimaryClusterId"):
             raise InvalidParameterValue("ops sim: only single-node replication groups (one node, no replicas) "
                                         "are simulated")
+        tls = bool(params.get("TransitEncryptionEnabled"))
+        token = params.get("AuthToken")
+        if token is not None:
+            if not tls:
+                raise InvalidParameterValue(NO_TLS_FOR_TOKEN)
+            if not valid_auth_token(token):
+                raise InvalidParameterValue("Invalid AuthToken provided.")
         node_type = self._node_type(params.get("CacheNodeType"))
         network = self._network(params)
         if group_id in self.groups:
@@ -276,11 +301,15 @@ class ElastiCacheBackend(Backend):
         self.groups[group_id] = {
             "id": group_id, "description": params["ReplicationGroupDescription"], "engine": engine,
             "node_type": node_type, "member": member_id, "tags": tags, "status": "creating",
-            "created_at": self.now(), "delete_started_at": None,
+            "created_at": self.now(), "delete_started_at": None, "transit_encryption": tls,
+            "auth_token_enabled": token is not None,
             "arn": f"arn:aws:elasticache:{self.world.region}:{ACCOUNT_ID}:replicationgroup:{group_id}",
         }
-        self._new_cluster(member_id, engine, params.get("EngineVersion"), node_type, network, tags, group_id,
-                          params.get("Port", 6379))
+        member = self._new_cluster(member_id, engine, params.get("EngineVersion"), node_type, network, tags, group_id,
+                                   params.get("Port", 6379))
+        member["transit_encryption"] = tls
+        if token is not None:
+            member["auth_token"] = token  # the account's own secret, as AWS keeps it
         return {"ReplicationGroup": self._group_view(self.groups[group_id])}
 
     def describe_replication_groups(self, params):
@@ -409,8 +438,9 @@ class ElastiCacheBackend(Backend):
                                     "ParameterApplyStatus": "in-sync", "CacheNodeIdsToReboot": []},
             "CacheSubnetGroupName": "default", "AutoMinorVersionUpgrade": True,
             "SecurityGroups": [{"SecurityGroupId": g, "Status": "active"} for g in cluster["security_group_ids"]],
-            "SnapshotRetentionLimit": 0, "SnapshotWindow": "03:30-04:30", "AuthTokenEnabled": False,
-            "TransitEncryptionEnabled": False, "AtRestEncryptionEnabled": False, "ARN": cluster["arn"],
+            "SnapshotRetentionLimit": 0, "SnapshotWindow": "03:30-04:30",
+            **_encryption_view(cluster.get("transit_encryption", False), "auth_token" in cluster),
+            "AtRestEncryptionEnabled": False, "ARN": cluster["arn"],
             "ReplicationGroupLogDeliveryEnabled": False, "LogDeliveryConfigurations": [],
             "NetworkType": "ipv4", "IpDiscovery": "ipv4",
         }
@@ -439,12 +469,20 @@ class ElastiCacheBackend(Backend):
             "PendingModifiedValues": {}, "MemberClusters": [member["id"]], "NodeGroups": [node_group],
             "AutomaticFailover": "disabled", "MultiAZ": "disabled", "SnapshotRetentionLimit": 0,
             "SnapshotWindow": "03:30-04:30", "ClusterEnabled": False, "CacheNodeType": group["node_type"],
-            "AuthTokenEnabled": False, "TransitEncryptionEnabled": False, "AtRestEncryptionEnabled": False,
-            "ARN": group["arn"], "LogDeliveryConfigurations": [],
+            **_encryption_view(group.get("transit_encryption", False), group.get("auth_token_enabled", False)),
+            "AtRestEncryptionEnabled": False, "ARN": group["arn"], "LogDeliveryConfigurations": [],
             "ReplicationGroupCreateTime": self.timestamp(group["created_at"]), "DataTiering": "disabled",
             "AutoMinorVersionUpgrade": True, "NetworkType": "ipv4", "IpDiscovery": "ipv4",
             "ClusterMode": "disabled", "Engine": group["engine"],
         }
+
+
+NO_TLS_FOR_TOKEN = "The AUTH token is only supported when encryption-in-transit is enabled"
+def _encryption_view(tls: bool, auth: bool):
+    view = {"AuthTokenEnabled": auth, "TransitEncryptionEnabled": tls}
+    if tls:
+        view["TransitEncryptionMode"] = "required"
+    return view
 
 
 def _page(items, params, default_size: int):

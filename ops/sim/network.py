@@ -15,12 +15,22 @@ they stand for access from inside the VPC. Where /proc is unavailable, everythin
 
 A persistent account's gates run in its server process, not in the ops process whose
 commands connect, so there the registrations are files (SharedAttribution).
+
+A cluster with in-transit encryption gets a gate that speaks TLS (it terminates it, with the
+world's certificate, see tls.py) and, with an AUTH token, answers like a Redis with
+`requirepass`: until a client has sent AUTH with the token (or HELLO ... AUTH), every
+command gets `-NOAUTH Authentication required.`, a wrong token `-WRONGPASS ...`. The check
+is here rather than in the Redis behind the gate because fakeredis, the fallback, does not
+enforce `requirepass`; one check serves both. A plain-text client of a TLS gate fails its
+handshake and is disconnected, as with ElastiCache.
 """
+import hmac
 import ipaddress
 import os
 import select
 import socket
 import socketserver
+import ssl
 import threading
 from pathlib import Path
 from typing import Callable, Dict, Optional
@@ -139,8 +149,11 @@ class Gate:
     """A loopback listener forwarding to `target_port` when `allow(instance_id)` says so
     (instance_id None: a connection from outside any simulated instance)."""
 
-    def __init__(self, target_port: int, attribution: Attribution, allow: Callable[[str], bool]):
+    def __init__(self, target_port: int, attribution: Attribution, allow: Callable[[str], bool],
+                 tls: Optional[ssl.SSLContext] = None, password: Optional[str] = None):
         gate = self
+        self._tls = tls
+        self._password = password
 
         class Handler(socketserver.BaseRequestHandler):
             def handle(self):
@@ -160,7 +173,24 @@ class Gate:
         if instance_id is not None and not self._admitted(instance_id):
             select.select([client], [], [], _HOLD_SECONDS)  # dropped: answer nothing
             return
+        if self._tls is not None:
+            client.settimeout(_HANDSHAKE_SECONDS)
+            try:
+                client = self._tls.wrap_socket(client, server_side=True)
+            except (ssl.SSLError, OSError):
+                return  # not TLS, or it gave up: ElastiCache closes such connections too
+            client.settimeout(None)
+        leftover = b""
+        if self._password is not None:
+            try:
+                leftover = authenticate(client, self._password)
+            except (OSError, ValueError):
+                return
+            if leftover is None:
+                return
         with socket.create_connection((LOOPBACK, self._target)) as upstream:
+            if leftover:
+                upstream.sendall(leftover)
             _pump(client, upstream)
 
     def _admitted(self, instance_id: str) -> bool:
@@ -174,12 +204,113 @@ class Gate:
         self._server.server_close()
 
 
+_HANDSHAKE_SECONDS = 10
+NOAUTH = b"-NOAUTH Authentication required.\r\n"
+WRONGPASS = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+
+
 def _pump(a: socket.socket, b: socket.socket) -> None:
     peers = {a: b, b: a}
     while True:
         readable, _, _ = select.select(list(peers), [], [])
         for sock in readable:
-            data = sock.recv(65536)
+            try:
+                data = sock.recv(65536)
+                # a TLS socket may hold decrypted bytes select() cannot see
+                while data and isinstance(sock, ssl.SSLSocket) and sock.pending():
+                    data += sock.recv(sock.pending())
+            except (ssl.SSLError, ConnectionResetError):
+                return
             if not data:
                 return
             peers[sock].sendall(data)
+
+
+class _Commands:
+    """Redis commands read off a socket: RESP arrays, or inline (`PING\r\n`)."""
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+        self.buffer = b""
+
+    def _fill(self) -> None:
+        data = self._sock.recv(65536)
+        if not data:
+            raise EOFError
+        self.buffer += data
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self.buffer:
+            if len(self.buffer) > 65536:
+                raise ValueError("line too long")
+            self._fill()
+        line, self.buffer = self.buffer.split(b"\r\n", 1)
+        return line
+
+    def next(self):
+        """The next command's words."""
+        line = self._line()
+        if not line.startswith(b"*"):
+            return line.split()
+        words = []
+        for _ in range(int(line[1:])):
+            size = int(self._line()[1:])
+            while len(self.buffer) < size + 2:
+                self._fill()
+            words.append(self.buffer[:size])
+            self.buffer = self.buffer[size + 2:]
+        return words
+
+
+def authenticate(client: socket.socket, password: str) -> Optional[bytes]:
+    """Answer a client until it has authenticated, as Redis with `requirepass` does.
+
+    Returns what the client sent after its AUTH (to pass on to the Redis), or None when it
+    went away first. HELLO ... AUTH user pass is passed on without its AUTH part."""
+    commands = _Commands(client)
+    expected = password.encode()
+    while True:
+        try:
+            words = commands.next()
+        except EOFError:
+            return None
+        if not words:
+            continue
+        name = words[0].upper()
+        if name == b"QUIT":
+            client.sendall(b"+OK\r\n")
+            return None
+        if name == b"AUTH":
+            if len(words) not in (2, 3):
+                client.sendall(b"-ERR wrong number of arguments for 'auth' command\r\n")
+                continue
+            if _matches(words[1:], expected):
+                client.sendall(b"+OK\r\n")
+                return commands.buffer
+            client.sendall(WRONGPASS)
+            continue
+        if name == b"HELLO":
+            upper = [w.upper() for w in words]
+            if b"AUTH" not in upper:
+                client.sendall(b"-NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+                               b"HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+                               b"select the RESP protocol version at the same time\r\n")
+                continue
+            at = upper.index(b"AUTH")
+            if not _matches(words[at + 1:at + 3], expected):
+                client.sendall(WRONGPASS)
+                continue
+            rest = words[:at] + words[at + 3:]
+            return _encode(rest) + commands.buffer
+        client.sendall(NOAUTH)
+
+
+def _matches(credentials, expected: bytes) -> bool:
+    """AUTH password, or AUTH default password (the only user a token-protected node has)."""
+    if len(credentials) == 2 and credentials[0] != b"default":
+        return False
+    return bool(credentials) and hmac.compare_digest(credentials[-1], expected)
+
+
+def _encode(words) -> bytes:
+    return b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%s\r\n" % (len(w), w) for w in words)

@@ -110,10 +110,13 @@ class SimServer:
             raise SimServerError(f"{method} {path}: {response.status} {payload[:200]!r}")
         return json.loads(payload)
 
-    def open_gate(self, key: str, target_port: int, group_ids, port: int, region: str) -> int:
-        """A gate (or the one already open under `key`) in front of `target_port`: its port."""
+    def open_gate(self, key: str, target_port: int, group_ids, port: int, region: str,
+                  tls: Optional[dict] = None, password: Optional[str] = None) -> int:
+        """A gate (or the one already open under `key`) in front of `target_port`: its port.
+        tls: {cert, key} file paths for a TLS gate; password: the AUTH token it requires."""
         return self.call("PUT", "/_ops/gate", {"key": key, "target_port": target_port, "group_ids": list(group_ids),
-                                              "port": port, "region": region})["port"]
+                                              "port": port, "region": region, "tls": tls,
+                                              "password": password})["port"]
 
     def close_gate(self, key: str) -> None:
         self.call("DELETE", "/_ops/gate", {"key": key})
@@ -131,7 +134,9 @@ class _Gates:
         self._gates = {}
         self._lock = threading.Lock()
 
-    def open(self, key: str, target_port: int, group_ids, port: int, region: str) -> int:
+    def open(self, key: str, target_port: int, group_ids, port: int, region: str, tls: Optional[dict] = None,
+             password: Optional[str] = None) -> int:
+        from .tls import server_context
         from .world import isolated_session  # not at the top: world imports this module
 
         with self._lock:
@@ -139,7 +144,9 @@ class _Gates:
                 ec2 = isolated_session(region).client("ec2", endpoint_url=f"http://{LOOPBACK}:{self.port}",
                                                       config=Config(proxies={}))
                 self._gates[key] = Gate(target_port, self.attribution,
-                                        lambda instance_id: admits(ec2, group_ids, instance_id, port))
+                                        lambda instance_id: admits(ec2, group_ids, instance_id, port),
+                                        tls=server_context(tls["cert"], tls["key"]) if tls else None,
+                                        password=password)
             return self._gates[key].port
 
     def close(self, key: str) -> None:

@@ -25,6 +25,12 @@ What it reproduces, and where the behaviour comes from:
   sees it InProgress while that process lives; a process that stops (world.stop) first
   kills what is still running and records the result; one killed outright leaves the
   invocation Failed, "its output is lost".
+- The instance's `aws` command: a script reading a parameter (`aws ssm get-parameter
+  --name N --with-decryption --query Parameter.Value --output text`) gets it from the
+  simulated account as the instance's role, refused unless that role may
+  ssm:GetParameter it (hostcli.py); that shim comes first on the command's PATH, so the
+  user's own `aws` is never run. SSL_CERT_FILE names the account's CA (tls.py) once it
+  has one, as the system's CAs on an instance trust ElastiCache's certificates.
 - Not simulated: other documents, S3/CloudWatch output, rate controls, cancellation, and
   commands seeing the instance's filesystem (paths such as /home/ec2-user do not exist).
 """
@@ -37,6 +43,7 @@ import uuid
 
 from .base import ACCOUNT_ID, Backend, SimError
 from .processes import alive
+from .tls import CA_FILE
 
 DOCUMENT = "AWS-RunShellScript"
 PLUGIN = "aws:runShellScript"
@@ -149,6 +156,7 @@ class SSMBackend(Backend):
     def __init__(self, world):
         super().__init__(world)
         self.runs = {}  # invocation keys -> _Run, in the process that sent the command
+        self._host_cli = None  # hostcli.HostCli, made for the first command
 
     @property
     def commands(self):
@@ -167,6 +175,21 @@ class SSMBackend(Backend):
             with self.lock:
                 self.invocations[key]["result"] = run.result
         self.runs.clear()
+        if self._host_cli is not None:
+            self._host_cli.close()
+            self._host_cli = None
+
+    def _command_env(self, cwd: str) -> dict:
+        """A clean environment: system PATH behind the instance's own `aws`, and the account's CA."""
+        from .hostcli import HostCli
+
+        if self._host_cli is None:
+            self._host_cli = HostCli(self.world)
+        env = {"PATH": f"{self._host_cli.bin}:{_SYSTEM_PATH}", "HOME": cwd, "LANG": "C.UTF-8"}
+        ca = os.path.join(self.world.workdir, "tls", CA_FILE)
+        if os.path.exists(ca):
+            env["SSL_CERT_FILE"] = ca
+        return env
 
     # managed nodes
 
@@ -230,7 +253,7 @@ class SSMBackend(Backend):
                 script_here = f"echo 'ops sim: working directory {workdir} does not exist on this machine' >&2; exit 1"
             else:
                 script_here = script
-            env = {"PATH": _SYSTEM_PATH, "HOME": cwd, "LANG": "C.UTF-8"}
+            env = self._command_env(cwd)
             self.runs[key] = _Run(script_here, workdir or cwd, env, min(timeout, MAX_REAL_SECONDS), iid,
                                   self.world.attribution)
         return {"Command": self._command_view(command)}

@@ -231,6 +231,18 @@ class SimWorld:
     def started(self) -> bool:
         return self._running
 
+    def tls_files(self) -> Dict[str, str]:
+        """The CA, server certificate and key of the account's TLS endpoints (made on first use,
+        in the world's folder: a persistent account's home, or the temporary one)."""
+        from .tls import ensure_certificates
+
+        return ensure_certificates(Path(self.workdir) / "tls")
+
+    @property
+    def ca_file(self) -> str:
+        """What a client of a TLS endpoint trusts in a dry run (on AWS: the system's CAs)."""
+        return self.tls_files()["ca"]
+
     # sessions
 
     def session(self) -> boto3.Session:

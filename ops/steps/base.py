@@ -6,7 +6,7 @@ what this run already made), wait for them, report outputs, and delete them agai
 is derived from what `create` recorded, so it is never written twice.
 """
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Dict, List, Optional
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Tuple
 
 from ..durations import parse_duration
 
@@ -147,6 +147,12 @@ class StepType:
         merged = {p.name: p.default for p in cls.params if not p.required}
         merged.update(args)
         return merged
+
+    @classmethod
+    def check_args(cls, args: Dict[str, Any]) -> Optional[Tuple[str, str, str]]:
+        """A rule across parameters, on the values known before a run (references to step
+        outputs left out): (parameter, problem, hint), or None."""
+        return None
 
     def preview(self) -> List[Change]:
         """What create() would do, found out with read-only calls (args may hold references)."""

@@ -6,6 +6,13 @@ redis/boto3/click in a throwaway venv, and reads the table with its instance rol
 gets a policy for this one table for the run (removed on teardown). No credentials travel
 in the command. In a dry run the demo runs in this process, against the simulated DynamoDB
 and the loopback Redis that serves the simulated endpoint.
+
+With `tls` the demo uses rediss:// (the system's CAs verify ElastiCache's certificate; in a
+dry run, the simulated account's CA). With `auth_token_parameter` the host reads the token
+from that SecureString with its instance role (the role's policy for the run gets
+ssm:GetParameter on exactly that parameter) into OPS_REDIS_PASSWORD, which the demo reads;
+it is never on a command line, in the SSM command text or in output. In a dry run the step
+reads it from the simulated SSM itself and hands it to redis-py.
 """
 import base64
 import io
@@ -17,6 +24,7 @@ from typing import Any, Dict, List
 from ..errors import StepFailed
 from .base import Change, Output, Param, StepType, register
 from .iam import put_inline_policy
+from .redis_ping import read_token_lines, token_statement
 from .ssm_command import run_shell
 
 TABLE_ACTIONS = ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem",
@@ -36,7 +44,8 @@ def demo_bundle() -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def remote_script(redis_url: str, table: str, region: str, restaurant: str, reads: int, ttl: int) -> List[str]:
+def remote_script(redis_url: str, table: str, region: str, restaurant: str, reads: int, ttl: int,
+                  token_parameter: str = "", token_attempts: int = 12) -> List[str]:
     demo = " ".join(shlex.quote(a) for a in [
         "--redis-url", redis_url, "--table", table, "--region", region, "--restaurant", restaurant,
         "--reads", str(reads), "--ttl", str(ttl)])
@@ -49,6 +58,9 @@ def remote_script(redis_url: str, table: str, region: str, restaurant: str, read
         "python3 -m venv venv && venv/bin/pip install --quiet --disable-pip-version-check redis boto3 click",
         # the table policy was just attached: IAM takes a few seconds to apply it
         f"for i in $(seq 1 24); do venv/bin/python -c {shlex.quote(probe)} 2>/dev/null && break; sleep 5; done",
+        # the AUTH token: read by the host with its role, handed over in the environment only
+        *([*read_token_lines(token_parameter, token_attempts, "OPS_REDIS_PASSWORD"), "export OPS_REDIS_PASSWORD"]
+          if token_parameter else []),
         f"PYTHONPATH=\"$work\" venv/bin/python -m ops.demo {demo}",
     ]
 
@@ -67,6 +79,9 @@ class CacheAsideDemo(StepType):
         Param("restaurant", default="The Vineyard", doc="restaurant whose summary is fetched"),
         Param("reads", type="integer", default=50, minimum=1, maximum=10000, doc="reads timed for the report"),
         Param("ttl", type="integer", default=900, minimum=1, doc="cache TTL in seconds"),
+        Param("tls", type="boolean", default=False, doc="the cache speaks TLS (rediss://)"),
+        Param("auth_token_parameter", default="",
+              doc="SSM SecureString holding the AUTH token (its name); the host role may read it for the run"),
     ]
     outputs = {"hits": Output("cache hits"), "misses": Output("cache misses"),
                "cached_p50_ms": Output("median cached read, ms"), "db_p50_ms": Output("median database read, ms")}
@@ -79,31 +94,38 @@ class CacheAsideDemo(StepType):
     redis_port: ${{ steps.redis.outputs.port }}
     instance_id: ${{ steps.cloud9.outputs.instance_id }}
     role_name: ${{ steps.cloud9.outputs.role_name }}
+    tls: ${{ steps.redis.outputs.tls }}                                    # with a replication group
+    auth_token_parameter: ${{ steps.redis.outputs.auth_token_parameter }}  # with a replication group
 """
     default_timeout = 900.0
-    permissions = ["ssm:SendCommand", "ssm:GetCommandInvocation", "iam:PutRolePolicy", "iam:DeleteRolePolicy"]
+    permissions = ["ssm:SendCommand", "ssm:GetCommandInvocation", "iam:PutRolePolicy", "iam:DeleteRolePolicy",
+                   "sts:GetCallerIdentity", "ssm:GetParameter"]
 
     def preview(self) -> List[Change]:
-        return [Change("change", f"let role {self.args['role_name']} read and write table {self.args['table_name']} "
-                                 "for the run (an inline policy, removed on teardown)"),
+        token = f" and read {self.args['auth_token_parameter']}" if self.args["auth_token_parameter"] else ""
+        return [Change("change", f"let role {self.args['role_name']} read and write table {self.args['table_name']}"
+                                 f"{token} for the run (an inline policy, removed on teardown)"),
                 Change("run", f"the cache-aside demo on {self.args['instance_id']} (SSM Run Command)")]
 
     def create(self) -> Dict[str, Any]:
         ctx, args = self.ctx, self.args
         table = ctx.call(ctx.client("dynamodb").describe_table, TableName=args["table_name"])["Table"]
-        put_inline_policy(ctx, args["role_name"], f"ops-{ctx.lab}-{ctx.run_id}-table"[:128], {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": TABLE_ACTIONS, "Resource": table["TableArn"]}]})
+        statements = [{"Effect": "Allow", "Action": TABLE_ACTIONS, "Resource": table["TableArn"]}]
+        if args["auth_token_parameter"]:
+            statements.append(token_statement(ctx, args["auth_token_parameter"]))
+        put_inline_policy(ctx, args["role_name"], f"ops-{ctx.lab}-{ctx.run_id}-table"[:128],
+                          {"Version": "2012-10-17", "Statement": statements})
         return {}
 
     def wait(self) -> Dict[str, Any]:
         ctx, args = self.ctx, self.args
-        url = f"redis://{args['redis_address']}:{args['redis_port']}/0"
+        scheme = "rediss" if args["tls"] else "redis"
+        url = f"{scheme}://{args['redis_address']}:{args['redis_port']}/0"
         if ctx.dry_run:
             return self._run_here(url)
         result = run_shell(ctx, args["instance_id"],
                            remote_script(url, args["table_name"], ctx.region, args["restaurant"], args["reads"],
-                                         args["ttl"]), "the cache-aside demo", 600)
+                                         args["ttl"], args["auth_token_parameter"]), "the cache-aside demo", 600)
         ctx.output(result["stdout"].rstrip())
         return _report_from_text(result["stdout"])
 
@@ -113,12 +135,19 @@ class CacheAsideDemo(StepType):
         from ..demo.table import RestaurantNotFound
 
         ctx, args = self.ctx, self.args
+        password = None
+        if args["auth_token_parameter"]:  # what the host would read with its role
+            password = ctx.call(ctx.client("ssm").get_parameter, Name=args["auth_token_parameter"],
+                                WithDecryption=True)["Parameter"]["Value"]
+        world = getattr(ctx.aws, "world", None)
+        ca_file = world.ca_file if args["tls"] and world is not None else None
         try:
             # a throttled read starts the demo again (on AWS, botocore's retries absorb most of them)
             report = ctx.call(run_demo, redis_url=url, table_name=args["table_name"],
                               dynamodb_client=ctx.client("dynamodb"), restaurant=args["restaurant"],
                               reads=args["reads"], ttl=args["ttl"], echo=ctx.output,
-                              warn=lambda text: ctx.output(f"warning: {text}"))
+                              warn=lambda text: ctx.output(f"warning: {text}"), redis_password=password,
+                              ca_file=ca_file)
         except RestaurantNotFound as exc:
             raise StepFailed(ctx.step, f"{exc}.", "Use a restaurant from the seed data, e.g. 'The Vineyard'.") from None
         if not report["redis_ok"]:

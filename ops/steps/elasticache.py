@@ -45,6 +45,13 @@ def describe_cluster(ctx, cluster_id: str) -> Optional[Dict[str, Any]]:
     return found["CacheClusters"][0]
 
 
+def _no_transit_encryption(value: bool) -> Optional[str]:
+    if value:
+        return ("is not available on a cache cluster: AWS encrypts Redis/Valkey in transit only on replication "
+                "groups; use a step of type elasticache.replication_group (transit_encryption: true)")
+    return None
+
+
 @register
 class CacheCluster(StepType):
     name = "elasticache.cluster"
@@ -53,6 +60,9 @@ class CacheCluster(StepType):
         Param("cluster_id", required=True, doc="cluster name: 1-40 lowercase letters, digits, hyphens",
               check=check_cluster_id),
         *NODE_PARAMS,
+        Param("transit_encryption", type="boolean", default=False, check=_no_transit_encryption,
+              doc="always false here: for TLS use elasticache.replication_group (AWS offers it for Redis/Valkey "
+                  "only on replication groups)"),
     ]
     outputs = {
         "cluster_id": Output("the cluster id", early=True),

@@ -1,16 +1,85 @@
 """PING the cache from inside its VPC, on the client host, through SSM Run Command.
 
-The script needs nothing installed on the host: bash's /dev/tcp speaks RESP directly.
+The script needs nothing installed on the host for a plain endpoint: bash's /dev/tcp speaks
+RESP directly. With TLS it uses `openssl s_client` (on Amazon Linux by default). With an AUTH
+token the host reads it itself, from its SSM SecureString, with its instance role (the step
+grants that role ssm:GetParameter on exactly that parameter for the run); the token stays in
+a shell variable and reaches the server through bash's printf builtin, so it is in no
+process's argv, in no SSM command text and in no output.
 """
+import ipaddress
 import shlex
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from ..errors import StepFailed
 from .base import Change, Output, Param, StepType, register
+from .iam import put_inline_policy
 from .ssm_command import run_shell
 
 PING_SCRIPT = ("exec 3<>/dev/tcp/{host}/{port} || exit 3; printf 'PING\\r\\n' >&3; "
                "read -r -t 5 reply <&3 || exit 4; echo \"${{reply%$'\\r'}}\"")
+AUTH_REFUSED = ("-WRONGPASS", "-NOAUTH", "-ERR invalid password", "-ERR AUTH")
+READ_TOKEN_EXIT = 5
+
+
+def read_token_lines(parameter: str, attempts: int, variable: str = "token") -> List[str]:
+    """Shell lines that put the token of SecureString `parameter` into $variable, read by the
+    host with its instance role (retried while a just-attached policy propagates)."""
+    fetch = (f"{variable}=$(aws ssm get-parameter --name {shlex.quote(parameter)} --with-decryption "
+             "--query Parameter.Value --output text)")
+    return [f"for attempt in $(seq 1 {attempts}); do {fetch} && break; "
+            f"[ \"$attempt\" = {attempts} ] && {{ echo 'could not read the AUTH token from SSM parameter "
+            f"{parameter}' >&2; exit {READ_TOKEN_EXIT}; }}; sleep 5; done"]
+
+
+def _verify_options(host: str) -> str:
+    try:
+        ipaddress.ip_address(host)
+        check = f"-verify_ip {shlex.quote(host)}"
+    except ValueError:
+        check = f"-verify_hostname {shlex.quote(host)}"
+    return f"-verify_return_error {check}"
+
+
+def secure_ping_script(host: str, port: int, tls: bool, parameter: str, attempts: int) -> str:
+    """PING over TLS and/or with AUTH: prints the AUTH reply (with a token), then PING's."""
+    lines = ["set -u"]
+    if parameter:
+        lines += read_token_lines(parameter, attempts)
+        send = ("printf '*2\\r\\n$4\\r\\nAUTH\\r\\n$%d\\r\\n%s\\r\\n*1\\r\\n$4\\r\\nPING\\r\\n' "
+                "\"${#token}\" \"$token\"")
+        replies = 2
+    else:
+        send = "printf '*1\\r\\n$4\\r\\nPING\\r\\n'"
+        replies = 1
+    if tls:
+        lines += [f"coproc REDIS {{ exec timeout 20 openssl s_client -connect {shlex.quote(host)}:{port} "
+                  f"{_verify_options(host)} -quiet 2>/dev/null; }}",
+                  'out=${REDIS[1]}; in=${REDIS[0]}']
+    else:
+        lines += [f"exec 3<>/dev/tcp/{host}/{port} || exit 3", "out=3; in=3"]
+    lines += [f'{send} >&"$out"',
+              f'for i in $(seq 1 {replies}); do read -r -t 10 reply <&"$in" || exit 4; echo "${{reply%$\'\\r\'}}"; done',
+              '[ -n "${REDIS_PID:-}" ] && kill "$REDIS_PID" 2>/dev/null; exit 0']
+    return "\n".join(lines)
+
+
+def parameter_arn(ctx, name: str) -> str:
+    account = ctx.call(ctx.client("sts").get_caller_identity)["Account"]
+    return f"arn:aws:ssm:{ctx.region}:{account}:parameter/{name.lstrip('/')}"
+
+
+def token_statement(ctx, parameter: str) -> Dict[str, Any]:
+    """What the host role needs to read the token: ssm:GetParameter on that one parameter."""
+    return {"Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": parameter_arn(ctx, parameter)}
+
+
+def check_token_reader(args) -> Optional[tuple]:
+    """The cross-parameter rule of steps whose host reads a token: a parameter needs the role."""
+    if args.get("auth_token_parameter") and not args.get("role_name"):
+        return ("role_name", "is needed with auth_token_parameter: the host's role is granted ssm:GetParameter "
+                             "on that parameter", "Add role_name: ${{ steps.HOST.outputs.role_name }}.")
+    return None
 
 
 @register
@@ -21,37 +90,77 @@ class RedisPing(StepType):
         Param("instance_id", required=True, doc="client host to run PING on (SSM-managed)"),
         Param("host", required=True, doc="Redis endpoint address"),
         Param("port", type="integer", default=6379, minimum=1, maximum=65535, doc="Redis port"),
+        Param("tls", type="boolean", default=False, doc="speak TLS (openssl s_client on the host)"),
+        Param("auth_token_parameter", default="",
+              doc="SSM SecureString holding the AUTH token (its name; the host reads it with its role)"),
+        Param("role_name", default=None,
+              doc="the host's IAM role, granted ssm:GetParameter on auth_token_parameter for the run"),
     ]
     outputs = {"reply": Output("the server's reply, +PONG when healthy")}
     example = """\
 - name: ping
   type: redis.ping
   with:
-    instance_id: ${{ steps.cloud9.outputs.instance_id }}
-    host: ${{ steps.redis.outputs.address }}
-    port: ${{ steps.redis.outputs.port }}
+    instance_id: ${{ steps.host.outputs.instance_id }}
+    host: ${{ steps.cache.outputs.address }}
+    port: ${{ steps.cache.outputs.port }}
+    tls: ${{ steps.cache.outputs.tls }}
+    auth_token_parameter: ${{ steps.cache.outputs.auth_token_parameter }}
+    role_name: ${{ steps.host.outputs.role_name }}
 """
     default_timeout = 600.0
-    permissions = ["ssm:SendCommand", "ssm:GetCommandInvocation"]
+    permissions = ["ssm:SendCommand", "ssm:GetCommandInvocation", "iam:PutRolePolicy", "iam:DeleteRolePolicy",
+                   "sts:GetCallerIdentity"]
+
+    @classmethod
+    def check_args(cls, args):
+        return check_token_reader(args)
 
     def preview(self) -> List[Change]:
-        return [Change("run", f"PING {self.args['host']}:{self.args['port']} from {self.args['instance_id']} "
-                              "(SSM Run Command)")]
+        args = self.args
+        how = " over TLS" if args["tls"] is True else ""
+        changes = []
+        if args["auth_token_parameter"]:
+            changes.append(Change("change", f"let role {args['role_name']} read {args['auth_token_parameter']} "
+                                            "for the run (an inline policy, removed on teardown)"))
+            how += " with the AUTH token"
+        changes.append(Change("run", f"PING {args['host']}:{args['port']}{how} from {args['instance_id']} "
+                                     "(SSM Run Command)"))
+        return changes
 
     def create(self) -> Dict[str, Any]:
+        ctx, args = self.ctx, self.args
+        if args["auth_token_parameter"]:
+            if not args["role_name"]:
+                raise StepFailed(ctx.step, "auth_token_parameter is set but role_name is empty.",
+                                 "Give the host's role: role_name: ${{ steps.HOST.outputs.role_name }}.")
+            put_inline_policy(ctx, args["role_name"], f"ops-{ctx.lab}-{ctx.run_id}-{ctx.step}-token"[:128], {
+                "Version": "2012-10-17", "Statement": [token_statement(ctx, args["auth_token_parameter"])]})
         return {}
 
     def wait(self) -> Dict[str, Any]:
-        args = self.args
-        script = "bash -c " + shlex.quote(PING_SCRIPT.format(host=args["host"], port=int(args["port"])))
-        result = run_shell(self.ctx, args["instance_id"], [script], f"PING {args['host']}:{args['port']}", 60)
-        reply = result["stdout"].strip()
-        self.ctx.output(f"PING {args['host']}:{args['port']} -> {reply}")
+        ctx, args = self.ctx, self.args
+        host, port, parameter = args["host"], int(args["port"]), args["auth_token_parameter"]
+        what = f"PING {host}:{port}"
+        if not args["tls"] and not parameter:
+            script = PING_SCRIPT.format(host=host, port=port)
+        else:
+            script = secure_ping_script(host, port, bool(args["tls"]), parameter, 1 if ctx.dry_run else 12)
+        result = run_shell(ctx, args["instance_id"], ["bash -c " + shlex.quote(script)], what, 120)
+        replies = result["stdout"].strip().splitlines() or [""]
+        reply = replies[-1].strip()
+        ctx.output(f"{what}{' (TLS)' if args['tls'] else ''} -> {reply}")
+        if parameter and replies[0].startswith(AUTH_REFUSED):
+            raise StepFailed(ctx.step, f"the server refused the AUTH token from {parameter} ({replies[0].split()[0]}).",
+                             "The parameter must hold the token the replication group was created with; "
+                             "check auth_token_parameter.")
         if reply != "+PONG":
-            raise StepFailed(self.ctx.step, f"PING answered {reply!r} instead of +PONG.",
+            raise StepFailed(ctx.step, f"PING answered {reply!r} instead of +PONG.",
                              "Is the endpoint a Redis server, and does it require AUTH or TLS?")
         return {"reply": reply}
 
     @classmethod
-    def delete(cls, ctx, resource) -> None:  # creates nothing
-        return None
+    def delete(cls, ctx, resource) -> None:
+        from .iam import delete_iam
+
+        delete_iam(ctx, resource)

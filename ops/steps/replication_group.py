@@ -5,10 +5,15 @@ replicas: a replication group with NumCacheClusters=1 (its one member cluster is
 primary). Valkey exists only as replication groups (or serverless), not as a bare cache
 cluster, which is why this type exists beside elasticache.cluster. Deleted without a final
 snapshot; the endpoint is NodeGroups[0].PrimaryEndpoint.
+
+With `transit_encryption: true` the group speaks TLS only; `auth_token` then names where its
+AUTH token comes from (auth_token.py: generate, env:NAME or ssm:/name, never the token
+itself). AWS offers in-transit encryption for Redis/Valkey only on replication groups.
 """
 from typing import Any, Dict, List, Optional
 
 from ..aws import error_code
+from . import auth_token
 from .base import Change, Output, Param, Resource, StepType, register
 from .ec2 import default_security_group
 from .elasticache import NODE_PARAMS, _tagged_ours, check_cluster_id, delete_when_allowed, describe_cluster
@@ -51,6 +56,11 @@ class CacheReplicationGroup(StepType):
               doc="replication group name: 1-40 lowercase letters, digits, hyphens"),
         Param("description", default="ops lab cache", doc="the group's description"),
         *NODE_PARAMS,
+        Param("transit_encryption", type="boolean", default=False,
+              doc="in-transit encryption: the endpoint speaks TLS only (clients use rediss://)"),
+        Param("auth_token", default=None, check=auth_token.check_source, secret=True,
+              doc="where the AUTH token comes from, never the token: generate, env:NAME or ssm:/parameter/name "
+                  "(needs transit_encryption)"),
     ]
     outputs = {
         "group_id": Output("the replication group id", early=True),
@@ -59,6 +69,9 @@ class CacheReplicationGroup(StepType):
         "endpoint": Output("host:port of the primary endpoint"),
         "address": Output("host name of the primary endpoint"),
         "port": Output("port of the primary endpoint"),
+        "tls": Output("whether clients must use TLS", early=True),
+        "auth_token_parameter": Output("the SSM SecureString holding the AUTH token (its name; \"\" when none)",
+                                       early=True),
     }
     example = """\
 - name: cache
@@ -67,19 +80,44 @@ class CacheReplicationGroup(StepType):
     group_id: lab-${{ run.id }}
     engine: valkey
     node_type: cache.t3.micro
+    transit_encryption: true
+    auth_token: generate
 """
     default_timeout = 2400.0
     permissions = ["elasticache:CreateReplicationGroup", "elasticache:DescribeReplicationGroups",
                    "elasticache:DeleteReplicationGroup", "elasticache:DescribeCacheClusters",
                    "elasticache:AddTagsToResource", "elasticache:ListTagsForResource",
-                   "ec2:DescribeVpcs", "ec2:DescribeSecurityGroups"]
+                   "ec2:DescribeVpcs", "ec2:DescribeSecurityGroups",
+                   # the AUTH token's SecureString (made, read, deleted; found by ops sweep)
+                   "ssm:PutParameter", "ssm:GetParameter", "ssm:DeleteParameter", "ssm:AddTagsToResource",
+                   "ssm:DescribeParameters", "ssm:ListTagsForResource", "kms:Decrypt", "kms:Encrypt"]
+
+    @classmethod
+    def check_args(cls, args):
+        if args.get("auth_token") is not None and args.get("transit_encryption") is not True:
+            return ("auth_token", "an AUTH token needs in-transit encryption (AWS refuses it without)",
+                    "Add 'transit_encryption: true' to the step.")
+        return None
 
     def preview(self) -> List[Change]:
         group_id, node_type = self.args["group_id"], self.args["node_type"]
         if describe_group(self.ctx, group_id) is not None:
             return [Change("adopt", f"replication group {group_id} (exists; used, never deleted)")]
-        return [Change("create", f"replication group {group_id}: {self.args['engine']}, 1 x {node_type}, "
-                                 "no replicas, cluster mode off", "elasticache", node_type)]
+        changes = []
+        security = ", in-transit encryption (TLS)" if self.args["transit_encryption"] else ""
+        source = self.args["auth_token"]
+        if source:
+            kind, name = auth_token.parse_source(source)
+            if kind == "ssm":
+                security += f", AUTH token from SSM parameter {name} (used, never deleted)"
+            else:
+                name = auth_token.parameter_name(self.ctx.lab, self.ctx.run_id or "<run id>", self.step_name)
+                origin = "a generated AUTH token" if kind == "generate" else f"the AUTH token from ${name}"
+                changes.append(Change("create", f"SSM SecureString {name} holding {origin}"))
+                security += f", AUTH token from {name}"
+        changes.append(Change("create", f"replication group {group_id}: {self.args['engine']}, 1 x {node_type}, "
+                                        f"no replicas, cluster mode off{security}", "elasticache", node_type))
+        return changes
 
     def create(self) -> Dict[str, Any]:
         ctx, args = self.ctx, self.args
@@ -88,6 +126,7 @@ class CacheReplicationGroup(StepType):
         existing = describe_group(ctx, group_id)
         if existing is None:
             groups = args["security_group_ids"] or [default_security_group(ctx)]
+            token, parameter = auth_token.token_for(ctx, args["auth_token"]) if args["auth_token"] else (None, "")
             resource = ctx.find_recorded(GROUP) or ctx.intend(GROUP, group_id)
             request = dict(ReplicationGroupId=group_id, ReplicationGroupDescription=args["description"],
                            Engine=args["engine"], CacheNodeType=args["node_type"], NumCacheClusters=1,
@@ -95,18 +134,29 @@ class CacheReplicationGroup(StepType):
                            Tags=ctx.tags())
             if args["engine_version"]:
                 request["EngineVersion"] = args["engine_version"]
+            if args["transit_encryption"]:
+                request["TransitEncryptionEnabled"] = True
+            if token is not None:
+                request["AuthToken"] = token
             created = ctx.call(client.create_replication_group, **request)["ReplicationGroup"]
             members = created.get("MemberClusters") or [f"{group_id}-001"]
             ctx.created(resource, security_group_ids=groups, node_type=args["node_type"], engine=args["engine"])
-            return {"group_id": group_id, "cluster_id": members[0], "security_group_id": groups[0]}
+            return {"group_id": group_id, "cluster_id": members[0], "security_group_id": groups[0],
+                    "tls": bool(args["transit_encryption"]), "auth_token_parameter": parameter}
         groups = group_security_groups(ctx, existing)
         members = existing.get("MemberClusters") or [""]
+        parameter = ""
         if _tagged_ours(ctx, existing):
+            if args["auth_token"]:  # resumed: the token it was made with
+                parameter = auth_token.token_for(ctx, args["auth_token"])[1]
             recorded = ctx.find_recorded(GROUP) or ctx.intend(GROUP, group_id)
             ctx.created(recorded, verb="resumed", security_group_ids=groups, node_type=existing.get("CacheNodeType"))
         else:
             ctx.adopted(GROUP, group_id, security_group_ids=groups)
-        return {"group_id": group_id, "cluster_id": members[0], "security_group_id": groups[0] if groups else ""}
+            if args["auth_token"] and auth_token.parse_source(args["auth_token"])[0] == "ssm":
+                parameter = auth_token.parse_source(args["auth_token"])[1]
+        return {"group_id": group_id, "cluster_id": members[0], "security_group_id": groups[0] if groups else "",
+                "tls": bool(existing.get("TransitEncryptionEnabled")), "auth_token_parameter": parameter}
 
     def wait(self) -> Dict[str, Any]:
         ctx = self.ctx
@@ -119,6 +169,10 @@ class CacheReplicationGroup(StepType):
 
     @classmethod
     def delete(cls, ctx, resource: Resource) -> None:
+        if resource.kind == auth_token.PARAMETER:  # recorded before the group: deleted after it
+            if resource.ours:
+                auth_token.delete_parameter(ctx, resource.id)
+            return
         group = describe_group(ctx, resource.id)
         if group is None:
             return
