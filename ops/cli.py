@@ -94,6 +94,34 @@ def _load(playbook_path, var_flags, config_files, allow_public_ingress=False):
     return playbook, settings
 
 
+def state_option(command):
+    return click.option("--state", "state_flag", envvar="OPS_STATE", metavar="s3://BUCKET/PREFIX",
+                        help="Keep lab records in S3, shared by a team (default: 'state:' in config, "
+                             "else .ops/ here). Env: OPS_STATE.")(command)
+
+
+def lock_timeout_option(command):
+    return click.option("--lock-timeout", metavar="DURATION",
+                        help="With records in S3: wait this long for another run's lock on the lab "
+                             "(default 0: fail at once, naming the holder).")(command)
+
+
+def _shared_records(state_flag, lock_timeout, settings):
+    """(where records live, lock options) from --state/--lock-timeout, else the config."""
+    from .durations import parse_wait
+    from .lock import LockOptions
+    from .records import parse_location
+
+    location = parse_location(state_flag) if state_flag else settings.get("state")
+    wait = settings["lock_timeout"]
+    if lock_timeout is not None:
+        try:
+            wait = parse_wait(lock_timeout)
+        except ValueError as exc:
+            raise BadInput(f"--lock-timeout: {exc}.", "Write e.g. --lock-timeout 10m.") from None
+    return location, LockOptions(wait=wait, lease=settings["lock_lease"])
+
+
 allow_public_ingress_option = click.option(
     "--allow-public-ingress", is_flag=True,
     help="Allow ec2.ingress steps with a CIDR source (0.0.0.0/0 and ::/0 are refused regardless).")
@@ -158,9 +186,11 @@ def cli():
 @click.option("--yes", is_flag=True, help="Do not ask before creating billable resources (asked only on a terminal).")
 @click.option("--ttl", help="With --keep: record when the lab should be gone (e.g. 2h); see ops status / ops sweep --expired.")
 @allow_public_ingress_option
+@state_option
+@lock_timeout_option
 @common_options
 def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_failure, always_teardown, yes, ttl,
-        allow_public_ingress, region, profile, var_flags, config_files, output, debug):
+        allow_public_ingress, state_flag, lock_timeout, region, profile, var_flags, config_files, output, debug):
     """Create the lab, run its checks, then delete everything it created."""
     from .interrupts import graceful_interrupts
     from .lab import run_labs
@@ -174,14 +204,17 @@ def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_f
     copy_names = _copy_names(names)
     expires_in = _ttl(ttl)
     loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress)
+    location, lock = _shared_records(state_flag, lock_timeout, settings)
     simulation = {**_simulation(dry_run, settings), "realtime": realtime} if dry_run else None
+    from .steps.auth_token import check_sources_before_run  # AUTH token sources: readable, before anything
+    check_sources_before_run(loaded, dry_run, region or settings.get("region"), profile, simulation)
     if not dry_run and not yes and output == "text" and interactive():
         _preview_and_confirm(loaded, settings, region, profile, count or len(copy_names or []) or 1)
     with graceful_interrupts(), _ending_idle_simulation(dry_run):
         code = run_labs(loaded, root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
                         region=region, profile=profile, keep=keep, names=copy_names, count=count,
                         parallel=parallel, simulation=simulation, teardown_on_failure=teardown_on_failure,
-                        always_teardown=always_teardown, expires_in=expires_in)
+                        always_teardown=always_teardown, expires_in=expires_in, location=location, lock=lock)
     if code:
         sys.exit(code)
 
@@ -191,13 +224,17 @@ def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_f
 @click.option("--dry-run", is_flag=True, help="Tear down a simulated lab.")
 @click.option("--include-adopted", is_flag=True,
               help="Also delete what the run used but did not create (off by default: never over-delete).")
+@state_option
+@lock_timeout_option
 @common_options
-def teardown(playbook, dry_run, include_adopted, region, profile, var_flags, config_files, output, debug):
+def teardown(playbook, dry_run, include_adopted, state_flag, lock_timeout, region, profile, var_flags, config_files,
+             output, debug):
     """Delete what the last run of a playbook (or lab name) created, from its record."""
     from .config import load_settings
     from .lab import teardown_lab
 
     settings, _, _ = load_settings(config_files)
+    location, lock = _shared_records(state_flag, lock_timeout, settings)
     if Path(playbook).is_file():
         lab = _load(playbook, var_flags, (), allow_public_ingress=True)[0].name
     elif Path(playbook).is_dir():
@@ -215,7 +252,7 @@ def teardown(playbook, dry_run, include_adopted, region, profile, var_flags, con
     with _ending_idle_simulation(dry_run):
         code = teardown_lab(lab, root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
                             region=region, profile=profile, include_adopted=include_adopted,
-                            simulation=_simulation(dry_run, settings))
+                            simulation=_simulation(dry_run, settings), location=location, lock=lock)
     if code:
         sys.exit(code)
 
@@ -247,29 +284,30 @@ def plan(playbook, dry_run, allow_public_ingress, region, profile, var_flags, co
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Labs of dry runs (in the simulated account).")
+@state_option
 @common_options
-def status(dry_run, region, profile, var_flags, config_files, output, debug):
-    """Every lab recorded here: what exists now, its age, $/hour and cost so far."""
+def status(dry_run, state_flag, region, profile, var_flags, config_files, output, debug):
+    """Every lab recorded here (or in S3 with --state): what exists now, its age, $/hour and cost so far."""
     import json
 
-    from .pricing import Prices
-    from .status import all_states, lab_status, lines
-    from .target import open_target
+    from .config import load_settings
+    from .status import team_status, lines
 
-    prices = Prices.load()
-    states = [s for s in all_states(Path.cwd(), dry_run) if s.live()]
-    statuses = []
-    for state in states:
-        with open_target(dry_run, region or state.region, profile, _simulation(dry_run, {"sim_durations": {}})) as aws:
-            statuses.append(lab_status(state, aws if getattr(aws, "persistent", not dry_run) else None, prices))
+    settings, _, _ = load_settings(config_files)
+    location, _ = _shared_records(state_flag, None, settings)
+    simulation = _simulation(dry_run, {"sim_durations": {}})
+    with _ending_idle_simulation(dry_run and location is not None):
+        statuses, prices = team_status(Path.cwd(), dry_run, location, region or settings.get("region"), profile,
+                                       simulation)
     if output == "json":
         click.echo(json.dumps([{"lab": s.lab, "run_id": s.run_id, "region": s.region, "expires_at": s.expires,
                                 "expired": s.expired, "hourly_usd": round(s.hourly, 4), "cost_usd": round(s.cost, 4),
+                                "locked_by": s.locked_by,
                                 "resources": [{"kind": r.resource.kind, "id": r.resource.id, "state": r.live,
                                                "ours": r.resource.ours, "age_s": r.age, "hourly_usd": r.hourly}
                                               for r in s.rows]} for s in statuses]))
     else:
-        click.echo("\n".join(lines(statuses, prices)))
+        click.echo("\n".join(lines(statuses, prices, location.url if location else None)))
 
 
 @cli.command()
@@ -481,6 +519,76 @@ def sim_reset():
     SimWorld.destroy(sim_home(Path.cwd()))
     shutil.rmtree(Path.cwd() / ".ops" / "dry-run" / "state", ignore_errors=True)
     click.echo("ops: the simulated account and its dry-run records are gone.")
+
+
+def _required_location(state_flag, lock_timeout, config_files, command: str):
+    from .config import load_settings
+
+    settings, _, _ = load_settings(config_files)
+    location, lock = _shared_records(state_flag, lock_timeout, settings)
+    if location is None:
+        raise BadInput(f"'ops {command}' works on records kept in S3, and no location was given.",
+                       "Pass --state s3://BUCKET/PREFIX (or set OPS_STATE, or 'state:' in a config file).")
+    return location, lock, settings
+
+
+@cli.command()
+@click.argument("lab")
+@click.option("--dry-run", is_flag=True, help="The lock in the simulated account's S3.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Also when the holder's lease is still running (it may still be working!).")
+@state_option
+@common_options
+def unlock(lab, dry_run, yes, force, state_flag, region, profile, var_flags, config_files, output, debug):
+    """Take over the lock of a lab whose holder is gone (its lease ran out)."""
+    from .remote import unlock as unlock_lab
+
+    location, _, settings = _required_location(state_flag, None, config_files, "unlock")
+
+    def confirm(description: str) -> bool:
+        click.echo(f"ops: {description}", err=True)
+        if yes:
+            return True
+        if not interactive():
+            raise BadInput("removing a lock needs confirmation, and nobody is at a terminal to give it.",
+                           f"Re-run with --yes: ops unlock {lab} --yes --state {location.url}")
+        return click.confirm("Remove this lock?", default=False)
+
+    with _ending_idle_simulation(dry_run):
+        click.echo(unlock_lab(lab, root=Path.cwd(), dry_run=dry_run, location=location,
+                              region=region or settings.get("region"), profile=profile,
+                              simulation=_simulation(dry_run, settings), force=force, confirm=confirm))
+
+
+@cli.group("state")
+def state_group():
+    """Move a lab's record between this folder (.ops/) and S3 (--state)."""
+
+
+def _move_command(direction: str, summary: str):
+    @state_group.command(direction, help=summary)
+    @click.argument("lab")
+    @click.option("--dry-run", is_flag=True, help="Records of dry runs (the simulated account's S3).")
+    @click.option("--force", is_flag=True, help="Replace a record that still lists another run's live resources.")
+    @state_option
+    @lock_timeout_option
+    @common_options
+    def command(lab, dry_run, force, state_flag, lock_timeout, region, profile, var_flags, config_files, output,
+                debug):
+        from .remote import move
+
+        location, lock, settings = _required_location(state_flag, lock_timeout, config_files, f"state {direction}")
+        with _ending_idle_simulation(dry_run):
+            click.echo(move(lab, direction, root=Path.cwd(), dry_run=dry_run, location=location,
+                            region=region or settings.get("region"), profile=profile,
+                            simulation=_simulation(dry_run, settings), lock=lock, force=force,
+                            reporter=_reporter(output)))
+
+    return command
+
+
+_move_command("push", "Move a lab's record from this folder to S3 (--state), under the lab's lock.")
+_move_command("pull", "Move a lab's record from S3 (--state) to this folder, under the lab's lock.")
 
 
 @cli.command("iam-policy")

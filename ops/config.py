@@ -1,17 +1,20 @@
 """Settings: built-in defaults, then config files (--config), then flags.
 
 A config file may hold `vars:` (overriding the playbook's), `region:`, `expected:` wait
-times, `delete_timeout:` and `simulator: {durations: ...}` (the dry run's resource
-timings). Unknown keys are errors, so a typo never passes silently.
+times, `delete_timeout:`, `simulator: {durations: ...}` (the dry run's resource timings),
+`rate_limits:`, and where records live: `state: s3://BUCKET/PREFIX` with `lock_timeout:`
+(how long to wait for another run's lock) and `lock_lease:`. Unknown keys are errors, so a
+typo never passes silently.
 """
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Tuple
 
-from .durations import parse_duration
+from .durations import parse_duration, parse_wait
 from .errors import BadInput
 from .yamlsource import LineDict, load_yaml_file, parse_yaml
 
-KEYS = ("vars", "region", "expected", "delete_timeout", "simulator", "rate_limits")
+KEYS = ("vars", "region", "expected", "delete_timeout", "simulator", "rate_limits", "state", "lock_timeout",
+        "lock_lease")
 DEFAULTS = Path(__file__).with_name("defaults.yaml")
 
 
@@ -72,12 +75,23 @@ def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], Dict[str
                 raise BadInput(f"rate_limits.{service} must be a number of requests per second (0: unlimited).",
                                "", str(path), doc["rate_limits"].line_of(service))
             settings["rate_limits"][service] = rate
+        if "state" in doc:
+            from .records import parse_location
+
+            settings["state"] = parse_location(str(doc["state"]), str(path), doc.line_of("state"))
+        for key in ("lock_timeout", "lock_lease"):
+            if key in doc:
+                try:
+                    settings[key] = (parse_wait if key == "lock_timeout" else parse_duration)(doc[key])
+                except ValueError as exc:
+                    raise BadInput(f"{key}: {exc}.", f"Write e.g. '{key}: 5m'.", str(path), doc.line_of(key)) from None
         if "simulator" in doc:
             settings["sim_durations"].update(_sim_durations(doc["simulator"], str(path)))
-    try:
-        settings["delete_timeout"] = parse_duration(settings["delete_timeout"])
-    except ValueError as exc:
-        raise BadInput(f"delete_timeout: {exc}.") from None
+    for key in ("delete_timeout", "lock_timeout", "lock_lease"):
+        try:
+            settings[key] = (parse_wait if key == "lock_timeout" else parse_duration)(settings[key])
+        except ValueError as exc:
+            raise BadInput(f"{key}: {exc}.") from None
     return settings, overrides, " and ".join(sources) or "config"
 
 

@@ -96,7 +96,11 @@ class StepContext:
     def wait(self, what: str, check: Callable[[], Tuple[str, str]], expected_key: str) -> str:
         def on_poll(status: str, elapsed: float) -> None:
             self.reporter.event("step_waiting", step=self.step, what=what, status=status, elapsed=round(elapsed, 1))
-            if stop_requested.is_set() and not self.finishing:
+            if self.finishing:
+                return
+            if self.state.problem is not None:
+                raise self.state.problem
+            if stop_requested.is_set():
                 raise Interrupted(f"stopped while waiting for {what} ({status}).")
 
         return wait_until(self.clock, check, what=what, timeout=self.remaining(),

@@ -25,6 +25,13 @@ def parse_duration(value) -> float:
     return total
 
 
+def parse_wait(value) -> float:
+    """Like parse_duration, but 0 (or '0s') is allowed: do not wait at all."""
+    if not isinstance(value, bool) and str(value).strip().lower() in ("0", "0s", "0m", "0.0"):
+        return 0.0
+    return parse_duration(value)
+
+
 def format_duration(seconds: float) -> str:
     seconds = max(0, int(round(seconds)))
     hours, rest = divmod(seconds, 3600)

@@ -16,24 +16,25 @@ from .aws import RateLimiter
 from .durations import format_duration
 from .errors import BadInput, Interrupted, StepFailed
 from .inventory import tagged_resources
+from .lock import LockOptions, hold_locks
 from .playbook import Playbook
+from .records import Location, fallback_slot, open_records
 from .runner import Runner, account_scoped, teardown
-from .state import RunState, state_dir
+from .state import RunState
 from .status import all_states
 from .target import open_target
 from .timeline import Timeline, runs_dir
 
 
-def state_path(root: Path, lab: str, dry_run: bool) -> Path:
-    return state_dir(root, dry_run) / f"{lab}.json"
-
-
-def teardown_command(playbook_path: str, dry_run: bool, region: Optional[str], profile: Optional[str]) -> str:
+def teardown_command(playbook_path: str, dry_run: bool, region: Optional[str], profile: Optional[str],
+                     location: Optional[Location] = None) -> str:
     parts = ["ops", "teardown", playbook_path]
     if region:
         parts += ["--region", region]
     if profile:
         parts += ["--profile", profile]
+    if location:
+        parts += ["--state", location.url]
     if dry_run:
         parts.append("--dry-run")
     return " ".join(parts)
@@ -67,71 +68,99 @@ def run_labs(playbook: Playbook, *, root: Path, reporter, settings: Dict[str, An
              region: Optional[str], profile: Optional[str], keep: bool, names: Optional[List[str]] = None,
              count: Optional[int] = None, parallel: int = 10, simulation: Optional[dict] = None,
              teardown_on_failure: bool = False, always_teardown: bool = False,
-             expires_in: Optional[float] = None) -> int:
+             expires_in: Optional[float] = None, location: Optional[Location] = None,
+             lock: LockOptions = LockOptions()) -> int:
     """Create the lab(s), then tear them down: after success unless keep; after a failed step
     with teardown_on_failure or always_teardown; after an interrupt with always_teardown.
-    A dry run whose simulated account ends with the process always cleans up. Returns the
-    exit code, or raises the first failure (StepFailed, Interrupted)."""
+    A dry run whose simulated account ends with the process always cleans up. Records go to
+    `location` (S3) when given, each lab under its lock. Returns the exit code, or raises the
+    first failure (StepFailed, Interrupted, RecordKeptLocally)."""
     labs = lab_names(playbook.name, count, names)
     with open_target(dry_run, region or settings.get("region"), profile, simulation) as aws:
         aws.limiter = RateLimiter(aws.clock, settings.get("rate_limits", {}))
         reporter.set_clock(aws.clock)
-        runs = [_prepare(dataclasses.replace(playbook, name=lab), playbook.name, root, reporter, aws, dry_run,
-                         profile, multi=len(labs) > 1) for lab in labs]
-        if expires_in:
-            for run in runs:
-                run.state.set("expires_at", time.time() + expires_in)
-        command = teardown_command(playbook.source, dry_run, region, profile)
-        try:
-            _apply_all(runs, aws, settings, parallel)
-            failed = [run for run in runs if run.outcome is not None]
-            first = failed[0].outcome if failed else None
-            account_ends = dry_run and not getattr(aws, "persistent", False)
-            if not failed:
-                tear = not keep
-            elif isinstance(first, StepFailed):
-                tear = teardown_on_failure or always_teardown or account_ends
-            else:
-                tear = always_teardown or account_ends
-            if not tear:
+        store = open_records(root, dry_run, location, aws)
+        states: Dict[str, RunState] = {}
+        with hold_locks(store, labs, lock, reporter,
+                        on_lost=lambda lab, lost: states[lab].lose_lock(lost) if lab in states else None):
+            runs = [_prepare(dataclasses.replace(playbook, name=lab), playbook.name, root, store, reporter, aws,
+                             dry_run, profile, multi=len(labs) > 1, location=location) for lab in labs]
+            states.update((run.name, run.state) for run in runs)
+            if expires_in:
                 for run in runs:
-                    result = "lab is up (--keep)" if run.outcome is None else _outcome_word(run.outcome)
-                    run.reporter.event("run_finished", result=result, elapsed=reporter.elapsed(),
-                                       simulated=aws.clock.virtual, left=_live_lines(run.state),
-                                       teardown_command=command if run.state.live() else None)
-                if failed:
-                    raise first
-                return 0
-            left = _teardown_all(runs, aws, settings)
+                    run.state.set("expires_at", time.time() + expires_in)
+            command = teardown_command(playbook.source, dry_run, region, profile, location)
+            return _run_and_tear(runs, aws, settings, parallel, dry_run, keep, teardown_on_failure,
+                                 always_teardown, reporter, command)
+
+
+def _run_and_tear(runs: List[LabRun], aws, settings, parallel: int, dry_run: bool, keep: bool,
+                  teardown_on_failure: bool, always_teardown: bool, reporter, command: str) -> int:
+    from .state import RecordKeptLocally
+
+    try:
+        _apply_all(runs, aws, settings, parallel)
+        for run in runs:
+            if run.state.problem is not None:  # whatever else went wrong, this is what to act on
+                run.outcome = run.state.problem
+        failed = [run for run in runs if run.outcome is not None]
+        first = failed[0].outcome if failed else None
+        account_ends = dry_run and not getattr(aws, "persistent", False)
+        if not failed:
+            tear = not keep
+        elif isinstance(first, RecordKeptLocally):
+            tear = False  # the shared record is out of reach, or the lab is someone else's now
+        elif isinstance(first, StepFailed):
+            tear = teardown_on_failure or always_teardown or account_ends
+        else:
+            tear = always_teardown or account_ends
+        if not tear:
             for run in runs:
-                result = "lab completed and torn down" if run.outcome is None else (
-                    _outcome_word(run.outcome) + ", then torn down")
-                mine = left.get(run.name, [])
-                run.reporter.event("run_finished", result=result if not mine else "teardown incomplete",
-                                   elapsed=reporter.elapsed(), simulated=aws.clock.virtual, left=mine,
-                                   checked_account=dry_run, teardown_command=command if mine and not dry_run else None)
+                result = "lab is up (--keep)" if run.outcome is None else _outcome_word(run.outcome)
+                run.reporter.event("run_finished", result=result, elapsed=reporter.elapsed(),
+                                   simulated=aws.clock.virtual, left=_live_lines(run.state),
+                                   teardown_command=command if run.state.live() and not run.state.problem else None)
             if failed:
                 raise first
-            return 0 if not any(left.values()) else 1
-        finally:
-            for run in runs:
-                run.timeline.save()
+            return 0
+        left = _teardown_all(runs, aws, settings)
+        for run in runs:
+            result = "lab completed and torn down" if run.outcome is None else (
+                _outcome_word(run.outcome) + ", then torn down")
+            mine = left.get(run.name, [])
+            run.reporter.event("run_finished", result=result if not mine else "teardown incomplete",
+                               elapsed=reporter.elapsed(), simulated=aws.clock.virtual, left=mine,
+                               checked_account=dry_run, teardown_command=command if mine and not dry_run else None)
+        if failed:
+            raise first
+        return 0 if not any(left.values()) else 1
+    finally:
+        for run in runs:
+            run.timeline.save()
 
 
 def _outcome_word(outcome: BaseException) -> str:
+    from .state import RecordKeptLocally
+
+    if isinstance(outcome, RecordKeptLocally):
+        return "stopped"
     return "FAILED" if isinstance(outcome, StepFailed) else "interrupted"
 
 
-def _prepare(playbook: Playbook, group: str, root: Path, reporter, aws, dry_run: bool, profile,
-             multi: bool) -> LabRun:
-    path = state_path(root, playbook.name, dry_run)
-    previous = RunState.load(path)
+def _prepare(playbook: Playbook, group: str, root: Path, store, reporter, aws, dry_run: bool, profile,
+             multi: bool, location: Optional[Location] = None) -> LabRun:
+    slot = store.slot(playbook.name)
+    previous = RunState.load(slot)
     resume = bool(previous is not None and previous.live() and (not dry_run or getattr(aws, "persistent", False)))
     if resume and previous.region != aws.region:
         raise BadInput(f"lab '{playbook.name}' has live resources from run {previous.run_id} in "
                        f"{previous.region}, not {aws.region}.",
-                       f"Tear it down first: {teardown_command(playbook.source, dry_run, previous.region, profile)}")
-    state = previous if resume else RunState.start(path, playbook.name, playbook.source, aws.region, dry_run)
+                       "Tear it down first: "
+                       f"{teardown_command(playbook.source, dry_run, previous.region, profile, location)}")
+    state = previous if resume else RunState.start(slot, playbook.name, playbook.source, aws.region, dry_run,
+                                                   version=previous.version if previous else None)
+    if store.remote:
+        state.fallback = fallback_slot(root, dry_run, playbook.name, state.run_id)
     dependencies = {step.name: list(step.after) for step in playbook.steps}
     state.set("dependencies", dependencies)
     state.set("group", group)
@@ -197,7 +226,7 @@ def _teardown_all(runs: List[LabRun], aws, settings, check_account: bool = True,
                                                   run.name, which, include_adopted)))
     if aws.dry_run and check_account:
         for run in runs:
-            failed[run.name] += tagged_resources(aws, lab=run.name)
+            failed[run.name] += tagged_resources(aws, lab=run.name, run=run.state.run_id)
     return {lab: list(dict.fromkeys(items)) for lab, items in failed.items()}
 
 
@@ -223,49 +252,78 @@ def _parallel(runs: List[LabRun], clock, action) -> None:
             thread.join()
 
 
-def lab_states(root: Path, lab: str, dry_run: bool) -> List[RunState]:
+def lab_states(store, lab: str) -> List[RunState]:
     """The records of a lab and of its copies (`<lab>-<copy>`, made by --count/--names)."""
-    return [s for s in all_states(root, dry_run) if lab in (s.data.get("lab"), s.data.get("group"))]
+    return [s for s in all_states(store) if lab in (s.data.get("lab"), s.data.get("group"))]
 
 
 def teardown_lab(lab: str, *, root: Path, reporter, settings: Dict[str, Any], dry_run: bool,
                  region: Optional[str], profile: Optional[str], include_adopted: bool = False,
-                 only: Optional[List[RunState]] = None, simulation: Optional[dict] = None) -> int:
-    states = [s for s in (only or lab_states(root, lab, dry_run)) if s.live()]
-    if not states:
-        reporter.event("note", text=f"ops: nothing to delete for lab '{lab}' (no live resources recorded in "
-                                    f"{state_dir(root, dry_run)}).")
-        return 0
+                 only: Optional[List[RunState]] = None, simulation: Optional[dict] = None,
+                 location: Optional[Location] = None, lock: LockOptions = LockOptions()) -> int:
+    """Tear down a lab (and its copies) from its records: kept here, or in S3 under the lab's lock."""
+    if location is None:
+        store = open_records(root, dry_run, None)
+        states = [s for s in (only or lab_states(store, lab)) if s.live()]
+        if not states:
+            return _nothing_to_delete(lab, store, reporter)
+        with open_target(dry_run, region or states[0].region, profile, simulation) as aws:
+            return _teardown_states(lab, states, aws, reporter, settings, dry_run, region, include_adopted, None)
+    with open_target(dry_run, region or settings.get("region"), profile, simulation) as aws:
+        store = open_records(root, dry_run, location, aws)
+        labs = [s.data["lab"] for s in (only or lab_states(store, lab)) if s.live()]
+        if not labs:
+            return _nothing_to_delete(lab, store, reporter)
+        with hold_locks(store, labs, lock, reporter) as held:
+            states = [s for s in lab_states(store, lab) if s.data["lab"] in held and s.live()]  # as of now
+            if not states:
+                return _nothing_to_delete(lab, store, reporter)
+            if region or states[0].region == aws.region:
+                return _teardown_states(lab, states, aws, reporter, settings, dry_run, region, include_adopted,
+                                        location)
+            with open_target(dry_run, states[0].region, profile, simulation) as there:
+                return _teardown_states(lab, states, there, reporter, settings, dry_run, region, include_adopted,
+                                        location)
+
+
+def _nothing_to_delete(lab: str, store, reporter) -> int:
+    reporter.event("note", text=f"ops: nothing to delete for lab '{lab}' (no live resources recorded in "
+                                f"{store.where()}).")
+    return 0
+
+
+def _teardown_states(lab: str, states: List[RunState], aws, reporter, settings, dry_run: bool,
+                     region: Optional[str], include_adopted: bool, location: Optional[Location]) -> int:
     regions = {s.region for s in states}
     if len(regions) > 1:
         raise BadInput(f"lab '{lab}' has resources in several regions: {', '.join(sorted(regions))}.",
                        "Tear each down with --region.")
-    with open_target(dry_run, region or states[0].region, profile, simulation) as aws:
-        if aws.region != states[0].region:
-            raise BadInput(f"the lab's resources are in {states[0].region}, not {aws.region}.",
-                           f"Run teardown with --region {states[0].region}.")
-        reporter.set_clock(aws.clock)
-        runs = []
-        for state in states:
-            lab_reporter = reporter.for_lab(state.data["lab"]) if len(states) > 1 else reporter
-            lab_reporter.event("run_started", action="tearing down", lab=state.data["lab"], run_id=state.run_id,
-                               region=aws.region, dry_run=dry_run, playbook=state.data.get("playbook", ""))
-            runs.append(LabRun(state.data["lab"], state, lab_reporter))
-        left = _teardown_all(runs, aws, settings, include_adopted=include_adopted)
-        for run in runs:
-            mine = left[run.name]
-            run.reporter.event("run_finished", result="teardown complete" if not mine else "teardown incomplete",
-                               elapsed=reporter.elapsed(), left=mine, simulated=aws.clock.virtual,
-                               checked_account=dry_run,
-                               teardown_command=f"ops teardown {lab}{' --dry-run' if dry_run else ''}" if mine else None)
-        return 0 if not any(left.values()) else 1
+    if aws.region != states[0].region:
+        raise BadInput(f"the lab's resources are in {states[0].region}, not {aws.region}.",
+                       f"Run teardown with --region {states[0].region}.")
+    reporter.set_clock(aws.clock)
+    runs = []
+    for state in states:
+        lab_reporter = reporter.for_lab(state.data["lab"]) if len(states) > 1 else reporter
+        lab_reporter.event("run_started", action="tearing down", lab=state.data["lab"], run_id=state.run_id,
+                           region=aws.region, dry_run=dry_run, playbook=state.data.get("playbook", ""))
+        runs.append(LabRun(state.data["lab"], state, lab_reporter))
+    left = _teardown_all(runs, aws, settings, include_adopted=include_adopted)
+    again = " ".join(["ops teardown", lab, *(["--state", location.url] if location else []),
+                      *(["--dry-run"] if dry_run else [])])
+    for run in runs:
+        mine = left[run.name]
+        run.reporter.event("run_finished", result="teardown complete" if not mine else "teardown incomplete",
+                           elapsed=reporter.elapsed(), left=mine, simulated=aws.clock.virtual,
+                           checked_account=dry_run, teardown_command=again if mine else None)
+    return 0 if not any(left.values()) else 1
 
 
 def teardown_expired(*, root: Path, reporter, settings: Dict[str, Any], dry_run: bool, region: Optional[str],
                      profile: Optional[str], confirmed: bool, simulation: Optional[dict] = None) -> int:
     """Tear down every lab recorded here whose --ttl has passed (preview unless confirmed)."""
     now = time.time()
-    expired = [s for s in all_states(root, dry_run) if s.live() and s.data.get("expires_at")
+    expired = [s for s in all_states(open_records(root, dry_run, None)) if s.live() and s.data.get("expires_at")
                and s.data["expires_at"] < now]
     if not expired:
         reporter.event("note", text="ops: no expired labs.")

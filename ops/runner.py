@@ -91,6 +91,8 @@ class Runner:
         started: set = set()
         failures: List[BaseException] = []
         while True:
+            if not failures and self.state.problem is not None:
+                failures.append(self.state.problem)
             if not failures and stop_requested.is_set():
                 failures.append(Interrupted("stopped before every step had run."))
             if not failures:

@@ -1,26 +1,34 @@
 """The run's record: what each run created or changed, written as it goes.
 
-One JSON file per lab under .ops/state/ (dry runs under .ops/dry-run/state/), owner-only
-(0600), replaced atomically. Before a call that creates something, the resource is recorded
-with status "intent" (its name is known); after, "created" with its ids. Teardown reads only
-this file, so it works after a crash or from another process.
+One JSON document per lab, kept in a slot of a record store (records.py): a file under
+.ops/state/ (dry runs under .ops/dry-run/state/), owner-only (0600) and replaced atomically,
+or an object in a team's S3 prefix, written conditionally. Before a call that creates
+something, the resource is recorded with status "intent" (its name is known); after,
+"created" with its ids. Teardown reads only this record, so it works after a crash or from
+another process (or machine, with a shared store).
+
+When the shared store cannot take a write (S3 unreachable, or the record was changed by
+someone else), the record is kept in a local file instead and `problem` is set: the run
+stops at its next safe point, and nothing it made is forgotten.
 """
-import json
 import os
 import secrets
+import socket
 import string
-import tempfile
 import threading
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
+from .errors import OpsError
+from .records import LocalSlot
 from .steps.base import Resource
 
 FORMAT_VERSION = 1
 LIVE = ("intent", "created", "adopted")
 FIELDS = {f.name for f in fields(Resource)}
+WRITER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def new_run_id() -> str:
@@ -29,49 +37,46 @@ def new_run_id() -> str:
     return "r" + "".join(secrets.choice(alphabet) for _ in range(7))
 
 
-def private_dir(path: Path) -> None:
-    """mkdir -p, with every folder from .ops/ down readable by the owner only."""
-    path.mkdir(parents=True, exist_ok=True)
-    parts = path.parts
-    if ".ops" in parts:
-        top = Path(*parts[:parts.index(".ops") + 1])
-        for folder in [top, *[p for p in path.parents if top in p.parents]][::-1] + [path]:
-            os.chmod(folder, 0o700)
-
-
-def state_dir(root: Path, dry_run: bool) -> Path:
-    return root / ".ops" / ("dry-run/state" if dry_run else "state")
+def _slot(where) -> Any:
+    return LocalSlot(where) if isinstance(where, Path) else where
 
 
 class RunState:
     """The record of one lab: its current run id and every resource, in creation order."""
 
-    def __init__(self, path: Path, data: Dict[str, Any]):
-        self.path = path
+    def __init__(self, slot, data: Dict[str, Any], version: Optional[str] = None,
+                 fallback: Optional[LocalSlot] = None):
+        self.slot = slot
         self.data = data
+        self.version = version  # what the store knows this copy as (S3: its ETag)
+        self.fallback = fallback  # where the record goes when the shared store fails
+        self.problem: Optional[OpsError] = None  # set when the shared store failed: stop soon
         self._lock = threading.RLock()
+
+    @property
+    def path(self) -> Path:
+        """The local file (records kept here only)."""
+        return self.slot.path
+
+    def where(self) -> str:
+        return self.slot.where()
 
     # --- loading -------------------------------------------------------------------
     @classmethod
-    def load(cls, path: Path) -> Optional["RunState"]:
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            from .errors import BadInput
-            raise BadInput(f"the state file is unreadable ({exc}).",
-                           "Restore it from a backup, or remove it if nothing from that run exists any more.",
-                           str(path)) from None
-        return cls(path, data)
+    def load(cls, where: Union[Path, Any], fallback: Optional[LocalSlot] = None) -> Optional["RunState"]:
+        slot = _slot(where)
+        data, version = slot.read()
+        return None if data is None else cls(slot, data, version, fallback)
 
     @classmethod
-    def start(cls, path: Path, lab: str, playbook: str, region: str, dry_run: bool,
-              run_id: Optional[str] = None) -> "RunState":
+    def start(cls, where: Union[Path, Any], lab: str, playbook: str, region: str, dry_run: bool,
+              run_id: Optional[str] = None, version: Optional[str] = None,
+              fallback: Optional[LocalSlot] = None) -> "RunState":
+        """A new record; `version` is that of the record it replaces (S3), if any."""
         data = {"version": FORMAT_VERSION, "lab": lab, "playbook": playbook, "region": region,
                 "dry_run": dry_run, "run_id": run_id or new_run_id(), "started_at": _now_iso(),
                 "resources": []}
-        state = cls(path, data)
+        state = cls(_slot(where), data, version, fallback)
         state.save()
         return state
 
@@ -119,18 +124,36 @@ class RunState:
 
     def save(self) -> None:
         with self._lock:
-            private_dir(self.path.parent)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".json")
+            self.data["serial"] = self.data.get("serial", 0) + 1
+            self.data["written_by"] = WRITER
             try:
-                with os.fdopen(fd, "w") as handle:
-                    json.dump(self.data, handle, indent=2, sort_keys=True)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.chmod(tmp, 0o600)
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+                self.version = self.slot.write(self.data, self.version)
+            except OpsError as exc:
+                if self.fallback is None or not self.slot.remote:
+                    raise
+                self._keep_locally(exc)
+
+    def _keep_locally(self, exc: OpsError) -> None:
+        """The shared store failed: go on in a local file, and ask the run to stop."""
+        shared = self.slot.where()
+        self.slot, self.version = self.fallback, None
+        self.slot.write(self.data)
+        self.problem = RecordKeptLocally(
+            f"{exc.message} The run stopped at a safe point; its record (run {self.run_id}) is kept in "
+            f"{self.slot.where()} instead of {shared}.",
+            f"Tear down from it with 'ops teardown {self.data['lab']}', or, once S3 answers again, move it "
+            f"back with 'ops state push {self.data['lab']} --state s3://...' (after 'ops unlock' if its lock "
+            "lease ran out).")
+
+    def lose_lock(self, lost: OpsError) -> None:
+        """The lab's lock is gone: write nothing more to the shared store."""
+        with self._lock:
+            if self.problem is None and self.slot.remote and self.fallback is not None:
+                self._keep_locally(lost)
+
+
+class RecordKeptLocally(OpsError):
+    """The run stopped because the shared record store failed; the record is kept locally."""
 
 
 def _now_iso() -> str:

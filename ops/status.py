@@ -2,12 +2,12 @@
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .aws import error_code
 from .durations import format_duration
 from .pricing import Prices
-from .state import RunState, state_dir
+from .state import RunState
 from .steps.base import Resource
 
 BILLABLE = {"cache-cluster": ("elasticache", "node_type"), "cloud9-environment": ("ec2", "instance_type")}
@@ -38,6 +38,7 @@ class LabStatus:
     region: str
     expires: Optional[float]
     rows: List[Row] = field(default_factory=list)
+    locked_by: Optional[str] = None  # records in S3: who holds the lab's lock now
 
     @property
     def expired(self) -> bool:
@@ -95,16 +96,48 @@ def lab_status(state: RunState, aws, prices: Prices, now: Optional[float] = None
     return status
 
 
-def all_states(root: Path, dry_run: bool) -> List[RunState]:
-    """Every lab record in this folder (not the temporary files of an interrupted write)."""
-    folder = state_dir(root, dry_run)
-    paths = sorted(p for p in folder.glob("*.json") if not p.name.startswith(".")) if folder.is_dir() else []
-    return [RunState.load(p) for p in paths]
+def all_states(store) -> List[RunState]:
+    """Every lab record in a store (records.py): this folder's, or a team's S3 prefix."""
+    return [state for state in (RunState.load(slot) for slot in store.slots()) if state is not None]
 
 
-def lines(statuses: List[LabStatus], prices: Prices) -> List[str]:
+def team_status(root: Path, dry_run: bool, location, region: Optional[str], profile: Optional[str],
+                simulation: Optional[dict]) -> Tuple[List[LabStatus], Prices]:
+    """The status of every lab with live resources (or, in S3, a lock) in this folder's records
+    or in the S3 prefix `location`, each looked up live in its region."""
+    from .records import LocalRecords, open_records
+    from .target import open_target
+
+    prices = Prices.load()
+    if location is None:
+        states = [s for s in all_states(LocalRecords(root, dry_run)) if s.live()]
+        statuses = []
+        for state in states:
+            with open_target(dry_run, region or state.region, profile, simulation) as aws:
+                statuses.append(lab_status(state, aws if getattr(aws, "persistent", not dry_run) else None, prices))
+        return statuses, prices
+    from .lock import LabLock
+
+    with open_target(dry_run, region, profile, simulation) as aws:
+        store = open_records(root, dry_run, location, aws)
+        statuses = []
+        for state in all_states(store):
+            holder, _ = LabLock(store, state.data["lab"]).current()
+            if not state.live() and holder is None:
+                continue
+            if state.region == aws.region:
+                status = lab_status(state, aws, prices)
+            else:
+                with open_target(dry_run, state.region, profile, simulation) as there:
+                    status = lab_status(state, there, prices)
+            status.locked_by = holder.describe() if holder else None
+            statuses.append(status)
+        return statuses, prices
+
+
+def lines(statuses: List[LabStatus], prices: Prices, where: Optional[str] = None) -> List[str]:
     if not statuses:
-        return ["ops: no labs recorded here."]
+        return [f"ops: no labs recorded {'in ' + where if where else 'here'}."]
     out = []
     every = [row.resource for lab in statuses for row in lab.rows]
     kind_width = max([len(r.kind) for r in every] + [4])
@@ -113,6 +146,8 @@ def lines(statuses: List[LabStatus], prices: Prices) -> List[str]:
         flag = "  EXPIRED: ops sweep --expired removes it" if lab.expired else ""
         expiry = f", expires {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(lab.expires))}" if lab.expires else ""
         out.append(f"{lab.lab}  run {lab.run_id}  {lab.region}{expiry}{flag}")
+        if lab.locked_by:
+            out.append(f"  locked by {lab.locked_by}")
         if not lab.rows:
             out.append("  (nothing recorded as existing)")
         for row in lab.rows:

@@ -60,6 +60,7 @@ def open_target(dry_run: bool, region: Optional[str], profile: Optional[str],
     except ValueError as exc:
         raise BadInput(f"{exc}.", "Use that region for dry runs, or discard the simulated account: ops sim reset.") \
             from None
+    attached = _attach(world.home)
     try:
         aws = Aws(world.session(), region, clock, dry_run=True)
         aws.world = world
@@ -67,6 +68,27 @@ def open_target(dry_run: bool, region: Optional[str], profile: Optional[str],
         yield aws
     finally:
         world.stop()
+        if attached:
+            attached.unlink(missing_ok=True)
+
+
+def _attach(home: Optional[Path]) -> Optional[Path]:
+    """Note that this process is using the persistent account (so another one that finishes
+    does not discard it from under us, e.g. while we wait for a lab's lock)."""
+    if home is None:
+        return None
+    folder = Path(home) / "attached"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mark = folder / str(os.getpid())
+    mark.touch()
+    return mark
+
+
+def _others_attached(home: Path) -> bool:
+    from .sim.processes import alive
+
+    others = [p for p in (home / "attached").glob("*") if p.name.isdigit() and int(p.name) != os.getpid()]
+    return any(alive(int(p.name)) for p in others)
 
 
 def sim_home(root: Path) -> Path:
@@ -79,15 +101,16 @@ def discard_simulation_if_idle(root: Path) -> bool:
     here, and no ops-tagged resource (leftovers whose record was lost wait for `ops sweep`)."""
     from .inventory import find_tagged
     from .sim.world import SimWorld
+    from .records import LocalRecords
     from .status import all_states
 
     home = sim_home(root)
-    states = all_states(root, dry_run=True)
-    if not home.exists() or any(state.live() for state in states):
+    states = all_states(LocalRecords(root, dry_run=True))
+    if not home.exists() or any(state.live() for state in states) or _others_attached(home):
         return False
     try:
         with open_target(True, states[-1].region if states else None, None, {"home": home}) as aws:
-            if find_tagged(aws):
+            if find_tagged(aws) or _shared_records_in_use(aws):
                 return False
     except BadInput:
         return False  # not sure what is in it: keep it (ops sim reset discards it)
@@ -95,3 +118,23 @@ def discard_simulation_if_idle(root: Path) -> bool:
         pass  # a lost account: nothing to keep
     SimWorld.destroy(home)
     return True
+
+
+def _shared_records_in_use(aws) -> bool:
+    """Does the simulated S3 hold a lab's lock (a run at work) or a record of live resources?"""
+    import json
+
+    s3 = aws.client("s3")
+    for bucket in s3.list_buckets().get("Buckets", []):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"]):
+            for item in page.get("Contents", []):
+                if item["Key"].endswith(".lock"):
+                    return True
+                if item["Key"].endswith(".json"):
+                    try:
+                        record = json.loads(s3.get_object(Bucket=bucket["Name"], Key=item["Key"])["Body"].read())
+                    except ValueError:
+                        continue
+                    if any(r.get("status") in ("intent", "created", "adopted") for r in record.get("resources", [])):
+                        return True
+    return False

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from .state import private_dir
+from .records import private_dir
 
 
 def runs_dir(root: Path, dry_run: bool) -> Path:

@@ -2,6 +2,7 @@
 import json
 import stat
 
+from ops.records import LocalRecords
 from ops.state import RunState, new_run_id
 from ops.steps.base import Resource
 
@@ -53,4 +54,4 @@ def test_a_write_cut_short_leaves_no_second_record(tmp_path):
 
     state = RunState.start(tmp_path / ".ops" / "state" / "lab.json", "lab", "p", "us-east-1", dry_run=False)
     (state.path.parent / ".state-abc123.json").write_text(state.path.read_text())  # SIGKILL during a save
-    assert [s.data["lab"] for s in all_states(tmp_path, dry_run=False)] == ["lab"]
+    assert [s.data["lab"] for s in all_states(LocalRecords(tmp_path, dry_run=False))] == ["lab"]

@@ -37,7 +37,9 @@ class FaultPlan:
     that way. services: hyphenized service ids to affect (None: all).
     stuck_creating: cache cluster / replication group ids that never leave `creating`.
     fail_first_delete: cache cluster ids whose first DeleteCacheCluster fails with
-    InvalidCacheClusterState (as when a backup window is running)."""
+    InvalidCacheClusterState (as when a backup window is running).
+    from_call: calls of an operation before this one (counted per operation) always pass,
+    so a service can fail in the middle of a run (an S3 outage after the run began)."""
 
     seed: int
     throttle: float = 0.0
@@ -45,6 +47,7 @@ class FaultPlan:
     services: Optional[Iterable[str]] = None
     stuck_creating: Iterable[str] = field(default=())
     fail_first_delete: Iterable[str] = field(default=())
+    from_call: int = 0
 
     def __post_init__(self):
         if self.throttle + self.server_error > 1:
@@ -55,7 +58,7 @@ class FaultPlan:
 
     def draw(self, service: str, operation: str, n: int) -> Optional[str]:
         """'throttle', 'server_error' or None for the n-th call of service.operation."""
-        if self.services is not None and service not in self.services:
+        if (self.services is not None and service not in self.services) or n < self.from_call:
             return None
         digest = hashlib.sha256(f"{self.seed}:{service}:{operation}:{n}".encode()).digest()
         u = int.from_bytes(digest[:8], "big") / 2 ** 64

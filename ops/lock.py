@@ -1,0 +1,260 @@
+"""One lock per lab in S3, so two people (or CI jobs) never work on the same lab at once.
+
+The lock is an object next to the lab's record (`<lab>.lock`), created with a conditional
+put (If-None-Match: *): S3 lets exactly one of two racing creators succeed. It says who holds
+it, where, since when, and until when its lease runs. The holder renews the lease while it
+works (a conditional put naming the lock's current ETag) and deletes the lock when done
+(a conditional delete, so it never deletes a lock that someone else has taken over).
+
+A holder that dies leaves its lock until the lease runs out; then `ops unlock LAB` takes it
+over, after confirmation. A holder that cannot renew (S3 unreachable) or finds its lock
+changed (someone unlocked it) has lost the lock: it stops at the next safe point.
+
+Leases are measured on the wall clock of the machines involved (the lock records absolute
+times), so they need clocks that roughly agree, as Terraform's S3 lock does.
+"""
+import contextlib
+import getpass
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, Dict, Iterator, List, Optional
+
+from .aws import error_code
+from .durations import format_duration
+from .errors import OpsError
+from .records import REFUSED_WRITE, S3Records
+
+EXIT_LOCKED = 3
+DEFAULT_LEASE = 120.0
+
+
+class Locked(OpsError):
+    """Another run holds the lab's lock: nothing was done."""
+
+    exit_code = EXIT_LOCKED
+
+
+class LockLost(OpsError):
+    """This run no longer holds its lab's lock."""
+
+
+@dataclass
+class Holder:
+    id: str
+    who: str  # user@host
+    pid: int
+    command: str
+    acquired_at: float
+    renewed_at: float
+    lease_seconds: float
+
+    @property
+    def expires_at(self) -> float:
+        return self.renewed_at + self.lease_seconds
+
+    def expired(self, now: Optional[float] = None) -> bool:
+        return (now or time.time()) > self.expires_at
+
+    def describe(self, now: Optional[float] = None) -> str:
+        now = now or time.time()
+        since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.acquired_at))
+        lease = (f"its lease ran out {format_duration(now - self.expires_at)} ago" if self.expired(now)
+                 else f"lease renewed {format_duration(max(0.0, now - self.renewed_at))} ago, "
+                      f"runs {format_duration(self.expires_at - now)} more")
+        return f"{self.who} (pid {self.pid}, '{self.command}') since {since}; {lease}"
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "expires_at": self.expires_at}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Holder":
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+
+
+def me(lease: float) -> Holder:
+    now = time.time()
+    return Holder(id=os.urandom(8).hex(), who=f"{getpass.getuser()}@{socket.gethostname()}", pid=os.getpid(),
+                  command=" ".join(["ops", *sys.argv[1:]])[:200], acquired_at=now, renewed_at=now,
+                  lease_seconds=lease)
+
+
+class LabLock:
+    """The lock of one lab in a store."""
+
+    def __init__(self, store: S3Records, lab: str, lease: float = DEFAULT_LEASE):
+        self.store = store
+        self.lab = lab
+        self.lease = lease
+        self.key = store.location.key(f"{lab}.lock")
+        self.holder: Optional[Holder] = None
+        self.lost: Optional[LockLost] = None
+        self._etag: Optional[str] = None
+        self._stop = threading.Event()
+        self._renewer: Optional[threading.Thread] = None
+        self._on_lost: Callable[[LockLost], None] = lambda lost: None
+
+    def where(self) -> str:
+        return f"s3://{self.store.location.bucket}/{self.key}"
+
+    # --- reading -------------------------------------------------------------------
+    def current(self):
+        """(Holder, ETag) of whoever holds the lock now, or (None, None)."""
+        client = self.store.client
+        try:
+            answer = self.store.call("read the lock", client.get_object, expected=("NoSuchKey",),
+                                     Bucket=self.store.location.bucket, Key=self.key)
+        except OpsError:
+            raise
+        except Exception:  # noqa: BLE001 - NoSuchKey: nobody holds it
+            return None, None
+        try:
+            return Holder.from_json(json.loads(answer["Body"].read())), answer["ETag"]
+        except (ValueError, KeyError, TypeError):
+            # not a lock ops wrote: treat it as held by an unknown holder whose lease has run out
+            return Holder("?", "an unknown holder", 0, "?", 0.0, 0.0, 0.0), answer["ETag"]
+
+    # --- taking and giving back ------------------------------------------------------
+    def acquire(self, wait: float = 0.0, on_wait: Callable[[Holder], None] = lambda holder: None,
+                on_lost: Callable[[LockLost], None] = lambda lost: None) -> Holder:
+        """Take the lock, waiting up to `wait` seconds for its holder to finish; then keep it
+        renewed until release(). on_lost is called (from the renewing thread) if it is lost."""
+        deadline = time.monotonic() + wait
+        told = False
+        while True:
+            holder = me(self.lease)
+            if self._put(holder, {"IfNoneMatch": "*"}):
+                self.holder = holder
+                self._on_lost = on_lost
+                self._start_renewing()
+                return holder
+            other, _ = self.current()
+            if other is None:
+                continue  # released in between: try again at once
+            if other.expired():
+                raise Locked(f"lab '{self.lab}' is locked by {other.describe()}.",
+                             f"If that run is gone, take the lock over: ops unlock {self.lab} --state "
+                             f"{self.store.location.url}")
+            if time.monotonic() >= deadline:
+                raise Locked(f"lab '{self.lab}' is locked by {other.describe()}.",
+                             "Wait for that run to finish (or pass --lock-timeout 10m to wait for it).")
+            if not told:
+                on_wait(other)
+                told = True
+            time.sleep(min(2.0, max(0.05, deadline - time.monotonic())))
+
+    def _put(self, holder: Holder, condition: dict) -> bool:
+        """Write the lock object; False when S3 refused the condition."""
+        body = json.dumps(holder.to_json(), sort_keys=True).encode()
+        try:
+            answer = self.store.call("write the lock", self.store.client.put_object, expected=REFUSED_WRITE,
+                                     Bucket=self.store.location.bucket, Key=self.key, Body=body,
+                                     ContentType="application/json", **condition)
+        except OpsError:
+            raise
+        except Exception:  # noqa: BLE001 - the condition did not hold
+            return False
+        self._etag = answer["ETag"]
+        return True
+
+    def release(self) -> None:
+        """Stop renewing and delete the lock, if it is still ours (a conditional delete)."""
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join(timeout=30)
+        if self.holder is None or self.lost is not None:
+            return
+        try:
+            self.store.call("delete the lock", self.store.client.delete_object,
+                            expected=REFUSED_WRITE + ("NoSuchKey",), Bucket=self.store.location.bucket,
+                            Key=self.key, IfMatch=self._etag)
+        except OpsError:
+            pass  # S3 unreachable: the lease runs out on its own
+        except Exception:  # noqa: BLE001 - taken over or gone already: not ours to delete
+            pass
+        self.holder = None
+
+    # --- renewing ------------------------------------------------------------------------
+    def _start_renewing(self) -> None:
+        self._stop.clear()
+        self._renewer = threading.Thread(target=self._renew_loop, daemon=True, name=f"lock-{self.lab}")
+        self._renewer.start()
+
+    def _renew_loop(self) -> None:
+        """Renew every quarter lease; a refused renewal, or a lease that ran out while S3 did
+        not answer, means the lock is lost."""
+        while not self._stop.wait(self.lease / 4):
+            renewed = Holder(**{**asdict(self.holder), "renewed_at": time.time()})
+            try:
+                if self._put(renewed, {"IfMatch": self._etag}):
+                    self.holder = renewed
+                    continue
+                other, _ = self.current()
+                self._lose(f"its lock was taken over{' by ' + other.describe() if other else ' (deleted)'}",
+                           "Someone ran 'ops unlock'")
+                return
+            except OpsError as exc:
+                if time.time() > self.holder.expires_at:
+                    self._lose(f"its lease ran out while S3 did not answer ({exc.message})", "S3 was unreachable")
+                    return
+
+    def _lose(self, what: str, why: str) -> None:
+        self.lost = LockLost(f"this run lost the lock of lab '{self.lab}': {what}.",
+                             f"{why}; the run stopped at a safe point and kept its record locally (see above).")
+        self._on_lost(self.lost)
+
+
+def unlock_problem(holder: Optional[Holder], force: bool) -> Optional[str]:
+    """Why the lock must not be taken over now, or None."""
+    if holder is None:
+        return None
+    if not holder.expired() and not force:
+        return "its lease is still running, so its holder is probably still working"
+    return None
+
+
+def take_over(lock: LabLock, etag: str) -> None:
+    """Delete another holder's lock (`ops unlock`), unless it changed since it was read."""
+    try:
+        lock.store.call("delete the lock", lock.store.client.delete_object, expected=REFUSED_WRITE,
+                        Bucket=lock.store.location.bucket, Key=lock.key, IfMatch=etag)
+    except OpsError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        if error_code(exc) in REFUSED_WRITE:
+            raise Locked(f"the lock of lab '{lock.lab}' changed while you were deciding (its holder renewed it).",
+                         "Look again: ops status --state " + lock.store.location.url) from None
+        raise
+
+
+@dataclass(frozen=True)
+class LockOptions:
+    wait: float = 0.0  # --lock-timeout: how long to wait for another holder
+    lease: float = DEFAULT_LEASE
+
+
+@contextlib.contextmanager
+def hold_locks(store, labs: List[str], options: LockOptions, reporter,
+               on_lost: Callable[[str, LockLost], None] = lambda lab, lost: None) -> Iterator[Dict[str, LabLock]]:
+    """Hold the lock of each lab (records kept here need none), released on the way out."""
+    held: Dict[str, LabLock] = {}
+    if not store.remote:
+        yield held
+        return
+    try:
+        for lab in labs:
+            lock = LabLock(store, lab, options.lease)
+            lock.acquire(options.wait,
+                         on_wait=lambda holder, lab=lab: reporter.event(
+                             "note", text=f"ops: lab '{lab}' is locked by {holder.describe()}; waiting up to "
+                                          f"{format_duration(options.wait)}..."),
+                         on_lost=lambda lost, lab=lab: on_lost(lab, lost))
+            held[lab] = lock
+        yield held
+    finally:
+        for lock in held.values():
+            lock.release()

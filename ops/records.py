@@ -1,0 +1,289 @@
+"""Where lab records live: a folder on this machine (.ops/state), or an S3 prefix a team shares.
+
+Both hold the same JSON document, one per lab (`<lab>.json`), so a record moves between them
+unchanged (`ops state push|pull`). A slot is one lab's place in a store: read() gives the
+record and its version, write() replaces it and gives the new version.
+
+In S3 every write is conditional: it names the version (ETag) it replaces (If-Match), or
+that there was none (If-None-Match: *). S3 refuses a write based on a stale copy (412
+PreconditionFailed, or 409 ConditionalRequestConflict when two writes race), so one process
+never overwrites another's work unseen. Records carry a serial that every write raises, so
+two writes never leave identical bytes (and an ETag is never reused for different history).
+"""
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from .aws import error_code, error_message, is_transient
+from .errors import BadInput, OpsError
+
+Version = Optional[str]
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+REFUSED_WRITE = ("PreconditionFailed", "ConditionalRequestConflict")
+
+
+class StaleRecord(OpsError):
+    """Another process wrote the record since this one read it."""
+
+
+class StateUnavailable(OpsError):
+    """The shared store did not answer (or refused us) in the middle of work."""
+
+
+def private_dir(path: Path) -> None:
+    """mkdir -p, with every folder from .ops/ down readable by the owner only."""
+    path.mkdir(parents=True, exist_ok=True)
+    parts = path.parts
+    if ".ops" in parts:
+        top = Path(*parts[:parts.index(".ops") + 1])
+        for folder in [top, *[p for p in path.parents if top in p.parents]][::-1] + [path]:
+            os.chmod(folder, 0o700)
+
+
+def state_dir(root: Path, dry_run: bool) -> Path:
+    return root / ".ops" / ("dry-run/state" if dry_run else "state")
+
+
+@dataclass(frozen=True)
+class Location:
+    """s3://BUCKET/PREFIX"""
+
+    bucket: str
+    prefix: str  # "" or ending in "/"
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+
+def parse_location(text: str, source: str = "--state", line: int = 0) -> Location:
+    """Check an s3://BUCKET/PREFIX location (bad input, exit 2, when it is not one)."""
+    match = re.match(r"^s3://([^/]+)(?:/(.*))?$", text.strip())
+    if not match:
+        raise BadInput(f"state location {text!r} is not s3://BUCKET/PREFIX.",
+                       "Write e.g. --state s3://my-team-ops-state/labs (omit --state to keep records here).",
+                       source, line)
+    bucket, prefix = match.group(1), (match.group(2) or "").strip("/")
+    if not BUCKET_NAME.match(bucket) or ".." in bucket:
+        raise BadInput(f"'{bucket}' is not a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens).",
+                       "Check the bucket part of s3://BUCKET/PREFIX.", source, line)
+    return Location(bucket, f"{prefix}/" if prefix else "")
+
+
+# --- a folder here ------------------------------------------------------------------
+
+class LocalSlot:
+    """One lab's record in a folder: an owner-only file, replaced atomically."""
+
+    remote = False
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def where(self) -> str:
+        return str(self.path)
+
+    def read(self) -> Tuple[Optional[Dict[str, Any]], Version]:
+        try:
+            return json.loads(self.path.read_text()), None
+        except FileNotFoundError:
+            return None, None
+        except (OSError, ValueError) as exc:
+            raise BadInput(f"the state file is unreadable ({exc}).",
+                           "Restore it from a backup, or remove it if nothing from that run exists any more.",
+                           str(self.path)) from None
+
+    def write(self, data: Dict[str, Any], version: Version = None) -> Version:
+        private_dir(self.path.parent)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(data, handle, indent=2, sort_keys=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return None
+
+    def remove(self, version: Version = None) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class LocalRecords:
+    remote = False
+
+    def __init__(self, root: Path, dry_run: bool):
+        self.folder = state_dir(root, dry_run)
+
+    def where(self) -> str:
+        return str(self.folder)
+
+    def slot(self, lab: str) -> LocalSlot:
+        return LocalSlot(self.folder / f"{lab}.json")
+
+    def slots(self) -> List[LocalSlot]:
+        """Every record (not the temporary files of an interrupted write)."""
+        if not self.folder.is_dir():
+            return []
+        return [LocalSlot(p) for p in sorted(self.folder.glob("*.json")) if not p.name.startswith(".")]
+
+
+# --- S3 --------------------------------------------------------------------------------
+
+class S3Records:
+    """Records under s3://BUCKET/PREFIX, read and written through one S3 client."""
+
+    remote = True
+
+    def __init__(self, location: Location, aws):
+        """aws: the command's target; its session is used with a wall clock, since records
+        (and lock leases) live in real time even in a simulated run, and a write must not wait
+        for simulated time while it holds the record."""
+        from .aws import Aws
+        from .clock import WallClock
+
+        self.location = location
+        self.aws = Aws(aws.session, aws.region, WallClock(), dry_run=aws.dry_run, max_attempts=4)
+
+    @property
+    def client(self):
+        return self.aws.client("s3")
+
+    def where(self) -> str:
+        return self.location.url
+
+    def slot(self, lab: str) -> "S3Slot":
+        return S3Slot(self, lab)
+
+    def slots(self) -> List["S3Slot"]:
+        found, token = [], None
+        while True:
+            page = self.call("list the records in", self.client.list_objects_v2, Bucket=self.location.bucket,
+                             Prefix=self.location.prefix, **({"ContinuationToken": token} if token else {}))
+            for item in page.get("Contents", []):
+                name = item["Key"][len(self.location.prefix):]
+                if "/" not in name and name.endswith(".json"):
+                    found.append(self.slot(name[:-len(".json")]))
+            token = page.get("NextContinuationToken")
+            if not token:
+                return found
+
+    def ensure_bucket(self) -> None:
+        """Dry runs only: the simulated account gets the bucket the team's account would have."""
+        try:
+            self.client.head_bucket(Bucket=self.location.bucket)
+        except Exception as exc:  # noqa: BLE001
+            if error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+            self.client.create_bucket(Bucket=self.location.bucket)
+
+    def call(self, doing: str, operation, expected=(), **kwargs):
+        """One S3 call (retried when transient). Errors whose code is `expected` come back as
+        they are; a missing or denied bucket is bad input; anything else StateUnavailable."""
+        try:
+            return self.aws.call(operation, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            if error_code(exc) in expected:
+                raise
+            raise self.explain(exc, doing) from exc
+
+    def explain(self, exc: BaseException, doing: str) -> OpsError:
+        code, url, bucket = error_code(exc), self.location.url, self.location.bucket
+        if code in ("NoSuchBucket", "404"):
+            return BadInput(f"the state bucket '{bucket}' does not exist (or these credentials cannot see it).",
+                            f"Create it (aws s3 mb s3://{bucket}) or fix --state / 'state:' in the config; "
+                            "nothing was changed.")
+        if code in ("AccessDenied", "403", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            return BadInput(f"S3 refused to let these credentials {doing} {url} ({code}).",
+                            f"Grant s3:GetObject, s3:PutObject and s3:DeleteObject on arn:aws:s3:::{bucket}/"
+                            f"{self.location.prefix}* and s3:ListBucket on arn:aws:s3:::{bucket}.")
+        if is_transient(exc) or not code:
+            return StateUnavailable(f"S3 could not be reached to {doing} {url} ({error_message(exc)}).",
+                                    "Check the network and try again.")
+        return StateUnavailable(f"S3 answered {code} when asked to {doing} {url}: {error_message(exc)}.",
+                                "Check the bucket and its policy.")
+
+
+class S3Slot:
+    remote = True
+
+    def __init__(self, store: S3Records, lab: str):
+        self.store = store
+        self.lab = lab
+        self.key = store.location.key(f"{lab}.json")
+
+    def where(self) -> str:
+        return f"s3://{self.store.location.bucket}/{self.key}"
+
+    def read(self) -> Tuple[Optional[Dict[str, Any]], Version]:
+        try:
+            answer = self.store.call("read", self.store.client.get_object, expected=("NoSuchKey",),
+                                     Bucket=self.store.location.bucket, Key=self.key)
+        except OpsError:
+            raise
+        except Exception:  # noqa: BLE001 - only NoSuchKey comes back unexplained
+            return None, None
+        try:
+            return json.loads(answer["Body"].read()), answer["ETag"]
+        except ValueError as exc:
+            raise BadInput(f"the record {self.where()} is not valid JSON ({exc}).",
+                           "Restore it from the bucket's versions, or delete it if nothing of that lab exists.") \
+                from None
+
+    def write(self, data: Dict[str, Any], version: Version) -> Version:
+        condition = {"IfMatch": version} if version else {"IfNoneMatch": "*"}
+        body = json.dumps(data, indent=2, sort_keys=True).encode()
+        try:
+            answer = self.store.call("write", self.store.client.put_object, expected=REFUSED_WRITE,
+                                     Bucket=self.store.location.bucket, Key=self.key, Body=body,
+                                     ContentType="application/json", **condition)
+        except OpsError:
+            raise
+        except Exception:  # noqa: BLE001 - only a refused conditional write comes back unexplained
+            raise StaleRecord(f"the record {self.where()} was changed by someone else since it was read; "
+                              "S3 refused to overwrite it.",
+                              "Look at it ('ops status --state ...') before trying again.") from None
+        return answer["ETag"]
+
+    def remove(self, version: Version) -> None:
+        condition = {"IfMatch": version} if version else {}
+        try:
+            self.store.call("delete", self.store.client.delete_object, expected=REFUSED_WRITE + ("NoSuchKey",),
+                            Bucket=self.store.location.bucket, Key=self.key, **condition)
+        except OpsError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - only a refused delete, or a key already gone, comes back
+            if error_code(exc) in REFUSED_WRITE:
+                raise StaleRecord(f"the record {self.where()} was changed by someone else; it was not deleted.",
+                                  "Look at it ('ops status --state ...') first.") from None
+
+
+def open_records(root: Path, dry_run: bool, location: Optional[Location], aws=None):
+    """The store a command works with: this folder's, or the S3 prefix of --state / config."""
+    if location is None:
+        return LocalRecords(root, dry_run)
+    store = S3Records(location, aws)
+    if dry_run:
+        store.ensure_bucket()
+    return store
+
+
+def fallback_slot(root: Path, dry_run: bool, lab: str, run_id: str) -> LocalSlot:
+    """Where a lab's record goes when its shared store fails: its usual local file, unless that
+    holds another run's live resources."""
+    slot = LocalRecords(root, dry_run).slot(lab)
+    data, _ = slot.read()
+    if data and data.get("run_id") != run_id and any(r.get("status") in ("intent", "created", "adopted")
+                                                     for r in data.get("resources", [])):
+        return LocalSlot(slot.path.with_name(f"{lab}.{run_id}.json"))
+    return slot
