@@ -593,13 +593,15 @@ _move_command("pull", "Move a lab's record from S3 (--state) to this folder, und
 
 @cli.command("iam-policy")
 @click.argument("playbook", type=click.Path(dir_okay=False))
+@state_option
 @common_options
-def iam_policy(playbook, region, profile, var_flags, config_files, output, debug):
-    """Print the least-privilege IAM policy that running this playbook needs."""
+def iam_policy(playbook, state_flag, region, profile, var_flags, config_files, output, debug):
+    """Print the least-privilege IAM policy that running this playbook needs (with --state: and its records)."""
     from .iam_policy import policy_json
 
-    loaded, _ = _load(playbook, var_flags, config_files, allow_public_ingress=True)
-    click.echo(policy_json(loaded))
+    loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress=True)
+    location, _ = _shared_records(state_flag, None, settings)
+    click.echo(policy_json(loaded, location))
 
 
 @cli.command()

@@ -14,7 +14,18 @@ ALWAYS = ["sts:GetCallerIdentity", "iam:SimulatePrincipalPolicy", "servicequotas
           "elasticache:DescribeReservedCacheNodesOfferings", "ec2:DescribeSubnets"]
 
 
-def policy_for(playbook: Playbook) -> Dict:
+def state_statements(location) -> List[Dict]:
+    """With records in S3: read, write and delete records and locks under the prefix only."""
+    objects = f"arn:aws:s3:::{location.bucket}/{location.prefix}*"
+    listing = {"Sid": "OpsStateList", "Effect": "Allow", "Action": "s3:ListBucket",
+               "Resource": f"arn:aws:s3:::{location.bucket}"}
+    if location.prefix:
+        listing["Condition"] = {"StringLike": {"s3:prefix": [f"{location.prefix}*"]}}
+    return [{"Sid": "OpsStateObjects", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+             "Resource": objects}, listing]
+
+
+def policy_for(playbook: Playbook, location=None) -> Dict:
     actions = set(ALWAYS)
     for step in playbook.steps:
         actions.update(step.step_type.permissions)
@@ -27,8 +38,10 @@ def policy_for(playbook: Playbook) -> Dict:
         statements.append({"Sid": "OpsPassClientHostRoles", "Effect": "Allow", "Action": "iam:PassRole",
                            "Resource": ["arn:aws:iam::*:role/service-role/AWSCloud9SSMAccessRole",
                                         "arn:aws:iam::*:role/ops-*"]})
+    if location is not None:
+        statements += state_statements(location)
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def policy_json(playbook: Playbook) -> str:
-    return json.dumps(policy_for(playbook), indent=2)
+def policy_json(playbook: Playbook, location=None) -> str:
+    return json.dumps(policy_for(playbook, location), indent=2)

@@ -406,3 +406,39 @@ def test_teardown_from_the_shared_record_on_another_machine(emulator, tmp_path, 
     assert {r["status"] for r in record["resources"]} == {"deleted"}
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="team-ops-state")["Contents"]] == ["labs/shared-lab.json"]
     assert not (ci / ".ops/state").exists()
+
+
+def test_iam_policy_with_state_covers_every_s3_call_of_a_run_status_and_teardown(workdir, monkeypatch):
+    import botocore.client
+
+    from ops.iam_policy import policy_for
+    from ops.playbook import load_playbook
+
+    (workdir / "lab.yaml").write_text(TABLE_LAB)
+    calls = []
+    real = botocore.client.BaseClient._make_api_call
+
+    def record(client, operation, params):
+        if client.meta.service_model.service_name == "s3":
+            calls.append((operation, params.get("Key", "")))
+        return real(client, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
+    assert invoke("run", "lab.yaml", "--dry-run", "--keep", "--state", STATE).exit_code == 0
+    assert invoke("status", "--dry-run", "--state", STATE).exit_code == 0
+    assert invoke("teardown", "shared-lab", "--dry-run", "--state", STATE).exit_code == 0
+    needs = {"GetObject": "s3:GetObject", "PutObject": "s3:PutObject", "DeleteObject": "s3:DeleteObject",
+             "ListObjectsV2": "s3:ListBucket", "HeadBucket": "s3:ListBucket"}
+    dry_run_only = {"CreateBucket", "ListBuckets"}  # the simulated account's bucket, and ending it when idle
+    ours = [(op, key) for op, key in calls if op not in dry_run_only]
+    assert {op for op, _ in ours} >= {"GetObject", "PutObject", "DeleteObject", "ListObjectsV2"}
+    assert set(needs) >= {op for op, _ in ours}
+    policy = policy_for(load_playbook(str(workdir / "lab.yaml")), parse_location(STATE))
+    granted = {}
+    for statement in policy["Statement"]:
+        for action in [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]:
+            granted[action] = statement["Resource"]
+    for op, key in ours:
+        assert needs[op] in granted
+        if key:
+            assert granted[needs[op]] == "arn:aws:s3:::team-ops-state/labs/*" and key.startswith("labs/")
