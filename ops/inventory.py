@@ -131,9 +131,23 @@ def _iam(aws) -> List[Found]:
     return found
 
 
+def _ssm_parameters(aws) -> List[Found]:
+    """The SecureStrings ops keeps AUTH tokens in (all under /ops/)."""
+    client = aws.client("ssm")
+    found = []
+    pages = client.get_paginator("describe_parameters").paginate(
+        ParameterFilters=[{"Key": "Name", "Option": "BeginsWith", "Values": ["/ops/"]}])
+    for page in aws.call(lambda: list(pages)):
+        for parameter in page["Parameters"]:
+            tags = _tags(aws.call(client.list_tags_for_resource, ResourceType="Parameter",
+                                  ResourceId=parameter["Name"])["TagList"])
+            found.append(Found("ssm-parameter", parameter["Name"], "exists", tags, "elasticache.replication_group"))
+    return found
+
+
 SERVICES: Dict[str, Callable] = {"cloud9": _cloud9, "elasticache": _elasticache,
                                  "elasticache replication groups": _replication_groups, "ec2": _ec2,
-                                 "dynamodb": _dynamodb, "iam": _iam}
+                                 "dynamodb": _dynamodb, "iam": _iam, "ssm parameters": _ssm_parameters}
 
 
 def find_tagged(aws, lab: Optional[str] = None, run: Optional[str] = None) -> List[Found]:

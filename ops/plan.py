@@ -106,7 +106,22 @@ def make_plan(playbook: Playbook, aws, reporter, settings: Dict[str, Any], price
                 else:
                     plan.hourly += price
     plan.findings.extend(_checks(playbook, aws))
+    plan.findings.extend(_token_sources(playbook, aws))
     return plan
+
+
+def _token_sources(playbook: Playbook, aws) -> List[Finding]:
+    """AUTH token sources (env:NAME, ssm:/name) that a run could not read."""
+    import contextlib
+
+    from .errors import BadInput
+    from .steps.auth_token import check_sources
+
+    try:
+        check_sources(playbook, lambda: contextlib.nullcontext(aws))
+    except BadInput as exc:
+        return [Finding("problem", exc.message + (f" {exc.hint}" if exc.hint else ""))]
+    return []
 
 
 def _identity(aws) -> Optional[str]:

@@ -176,8 +176,7 @@ def _build_step(node, line: int, playbook: Playbook, declared: List[str]) -> Ste
         if param.required and param.name not in args:
             raise BadInput(f"step '{name}' ({type_name}) is missing the required parameter '{param.name}'.",
                            param.doc and f"It is: {param.doc}.", source, node.line_of("with") if "with" in node else line)
-    known = {key: value for key, value in step_type.with_defaults(args).items() if not refs_in(value)}
-    rule = step_type.check_args(known)
+    rule = step_type.check_args(step_type.with_defaults(args))
     if rule:
         key, problem, hint = rule
         raise BadInput(f"step '{name}' ({type_name}), parameter '{key}': {problem}.", hint, source,

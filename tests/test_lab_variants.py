@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = {
     "lab-ec2.yaml": ("elasticache-lab-ec2", "cache-cluster"),
     "lab-valkey.yaml": ("elasticache-lab-valkey", "replication-group"),
+    "lab-secure.yaml": ("elasticache-lab-secure", "replication-group"),
 }
 VINEYARD = [
     "Restaurant<The Vineyard -- Fine Dining>",
@@ -78,6 +79,7 @@ def test_the_iam_policy_allows_every_call_of_a_run_and_its_teardown(tmp_path, mo
     loaded = load_playbook(ROOT / "playbooks" / playbook)
     with SimWorld(VirtualClock()) as world:
         aws = Aws(world.session(), world.region, world.clock, dry_run=True)
+        aws.world = world  # as open_target does: the dry-run demo trusts the simulated account's CA
         runner = make_runner(loaded, aws, tmp_path)
         monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
         runner.apply()
@@ -96,7 +98,8 @@ def test_the_iam_policy_allows_every_call_of_a_run_and_its_teardown(tmp_path, mo
 
 
 @pytest.mark.parametrize("playbook, cache", [("lab-ec2.yaml", "cache cluster"),
-                                             ("lab-valkey.yaml", "replication group")])
+                                             ("lab-valkey.yaml", "replication group"),
+                                             ("lab-secure.yaml", "replication group")])
 def test_the_plan_shows_the_host_as_billable_and_needs_no_cloud9(workdir, playbook, cache):
     result = CliRunner().invoke(cli, ["plan", str(ROOT / "playbooks" / playbook), "--dry-run"],
                                 catch_exceptions=False)

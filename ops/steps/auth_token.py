@@ -96,10 +96,12 @@ def check_sources(playbook, aws_opener) -> None:
         return
     with aws_opener() as aws:
         if aws is None:
-            token, problem = None, "the simulated account does not exist yet"
+            token, problem = None, "the SSM parameter {} does not exist (the simulated account has none yet)"
         for step, name, where in wanted:
             if aws is not None:
                 token, problem = read_user_parameter(aws.call, aws.client("ssm"), name)
+            else:
+                problem = problem.format(name)
             if problem is None and not valid_auth_token(token):
                 problem = f"the token in the SSM parameter {name} does not follow AWS's rules ({RULES})"
             if problem:
@@ -148,3 +150,22 @@ def delete_parameter(ctx, name: str) -> None:
     except Exception as exc:  # noqa: BLE001
         if error_code(exc) != "ParameterNotFound":
             raise
+
+
+def check_sources_before_run(playbook, dry_run: bool, region, profile, simulation) -> None:
+    """`ops run`: check_sources against the account the run will use, before it creates anything."""
+    import contextlib
+    from pathlib import Path
+
+    @contextlib.contextmanager
+    def opener():
+        from ..target import open_target
+
+        home = (simulation or {}).get("home")
+        if dry_run and home is not None and not Path(home).exists():
+            yield None  # a simulated account that does not exist yet holds no parameter
+            return
+        with open_target(dry_run, region, profile, dict(simulation or {})) as aws:
+            yield aws
+
+    check_sources(playbook, opener)

@@ -150,8 +150,8 @@ class StepType:
 
     @classmethod
     def check_args(cls, args: Dict[str, Any]) -> Optional[Tuple[str, str, str]]:
-        """A rule across parameters, on the values known before a run (references to step
-        outputs left out): (parameter, problem, hint), or None."""
+        """A rule across parameters, checked when the playbook is loaded: (parameter, problem,
+        hint), or None. Values that refer to step outputs are still `${{ ... }}` strings."""
         return None
 
     def preview(self) -> List[Change]:

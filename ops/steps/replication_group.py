@@ -90,11 +90,11 @@ class CacheReplicationGroup(StepType):
                    "ec2:DescribeVpcs", "ec2:DescribeSecurityGroups",
                    # the AUTH token's SecureString (made, read, deleted; found by ops sweep)
                    "ssm:PutParameter", "ssm:GetParameter", "ssm:DeleteParameter", "ssm:AddTagsToResource",
-                   "ssm:DescribeParameters", "ssm:ListTagsForResource", "kms:Decrypt", "kms:Encrypt"]
+                   "ssm:DescribeParameters", "ssm:ListTagsForResource"]
 
     @classmethod
     def check_args(cls, args):
-        if args.get("auth_token") is not None and args.get("transit_encryption") is not True:
+        if args.get("auth_token") is not None and args.get("transit_encryption") is False:
             return ("auth_token", "an AUTH token needs in-transit encryption (AWS refuses it without)",
                     "Add 'transit_encryption: true' to the step.")
         return None
@@ -111,7 +111,8 @@ class CacheReplicationGroup(StepType):
             if kind == "ssm":
                 security += f", AUTH token from SSM parameter {name} (used, never deleted)"
             else:
-                name = auth_token.parameter_name(self.ctx.lab, self.ctx.run_id or "<run id>", self.step_name)
+                run_id = self.ctx.state.run_id if self.ctx.state is not None else "<run id>"
+                name = auth_token.parameter_name(self.ctx.lab, run_id, self.step_name)
                 origin = "a generated AUTH token" if kind == "generate" else f"the AUTH token from ${name}"
                 changes.append(Change("create", f"SSM SecureString {name} holding {origin}"))
                 security += f", AUTH token from {name}"
