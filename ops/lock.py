@@ -26,7 +26,8 @@ from typing import Callable, Dict, Iterator, List, Optional
 
 from .aws import error_code
 from .durations import format_duration
-from .errors import OpsError
+from .errors import Interrupted, OpsError
+from .interrupts import stop_requested
 from .records import REFUSED_WRITE, S3Records
 
 EXIT_LOCKED = 3
@@ -145,7 +146,8 @@ class LabLock:
             if not told:
                 on_wait(other)
                 told = True
-            time.sleep(min(2.0, max(0.05, deadline - time.monotonic())))
+            if stop_requested.wait(min(2.0, max(0.05, deadline - time.monotonic()))):
+                raise Interrupted(f"stopped while waiting for the lock of lab '{self.lab}'; nothing was done.")
 
     def _put(self, holder: Holder, condition: dict) -> bool:
         """Write the lock object; False when S3 refused the condition."""
