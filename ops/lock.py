@@ -24,11 +24,10 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Dict, Iterator, List, Optional
 
-from .aws import error_code
 from .durations import format_duration
 from .errors import Interrupted, OpsError
 from .interrupts import stop_requested
-from .records import REFUSED_WRITE, S3Records
+from .records import S3Records
 
 EXIT_LOCKED = 3
 DEFAULT_LEASE = 120.0
@@ -105,19 +104,14 @@ class LabLock:
     # --- reading -------------------------------------------------------------------
     def current(self):
         """(Holder, ETag) of whoever holds the lock now, or (None, None)."""
-        client = self.store.client
-        try:
-            answer = self.store.call("read the lock", client.get_object, expected=("NoSuchKey",),
-                                     Bucket=self.store.location.bucket, Key=self.key)
-        except OpsError:
-            raise
-        except Exception:  # noqa: BLE001 - NoSuchKey: nobody holds it
+        body, etag = self.store.get(self.key, "read the lock")
+        if body is None:
             return None, None
         try:
-            return Holder.from_json(json.loads(answer["Body"].read())), answer["ETag"]
+            return Holder.from_json(json.loads(body)), etag
         except (ValueError, KeyError, TypeError):
             # not a lock ops wrote: treat it as held by an unknown holder whose lease has run out
-            return Holder("?", "an unknown holder", 0, "?", 0.0, 0.0, 0.0), answer["ETag"]
+            return Holder("?", "an unknown holder", 0, "?", 0.0, 0.0, 0.0), etag
 
     # --- taking and giving back ------------------------------------------------------
     def acquire(self, wait: float = 0.0, on_wait: Callable[[Holder], None] = lambda holder: None,
@@ -151,16 +145,11 @@ class LabLock:
 
     def _put(self, holder: Holder, condition: dict) -> bool:
         """Write the lock object; False when S3 refused the condition."""
-        body = json.dumps(holder.to_json(), sort_keys=True).encode()
-        try:
-            answer = self.store.call("write the lock", self.store.client.put_object, expected=REFUSED_WRITE,
-                                     Bucket=self.store.location.bucket, Key=self.key, Body=body,
-                                     ContentType="application/json", **condition)
-        except OpsError:
-            raise
-        except Exception:  # noqa: BLE001 - the condition did not hold
+        etag = self.store.put(self.key, json.dumps(holder.to_json(), sort_keys=True).encode(), condition,
+                              "write the lock")
+        if etag is None:
             return False
-        self._etag = answer["ETag"]
+        self._etag = etag
         return True
 
     def release(self) -> None:
@@ -171,13 +160,9 @@ class LabLock:
         if self.holder is None or self.lost is not None:
             return
         try:
-            self.store.call("delete the lock", self.store.client.delete_object,
-                            expected=REFUSED_WRITE + ("NoSuchKey",), Bucket=self.store.location.bucket,
-                            Key=self.key, IfMatch=self._etag)
+            self.store.delete(self.key, self._etag, "delete the lock")  # not if taken over meanwhile
         except OpsError:
             pass  # S3 unreachable: the lease runs out on its own
-        except Exception:  # noqa: BLE001 - taken over or gone already: not ours to delete
-            pass
         self.holder = None
 
     # --- renewing ------------------------------------------------------------------------
@@ -221,16 +206,9 @@ def unlock_problem(holder: Optional[Holder], force: bool) -> Optional[str]:
 
 def take_over(lock: LabLock, etag: str) -> None:
     """Delete another holder's lock (`ops unlock`), unless it changed since it was read."""
-    try:
-        lock.store.call("delete the lock", lock.store.client.delete_object, expected=REFUSED_WRITE,
-                        Bucket=lock.store.location.bucket, Key=lock.key, IfMatch=etag)
-    except OpsError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        if error_code(exc) in REFUSED_WRITE:
-            raise Locked(f"the lock of lab '{lock.lab}' changed while you were deciding (its holder renewed it).",
-                         "Look again: ops status --state " + lock.store.location.url) from None
-        raise
+    if not lock.store.delete(lock.key, etag, "delete the lock"):
+        raise Locked(f"the lock of lab '{lock.lab}' changed while you were deciding (its holder renewed it).",
+                     "Look again: ops status --state " + lock.store.location.url)
 
 
 @dataclass(frozen=True)

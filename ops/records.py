@@ -197,6 +197,39 @@ class S3Records:
                 raise
             raise self.explain(exc, doing) from exc
 
+    def get(self, key: str, doing: str) -> Tuple[Optional[bytes], Version]:
+        """(body, ETag) of key, or (None, None) when there is no such key."""
+        try:
+            answer = self.call(doing, self.client.get_object, expected=("NoSuchKey",), Bucket=self.location.bucket,
+                               Key=key)
+        except OpsError:
+            raise
+        except Exception:  # noqa: BLE001 - only NoSuchKey comes back unexplained
+            return None, None
+        return answer["Body"].read(), answer["ETag"]
+
+    def put(self, key: str, body: bytes, condition: Dict[str, str], doing: str) -> Optional[str]:
+        """A conditional put (IfMatch / IfNoneMatch): the new ETag, or None if S3 refused the condition."""
+        try:
+            answer = self.call(doing, self.client.put_object, expected=REFUSED_WRITE, Bucket=self.location.bucket,
+                               Key=key, Body=body, ContentType="application/json", **condition)
+        except OpsError:
+            raise
+        except Exception:  # noqa: BLE001 - only a refused condition comes back unexplained
+            return None
+        return answer["ETag"]
+
+    def delete(self, key: str, etag: Version, doing: str) -> bool:
+        """Delete key if it still has this ETag (any, when None); False if it changed. Gone is fine."""
+        try:
+            self.call(doing, self.client.delete_object, expected=REFUSED_WRITE + ("NoSuchKey",),
+                      Bucket=self.location.bucket, Key=key, **({"IfMatch": etag} if etag else {}))
+        except OpsError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a refused condition, or a key already gone
+            return error_code(exc) not in REFUSED_WRITE
+        return True
+
     def explain(self, exc: BaseException, doing: str) -> OpsError:
         code, url, bucket = error_code(exc), self.location.url, self.location.bucket
         if code in ("NoSuchBucket", "404"):
@@ -226,15 +259,11 @@ class S3Slot:
         return f"s3://{self.store.location.bucket}/{self.key}"
 
     def read(self) -> Tuple[Optional[Dict[str, Any]], Version]:
-        try:
-            answer = self.store.call("read", self.store.client.get_object, expected=("NoSuchKey",),
-                                     Bucket=self.store.location.bucket, Key=self.key)
-        except OpsError:
-            raise
-        except Exception:  # noqa: BLE001 - only NoSuchKey comes back unexplained
+        body, etag = self.store.get(self.key, "read")
+        if body is None:
             return None, None
         try:
-            return json.loads(answer["Body"].read()), answer["ETag"]
+            return json.loads(body), etag
         except ValueError as exc:
             raise BadInput(f"the record {self.where()} is not valid JSON ({exc}).",
                            "Restore it from the bucket's versions, or delete it if nothing of that lab exists.") \
@@ -242,31 +271,17 @@ class S3Slot:
 
     def write(self, data: Dict[str, Any], version: Version) -> Version:
         condition = {"IfMatch": version} if version else {"IfNoneMatch": "*"}
-        body = json.dumps(data, indent=2, sort_keys=True).encode()
-        try:
-            answer = self.store.call("write", self.store.client.put_object, expected=REFUSED_WRITE,
-                                     Bucket=self.store.location.bucket, Key=self.key, Body=body,
-                                     ContentType="application/json", **condition)
-        except OpsError:
-            raise
-        except Exception:  # noqa: BLE001 - only a refused conditional write comes back unexplained
+        etag = self.store.put(self.key, json.dumps(data, indent=2, sort_keys=True).encode(), condition, "write")
+        if etag is None:
             raise StaleRecord(f"the record {self.where()} was changed by someone else since it was read; "
                               "S3 refused to overwrite it.",
-                              "Look at it ('ops status --state ...') before trying again.") from None
-        return answer["ETag"]
+                              "Look at it ('ops status --state ...') before trying again.")
+        return etag
 
     def remove(self, version: Version) -> None:
-        condition = {"IfMatch": version} if version else {}
-        try:
-            self.store.call("delete", self.store.client.delete_object, expected=REFUSED_WRITE + ("NoSuchKey",),
-                            Bucket=self.store.location.bucket, Key=self.key, **condition)
-        except OpsError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - only a refused delete, or a key already gone, comes back
-            if error_code(exc) in REFUSED_WRITE:
-                raise StaleRecord(f"the record {self.where()} was changed by someone else; it was not deleted.",
-                                  "Look at it ('ops status --state ...') first.") from None
-
+        if not self.store.delete(self.key, version, "delete"):
+            raise StaleRecord(f"the record {self.where()} was changed by someone else; it was not deleted.",
+                              "Look at it ('ops status --state ...') first.")
 
 def open_records(root: Path, dry_run: bool, location: Optional[Location], aws=None):
     """The store a command works with: this folder's, or the S3 prefix of --state / config."""

@@ -11,7 +11,8 @@ import pytest
 
 AWS_ENV_TO_HIDE = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
                    "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ROLE_ARN",
-                   "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+                   "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                   "OPS_STATE")  # ops's own: where records live
 
 
 class NetworkBlocked(OSError):
@@ -71,6 +72,20 @@ def loopback_only(monkeypatch):
     monkeypatch.setattr(socket.socket, "sendto", sendto)
     yield attempts
     assert not attempts, f"non-loopback connections attempted: {attempts}"
+
+
+@pytest.fixture
+def emulator(monkeypatch):
+    """A moto server on 127.0.0.1 standing in for AWS, reached through AWS_ENDPOINT_URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    yield url
+    server.stop()
 
 
 @pytest.fixture

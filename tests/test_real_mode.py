@@ -8,9 +8,7 @@ exits 1 with the step, the AWS error, what exists and the teardown command, and 
 import json
 
 import boto3
-import pytest
 from click.testing import CliRunner
-from moto.server import ThreadedMotoServer
 
 from ops.cli import cli
 
@@ -30,17 +28,6 @@ steps:
       port: 6379
       source_group_id: ${{ vars.group }}
 """
-
-
-@pytest.fixture
-def emulator(monkeypatch):
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    yield url
-    server.stop()
 
 
 def client(url, service):

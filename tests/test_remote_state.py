@@ -10,13 +10,11 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
-from moto.server import ThreadedMotoServer
 
 from ops.cli import cli
 from ops.errors import BadInput
@@ -364,17 +362,6 @@ def test_a_run_whose_lock_is_taken_over_stops_and_keeps_its_record(workdir):
     kept = json.loads((workdir / ".ops/dry-run/state/shared-lab.json").read_text())
     assert kept["resources"]  # what it made is recorded here
     assert invoke("teardown", "shared-lab", "--dry-run").exit_code == 0
-
-
-@pytest.fixture
-def emulator(monkeypatch):
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    yield url
-    server.stop()
 
 
 def test_teardown_from_the_shared_record_on_another_machine(emulator, tmp_path, monkeypatch):
