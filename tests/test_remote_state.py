@@ -81,6 +81,19 @@ def test_bad_state_flag_is_bad_input_and_creates_nothing(workdir):
     assert result.exit_code == 2 and "ops.yaml:1:" in result.output and "bucket name" in result.output
 
 
+def test_state_in_a_config_file_is_used_like_the_flag(workdir):
+    (workdir / "lab.yaml").write_text(TABLE_LAB)
+    (workdir / "team.yaml").write_text(f"state: {STATE}\nlock_timeout: 30s\n")
+    result = invoke("run", "lab.yaml", "--dry-run", "--keep", "--config", "team.yaml")
+    assert result.exit_code == 0, result.output
+    assert not (workdir / ".ops/dry-run/state").exists()
+    assert "shared-lab" in invoke("status", "--dry-run", "--config", "team.yaml").output
+    assert invoke("teardown", "shared-lab", "--dry-run", "--config", "team.yaml").exit_code == 0
+    (workdir / "bad.yaml").write_text("lock_lease: soon\n")
+    result = invoke("run", "lab.yaml", "--dry-run", "--config", "bad.yaml")
+    assert result.exit_code == 2 and "bad.yaml:1:" in result.output and "lock_lease" in result.output
+
+
 def test_a_write_based_on_a_stale_copy_is_refused(workdir):
     with simulated_s3(workdir) as aws:
         aws.client("s3").create_bucket(Bucket="team-ops-state")
