@@ -316,17 +316,21 @@ def status(dry_run, state_flag, region, profile, var_flags, config_files, output
 @click.option("--yes", is_flag=True, help="Delete what was found (otherwise: preview only).")
 @click.option("--expired", is_flag=True, help="Instead: tear down the labs recorded here whose --ttl has passed.")
 @click.option("--dry-run", is_flag=True, help="Sweep the simulated account.")
+@state_option
 @common_options
-def sweep(older_than, lab, yes, expired, dry_run, region, profile, var_flags, config_files, output, debug):
+def sweep(older_than, lab, yes, expired, dry_run, state_flag, region, profile, var_flags, config_files, output,
+          debug):
     """Find every ops-tagged resource in the region, even with no state file; delete on --yes."""
     if expired:
         from .config import load_settings
         from .lab import teardown_expired
 
         settings, _, _ = load_settings(config_files)
-        code = teardown_expired(root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
-                                region=region, profile=profile, confirmed=yes,
-                                simulation=_simulation(dry_run, settings))
+        location, lock = _shared_records(state_flag, None, settings)
+        with _ending_idle_simulation(dry_run):
+            code = teardown_expired(root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
+                                    region=region, profile=profile, confirmed=yes,
+                                    simulation=_simulation(dry_run, settings), location=location, lock=lock)
         if code:
             sys.exit(code)
         return

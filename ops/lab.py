@@ -320,11 +320,16 @@ def _teardown_states(lab: str, states: List[RunState], aws, reporter, settings, 
 
 
 def teardown_expired(*, root: Path, reporter, settings: Dict[str, Any], dry_run: bool, region: Optional[str],
-                     profile: Optional[str], confirmed: bool, simulation: Optional[dict] = None) -> int:
-    """Tear down every lab recorded here whose --ttl has passed (preview unless confirmed)."""
+                     profile: Optional[str], confirmed: bool, simulation: Optional[dict] = None,
+                     location: Optional[Location] = None, lock: LockOptions = LockOptions()) -> int:
+    """Tear down every lab recorded here (or in S3) whose --ttl has passed (preview unless confirmed)."""
     now = time.time()
-    expired = [s for s in all_states(open_records(root, dry_run, None)) if s.live() and s.data.get("expires_at")
-               and s.data["expires_at"] < now]
+    if location is None:
+        states = all_states(open_records(root, dry_run, None))
+    else:
+        with open_target(dry_run, region or settings.get("region"), profile, simulation) as aws:
+            states = all_states(open_records(root, dry_run, location, aws))
+    expired = [s for s in states if s.live() and s.data.get("expires_at") and s.data["expires_at"] < now]
     if not expired:
         reporter.event("note", text="ops: no expired labs.")
         return 0
@@ -338,5 +343,5 @@ def teardown_expired(*, root: Path, reporter, settings: Dict[str, Any], dry_run:
     for state in expired:
         code = max(code, teardown_lab(state.data["lab"], root=root, reporter=reporter, settings=settings,
                                       dry_run=dry_run, region=region, profile=profile, only=[state],
-                                      simulation=simulation))
+                                      simulation=simulation, location=location, lock=lock))
     return code

@@ -143,7 +143,7 @@ def lines(statuses: List[LabStatus], prices: Prices, where: Optional[str] = None
     kind_width = max([len(r.kind) for r in every] + [4])
     id_width = max([len(r.id) for r in every] + [2])
     for lab in statuses:
-        flag = "  EXPIRED: ops sweep --expired removes it" if lab.expired else ""
+        flag = f"  EXPIRED: ops sweep --expired{' --state ' + where if where else ''} removes it" if lab.expired else ""
         expiry = f", expires {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(lab.expires))}" if lab.expires else ""
         out.append(f"{lab.lab}  run {lab.run_id}  {lab.region}{expiry}{flag}")
         if lab.locked_by:

@@ -442,3 +442,18 @@ def test_iam_policy_with_state_covers_every_s3_call_of_a_run_status_and_teardown
         assert needs[op] in granted
         if key:
             assert granted[needs[op]] == "arn:aws:s3:::team-ops-state/labs/*" and key.startswith("labs/")
+
+
+def test_expired_labs_of_the_team_are_flagged_and_swept(workdir):
+    (workdir / "lab.yaml").write_text(TABLE_LAB)
+    assert invoke("run", "lab.yaml", "--dry-run", "--keep", "--ttl", "1s", "--state", STATE).exit_code == 0
+    time.sleep(1.2)
+    text = invoke("status", "--dry-run", "--state", STATE).output
+    assert f"EXPIRED: ops sweep --expired --state {STATE} removes it" in text
+    assert "no expired labs" in invoke("sweep", "--expired", "--dry-run").output  # nothing recorded here
+    preview = invoke("sweep", "--expired", "--dry-run", "--state", STATE)
+    assert preview.exit_code == 0 and "preview only" in preview.output
+    result = invoke("sweep", "--expired", "--dry-run", "--state", STATE, "--yes")
+    assert result.exit_code == 0, result.output
+    assert "teardown complete" in result.output
+    assert not (workdir / ".ops/dry-run/account").exists()  # nothing left: the simulated account ended
