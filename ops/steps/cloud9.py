@@ -10,7 +10,8 @@ from ..aws import error_code
 from ..errors import StepFailed
 from ..waiting import FAILURE, RETRY, SUCCESS
 from .base import Change, Output, Param, Resource, StepType, register
-from .iam import delete_iam, ensure_instance_profile, ensure_managed_policy, ensure_role
+from .iam import (INSTANCE_ROLE_PERMISSIONS, SSM_CORE, delete_iam, ensure_instance_profile, ensure_managed_policy,
+                  ensure_role, instance_role_changes)
 
 SSM_ROLE, SSM_ROLE_PATH = "AWSCloud9SSMAccessRole", "/service-role/"
 SSM_PROFILE, SSM_PROFILE_PATH = "AWSCloud9SSMInstanceProfile", "/cloud9/"
@@ -69,28 +70,11 @@ class Cloud9Environment(StepType):
     default_timeout = 1200.0
     permissions = ["cloud9:CreateEnvironmentEC2", "cloud9:DescribeEnvironments", "cloud9:DescribeEnvironmentStatus",
                    "cloud9:DeleteEnvironment", "cloud9:ListEnvironments", "cloud9:TagResource",
-                   "ec2:DescribeInstances", "iam:GetRole", "iam:CreateRole", "iam:DeleteRole", "iam:TagRole",
-                   "iam:GetInstanceProfile", "iam:CreateInstanceProfile", "iam:DeleteInstanceProfile",
-                   "iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:TagInstanceProfile",
-                   "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:ListAttachedRolePolicies",
-                   "iam:ListRolePolicies", "iam:ListInstanceProfilesForRole", "iam:PassRole"]
+                   "ec2:DescribeInstances", *INSTANCE_ROLE_PERMISSIONS]
 
     def preview(self) -> List[Change]:
-        iam = self.ctx.client("iam")
-        changes = []
-        for kind, name, call in (("IAM role", SSM_ROLE, lambda: iam.get_role(RoleName=SSM_ROLE)),
-                                 ("instance profile", SSM_PROFILE,
-                                  lambda: iam.get_instance_profile(InstanceProfileName=SSM_PROFILE))):
-            try:
-                self.ctx.call(call)
-                changes.append(Change("adopt", f"{kind} {name} (exists; used, never deleted)"))
-            except Exception as exc:  # noqa: BLE001
-                if error_code(exc) != "NoSuchEntity":
-                    raise
-                changes.append(Change("create", f"{kind} {name} (account-wide, what CONNECT_SSM needs)"))
-        if self.args["ssm_run_command"]:
-            changes.append(Change("change", f"attach AmazonSSMManagedInstanceCore to {SSM_ROLE} if missing "
-                                            "(detached again on teardown)"))
+        changes = instance_role_changes(self.ctx, SSM_ROLE, SSM_PROFILE, ("account-wide, what CONNECT_SSM needs",) * 2,
+                                        SSM_CORE if self.args["ssm_run_command"] else None)
         changes.append(Change("create", f"Cloud9 environment {self.args['name']}: {self.args['instance_type']}, "
                                         f"{self.args['image_id']}, stops after {self.args['automatic_stop_minutes']} "
                                         "idle minutes", "ec2", self.args["instance_type"]))
@@ -103,12 +87,13 @@ class Cloud9Environment(StepType):
         ensure_instance_profile(ctx, SSM_PROFILE, SSM_PROFILE_PATH, SSM_ROLE)
         ensure_managed_policy(ctx, SSM_ROLE, "AWSCloud9SSMInstanceProfile")
         if args["ssm_run_command"]:
-            ensure_managed_policy(ctx, SSM_ROLE, "AmazonSSMManagedInstanceCore")
+            ensure_managed_policy(ctx, SSM_ROLE, SSM_CORE)
         env_id = self._find_or_create()
         instance = self._wait_for_instance(env_id)
         groups = [g["GroupId"] for g in instance.get("SecurityGroups", [])]
         if not groups:
-            raise StepFailed(ctx.step, f"the instance {instance['InstanceId']} of environment {env_id} has no security group.")
+            raise StepFailed(ctx.step, f"the instance {instance['InstanceId']} of environment {env_id} has no "
+                                       "security group.")
         return {"environment_id": env_id, "instance_id": instance["InstanceId"], "security_group_id": groups[0],
                 "role_name": SSM_ROLE}
 

@@ -15,7 +15,8 @@ from ..aws import error_code, error_message
 from ..errors import StepFailed
 from ..waiting import RETRY, SUCCESS
 from .base import Change, Output, Param, Resource, StepType, register
-from .iam import SSM_CORE, delete_iam, ensure_instance_role, instance_role_exists, run_scoped_name
+from .iam import (INSTANCE_ROLE_PERMISSIONS, SSM_CORE, delete_iam, ensure_instance_role, instance_role_changes,
+                  run_scoped_name)
 
 AL2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 INSTANCE, GROUP = "ec2-instance", "security-group"
@@ -141,12 +142,8 @@ class ClientHost(StepType):
     permissions = ["ssm:GetParameter", "ssm:DescribeInstanceInformation",
                    "ec2:DescribeVpcs", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
                    "ec2:CreateSecurityGroup", "ec2:DeleteSecurityGroup", "ec2:RunInstances",
-                   "ec2:DescribeInstances", "ec2:TerminateInstances", "ec2:CreateTags",
-                   "iam:GetRole", "iam:CreateRole", "iam:DeleteRole", "iam:TagRole",
-                   "iam:GetInstanceProfile", "iam:CreateInstanceProfile", "iam:DeleteInstanceProfile",
-                   "iam:TagInstanceProfile", "iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile",
-                   "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:ListAttachedRolePolicies",
-                   "iam:ListRolePolicies", "iam:DeleteRolePolicy", "iam:ListInstanceProfilesForRole", "iam:PassRole"]
+                   "ec2:DescribeInstances", "ec2:TerminateInstances", "ec2:CreateTags", "iam:DeleteRolePolicy",
+                   *INSTANCE_ROLE_PERMISSIONS]
 
     # --- names and the image ---------------------------------------------------------
 
@@ -172,15 +169,8 @@ class ClientHost(StepType):
     def preview(self) -> List[Change]:
         ctx, args = self.ctx, self.args
         name = self._name()
-        found = instance_role_exists(ctx, name)
-        changes = []
-        for kind, label, what in (("role", "IAM role", "trusted by EC2"),
-                                  ("profile", "instance profile", "holding it")):
-            if found[kind]:
-                changes.append(Change("adopt", f"{label} {name} (exists; used, never deleted)"))
-            else:
-                changes.append(Change("create", f"{label} {name} ({what}; deleted on teardown)"))
-        changes.append(Change("change", f"attach {SSM_CORE} to {name} if missing (detached again on teardown)"))
+        changes = instance_role_changes(ctx, name, name, ("trusted by EC2; deleted on teardown",
+                                                          "holding it; deleted on teardown"), SSM_CORE)
         where = f"subnet {args['subnet_id']}" if args["subnet_id"] else "the default VPC"
         changes.append(Change("create", f"security group {name} in {where}: no inbound rules (SSM only)"))
         image = args["image_id"] or f"latest Amazon Linux 2023 ({self._image()})"

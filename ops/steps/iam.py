@@ -5,10 +5,10 @@ deleted); a policy ops attaches to an adopted role is recorded too, and detached
 teardown, so the role ends as it was.
 """
 import json
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 from ..aws import error_code
-from .base import Resource
+from .base import Change, Resource
 
 AWS_MANAGED = "arn:aws:iam::aws:policy/"
 ROLE, PROFILE, MANAGED, INLINE = "iam-role", "instance-profile", "role-policy", "role-inline-policy"
@@ -169,6 +169,13 @@ def delete_iam(ctx, resource: Resource) -> bool:
 # --- a role and instance profile of the run's own (the EC2 client host's) ------------------
 
 SSM_CORE = "AmazonSSMManagedInstanceCore"
+# what making (or adopting), passing and deleting an instance role with its profile takes
+INSTANCE_ROLE_PERMISSIONS = ["iam:GetRole", "iam:CreateRole", "iam:DeleteRole", "iam:TagRole",
+                             "iam:GetInstanceProfile", "iam:CreateInstanceProfile", "iam:DeleteInstanceProfile",
+                             "iam:TagInstanceProfile", "iam:AddRoleToInstanceProfile",
+                             "iam:RemoveRoleFromInstanceProfile", "iam:AttachRolePolicy", "iam:DetachRolePolicy",
+                             "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", "iam:ListInstanceProfilesForRole",
+                             "iam:PassRole"]
 IAM_NAME_LIMIT = 64  # role names; instance profiles allow 128, security groups 255
 
 
@@ -202,17 +209,21 @@ def ensure_instance_role(ctx, name: str, path: str, services: List[str], descrip
             ctx.call(iam.add_role_to_instance_profile, InstanceProfileName=name, RoleName=name)
 
 
-def instance_role_exists(ctx, name: str) -> Dict[str, bool]:
-    """Read-only (for previews): which of the role and the instance profile `name` exist."""
+def instance_role_changes(ctx, role: str, profile: str, notes: Tuple[str, str], attach: Optional[str]) -> List[Change]:
+    """Preview lines (read-only) for an instance role and its profile: adopted if they exist,
+    else created (notes: what each is, for the plan); then attaching managed policy `attach`."""
     iam = ctx.client("iam")
-    found = {}
-    for kind, call in (("role", lambda: iam.get_role(RoleName=name)),
-                       ("profile", lambda: iam.get_instance_profile(InstanceProfileName=name))):
+    changes = []
+    for label, name, note, call in (("IAM role", role, notes[0], lambda: iam.get_role(RoleName=role)),
+                                    ("instance profile", profile, notes[1],
+                                     lambda: iam.get_instance_profile(InstanceProfileName=profile))):
         try:
             ctx.call(call)
-            found[kind] = True
+            changes.append(Change("adopt", f"{label} {name} (exists; used, never deleted)"))
         except Exception as exc:  # noqa: BLE001
             if not _missing(exc):
                 raise
-            found[kind] = False
-    return found
+            changes.append(Change("create", f"{label} {name} ({note})"))
+    if attach:
+        changes.append(Change("change", f"attach {attach} to {role} if missing (detached again on teardown)"))
+    return changes
