@@ -76,9 +76,16 @@ class Holder:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
 
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container's uid with no name (no USER, no passwd entry)
+        return f"uid {os.getuid()}"
+
+
 def me(lease: float) -> Holder:
     now = time.time()
-    return Holder(id=os.urandom(8).hex(), who=f"{getpass.getuser()}@{socket.gethostname()}", pid=os.getpid(),
+    return Holder(id=os.urandom(8).hex(), who=f"{_user()}@{socket.gethostname()}", pid=os.getpid(),
                   command=" ".join(["ops", *sys.argv[1:]])[:200], acquired_at=now, renewed_at=now,
                   lease_seconds=lease)
 

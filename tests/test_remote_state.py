@@ -457,3 +457,17 @@ def test_expired_labs_of_the_team_are_flagged_and_swept(workdir):
     assert result.exit_code == 0, result.output
     assert "teardown complete" in result.output
     assert not (workdir / ".ops/dry-run/account").exists()  # nothing left: the simulated account ended
+
+
+def test_a_holder_without_a_user_name_is_still_described(monkeypatch):
+    import getpass
+
+    from ops.lock import me
+
+    def nameless():
+        raise KeyError("getpwuid(): uid not found: 1234")
+
+    monkeypatch.setattr(getpass, "getuser", nameless)
+    holder = me(60)
+    assert holder.who.startswith(f"uid {os.getuid()}@") and holder.pid == os.getpid()
+    assert "lease renewed" in holder.describe()
