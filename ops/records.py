@@ -209,10 +209,12 @@ class S3Records:
         return answer["Body"].read(), answer["ETag"]
 
     def put(self, key: str, body: bytes, condition: Dict[str, str], doing: str) -> Optional[str]:
-        """A conditional put (IfMatch / IfNoneMatch): the new ETag, or None if S3 refused the condition."""
+        """A conditional put (IfMatch / IfNoneMatch): the new ETag, or None if S3 refused the condition
+        (including If-Match on a key deleted meanwhile: 404 NoSuchKey)."""
         try:
-            answer = self.call(doing, self.client.put_object, expected=REFUSED_WRITE, Bucket=self.location.bucket,
-                               Key=key, Body=body, ContentType="application/json", **condition)
+            answer = self.call(doing, self.client.put_object, expected=REFUSED_WRITE + ("NoSuchKey",),
+                               Bucket=self.location.bucket, Key=key, Body=body, ContentType="application/json",
+                               **condition)
         except OpsError:
             raise
         except Exception:  # noqa: BLE001 - only a refused condition comes back unexplained

@@ -155,6 +155,26 @@ def test_a_lock_is_exclusive_renewed_and_released(workdir):
         second.release()
 
 
+def test_a_deleted_lock_is_lost_at_the_next_renewal_not_when_the_lease_ends(workdir):
+    with simulated_s3(workdir) as aws:
+        s3 = aws.client("s3")
+        s3.create_bucket(Bucket="team-ops-state")
+        lock = LabLock(S3Records(parse_location(STATE), aws), "lab", lease=60)
+        lost = []
+        lock.acquire(on_lost=lost.append)
+        lock._stop.set()  # renew now, not in 15 s: restart the loop with a short period
+        lock._renewer.join()
+        lock.lease = 0.4
+        s3.delete_object(Bucket="team-ops-state", Key="labs/lab.lock")  # 'ops unlock' by someone else
+        lock._start_renewing()
+        deadline = time.monotonic() + 5
+        while not lost and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert lost and "taken over (deleted)" in lost[0].message
+        lock.release()
+        assert s3.list_objects_v2(Bucket="team-ops-state").get("KeyCount") == 0
+
+
 def test_a_lock_taken_over_is_lost_and_the_record_goes_local(workdir):
     with simulated_s3(workdir) as aws:
         s3 = aws.client("s3")
