@@ -82,10 +82,13 @@ def run_labs(playbook: Playbook, *, root: Path, reporter, settings: Dict[str, An
         store = open_records(root, dry_run, location, aws)
         states: Dict[str, RunState] = {}
         with hold_locks(store, labs, lock, reporter,
-                        on_lost=lambda lab, lost: states[lab].lose_lock(lost) if lab in states else None):
+                        on_lost=lambda lab, lost: states[lab].lose_lock(lost) if lab in states else None) as held:
             runs = [_prepare(dataclasses.replace(playbook, name=lab), playbook.name, root, store, reporter, aws,
                              dry_run, profile, multi=len(labs) > 1, location=location) for lab in labs]
             states.update((run.name, run.state) for run in runs)
+            for lab, lab_lock in held.items():
+                if lab_lock.lost:  # lost before its record was ready to hear of it
+                    states[lab].lose_lock(lab_lock.lost)
             if expires_in:
                 for run in runs:
                     run.state.set("expires_at", time.time() + expires_in)
