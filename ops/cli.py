@@ -484,8 +484,9 @@ _add_commands()
 @cli.command()
 @click.argument("playbook", required=False, type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Examine a fresh simulated account.")
+@state_option
 @common_options
-def doctor(playbook, dry_run, region, profile, var_flags, config_files, output, debug):
+def doctor(playbook, dry_run, state_flag, region, profile, var_flags, config_files, output, debug):
     """Check this account and region for what would stop a lab; end with what to fix first."""
     import json
 
@@ -496,7 +497,7 @@ def doctor(playbook, dry_run, region, profile, var_flags, config_files, output, 
     loaded, settings = _load(playbook, var_flags, config_files, True) if playbook else (None, load_settings(
         config_files)[0])
     with open_target(dry_run, region or settings.get("region"), profile, _fresh_simulation(dry_run, settings)) as aws:
-        findings = diagnose(aws, loaded)
+        findings = diagnose(aws, loaded, _shared_records(state_flag, None, settings)[0])
     last = verdict(findings)
     if output == "json":
         click.echo(json.dumps({"findings": [{"level": f.level, "text": f.text} for f in findings],

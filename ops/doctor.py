@@ -14,7 +14,8 @@ from .refs import REF
 UNANSWERED = "could not check"
 
 
-def diagnose(aws, playbook: Optional[Playbook]) -> List[Finding]:
+def diagnose(aws, playbook: Optional[Playbook], location=None) -> List[Finding]:
+    """location: where records are kept (S3), if not in this folder."""
     account = _identity(aws)
     if account is None:
         return [Finding("problem", "no working AWS credentials: run 'aws configure' or 'aws sso login', "
@@ -23,11 +24,28 @@ def diagnose(aws, playbook: Optional[Playbook]) -> List[Finding]:
     findings = [Finding("ok", f"credentials work: {caller} (account {account}), region {aws.region}.")]
     findings.extend(_checks(playbook, aws) if playbook else [])
     findings.append(_default_subnets(aws))
+    if location is not None:
+        findings.append(_records(aws, location))
     if playbook:
         findings.extend(_node_types(aws, playbook))
-        findings.append(_permissions(aws, caller, playbook))
+        findings.append(_permissions(aws, caller, playbook, location))
         findings.append(_guarded("service quotas", lambda: _node_quota(aws, playbook)))
     return findings
+
+
+def _records(aws, location) -> Finding:
+    """Can these credentials see the S3 prefix where the team's records are kept? (read-only)"""
+    from .errors import OpsError
+    from .records import S3Records
+
+    try:
+        labs = S3Records(location, aws).slots()
+    except OpsError as exc:
+        if aws.dry_run:
+            return Finding("note", f"records in {location.url}: dry runs make this bucket in the simulated account "
+                                   "on first use.")
+        return Finding("problem", f"records in {location.url}: {exc}")
+    return Finding("ok", f"records in {location.url}: the bucket answers; {len(labs)} lab record(s) there.")
 
 
 def _node_quota(aws, playbook: Playbook) -> Finding:
@@ -104,8 +122,8 @@ def _principal(caller_arn: str) -> str:
     return caller_arn
 
 
-def _permissions(aws, caller: str, playbook: Playbook) -> Finding:
-    actions = sorted({a for s in policy_for(playbook)["Statement"]
+def _permissions(aws, caller: str, playbook: Playbook, location=None) -> Finding:
+    actions = sorted({a for s in policy_for(playbook, location)["Statement"]
                       for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])})
 
     def simulate() -> Finding:

@@ -105,3 +105,38 @@ def test_a_quota_with_room_is_fine(world):
         {"ServiceCode": "elasticache", "QuotaCode": "L-TEST", "QuotaName": "Nodes per Region", "Value": 300.0}]}))
     findings, _ = doctor(world, quota)
     assert any(f.level == "ok" and "within the quota of 300" in f.text for f in findings)
+
+
+def test_the_state_bucket_is_checked_when_records_are_kept_in_s3(world):
+    from ops.records import parse_location
+
+    location = parse_location("s3://team-ops-state/labs")
+    aws = Aws(world.session(), world.region, world.clock)  # as on AWS: a missing bucket is a problem
+    findings = diagnose(aws, load_playbook(LAB), location)
+    assert any("records in s3://team-ops-state/labs: the state bucket 'team-ops-state' does not exist" in p
+               and "aws s3 mb" in p for p in problems(findings))
+    assert "s3:PutObject" in _simulated_actions(world, aws, location)
+    aws.client("s3").create_bucket(Bucket="team-ops-state")
+    findings = diagnose(aws, load_playbook(LAB), location)
+    assert "[ok] records in s3://team-ops-state/labs: the bucket answers; 0 lab record(s) there." in \
+        [f"[{f.level}] {f.text}" for f in findings]
+
+
+def test_doctor_dry_run_with_state_says_the_bucket_is_made_on_first_use():
+    result = CliRunner().invoke(cli, ["doctor", str(LAB), "--dry-run", "--state", "s3://team-ops-state/labs"])
+    assert result.exit_code == 0, result.output
+    assert "[note] records in s3://team-ops-state/labs: dry runs make this bucket" in result.output
+
+
+def _simulated_actions(world, aws, location):
+    """The actions the doctor asks the IAM policy simulator about."""
+    asked = []
+    session = aws.session
+
+    def record(params, **_):
+        asked.extend(params["ActionNames"])
+
+    session.events.register("provide-client-params.iam.SimulatePrincipalPolicy", record)
+    aws._clients.clear()
+    diagnose(aws, load_playbook(LAB), location)
+    return asked
