@@ -10,7 +10,9 @@ from .pricing import Prices
 from .state import RunState
 from .steps.base import Resource
 
-BILLABLE = {"cache-cluster": ("elasticache", "node_type"), "cloud9-environment": ("ec2", "instance_type")}
+# what costs money while it exists: (pricing.yaml service, the recorded attribute giving its size)
+BILLABLE = {"cache-cluster": ("elasticache", "node_type"), "replication-group": ("elasticache", "node_type"),
+            "cloud9-environment": ("ec2", "instance_type"), "ec2-instance": ("ec2", "instance_type")}
 
 
 def _parse_time(text: Optional[str]) -> Optional[float]:
@@ -59,6 +61,9 @@ def _live_state(aws, resource: Resource) -> str:
     finders: Dict[str, Callable[[], str]] = {
         "cache-cluster": lambda: aws.call(aws.client("elasticache").describe_cache_clusters,
                                           CacheClusterId=resource.id)["CacheClusters"][0]["CacheClusterStatus"],
+        "replication-group": lambda: aws.call(aws.client("elasticache").describe_replication_groups,
+                                              ReplicationGroupId=resource.id)["ReplicationGroups"][0]["Status"],
+        "ec2-instance": lambda: _instance_state(aws, resource.id),
         "cloud9-environment": lambda: aws.call(aws.client("cloud9").describe_environment_status,
                                                environmentId=resource.id)["status"],
         "dynamodb-table": lambda: aws.call(aws.client("dynamodb").describe_table,
@@ -72,10 +77,18 @@ def _live_state(aws, resource: Resource) -> str:
     try:
         return finders[kind]()
     except Exception as exc:  # noqa: BLE001
-        if error_code(exc) in ("CacheClusterNotFound", "NotFoundException", "ResourceNotFoundException",
+        if error_code(exc) in ("CacheClusterNotFound", "ReplicationGroupNotFoundFault", "InvalidInstanceID.NotFound",
+                               "NotFoundException", "ResourceNotFoundException",
                                "NoSuchEntity"):
             return "gone"
         raise
+
+
+def _instance_state(aws, instance_id: str) -> str:
+    """An instance's state; a terminated one costs nothing more, so it counts as gone."""
+    reservations = aws.call(aws.client("ec2").describe_instances, InstanceIds=[instance_id])["Reservations"]
+    state = reservations[0]["Instances"][0]["State"]["Name"] if reservations else "terminated"
+    return "gone" if state == "terminated" else state
 
 
 def lab_status(state: RunState, aws, prices: Prices, now: Optional[float] = None) -> LabStatus:

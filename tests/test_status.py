@@ -4,7 +4,6 @@ import time
 
 import pytest
 from click.testing import CliRunner
-from moto.server import ThreadedMotoServer
 
 from ops.cli import cli
 from ops.pricing import Prices
@@ -21,16 +20,6 @@ steps:
       table_name: reviews-${{ run.id }}
       seed: false
 """
-
-
-@pytest.fixture
-def emulator(monkeypatch):
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
-    yield
-    server.stop()
 
 
 def invoke(*args):
@@ -66,3 +55,20 @@ def test_cost_so_far_comes_from_the_price_list(tmp_path):
     assert cluster.hourly == pytest.approx(0.017) and cluster.cost == pytest.approx(0.034)
     assert status.rows[1].hourly is None  # not ours, not billed to the lab
     assert status.hourly == pytest.approx(0.017)
+
+
+def test_status_prices_the_client_host_and_the_replication_group(workdir):
+    from pathlib import Path
+
+    valkey = Path(__file__).resolve().parent.parent / "playbooks" / "lab-valkey.yaml"
+    assert invoke("run", str(valkey), "--dry-run", "--keep").exit_code == 0
+    labs = json.loads(invoke("status", "--dry-run", "--output", "json").output)
+    rows = {row["kind"]: row for row in labs[0]["resources"]}
+    prices = Prices.load()
+    assert rows["replication-group"]["state"] == "available"
+    assert rows["replication-group"]["hourly_usd"] == prices.hourly("us-east-1", "elasticache", "cache.t3.micro")
+    assert rows["ec2-instance"]["state"] == "running"
+    assert rows["ec2-instance"]["hourly_usd"] == prices.hourly("us-east-1", "ec2", "t3.micro") > 0
+    assert labs[0]["hourly_usd"] == pytest.approx(rows["replication-group"]["hourly_usd"]
+                                                  + rows["ec2-instance"]["hourly_usd"], abs=1e-4)
+    assert invoke("teardown", "elasticache-lab-valkey", "--dry-run").exit_code == 0
