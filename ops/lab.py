@@ -162,12 +162,17 @@ def _prepare(playbook: Playbook, group: str, root: Path, store, reporter, aws, d
                        f"{teardown_command(playbook.source, dry_run, previous.region, profile, location)}")
     state = previous if resume else RunState.start(slot, playbook.name, playbook.source, aws.region, dry_run,
                                                    version=previous.version if previous else None)
+    lab_reporter = reporter.for_lab(playbook.name) if multi else reporter
     if store.remote:
         state.fallback = fallback_slot(root, dry_run, playbook.name, state.run_id)
+        here = RunState.load(open_records(root, dry_run, None).slot(playbook.name))
+        if here is not None and here.live():
+            lab_reporter.event("note", text=f"ops: note: this folder also has a record of lab '{playbook.name}' "
+                                            f"(run {here.run_id}) with {len(here.live())} live resource(s); tear it "
+                                            f"down (ops teardown {playbook.name}) or move it to S3 (ops state push).")
     dependencies = {step.name: list(step.after) for step in playbook.steps}
     state.set("dependencies", dependencies)
     state.set("group", group)
-    lab_reporter = reporter.for_lab(playbook.name) if multi else reporter
     timeline = Timeline(runs_dir(root, dry_run) / playbook.name / f"{state.run_id}.json", playbook.name,
                         state.run_id, simulated=aws.clock.virtual)
     lab_reporter.listen(timeline)

@@ -290,6 +290,8 @@ def test_push_refuses_to_hide_another_runs_live_resources(workdir):
     (workdir / "lab.yaml").write_text(TABLE_LAB)
     assert invoke("run", "lab.yaml", "--dry-run", "--keep", "--state", STATE).exit_code == 0
     assert invoke("run", "lab.yaml", "--dry-run", "--keep").exit_code == 0  # a run recorded here too
+    again = invoke("run", "lab.yaml", "--dry-run", "--keep", "--state", STATE)  # resumes the S3 run, and says
+    assert again.exit_code == 0 and "this folder also has a record of lab 'shared-lab'" in again.output
     result = invoke("state", "push", "shared-lab", "--dry-run", "--state", STATE)
     assert result.exit_code == 2 and "would hide them" in result.output
     assert (workdir / ".ops/dry-run/state/shared-lab.json").exists()  # nothing moved
