@@ -161,7 +161,7 @@ def _prepare(playbook: Playbook, group: str, root: Path, store, reporter, aws, d
                        "Tear it down first: "
                        f"{teardown_command(playbook.source, dry_run, previous.region, profile, location)}")
     state = previous if resume else RunState.start(slot, playbook.name, playbook.source, aws.region, dry_run,
-                                                   version=previous.version if previous else None)
+                                                   revision=previous.revision if previous else None)
     lab_reporter = reporter.for_lab(playbook.name) if multi else reporter
     if store.remote:
         state.fallback = fallback_slot(root, dry_run, playbook.name, state.run_id)

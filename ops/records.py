@@ -2,9 +2,9 @@
 
 Both hold the same JSON document, one per lab (`<lab>.json`), so a record moves between them
 unchanged (`ops state push|pull`). A slot is one lab's place in a store: read() gives the
-record and its version, write() replaces it and gives the new version.
+record and its revision (S3: its ETag), write() replaces it and gives the new revision.
 
-In S3 every write is conditional: it names the version (ETag) it replaces (If-Match), or
+In S3 every write is conditional: it names the revision (ETag) it replaces (If-Match), or
 that there was none (If-None-Match: *). S3 refuses a write based on a stale copy (412
 PreconditionFailed, or 409 ConditionalRequestConflict when two writes race), so one process
 never overwrites another's work unseen. Records carry a serial that every write raises, so
@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from .aws import error_code, error_message, is_transient
 from .errors import BadInput, OpsError
 
-Version = Optional[str]
+Revision = Optional[str]  # what a store knows one copy of a record as: S3 its ETag, a folder nothing
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 REFUSED_WRITE = ("PreconditionFailed", "ConditionalRequestConflict")
 
@@ -90,7 +90,7 @@ class LocalSlot:
     def where(self) -> str:
         return str(self.path)
 
-    def read(self) -> Tuple[Optional[Dict[str, Any]], Version]:
+    def read(self) -> Tuple[Optional[Dict[str, Any]], Revision]:
         try:
             return json.loads(self.path.read_text()), None
         except FileNotFoundError:
@@ -100,7 +100,7 @@ class LocalSlot:
                            "Restore it from a backup, or remove it if nothing from that run exists any more.",
                            str(self.path)) from None
 
-    def write(self, data: Dict[str, Any], version: Version = None) -> Version:
+    def write(self, data: Dict[str, Any], revision: Revision = None) -> Revision:
         private_dir(self.path.parent)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".json")
         try:
@@ -115,7 +115,7 @@ class LocalSlot:
             raise
         return None
 
-    def remove(self, version: Version = None) -> None:
+    def remove(self, revision: Revision = None) -> None:
         self.path.unlink(missing_ok=True)
 
 
@@ -197,7 +197,7 @@ class S3Records:
                 raise
             raise self.explain(exc, doing) from exc
 
-    def get(self, key: str, doing: str) -> Tuple[Optional[bytes], Version]:
+    def get(self, key: str, doing: str) -> Tuple[Optional[bytes], Revision]:
         """(body, ETag) of key, or (None, None) when there is no such key."""
         try:
             answer = self.call(doing, self.client.get_object, expected=("NoSuchKey",), Bucket=self.location.bucket,
@@ -221,7 +221,7 @@ class S3Records:
             return None
         return answer["ETag"]
 
-    def delete(self, key: str, etag: Version, doing: str) -> bool:
+    def delete(self, key: str, etag: Revision, doing: str) -> bool:
         """Delete key if it still has this ETag (any, when None); False if it changed. Gone is fine."""
         try:
             self.call(doing, self.client.delete_object, expected=REFUSED_WRITE + ("NoSuchKey",),
@@ -260,7 +260,7 @@ class S3Slot:
     def where(self) -> str:
         return f"s3://{self.store.location.bucket}/{self.key}"
 
-    def read(self) -> Tuple[Optional[Dict[str, Any]], Version]:
+    def read(self) -> Tuple[Optional[Dict[str, Any]], Revision]:
         body, etag = self.store.get(self.key, "read")
         if body is None:
             return None, None
@@ -271,8 +271,8 @@ class S3Slot:
                            "Restore it from the bucket's versions, or delete it if nothing of that lab exists.") \
                 from None
 
-    def write(self, data: Dict[str, Any], version: Version) -> Version:
-        condition = {"IfMatch": version} if version else {"IfNoneMatch": "*"}
+    def write(self, data: Dict[str, Any], revision: Revision) -> Revision:
+        condition = {"IfMatch": revision} if revision else {"IfNoneMatch": "*"}
         etag = self.store.put(self.key, json.dumps(data, indent=2, sort_keys=True).encode(), condition, "write")
         if etag is None:
             raise StaleRecord(f"the record {self.where()} was changed by someone else since it was read; "
@@ -280,8 +280,8 @@ class S3Slot:
                               "Look at it ('ops status --state ...') before trying again.")
         return etag
 
-    def remove(self, version: Version) -> None:
-        if not self.store.delete(self.key, version, "delete"):
+    def remove(self, revision: Revision) -> None:
+        if not self.store.delete(self.key, revision, "delete"):
             raise StaleRecord(f"the record {self.where()} was changed by someone else; it was not deleted.",
                               "Look at it ('ops status --state ...') first.")
 

@@ -36,15 +36,15 @@ def move(lab: str, direction: str, *, root: Path, dry_run: bool, location: Locat
         source, target = (local, shared) if direction == "push" else (shared, local)
         with hold_locks(shared, [lab], lock, reporter):
             source_slot, target_slot = source.slot(lab), target.slot(lab)
-            data, source_version = source_slot.read()
+            data, source_revision = source_slot.read()
             if data is None:
                 raise BadInput(f"no record of lab '{lab}' in {source.where()}.",
                                "Check the lab name ('ops status' lists them, with --state for S3).")
-            existing, target_version = target_slot.read()
+            existing, target_revision = target_slot.read()
             _check_replaceable(lab, data, existing, target_slot.where(), force)
             data["serial"] = max(data.get("serial", 0), (existing or {}).get("serial", 0)) + 1
-            target_slot.write(data, target_version)
-            source_slot.remove(source_version)
+            target_slot.write(data, target_revision)
+            source_slot.remove(source_revision)
     return (f"ops: moved lab '{lab}' (run {data.get('run_id')}, {_live_count(data)} live resource(s)) "
             f"from {source_slot.where()} to {target_slot.where()}.")
 

@@ -44,11 +44,11 @@ def _slot(where) -> Any:
 class RunState:
     """The record of one lab: its current run id and every resource, in creation order."""
 
-    def __init__(self, slot, data: Dict[str, Any], version: Optional[str] = None,
+    def __init__(self, slot, data: Dict[str, Any], revision: Optional[str] = None,
                  fallback: Optional[LocalSlot] = None):
         self.slot = slot
         self.data = data
-        self.version = version  # what the store knows this copy as (S3: its ETag)
+        self.revision = revision  # what the store knows this copy as (S3: its ETag)
         self.fallback = fallback  # where the record goes when the shared store fails
         self.problem: Optional[OpsError] = None  # set when the shared store failed: stop soon
         self._lock = threading.RLock()
@@ -65,18 +65,18 @@ class RunState:
     @classmethod
     def load(cls, where: Union[Path, Any], fallback: Optional[LocalSlot] = None) -> Optional["RunState"]:
         slot = _slot(where)
-        data, version = slot.read()
-        return None if data is None else cls(slot, data, version, fallback)
+        data, revision = slot.read()
+        return None if data is None else cls(slot, data, revision, fallback)
 
     @classmethod
     def start(cls, where: Union[Path, Any], lab: str, playbook: str, region: str, dry_run: bool,
-              run_id: Optional[str] = None, version: Optional[str] = None,
+              run_id: Optional[str] = None, revision: Optional[str] = None,
               fallback: Optional[LocalSlot] = None) -> "RunState":
-        """A new record; `version` is that of the record it replaces (S3), if any."""
+        """A new record; `revision` is that of the record it replaces (S3), if any."""
         data = {"version": FORMAT_VERSION, "lab": lab, "playbook": playbook, "region": region,
                 "dry_run": dry_run, "run_id": run_id or new_run_id(), "started_at": _now_iso(),
                 "resources": []}
-        state = cls(_slot(where), data, version, fallback)
+        state = cls(_slot(where), data, revision, fallback)
         state.save()
         return state
 
@@ -127,7 +127,7 @@ class RunState:
             self.data["serial"] = self.data.get("serial", 0) + 1
             self.data["written_by"] = WRITER
             try:
-                self.version = self.slot.write(self.data, self.version)
+                self.revision = self.slot.write(self.data, self.revision)
             except OpsError as exc:
                 if self.fallback is None or not self.slot.remote:
                     raise
@@ -136,7 +136,7 @@ class RunState:
     def _keep_locally(self, exc: OpsError) -> None:
         """The shared store failed: go on in a local file, and ask the run to stop."""
         shared = self.slot.where()
-        self.slot, self.version = self.fallback, None
+        self.slot, self.revision = self.fallback, None
         self.slot.write(self.data)
         self.problem = RecordKeptLocally(
             f"{exc.message} The run stopped at a safe point; its record (run {self.run_id}) is kept in "
