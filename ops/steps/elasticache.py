@@ -124,24 +124,27 @@ class CacheCluster(StepType):
     @classmethod
     def delete(cls, ctx, resource: Resource) -> None:
         client = ctx.client("elasticache")
-        cluster = describe_cluster(ctx, resource.id)
-        if cluster is None:
-            return
-        if resource.status == "intent" and not _tagged_ours(ctx, cluster):
-            return  # our create call never answered, and this cluster is not ours
-        if cluster["CacheClusterStatus"] != "deleting":
-            # AWS refuses deletes while creating/modifying/snapshotting (InvalidCacheClusterState):
-            # wait for a deletable state, and try again while it still refuses, until the deadline.
-            def status():
-                return (describe_cluster(ctx, resource.id) or {}).get("CacheClusterStatus")
+        delete_cache(ctx, resource, f"cluster {resource.id}", lambda: describe_cluster(ctx, resource.id),
+                     "CacheClusterStatus",
+                     lambda: ctx.call(client.delete_cache_cluster, CacheClusterId=resource.id),
+                     "InvalidCacheClusterState", "CacheClusterNotFound", _gone_check(ctx, resource.id))
 
-            def send():
-                return ctx.call(client.delete_cache_cluster, CacheClusterId=resource.id)
 
-            ctx.wait(f"cluster {resource.id} to be deletable",
-                     delete_when_allowed(status, send, "InvalidCacheClusterState", "CacheClusterNotFound"),
-                     "elasticache.create")
-        ctx.wait(f"cluster {resource.id} deletion", _gone_check(ctx, resource.id), "elasticache.delete")
+def delete_cache(ctx, resource: Resource, what: str, describe: Callable[[], Optional[Dict[str, Any]]],
+                 status_key: str, send: Callable[[], Any], refused: str, missing: str, gone) -> None:
+    """Delete a cluster or replication group this run made (no final snapshot) and wait until
+    it is gone. AWS refuses deletes while it is creating/modifying/snapshotting (`refused`):
+    wait for a deletable state, and try again while it still refuses, until the deadline."""
+    found = describe()
+    if found is None:
+        return
+    if resource.status == "intent" and not _tagged_ours(ctx, found):
+        return  # our create call never answered, and this one is not ours
+    if found[status_key] != "deleting":
+        ctx.wait(f"{what} to be deletable",
+                 delete_when_allowed(lambda: (describe() or {}).get(status_key), send, refused, missing),
+                 "elasticache.create")
+    ctx.wait(f"{what} deletion", gone, "elasticache.delete")
 
 
 BUSY = ("creating", "modifying", "snapshotting", "rebooting cluster nodes")

@@ -16,7 +16,7 @@ from ..aws import error_code
 from . import auth_token
 from .base import Change, Output, Param, Resource, StepType, register
 from .ec2 import default_security_group
-from .elasticache import NODE_PARAMS, _tagged_ours, check_cluster_id, delete_when_allowed, describe_cluster
+from .elasticache import NODE_PARAMS, _tagged_ours, check_cluster_id, delete_cache, describe_cluster
 
 GROUP = "replication-group"
 
@@ -174,27 +174,11 @@ class CacheReplicationGroup(StepType):
             if resource.ours:
                 auth_token.delete_parameter(ctx, resource.id)
             return
-        group = describe_group(ctx, resource.id)
-        if group is None:
-            return
-        if resource.status == "intent" and not _tagged_ours(ctx, group):
-            return  # our create call never answered, and this group is not ours
-        if group["Status"] != "deleting":
-            # Refused while creating/modifying/snapshotting (InvalidReplicationGroupState): wait
-            # for a deletable state, and try again while it still refuses, until the deadline.
-            client = ctx.client("elasticache")
-
-            def status():
-                return (describe_group(ctx, resource.id) or {}).get("Status")
-
-            def send():
-                return ctx.call(client.delete_replication_group, ReplicationGroupId=resource.id)
-
-            ctx.wait(f"replication group {resource.id} to be deletable",
-                     delete_when_allowed(status, send, "InvalidReplicationGroupState", "ReplicationGroupNotFoundFault"),
-                     "elasticache.create")
-        ctx.wait(f"replication group {resource.id} deletion", _check(ctx, "replication_group_deleted", resource.id),
-                 "elasticache.delete")
+        client = ctx.client("elasticache")
+        delete_cache(ctx, resource, f"replication group {resource.id}", lambda: describe_group(ctx, resource.id),
+                     "Status", lambda: ctx.call(client.delete_replication_group, ReplicationGroupId=resource.id),
+                     "InvalidReplicationGroupState", "ReplicationGroupNotFoundFault",
+                     _check(ctx, "replication_group_deleted", resource.id))
 
 
 def _check(ctx, waiter: str, group_id: str):
