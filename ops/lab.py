@@ -20,7 +20,7 @@ from .lock import LockOptions, hold_locks
 from .playbook import Playbook
 from .records import Location, fallback_slot, open_records
 from .runner import Runner, account_scoped, teardown
-from .state import RunState
+from .state import RecordKeptLocally, RunState
 from .status import all_states
 from .target import open_target
 from .timeline import Timeline, runs_dir
@@ -99,8 +99,6 @@ def run_labs(playbook: Playbook, *, root: Path, reporter, settings: Dict[str, An
 
 def _run_and_tear(runs: List[LabRun], aws, settings, parallel: int, dry_run: bool, keep: bool,
                   teardown_on_failure: bool, always_teardown: bool, reporter, command: str) -> int:
-    from .state import RecordKeptLocally
-
     try:
         _apply_all(runs, aws, settings, parallel)
         for run in runs:
@@ -143,8 +141,6 @@ def _run_and_tear(runs: List[LabRun], aws, settings, parallel: int, dry_run: boo
 
 
 def _outcome_word(outcome: BaseException) -> str:
-    from .state import RecordKeptLocally
-
     if isinstance(outcome, RecordKeptLocally):
         return "stopped"
     return "FAILED" if isinstance(outcome, StepFailed) else "interrupted"

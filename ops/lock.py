@@ -202,15 +202,6 @@ class LabLock:
         self._on_lost(self.lost)
 
 
-def unlock_problem(holder: Optional[Holder], force: bool) -> Optional[str]:
-    """Why the lock must not be taken over now, or None."""
-    if holder is None:
-        return None
-    if not holder.expired() and not force:
-        return "its lease is still running, so its holder is probably still working"
-    return None
-
-
 def take_over(lock: LabLock, etag: str) -> None:
     """Delete another holder's lock (`ops unlock`), unless it changed since it was read."""
     if not lock.store.delete(lock.key, etag, "delete the lock"):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .errors import BadInput
-from .lock import LabLock, LockOptions, Locked, hold_locks, take_over, unlock_problem
+from .lock import LabLock, LockOptions, Locked, hold_locks, take_over
 from .records import LocalRecords, Location, open_records
 from .state import LIVE
 from .target import open_target
@@ -58,9 +58,9 @@ def unlock(lab: str, *, root: Path, dry_run: bool, location: Location, region: O
         holder, etag = lock.current()
         if holder is None:
             return f"ops: lab '{lab}' is not locked ({lock.where()} does not exist)."
-        problem = unlock_problem(holder, force)
-        if problem:
-            raise Locked(f"lab '{lab}' is locked by {holder.describe()}; {problem}.",
+        if not holder.expired() and not force:
+            raise Locked(f"lab '{lab}' is locked by {holder.describe()}; its lease is still running, so its "
+                         "holder is probably still working.",
                          "Wait for it to finish; if you are sure that run is gone, pass --force.")
         if not confirm(f"lab '{lab}' is locked by {holder.describe()}."):
             return "ops: cancelled; the lock is unchanged."

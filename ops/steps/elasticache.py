@@ -34,6 +34,16 @@ NODE_PARAMS = (
 )
 
 
+def node_request(ctx, args: Dict[str, Any]) -> Dict[str, Any]:
+    """The create-call arguments NODE_PARAMS stand for (the default VPC's default group when
+    none is given), shared by CreateCacheCluster and CreateReplicationGroup."""
+    request = dict(Engine=args["engine"], CacheNodeType=args["node_type"], Port=args["port"],
+                   SecurityGroupIds=args["security_group_ids"] or [default_security_group(ctx)], Tags=ctx.tags())
+    if args["engine_version"]:
+        request["EngineVersion"] = args["engine_version"]
+    return request
+
+
 def describe_cluster(ctx, cluster_id: str) -> Optional[Dict[str, Any]]:
     client = ctx.client("elasticache")
     try:
@@ -96,13 +106,10 @@ class CacheCluster(StepType):
         cluster_id = args["cluster_id"]
         existing = describe_cluster(ctx, cluster_id)
         if existing is None:
-            groups = args["security_group_ids"] or [default_security_group(ctx)]
+            request = node_request(ctx, args)
+            groups = request["SecurityGroupIds"]
             resource = ctx.intend("cache-cluster", cluster_id)
-            request = dict(CacheClusterId=cluster_id, Engine=args["engine"], CacheNodeType=args["node_type"],
-                           NumCacheNodes=1, Port=args["port"], SecurityGroupIds=groups, Tags=ctx.tags())
-            if args["engine_version"]:
-                request["EngineVersion"] = args["engine_version"]
-            ctx.call(client.create_cache_cluster, **request)
+            ctx.call(client.create_cache_cluster, CacheClusterId=cluster_id, NumCacheNodes=1, **request)
             ctx.created(resource, security_group_ids=groups, node_type=args["node_type"])
             return {"cluster_id": cluster_id, "security_group_id": groups[0]}
         groups = [g["SecurityGroupId"] for g in existing.get("SecurityGroups", [])]

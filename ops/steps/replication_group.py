@@ -15,8 +15,7 @@ from typing import Any, Dict, List, Optional
 from ..aws import error_code
 from . import auth_token
 from .base import Change, Output, Param, Resource, StepType, register
-from .ec2 import default_security_group
-from .elasticache import NODE_PARAMS, _tagged_ours, check_cluster_id, delete_cache, describe_cluster
+from .elasticache import NODE_PARAMS, _tagged_ours, check_cluster_id, delete_cache, describe_cluster, node_request
 
 GROUP = "replication-group"
 
@@ -126,15 +125,12 @@ class CacheReplicationGroup(StepType):
         group_id = args["group_id"]
         existing = describe_group(ctx, group_id)
         if existing is None:
-            groups = args["security_group_ids"] or [default_security_group(ctx)]
+            request = node_request(ctx, args)
+            groups = request["SecurityGroupIds"]
             token, parameter = auth_token.token_for(ctx, args["auth_token"]) if args["auth_token"] else (None, "")
             resource = ctx.find_recorded(GROUP) or ctx.intend(GROUP, group_id)
-            request = dict(ReplicationGroupId=group_id, ReplicationGroupDescription=args["description"],
-                           Engine=args["engine"], CacheNodeType=args["node_type"], NumCacheClusters=1,
-                           AutomaticFailoverEnabled=False, Port=args["port"], SecurityGroupIds=groups,
-                           Tags=ctx.tags())
-            if args["engine_version"]:
-                request["EngineVersion"] = args["engine_version"]
+            request.update(ReplicationGroupId=group_id, ReplicationGroupDescription=args["description"],
+                           NumCacheClusters=1, AutomaticFailoverEnabled=False)
             if args["transit_encryption"]:
                 request["TransitEncryptionEnabled"] = True
             if token is not None:
@@ -154,8 +150,9 @@ class CacheReplicationGroup(StepType):
             ctx.created(recorded, verb="resumed", security_group_ids=groups, node_type=existing.get("CacheNodeType"))
         else:
             ctx.adopted(GROUP, group_id, security_group_ids=groups)
-            if args["auth_token"] and auth_token.parse_source(args["auth_token"])[0] == "ssm":
-                parameter = auth_token.parse_source(args["auth_token"])[1]
+            kind, name = auth_token.parse_source(args["auth_token"]) if args["auth_token"] else ("", "")
+            if kind == "ssm":  # the user's parameter: the host reads the token from it
+                parameter = name
         return {"group_id": group_id, "cluster_id": members[0], "security_group_id": groups[0] if groups else "",
                 "tls": bool(existing.get("TransitEncryptionEnabled")), "auth_token_parameter": parameter}
 
