@@ -89,6 +89,24 @@ def emulator(monkeypatch):
 
 
 @pytest.fixture
+def world():
+    """An in-process simulated account on a virtual clock, gone after the test."""
+    from ops.clock import VirtualClock
+    from ops.sim.world import SimWorld
+
+    with SimWorld(VirtualClock()) as w:
+        yield w
+
+
+@pytest.fixture
+def aws(world):
+    """ops's client factory on that account, as a dry run uses it."""
+    from ops.aws import Aws
+
+    return Aws(world.session(), world.region, world.clock, dry_run=True)
+
+
+@pytest.fixture
 def workdir(tmp_path, monkeypatch):
     """Run in an empty directory, so .ops/ state lands there."""
     monkeypatch.chdir(tmp_path)

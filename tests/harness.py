@@ -11,6 +11,17 @@ from ops.state import RunState
 from ops.yamlsource import parse_yaml
 
 
+# What the demo prints for The Vineyard from the seed data (its summary, then its newest reviews).
+VINEYARD = [
+    "Restaurant<The Vineyard -- Fine Dining>",
+    "Review<The Vineyard -- markmartin (2020-05-24T11:59:44)>",
+    "Review<The Vineyard -- kgraham (2020-05-14T15:01:52)>",
+    "Review<The Vineyard -- ewilliams (2020-05-13T02:36:30)>",
+    "Review<The Vineyard -- hannah21 (2020-05-04T03:44:26)>",
+    "Review<The Vineyard -- john97 (2020-04-27T20:45:52)>",
+]
+
+
 def playbook_from(text: str, overrides=None):
     return build_playbook(parse_yaml(textwrap.dedent(text), "test.yaml"), "test.yaml", overrides or {})
 

@@ -1,24 +1,15 @@
 """`ops doctor` against the simulated account: healthy, and each problem it detects."""
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from ops.aws import Aws
 from ops.cli import cli
-from ops.clock import VirtualClock
 from ops.doctor import diagnose, verdict
 from ops.playbook import load_playbook
 from ops.sim.base import error_response, ok_response
-from ops.sim.world import SimWorld
 
 LAB = Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml"
-
-
-@pytest.fixture
-def world():
-    with SimWorld(VirtualClock()) as w:
-        yield w
 
 
 def doctor(world, *answers, overrides=None):

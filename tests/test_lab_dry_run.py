@@ -10,17 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from ops.cli import cli
+from harness import VINEYARD
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = str(ROOT / "playbooks" / "lab.yaml")
-VINEYARD = [
-    "Restaurant<The Vineyard -- Fine Dining>",
-    "Review<The Vineyard -- markmartin (2020-05-24T11:59:44)>",
-    "Review<The Vineyard -- kgraham (2020-05-14T15:01:52)>",
-    "Review<The Vineyard -- ewilliams (2020-05-13T02:36:30)>",
-    "Review<The Vineyard -- hannah21 (2020-05-04T03:44:26)>",
-    "Review<The Vineyard -- john97 (2020-04-27T20:45:52)>",
-]
 
 
 def run(*args):

@@ -16,7 +16,7 @@ from ops.iam_policy import policy_for
 from ops.playbook import load_playbook
 from ops.runner import teardown
 from ops.sim.world import SimWorld
-from harness import make_runner
+from harness import VINEYARD, make_runner
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = {
@@ -24,14 +24,6 @@ VARIANTS = {
     "lab-valkey.yaml": ("elasticache-lab-valkey", "replication-group"),
     "lab-secure.yaml": ("elasticache-lab-secure", "replication-group"),
 }
-VINEYARD = [
-    "Restaurant<The Vineyard -- Fine Dining>",
-    "Review<The Vineyard -- markmartin (2020-05-24T11:59:44)>",
-    "Review<The Vineyard -- kgraham (2020-05-14T15:01:52)>",
-    "Review<The Vineyard -- ewilliams (2020-05-13T02:36:30)>",
-    "Review<The Vineyard -- hannah21 (2020-05-04T03:44:26)>",
-    "Review<The Vineyard -- john97 (2020-04-27T20:45:52)>",
-]
 
 
 def demo_lines(output):

@@ -3,11 +3,9 @@ no replicas; PING from the EC2 host; adoption, resume, early teardown, lost answ
 import pytest
 
 from ops.aws import Aws
-from ops.clock import VirtualClock
 from ops.context import StepContext
 from ops.inventory import tagged_resources
 from ops.runner import teardown
-from ops.sim.world import SimWorld
 from ops.state import RunState
 from ops.steps.base import Resource
 from ops.steps.replication_group import CacheReplicationGroup
@@ -40,17 +38,6 @@ LAB = CACHE + """\
       host: ${{ steps.cache.outputs.address }}
       port: ${{ steps.cache.outputs.port }}
 """
-
-
-@pytest.fixture
-def world():
-    with SimWorld(VirtualClock()) as w:
-        yield w
-
-
-@pytest.fixture
-def aws(world):
-    return Aws(world.session(), world.region, world.clock, dry_run=True)
 
 
 def group(aws, group_id):

@@ -5,13 +5,11 @@ import json
 import pytest
 
 from ops.aws import Aws
-from ops.clock import VirtualClock
 from ops.context import StepContext
 from ops.errors import StepFailed
 from ops.inventory import tagged_resources
 from ops.runner import teardown
 from ops.sim.base import error_response
-from ops.sim.world import SimWorld
 from ops.state import RunState
 from ops.steps.base import Resource
 from ops.steps.ec2_host import AL2023
@@ -27,17 +25,6 @@ steps:
     with: {}
 """
 SSM_CORE = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
-
-
-@pytest.fixture
-def world():
-    with SimWorld(VirtualClock()) as w:
-        yield w
-
-
-@pytest.fixture
-def aws(world):
-    return Aws(world.session(), world.region, world.clock, dry_run=True)
 
 
 def instance(aws, instance_id):

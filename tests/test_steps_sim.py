@@ -1,12 +1,9 @@
 """Step types against the simulated account: create, adopt, resume, wait, delete."""
-import pytest
 
 from ops.aws import Aws
-from ops.clock import VirtualClock
 from ops.context import StepContext
 from ops.inventory import tagged_resources
 from ops.runner import teardown
-from ops.sim.world import SimWorld
 from ops.state import RunState
 from ops.steps.base import Resource
 from harness import make_runner, playbook_from
@@ -36,17 +33,6 @@ steps:
       host: ${{ steps.redis.outputs.address }}
       port: ${{ steps.redis.outputs.port }}
 """
-
-
-@pytest.fixture
-def world():
-    with SimWorld(VirtualClock()) as w:
-        yield w
-
-
-@pytest.fixture
-def aws(world):
-    return Aws(world.session(), world.region, world.clock, dry_run=True)
 
 
 def default_group_rules(aws):

@@ -1,14 +1,10 @@
 """`ops sweep`: leftovers found by their tags alone, shown with their age, deleted with care."""
 import io
 
-import pytest
 
-from ops.aws import Aws
-from ops.clock import VirtualClock
 from ops.config import load_settings
 from ops.inventory import find_tagged
 from ops.output import Reporter
-from ops.sim.world import SimWorld
 from ops.sweep import candidates, deletable, delete, preview_lines
 from harness import make_runner, playbook_from
 
@@ -35,12 +31,6 @@ steps:
       table_name: t-${{ run.id }}
       seed: false
 """
-
-
-@pytest.fixture
-def aws():
-    with SimWorld(VirtualClock()) as world:
-        yield Aws(world.session(), world.region, world.clock, dry_run=True)
 
 
 def test_sweep_finds_and_deletes_a_lab_whose_record_is_lost(aws, tmp_path):
