@@ -36,3 +36,42 @@ def make_runner(playbook, aws, tmp_path, stream=None):
 
 def events(runner):
     return [json.loads(line) for line in runner.reporter.stream.getvalue().splitlines()]
+
+
+# the demo's reads, made on the client host in a real run, with the host's role and its table policy
+ON_THE_HOST = {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:TransactWriteItems"}
+
+
+def calls_of_a_run_and_teardown(playbook, tmp_path, monkeypatch, inspect=lambda world, runner: None):
+    """Run a playbook, then its teardown, in a fresh simulated account. Returns the AWS calls
+    ops's own clients made ('service:Operation'), what teardown left, and what inspect(world,
+    runner) found while the account was up."""
+    import botocore.client
+
+    from ops.aws import Aws
+    from ops.clock import VirtualClock
+    from ops.runner import teardown
+    from ops.sim.world import SimWorld
+
+    calls = set()
+    real = botocore.client.BaseClient._make_api_call
+
+    def record(client, operation, params):
+        if client in aws._clients.values():  # ops's own clients, not the simulator's internals
+            calls.add(f"{client.meta.service_model.service_name}:{operation}")
+        return real(client, operation, params)
+
+    with SimWorld(VirtualClock()) as world:
+        aws = Aws(world.session(), world.region, world.clock, dry_run=True)
+        aws.world = world  # as open_target does: the dry-run demo trusts the simulated account's CA
+        runner = make_runner(playbook, aws, tmp_path)
+        monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
+        runner.apply()
+        found = inspect(world, runner)
+        left = teardown(runner.state, aws, aws.clock, runner.reporter, runner.settings, playbook.name)
+    return calls, left, found
+
+
+def allowed_actions(policy) -> set:
+    return {action for statement in policy["Statement"]
+            for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])}

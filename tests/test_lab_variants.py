@@ -5,18 +5,13 @@ import fnmatch
 import json
 from pathlib import Path
 
-import botocore.client
 import pytest
 from click.testing import CliRunner
 
-from ops.aws import Aws
 from ops.cli import cli
-from ops.clock import VirtualClock
 from ops.iam_policy import policy_for
 from ops.playbook import load_playbook
-from ops.runner import teardown
-from ops.sim.world import SimWorld
-from harness import VINEYARD, make_runner
+from harness import ON_THE_HOST, VINEYARD, allowed_actions, calls_of_a_run_and_teardown
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = {
@@ -60,30 +55,16 @@ def test_the_lab_rehearses_on_an_ec2_host_and_leaves_nothing(workdir, playbook):
 
 @pytest.mark.parametrize("playbook", sorted(VARIANTS))
 def test_the_iam_policy_allows_every_call_of_a_run_and_its_teardown(tmp_path, monkeypatch, playbook):
-    calls = set()
-    real = botocore.client.BaseClient._make_api_call
-
-    def record(client, operation, params):
-        if client in aws._clients.values():  # ops's own clients, not the simulator's internals
-            calls.add(f"{client.meta.service_model.service_name}:{operation}")
-        return real(client, operation, params)
-
     loaded = load_playbook(ROOT / "playbooks" / playbook)
-    with SimWorld(VirtualClock()) as world:
-        aws = Aws(world.session(), world.region, world.clock, dry_run=True)
-        aws.world = world  # as open_target does: the dry-run demo trusts the simulated account's CA
-        runner = make_runner(loaded, aws, tmp_path)
-        monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
-        runner.apply()
-        role_arn = world.client("iam").get_role(RoleName=runner.outputs["host"]["role_name"])["Role"]["Arn"]
-        assert teardown(runner.state, aws, aws.clock, runner.reporter, runner.settings, loaded.name) == []
+    calls, left, role_arn = calls_of_a_run_and_teardown(
+        loaded, tmp_path, monkeypatch,
+        inspect=lambda world, runner: world.client("iam").get_role(
+            RoleName=runner.outputs["host"]["role_name"])["Role"]["Arn"])
+    assert left == []
     policy = policy_for(loaded)
-    allowed = {action for statement in policy["Statement"]
-               for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])}
+    allowed = allowed_actions(policy)
     assert {"ec2:RunInstances", "ssm:GetParameter", "ssm:DescribeInstanceInformation"} <= calls
-    # the demo's reads run on the host in a real run, with the host's role and its table policy
-    on_the_host = {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:TransactWriteItems"}
-    assert calls - allowed - on_the_host == set()
+    assert calls - allowed - ON_THE_HOST == set()  # the demo's reads run on the host, with its role
     # iam:PassRole is limited to client-host roles: the host's per-run role is one of them.
     [pass_role] = [s for s in policy["Statement"] if s["Action"] == "iam:PassRole"]
     assert any(fnmatch.fnmatchcase(role_arn, pattern) for pattern in pass_role["Resource"]), role_arn

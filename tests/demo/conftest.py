@@ -10,17 +10,11 @@ from ops.demo.cache import redis_from_url
 from ops.demo.seed import load_seed
 from ops.demo.table import ReviewTable, table_definition
 from ops.sim.local_redis import LOOPBACK, start_local_redis
+from harness import VINEYARD
 
 TABLE_NAME = "ops-demo-reviews"
 
-VINEYARD_LINES = [
-    "Restaurant<The Vineyard -- Fine Dining>",
-    "Review<The Vineyard -- markmartin (2020-05-24T11:59:44)>",
-    "Review<The Vineyard -- kgraham (2020-05-14T15:01:52)>",
-    "Review<The Vineyard -- ewilliams (2020-05-13T02:36:30)>",
-    "Review<The Vineyard -- hannah21 (2020-05-04T03:44:26)>",
-    "Review<The Vineyard -- john97 (2020-04-27T20:45:52)>",
-]
+VINEYARD_LINES = VINEYARD  # what the demo prints for The Vineyard
 
 
 class FixedRandom:
