@@ -12,15 +12,20 @@ from ..errors import StepFailed
 from .base import Change, Output, Param, Resource, StepType, register
 
 
-def default_security_group(ctx) -> str:
-    """The default VPC's `default` group: where a cluster created without groups lands."""
-    ec2 = ctx.client("ec2")
-    vpcs = ctx.call(ec2.describe_vpcs, Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+def default_vpc(ctx, instead: str = "give the step a subnet_id") -> str:
+    """The region's default VPC; without one, the step fails saying how to make it, or `instead`."""
+    vpcs = ctx.call(ctx.client("ec2").describe_vpcs, Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
     if not vpcs:
         raise StepFailed(ctx.step, f"region {ctx.region} has no default VPC.",
-                         "Create one with 'aws ec2 create-default-vpc', or pass security_group_ids explicitly.")
-    groups = ctx.call(ec2.describe_security_groups, Filters=[
-        {"Name": "vpc-id", "Values": [vpcs[0]["VpcId"]]}, {"Name": "group-name", "Values": ["default"]}])
+                         f"Create one with 'aws ec2 create-default-vpc', or {instead}.")
+    return vpcs[0]["VpcId"]
+
+
+def default_security_group(ctx) -> str:
+    """The default VPC's `default` group: where a cluster created without groups lands."""
+    vpc_id = default_vpc(ctx, "pass security_group_ids explicitly")
+    groups = ctx.call(ctx.client("ec2").describe_security_groups, Filters=[
+        {"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": ["default"]}])
     return groups["SecurityGroups"][0]["GroupId"]
 
 

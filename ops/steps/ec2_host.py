@@ -15,6 +15,7 @@ from ..aws import error_code, error_message
 from ..errors import StepFailed
 from ..waiting import RETRY, SUCCESS
 from .base import Change, Output, Param, Resource, StepType, register
+from .ec2 import default_vpc
 from .iam import (INSTANCE_ROLE_PERMISSIONS, SSM_CORE, delete_iam, ensure_instance_role, instance_role_changes,
                   run_scoped_name)
 
@@ -76,15 +77,6 @@ def find_group(ctx, group_id: str = "", name: str = "", vpc_id: str = "") -> Opt
             return None
         raise
     return groups[0] if groups else None
-
-
-def default_vpc(ctx) -> str:
-    ec2 = ctx.client("ec2")
-    vpcs = ctx.call(ec2.describe_vpcs, Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
-    if not vpcs:
-        raise StepFailed(ctx.step, f"region {ctx.region} has no default VPC.",
-                         "Create one with 'aws ec2 create-default-vpc', or give the step a subnet_id.")
-    return vpcs[0]["VpcId"]
 
 
 def subnet_vpc(ctx, subnet_id: str) -> str:
