@@ -26,14 +26,18 @@ from ops.cli import cli
 
 HERE = Path(__file__).resolve().parent / "bad_inputs"
 FIXTURES = HERE / "fixtures"
-CASES_FILE = HERE / "cases.yaml"
+CASES_FILES = sorted(HERE.glob("cases*.yaml"))  # cases.yaml, plus cases-TOPIC.yaml by topic
 DEFAULT_ARGS = ["validate", "lab.yaml"]
 MAX_BYTES = 1_000_000  # ops' documented limit for playbooks and configs
 
 
 def _load_cases():
-    doc = yaml.safe_load(CASES_FILE.read_text(encoding="utf-8"))
-    return doc["cases"], doc["good"]
+    bad, good = [], []
+    for path in CASES_FILES:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        bad += doc.get("cases") or []
+        good += doc.get("good") or []
+    return bad, good
 
 
 BAD, GOOD = _load_cases()
