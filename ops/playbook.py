@@ -11,13 +11,13 @@ from typing import Any, Dict, List, Optional
 
 from .durations import parse_duration
 from .errors import BadInput
+from .names import NAME_RE
 from .refs import RefError, refs_in, resolve
 from .steps import registry
 from .yamlsource import LineDict, load_yaml_file
 
 TOP_KEYS = ("name", "description", "vars", "steps")
 STEP_KEYS = ("name", "type", "with", "needs", "timeout", "description")
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
 STEP_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 CREATED, DONE = "created", "done"
 SAMPLE_RUN_ID = "r0000000"  # same shape as real run ids, so names built from them can be checked early
@@ -83,7 +83,7 @@ def build_playbook(doc, source: str, overrides: Dict[str, Any], override_source:
     if name is None:
         raise BadInput("the playbook has no 'name:'.", "Add e.g. 'name: my-lab' (lowercase, digits, hyphens).",
                        source, doc.line or 1)
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise BadInput(f"playbook name {name!r} is not valid.",
                        "Use 1-30 lowercase letters, digits or hyphens, starting with a letter "
                        "(it goes into resource names and tags).", source, doc.line_of("name"))
