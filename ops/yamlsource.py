@@ -2,7 +2,15 @@
 
 Mappings become LineDict and sequences LineList; both remember where each element was.
 Duplicate keys, tabs and other YAML mistakes become BadInput with the line and a hint.
+
+Loading is bounded, so a hostile file is refused in milliseconds: only regular files are
+read, at most MAX_BYTES; the composer counts every node as it is read, with each alias
+counted at the full size of what it repeats (an alias bomb is refused before it is built),
+and refuses nesting deeper than MAX_DEPTH (PyYAML's composer and constructor recurse) and
+scalars longer than MAX_SCALAR.
 """
+import os
+import stat
 from pathlib import Path
 
 import yaml
@@ -10,6 +18,11 @@ import yaml
 from .errors import BadInput
 
 MAX_BYTES = 1_000_000
+# The largest shipped file (a playbook) has under 150 nodes and 6 levels.
+MAX_NODES = 10_000  # counted with every alias expanded
+MAX_CHARS = 2 * MAX_BYTES  # characters of all scalars, with every alias expanded
+MAX_DEPTH = 32
+MAX_SCALAR = 65_536
 
 
 class LineDict(dict):
@@ -30,7 +43,78 @@ class LineList(list):
 
 
 class _Loader(yaml.SafeLoader):
+    """SafeLoader whose composer keeps count, so nothing is built beyond the limits."""
+
     source = "<yaml>"
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+        self._nodes = self._chars = 0  # so far, with aliases expanded
+        self._aliased = False
+        self._sizes = {}  # id(node) -> (nodes, chars) it stands for, once composed
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            target = self.anchors.get(event.anchor)
+            if target is not None:  # an undefined alias: PyYAML's own error follows
+                size = self._sizes.get(id(target))
+                if size is None:
+                    self._refuse(f"the alias *{event.anchor} is inside its own anchor &{event.anchor}, so it would "
+                                 "repeat itself forever.", "Write the values out instead.", event.start_mark)
+                self._aliased = True
+                self._count(*size, event.start_mark)
+            return super().compose_node(parent, index)
+        mark = self.peek_event().start_mark
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            self._refuse(f"the YAML is nested more than {MAX_DEPTH} levels deep.",
+                         "Playbooks and configs need fewer than 10: is this the right file?", mark)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        self._sizes[id(node)] = self._size(node)
+        return node
+
+    def compose_scalar_node(self, anchor):
+        node = super().compose_scalar_node(anchor)
+        if len(node.value) > MAX_SCALAR:
+            self._refuse(f"a value of {len(node.value)} characters; values are limited to {MAX_SCALAR}.",
+                         "Is this the right file?", node.start_mark)
+        self._count(1, len(node.value), node.start_mark)
+        return node
+
+    def compose_sequence_node(self, anchor):
+        self._count(1, 0, self.peek_event().start_mark)
+        return super().compose_sequence_node(anchor)
+
+    def compose_mapping_node(self, anchor):
+        self._count(1, 0, self.peek_event().start_mark)
+        return super().compose_mapping_node(anchor)
+
+    def _size(self, node):
+        if isinstance(node, yaml.ScalarNode):
+            return 1, len(node.value)
+        children = node.value if isinstance(node, yaml.SequenceNode) else [n for pair in node.value for n in pair]
+        sizes = [self._sizes[id(child)] for child in children]
+        return 1 + sum(n for n, _ in sizes), sum(c for _, c in sizes)
+
+    def _count(self, nodes: int, chars: int, mark) -> None:
+        self._nodes += nodes
+        self._chars += chars
+        if self._nodes <= MAX_NODES and self._chars <= MAX_CHARS:
+            return
+        amount = f"{MAX_NODES} nodes" if self._nodes > MAX_NODES else f"{MAX_CHARS} characters"
+        if self._aliased:
+            self._refuse(f"YAML aliases expand to more than {amount}: each *alias repeats everything its &anchor "
+                         "holds.", "Write the values out, or use fewer nested aliases.", mark)
+        self._refuse(f"the YAML holds more than {amount}; playbooks and configs need a few hundred.",
+                     "Is this the right file?", mark)
+
+    def _refuse(self, problem: str, hint: str, mark) -> None:
+        raise BadInput(problem, hint, self.source, mark.line + 1)
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
@@ -88,12 +172,39 @@ def parse_yaml(text: str, source: str):
         loader.dispose()
 
 
-def load_yaml_file(path) -> object:
-    """Read and parse a YAML file, refusing empty, binary, huge or unreadable files clearly."""
-    path = Path(path)
-    source = str(path)
+_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _not_regular(mode: int, source: str) -> BadInput:
+    if stat.S_ISDIR(mode):
+        return BadInput("is a directory, not a YAML file.", "Name the .yaml file itself.", source)
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    return BadInput(f"is {kind}, not a file: ops reads playbooks and configs only from regular files.",
+                    "Name the .yaml file itself (save a generated one to a file first).", source)
+
+
+def _too_big(size: str, source: str) -> BadInput:
+    return BadInput(f"file is {size} bytes; playbooks and configs are limited to {MAX_BYTES}.",
+                    "Is this the right file?", source)
+
+
+def _read_regular_file(path: Path, source: str) -> bytes:
+    """The file's bytes, refusing anything but a regular file of at most MAX_BYTES without
+    waiting on it (a FIFO) or reading it all (/dev/zero)."""
     try:
-        raw = path.read_bytes()
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise _not_regular(info.st_mode, source)
+        if info.st_size > MAX_BYTES:
+            raise _too_big(str(info.st_size), source)
+        # O_NONBLOCK: should it have been swapped for a FIFO since the stat, open does not wait
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        with os.fdopen(fd, "rb") as file:
+            mode = os.fstat(file.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise _not_regular(mode, source)
+            raw = file.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise BadInput("file not found.", "Check the path.", source) from None
     except IsADirectoryError:
@@ -101,8 +212,14 @@ def load_yaml_file(path) -> object:
     except OSError as exc:
         raise BadInput(f"cannot read it: {exc.strerror}.", "Check its permissions.", source) from None
     if len(raw) > MAX_BYTES:
-        raise BadInput(f"file is {len(raw)} bytes; playbooks and configs are limited to {MAX_BYTES}.",
-                       "Is this the right file?", source)
+        raise _too_big(f"more than {MAX_BYTES}", source)
+    return raw
+
+
+def load_yaml_file(path) -> object:
+    """Read and parse a YAML file, refusing empty, binary, huge or unreadable files clearly."""
+    source = str(path)
+    raw = _read_regular_file(Path(path), source)
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise BadInput("the file is UTF-16 encoded.", "Save it as UTF-8.", source)
     if b"\x00" in raw:
