@@ -6,16 +6,18 @@ times, `delete_timeout:`, `simulator: {durations: ...}` (the dry run's resource 
 (how long to wait for another run's lock) and `lock_lease:`. Unknown keys are errors, so a
 typo never passes silently.
 """
+import math
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Tuple
 
-from .durations import parse_duration, parse_wait
+from .durations import DAY, parse_duration, parse_wait
 from .errors import BadInput
 from .yamlsource import LineDict, load_yaml_file, parse_yaml
 
 KEYS = ("vars", "region", "expected", "delete_timeout", "simulator", "rate_limits", "state", "lock_timeout",
         "lock_lease")
 DEFAULTS = Path(__file__).with_name("defaults.yaml")
+MAX_WAIT = DAY  # every wait and timing here is minutes in practice; a day is the most that makes sense
 
 
 def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], Dict[str, Any], str]:
@@ -61,17 +63,17 @@ def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], Dict[str
                            doc.line_of("rate_limits"))
         for name, value in (doc.get("expected") or {}).items():
             try:
-                settings["expected"][name] = parse_duration(value)
+                settings["expected"][name] = parse_duration(value, MAX_WAIT)
             except ValueError as exc:
                 raise BadInput(f"expected.{name}: {exc}.", "", str(path), doc["expected"].line_of(name)) from None
         if "delete_timeout" in doc:
             try:
-                settings["delete_timeout"] = parse_duration(doc["delete_timeout"])
+                settings["delete_timeout"] = parse_duration(doc["delete_timeout"], MAX_WAIT)
             except ValueError as exc:
                 raise BadInput(f"delete_timeout: {exc}.", "Write e.g. 'delete_timeout: 40m'.", str(path),
                                doc.line_of("delete_timeout")) from None
         for service, rate in (doc.get("rate_limits") or {}).items():
-            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate < 0:
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < math.inf:
                 raise BadInput(f"rate_limits.{service} must be a number of requests per second (0: unlimited).",
                                "", str(path), doc["rate_limits"].line_of(service))
             settings["rate_limits"][service] = rate
@@ -82,7 +84,7 @@ def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], Dict[str
         for key in ("lock_timeout", "lock_lease"):
             if key in doc:
                 try:
-                    settings[key] = (parse_wait if key == "lock_timeout" else parse_duration)(doc[key])
+                    settings[key] = (parse_wait if key == "lock_timeout" else parse_duration)(doc[key], MAX_WAIT)
                 except ValueError as exc:
                     raise BadInput(f"{key}: {exc}.", f"Write e.g. '{key}: 5m'.", str(path), doc.line_of(key)) from None
         if "simulator" in doc:
@@ -107,7 +109,7 @@ def _sim_durations(node, source: str) -> Dict[str, float]:
             raise BadInput(f"simulator.durations has no '{name}'.", f"Known: {', '.join(DEFAULT_DURATIONS)}.",
                            source, durations.line_of(name))
         try:
-            result[name] = parse_duration(value)
+            result[name] = parse_duration(value, MAX_WAIT)
         except ValueError as exc:
             raise BadInput(f"simulator.durations.{name}: {exc}.", "", source, durations.line_of(name)) from None
     return result

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from .durations import parse_duration
+from .durations import DAY, format_limit, parse_duration
 from .errors import BadInput
 from .names import NAME_RE
 from .refs import RefError, refs_in, resolve
@@ -20,6 +20,7 @@ TOP_KEYS = ("name", "description", "vars", "steps")
 STEP_KEYS = ("name", "type", "with", "needs", "timeout", "description")
 STEP_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 CREATED, DONE = "created", "done"
+MAX_STEP_TIMEOUT = DAY  # AWS readies every lab resource within an hour; longer only hides a stuck one
 SAMPLE_RUN_ID = "r0000000"  # same shape as real run ids, so names built from them can be checked early
 
 
@@ -184,9 +185,11 @@ def _build_step(node, line: int, playbook: Playbook, declared: List[str]) -> Ste
     timeout = step_type.default_timeout
     if "timeout" in node:
         try:
-            timeout = parse_duration(node["timeout"])
+            timeout = parse_duration(node["timeout"], MAX_STEP_TIMEOUT)
         except ValueError as exc:
-            raise BadInput(f"timeout of step '{name}': {exc}.", "Write e.g. 'timeout: 20m'.", source,
+            raise BadInput(f"timeout of step '{name}': {exc}.",
+                           f"Write e.g. 'timeout: 20m'. The slowest step, a cache cluster, waits 40m by default; "
+                           f"a step may wait at most {format_limit(MAX_STEP_TIMEOUT)}.", source,
                            node.line_of("timeout")) from None
     return Step(name=name, type=type_name, args=args, needs=list(after), timeout=timeout, line=line,
                 description=str(node.get("description") or ""), after=after, arg_lines=arg_lines,

@@ -74,7 +74,7 @@ def _type_problem(kind: str, value) -> Optional[str]:
     if kind == "string" and not isinstance(value, str):
         return f"must be a string, not {type(value).__name__}"
     if kind == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
-        return f"must be a whole number, not {value!r}"
+        return f"must be a whole number written in digits (e.g. 900), not {value!r}"
     if kind == "boolean" and not isinstance(value, bool):
         return f"must be true or false, not {value!r}"
     if kind == "list" and not isinstance(value, list):
