@@ -130,10 +130,10 @@ allow_public_ingress_option = click.option(
 def _copy_names(names):
     if names is None:
         return None
-    import re
+    from .names import COPY_RE
 
     parsed = [n.strip() for n in names.split(",") if n.strip()]
-    bad = [n for n in parsed if not re.match(r"^[a-z0-9][a-z0-9-]{0,11}$", n)]
+    bad = [n for n in parsed if not COPY_RE.fullmatch(n)]
     if not parsed or bad or len(set(parsed)) != len(parsed):
         raise BadInput(f"--names {names!r}: give distinct names of 1-12 lowercase letters, digits or hyphens.",
                        "They become part of resource names, e.g. --names alice,bob.")
@@ -233,28 +233,45 @@ def teardown(playbook, dry_run, include_adopted, state_flag, lock_timeout, regio
     from .config import load_settings
     from .lab import teardown_lab
 
+    lab = _lab_to_tear_down(playbook, var_flags)
     settings, _, _ = load_settings(config_files)
     location, lock = _shared_records(state_flag, lock_timeout, settings)
-    if Path(playbook).is_file():
-        lab = _load(playbook, var_flags, (), allow_public_ingress=True)[0].name
-    elif Path(playbook).is_dir():
-        raise BadInput(f"'{playbook}' is a directory, not a playbook file.", "Name the .yaml file, or the lab.")
-    elif any(c in playbook for c in "./\\"):  # lab names have none of these: this was meant as a path
-        import difflib
-
-        siblings = [p.name for p in Path(playbook).parent.glob("*.yaml")] if Path(playbook).parent.is_dir() else []
-        close = difflib.get_close_matches(Path(playbook).name, siblings, n=1)
-        raise BadInput(f"playbook file '{playbook}' not found.",
-                       f"Did you mean '{close[0]}'?" if close else "Check the path, or give the lab's name "
-                                                                    "(the playbook's 'name:').")
-    else:
-        lab = playbook
     with _ending_idle_simulation(dry_run):
         code = teardown_lab(lab, root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
                             region=region, profile=profile, include_adopted=include_adopted,
                             simulation=_simulation(dry_run, settings), location=location, lock=lock)
     if code:
         sys.exit(code)
+
+
+def _lab_to_tear_down(argument: str, var_flags) -> str:
+    """teardown's argument: a playbook file (its lab), or a lab's name, checked before it is used."""
+    from .names import check_lab, is_lab_name, shown
+
+    path = Path(argument)
+    if _is(path, "file"):
+        return _load(argument, var_flags, (), allow_public_ingress=True)[0].name
+    if _is(path, "dir"):
+        raise BadInput(f"{shown(argument)} is a directory, not a playbook file.", "Name the .yaml file, or the lab.")
+    if is_lab_name(argument):
+        return argument
+    if any(c in argument for c in "./\\"):  # lab names have none of these: this was meant as a path
+        import difflib
+
+        siblings = [p.name for p in path.parent.glob("*.yaml")] if _is(path.parent, "dir") else []
+        close = difflib.get_close_matches(path.name, siblings, n=1)
+        raise BadInput(f"playbook file {shown(argument)} not found.",
+                       f"Did you mean '{close[0]}'?" if close else "Check the path, or give the lab's name "
+                                                                    "(the playbook's 'name:').")
+    return check_lab(argument)
+
+
+def _is(path: Path, kind: str) -> bool:
+    """path.is_file() / is_dir(), False for what cannot be a path here (too long, a NUL in it)."""
+    try:
+        return path.is_file() if kind == "file" else path.is_dir()
+    except (OSError, ValueError):
+        return False
 
 
 @cli.command()
@@ -321,6 +338,10 @@ def status(dry_run, state_flag, region, profile, var_flags, config_files, output
 def sweep(older_than, lab, yes, expired, dry_run, state_flag, region, profile, var_flags, config_files, output,
           debug):
     """Find every ops-tagged resource in the region, even with no state file; delete on --yes."""
+    if lab is not None:
+        from .names import check_lab
+
+        check_lab(lab, "--playbook")
     if expired:
         from .config import load_settings
         from .lab import teardown_expired
@@ -546,8 +567,10 @@ def _required_location(state_flag, lock_timeout, config_files, command: str):
 @common_options
 def unlock(lab, dry_run, yes, force, state_flag, region, profile, var_flags, config_files, output, debug):
     """Take over the lock of a lab whose holder is gone (its lease ran out)."""
+    from .names import check_lab
     from .remote import unlock as unlock_lab
 
+    check_lab(lab)
     location, _, settings = _required_location(state_flag, None, config_files, "unlock")
 
     def confirm(description: str) -> bool:
@@ -580,8 +603,10 @@ def _move_command(direction: str, summary: str):
     @common_options
     def command(lab, dry_run, force, state_flag, lock_timeout, region, profile, var_flags, config_files, output,
                 debug):
+        from .names import check_lab
         from .remote import move
 
+        check_lab(lab)
         location, lock, settings = _required_location(state_flag, lock_timeout, config_files, f"state {direction}")
         with _ending_idle_simulation(dry_run):
             click.echo(move(lab, direction, root=Path.cwd(), dry_run=dry_run, location=location,

@@ -7,6 +7,7 @@ phases: first every copy's own resources, in parallel; then the account-wide pie
 Cloud9 SSM role and profile) that all of them used.
 """
 import dataclasses
+import shlex
 import threading
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ from .timeline import Timeline, runs_dir
 
 def teardown_command(playbook_path: str, dry_run: bool, region: Optional[str], profile: Optional[str],
                      location: Optional[Location] = None) -> str:
+    """The command line that tears the lab down, every value quoted for a POSIX shell."""
     parts = ["ops", "teardown", playbook_path]
     if region:
         parts += ["--region", region]
@@ -37,7 +39,7 @@ def teardown_command(playbook_path: str, dry_run: bool, region: Optional[str], p
         parts += ["--state", location.url]
     if dry_run:
         parts.append("--dry-run")
-    return " ".join(parts)
+    return shlex.join(parts)
 
 
 def _live_lines(state: RunState) -> List[str]:
@@ -313,8 +315,8 @@ def _teardown_states(lab: str, states: List[RunState], aws, reporter, settings, 
                            region=aws.region, dry_run=dry_run, playbook=state.data.get("playbook", ""))
         runs.append(LabRun(state.data["lab"], state, lab_reporter))
     left = _teardown_all(runs, aws, settings, include_adopted=include_adopted)
-    again = " ".join(["ops teardown", lab, *(["--state", location.url] if location else []),
-                      *(["--dry-run"] if dry_run else [])])
+    again = shlex.join(["ops", "teardown", lab, *(["--state", location.url] if location else []),
+                        *(["--dry-run"] if dry_run else [])])
     for run in runs:
         mine = left[run.name]
         run.reporter.event("run_finished", result="teardown complete" if not mine else "teardown incomplete",

@@ -31,11 +31,12 @@ def shown(value, limit: int = 60) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(value)} characters)"
 
 
-def check_lab(name, what: str = "lab name") -> str:
-    """The name, if it is a lab name; otherwise bad input (exit 2) that gives the rule."""
+def check_lab(name, what: str = "") -> str:
+    """The name, if it is a lab name; otherwise bad input (exit 2) that gives the rule. what: the
+    flag it came from, if any."""
     if is_lab_name(name):
         return name
-    raise BadInput(f"{what} {shown(name)} is not a lab name: {RULE}.",
+    raise BadInput(f"{what + ' ' if what else ''}{shown(name)} is not a lab name: {RULE}.",
                    "Check the name ('ops status' lists the labs recorded here, with --state those in S3).")
 
 

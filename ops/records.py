@@ -20,6 +20,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .aws import error_code, error_message, is_transient
 from .errors import BadInput, OpsError
+from .names import check_lab, check_record_file, inside, is_lab_name, lab_of_record_file, shown
+from .record_schema import check_record
 
 Revision = Optional[str]  # what a store knows one copy of a record as: S3 its ETag, a folder nothing
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -59,8 +61,9 @@ class Location:
     def url(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
 
-    def key(self, name: str) -> str:
-        return f"{self.prefix}{name}"
+    def key(self, file_name: str) -> str:
+        """The key of a lab's record or lock (`LAB.json`, `LAB.lock`) under the prefix."""
+        return f"{self.prefix}{check_record_file(file_name)}"
 
 
 def parse_location(text: str, source: str = "--state", line: int = 0) -> Location:
@@ -92,13 +95,14 @@ class LocalSlot:
 
     def read(self) -> Tuple[Optional[Dict[str, Any]], Revision]:
         try:
-            return json.loads(self.path.read_text()), None
+            data = json.loads(self.path.read_text())
         except FileNotFoundError:
             return None, None
         except (OSError, ValueError) as exc:
             raise BadInput(f"the state file is unreadable ({exc}).",
                            "Restore it from a backup, or remove it if nothing from that run exists any more.",
                            str(self.path)) from None
+        return check_record(data, str(self.path)), None
 
     def write(self, data: Dict[str, Any], revision: Revision = None) -> Revision:
         private_dir(self.path.parent)
@@ -129,13 +133,20 @@ class LocalRecords:
         return str(self.folder)
 
     def slot(self, lab: str) -> LocalSlot:
-        return LocalSlot(self.folder / f"{lab}.json")
+        return LocalSlot(inside(self.folder, f"{check_lab(lab)}.json"))
 
     def slots(self) -> List[LocalSlot]:
-        """Every record (not the temporary files of an interrupted write)."""
+        """Every record (not the temporary files of an interrupted write), each named for its lab."""
         if not self.folder.is_dir():
             return []
-        return [LocalSlot(p) for p in sorted(self.folder.glob("*.json")) if not p.name.startswith(".")]
+        found = [p for p in sorted(self.folder.glob("*.json")) if not p.name.startswith(".")]
+        for path in found:
+            if lab_of_record_file(path.name) is None:
+                raise BadInput(f"{shown(path.name)} in {self.folder} is not named like a lab's record "
+                               "(LAB.json, with LAB a lab name).",
+                               "Only ops writes there: move that file elsewhere, or, if it is a lab's record, "
+                               "name it after the lab ('lab' in it).", str(path))
+        return [LocalSlot(path) for path in found]
 
 
 # --- S3 --------------------------------------------------------------------------------
@@ -173,10 +184,18 @@ class S3Records:
             for item in page.get("Contents", []):
                 name = item["Key"][len(self.location.prefix):]
                 if "/" not in name and name.endswith(".json"):
-                    found.append(self.slot(name[:-len(".json")]))
+                    found.append(self.slot(self._lab_of(item["Key"], name[:-len(".json")])))
             token = page.get("NextContinuationToken")
             if not token:
                 return found
+
+    def _lab_of(self, key: str, lab: str) -> str:
+        if not is_lab_name(lab):
+            raise BadInput(f"the object {shown(f's3://{self.location.bucket}/{key}', 100)} is not named like a "
+                           "lab's record (PREFIX/LAB.json, with LAB a lab name).",
+                           "Only ops writes under that prefix: move that object elsewhere, or, if it is a lab's "
+                           "record, name it after the lab ('lab' in it).")
+        return lab
 
     def ensure_bucket(self) -> None:
         """Dry runs only: the simulated account gets the bucket the team's account would have."""
@@ -254,7 +273,7 @@ class S3Slot:
 
     def __init__(self, store: S3Records, lab: str):
         self.store = store
-        self.lab = lab
+        self.lab = check_lab(lab)
         self.key = store.location.key(f"{lab}.json")
 
     def where(self) -> str:
@@ -265,11 +284,12 @@ class S3Slot:
         if body is None:
             return None, None
         try:
-            return json.loads(body), etag
+            data = json.loads(body)
         except ValueError as exc:
             raise BadInput(f"the record {self.where()} is not valid JSON ({exc}).",
                            "Restore it from the bucket's versions, or delete it if nothing of that lab exists.") \
                 from None
+        return check_record(data, self.where()), etag
 
     def write(self, data: Dict[str, Any], revision: Revision) -> Revision:
         condition = {"IfMatch": revision} if revision else {"IfNoneMatch": "*"}
@@ -302,5 +322,5 @@ def fallback_slot(root: Path, dry_run: bool, lab: str, run_id: str) -> LocalSlot
     data, _ = slot.read()
     if data and data.get("run_id") != run_id and any(r.get("status") in ("intent", "created", "adopted")
                                                      for r in data.get("resources", [])):
-        return LocalSlot(slot.path.with_name(f"{lab}.{run_id}.json"))
+        return LocalSlot(inside(slot.path.parent, f"{lab}.{run_id}.json"))
     return slot

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from .errors import OpsError
+from .record_schema import FORMAT_VERSION
 from .records import LocalSlot
 from .steps.base import Resource
 
-FORMAT_VERSION = 1
 LIVE = ("intent", "created", "adopted")
 FIELDS = {f.name for f in fields(Resource)}
 WRITER = f"{socket.gethostname()}:{os.getpid()}"
