@@ -16,15 +16,18 @@ reads it from the simulated SSM itself and hands it to redis-py.
 """
 import base64
 import io
-import shlex
 import tarfile
 from pathlib import Path
 from typing import Any, Dict, List
 
 from ..errors import StepFailed
+from ..hostscript import HostScript, Template
+from ..netnames import check_network_name, ip_literal
+from ..permissions import RUN_COMMAND, Grant, arn, iam_arn
 from .base import Change, Output, Param, StepType, register
+from .dynamodb import check_table_name
 from .iam import put_inline_policy
-from .redis_ping import read_token_lines, token_statement
+from .redis_ping import READ_TOKEN, check_parameter_name, token_statement, token_values
 from .ssm_command import run_shell
 
 TABLE_ACTIONS = ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem",
@@ -44,25 +47,41 @@ def demo_bundle() -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+# On the host: unpack the demo, make a venv, wait for the table policy, read the AUTH token
+# (when there is one), run the demo. Values arrive only as the OPS_* variables.
+_PREPARE = Template(
+    'set -e\n'
+    'work=$(mktemp -d); trap \'rm -rf "$work"\' EXIT; cd "$work"\n'
+    'printf \'%s\' "$OPS_DEMO_BUNDLE" | base64 -d | tar -xz\n'
+    'python3 -m venv venv && venv/bin/pip install --quiet --disable-pip-version-check redis boto3 click\n'
+    # the table policy was just attached: IAM takes a few seconds to apply it
+    'for i in $(seq 1 24); do venv/bin/python -c \'import boto3, os; '
+    'boto3.client("dynamodb", region_name=os.environ["OPS_REGION"])'
+    '.describe_table(TableName=os.environ["OPS_TABLE"])\' 2>/dev/null && break; sleep 5; done')
+# the AUTH token: read by the host with its role, handed over in the environment only
+_PASS_TOKEN = Template('OPS_REDIS_PASSWORD=$token; unset token; export OPS_REDIS_PASSWORD')
+_RUN = Template(
+    'PYTHONPATH="$work" venv/bin/python -m ops.demo --redis-url="$OPS_REDIS_URL" --table="$OPS_TABLE" '
+    '--region="$OPS_REGION" --restaurant="$OPS_RESTAURANT" --reads="$OPS_READS" --ttl="$OPS_TTL"')
+
+
 def remote_script(redis_url: str, table: str, region: str, restaurant: str, reads: int, ttl: int,
-                  token_parameter: str = "", token_attempts: int = 12) -> List[str]:
-    demo = " ".join(shlex.quote(a) for a in [
-        "--redis-url", redis_url, "--table", table, "--region", region, "--restaurant", restaurant,
-        "--reads", str(reads), "--ttl", str(ttl)])
-    probe = (f"import boto3; boto3.client('dynamodb', region_name={region!r})"
-             f".describe_table(TableName={table!r})")
-    return [
-        "set -e",
-        'work=$(mktemp -d); trap \'rm -rf "$work"\' EXIT; cd "$work"',
-        f"echo {demo_bundle()} | base64 -d | tar -xz",
-        "python3 -m venv venv && venv/bin/pip install --quiet --disable-pip-version-check redis boto3 click",
-        # the table policy was just attached: IAM takes a few seconds to apply it
-        f"for i in $(seq 1 24); do venv/bin/python -c {shlex.quote(probe)} 2>/dev/null && break; sleep 5; done",
-        # the AUTH token: read by the host with its role, handed over in the environment only
-        *([*read_token_lines(token_parameter, token_attempts, "OPS_REDIS_PASSWORD"), "export OPS_REDIS_PASSWORD"]
-          if token_parameter else []),
-        f"PYTHONPATH=\"$work\" venv/bin/python -m ops.demo {demo}",
-    ]
+                  token_parameter: str = "", token_attempts: int = 12) -> HostScript:
+    values = {"OPS_DEMO_BUNDLE": demo_bundle(), "OPS_REDIS_URL": redis_url, "OPS_TABLE": table,
+              "OPS_REGION": region, "OPS_RESTAURANT": restaurant, "OPS_READS": reads, "OPS_TTL": ttl}
+    templates = [_PREPARE]
+    if token_parameter:
+        values.update(token_values(token_parameter, token_attempts))
+        templates += [READ_TOKEN, _PASS_TOKEN]
+    return HostScript(values, *templates, _RUN)
+
+
+def cache_url(tls: bool, address: str, port: int) -> str:
+    """The demo's --redis-url (an IPv6 address in brackets)."""
+    scheme = "rediss" if tls else "redis"
+    address_ip = ip_literal(address)
+    host = f"[{address}]" if address_ip and address_ip.version == 6 else address
+    return f"{scheme}://{host}:{port}/0"
 
 
 @register
@@ -71,8 +90,9 @@ class CacheAsideDemo(StepType):
     summary = ("Run the restaurant-review cache-aside demo (Redis in front of DynamoDB) from the client host, "
                "and report hits, misses and latency.")
     params = [
-        Param("table_name", required=True, doc="the restaurant-review table"),
-        Param("redis_address", required=True, doc="cache endpoint address"),
+        Param("table_name", required=True, check=check_table_name, doc="the restaurant-review table"),
+        Param("redis_address", required=True, check=check_network_name,
+              doc="cache endpoint address (hostname or IP)"),
         Param("redis_port", type="integer", default=6379, minimum=1, maximum=65535, doc="cache endpoint port"),
         Param("instance_id", required=True, doc="client host inside the VPC (SSM-managed)"),
         Param("role_name", required=True, doc="the client host's IAM role, granted this table for the run"),
@@ -81,7 +101,7 @@ class CacheAsideDemo(StepType):
         Param("ttl", type="integer", default=900, minimum=1, maximum=2_592_000,
               doc="cache TTL in seconds, at most 30 days (a lab lives hours; Redis' EXPIRE overflows past 2^63 ms)"),
         Param("tls", type="boolean", default=False, doc="the cache speaks TLS (rediss://)"),
-        Param("auth_token_parameter", default="",
+        Param("auth_token_parameter", default="", check=check_parameter_name,
               doc="SSM SecureString holding the AUTH token (its name); the host role may read it for the run"),
     ]
     outputs = {"hits": Output("cache hits"), "misses": Output("cache misses"),
@@ -99,8 +119,11 @@ class CacheAsideDemo(StepType):
     auth_token_parameter: ${{ steps.redis.outputs.auth_token_parameter }}  # with a replication group
 """
     default_timeout = 900.0
-    permissions = ["ssm:SendCommand", "ssm:GetCommandInvocation", "iam:PutRolePolicy", "iam:DeleteRolePolicy",
-                   "sts:GetCallerIdentity", "ssm:GetParameter"]
+    permissions = [*RUN_COMMAND,
+                   Grant(["dynamodb:DescribeTable"], [arn("dynamodb", "table/{table_name}")]),
+                   Grant(["iam:PutRolePolicy", "iam:DeleteRolePolicy"], [iam_arn("role/{role_name}")]),
+                   # a dry run reads the token here, as the host would
+                   Grant(["ssm:GetParameter"], [arn("ssm", "parameter/{auth_token_parameter_path}")])]
 
     def preview(self) -> List[Change]:
         token = f" and read {self.args['auth_token_parameter']}" if self.args["auth_token_parameter"] else ""
@@ -120,8 +143,7 @@ class CacheAsideDemo(StepType):
 
     def wait(self) -> Dict[str, Any]:
         ctx, args = self.ctx, self.args
-        scheme = "rediss" if args["tls"] else "redis"
-        url = f"{scheme}://{args['redis_address']}:{args['redis_port']}/0"
+        url = cache_url(bool(args["tls"]), args["redis_address"], args["redis_port"])
         if ctx.dry_run:
             return self._run_here(url)
         result = run_shell(ctx, args["instance_id"],

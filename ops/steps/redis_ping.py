@@ -7,66 +7,81 @@ grants that role ssm:GetParameter on exactly that parameter for the run); the to
 a shell variable and reaches the server through bash's printf builtin, so it is in no
 process's argv, in no SSM command text and in no output.
 """
-import ipaddress
-import shlex
+import re
 from typing import Any, Dict, List, Optional
 
 from ..errors import StepFailed
+from ..hostscript import HostScript, Template
+from ..netnames import check_network_name, ip_literal
+from ..permissions import RUN_COMMAND, Grant, iam_arn, partition_of
 from .base import Change, Output, Param, StepType, register
 from .iam import put_inline_policy
 from .ssm_command import run_shell
 
-PING_SCRIPT = ("exec 3<>/dev/tcp/{host}/{port} || exit 3; printf 'PING\\r\\n' >&3; "
-               "read -r -t 5 reply <&3 || exit 4; echo \"${{reply%$'\\r'}}\"")
 AUTH_REFUSED = ("-WRONGPASS", "-NOAUTH", "-ERR invalid password", "-ERR AUTH")
-READ_TOKEN_EXIT = 5
+_PARAMETER_NAME = re.compile(r"(/?[A-Za-z0-9_.][A-Za-z0-9_.\-/]{0,1010})?")
+
+# The host reads the token of SecureString $OPS_TOKEN_PARAMETER into $token with its instance
+# role, retried while a just-attached policy propagates; exit 5 when it cannot.
+READ_TOKEN = Template(
+    'for attempt in $(seq 1 "$OPS_TOKEN_ATTEMPTS"); do '
+    'token=$(aws ssm get-parameter --name "$OPS_TOKEN_PARAMETER" --with-decryption '
+    '--query Parameter.Value --output text) && break; '
+    '[ "$attempt" = "$OPS_TOKEN_ATTEMPTS" ] && { '
+    "printf 'could not read the AUTH token from SSM parameter %s\\n' \"$OPS_TOKEN_PARAMETER\" >&2; exit 5; }; "
+    'sleep 5; done')
+_START = Template("set -u")
+_CONNECT_TCP = Template('exec 3<>"/dev/tcp/$OPS_HOST/$OPS_PORT" || exit 3\nout=3; in=3')
+_CONNECT_TLS = Template(
+    'coproc REDIS { exec timeout 20 openssl s_client -connect "$OPS_CONNECT" '
+    '-verify_return_error "$OPS_VERIFY_OPTION" "$OPS_HOST" -quiet 2>/dev/null; }\n'
+    'out=${REDIS[1]}; in=${REDIS[0]}')
+# RESP arrays, not inline commands (fakeredis' server refuses those); the token goes through
+# printf, a builtin, so it is in no process's argv
+_PING = Template("printf '*1\\r\\n$4\\r\\nPING\\r\\n' >&\"$out\"\n"
+                 "for i in $(seq 1 1); do read -r -t 10 reply <&\"$in\" || exit 4; echo \"${reply%$'\\r'}\"; done")
+_AUTH_PING = Template("printf '*2\\r\\n$4\\r\\nAUTH\\r\\n$%d\\r\\n%s\\r\\n*1\\r\\n$4\\r\\nPING\\r\\n' "
+                      "\"${#token}\" \"$token\" >&\"$out\"\n"
+                      "for i in $(seq 1 2); do read -r -t 10 reply <&\"$in\" || exit 4; echo \"${reply%$'\\r'}\"; done")
+_FINISH = Template('[ -n "${REDIS_PID:-}" ] && kill "$REDIS_PID" 2>/dev/null; exit 0')
 
 
-def read_token_lines(parameter: str, attempts: int, variable: str = "token") -> List[str]:
-    """Shell lines that put the token of SecureString `parameter` into $variable, read by the
-    host with its instance role (retried while a just-attached policy propagates)."""
-    fetch = (f"{variable}=$(aws ssm get-parameter --name {shlex.quote(parameter)} --with-decryption "
-             "--query Parameter.Value --output text)")
-    return [f"for attempt in $(seq 1 {attempts}); do {fetch} && break; "
-            f"[ \"$attempt\" = {attempts} ] && {{ echo 'could not read the AUTH token from SSM parameter "
-            f"{parameter}' >&2; exit {READ_TOKEN_EXIT}; }}; sleep 5; done"]
+def check_parameter_name(value: str) -> Optional[str]:
+    """A Param check: an SSM parameter name (or empty: none), which cannot pass for an option."""
+    if not _PARAMETER_NAME.fullmatch(value):
+        return ("must be an SSM parameter name: letters, digits, '_', '.', '-' and '/', not starting "
+                "with '-' (e.g. /ops/lab/token)")
+    return None
 
 
-def _verify_options(host: str) -> str:
-    try:
-        ipaddress.ip_address(host)
-        check = f"-verify_ip {shlex.quote(host)}"
-    except ValueError:
-        check = f"-verify_hostname {shlex.quote(host)}"
-    return f"-verify_return_error {check}"
+def token_values(parameter: str, attempts: int) -> Dict[str, Any]:
+    """What READ_TOKEN needs."""
+    return {"OPS_TOKEN_PARAMETER": parameter, "OPS_TOKEN_ATTEMPTS": attempts}
 
 
-def secure_ping_script(host: str, port: int, tls: bool, parameter: str, attempts: int) -> str:
-    """PING over TLS and/or with AUTH: prints the AUTH reply (with a token), then PING's."""
-    lines = ["set -u"]
+def ping_script(host: str, port: int, tls: bool, parameter: str, attempts: int) -> HostScript:
+    """PING (over TLS and/or with AUTH when asked): prints the AUTH reply (with a token), then
+    PING's."""
+    values: Dict[str, Any] = {"OPS_HOST": host}
+    templates = [_START]
     if parameter:
-        lines += read_token_lines(parameter, attempts)
-        send = ("printf '*2\\r\\n$4\\r\\nAUTH\\r\\n$%d\\r\\n%s\\r\\n*1\\r\\n$4\\r\\nPING\\r\\n' "
-                "\"${#token}\" \"$token\"")
-        replies = 2
-    else:
-        send = "printf '*1\\r\\n$4\\r\\nPING\\r\\n'"
-        replies = 1
+        values.update(token_values(parameter, attempts))
+        templates.append(READ_TOKEN)
     if tls:
-        lines += [f"coproc REDIS {{ exec timeout 20 openssl s_client -connect {shlex.quote(host)}:{port} "
-                  f"{_verify_options(host)} -quiet 2>/dev/null; }}",
-                  'out=${REDIS[1]}; in=${REDIS[0]}']
+        address = ip_literal(host)
+        values["OPS_CONNECT"] = f"[{host}]:{port}" if address and address.version == 6 else f"{host}:{port}"
+        values["OPS_VERIFY_OPTION"] = "-verify_ip" if address else "-verify_hostname"
+        templates.append(_CONNECT_TLS)
     else:
-        lines += [f"exec 3<>/dev/tcp/{host}/{port} || exit 3", "out=3; in=3"]
-    lines += [f'{send} >&"$out"',
-              f'for i in $(seq 1 {replies}); do read -r -t 10 reply <&"$in" || exit 4; echo "${{reply%$\'\\r\'}}"; done',
-              '[ -n "${REDIS_PID:-}" ] && kill "$REDIS_PID" 2>/dev/null; exit 0']
-    return "\n".join(lines)
+        values["OPS_PORT"] = port
+        templates.append(_CONNECT_TCP)
+    templates += [_AUTH_PING if parameter else _PING, _FINISH]
+    return HostScript(values, *templates)
 
 
 def parameter_arn(ctx, name: str) -> str:
     account = ctx.call(ctx.client("sts").get_caller_identity)["Account"]
-    return f"arn:aws:ssm:{ctx.region}:{account}:parameter/{name.lstrip('/')}"
+    return f"arn:{partition_of(ctx.region)}:ssm:{ctx.region}:{account}:parameter/{name.lstrip('/')}"
 
 
 def token_statement(ctx, parameter: str) -> Dict[str, Any]:
@@ -88,10 +103,10 @@ class RedisPing(StepType):
     summary = "PING a Redis endpoint from a host inside the VPC (SSM Run Command) and show the reply."
     params = [
         Param("instance_id", required=True, doc="client host to run PING on (SSM-managed)"),
-        Param("host", required=True, doc="Redis endpoint address"),
+        Param("host", required=True, check=check_network_name, doc="Redis endpoint address (hostname or IP)"),
         Param("port", type="integer", default=6379, minimum=1, maximum=65535, doc="Redis port"),
         Param("tls", type="boolean", default=False, doc="speak TLS (openssl s_client on the host)"),
-        Param("auth_token_parameter", default="",
+        Param("auth_token_parameter", default="", check=check_parameter_name,
               doc="SSM SecureString holding the AUTH token (its name; the host reads it with its role)"),
         Param("role_name", default=None,
               doc="the host's IAM role, granted ssm:GetParameter on auth_token_parameter for the run"),
@@ -109,8 +124,8 @@ class RedisPing(StepType):
     role_name: ${{ steps.host.outputs.role_name }}
 """
     default_timeout = 600.0
-    permissions = ["ssm:SendCommand", "ssm:GetCommandInvocation", "iam:PutRolePolicy", "iam:DeleteRolePolicy",
-                   "sts:GetCallerIdentity"]
+    permissions = [*RUN_COMMAND,  # with a token: the host role's policy to read it (sts: ops/iam_policy.py)
+                   Grant(["iam:PutRolePolicy", "iam:DeleteRolePolicy"], [iam_arn("role/{role_name}")])]
 
     @classmethod
     def check_args(cls, args):
@@ -142,11 +157,8 @@ class RedisPing(StepType):
         ctx, args = self.ctx, self.args
         host, port, parameter = args["host"], int(args["port"]), args["auth_token_parameter"]
         what = f"PING {host}:{port}"
-        if not args["tls"] and not parameter:
-            script = PING_SCRIPT.format(host=host, port=port)
-        else:
-            script = secure_ping_script(host, port, bool(args["tls"]), parameter, 1 if ctx.dry_run else 12)
-        result = run_shell(ctx, args["instance_id"], ["bash -c " + shlex.quote(script)], what, 120)
+        script = ping_script(host, port, bool(args["tls"]), parameter, 1 if ctx.dry_run else 12)
+        result = run_shell(ctx, args["instance_id"], script, what, 120)
         replies = result["stdout"].strip().splitlines() or [""]
         reply = replies[-1].strip()
         ctx.output(f"{what}{' (TLS)' if args['tls'] else ''} -> {reply}")

@@ -1,19 +1,24 @@
 """Run a shell script on an instance with SSM Run Command and collect its output.
 
 The lab's client host has no inbound ports; ElastiCache answers only inside its VPC, so
-anything that must reach the cache (PING, the demo) runs there through SSM.
+anything that must reach the cache (PING, the demo) runs there through SSM. What it runs is
+a HostScript (ops/hostscript.py): constant text, values only in the environment.
 """
 from typing import Dict
 
 from ..aws import error_code
 from ..errors import StepFailed
+from ..hostscript import HostScript
 from ..waiting import FAILURE, RETRY, SUCCESS
 
 TERMINAL_FAILURES = ("Failed", "Cancelled", "TimedOut", "Cancelling")
 
 
-def run_shell(ctx, instance_id: str, commands, what: str, timeout_seconds: int = 300) -> Dict[str, str]:
-    """Send commands; wait until they finish; return the invocation (status, stdout, stderr)."""
+def run_shell(ctx, instance_id: str, script: HostScript, what: str, timeout_seconds: int = 300) -> Dict[str, str]:
+    """Send the script (run by bash); wait until it finishes; return the invocation (status,
+    stdout, stderr)."""
+    if not isinstance(script, HostScript):
+        raise TypeError("run_shell sends a HostScript, built from constant templates")
     ssm = ctx.client("ssm")
     sent: Dict[str, str] = {}
 
@@ -21,7 +26,8 @@ def run_shell(ctx, instance_id: str, commands, what: str, timeout_seconds: int =
         try:
             answer = ctx.call(ssm.send_command, InstanceIds=[instance_id], DocumentName="AWS-RunShellScript",
                               Comment=f"ops {ctx.lab} {ctx.run_id} {ctx.step}"[:100],
-                              Parameters={"commands": list(commands), "executionTimeout": [str(timeout_seconds)]},
+                              Parameters={"commands": [script.bash_command()],
+                                          "executionTimeout": [str(timeout_seconds)]},
                               TimeoutSeconds=max(30, min(timeout_seconds, 2592000)))
         except Exception as exc:  # noqa: BLE001
             if error_code(exc) == "InvalidInstanceId":  # the SSM agent has not registered yet

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from ops.sim.network import NOAUTH, WRONGPASS
-from ops.steps.redis_ping import secure_ping_script
+from ops.steps.redis_ping import ping_script
 
 from .conftest import cloud9_instance, create_ssm_iam
 from .test_ssm import allow_redis_from, run
@@ -160,7 +160,7 @@ def test_tls_ping_through_ssm_with_openssl(world, session, clock, ready_cloud9):
     allow_redis_from(session, member["CacheClusters"][0], instance)
     port = group["NodeGroups"][0]["PrimaryEndpoint"]["Port"]
     # redis.ping's script without a token parameter: TLS (verified against the account's CA), no AUTH
-    script = secure_ping_script("127.0.0.1", port, tls=True, parameter="", attempts=1)
+    script = ping_script("127.0.0.1", port, tls=True, parameter="", attempts=1).text()
     answered = run(world, session, clock, instance["InstanceId"], script)
     assert answered["StandardOutputContent"].split() == ["-NOAUTH", "Authentication", "required."], answered
     # the same with the token in a shell variable, sent with printf, as the step does after reading it

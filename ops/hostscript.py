@@ -1,0 +1,71 @@
+"""The one way ops builds a shell script for a host (SSM Run Command, and the simulator's
+local run of it): constant text written in ops's code, values only through the environment.
+
+A `Template` holds script text that is a literal in ops's source (tests/test_host_scripts.py
+checks every `Template(...)` call in ops is given a plain string literal, and `LiteralString`
+says so to a type checker). A `HostScript` is the environment it sets, one quoted assignment
+a line (`export OPS_HOST='...'`, quoted by shlex.quote: single quotes, where nothing is
+special), followed by the templates, which refer to the values as "$OPS_HOST". The templates
+are the same text whatever the values are, so no value can become code: at worst a command
+gets an odd argument.
+"""
+import re
+import shlex
+from typing import Dict, Iterator, List, Mapping, Union
+
+try:
+    from typing import LiteralString
+except ImportError:  # Python < 3.11: the runtime checks below still hold
+    LiteralString = str  # type: ignore[misc,assignment]
+
+Value = Union[str, int]
+_NAME = re.compile(r"OPS_[A-Z][A-Z0-9_]*")
+
+
+class Template:
+    """Script text written in ops's code: never built from a value."""
+
+    def __init__(self, text: LiteralString):
+        if not isinstance(text, str):
+            raise TypeError("a Template is constant script text")
+        self.text = text
+
+
+class HostScript:
+    """Values exported at the top, then the templates; iterates over its lines (SSM's
+    `commands`)."""
+
+    def __init__(self, values: Mapping[str, Value], *templates: Template):
+        for template in templates:
+            if not isinstance(template, Template):
+                raise TypeError(f"script text must be a Template, not {type(template).__name__}")
+        body = "\n".join(t.text for t in templates)
+        self.environment: Dict[str, str] = {}
+        for name, value in values.items():
+            if not _NAME.fullmatch(name):
+                raise ValueError(f"environment name {name!r} is not OPS_ and capitals")
+            if isinstance(value, bool) or not isinstance(value, (str, int)):
+                raise TypeError(f"{name}: a value is a string or an integer, not {type(value).__name__}")
+            if "\0" in str(value):
+                raise ValueError(f"{name}: a value cannot hold a NUL byte")
+            if not re.search(r"\$\{?" + name + r"\b", body):
+                raise ValueError(f"{name} is given but no template uses it")
+            self.environment[name] = str(value)
+        self.body: List[str] = [t.text for t in templates]
+
+    def prologue(self) -> List[str]:
+        """One quoted assignment per value."""
+        return [f"export {name}={shlex.quote(value)}" for name, value in self.environment.items()]
+
+    def lines(self) -> List[str]:
+        return self.prologue() + self.body
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.lines())
+
+    def text(self) -> str:
+        return "\n".join(self.lines())
+
+    def bash_command(self) -> str:
+        """The script as one command run by bash (for /dev/tcp and coproc, whatever `sh` is)."""
+        return "bash -c " + shlex.quote(self.text())
