@@ -208,6 +208,8 @@ def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_f
     simulation = {**_simulation(dry_run, settings), "realtime": realtime} if dry_run else None
     from .steps.auth_token import check_sources_before_run  # AUTH token sources: readable, before anything
     check_sources_before_run(loaded, dry_run, region or settings.get("region"), profile, simulation)
+    from .preflight import check_node_types_before_run  # offered in the region, before anything is created
+    check_node_types_before_run(loaded, dry_run, region or settings.get("region"), profile)
     if not dry_run and not yes and output == "text" and interactive():
         _preview_and_confirm(loaded, settings, region, profile, count or len(copy_names or []) or 1)
     with graceful_interrupts(), _ending_idle_simulation(dry_run):

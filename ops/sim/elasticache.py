@@ -54,23 +54,9 @@ What it reproduces, and where the behaviour comes from:
 import re
 
 from ..authtoken import valid_auth_token
+from ..instance_types import CREATABLE
 from .base import ACCOUNT_ID, Backend, SimError, tag_dict_to_list, tag_list_to_dict
 
-_FAMILIES = {
-    "m7g": "large xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge",
-    "m6g": "large xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge",
-    "m5": "large xlarge 2xlarge 4xlarge 12xlarge 24xlarge",
-    "m4": "large xlarge 2xlarge 4xlarge 10xlarge",
-    "t4g": "micro small medium",
-    "t3": "micro small medium",
-    "r7g": "large xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge",
-    "r6g": "large xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge",
-    "r5": "large xlarge 2xlarge 4xlarge 12xlarge 24xlarge",
-    "r4": "large xlarge 2xlarge 4xlarge 8xlarge 16xlarge",
-}
-# Creatable node types. Previous-generation ones (cache.t2.*, t1, m1, m2, m3, c1, r3) are
-# deliberately absent: AWS no longer creates clusters on them.
-NODE_TYPES = frozenset(f"cache.{family}.{size}" for family, sizes in _FAMILIES.items() for size in sizes.split())
 DELETABLE = ("available", "failed", "incompatible-parameters", "incompatible-network", "restore-failed", "recovering")
 _ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 ENGINE_VERSIONS = {"redis": "7.1.0", "valkey": "8.0.1"}
@@ -378,7 +364,7 @@ class ElastiCacheBackend(Backend):
     def _node_type(self, node_type):
         if node_type is None:
             raise InvalidParameterValue("The parameter CacheNodeType must be provided.")
-        if node_type not in NODE_TYPES:
+        if node_type not in CREATABLE:  # previous generations too: AWS no longer creates them
             raise InvalidParameterValue(f"Invalid Cache Node Type: {node_type}")
         return node_type
 

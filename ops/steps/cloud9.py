@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional
 
 from ..aws import error_code
 from ..errors import StepFailed
+from ..instance_types import instance_type_problem
 from ..waiting import FAILURE, RETRY, SUCCESS
 from .base import Change, Output, Param, Resource, StepType, register
 from .iam import (INSTANCE_ROLE_PERMISSIONS, SSM_CORE, delete_iam, ensure_instance_profile, ensure_managed_policy,
@@ -46,7 +47,8 @@ class Cloud9Environment(StepType):
                "CONNECT_SSM needs; outputs its instance and security group.")
     params = [
         Param("name", required=True, doc="environment name"),
-        Param("instance_type", default="t3.micro", doc="EC2 instance type (t2.micro or t3.micro are free-tier)"),
+        Param("instance_type", default="t3.micro", check=instance_type_problem,
+              doc="EC2 instance type (t2.micro or t3.micro are free-tier)"),
         Param("image_id", default="amazonlinux-2023-x86_64", choices=IMAGES, doc="Cloud9 image alias"),
         Param("automatic_stop_minutes", type="integer", default=30, minimum=0, maximum=20160,
               doc="stop the instance after this many idle minutes"),

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional
 
 from ..aws import error_code, error_message
 from ..errors import StepFailed
+from ..instance_types import instance_type_problem
 from ..waiting import RETRY, SUCCESS
 from .base import Change, Output, Param, Resource, StepType, register
 from .ec2 import default_vpc
@@ -30,12 +31,6 @@ def check_name(value: str) -> Optional[str]:
 
     if not re.match(r"^[A-Za-z0-9+=,.@_-]{1,64}$", value):
         return "must be 1-64 letters, digits or +=,.@_- (it names an IAM role)"
-    return None
-
-
-def check_instance_type(value: str) -> Optional[str]:
-    if value.startswith("cache.") or "." not in value:
-        return "must be an EC2 instance type such as t3.micro"
     return None
 
 
@@ -109,7 +104,7 @@ class ClientHost(StepType):
         Param("name", default=None, check=check_name,
               doc="name of the role, instance profile, security group and instance (Name tag); "
                   "omit for ops-<lab>-<run id>-<step>, unique per run (ops iam-policy lets PassRole pass ops-*)"),
-        Param("instance_type", default="t3.micro", check=check_instance_type,
+        Param("instance_type", default="t3.micro", check=instance_type_problem,
               doc="EC2 instance type (x86_64 with the default image; t3.micro is current generation and cheap)"),
         Param("image_id", default=None, doc="AMI id; omit to use the latest Amazon Linux 2023 (image_parameter)"),
         Param("image_parameter", default=AL2023,

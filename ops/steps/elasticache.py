@@ -3,6 +3,7 @@ import re
 from typing import Any, Callable, Dict, List, Optional
 
 from ..aws import error_code
+from ..instance_types import node_type_problem
 from .base import Change, Output, Param, Resource, StepType, register
 from .ec2 import default_security_group
 
@@ -17,9 +18,8 @@ def check_cluster_id(value: str) -> Optional[str]:
 
 
 def check_node_type(value: str) -> Optional[str]:
-    if not value.startswith("cache."):
-        return "must be an ElastiCache node type such as cache.t3.micro"
-    return None
+    """A real node type name (cache.FAMILY.SIZE); whether the region offers it is asked before a run."""
+    return node_type_problem(value)
 
 
 # What a single-node cache takes, as a cluster or as a replication group.
