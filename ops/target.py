@@ -80,7 +80,7 @@ def _attach(home: Optional[Path]) -> Optional[Path]:
     folder = Path(home) / "attached"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     mark = folder / str(os.getpid())
-    mark.touch()
+    mark.touch(mode=0o600)
     return mark
 
 

@@ -72,7 +72,8 @@ class DetachedEndpoints:
 
     def _start_redis(self, cluster_id: str, port):
         workdir = self.world.home / "redis" / cluster_id
-        workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        workdir.parent.mkdir(mode=0o700, exist_ok=True)
+        workdir.mkdir(mode=0o700, exist_ok=True)
         redis = start_local_redis(detach=True, port=port, workdir=str(workdir))
         return {"pid": redis.pid, "port": redis.port, "kind": redis.kind}
 

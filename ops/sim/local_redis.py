@@ -56,7 +56,8 @@ def _start_redis_server(binary: str, port: int, detach: bool, workdir: Optional[
     args = [binary, "--port", str(port), "--bind", LOOPBACK, "--save", "", "--appendonly", "no",
             "--dir", workdir, "--pidfile", os.path.join(workdir, PIDFILE), "--protected-mode", "yes"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, start_new_session=detach)
+                            stdin=subprocess.DEVNULL, start_new_session=detach,
+                            umask=0o077)  # its pid file (and anything else it writes) is the owner's only
     if detach:
         keep(proc)
     deadline = time.monotonic() + 10

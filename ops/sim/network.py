@@ -91,7 +91,8 @@ class SharedAttribution(Attribution):
     def add(self, pgid: int, instance_id: str) -> None:
         self._dir.mkdir(mode=0o700, exist_ok=True)
         temporary = self._dir / f".{pgid}"
-        temporary.write_text(instance_id)
+        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(instance_id)
         temporary.replace(self._dir / str(pgid))
 
     def remove(self, pgid: int) -> None:

@@ -12,10 +12,16 @@ beside moto's API, and judge connections against this server's own EC2 state.
 `SimServer.find_or_start(home)` is the ops side: the running server for HOME, or a new one.
 Its state lives only in memory: when the server process ends, the account's EC2, IAM and
 DynamoDB resources end with it.
+
+Each new server gets keys of its own (HOME/credentials.json) and answers only requests
+signed with them, /_ops/ calls included (account_keys.py). Everything it and the Redis it
+starts write in HOME is the owner's only (umask 077).
 """
 import argparse
+import dataclasses
 import fcntl
 import http.client
+import io
 import json
 import logging
 import os
@@ -25,12 +31,12 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from botocore.config import Config
 
+from .account_keys import AccountKeys, make_keys, read_keys, refusal, signed_headers
 from .local_redis import LOOPBACK
 from .network import Gate, SharedAttribution, admits
 from .processes import alive, belongs_to, keep
@@ -43,18 +49,19 @@ class SimServerError(RuntimeError):
     pass
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class SimServer:
     home: Path
     pid: int
     port: int
     id: str  # tells this server's life apart from an earlier one's on the same home
+    keys: Optional[AccountKeys] = dataclasses.field(default=None, repr=False)  # what it answers to
 
     @classmethod
     def find_or_start(cls, home: Path, managed_policies: bool) -> "SimServer":
         """The server already running for `home`, or a new detached one (one at a time:
         concurrent callers wait on HOME/server.lock)."""
-        with open(home / SERVER_LOCK, "a") as lock:
+        with os.fdopen(_private_file(home / SERVER_LOCK, os.O_RDWR), "r+b") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             return cls.find(home) or cls._start(home, managed_policies)
 
@@ -67,6 +74,11 @@ class SimServer:
         if not (alive(server.pid) and belongs_to(server.pid, home)):
             return None
         try:
+            server = dataclasses.replace(server, keys=read_keys(home))
+        except (OSError, ValueError, KeyError) as e:
+            raise SimServerError(f"the keys of the simulator server for {home} (pid {server.pid}) are unreadable: "
+                                 f"{e}; see {home / SERVER_LOG}") from e
+        try:
             server.call("GET", "/_ops/ping")
         except (OSError, SimServerError) as e:  # starting a second one would lose the account
             raise SimServerError(f"the simulator server for {home} (pid {server.pid}) does not answer: {e}; "
@@ -76,13 +88,14 @@ class SimServer:
     @classmethod
     def _start(cls, home: Path, managed_policies: bool) -> "SimServer":
         (home / SERVER_FILE).unlink(missing_ok=True)
+        make_keys(home)  # a new server, a new account: keys of its own
         args = [sys.executable, "-m", "ops.sim.server", "--home", str(home)]
         if managed_policies:
             args.append("--managed-policies")
         # it runs in home, so ops must be importable from where this process found it
         source = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))}
-        with open(home / SERVER_LOG, "ab") as log:
+        with os.fdopen(_private_file(home / SERVER_LOG, os.O_WRONLY | os.O_APPEND), "ab") as log:
             process = subprocess.Popen(args, cwd=home, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                        start_new_session=True)
         keep(process)
@@ -97,11 +110,14 @@ class SimServer:
             time.sleep(0.02)
 
     def call(self, method: str, path: str, body: Optional[dict] = None) -> dict:
-        """One request to the server's own /_ops/ API (no proxy, loopback only)."""
+        """One request, signed with the account's keys, to the server's own /_ops/ API (no
+        proxy, loopback only)."""
+        data = json.dumps(body or {}).encode()
+        headers = signed_headers(self.keys, method, f"http://{LOOPBACK}:{self.port}{path}", data,
+                                 {"Content-Type": "application/json"})
         connection = http.client.HTTPConnection(LOOPBACK, self.port, timeout=10)
         try:
-            connection.request(method, path, body=json.dumps(body or {}),
-                               headers={"Content-Type": "application/json"})
+            connection.request(method, path, body=data, headers=headers)
             response = connection.getresponse()
             payload = response.read()
         finally:
@@ -122,14 +138,22 @@ class SimServer:
         self.call("DELETE", "/_ops/gate", {"key": key})
 
 
+def _private_file(path: Path, flags: int) -> int:
+    """A descriptor of `path`, created if need be, readable by the owner only."""
+    fd = os.open(path, flags | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
+
+
 # the server process
 
 
 class _Gates:
     """The gates this server hosts, by key (a cluster id)."""
 
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, keys: AccountKeys):
         self.attribution = SharedAttribution(home / "attribution")
+        self.keys = keys
         self.port = None  # this server's, for the EC2 lookups behind each admission
         self._gates = {}
         self._lock = threading.Lock()
@@ -141,8 +165,8 @@ class _Gates:
 
         with self._lock:
             if key not in self._gates:
-                ec2 = isolated_session(region).client("ec2", endpoint_url=f"http://{LOOPBACK}:{self.port}",
-                                                      config=Config(proxies={}))
+                ec2 = isolated_session(region, keys=self.keys).client(
+                    "ec2", endpoint_url=f"http://{LOOPBACK}:{self.port}", config=Config(proxies={}))
                 self._gates[key] = Gate(target_port, self.attribution,
                                         lambda instance_id: admits(ec2, group_ids, instance_id, port),
                                         tls=server_context(tls["cert"], tls["key"]) if tls else None,
@@ -157,18 +181,25 @@ class _Gates:
 
 
 class _App:
-    """WSGI: /_ops/ for the simulator, everything else to moto."""
+    """WSGI: requests signed with the account's keys only; then /_ops/ for the simulator,
+    everything else to moto."""
 
-    def __init__(self, moto_app, gates: _Gates):
+    def __init__(self, moto_app, gates: _Gates, keys: AccountKeys):
         self.moto_app = moto_app
         self.gates = gates
+        self.keys = keys
 
     def __call__(self, environ, start_response):
         path, method = environ.get("PATH_INFO", ""), environ["REQUEST_METHOD"]
+        data = _read_body(environ)
+        refused = refusal(self.keys, environ, data)
+        if refused is not None:
+            status, headers, payload = refused
+            start_response(status, headers)
+            return [payload]
         if not path.startswith("/_ops/"):
             return self.moto_app(environ, start_response)
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        body = json.loads(data or b"{}")
         if (method, path) == ("GET", "/_ops/ping"):
             result = {"pid": os.getpid()}
         elif (method, path) == ("PUT", "/_ops/gate"):
@@ -183,10 +214,25 @@ class _App:
         return [json.dumps(result).encode()]
 
 
+def _read_body(environ) -> bytes:
+    """The request's body (to check its signature), left readable for moto."""
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        body = environ["wsgi.input"].read(int(length))
+    elif environ.get("wsgi.input_terminated"):  # chunked
+        body = environ["wsgi.input"].read()
+    else:
+        body = b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return body
+
+
 def _announce(home: Path, port: int) -> None:
     """Listening: say where, and under an id of this server's own (see SimServer.id)."""
     temporary = home / f".{SERVER_FILE}"
-    temporary.write_text(json.dumps({"pid": os.getpid(), "port": port, "id": uuid.uuid4().hex}))
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write(json.dumps({"pid": os.getpid(), "port": port, "id": uuid.uuid4().hex}))
     temporary.replace(home / SERVER_FILE)
 
 
@@ -203,6 +249,8 @@ def main(argv=None) -> None:
     parser.add_argument("--managed-policies", action="store_true",
                         help="load the AWS managed IAM policies, as a real account has them")
     args = parser.parse_args(argv)
+    os.umask(0o077)  # what this process and its children write in HOME is the owner's only
+    keys = read_keys(args.home)
 
     from moto.core.config import default_user_config
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -210,8 +258,8 @@ def main(argv=None) -> None:
 
     default_user_config["iam"]["load_aws_managed_policies"] = args.managed_policies
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the log is for errors, not every request
-    gates = _Gates(args.home)
-    server = make_server(LOOPBACK, 0, _App(DomainDispatcherApplication(create_backend_app), gates),
+    gates = _Gates(args.home, keys)
+    server = make_server(LOOPBACK, 0, _App(DomainDispatcherApplication(create_backend_app), gates, keys),
                          threaded=True)
     gates.port = server.server_port
     os.environ["MOTO_PORT"] = str(server.server_port)  # moto builds some URLs from it

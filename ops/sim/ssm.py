@@ -109,7 +109,8 @@ class _Run:
         try:
             self._proc = subprocess.Popen(["bash", "-c", f"read -r -u {gate_r} _; exec {gate_r}<&-\n{script}"],
                                           cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, start_new_session=True, pass_fds=(gate_r,))
+                                          stderr=subprocess.PIPE, start_new_session=True, pass_fds=(gate_r,),
+                                          umask=0o077)  # what it writes in the instance's folder is private
         except OSError as e:
             os.close(gate_w)
             self.result = {"code": 1, "stdout": "", "stderr": str(e), "timed_out": False, "elapsed": 0.0}
@@ -346,7 +347,8 @@ class SSMBackend(Backend):
 
     def _instance_dir(self, instance_id: str) -> str:
         path = os.path.join(self.world.workdir, "instances", instance_id)
-        os.makedirs(path, exist_ok=True)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        os.makedirs(path, mode=0o700, exist_ok=True)
         return path
 
     @staticmethod

@@ -23,7 +23,9 @@ With `home` (a folder), the world is persistent: the account outlives the proces
 
 - `start()` finds the account's server (server.py: moto on a 127.0.0.1 port, plus the
   endpoints' gates), or starts it detached; boto3 requests from the world's sessions are
-  rewritten to it in `before-send`, after botocore has validated and signed them.
+  rewritten to it in `before-send`, after botocore has validated and signed them with the
+  account's own keys (the server answers no one else: account_keys.py). The hosts' `aws`
+  shim (hostcli.py) asks this process, which asks the server with the same keys.
 - The fakes' state is HOME/store.json, loaded and saved by every call under a file lock
   (persist.py). The clock's time is saved with it, and a new process's VirtualClock is
   first advanced to it, so lifecycles continue where they stopped.
@@ -49,6 +51,8 @@ from botocore.configprovider import BOTOCORE_DEFAUT_SESSION_VARIABLES
 from botocore.loaders import Loader
 from moto import mock_aws
 
+from ..records import private_dir
+from .account_keys import SIGNED_URL_HEADER, AccountKeys
 from .base import SimStore, to_datetime, wall_anchor
 from .cloud9 import Cloud9Backend
 from .dynamodb import DynamoDBOverlay
@@ -64,6 +68,8 @@ from .processes import belongs_to, terminate
 from .server import SERVER_FILE, SimServer
 from .ssm import SSMBackend
 
+# For in-process worlds only: moto's mock answers inside this process alone, so no one else
+# can use them. A persistent account's server demands its own keys (account_keys.py).
 _DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing",
                       "aws_session_token": "testing"}
 
@@ -85,8 +91,9 @@ _LOADER = _SharedLoader(extra_search_paths=[Loader.BUILTIN_DATA_PATH,
                         include_default_search_paths=False)
 
 
-def isolated_session(region: str, direct: bool = False) -> boto3.Session:
-    """A boto3 Session with dummy credentials that ignores the user's environment.
+def isolated_session(region: str, direct: bool = False, keys: Optional[AccountKeys] = None) -> boto3.Session:
+    """A boto3 Session with `keys` (a persistent account's), else dummy credentials, that
+    ignores the user's environment.
 
     botocore reads profiles, regions, endpoints, retry settings and more from AWS_*
     variables and ~/.aws; the session is built without any environment variable behind
@@ -104,7 +111,9 @@ def isolated_session(region: str, direct: bool = False) -> boto3.Session:
     core.set_config_variable("ignore_configured_endpoint_urls", True)
     if direct:
         core.set_default_client_config(Config(proxies={}))
-    return boto3.Session(botocore_session=core, region_name=region, **_DUMMY_CREDENTIALS)
+    credentials = _DUMMY_CREDENTIALS if keys is None else {"aws_access_key_id": keys.access_key_id,
+                                                           "aws_secret_access_key": keys.secret_access_key}
+    return boto3.Session(botocore_session=core, region_name=region, **credentials)
 
 
 class SimulatorStopped(RuntimeError):
@@ -170,7 +179,7 @@ class SimWorld:
 
     def _open_account(self) -> None:
         """Reach (or start) the account's server, then resume the account where it was left."""
-        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(self.home)  # .ops/ and the folders below it too
         self.home.chmod(0o700)
         self.server = SimServer.find_or_start(self.home, self.aws_managed_policies)
         self.workdir = str(self.home)
@@ -249,7 +258,7 @@ class SimWorld:
         """A fresh Session wired to this world; clients made from it inherit the fakes."""
         if not self.started:
             raise SimulatorStopped("start the SimWorld before asking it for a session")
-        session = isolated_session(self.region, direct=self.home is not None)
+        session = self._isolated_session()
         events = session.events
         events.register("before-call.*.*", self._preflight_moto_call, unique_id="ops-sim-preflight")
         for backend in self._backends:
@@ -264,11 +273,16 @@ class SimWorld:
         with self._clients_lock:
             if service not in self._clients:
                 if self._internal is None:
-                    self._internal = isolated_session(self.region, direct=self.home is not None)
+                    self._internal = self._isolated_session()
                     self._internal.events.register_last("before-send", self._route_request,
                                                         unique_id="ops-sim-guard")
                 self._clients[service] = self._internal.client(service)
             return self._clients[service]
+
+    def _isolated_session(self) -> boto3.Session:
+        if self.server is None:
+            return isolated_session(self.region)
+        return isolated_session(self.region, direct=True, keys=self.server.keys)
 
     @property
     def faults(self) -> Optional[FaultPlan]:
@@ -324,6 +338,7 @@ class SimWorld:
             bucket = _S3_VIRTUAL_HOST.match(host)
             if bucket:  # the server knows the bucket only from the path
                 path = f"/{bucket.group(1)}{path}"
+            request.headers[SIGNED_URL_HEADER] = request.url  # for the server's check of the signature
             request.url = urlunsplit(("http", f"{LOOPBACK}:{self.server.port}", path, url.query, ""))
 
 
