@@ -14,6 +14,7 @@ line is removed. With --output json, the paragraph is on stderr and stdout holds
 error event. The `good:` cases are odd-looking inputs that must be accepted.
 """
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -65,6 +66,15 @@ def _huge_bytes() -> bytes:
     return head + filler * ((MAX_BYTES - len(head)) // len(filler) + 10)
 
 
+def _deep_text(opener: str, depth: int) -> str:
+    # nested `depth` levels: flow sequences ([[[...), flow mappings ({a: {a: ...) or block mappings
+    if opener == "[":
+        return "name: lab\nsteps: " + "[" * depth + "]" * depth + "\n"
+    if opener == "{":
+        return "name: lab\nsteps: " + "{a: " * depth + "x" + "}" * depth + "\n"
+    return "name: lab\nsteps:\n" + "".join(" " * level + "a:\n" for level in range(1, depth + 1))
+
+
 def write_files(root: Path, files) -> None:
     for name, spec in (files or {}).items():
         path = root / name
@@ -79,6 +89,14 @@ def write_files(root: Path, files) -> None:
             path.write_bytes(_binary_bytes())
         elif spec.get("generate") == "huge":
             path.write_bytes(_huge_bytes())
+        elif spec.get("generate") == "deep":
+            path.write_text(_deep_text(spec["open"], spec["depth"]))
+        elif spec.get("generate") == "long-value":
+            path.write_text(f"name: lab\ndescription: {'x' * spec['chars']}\nsteps: []\n")
+        elif spec.get("fifo"):
+            os.mkfifo(path)
+        elif "symlink" in spec:
+            path.symlink_to(spec["symlink"])
         elif "encoding" in spec:
             path.write_bytes(spec["text"].encode(spec["encoding"]))
         elif spec.get("bom"):
