@@ -116,6 +116,8 @@ _ANSWERS = {
            "payload": (400, "XAmzContentSHA256Mismatch",
                        "The provided 'x-amz-content-sha256' header does not match what was computed.")},
 }
+# the server's own /_ops/ API: AWS's words, always 403, in JSON
+_ANSWERS["ops"] = {kind: (403, code, message) for kind, (_, code, message) in _ANSWERS["query"].items()}
 _AUTHORIZATION = re.compile(r"^AWS4-HMAC-SHA256 (.*)$")
 _SCOPE = re.compile(r"^([^/]+)/(\d{8})/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request$")
 _HEX_SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -130,11 +132,11 @@ def refusal(keys: AccountKeys, environ: dict, body: bytes, now: Optional[float] 
             headers[name.replace("_", "-").lower()] = environ[name]
     match = _AUTHORIZATION.match(headers.get("authorization", ""))
     if not match:
-        return _answer(_shape(None, headers), "missing")
+        return _answer(_shape(None, headers, environ), "missing")
     fields = dict(part.strip().split("=", 1) for part in match.group(1).split(",") if "=" in part)
     scope = _SCOPE.match(fields.get("Credential", ""))
     service = scope.group(4) if scope else None
-    shape = _shape(service, headers)
+    shape = _shape(service, headers, environ)
     amz_date = headers.get("x-amz-date", "")
     if not (scope and fields.get("SignedHeaders") and fields.get("Signature")):
         return _answer(shape, "malformed", "Authorization header requires 'Credential', 'SignedHeaders' and "
@@ -167,11 +169,13 @@ def refusal(keys: AccountKeys, environ: dict, body: bytes, now: Optional[float] 
     return None
 
 
-def _shape(service: Optional[str], headers: Dict[str, str]) -> str:
+def _shape(service: Optional[str], headers: Dict[str, str], environ: dict) -> str:
     """How the service answering this request words its errors."""
+    if environ.get("PATH_INFO", "").startswith("/_ops/"):
+        return "ops"
     if service in ("s3", "ec2"):
         return service
-    if "x-amz-target" in headers or "json" in headers.get("content-type", "") or service == "ops":
+    if "x-amz-target" in headers or "json" in headers.get("content-type", ""):
         return "json"
     if service is None and "x-www-form-urlencoded" not in headers.get("content-type", ""):
         return "s3"  # unsigned and not an API call in a form: REST, as S3 is
@@ -182,7 +186,7 @@ def _answer(shape: str, kind: str, detail: str = "", access_key_id: str = "") ->
     status, code, message = _ANSWERS[shape][kind]
     message = message.format(detail=detail)
     request_id = str(uuid.uuid4())
-    if shape == "json":
+    if shape in ("json", "ops"):
         body = json.dumps({"__type": code, "message": message}).encode()
         headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id),
                    ("x-amzn-ErrorType", code)]
