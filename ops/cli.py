@@ -625,15 +625,16 @@ _move_command("pull", "Move a lab's record from S3 (--state) to this folder, und
 
 @cli.command("iam-policy")
 @click.argument("playbook", type=click.Path(dir_okay=False))
+@click.option("--account", metavar="ID", help="Limit the policy to this AWS account (default: any).")
 @state_option
 @common_options
-def iam_policy(playbook, state_flag, region, profile, var_flags, config_files, output, debug):
+def iam_policy(playbook, account, state_flag, region, profile, var_flags, config_files, output, debug):
     """Print the least-privilege IAM policy that running this playbook needs (with --state: and its records)."""
-    from .iam_policy import policy_json
+    from .iam_policy import policy_json, scope_for
 
     loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress=True)
     location, _ = _shared_records(state_flag, None, settings)
-    click.echo(policy_json(loaded, location))
+    click.echo(policy_json(loaded, location, scope_for(region or settings.get("region"), profile, account)))
 
 
 @cli.command()

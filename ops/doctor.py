@@ -3,10 +3,10 @@
 Each check says what it found and, for a problem, what to do. Checks that the account (or
 the simulator) cannot answer say so instead of guessing. The last line is the verdict.
 """
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from .aws import error_code
-from .iam_policy import policy_for
+from .iam_policy import Scope, policy_for
 from .plan import PREVIOUS_GENERATION, Finding, _checks, _identity
 from .playbook import Playbook
 from .refs import REF
@@ -28,7 +28,7 @@ def diagnose(aws, playbook: Optional[Playbook], location=None) -> List[Finding]:
         findings.append(_records(aws, location))
     if playbook:
         findings.extend(_node_types(aws, playbook))
-        findings.append(_permissions(aws, caller, playbook, location))
+        findings.append(_permissions(aws, caller, account, playbook, location))
         findings.append(_guarded("service quotas", lambda: _node_quota(aws, playbook)))
     return findings
 
@@ -116,26 +116,55 @@ def _node_types(aws, playbook: Playbook) -> List[Finding]:
 def _principal(caller_arn: str) -> str:
     """The IAM principal to simulate: an assumed role's role, else the caller itself."""
     if ":assumed-role/" in caller_arn:
-        account = caller_arn.split(":")[4]
+        partition, account = caller_arn.split(":")[1], caller_arn.split(":")[4]
         role = caller_arn.split(":assumed-role/")[1].split("/")[0]
-        return f"arn:aws:iam::{account}:role/{role}"
+        return f"arn:{partition}:iam::{account}:role/{role}"
     return caller_arn
 
 
-def _permissions(aws, caller: str, playbook: Playbook, location=None) -> Finding:
-    actions = sorted({a for s in policy_for(playbook, location)["Statement"]
-                      for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])})
+def _sample(pattern: str) -> str:
+    """One concrete value a policy pattern admits (what a lab's own request would carry)."""
+    return pattern.replace("*", "x")
+
+
+def simulated_requests(policy: Dict) -> List[Dict]:
+    """For each statement, a request it allows: its actions, sample resources (none for "*")
+    and context values its conditions admit (the lab's tag, the service the role is passed to...)."""
+    requests = []
+    for statement in policy["Statement"]:
+        actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        resources = [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
+        request: Dict = {"ActionNames": actions}
+        concrete = [_sample(r) for r in resources if r != "*" and "${" not in r]  # no policy variables
+        if concrete:
+            request["ResourceArns"] = concrete
+        context = []
+        for operator, keys in statement.get("Condition", {}).items():
+            for key, values in keys.items():
+                value = values[0] if isinstance(values, list) else values
+                context.append({"ContextKeyName": key, "ContextKeyType": "string",
+                                "ContextKeyValues": ["ops" if operator == "Null" else _sample(value)]})
+        if context:
+            request["ContextEntries"] = context
+        requests.append(request)
+    return requests
+
+
+def _permissions(aws, caller: str, account: str, playbook: Playbook, location=None) -> Finding:
+    requests = simulated_requests(policy_for(playbook, location, Scope(aws.region, account)))
+    actions = {a for r in requests for a in r["ActionNames"]}
 
     def simulate() -> Finding:
         iam = aws.client("iam")
-        denied = []
-        for chunk in (actions[i:i + 50] for i in range(0, len(actions), 50)):
+        denied = set()
+        for request in requests:
             results = aws.call(iam.simulate_principal_policy, PolicySourceArn=_principal(caller),
-                               ActionNames=chunk)["EvaluationResults"]
-            denied += [r["EvalActionName"] for r in results if r["EvalDecision"] != "allowed"]
+                               **request)["EvaluationResults"]
+            denied |= {r["EvalActionName"] for r in results if r["EvalDecision"] != "allowed"}
         if denied:
             return Finding("problem", f"your identity is not allowed {len(denied)} action(s) the lab needs, e.g. "
-                                      f"{', '.join(denied[:5])}: ask for 'ops iam-policy {playbook.source}'.")
-        return Finding("ok", f"the IAM policy simulator allows all {len(actions)} actions the lab needs.")
+                                      f"{', '.join(sorted(denied)[:5])}: ask for 'ops iam-policy {playbook.source}'.")
+        return Finding("ok", f"the IAM policy simulator allows all {len(actions)} actions the lab needs, "
+                             "on the lab's resources.")
 
     return _guarded("IAM permissions", simulate)

@@ -1,47 +1,143 @@
-"""`ops iam-policy`: the IAM policy a playbook needs, from its step types' declared permissions.
+"""`ops iam-policy`: the least-privilege IAM policy a playbook needs, from its steps' grants.
 
-An instructor can give students exactly this. Actions are grouped per service; resources
-stay "*" because names carry run ids not known in advance, except iam:PassRole, which is
-limited to the roles the lab's client hosts use.
+An instructor can give students exactly this. Each step type declares `Grant`s (ops/permissions.py)
+whose ARN templates are filled here with the lab's own names (from the playbook: literal names
+as written, run ids and other steps' outputs as `*`), the region and account when known (else
+`*`) and the region's partition. Only actions AWS offers no resource type for stay on "*",
+each with its reason (`wildcard_reasons`).
 """
 import json
-from typing import Dict, List
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
 
-from .playbook import Playbook
+from .permissions import ANY, Grant, glob_of, iam_arn, one_or_list, partition_of, statement
+from .playbook import Playbook, Step
 
 # what ops plan and ops doctor ask, whatever the playbook
-ALWAYS = ["sts:GetCallerIdentity", "iam:SimulatePrincipalPolicy", "servicequotas:ListServiceQuotas",
-          "elasticache:DescribeReservedCacheNodesOfferings", "ec2:DescribeSubnets"]
+ALWAYS = [
+    Grant(["sts:GetCallerIdentity"], why="STS defines no resource type for asking who the caller is"),
+    Grant(["servicequotas:ListServiceQuotas"], why="Service Quotas defines no resource type for listing a "
+                                                   "service's quotas"),
+    Grant(["elasticache:DescribeReservedCacheNodesOfferings"],
+          why="reserved-node offerings are AWS's price list: ElastiCache defines no resource type for them"),
+    Grant(["ec2:DescribeSubnets"], why="EC2 defines no resource type for Describe* calls"),
+    # the doctor simulates the caller: an IAM user (itself) or an assumed role (any of the account's)
+    Grant(["iam:SimulatePrincipalPolicy"], [iam_arn("user/${aws:username}"), iam_arn("role/*")]),
+]
 
 
-def state_statements(location) -> List[Dict]:
+@dataclass(frozen=True)
+class Scope:
+    """Where the lab runs: fills {partition}, {region} and {account}."""
+    region: str = ANY
+    account: str = ANY
+
+    @property
+    def partition(self) -> str:
+        return partition_of(self.region)
+
+    def names(self, lab: str) -> Dict[str, Optional[str]]:
+        return {"partition": self.partition, "region": self.region, "account": self.account, "lab": lab}
+
+
+def step_names(playbook: Playbook, step: Step, scope: Scope,
+               known: Dict[str, Dict[str, Optional[str]]]) -> Dict[str, Optional[str]]:
+    """The names a step's grants are filled with: its parameters' patterns, the names its type
+    derives from them, each string's `_path` (without a leading '/', as in SSM parameter ARNs)."""
+    def output_glob(other: str, output: str) -> Optional[str]:
+        return known.get(other, {}).get(output, ANY)
+
+    step_type = step.step_type
+    args = step_type.with_defaults(step.args)
+    names: Dict[str, Optional[str]] = {name: glob_of(value, output_glob) for name, value in args.items()}
+    names.update(step_type.policy_names(names, playbook.name, step.name))
+    names.update({f"{name}_path": value.lstrip("/") for name, value in list(names.items()) if value})
+    names.update(scope.names(playbook.name))
+    return names
+
+
+def grants_of(playbook: Playbook, scope: Scope) -> List[Tuple[Grant, Dict[str, Optional[str]]]]:
+    """Every grant the playbook needs, with the names to fill it with."""
+    found = [(grant, scope.names(playbook.name)) for grant in ALWAYS]
+    known: Dict[str, Dict[str, Optional[str]]] = {}
+    for step in playbook.steps:
+        known[step.name] = step_names(playbook, step, scope, known)
+        found += [(grant, known[step.name]) for grant in step.step_type.permissions]
+    return found
+
+
+def wildcard_reasons(playbook: Playbook) -> Dict[str, str]:
+    """The actions the policy leaves on "*", each with why."""
+    return {action: grant.why for grant, _ in grants_of(playbook, Scope())
+            if tuple(grant.resources) == (ANY,) for action in grant.actions}
+
+
+def state_statements(location, partition: str) -> List[Dict]:
     """With records in S3: read, write and delete records and locks under the prefix only."""
-    objects = f"arn:aws:s3:::{location.bucket}/{location.prefix}*"
-    listing = {"Sid": "OpsStateList", "Effect": "Allow", "Action": "s3:ListBucket",
-               "Resource": f"arn:aws:s3:::{location.bucket}"}
+    bucket = f"arn:{partition}:s3:::{location.bucket}"
+    listing = {"Sid": "OpsStateList", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket}
     if location.prefix:
         listing["Condition"] = {"StringLike": {"s3:prefix": [f"{location.prefix}*"]}}
-    return [{"Sid": "OpsStateObjects", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-             "Resource": objects}, listing]
+    return [{"Sid": "OpsStateObjects", "Effect": "Allow", "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+             "Resource": f"{bucket}/{location.prefix}*"}, listing]
 
 
-def policy_for(playbook: Playbook, location=None) -> Dict:
-    actions = set(ALWAYS)
-    for step in playbook.steps:
-        actions.update(step.step_type.permissions)
-    by_service: Dict[str, List[str]] = {}
-    for action in sorted(actions - {"iam:PassRole"}):
-        by_service.setdefault(action.split(":")[0], []).append(action)
-    statements = [{"Sid": f"Ops{service.title().replace('-', '')}", "Effect": "Allow", "Action": items,
-                   "Resource": "*"} for service, items in sorted(by_service.items())]
-    if "iam:PassRole" in actions:
-        statements.append({"Sid": "OpsPassClientHostRoles", "Effect": "Allow", "Action": "iam:PassRole",
-                           "Resource": ["arn:aws:iam::*:role/service-role/AWSCloud9SSMAccessRole",
-                                        "arn:aws:iam::*:role/ops-*"]})
+def _listed(value) -> List[str]:
+    return value if isinstance(value, list) else [value]
+
+
+def _key(document: Dict[str, Any], *fields: str) -> str:
+    return json.dumps([document.get(f) for f in fields], sort_keys=True)
+
+
+def _joined(documents: List[Dict[str, Any]], same: Tuple[str, str], union: str) -> List[Dict[str, Any]]:
+    """Statements equal in `same` become one, with `union` (Action or Resource) merged."""
+    joined: Dict[str, Dict[str, Any]] = {}
+    for document in documents:
+        key = _key(document, *same)
+        if key not in joined:
+            joined[key] = dict(document)
+            continue
+        joined[key][union] = one_or_list(_listed(joined[key][union]) + _listed(document[union]))
+    return list(joined.values())
+
+
+def policy_for(playbook: Playbook, location=None, scope: Optional[Scope] = None) -> Dict:
+    scope = scope or Scope()
+    documents = [d for d in (statement(grant, names) for grant, names in grants_of(playbook, scope)) if d]
+    documents = _joined(_joined(documents, ("Resource", "Condition"), "Action"), ("Action", "Condition"), "Resource")
+    documents.sort(key=lambda d: (d["Resource"] != ANY, _key(d, "Action", "Resource")))
+    statements = [{"Sid": f"Ops{index:02d}", **document} for index, document in enumerate(documents, 1)]
     if location is not None:
-        statements += state_statements(location)
+        statements += state_statements(location, scope.partition)
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def policy_json(playbook: Playbook, location=None) -> str:
-    return json.dumps(policy_for(playbook, location), indent=2)
+def policy_json(playbook: Playbook, location=None, scope: Optional[Scope] = None) -> str:
+    return json.dumps(policy_for(playbook, location, scope), indent=2)
+
+
+def scope_for(region: Optional[str], profile: Optional[str], account: Optional[str]) -> Scope:
+    """The region as other commands find it (--region, config, AWS_REGION / AWS_DEFAULT_REGION,
+    the profile), else any; the account from --account, else any."""
+    import os
+    import re
+
+    import botocore.exceptions
+    import botocore.session
+
+    from .errors import BadInput
+    from .target import check_region
+
+    if account is not None and not re.fullmatch(r"\d{12}", account):
+        raise BadInput(f"--account {account!r} is not an AWS account id.",
+                       "Give its 12 digits (aws sts get-caller-identity --query Account), or leave it out for any.")
+    if not region:
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        try:
+            region = botocore.session.Session(profile=profile).get_config_variable("region")
+        except botocore.exceptions.ProfileNotFound:
+            raise BadInput(f"the profile '{profile}' does not exist.", "Check --profile / AWS_PROFILE.") from None
+    check_region(region)
+    return Scope(region=region or ANY, account=account or ANY)

@@ -128,6 +128,9 @@ def _simulated_actions(world, aws, location):
         asked.extend(params["ActionNames"])
 
     session.events.register("provide-client-params.iam.SimulatePrincipalPolicy", record)
+    # the simulated account has no policy simulator: answer each request (one per statement)
+    session.events.register_first("before-call.iam.SimulatePrincipalPolicy",
+                                  lambda **_: ok_response({"EvaluationResults": []}))
     aws._clients.clear()
     diagnose(aws, load_playbook(LAB), location)
     return asked

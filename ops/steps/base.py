@@ -6,9 +6,12 @@ what this run already made), wait for them, report outputs, and delete them agai
 is derived from what `create` recorded, so it is never written twice.
 """
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, List, Optional, Tuple
 
 from ..durations import parse_duration
+
+if TYPE_CHECKING:  # ops.permissions imports ops.context, which imports this module
+    from ..permissions import Grant
 
 REGISTRY: Dict[str, type] = {}
 
@@ -131,7 +134,14 @@ class StepType:
     outputs: ClassVar[Dict[str, Output]] = {}
     example: ClassVar[str] = ""
     default_timeout: ClassVar[float] = 600.0
-    permissions: ClassVar[List[str]] = []
+    # what it may do in AWS (ops/permissions.py): `ops iam-policy` and `ops doctor` build on it
+    permissions: ClassVar[List["Grant"]] = []
+
+    @classmethod
+    def policy_names(cls, names: Dict[str, Optional[str]], lab: str, step: str) -> Dict[str, Optional[str]]:
+        """Patterns of names the step gives its resources beyond its parameters (outputs such as
+        role_name), from its parameters' patterns `names`: what its grants and later steps' use."""
+        return {}
 
     def __init__(self, ctx, step_name: str, args: Dict[str, Any]):
         self.ctx = ctx

@@ -11,8 +11,9 @@ from ..errors import StepFailed
 from ..instance_types import instance_type_problem
 from ..waiting import FAILURE, RETRY, SUCCESS
 from .base import Change, Output, Param, Resource, StepType, register
-from .iam import (INSTANCE_ROLE_PERMISSIONS, SSM_CORE, delete_iam, ensure_instance_profile, ensure_managed_policy,
-                  ensure_role, instance_role_changes)
+from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, iam_arn, merged
+from .iam import (SSM_CORE, delete_iam, ensure_instance_profile, ensure_managed_policy, ensure_role,
+                  instance_role_changes, instance_role_grants)
 
 SSM_ROLE, SSM_ROLE_PATH = "AWSCloud9SSMAccessRole", "/service-role/"
 SSM_PROFILE, SSM_PROFILE_PATH = "AWSCloud9SSMInstanceProfile", "/cloud9/"
@@ -70,9 +71,27 @@ class Cloud9Environment(StepType):
     instance_type: t3.micro
 """
     default_timeout = 1200.0
-    permissions = ["cloud9:CreateEnvironmentEC2", "cloud9:DescribeEnvironments", "cloud9:DescribeEnvironmentStatus",
-                   "cloud9:DeleteEnvironment", "cloud9:ListEnvironments", "cloud9:TagResource",
-                   "ec2:DescribeInstances", *INSTANCE_ROLE_PERMISSIONS]
+    permissions = [
+        Grant(["cloud9:CreateEnvironmentEC2"], conditions=merged(REQUEST_TAGGED, {"StringLike": {
+            "cloud9:EnvironmentName": "{name}", "cloud9:InstanceType": "{instance_type}"}}),
+              why="Cloud9 defines no resource type for creating an environment; its name, instance type and "
+                  "tags are conditions instead"),
+        Grant(["cloud9:TagResource"], [arn("cloud9", "environment:*")], REQUEST_TAGGED),
+        Grant(["cloud9:DescribeEnvironments", "cloud9:DescribeEnvironmentStatus"], [arn("cloud9", "environment:*")]),
+        Grant(["cloud9:DeleteEnvironment"], [arn("cloud9", "environment:*")], RESOURCE_TAGGED),
+        Grant(["cloud9:ListEnvironments"], why="listing environments (ops doctor) names no environment"),
+        Grant(["ec2:DescribeInstances"], why="EC2 defines no resource type for Describe* calls"),
+        # Cloud9's first environment in an account creates its service-linked role
+        Grant(["iam:CreateServiceLinkedRole"],
+              [iam_arn("role/aws-service-role/cloud9.amazonaws.com/AWSServiceRoleForAWSCloud9*")],
+              {"StringEquals": {"iam:AWSServiceName": "cloud9.amazonaws.com"}}),
+        *instance_role_grants(SSM_ROLE_PATH.strip("/") + "/" + SSM_ROLE, SSM_PROFILE_PATH.strip("/") + "/" + SSM_PROFILE,
+                              ["AWSCloud9SSMInstanceProfile", SSM_CORE]),
+    ]
+
+    @classmethod
+    def policy_names(cls, names, lab, step):
+        return {"role_name": SSM_ROLE_PATH.strip("/") + "/" + SSM_ROLE}
 
     def preview(self) -> List[Change]:
         changes = instance_role_changes(self.ctx, SSM_ROLE, SSM_PROFILE, ("account-wide, what CONNECT_SSM needs",) * 2,

@@ -3,6 +3,7 @@ from typing import Any, Dict, List, Optional
 
 from ..aws import error_code
 from ..waiting import waiter_check
+from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn
 from .base import Change, Output, Param, Resource, StepType, register
 
 TABLE = "dynamodb-table"
@@ -45,8 +46,12 @@ class Table(StepType):
     table_name: reviews-${{ run.id }}
 """
     default_timeout = 600.0
-    permissions = ["dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:DeleteTable",
-                   "dynamodb:TagResource", "dynamodb:ListTagsOfResource", "dynamodb:BatchWriteItem"]
+    permissions = [
+        Grant(["dynamodb:CreateTable", "dynamodb:TagResource"], [arn("dynamodb", "table/{table_name}")], REQUEST_TAGGED),
+        Grant(["dynamodb:DescribeTable", "dynamodb:ListTagsOfResource", "dynamodb:BatchWriteItem"],
+              [arn("dynamodb", "table/{table_name}")]),
+        Grant(["dynamodb:DeleteTable"], [arn("dynamodb", "table/{table_name}")], RESOURCE_TAGGED),
+    ]
 
     def preview(self) -> List[Change]:
         name = self.args["table_name"]

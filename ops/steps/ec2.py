@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional
 
 from ..aws import error_code
 from ..errors import StepFailed
+from ..permissions import REQUEST_TAGGED, Grant, arn, merged
 from .base import Change, Output, Param, Resource, StepType, register
 
 
@@ -89,8 +90,14 @@ class IngressRule(StepType):
     source_group_id: ${{ steps.cloud9.outputs.security_group_id }}
 """
     default_timeout = 300.0
-    permissions = ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress",
-                   "ec2:DescribeSecurityGroupRules", "ec2:CreateTags"]
+    permissions = [
+        # any group: the cache's is the VPC's default group, which ops did not make (so it has no ops tag)
+        Grant(["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"], [arn("ec2", "security-group/*")]),
+        Grant(["ec2:AuthorizeSecurityGroupIngress"], [arn("ec2", "security-group-rule/*")], REQUEST_TAGGED),
+        Grant(["ec2:CreateTags"], [arn("ec2", "security-group-rule/*")],
+              merged(REQUEST_TAGGED, {"StringEquals": {"ec2:CreateAction": "AuthorizeSecurityGroupIngress"}})),
+        Grant(["ec2:DescribeSecurityGroupRules"], why="EC2 defines no resource type for Describe* calls"),
+    ]
 
     def preview(self) -> List[Change]:
         args = self.args

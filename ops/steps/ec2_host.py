@@ -17,7 +17,8 @@ from ..instance_types import instance_type_problem
 from ..waiting import RETRY, SUCCESS
 from .base import Change, Output, Param, Resource, StepType, register
 from .ec2 import default_vpc
-from .iam import (INSTANCE_ROLE_PERMISSIONS, SSM_CORE, delete_iam, ensure_instance_role, instance_role_changes,
+from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
+from .iam import (SSM_CORE, delete_iam, ensure_instance_role, instance_role_changes, instance_role_grants,
                   run_scoped_name)
 
 AL2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
@@ -126,11 +127,30 @@ class ClientHost(StepType):
     instance_type: t3.micro
 """
     default_timeout = 900.0
-    permissions = ["ssm:GetParameter", "ssm:DescribeInstanceInformation",
-                   "ec2:DescribeVpcs", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
-                   "ec2:CreateSecurityGroup", "ec2:DeleteSecurityGroup", "ec2:RunInstances",
-                   "ec2:DescribeInstances", "ec2:TerminateInstances", "ec2:CreateTags", "iam:DeleteRolePolicy",
-                   *INSTANCE_ROLE_PERMISSIONS]
+    permissions = [
+        # the image's public parameter: AWS's, so any account (its ARN has none)
+        Grant(["ssm:GetParameter"], [arn("ssm", "parameter/{image_parameter_path}", account="*")]),
+        Grant(["ssm:DescribeInstanceInformation"], why="SSM defines no resource type for listing managed instances"),
+        Grant(["ec2:DescribeVpcs", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeInstances"],
+              why="EC2 defines no resource type for Describe* calls"),
+        Grant(["ec2:CreateSecurityGroup"], [arn("ec2", "vpc/*")]),
+        Grant(["ec2:CreateSecurityGroup"], [arn("ec2", "security-group/*")], REQUEST_TAGGED),
+        Grant(["ec2:RunInstances"], [arn("ec2", "instance/*"), arn("ec2", "volume/*")], REQUEST_TAGGED),
+        Grant(["ec2:RunInstances"], [arn("ec2", "security-group/*")], RESOURCE_TAGGED),  # the host's own group
+        Grant(["ec2:RunInstances"], [arn("ec2", "image/*", account=""), arn("ec2", "subnet/*"),
+                                     arn("ec2", "network-interface/*")]),
+        Grant(["ec2:CreateTags"], [arn("ec2", "security-group/*"), arn("ec2", "instance/*"), arn("ec2", "volume/*")],
+              merged(REQUEST_TAGGED, {"StringEquals": {"ec2:CreateAction": ["CreateSecurityGroup", "RunInstances"]}})),
+        Grant(["ec2:TerminateInstances"], [arn("ec2", "instance/*")], RESOURCE_TAGGED),
+        Grant(["ec2:DeleteSecurityGroup"], [arn("ec2", "security-group/*")], RESOURCE_TAGGED),
+        *instance_role_grants("{host_name}", "{host_name}", [SSM_CORE]),
+    ]
+
+    @classmethod
+    def policy_names(cls, names, lab, step):
+        host = names["name"] or f"ops-*-{step}"  # run_scoped_name: ops-<lab>-<run id>-<step>, or shortened
+        return {"host_name": host, "role_name": host, "instance_profile": host,
+                "image_parameter": None if names["image_id"] else names["image_parameter"]}
 
     # --- names and the image ---------------------------------------------------------
 

@@ -4,6 +4,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from ..aws import error_code
 from ..instance_types import node_type_problem
+from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
 from .base import Change, Output, Param, Resource, StepType, register
 from .ec2 import default_security_group
 
@@ -32,6 +33,15 @@ NODE_PARAMS = (
     Param("security_group_ids", type="list", default=None,
           doc="VPC security groups; omit to use the default VPC's default group"),
 )
+
+
+# creating a cache names its node type (a condition) and uses the default parameter and subnet groups
+NODE_TYPE = {"StringLike": {"elasticache:CacheNodeType": "{node_type}"}}
+EC2_DESCRIBE = "EC2 defines no resource type for Describe* calls"
+
+
+def default_groups(action: str) -> Grant:
+    return Grant([action], [arn("elasticache", "parametergroup:default.*"), arn("elasticache", "subnetgroup:default")])
 
 
 def node_request(ctx, args: Dict[str, Any]) -> Dict[str, Any]:
@@ -89,9 +99,15 @@ class CacheCluster(StepType):
     node_type: cache.t3.micro
 """
     default_timeout = 2400.0
-    permissions = ["elasticache:CreateCacheCluster", "elasticache:DescribeCacheClusters",
-                   "elasticache:DeleteCacheCluster", "elasticache:AddTagsToResource",
-                   "elasticache:ListTagsForResource", "ec2:DescribeVpcs", "ec2:DescribeSecurityGroups"]
+    permissions = [
+        Grant(["elasticache:CreateCacheCluster", "elasticache:AddTagsToResource"],
+              [arn("elasticache", "cluster:{cluster_id}")], merged(REQUEST_TAGGED, NODE_TYPE)),
+        default_groups("elasticache:CreateCacheCluster"),
+        Grant(["elasticache:DescribeCacheClusters", "elasticache:ListTagsForResource"],
+              [arn("elasticache", "cluster:{cluster_id}")]),
+        Grant(["elasticache:DeleteCacheCluster"], [arn("elasticache", "cluster:{cluster_id}")], RESOURCE_TAGGED),
+        Grant(["ec2:DescribeVpcs", "ec2:DescribeSecurityGroups"], why=EC2_DESCRIBE),
+    ]
 
     def preview(self) -> List[Change]:
         cluster_id, node_type = self.args["cluster_id"], self.args["node_type"]

@@ -5,12 +5,12 @@ deleted); a policy ops attaches to an adopted role is recorded too, and detached
 teardown, so the role ends as it was.
 """
 import json
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..aws import error_code
+from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, iam_arn, managed_policy_arn, partition_of
 from .base import Change, Resource
 
-AWS_MANAGED = "arn:aws:iam::aws:policy/"
 ROLE, PROFILE, MANAGED, INLINE = "iam-role", "instance-profile", "role-policy", "role-inline-policy"
 
 
@@ -114,7 +114,7 @@ def ensure_instance_profile(ctx, name: str, path: str, role: str) -> None:
 def ensure_managed_policy(ctx, role: str, policy_name: str) -> None:
     """Attach an AWS managed policy unless it is attached already (then leave it alone)."""
     iam = ctx.client("iam")
-    arn = AWS_MANAGED + policy_name
+    arn = managed_policy_arn(partition_of(ctx.region), policy_name)
     attached = ctx.call(iam.list_attached_role_policies, RoleName=role)["AttachedPolicies"]
     kind = f"{MANAGED}:{policy_name}"
     if any(p["PolicyArn"] == arn for p in attached):
@@ -169,13 +169,33 @@ def delete_iam(ctx, resource: Resource) -> bool:
 # --- a role and instance profile of the run's own (the EC2 client host's) ------------------
 
 SSM_CORE = "AmazonSSMManagedInstanceCore"
-# what making (or adopting), passing and deleting an instance role with its profile takes
-INSTANCE_ROLE_PERMISSIONS = ["iam:GetRole", "iam:CreateRole", "iam:DeleteRole", "iam:TagRole",
-                             "iam:GetInstanceProfile", "iam:CreateInstanceProfile", "iam:DeleteInstanceProfile",
-                             "iam:TagInstanceProfile", "iam:AddRoleToInstanceProfile",
-                             "iam:RemoveRoleFromInstanceProfile", "iam:AttachRolePolicy", "iam:DetachRolePolicy",
-                             "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", "iam:ListInstanceProfilesForRole",
-                             "iam:PassRole"]
+# What AmazonSSMManagedInstanceCore (AWS managed) lets the instance do: what the plan says.
+SSM_CORE_GRANTS = ("the SSM agent's messaging (ssm:UpdateInstanceInformation, ssmmessages:*, ec2messages:*, "
+                   "ssm:GetDocument, ssm:ListInstanceAssociations, ...) and reading the account's SSM parameters "
+                   "(ssm:GetParameter, ssm:GetParameters on *)")
+
+
+def instance_role_grants(role: str, profile: str, managed_policies: Sequence[str]) -> List[Grant]:
+    """What making (or adopting), passing and deleting an instance role with its profile takes.
+    role, profile: name patterns with their IAM path (`service-role/X`), templates allowed."""
+    role_arn, profile_arn = iam_arn(f"role/{role}"), iam_arn(f"instance-profile/{profile}")
+    attachable = ["arn:{partition}:iam::aws:policy/" + name for name in managed_policies]
+    return [
+        Grant(["iam:CreateRole", "iam:TagRole"], [role_arn], REQUEST_TAGGED),
+        Grant(["iam:GetRole", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies",
+               "iam:ListInstanceProfilesForRole"], [role_arn]),
+        Grant(["iam:DeleteRole", "iam:DeleteRolePolicy"], [role_arn], RESOURCE_TAGGED),
+        # only the AWS managed policies the lab attaches: never AdministratorAccess
+        Grant(["iam:AttachRolePolicy", "iam:DetachRolePolicy"], [role_arn], {"ArnEquals": {"iam:PolicyARN": attachable}}),
+        Grant(["iam:CreateInstanceProfile", "iam:TagInstanceProfile"], [profile_arn], REQUEST_TAGGED),
+        Grant(["iam:GetInstanceProfile", "iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile"],
+              [profile_arn]),
+        Grant(["iam:DeleteInstanceProfile"], [profile_arn], RESOURCE_TAGGED),
+        # the instance profile hands the role to EC2, and to nothing else
+        Grant(["iam:PassRole"], [role_arn], {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}),
+    ]
+
+
 IAM_NAME_LIMIT = 64  # role names; instance profiles allow 128, security groups 255
 
 
@@ -225,5 +245,6 @@ def instance_role_changes(ctx, role: str, profile: str, notes: Tuple[str, str], 
                 raise
             changes.append(Change("create", f"{label} {name} ({note})"))
     if attach:
-        changes.append(Change("change", f"attach {attach} to {role} if missing (detached again on teardown)"))
+        what = f" (AWS managed; grants {SSM_CORE_GRANTS})" if attach == SSM_CORE else ""
+        changes.append(Change("change", f"attach {attach}{what} to {role} if missing (detached again on teardown)"))
     return changes

@@ -14,8 +14,10 @@ from typing import Any, Dict, List, Optional
 
 from ..aws import error_code
 from . import auth_token
+from ..permissions import ANY, REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
 from .base import Change, Output, Param, Resource, StepType, register
-from .elasticache import NODE_PARAMS, _tagged_ours, check_cluster_id, delete_cache, describe_cluster, node_request
+from .elasticache import (EC2_DESCRIBE, NODE_PARAMS, NODE_TYPE, _tagged_ours, check_cluster_id, default_groups,
+                          delete_cache, describe_cluster, node_request)
 
 GROUP = "replication-group"
 
@@ -83,13 +85,34 @@ class CacheReplicationGroup(StepType):
     auth_token: generate
 """
     default_timeout = 2400.0
-    permissions = ["elasticache:CreateReplicationGroup", "elasticache:DescribeReplicationGroups",
-                   "elasticache:DeleteReplicationGroup", "elasticache:DescribeCacheClusters",
-                   "elasticache:AddTagsToResource", "elasticache:ListTagsForResource",
-                   "ec2:DescribeVpcs", "ec2:DescribeSecurityGroups",
-                   # the AUTH token's SecureString (made, read, deleted; found by ops sweep)
-                   "ssm:PutParameter", "ssm:GetParameter", "ssm:DeleteParameter", "ssm:AddTagsToResource",
-                   "ssm:DescribeParameters", "ssm:ListTagsForResource"]
+    permissions = [
+        # the group and its member cluster(s), <group id>-001
+        Grant(["elasticache:CreateReplicationGroup", "elasticache:AddTagsToResource"],
+              [arn("elasticache", "replicationgroup:{group_id}"), arn("elasticache", "cluster:{group_id}-*")],
+              merged(REQUEST_TAGGED, NODE_TYPE)),
+        default_groups("elasticache:CreateReplicationGroup"),
+        Grant(["elasticache:DescribeReplicationGroups", "elasticache:ListTagsForResource"],
+              [arn("elasticache", "replicationgroup:{group_id}")]),
+        Grant(["elasticache:DescribeCacheClusters"], [arn("elasticache", "cluster:{group_id}-*")]),
+        Grant(["elasticache:DeleteReplicationGroup"], [arn("elasticache", "replicationgroup:{group_id}")],
+              RESOURCE_TAGGED),
+        Grant(["ec2:DescribeVpcs", "ec2:DescribeSecurityGroups"], why=EC2_DESCRIBE),
+        # the AUTH token's SecureString: made, read and deleted (ops's own), or only read (the user's)
+        Grant(["ssm:PutParameter", "ssm:AddTagsToResource"], [arn("ssm", "parameter/{own_token_parameter_path}")],
+              REQUEST_TAGGED),
+        Grant(["ssm:GetParameter", "ssm:ListTagsForResource"], [arn("ssm", "parameter/{auth_token_parameter_path}")]),
+        Grant(["ssm:DeleteParameter"], [arn("ssm", "parameter/{own_token_parameter_path}")], RESOURCE_TAGGED),
+        Grant(["ssm:DescribeParameters"], why="SSM defines no resource type for listing parameters (ops sweep)"),
+    ]
+
+    @classmethod
+    def policy_names(cls, names, lab, step):
+        source = names.get("auth_token")
+        if source is None:
+            return {"auth_token_parameter": None, "own_token_parameter": None}
+        kind, name = auth_token.parse_source(source) if source != ANY else ("generate", "")
+        own = None if kind == "ssm" else auth_token.parameter_name(f"{lab}*", ANY, step)
+        return {"auth_token_parameter": name if kind == "ssm" else own, "own_token_parameter": own}
 
     @classmethod
     def check_args(cls, args):
