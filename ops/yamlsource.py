@@ -6,8 +6,8 @@ Duplicate keys, tabs and other YAML mistakes become BadInput with the line and a
 Loading is bounded, so a hostile file is refused in milliseconds: only regular files are
 read, at most MAX_BYTES; the composer counts every node as it is read, with each alias
 counted at the full size of what it repeats (an alias bomb is refused before it is built),
-and refuses nesting deeper than MAX_DEPTH (PyYAML's composer and constructor recurse) and
-scalars longer than MAX_SCALAR.
+and refuses nesting deeper than MAX_DEPTH (PyYAML's composer and constructor recurse),
+scalars longer than MAX_SCALAR and integers longer than MAX_NUMBER.
 """
 import os
 import stat
@@ -23,6 +23,7 @@ MAX_NODES = 10_000  # counted with every alias expanded
 MAX_CHARS = 2 * MAX_BYTES  # characters of all scalars, with every alias expanded
 MAX_DEPTH = 32
 MAX_SCALAR = 65_536
+MAX_NUMBER = 1_000  # characters of one integer
 
 
 class LineDict(dict):
@@ -54,6 +55,13 @@ class _Loader(yaml.SafeLoader):
         self._aliased = False
         self._sizes = {}  # id(node) -> (nodes, chars) it stands for, once composed
 
+    def fetch_flow_collection_start(self, TokenClass):
+        # PyYAML's scanner looks up to 1024 characters ahead for each '[' or '{' (it may start a
+        # key), which is quadratic; stop before the composer would
+        if self.flow_level >= MAX_DEPTH:
+            self._refuse_depth(self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
@@ -69,8 +77,7 @@ class _Loader(yaml.SafeLoader):
         mark = self.peek_event().start_mark
         self._depth += 1
         if self._depth > MAX_DEPTH:
-            self._refuse(f"the YAML is nested more than {MAX_DEPTH} levels deep.",
-                         "Playbooks and configs need fewer than 10: is this the right file?", mark)
+            self._refuse_depth(mark)
         try:
             node = super().compose_node(parent, index)
         finally:
@@ -94,6 +101,23 @@ class _Loader(yaml.SafeLoader):
         self._count(1, 0, self.peek_event().start_mark)
         return super().compose_mapping_node(anchor)
 
+    def construct_object(self, node, deep=False):
+        """PyYAML's constructors raise ValueError and the like for values such as 2001-02-30,
+        `!!int x` or `!!bool maybe`: say which line, as for any other YAML mistake."""
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            what = repr(node.value[:40]) if isinstance(node, yaml.ScalarNode) else "this value"
+            self._refuse(f"cannot read {what} as {tag}.", "Quote it to keep it as text, or drop the explicit tag.",
+                         node.start_mark)
+
+    def construct_yaml_int(self, node):
+        if len(node.value) > MAX_NUMBER:  # 1:2:3:... (base 60) of 65536 characters takes seconds to compute
+            self._refuse(f"a number of {len(node.value)} characters; numbers are limited to {MAX_NUMBER}.",
+                         "Is this the right value?", node.start_mark)
+        return super().construct_yaml_int(node)
+
     def _size(self, node):
         if isinstance(node, yaml.ScalarNode):
             return 1, len(node.value)
@@ -112,6 +136,10 @@ class _Loader(yaml.SafeLoader):
                          "holds.", "Write the values out, or use fewer nested aliases.", mark)
         self._refuse(f"the YAML holds more than {amount}; playbooks and configs need a few hundred.",
                      "Is this the right file?", mark)
+
+    def _refuse_depth(self, mark) -> None:
+        self._refuse(f"the YAML is nested more than {MAX_DEPTH} levels deep.",
+                     "Playbooks and configs need fewer than 10: is this the right file?", mark)
 
     def _refuse(self, problem: str, hint: str, mark) -> None:
         raise BadInput(problem, hint, self.source, mark.line + 1)
@@ -144,6 +172,7 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 
 
 def _yaml_hint(problem: str) -> str:
