@@ -105,7 +105,10 @@ def discard_simulation_if_idle(root: Path) -> bool:
     from .status import all_states
 
     home = sim_home(root)
-    states = all_states(LocalRecords(root, dry_run=True))
+    try:
+        states = all_states(LocalRecords(root, dry_run=True))
+    except BadInput:
+        return False  # a record ops cannot read (the command says so): keep the account
     if not home.exists() or any(state.live() for state in states) or _others_attached(home):
         return False
     try:
@@ -124,6 +127,8 @@ def _shared_records_in_use(aws) -> bool:
     """Does the simulated S3 hold a lab's lock (a run at work) or a record of live resources?"""
     import json
 
+    from .record_schema import check_record
+
     s3 = aws.client("s3")
     for bucket in s3.list_buckets().get("Buckets", []):
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"]):
@@ -132,9 +137,10 @@ def _shared_records_in_use(aws) -> bool:
                     return True
                 if item["Key"].endswith(".json"):
                     try:
-                        record = json.loads(s3.get_object(Bucket=bucket["Name"], Key=item["Key"])["Body"].read())
-                    except ValueError:
-                        continue
-                    if any(r.get("status") in ("intent", "created", "adopted") for r in record.get("resources", [])):
+                        record = check_record(json.loads(s3.get_object(Bucket=bucket["Name"],
+                                                                       Key=item["Key"])["Body"].read()), item["Key"])
+                    except (ValueError, BadInput):
+                        return True  # not sure what it records: keep the account
+                    if any(r["status"] in ("intent", "created", "adopted") for r in record["resources"]):
                         return True
     return False
