@@ -42,10 +42,11 @@ def events(runner):
 ON_THE_HOST = {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:TransactWriteItems"}
 
 
-def calls_of_a_run_and_teardown(playbook, tmp_path, monkeypatch, inspect=lambda world, runner: None):
+def calls_of_a_run_and_teardown(playbook, tmp_path, monkeypatch, inspect=lambda world, runner: None, detail=None):
     """Run a playbook, then its teardown, in a fresh simulated account. Returns the AWS calls
     ops's own clients made ('service:Operation'), what teardown left, and what inspect(world,
-    runner) found while the account was up."""
+    runner) found while the account was up. detail: a list to get each call as (action,
+    parameters, region)."""
     import botocore.client
 
     from ops.aws import Aws
@@ -59,6 +60,9 @@ def calls_of_a_run_and_teardown(playbook, tmp_path, monkeypatch, inspect=lambda 
     def record(client, operation, params):
         if client in aws._clients.values():  # ops's own clients, not the simulator's internals
             calls.add(f"{client.meta.service_model.service_name}:{operation}")
+            if detail is not None:
+                detail.append((f"{client.meta.service_model.service_name}:{operation}", params,
+                               client.meta.region_name))
         return real(client, operation, params)
 
     with SimWorld(VirtualClock()) as world:
@@ -75,3 +79,46 @@ def calls_of_a_run_and_teardown(playbook, tmp_path, monkeypatch, inspect=lambda 
 def allowed_actions(policy) -> set:
     return {action for statement in policy["Statement"]
             for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])}
+
+
+def statements_allowing(policy, action: str) -> list:
+    """The statements of a policy that name this action."""
+    return [s for s in policy["Statement"]
+            if action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
+
+
+def touched_resources(calls, partition: str, account: str) -> list:
+    """(action, ARN) for each recorded call whose parameters name the resource it touches; IAM
+    paths come from the run's own create calls (a role made under /service-role/ is that role)."""
+    paths = {params.get("RoleName") or params.get("InstanceProfileName"): params.get("Path", "/")
+             for action, params, _ in calls if action in ("iam:CreateRole", "iam:CreateInstanceProfile")}
+    found = []
+    for action, params, region in calls:
+        service = action.split(":")[0]
+        base = f"arn:{partition}:{service}:{region}:{account}:"
+        if "CacheClusterId" in params:
+            found.append((action, base + f"cluster:{params['CacheClusterId']}"))
+        if "ReplicationGroupId" in params:
+            found.append((action, base + f"replicationgroup:{params['ReplicationGroupId']}"))
+        if service == "dynamodb" and "TableName" in params:
+            found.append((action, base + f"table/{params['TableName']}"))
+        if service == "iam" and "RoleName" in params and "InstanceProfileName" not in params:  # else: the profile
+            name = params["RoleName"]
+            found.append((action, f"arn:{partition}:iam::{account}:role{paths.get(name, '/')}{name}"))
+        if service == "iam" and "InstanceProfileName" in params:
+            name = params["InstanceProfileName"]
+            found.append((action, f"arn:{partition}:iam::{account}:instance-profile{paths.get(name, '/')}{name}"))
+        if service == "ssm" and "Name" in params:
+            account_of = "" if params["Name"].startswith("/aws/") else account  # AWS's public parameters
+            found.append((action, f"arn:{partition}:ssm:{region}:{account_of}:parameter/{params['Name'].lstrip('/')}"))
+        if action == "ssm:SendCommand":
+            found.append((action, f"arn:{partition}:ssm:{region}::document/{params['DocumentName']}"))
+            found += [(action, f"arn:{partition}:ec2:{region}:{account}:instance/{i}") for i in params["InstanceIds"]]
+        if action == "ec2:TerminateInstances":
+            found += [(action, f"arn:{partition}:ec2:{region}:{account}:instance/{i}") for i in params["InstanceIds"]]
+        if action in ("ec2:DeleteSecurityGroup", "ec2:AuthorizeSecurityGroupIngress",
+                      "ec2:RevokeSecurityGroupIngress"):
+            found.append((action, f"arn:{partition}:ec2:{region}:{account}:security-group/{params['GroupId']}"))
+        if service == "cloud9" and "environmentId" in params:
+            found.append((action, base + f"environment:{params['environmentId']}"))
+    return found
