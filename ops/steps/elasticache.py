@@ -100,8 +100,9 @@ class CacheCluster(StepType):
 """
     default_timeout = 2400.0
     permissions = [
-        Grant(["elasticache:CreateCacheCluster", "elasticache:AddTagsToResource"],
-              [arn("elasticache", "cluster:{cluster_id}")], merged(REQUEST_TAGGED, NODE_TYPE)),
+        Grant(["elasticache:CreateCacheCluster"], [arn("elasticache", "cluster:{cluster_id}")],
+              merged(REQUEST_TAGGED, NODE_TYPE)),
+        Grant(["elasticache:AddTagsToResource"], [arn("elasticache", "cluster:{cluster_id}")], REQUEST_TAGGED),
         default_groups("elasticache:CreateCacheCluster"),
         Grant(["elasticache:DescribeCacheClusters", "elasticache:ListTagsForResource"],
               [arn("elasticache", "cluster:{cluster_id}")]),

@@ -20,6 +20,8 @@ from .elasticache import (EC2_DESCRIBE, NODE_PARAMS, NODE_TYPE, _tagged_ours, ch
                           delete_cache, describe_cluster, node_request)
 
 GROUP = "replication-group"
+# what creating a group names: the group and its member cluster(s), <group id>-001
+GROUP_AND_MEMBERS = [arn("elasticache", "replicationgroup:{group_id}"), arn("elasticache", "cluster:{group_id}-*")]
 
 
 def check_group_id(value: str) -> Optional[str]:
@@ -86,10 +88,8 @@ class CacheReplicationGroup(StepType):
 """
     default_timeout = 2400.0
     permissions = [
-        # the group and its member cluster(s), <group id>-001
-        Grant(["elasticache:CreateReplicationGroup", "elasticache:AddTagsToResource"],
-              [arn("elasticache", "replicationgroup:{group_id}"), arn("elasticache", "cluster:{group_id}-*")],
-              merged(REQUEST_TAGGED, NODE_TYPE)),
+        Grant(["elasticache:CreateReplicationGroup"], GROUP_AND_MEMBERS, merged(REQUEST_TAGGED, NODE_TYPE)),
+        Grant(["elasticache:AddTagsToResource"], GROUP_AND_MEMBERS, REQUEST_TAGGED),
         default_groups("elasticache:CreateReplicationGroup"),
         Grant(["elasticache:DescribeReplicationGroups", "elasticache:ListTagsForResource"],
               [arn("elasticache", "replicationgroup:{group_id}")]),
