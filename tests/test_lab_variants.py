@@ -9,9 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from ops.cli import cli
-from ops.iam_policy import policy_for
+from ops.iam_policy import Scope, policy_for
 from ops.playbook import load_playbook
-from harness import ON_THE_HOST, VINEYARD, allowed_actions, calls_of_a_run_and_teardown
+from harness import (ON_THE_HOST, VINEYARD, allowed_actions, calls_of_a_run_and_teardown, statements_allowing,
+                     touched_resources)
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = {
@@ -56,18 +57,28 @@ def test_the_lab_rehearses_on_an_ec2_host_and_leaves_nothing(workdir, playbook):
 @pytest.mark.parametrize("playbook", sorted(VARIANTS))
 def test_the_iam_policy_allows_every_call_of_a_run_and_its_teardown(tmp_path, monkeypatch, playbook):
     loaded = load_playbook(ROOT / "playbooks" / playbook)
-    calls, left, role_arn = calls_of_a_run_and_teardown(
-        loaded, tmp_path, monkeypatch,
-        inspect=lambda world, runner: world.client("iam").get_role(
-            RoleName=runner.outputs["host"]["role_name"])["Role"]["Arn"])
+    detail = []
+    calls, left, (role_arn, region) = calls_of_a_run_and_teardown(
+        loaded, tmp_path, monkeypatch, detail=detail,
+        inspect=lambda world, runner: (world.client("iam").get_role(
+            RoleName=runner.outputs["host"]["role_name"])["Role"]["Arn"], world.region))
     assert left == []
-    policy = policy_for(loaded)
+    account = role_arn.split(":")[4]
+    scope = Scope(region=region, account=account)
+    policy = policy_for(loaded, scope=scope)
     allowed = allowed_actions(policy)
     assert {"ec2:RunInstances", "ssm:GetParameter", "ssm:DescribeInstanceInformation"} <= calls
     assert calls - allowed - ON_THE_HOST == set()  # the demo's reads run on the host, with its role
-    # iam:PassRole is limited to client-host roles: the host's per-run role is one of them.
-    [pass_role] = [s for s in policy["Statement"] if s["Action"] == "iam:PassRole"]
-    assert any(fnmatch.fnmatchcase(role_arn, pattern) for pattern in pass_role["Resource"]), role_arn
+    # each call is allowed on the resource it touched (cluster, group, table, role, parameter, ...)
+    missed = [(action, arn) for action, arn in touched_resources(detail, scope.partition, account)
+              if action not in ON_THE_HOST and not any(
+                  fnmatch.fnmatchcase(arn, pattern) for s in statements_allowing(policy, action)
+                  for pattern in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"]))]
+    assert missed == []
+    # iam:PassRole is limited to client-host roles, passed to EC2: the host's per-run role is one of them.
+    [pass_role] = statements_allowing(policy, "iam:PassRole")
+    assert fnmatch.fnmatchcase(role_arn, pass_role["Resource"]), role_arn
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
 
 
 @pytest.mark.parametrize("playbook, cache", [("lab-ec2.yaml", "cache cluster"),
