@@ -46,6 +46,7 @@ def open_target(dry_run: bool, region: Optional[str], profile: Optional[str],
         check_region(session.region_name)
         yield Aws(session, session.region_name, WallClock())
         return
+    from .sim.server import SimServerError
     from .sim.world import SimAccountLost, SimWorld
 
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DRY_RUN_DEFAULT_REGION
@@ -55,7 +56,7 @@ def open_target(dry_run: bool, region: Optional[str], profile: Optional[str],
     world = SimWorld(clock, region=region, **options)
     try:
         world.start()
-    except SimAccountLost as exc:
+    except (SimAccountLost, SimServerError) as exc:  # lost, or out of reach (its keys gone, say)
         raise OpsError(f"{exc}.", "Discard it with 'ops sim reset' (the simulated account's records go too).") from None
     except ValueError as exc:
         raise BadInput(f"{exc}.", "Use that region for dry runs, or discard the simulated account: ops sim reset.") \

@@ -176,6 +176,20 @@ def test_a_replayed_or_altered_request_is_refused(kept, monkeypatch):
     assert "Signature expired" in json.loads(body)["message"]
 
 
+def test_an_account_whose_keys_are_gone_is_out_of_reach_and_says_what_to_do(kept):
+    keys = sim_home(kept) / "credentials.json"
+    aside = keys.with_name("credentials.aside")
+    keys.rename(aside)
+    try:
+        torn = ops_in_new_process(kept, "teardown", LAB, "--dry-run")
+    finally:
+        aside.rename(keys)
+    assert torn.returncode == 1, torn.stdout + torn.stderr
+    assert "ops sim reset" in torn.stderr and "Traceback" not in torn.stderr and "internal error" not in torn.stderr
+    assert "credentials.json" in torn.stderr
+    assert ops_in_new_process(kept, "status", "--dry-run").stdout.count("ssm-parameter") == 1  # nothing was touched
+
+
 def gate_ports(root: Path) -> dict:
     clusters = json.loads((sim_home(root) / "store.json").read_text())["elasticache"]["clusters"]
     return {cluster_id: c["endpoint"]["Port"] for cluster_id, c in clusters.items() if c.get("endpoint")}
