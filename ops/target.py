@@ -35,6 +35,11 @@ def check_region(region: Optional[str]) -> None:
                        f"Did you mean '{close[0]}'?" if close else "Pass a real one, e.g. --region us-east-1.")
 
 
+class SimAccountOutOfReach(OpsError):
+    """The simulated account's server runs but cannot be asked (its keys unreadable, no answer):
+    what is in it is unknown, so it is never discarded unasked."""
+
+
 @contextmanager
 def open_target(dry_run: bool, region: Optional[str], profile: Optional[str],
                 simulation: Optional[dict] = None) -> Iterator[Aws]:
@@ -56,8 +61,11 @@ def open_target(dry_run: bool, region: Optional[str], profile: Optional[str],
     world = SimWorld(clock, region=region, **options)
     try:
         world.start()
-    except (SimAccountLost, SimServerError) as exc:  # lost, or out of reach (its keys gone, say)
+    except SimAccountLost as exc:
         raise OpsError(f"{exc}.", "Discard it with 'ops sim reset' (the simulated account's records go too).") from None
+    except SimServerError as exc:
+        raise SimAccountOutOfReach(f"{exc}.", "Discard it with 'ops sim reset' (the simulated account's records go "
+                                              "too).") from None
     except ValueError as exc:
         raise BadInput(f"{exc}.", "Use that region for dry runs, or discard the simulated account: ops sim reset.") \
             from None
@@ -116,7 +124,7 @@ def discard_simulation_if_idle(root: Path) -> bool:
         with open_target(True, states[-1].region if states else None, None, {"home": home}) as aws:
             if find_tagged(aws) or _shared_records_in_use(aws):
                 return False
-    except BadInput:
+    except (BadInput, SimAccountOutOfReach):
         return False  # not sure what is in it: keep it (ops sim reset discards it)
     except OpsError:
         pass  # a lost account: nothing to keep
