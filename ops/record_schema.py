@@ -7,7 +7,7 @@ format it does not know. A record from a newer ops is never acted on: its fields
 something this version cannot see.
 """
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Optional
 
 from .errors import BadInput
 from .names import RUN_ID_RE, is_lab_name, shown
@@ -24,7 +24,7 @@ OPTIONAL = {"playbook": (lambda v: isinstance(v, str), "a string"),
             "expires_at": (lambda v: _is_int(v) or isinstance(v, float), "a time in seconds")}
 
 
-def check_record(data: Any, where: str) -> Dict[str, Any]:
+def check_record(data: Any, where: str) -> dict[str, Any]:
     """The record, if ops can act on it; otherwise bad input naming `where` (a file or s3:// key)."""
     version = data.get("version") if isinstance(data, dict) else None
     if _is_int(version) and version > FORMAT_VERSION:
@@ -34,10 +34,11 @@ def check_record(data: Any, where: str) -> Dict[str, Any]:
     problem = _problem(data)
     if problem:
         lab = data.get("lab") if isinstance(data, dict) and is_lab_name(data.get("lab")) else "LAB"
+        good_copy = ("restore a good version of that object" if where.startswith("s3://")
+                     else f"get a good copy (ops state pull {lab} --state s3://..., if the team keeps one)")
         raise BadInput(f"the record {where} cannot be used: {problem}.",
-                       f"Nothing was changed. Get a good copy of it (ops state pull {lab} --state s3://...), "
-                       f"correct it by hand, or move it away and find the lab's resources by their tags with "
-                       f"'ops sweep --playbook {lab}'.")
+                       f"Nothing was changed: {good_copy}, correct it by hand, or move it away and find the lab's "
+                       f"resources by their tags with 'ops sweep --playbook {lab}'.")
     return data
 
 
@@ -104,14 +105,14 @@ def _dependencies_problem(dependencies: Any) -> Optional[str]:
     return f"its 'dependencies' go round in a circle ({' -> '.join(cycle)})" if cycle else None
 
 
-def _cycle(graph: Dict[str, List[str]]) -> Optional[List[str]]:
+def _cycle(graph: dict[str, list[str]]) -> Optional[list[str]]:
     """One cycle of the graph (its steps, the first repeated at the end), or None. Iterative: a
     record's graph may be deep."""
     done: set = set()
-    for start in graph:
+    for start, needs in graph.items():
         if start in done:
             continue
-        path, on_path, stack = [start], {start}, [iter(graph[start])]
+        path, on_path, stack = [start], {start}, [iter(needs)]
         while stack:
             following = next(stack[-1], None)
             if following is None:

@@ -9,6 +9,9 @@ that there was none (If-None-Match: *). S3 refuses a write based on a stale copy
 PreconditionFailed, or 409 ConditionalRequestConflict when two writes race), so one process
 never overwrites another's work unseen. Records carry a serial that every write raises, so
 two writes never leave identical bytes (and an ETag is never reused for different history).
+
+A slot's file or key is built only from a lab name (names.py), and every record read from
+either store is checked (record_schema.py) before anything acts on it.
 """
 import json
 import os

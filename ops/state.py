@@ -65,7 +65,7 @@ class RunState:
     @classmethod
     def load(cls, where: Union[Path, Any], fallback: Optional[LocalSlot] = None) -> Optional["RunState"]:
         slot = _slot(where)
-        data, revision = slot.read()
+        data, revision = slot.read()  # checked (record_schema.py): bad input if ops cannot act on it
         return None if data is None else cls(slot, data, revision, fallback)
 
     @classmethod

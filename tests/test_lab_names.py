@@ -12,8 +12,11 @@ from ops.lab import lab_names, teardown_command
 from ops.names import is_lab_name
 from ops.records import LocalRecords, Location, fallback_slot, parse_location
 from ops.state import RunState
-from tests.test_bad_inputs import aws_calls, invoke  # noqa: F401 - aws_calls is a fixture
+from tests import test_bad_inputs
+from tests.test_bad_inputs import invoke
 from tests.test_remote_state import STATE, TABLE_LAB, simulated_s3
+
+aws_calls = test_bad_inputs.aws_calls  # the fixture: every AWS call attempted, refused
 
 BAD_NAMES = {"dot-dot-slash": "../x", "slash": "a/b", "dot-dot": "..", "overlong": "a" * 300,
              "nul": "a\x00b", "newline": "lab\nx", "trailing-newline": "lab\n", "upper": "Lab"}
@@ -132,6 +135,8 @@ def test_record_keys_in_s3_must_be_named_for_their_lab(workdir):
             put_in_simulated_s3(workdir, key)
             result = invoke([*command, "--dry-run", "--state", STATE])
             assert_refused(result, f"s3://team-ops-state/{key}", "is not named like a lab's record")
+        with simulated_s3(workdir) as aws:  # the account is kept while it holds what ops cannot read
+            aws.client("s3").delete_object(Bucket="team-ops-state", Key=key)
 
 
 def test_paths_and_keys_built_from_a_name_stay_in_their_folder(tmp_path):

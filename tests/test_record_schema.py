@@ -8,8 +8,11 @@ import threading
 import pytest
 
 from ops.state import RunState
-from tests.test_bad_inputs import aws_calls, invoke  # noqa: F401 - aws_calls is a fixture
+from tests import test_bad_inputs
+from tests.test_bad_inputs import invoke
 from tests.test_remote_state import STATE, TABLE_LAB, simulated_s3
+
+aws_calls = test_bad_inputs.aws_calls  # the fixture: every AWS call attempted, refused
 
 GOOD = {"version": 1, "lab": "lab", "playbook": "lab.yaml", "region": "us-east-1", "dry_run": False,
         "run_id": "rabcdefg", "started_at": "2026-01-01T00:00:00Z", "serial": 3, "group": "lab",
@@ -136,7 +139,7 @@ def test_a_malformed_record_in_s3_is_bad_input_naming_its_key(name, workdir):
             s3 = aws.client("s3")
             s3.create_bucket(Bucket="team-ops-state")
             s3.put_object(Bucket="team-ops-state", Key="labs/lab.json", Body=json.dumps(record).encode())
-        result = within(120, lambda: invoke([*command, "--dry-run", "--state", STATE]))
+        result = within(120, lambda argv=[*command, "--dry-run", "--state", STATE]: invoke(argv))
         assert_refused(result, f"the record {key} cannot be used", phrase)
         assert not (workdir / ".ops" / "dry-run" / "state" / "lab.json").exists()  # pull brought nothing here
         with simulated_s3(workdir) as aws:
