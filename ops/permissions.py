@@ -13,7 +13,7 @@ stay there (tests/test_policy_lint.py checks each against AWS's IAM database).
 """
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
 from .context import TAG_LAB
 from .refs import REF, parse_ref
@@ -124,16 +124,6 @@ def statement(grant: Grant, names: Mapping[str, Optional[str]]) -> Optional[Dict
     if grant.conditions:
         document["Condition"] = render_conditions(grant.conditions, names)
     return document
-
-
-def wildcard_reasons(grants: Sequence[Grant]) -> Dict[str, str]:
-    """Every action granted on "*", with why."""
-    return {action: grant.why for grant in grants if ANY in grant.resources for action in grant.actions}
-
-
-def check_grants(grants: Sequence[Grant]) -> List[str]:
-    """Grants on "*" without a reason (a programming error, caught by the tests)."""
-    return [f"{', '.join(g.actions)} on '*' without a reason" for g in grants if ANY in g.resources and not g.why]
 
 
 def partition_of(region: Optional[str]) -> str:

@@ -23,8 +23,9 @@ def listed(value):
 def uncovered(policy, calls, partition, account):
     """(action, ARN) of each call no statement allows on the resource it touched."""
     return [(action, arn) for action, arn in touched_resources(calls, partition, account)
-            if action not in ON_THE_HOST and not any(fnmatch.fnmatchcase(arn, pattern) for s in statements_allowing(policy, action)
-                       for pattern in listed(s["Resource"]))]
+            if action not in ON_THE_HOST and not any(fnmatch.fnmatchcase(arn, pattern)
+                                                     for s in statements_allowing(policy, action)
+                                                     for pattern in listed(s["Resource"]))]
 
 
 def run_and_check(playbook_path, tmp_path, monkeypatch):

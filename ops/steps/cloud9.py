@@ -85,13 +85,13 @@ class Cloud9Environment(StepType):
         Grant(["iam:CreateServiceLinkedRole"],
               [iam_arn("role/aws-service-role/cloud9.amazonaws.com/AWSServiceRoleForAWSCloud9*")],
               {"StringEquals": {"iam:AWSServiceName": "cloud9.amazonaws.com"}}),
-        *instance_role_grants(SSM_ROLE_PATH.strip("/") + "/" + SSM_ROLE, SSM_PROFILE_PATH.strip("/") + "/" + SSM_PROFILE,
+        *instance_role_grants(SSM_ROLE_PATH.lstrip("/") + SSM_ROLE, SSM_PROFILE_PATH.lstrip("/") + SSM_PROFILE,
                               ["AWSCloud9SSMInstanceProfile", SSM_CORE]),
     ]
 
     @classmethod
     def policy_names(cls, names, lab, step):
-        return {"role_name": SSM_ROLE_PATH.strip("/") + "/" + SSM_ROLE}
+        return {"role_name": SSM_ROLE_PATH.lstrip("/") + SSM_ROLE}  # with its path, as in its ARN
 
     def preview(self) -> List[Change]:
         changes = instance_role_changes(self.ctx, SSM_ROLE, SSM_PROFILE, ("account-wide, what CONNECT_SSM needs",) * 2,

@@ -47,7 +47,8 @@ class Table(StepType):
 """
     default_timeout = 600.0
     permissions = [
-        Grant(["dynamodb:CreateTable", "dynamodb:TagResource"], [arn("dynamodb", "table/{table_name}")], REQUEST_TAGGED),
+        Grant(["dynamodb:CreateTable", "dynamodb:TagResource"], [arn("dynamodb", "table/{table_name}")],
+              REQUEST_TAGGED),
         Grant(["dynamodb:DescribeTable", "dynamodb:ListTagsOfResource", "dynamodb:BatchWriteItem"],
               [arn("dynamodb", "table/{table_name}")]),
         Grant(["dynamodb:DeleteTable"], [arn("dynamodb", "table/{table_name}")], RESOURCE_TAGGED),

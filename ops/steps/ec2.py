@@ -92,7 +92,8 @@ class IngressRule(StepType):
     default_timeout = 300.0
     permissions = [
         # any group: the cache's is the VPC's default group, which ops did not make (so it has no ops tag)
-        Grant(["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"], [arn("ec2", "security-group/*")]),
+        Grant(["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"],
+              [arn("ec2", "security-group/*")]),
         Grant(["ec2:AuthorizeSecurityGroupIngress"], [arn("ec2", "security-group-rule/*")], REQUEST_TAGGED),
         Grant(["ec2:CreateTags"], [arn("ec2", "security-group-rule/*")],
               merged(REQUEST_TAGGED, {"StringEquals": {"ec2:CreateAction": "AuthorizeSecurityGroupIngress"}})),

@@ -186,7 +186,8 @@ def instance_role_grants(role: str, profile: str, managed_policies: Sequence[str
                "iam:ListInstanceProfilesForRole"], [role_arn]),
         Grant(["iam:DeleteRole", "iam:DeleteRolePolicy"], [role_arn], RESOURCE_TAGGED),
         # only the AWS managed policies the lab attaches: never AdministratorAccess
-        Grant(["iam:AttachRolePolicy", "iam:DetachRolePolicy"], [role_arn], {"ArnEquals": {"iam:PolicyARN": attachable}}),
+        Grant(["iam:AttachRolePolicy", "iam:DetachRolePolicy"], [role_arn],
+              {"ArnEquals": {"iam:PolicyARN": attachable}}),
         Grant(["iam:CreateInstanceProfile", "iam:TagInstanceProfile"], [profile_arn], REQUEST_TAGGED),
         Grant(["iam:GetInstanceProfile", "iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile"],
               [profile_arn]),
