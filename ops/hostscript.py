@@ -4,8 +4,8 @@ local run of it): constant text written in ops's code, values only through the e
 A `Template` holds script text that is a literal in ops's source (tests/test_host_scripts.py
 checks every `Template(...)` call in ops is given a plain string literal, and `LiteralString`
 says so to a type checker). A `HostScript` is the environment it sets, one quoted assignment
-a line (`export OPS_HOST='...'`, quoted by shlex.quote: single quotes, where nothing is
-special), followed by the templates, which refer to the values as "$OPS_HOST". The templates
+a line (`export 'OPS_HOST=...'`, one argument quoted by shlex.quote: single quotes, where
+nothing is special), followed by the templates, which refer to the values as "$OPS_HOST". The templates
 are the same text whatever the values are, so no value can become code: at worst a command
 gets an odd argument.
 """
@@ -48,6 +48,10 @@ class HostScript:
                 raise TypeError(f"{name}: a value is a string or an integer, not {type(value).__name__}")
             if "\0" in str(value):
                 raise ValueError(f"{name}: a value cannot hold a NUL byte")
+            try:
+                str(value).encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate: no shell, file or API could carry it
+                raise ValueError(f"{name}: a value must be UTF-8 text") from None
             if not re.search(r"\$\{?" + name + r"\b", body):
                 raise ValueError(f"{name} is given but no template uses it")
             self.environment[name] = str(value)
@@ -55,7 +59,7 @@ class HostScript:
 
     def prologue(self) -> List[str]:
         """One quoted assignment per value."""
-        return [f"export {name}={shlex.quote(value)}" for name, value in self.environment.items()]
+        return ["export " + shlex.quote(f"{name}={value}") for name, value in self.environment.items()]
 
     def lines(self) -> List[str]:
         return self.prologue() + self.body
