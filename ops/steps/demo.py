@@ -91,8 +91,7 @@ class CacheAsideDemo(StepType):
                "and report hits, misses and latency.")
     params = [
         Param("table_name", required=True, check=check_table_name, doc="the restaurant-review table"),
-        Param("redis_address", required=True, check=check_network_name,
-              doc="cache endpoint address (hostname or IP)"),
+        Param("redis_address", required=True, check=check_network_name, doc="cache endpoint address"),
         Param("redis_port", type="integer", default=6379, minimum=1, maximum=65535, doc="cache endpoint port"),
         Param("instance_id", required=True, doc="client host inside the VPC (SSM-managed)"),
         Param("role_name", required=True, doc="the client host's IAM role, granted this table for the run"),

@@ -103,7 +103,7 @@ class RedisPing(StepType):
     summary = "PING a Redis endpoint from a host inside the VPC (SSM Run Command) and show the reply."
     params = [
         Param("instance_id", required=True, doc="client host to run PING on (SSM-managed)"),
-        Param("host", required=True, check=check_network_name, doc="Redis endpoint address (hostname or IP)"),
+        Param("host", required=True, check=check_network_name, doc="Redis endpoint address"),
         Param("port", type="integer", default=6379, minimum=1, maximum=65535, doc="Redis port"),
         Param("tls", type="boolean", default=False, doc="speak TLS (openssl s_client on the host)"),
         Param("auth_token_parameter", default="", check=check_parameter_name,
