@@ -1,0 +1,91 @@
+"""The docs show what the code prints today.
+
+Every sample output in README.md and docs/ is regenerated here from real dry runs (once per
+module, in a throwaway folder) and compared with the committed text; the reference pages
+generated from the step types and the click commands must match the code; README's links into
+docs/ must lead somewhere; the architecture page must name every module. When this fails, run
+`python docs/gen_docs.py` and commit what it changed.
+"""
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("gen_docs", ROOT / "docs" / "gen_docs.py")
+gen_docs = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gen_docs)
+
+FIX = f"Run `{gen_docs.REGENERATE}` and commit what it changed."
+
+
+@pytest.fixture(scope="module")
+def fresh_samples(tmp_path_factory):
+    """Every sample, from one session of real commands against the dry runs' simulated account."""
+    return gen_docs.samples(gen_docs.run_session(tmp_path_factory.mktemp("docs-session")))
+
+
+def committed_samples():
+    return [(page, name, text) for page in gen_docs.doc_files() for name, text in gen_docs.sample_blocks(page)]
+
+
+def test_every_sample_in_the_docs_is_what_the_code_prints(fresh_samples):
+    found = committed_samples()
+    assert found, "no <!-- sample:NAME --> blocks found in README.md or docs/"
+    stale = []
+    for page, name, text in found:
+        assert name in gen_docs.SAMPLES, f"{page.relative_to(ROOT)}: unknown sample '{name}'"
+        loose = gen_docs.SAMPLES[name].loose
+        if gen_docs.canonical(text, loose) != gen_docs.canonical(fresh_samples[name], loose):
+            stale.append(f"{page.relative_to(ROOT)} (sample {name}):\n--- committed\n{text}\n--- the code prints\n"
+                         f"{fresh_samples[name]}")
+    assert not stale, f"sample outputs no longer match the code. {FIX}\n\n" + "\n\n".join(stale)
+
+
+def test_the_readme_shows_a_real_dry_run():
+    assert "dry-run" in [name for name, _ in gen_docs.sample_blocks(ROOT / "README.md")]
+
+
+@pytest.mark.parametrize("page", sorted(gen_docs.REFERENCE_PAGES, key=str), ids=lambda p: p.name)
+def test_reference_pages_match_the_code(page):
+    assert page.exists(), f"{page.relative_to(ROOT)} is missing. {FIX}"
+    assert page.read_text() == gen_docs.REFERENCE_PAGES[page](), \
+        f"{page.relative_to(ROOT)} no longer matches the code. {FIX}"
+
+
+def test_the_step_types_page_lists_every_registered_type():
+    from ops.steps import registry
+
+    text = gen_docs.STEP_TYPES_PAGE.read_text()
+    for name, cls in registry().items():
+        assert f"\n## {name}\n" in text, f"step type {name} is not in the reference. {FIX}"
+        for param in cls.params:
+            assert f"| `{param.name}` |" in text
+
+
+def test_every_readme_link_into_docs_leads_to_a_file():
+    links = re.findall(r"\]\((docs/[^)#\s]*)(?:#[^)]*)?\)", (ROOT / "README.md").read_text())
+    assert links, "README.md links nowhere into docs/"
+    missing = [link for link in links if not (ROOT / link).is_file()]
+    assert not missing, f"README.md links to files that do not exist: {missing}"
+
+
+def test_every_docs_page_is_in_the_site_navigation():
+    import yaml
+
+    nav = yaml.safe_load((ROOT / "mkdocs.yml").read_text())["nav"]
+    listed = {page for entry in nav for page in entry.values()}
+    pages = {str(p.relative_to(gen_docs.DOCS)) for p in gen_docs.DOCS.rglob("*.md")}
+    assert pages == listed, f"mkdocs.yml's nav and docs/ differ: {sorted(pages ^ listed)}"
+
+
+def test_the_architecture_page_names_every_module_and_only_real_ones():
+    text = (gen_docs.DOCS / "architecture.md").read_text()
+    named = set(re.findall(r"\b((?:ops|bench|docs)/[\w/]+\.(?:py|yaml))\b", text))
+    missing_files = sorted(p for p in named if not (ROOT / p).exists())
+    assert not missing_files, f"docs/architecture.md names files that do not exist: {missing_files}"
+    modules = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "ops").glob("*.py") if p.name != "__init__.py")
+    steps = sorted(p.name for p in (ROOT / "ops" / "steps").glob("*.py") if p.name != "__init__.py")
+    unnamed = [m for m in modules if m not in named] + [s for s in steps if f"`{s}`" not in text]
+    assert not unnamed, f"docs/architecture.md does not describe: {unnamed}; add a line for each."
