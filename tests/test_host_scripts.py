@@ -325,6 +325,37 @@ def test_the_builder_refuses_text_that_is_not_a_template_and_values_it_cannot_ca
     assert HostScript({"OPS_HOST": "a'b"}, ping).text() == "export 'OPS_HOST=a'\"'\"'b'\necho \"$OPS_HOST\""
 
 
+def test_the_simulator_reports_a_missing_working_directory_as_text(monkeypatch, tmp_path):
+    """The simulated SSM names a workingDirectory it cannot find: quoted, never run."""
+    from ops.clock import VirtualClock
+    from ops.sim.world import SimWorld
+
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # as tests/sim do: a lighter world
+    monkeypatch.setattr(SimWorld, "aws_managed_policies", False)
+    with SimWorld(VirtualClock()) as world:
+        ended = _send_with_working_directory(world, f"/nowhere'; touch {tmp_path}/pwned; '")
+    assert ended["Status"] == "Failed" and not (tmp_path / "pwned").exists()
+    assert ended["StandardErrorContent"] == \
+        f"ops sim: working directory /nowhere'; touch {tmp_path}/pwned; ' does not exist on this machine\n"
+
+
+def _send_with_working_directory(world, folder: str):
+    from sim.conftest import cloud9_instance, create_ssm_iam
+
+    session = world.session()
+    create_ssm_iam(session)
+    environment = session.client("cloud9").create_environment_ec2(
+        name="lab", instanceType="t3.small", imageId="amazonlinux-2023-x86_64", connectionType="CONNECT_SSM",
+        automaticStopTimeMinutes=30)["environmentId"]
+    world.clock.sleep(world.durations["cloud9.create"])
+    instance = cloud9_instance(session, environment)["InstanceId"]
+    ssm = session.client("ssm")
+    command = ssm.send_command(InstanceIds=[instance], DocumentName="AWS-RunShellScript",
+                               Parameters={"commands": ["echo hello"], "workingDirectory": [folder]})
+    world.clock.sleep(world.durations["ssm.command"])
+    return ssm.get_command_invocation(CommandId=command["Command"]["CommandId"], InstanceId=instance)
+
+
 # --- the checks that keep such values out --------------------------------------------------------
 
 SHELL_SPECIAL = set(" \t\n\r'\"\\$`;&|<>()*?[]{}~!#/%=,@^")

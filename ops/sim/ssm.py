@@ -35,6 +35,7 @@ What it reproduces, and where the behaviour comes from:
   commands seeing the instance's filesystem (paths such as /home/ec2-user do not exist).
 """
 import os
+import shlex
 import signal
 import subprocess
 import threading
@@ -251,7 +252,9 @@ class SSMBackend(Backend):
             cwd = self._instance_dir(iid)
             workdir = (parameters.get("workingDirectory") or [""])[0]
             if workdir and not os.path.isdir(workdir):
-                script_here = f"echo 'ops sim: working directory {workdir} does not exist on this machine' >&2; exit 1"
+                script_here = ("printf 'ops sim: working directory %s does not exist on this machine\\n' "
+                               + shlex.quote(workdir) + " >&2; exit 1")  # quoted: the caller's text stays text
+                workdir = ""  # run that from the instance's folder: Popen cannot start in a missing one
             else:
                 script_here = script
             env = self._command_env(cwd)
