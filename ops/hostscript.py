@@ -2,12 +2,12 @@
 local run of it): constant text written in ops's code, values only through the environment.
 
 A `Template` holds script text that is a literal in ops's source (tests/test_host_scripts.py
-checks every `Template(...)` call in ops is given a plain string literal, and `LiteralString`
-says so to a type checker). A `HostScript` is the environment it sets, one quoted assignment
-a line (`export 'OPS_HOST=...'`, one argument quoted by shlex.quote: single quotes, where
-nothing is special), followed by the templates, which refer to the values as "$OPS_HOST". The templates
-are the same text whatever the values are, so no value can become code: at worst a command
-gets an odd argument.
+checks every `Template(...)` call in ops is given a plain string literal; `LiteralString`
+says so to a type checker). A `HostScript` exports its values first, one a line, each
+`NAME=value` a single argument quoted by shlex.quote (`export 'OPS_HOST=...'`: in single
+quotes nothing is special), then the templates, which refer to them as "$OPS_HOST". The
+templates are the same text whatever the values are, so no value can become code: at worst
+a command gets an odd argument.
 """
 import re
 import shlex
@@ -32,8 +32,8 @@ class Template:
 
 
 class HostScript:
-    """Values exported at the top, then the templates; iterates over its lines (SSM's
-    `commands`)."""
+    """Values exported at the top, then the templates. Iterating gives its lines, as SSM's
+    `commands` parameter would hold them."""
 
     def __init__(self, values: Mapping[str, Value], *templates: Template):
         for template in templates:
