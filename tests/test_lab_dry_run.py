@@ -80,11 +80,15 @@ def test_keep_stops_before_the_delete_phase(workdir):
     assert " deleted " not in result.output and "resource(s) to delete" not in result.output
 
 
-def test_a_refused_node_type_fails_the_step_and_teardown_on_failure_cleans_up(workdir):
-    result = CliRunner().invoke(cli, ["run", LAB, "--dry-run", "--teardown-on-failure",
-                                      "--var", "node_type=cache.t2.micro"])
+# A node type AWS would refuse is now caught before anything is created (ops/preflight.py), so a
+# step that fails mid-run is the demo asked for a restaurant the seed data does not have.
+MISSING_RESTAURANT = "restaurant=Nowhere Diner"
+
+
+def test_a_failed_step_and_teardown_on_failure_cleans_up(workdir):
+    result = CliRunner().invoke(cli, ["run", LAB, "--dry-run", "--teardown-on-failure", "--var", MISSING_RESTAURANT])
     assert result.exit_code == 1
-    assert "Step 'redis' failed" in result.output and "cache.t2.micro" in result.output
+    assert "Step 'demo' failed" in result.output and "Nowhere Diner" in result.output
     assert "Traceback" not in result.output and "FAILED, then torn down" in result.output
     state = json.loads((workdir / ".ops/dry-run/state/elasticache-lab.json").read_text())
     assert all(r["status"] in ("deleted", "refused") for r in state["resources"])
@@ -92,7 +96,7 @@ def test_a_refused_node_type_fails_the_step_and_teardown_on_failure_cleans_up(wo
 
 
 def test_a_failed_dry_run_stays_for_inspection_and_tears_down_later(workdir):
-    failed = CliRunner().invoke(cli, ["run", LAB, "--dry-run", "--var", "node_type=cache.t2.micro"])
+    failed = CliRunner().invoke(cli, ["run", LAB, "--dry-run", "--var", MISSING_RESTAURANT])
     assert failed.exit_code == 1 and f"ops teardown {LAB} --dry-run" in failed.output
     assert (workdir / ".ops/dry-run/account").exists()
     status = run("status", "--dry-run")
