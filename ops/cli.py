@@ -626,15 +626,31 @@ _move_command("pull", "Move a lab's record from S3 (--state) to this folder, und
 @cli.command("iam-policy")
 @click.argument("playbook", type=click.Path(dir_okay=False))
 @click.option("--account", metavar="ID", help="Limit the policy to this AWS account (default: any).")
+@click.option("--split", is_flag=True,
+              help="Print a JSON list of policies that each fit IAM's 6,144-character limit for a managed policy.")
 @state_option
 @common_options
-def iam_policy(playbook, account, state_flag, region, profile, var_flags, config_files, output, debug):
+def iam_policy(playbook, account, split, state_flag, region, profile, var_flags, config_files, output, debug):
     """Print the least-privilege IAM policy that running this playbook needs (with --state: and its records)."""
-    from .iam_policy import policy_json, scope_for
+    import json
+
+    from .iam_policy import MANAGED_POLICY_LIMIT, policy_for, policy_size, scope_for, split_policy
 
     loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress=True)
     location, _ = _shared_records(state_flag, None, settings)
-    click.echo(policy_json(loaded, location, scope_for(region or settings.get("region"), profile, account)))
+    policy = policy_for(loaded, location, scope_for(region or settings.get("region"), profile, account))
+    size = policy_size(policy)
+    if split:
+        parts = split_policy(policy)
+        click.echo(json.dumps(parts, indent=2))
+        click.echo(f"ops: {len(parts)} policies, each at most {MANAGED_POLICY_LIMIT:,} characters: "
+                   "attach all of them.", err=True)
+        return
+    click.echo(json.dumps(policy, indent=2))
+    if size > MANAGED_POLICY_LIMIT:
+        click.echo(f"ops: note: this policy has {size:,} characters; an IAM managed policy holds at most "
+                   f"{MANAGED_POLICY_LIMIT:,} (an inline policy on a role 10,240). Use --split for policies that "
+                   "each fit, and attach all of them.", err=True)
 
 
 @cli.command()

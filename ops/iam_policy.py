@@ -113,8 +113,24 @@ def policy_for(playbook: Playbook, location=None, scope: Optional[Scope] = None)
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def policy_json(playbook: Playbook, location=None, scope: Optional[Scope] = None) -> str:
-    return json.dumps(policy_for(playbook, location, scope), indent=2)
+# IAM counts a managed policy's characters without whitespace, and allows 6,144 of them.
+MANAGED_POLICY_LIMIT = 6144
+
+
+def policy_size(policy: Dict) -> int:
+    return sum(not c.isspace() for c in json.dumps(policy, separators=(",", ":")))
+
+
+def split_policy(policy: Dict, limit: int = MANAGED_POLICY_LIMIT) -> List[Dict]:
+    """The same statements packed, in order, into as few documents as each fit IAM's limit for
+    a managed policy; attached together they allow exactly what `policy` allows."""
+    documents: List[Dict] = []
+    for statement_ in policy["Statement"]:
+        if documents and policy_size({**documents[-1], "Statement": documents[-1]["Statement"] + [statement_]}) <= limit:
+            documents[-1]["Statement"].append(statement_)
+        else:
+            documents.append({"Version": policy["Version"], "Statement": [statement_]})
+    return documents
 
 
 def scope_for(region: Optional[str], profile: Optional[str], account: Optional[str]) -> Scope:

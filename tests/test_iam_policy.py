@@ -57,7 +57,7 @@ def test_the_policy_allows_every_call_of_a_run_and_its_teardown_on_its_resources
 def test_the_command_prints_a_valid_policy_scoped_to_the_lab():
     result = CliRunner().invoke(cli, ["iam-policy", str(LAB), "--region", "eu-west-1", "--account", "123456789012"])
     assert result.exit_code == 0, result.output
-    doc = json.loads(result.output)
+    doc = json.loads(result.stdout)
     assert doc["Version"] == "2012-10-17"
     resources = [r for s in doc["Statement"] for r in listed(s["Resource"]) if r != "*"]
     assert resources and all(r.startswith("arn:aws:") for r in resources)
@@ -73,7 +73,7 @@ def test_arns_are_built_from_the_regions_partition():
     for region, partition in (("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")):
         result = CliRunner().invoke(cli, ["iam-policy", str(LAB), "--region", region])
         assert result.exit_code == 0, result.output
-        doc = json.loads(result.output)
+        doc = json.loads(result.stdout)
         arns = [r for s in doc["Statement"] for r in listed(s["Resource"]) if r != "*"]
         assert arns and all(r.startswith(f"arn:{partition}:") for r in arns), region
 
@@ -123,7 +123,7 @@ def test_names_follow_the_playbook_vars():
     result = CliRunner().invoke(cli, ["iam-policy", str(ROOT / "playbooks" / "lab-ec2.yaml"),
                                       "--var", "cluster_id=team-a-${{ run.id }}", "--var", "node_type=cache.t4g.micro"])
     assert result.exit_code == 0, result.output
-    doc = json.loads(result.output)
+    doc = json.loads(result.stdout)
     [create] = [s for s in statements_allowing(doc, "elasticache:CreateCacheCluster") if ":cluster:" in str(s)]
     assert listed(create["Resource"]) == ["arn:aws:elasticache:us-east-1:*:cluster:team-a-*"]
     assert create["Condition"]["StringLike"]["elasticache:CacheNodeType"] == "cache.t4g.micro"
@@ -191,3 +191,25 @@ def test_the_doctor_simulates_each_statement_on_the_labs_resources(world):
     assert context["aws:RequestTag/ops:lab"] == ["elasticache-labx"] and "elasticache:CacheNodeType" in context
     problems = [f.text for f in findings if f.level == "problem"]
     assert any("elasticache:CreateCacheCluster" in p and "ops iam-policy" in p for p in problems)
+
+
+def test_a_policy_too_big_for_iam_is_split_into_policies_that_each_fit():
+    from ops.iam_policy import MANAGED_POLICY_LIMIT, policy_size
+
+    secure = ROOT / "playbooks" / "lab-secure.yaml"
+    args = ["iam-policy", str(secure), "--region", "us-east-1", "--account", "123456789012"]
+    whole = CliRunner().invoke(cli, args)
+    policy = json.loads(whole.stdout)
+    assert whole.exit_code == 0 and policy_size(policy) > MANAGED_POLICY_LIMIT
+    assert "--split" in whole.stderr and "6,144" in whole.stderr  # said where people look, not in the JSON
+
+    split = CliRunner().invoke(cli, args + ["--split"])
+    parts = json.loads(split.stdout)
+    assert split.exit_code == 0 and len(parts) >= 2 and f"{len(parts)} policies" in split.stderr
+    assert all(policy_size(part) <= MANAGED_POLICY_LIMIT and part["Version"] == "2012-10-17" for part in parts)
+    assert [s for part in parts for s in part["Statement"]] == policy["Statement"]  # together: exactly the same
+
+
+def test_a_policy_that_fits_prints_no_note():
+    result = CliRunner().invoke(cli, ["iam-policy", str(LAB)])
+    assert result.exit_code == 0 and result.stderr == "" and json.loads(result.stdout)["Statement"]
