@@ -1,10 +1,14 @@
-"""The `ops` command. One error boundary turns OpsError into a message and an exit code.
+"""The `ops` command. One error boundary turns what went wrong into a paragraph and an exit code.
+
+OpsError carries its own; failed AWS calls (network, credentials, permissions, throttling)
+are classified by ops.aws.aws_failure; anything else is an internal error. Every command
+gets --output and --debug from the group it is added to.
 
 Imports of boto3, moto and redis happen inside commands that need AWS, so `ops --help`,
 `ops validate` and `ops steps` start fast.
 """
 import contextlib
-import functools
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -12,15 +16,52 @@ from pathlib import Path
 import click
 
 from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_STEP_FAILED, BadInput, OpsError
+from .output import chosen_output
+
+SINGLE_DASH_LONG = re.compile(r"-[A-Za-z][A-Za-z0-9-]+")  # -dry-run, meant as --dry-run
 
 
-class OpsGroup(click.Group):
+def _remember(ctx, param, value):
+    """--output and --debug are kept on the root context, where the error boundary looks."""
+    root = ctx.find_root()
+    root.ensure_object(dict)
+    root.obj[param.name] = value
+    return value
+
+
+def output_options():
+    return [click.Option(["--output"], type=click.Choice(["text", "json"]), default="text", show_default=True,
+                         expose_value=False, is_eager=True, callback=_remember,
+                         help="text for people, json for machines (one JSON event per line, or one document)."),
+            click.Option(["--debug"], is_flag=True, expose_value=False, is_eager=True, callback=_remember,
+                         help="Show the traceback of an error.")]
+
+
+class CommandGroup(click.Group):
+    """A group whose every command (and every command of its subgroups) takes --output and --debug."""
+
+    def add_command(self, cmd, name=None):
+        if not isinstance(cmd, click.Group):
+            present = {param.name for param in cmd.params}
+            cmd.params.extend(option for option in output_options() if option.name not in present)
+        super().add_command(cmd, name)
+
+
+CommandGroup.group_class = CommandGroup
+
+
+class OpsGroup(CommandGroup):
+    def parse_args(self, ctx, args):
+        ctx.meta["ops.args"] = list(args)  # the words as typed, for usage errors
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:  # one paragraph, like every other bad input
             command = exc.ctx.command_path if exc.ctx else "ops"
-            click.echo(f"ops: error: {exc.format_message()} See '{command} --help'.", err=True)
+            click.echo(f"ops: error: {_usage_problem(exc, ctx.meta.get('ops.args', []))} "
+                       f"See '{command} --help'.", err=True)
             ctx.exit(EXIT_BAD_INPUT)
         except OpsError as exc:
             _report_error(ctx, exc)
@@ -31,11 +72,30 @@ class OpsGroup(click.Group):
         except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
             raise
         except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback unless --debug
+            from .aws import aws_failure
+
+            failure = aws_failure(exc)
+            if failure is not None:  # the network, the credentials or AWS: not a bug in ops
+                _report_error(ctx, failure)
+                ctx.exit(failure.exit_code)
             if _debug(ctx):
                 traceback.print_exc()
             click.echo(f"ops: internal error: {exc.__class__.__name__}: {exc}. "
                        "Re-run with --debug for the traceback, and please report it.", err=True)
             ctx.exit(EXIT_STEP_FAILED)
+
+
+def _usage_problem(exc: click.UsageError, args) -> str:
+    """click's message, except for a long option typed with one dash (-dry-run), which click
+    reads as short options (-d): say what was meant."""
+    if isinstance(exc, click.NoSuchOption) and exc.ctx is not None:
+        known = {opt for param in exc.ctx.command.params for opt in param.opts + param.secondary_opts}
+        for word in args:
+            if SINGLE_DASH_LONG.fullmatch(word) and word.startswith(exc.option_name):
+                if "-" + word in known:
+                    return f"'{word}' is not an option: long options take two dashes. Did you mean '-{word}'?"
+                return f"'{word}' is not an option: long options take two dashes, and '-{word}' is not one either."
+    return exc.format_message()
 
 
 def _debug(ctx) -> bool:
@@ -55,28 +115,17 @@ def _report_error(ctx, exc: OpsError) -> None:
 
 
 def common_options(command):
-    """--region/--profile/--var/--config/--output/--debug, on every command that needs them."""
+    """--region/--profile/--var/--config, on every command that talks to AWS or reads a playbook."""
     options = [
         click.option("--region", envvar=None, help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION / profile)."),
         click.option("--profile", help="AWS named profile (default: AWS_PROFILE)."),
         click.option("--var", "var_flags", multiple=True, metavar="KEY=VALUE", help="Set a playbook var (repeatable)."),
         click.option("--config", "config_files", multiple=True, type=click.Path(), metavar="FILE",
                      help="Config file with vars and settings (repeatable; later wins)."),
-        click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
-                     help="text for people, json for one event per line."),
-        click.option("--debug", is_flag=True, help="Show tracebacks."),
     ]
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        root = click.get_current_context().find_root()  # where the error boundary looks
-        root.ensure_object(dict)
-        root.obj.update(debug=kwargs["debug"], output=kwargs["output"])
-        return command(*args, **kwargs)
-
     for option in reversed(options):
-        wrapper = option(wrapper)
-    return wrapper
+        command = option(command)
+    return command
 
 
 def _load(playbook_path, var_flags, config_files, allow_public_ingress=False):
@@ -127,6 +176,16 @@ allow_public_ingress_option = click.option(
     help="Allow ec2.ingress steps with a CIDR source (0.0.0.0/0 and ::/0 are refused regardless).")
 
 
+def _say(text: str) -> None:
+    """A command's one-line result: as text, or as a JSON note event."""
+    if chosen_output() == "json":
+        import json
+
+        click.echo(json.dumps({"event": "note", "text": text}))
+    else:
+        click.echo(text)
+
+
 def _copy_names(names):
     if names is None:
         return None
@@ -140,10 +199,12 @@ def _copy_names(names):
     return parsed
 
 
-def _reporter(output):
-    """Text lines, JSON lines, or (text on a terminal) the live view, closed when the command ends."""
+def _reporter(output=None):
+    """Text lines, JSON lines (--output, unless output is given), or (text on a terminal) the
+    live view, closed when the command ends."""
     from .output import Reporter
 
+    output = output or chosen_output()
     live = None
     if output == "text" and sys.stdout.isatty():
         from .live import LiveView
@@ -190,7 +251,7 @@ def cli():
 @lock_timeout_option
 @common_options
 def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_failure, always_teardown, yes, ttl,
-        allow_public_ingress, state_flag, lock_timeout, region, profile, var_flags, config_files, output, debug):
+        allow_public_ingress, state_flag, lock_timeout, region, profile, var_flags, config_files):
     """Create the lab, run its checks, then delete everything it created."""
     from .interrupts import graceful_interrupts
     from .lab import run_labs
@@ -210,10 +271,10 @@ def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_f
     check_sources_before_run(loaded, dry_run, region or settings.get("region"), profile, simulation)
     from .preflight import check_node_types_before_run  # offered in the region, before anything is created
     check_node_types_before_run(loaded, dry_run, region or settings.get("region"), profile)
-    if not dry_run and not yes and output == "text" and interactive():
+    if not dry_run and not yes and chosen_output() == "text" and interactive():
         _preview_and_confirm(loaded, settings, region, profile, count or len(copy_names or []) or 1)
     with graceful_interrupts(), _ending_idle_simulation(dry_run):
-        code = run_labs(loaded, root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
+        code = run_labs(loaded, root=Path.cwd(), reporter=_reporter(), settings=settings, dry_run=dry_run,
                         region=region, profile=profile, keep=keep, names=copy_names, count=count,
                         parallel=parallel, simulation=simulation, teardown_on_failure=teardown_on_failure,
                         always_teardown=always_teardown, expires_in=expires_in, location=location, lock=lock)
@@ -229,8 +290,7 @@ def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_f
 @state_option
 @lock_timeout_option
 @common_options
-def teardown(playbook, dry_run, include_adopted, state_flag, lock_timeout, region, profile, var_flags, config_files,
-             output, debug):
+def teardown(playbook, dry_run, include_adopted, state_flag, lock_timeout, region, profile, var_flags, config_files):
     """Delete what the last run of a playbook (or lab name) created, from its record."""
     from .config import load_settings
     from .lab import teardown_lab
@@ -239,7 +299,7 @@ def teardown(playbook, dry_run, include_adopted, state_flag, lock_timeout, regio
     settings, _, _ = load_settings(config_files)
     location, lock = _shared_records(state_flag, lock_timeout, settings)
     with _ending_idle_simulation(dry_run):
-        code = teardown_lab(lab, root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
+        code = teardown_lab(lab, root=Path.cwd(), reporter=_reporter(), settings=settings, dry_run=dry_run,
                             region=region, profile=profile, include_adopted=include_adopted,
                             simulation=_simulation(dry_run, settings), location=location, lock=lock)
     if code:
@@ -281,7 +341,7 @@ def _is(path: Path, kind: str) -> bool:
 @click.option("--dry-run", is_flag=True, help="Plan against a fresh simulated account.")
 @allow_public_ingress_option
 @common_options
-def plan(playbook, dry_run, allow_public_ingress, region, profile, var_flags, config_files, output, debug):
+def plan(playbook, dry_run, allow_public_ingress, region, profile, var_flags, config_files):
     """Show what a run would create, adopt and change, what it would cost, and what would break it."""
     import json
 
@@ -292,8 +352,8 @@ def plan(playbook, dry_run, allow_public_ingress, region, profile, var_flags, co
     loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress)
     prices = Prices.load()
     with open_target(dry_run, region or settings.get("region"), profile, _fresh_simulation(dry_run, settings)) as aws:
-        result = make_plan(loaded, aws, _reporter(output), settings, prices)
-    if output == "json":
+        result = make_plan(loaded, aws, _reporter(), settings, prices)
+    if chosen_output() == "json":
         click.echo(json.dumps(result.to_json()))
     else:
         click.echo("\n".join(result.lines()))
@@ -305,7 +365,7 @@ def plan(playbook, dry_run, allow_public_ingress, region, profile, var_flags, co
 @click.option("--dry-run", is_flag=True, help="Labs of dry runs (in the simulated account).")
 @state_option
 @common_options
-def status(dry_run, state_flag, region, profile, var_flags, config_files, output, debug):
+def status(dry_run, state_flag, region, profile, var_flags, config_files):
     """Every lab recorded here (or in S3 with --state): what exists now, its age, $/hour and cost so far."""
     import json
 
@@ -318,7 +378,7 @@ def status(dry_run, state_flag, region, profile, var_flags, config_files, output
     with _ending_idle_simulation(dry_run and location is not None):
         statuses, prices = team_status(Path.cwd(), dry_run, location, region or settings.get("region"), profile,
                                        simulation)
-    if output == "json":
+    if chosen_output() == "json":
         click.echo(json.dumps([{"lab": s.lab, "run_id": s.run_id, "region": s.region, "expires_at": s.expires,
                                 "expired": s.expired, "hourly_usd": round(s.hourly, 4), "cost_usd": round(s.cost, 4),
                                 "locked_by": s.locked_by,
@@ -337,8 +397,7 @@ def status(dry_run, state_flag, region, profile, var_flags, config_files, output
 @click.option("--dry-run", is_flag=True, help="Sweep the simulated account.")
 @state_option
 @common_options
-def sweep(older_than, lab, yes, expired, dry_run, state_flag, region, profile, var_flags, config_files, output,
-          debug):
+def sweep(older_than, lab, yes, expired, dry_run, state_flag, region, profile, var_flags, config_files):
     """Find every ops-tagged resource in the region, even with no state file; delete on --yes."""
     if lab is not None:
         from .names import check_lab
@@ -351,7 +410,7 @@ def sweep(older_than, lab, yes, expired, dry_run, state_flag, region, profile, v
         settings, _, _ = load_settings(config_files)
         location, lock = _shared_records(state_flag, None, settings)
         with _ending_idle_simulation(dry_run):
-            code = teardown_expired(root=Path.cwd(), reporter=_reporter(output), settings=settings, dry_run=dry_run,
+            code = teardown_expired(root=Path.cwd(), reporter=_reporter(), settings=settings, dry_run=dry_run,
                                     region=region, profile=profile, confirmed=yes,
                                     simulation=_simulation(dry_run, settings), location=location, lock=lock)
         if code:
@@ -367,12 +426,12 @@ def sweep(older_than, lab, yes, expired, dry_run, state_flag, region, profile, v
         age = parse_duration(older_than) if older_than else None
     except ValueError as exc:
         raise BadInput(f"--older-than: {exc}.", "Write e.g. --older-than 2h.") from None
-    reporter = _reporter(output)
+    reporter = _reporter()
     with _ending_idle_simulation(dry_run), \
             open_target(dry_run, region or settings.get("region"), profile, _simulation(dry_run, settings)) as aws:
         found = candidates(aws, older_than=age, lab=lab)
         can, cannot = deletable(found)
-        if output == "json":
+        if chosen_output() == "json":
             reporter.event("sweep_found", resources=[{"kind": f.kind, "id": f.id, "lab": f.lab, "run": f.run,
                                                       "age": f.age(), "status": f.status} for f in found])
         else:
@@ -451,10 +510,10 @@ def _ending_idle_simulation(dry_run):
 @click.argument("playbook", type=click.Path(dir_okay=False))
 @allow_public_ingress_option
 @common_options
-def validate(playbook, allow_public_ingress, region, profile, var_flags, config_files, output, debug):
+def validate(playbook, allow_public_ingress, region, profile, var_flags, config_files):
     """Check a playbook without touching AWS."""
     loaded, _ = _load(playbook, var_flags, config_files, allow_public_ingress)
-    if output == "json":
+    if chosen_output() == "json":
         import json
 
         click.echo(json.dumps({"event": "valid", "playbook": playbook, "lab": loaded.name,
@@ -471,12 +530,18 @@ def steps(step_type):
     from .steps import registry
 
     types = registry()
+    if step_type is not None and step_type not in types:
+        raise BadInput(f"unknown step type '{step_type}'.", f"Known: {', '.join(sorted(types))}.")
+    if chosen_output() == "json":
+        import json
+
+        described = [_step_type_json(types[name]) for name in ([step_type] if step_type else sorted(types))]
+        click.echo(json.dumps(described[0] if step_type else described, default=str))
+        return
     if step_type is None:
         for name in sorted(types):
             click.echo(f"{name:<22} {types[name].summary}")
         return
-    if step_type not in types:
-        raise BadInput(f"unknown step type '{step_type}'.", f"Known: {', '.join(sorted(types))}.")
     cls = types[step_type]
     click.echo(f"{cls.name}: {cls.summary}\n\nparameters:")
     for p in cls.params:
@@ -486,6 +551,14 @@ def steps(step_type):
     for name, out in cls.outputs.items():
         click.echo(f"  {name:<24} {out.doc}{' (known right after create)' if out.early else ''}")
     click.echo("\nexample:\n" + "\n".join("  " + line for line in cls.example.splitlines()))
+
+
+def _step_type_json(cls) -> dict:
+    return {"type": cls.name, "summary": cls.summary,
+            "parameters": [{"name": p.name, "type": p.type, "required": p.required,
+                            **({} if p.required else {"default": p.default}), "doc": p.doc} for p in cls.params],
+            "outputs": [{"name": name, "doc": out.doc, "early": out.early} for name, out in cls.outputs.items()],
+            "example": cls.example}
 
 
 @cli.group()
@@ -509,7 +582,7 @@ _add_commands()
 @click.option("--dry-run", is_flag=True, help="Examine a fresh simulated account.")
 @state_option
 @common_options
-def doctor(playbook, dry_run, state_flag, region, profile, var_flags, config_files, output, debug):
+def doctor(playbook, dry_run, state_flag, region, profile, var_flags, config_files):
     """Check this account and region for what would stop a lab; end with what to fix first."""
     import json
 
@@ -522,7 +595,7 @@ def doctor(playbook, dry_run, state_flag, region, profile, var_flags, config_fil
     with open_target(dry_run, region or settings.get("region"), profile, _fresh_simulation(dry_run, settings)) as aws:
         findings = diagnose(aws, loaded, _shared_records(state_flag, None, settings)[0])
     last = verdict(findings)
-    if output == "json":
+    if chosen_output() == "json":
         click.echo(json.dumps({"findings": [{"level": f.level, "text": f.text} for f in findings],
                                "ready": last == "Ready.", "verdict": last}))
     else:
@@ -546,7 +619,7 @@ def sim_reset():
 
     SimWorld.destroy(sim_home(Path.cwd()))
     shutil.rmtree(Path.cwd() / ".ops" / "dry-run" / "state", ignore_errors=True)
-    click.echo("ops: the simulated account and its dry-run records are gone.")
+    _say("ops: the simulated account and its dry-run records are gone.")
 
 
 def _required_location(state_flag, lock_timeout, config_files, command: str):
@@ -567,7 +640,7 @@ def _required_location(state_flag, lock_timeout, config_files, command: str):
 @click.option("--force", is_flag=True, help="Also when the holder's lease is still running (it may still be working!).")
 @state_option
 @common_options
-def unlock(lab, dry_run, yes, force, state_flag, region, profile, var_flags, config_files, output, debug):
+def unlock(lab, dry_run, yes, force, state_flag, region, profile, var_flags, config_files):
     """Take over the lock of a lab whose holder is gone (its lease ran out)."""
     from .names import check_lab
     from .remote import unlock as unlock_lab
@@ -585,9 +658,9 @@ def unlock(lab, dry_run, yes, force, state_flag, region, profile, var_flags, con
         return click.confirm("Remove this lock?", default=False)
 
     with _ending_idle_simulation(dry_run):
-        click.echo(unlock_lab(lab, root=Path.cwd(), dry_run=dry_run, location=location,
-                              region=region or settings.get("region"), profile=profile,
-                              simulation=_simulation(dry_run, settings), force=force, confirm=confirm))
+        _say(unlock_lab(lab, root=Path.cwd(), dry_run=dry_run, location=location,
+                        region=region or settings.get("region"), profile=profile,
+                        simulation=_simulation(dry_run, settings), force=force, confirm=confirm))
 
 
 @cli.group("state")
@@ -603,18 +676,16 @@ def _move_command(direction: str, summary: str):
     @state_option
     @lock_timeout_option
     @common_options
-    def command(lab, dry_run, force, state_flag, lock_timeout, region, profile, var_flags, config_files, output,
-                debug):
+    def command(lab, dry_run, force, state_flag, lock_timeout, region, profile, var_flags, config_files):
         from .names import check_lab
         from .remote import move
 
         check_lab(lab)
         location, lock, settings = _required_location(state_flag, lock_timeout, config_files, f"state {direction}")
         with _ending_idle_simulation(dry_run):
-            click.echo(move(lab, direction, root=Path.cwd(), dry_run=dry_run, location=location,
-                            region=region or settings.get("region"), profile=profile,
-                            simulation=_simulation(dry_run, settings), lock=lock, force=force,
-                            reporter=_reporter(output)))
+            _say(move(lab, direction, root=Path.cwd(), dry_run=dry_run, location=location,
+                      region=region or settings.get("region"), profile=profile,
+                      simulation=_simulation(dry_run, settings), lock=lock, force=force, reporter=_reporter()))
 
     return command
 
@@ -630,7 +701,7 @@ _move_command("pull", "Move a lab's record from S3 (--state) to this folder, und
               help="Print a JSON list of policies that each fit IAM's 6,144-character limit for a managed policy.")
 @state_option
 @common_options
-def iam_policy(playbook, account, split, state_flag, region, profile, var_flags, config_files, output, debug):
+def iam_policy(playbook, account, split, state_flag, region, profile, var_flags, config_files):
     """Print the least-privilege IAM policy that running this playbook needs (with --state: and its records)."""
     import json
 
@@ -664,7 +735,7 @@ def schema(write):
     text = json.dumps(playbook_schema(), indent=2, sort_keys=True) + "\n"
     if write:
         Path(write).write_text(text)
-        click.echo(f"ops: schema written to {write}")
+        _say(f"ops: schema written to {write}")
     else:
         click.echo(text, nl=False)
 

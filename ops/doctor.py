@@ -5,9 +5,9 @@ the simulator) cannot answer say so instead of guessing. The last line is the ve
 """
 from typing import Callable, Dict, List, Optional
 
-from .aws import error_code
+from .aws import aws_failure, error_code
 from .iam_policy import Scope, policy_for
-from .plan import PREVIOUS_GENERATION, Finding, _checks, _identity
+from .plan import PREVIOUS_GENERATION, Finding, _checks
 from .playbook import Playbook
 from .refs import REF
 
@@ -16,11 +16,14 @@ UNANSWERED = "could not check"
 
 def diagnose(aws, playbook: Optional[Playbook], location=None) -> List[Finding]:
     """location: where records are kept (S3), if not in this folder."""
-    account = _identity(aws)
-    if account is None:
-        return [Finding("problem", "no working AWS credentials: run 'aws configure' or 'aws sso login', "
-                                   "set AWS_PROFILE, or pass --profile.")]
-    caller = aws.call(aws.client("sts").get_caller_identity)["Arn"]
+    try:
+        identity = aws.call(aws.client("sts").get_caller_identity)
+    except Exception as exc:  # noqa: BLE001 - unreachable, or credentials refused: the first thing to fix
+        failure = aws_failure(exc)
+        if failure is None:
+            raise
+        return [Finding("problem", str(failure))]
+    caller, account = identity["Arn"], identity["Account"]
     findings = [Finding("ok", f"credentials work: {caller} (account {account}), region {aws.region}.")]
     findings.extend(_checks(playbook, aws) if playbook else [])
     findings.append(_default_subnets(aws))

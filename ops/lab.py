@@ -78,7 +78,7 @@ def run_labs(playbook: Playbook, *, root: Path, reporter, settings: Dict[str, An
     `location` (S3) when given, each lab under its lock. Returns the exit code, or raises the
     first failure (StepFailed, Interrupted, RecordKeptLocally)."""
     labs = lab_names(playbook.name, count, names)
-    with open_target(dry_run, region or settings.get("region"), profile, simulation) as aws:
+    with open_target(dry_run, region or settings.get("region"), profile, simulation, patient=True) as aws:
         aws.limiter = RateLimiter(aws.clock, settings.get("rate_limits", {}))
         reporter.set_clock(aws.clock)
         store = open_records(root, dry_run, location, aws)
@@ -273,9 +273,9 @@ def teardown_lab(lab: str, *, root: Path, reporter, settings: Dict[str, Any], dr
         states = [s for s in (only or lab_states(store, lab)) if s.live()]
         if not states:
             return _nothing_to_delete(lab, store, reporter)
-        with open_target(dry_run, region or states[0].region, profile, simulation) as aws:
+        with open_target(dry_run, region or states[0].region, profile, simulation, patient=True) as aws:
             return _teardown_states(lab, states, aws, reporter, settings, dry_run, region, include_adopted, None)
-    with open_target(dry_run, region or settings.get("region"), profile, simulation) as aws:
+    with open_target(dry_run, region or settings.get("region"), profile, simulation, patient=True) as aws:
         store = open_records(root, dry_run, location, aws)
         labs = [s.data["lab"] for s in (only or lab_states(store, lab)) if s.live()]
         if not labs:
@@ -287,7 +287,7 @@ def teardown_lab(lab: str, *, root: Path, reporter, settings: Dict[str, Any], dr
             if region or states[0].region == aws.region:
                 return _teardown_states(lab, states, aws, reporter, settings, dry_run, region, include_adopted,
                                         location)
-            with open_target(dry_run, states[0].region, profile, simulation) as there:
+            with open_target(dry_run, states[0].region, profile, simulation, patient=True) as there:
                 return _teardown_states(lab, states, there, reporter, settings, dry_run, region, include_adopted,
                                         location)
 

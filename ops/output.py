@@ -14,6 +14,14 @@ from .durations import format_duration
 WAIT_HEARTBEAT = 60.0
 
 
+def chosen_output() -> str:
+    """The running command's --output: "text" or "json" (text outside a command)."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    return ((ctx.find_root().obj or {}) if ctx else {}).get("output", "text")
+
+
 class Reporter:
     def __init__(self, mode: str = "text", stream: Optional[TextIO] = None, clock=None, live=None):
         self.mode = mode

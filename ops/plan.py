@@ -78,12 +78,8 @@ def _placeholders(value, run_id: str, region: str):
 
 def make_plan(playbook: Playbook, aws, reporter, settings: Dict[str, Any], prices: Prices,
               state: Optional[RunState] = None) -> Plan:
-    account = _identity(aws)
-    plan = Plan(playbook.name, aws.region, account or "unknown", prices_taken=prices.taken)
-    if account is None:
-        plan.findings.append(Finding("problem", "no working AWS credentials: run 'aws configure' or "
-                                                "'aws sso login', or pass --profile."))
-        return plan
+    account = aws.call(aws.client("sts").get_caller_identity)["Account"]  # refused: the CLI says why
+    plan = Plan(playbook.name, aws.region, account, prices_taken=prices.taken)
     plan.findings.append(Finding("ok", f"credentials work (account {account}), region {aws.region}."))
     run_id = state.run_id if state else "<run id>"
     for step in playbook.steps:
@@ -122,15 +118,6 @@ def _token_sources(playbook: Playbook, aws) -> List[Finding]:
     except BadInput as exc:
         return [Finding("problem", exc.message + (f" {exc.hint}" if exc.hint else ""))]
     return []
-
-
-def _identity(aws) -> Optional[str]:
-    try:
-        return aws.call(aws.client("sts").get_caller_identity)["Account"]
-    except Exception as exc:  # noqa: BLE001
-        if error_code(exc) or exc.__class__.__name__ in ("NoCredentialsError", "PartialCredentialsError"):
-            return None
-        raise
 
 
 def _checks(playbook: Playbook, aws) -> List[Finding]:

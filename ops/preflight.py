@@ -6,7 +6,7 @@ CreateCacheCluster, after the steps before it had made (and billed) their resour
 """
 from typing import List, Optional, Tuple
 
-from .aws import error_code, error_message
+from .aws import error_code, error_message, is_unreachable
 from .errors import BadInput
 from .instance_types import CREATABLE, closest_node_type
 from .refs import REF
@@ -23,7 +23,8 @@ def literal_node_types(playbook) -> List[Tuple[object, str]]:
 
 def not_offered(aws, node_type: str) -> Optional[str]:
     """Why AWS will not create node_type in aws.region, or None when it is offered or the
-    account cannot say (no permission to ask, or no answer: CreateCacheCluster will judge)."""
+    account cannot say (no permission to ask, or no answer: CreateCacheCluster will judge).
+    An endpoint that cannot be reached at all raises (the CLI explains it)."""
     client = aws.client("elasticache")
     try:
         offers = aws.call(client.describe_reserved_cache_nodes_offerings, CacheNodeType=node_type,
@@ -31,6 +32,8 @@ def not_offered(aws, node_type: str) -> Optional[str]:
     except Exception as exc:  # noqa: BLE001
         if error_code(exc) in _REFUSED:
             return f"AWS refuses it in {aws.region}: {error_message(exc)}"
+        if is_unreachable(exc):
+            raise  # no step would get further: say so before anything starts
         return None
     if not offers:
         return f"AWS offers no {node_type} nodes in {aws.region}"

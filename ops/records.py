@@ -167,7 +167,8 @@ class S3Records:
         from .clock import WallClock
 
         self.location = location
-        self.aws = Aws(aws.session, aws.region, WallClock(), dry_run=aws.dry_run, max_attempts=4)
+        self.aws = Aws(aws.session, aws.region, WallClock(), dry_run=aws.dry_run, max_attempts=4,
+                       patient=aws.patient)
 
     @property
     def client(self):

@@ -315,10 +315,19 @@ def _find(run: Optional[str], dry_run: Optional[bool]) -> Path:
 def report(run: Optional[str], html_file: Optional[Path], dry_run: Optional[bool], width: Optional[int]) -> None:
     """Where the time of a run went: a Gantt chart of its steps and teardown.
 
-    RUN is a lab name or a run id (default: the newest timeline under ./.ops).
+    RUN is a lab name or a run id (default: the newest timeline under ./.ops). With
+    --output json: the figures and the rows, with every phase, as one document.
     """
+    from .output import chosen_output
+
     path = _find(run, dry_run)
     timeline = read_timeline(path)
+    as_json = chosen_output() == "json"
+    if html_file is None and as_json:
+        import json
+
+        click.echo(json.dumps({"timeline": str(path), **summary(timeline), "rows": rows(phases(timeline))}))
+        return
     if html_file is None:
         columns = width or shutil.get_terminal_size().columns
         click.echo("\n".join(line.rstrip() for line in chart_lines(timeline, columns)))
@@ -326,4 +335,9 @@ def report(run: Optional[str], html_file: Optional[Path], dry_run: Optional[bool
     from .report_html import render_html  # imports this module: loaded once this one is
 
     html_file.write_text(render_html(timeline), encoding="utf-8")
-    click.echo(f"ops: report written to {html_file}")
+    written = f"ops: report written to {html_file}"
+    if as_json:
+        import json
+
+        written = json.dumps({"event": "note", "text": written})
+    click.echo(written)

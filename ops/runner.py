@@ -8,7 +8,7 @@ import queue
 import threading
 from typing import Any, Callable, Dict, List
 
-from .aws import error_code, error_message
+from .aws import aws_failure, error_code, error_message
 from .context import StepContext
 from .errors import Interrupted, OpsError, StepFailed
 from .interrupts import stop_requested
@@ -51,6 +51,9 @@ def describe_failure(step: str, exc: BaseException) -> StepFailed:
     from botocore.exceptions import BotoCoreError
 
     if isinstance(exc, BotoCoreError):
+        failure = aws_failure(exc)  # said as every command says it: the endpoint, and what to do
+        if failure is not None:
+            return StepFailed(step, failure.message, failure.hint)
         return StepFailed(step, f"{exc}.", "Check your network, credentials and region, then re-run.")
     raise exc
 

@@ -42,14 +42,15 @@ class SimAccountOutOfReach(OpsError):
 
 @contextmanager
 def open_target(dry_run: bool, region: Optional[str], profile: Optional[str],
-                simulation: Optional[dict] = None) -> Iterator[Aws]:
+                simulation: Optional[dict] = None, patient: bool = False) -> Iterator[Aws]:
     """simulation: for a dry run, SimWorld arguments (durations, faults) and `realtime`
-    (run the simulated lifecycles on the wall clock, for demos)."""
+    (run the simulated lifecycles on the wall clock, for demos). patient: for run and
+    teardown; other commands fail fast when AWS cannot be reached (ops.aws)."""
     check_region(region)
     if not dry_run:
         session = real_session(region, profile)
         check_region(session.region_name)
-        yield Aws(session, session.region_name, WallClock())
+        yield Aws(session, session.region_name, WallClock(), patient=patient)
         return
     from .sim.server import SimServerError
     from .sim.world import SimAccountLost, SimWorld
