@@ -253,10 +253,20 @@ def test_status_says_aws_refused_the_credentials(refusing_endpoint, with_kept_la
     assert_explained(result, seconds, 2, expected[refusing_endpoint], "DescribeTable")
 
 
-@pytest.mark.parametrize("refusing_endpoint", [("ExpiredToken", "The security token included in the request is "
-                                                                 "expired")], indirect=True, ids=lambda p: p[0])
+EXPIRED = ("ExpiredToken", "The security token included in the request is expired")
+
+
+@pytest.mark.parametrize("refusing_endpoint", [EXPIRED], indirect=True, ids=lambda p: p[0])
 def test_doctor_says_the_session_expired(refusing_endpoint, workdir):
     result, seconds = invoke(["doctor"])
     assert_explained(result, seconds, 1, "[problem] AWS refused the credentials when ops called GetCallerIdentity "
                                          "(ExpiredToken: The security token included in the request is expired). "
                                          "Your session expired: log in again")
+
+
+def test_debug_shows_the_traceback_behind_the_paragraph(closed_endpoint, workdir):
+    (workdir / "lab.yaml").write_text(PLAYBOOK)
+    result, _ = invoke(["plan", "lab.yaml", "--debug"])
+    assert result.exit_code == 1
+    assert "Traceback" in result.output and "botocore.exceptions.EndpointConnectionError" in result.output
+    assert result.output.rstrip().endswith("start what should answer on it, or unset it to reach AWS.")
