@@ -206,7 +206,7 @@ class RefusingAws(BaseHTTPRequestHandler):
             kind = "xml"
         data = body.encode()
         self.send_response(403)
-        self.send_header("Content-Type", f"application/x-amz-json-1.0" if kind == "json" else "text/xml")
+        self.send_header("Content-Type", "application/x-amz-json-1.0" if kind == "json" else "text/xml")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
