@@ -270,3 +270,11 @@ def test_debug_shows_the_traceback_behind_the_paragraph(closed_endpoint, workdir
     assert result.exit_code == 1
     assert "Traceback" in result.output and "botocore.exceptions.EndpointConnectionError" in result.output
     assert result.output.rstrip().endswith("start what should answer on it, or unset it to reach AWS.")
+
+
+def test_the_demo_says_dynamodb_cannot_be_reached(closed_endpoint, workdir):
+    """The demo runs on the lab host, without the rest of ops: its own paragraph, the same exit code."""
+    redis_url = f"redis://127.0.0.1:{closed_port()}"
+    result, seconds = invoke(["demo", "cache-aside", "--redis-url", redis_url, "--table", "reviews"])
+    assert_explained(result, seconds, 1, f'DynamoDB could not be reached in the default region (Could not connect to '
+                                         f'the endpoint URL: "{closed_endpoint}/")', "Check the host's network")
