@@ -1,7 +1,10 @@
 """Kill the lab's dry run (SIGKILL) at every step boundary and in the middle of every wait;
 then `ops teardown --dry-run` from a new process must leave the simulated account empty.
 
-The kill points come from a reference run's timeline, so they follow the playbook.
+The kill points are those of a reference run's timeline, so they follow the playbook: each is
+a test of its own (so pytest-xdist spreads them), and one more test makes a reference run and
+checks that KILL_POINTS is exactly its kill points, no more and no fewer. When the playbook
+changes, that test fails and prints the list to paste here.
 `OPS_CRASH_AT` (ops/crashpoints.py) makes ops kill itself right after the chosen event.
 """
 import json
@@ -15,18 +18,33 @@ from pathlib import Path
 import pytest
 
 LAB = str(Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml")
-ENV = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+
+# What kill_points() finds in a dry run of playbooks/lab.yaml (sorted; checked below).
+KILL_POINTS = [
+    "resource_deleting:cloud9", "resource_deleting:demo", "resource_deleting:ingress", "resource_deleting:redis",
+    "resource_deleting:table",
+    "step_create_finished:cloud9", "step_create_finished:demo", "step_create_finished:ingress",
+    "step_create_finished:ping", "step_create_finished:redis", "step_create_finished:table",
+    "step_finished:cloud9", "step_finished:demo", "step_finished:ingress", "step_finished:ping",
+    "step_finished:redis", "step_finished:table",
+    "step_started:cloud9", "step_started:demo", "step_started:ingress", "step_started:ping", "step_started:redis",
+    "step_started:table",
+    "step_waiting:cloud9:1", "step_waiting:cloud9:15", "step_waiting:cloud9:7", "step_waiting:ping:1",
+    "step_waiting:ping:3", "step_waiting:redis:12", "step_waiting:redis:23", "step_waiting:redis:32",
+    "step_waiting:table:2", "step_waiting:table:5",
+]
 
 
 def ops(cwd, *args, crash_at=None):
-    env = dict(ENV, **({"OPS_CRASH_AT": crash_at} if crash_at else {}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "OPS_CRASH_AT"}
+    if crash_at:
+        env["OPS_CRASH_AT"] = crash_at
     return subprocess.run([sys.executable, "-m", "ops.cli", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=300)
 
 
-def kill_points(tmp_path_factory):
+def kill_points(folder):
     """Every step boundary, and the middle poll of every wait, of a real dry run."""
-    folder = tmp_path_factory.mktemp("reference")
     done = ops(folder, "run", LAB, "--dry-run", "--output", "json")
     assert done.returncode == 0, done.stderr
     events = [json.loads(line) for line in done.stdout.splitlines()]
@@ -41,39 +59,30 @@ def kill_points(tmp_path_factory):
                     if e["event"] == "step_waiting" and e["step"] == step)
         points.append(f"step_waiting:{step}:{index}")
     points += [f"resource_deleting:{e['step']}" for e in events if e["event"] == "resource_deleting"]
-    return list(dict.fromkeys(points))
+    return sorted(set(points))
 
 
-@pytest.fixture(scope="module")
-def points(tmp_path_factory):
-    return kill_points(tmp_path_factory)
+def test_the_kill_points_are_those_of_a_reference_run(tmp_path):
+    found = kill_points(tmp_path)
+    assert found == KILL_POINTS, ("the lab's kill points changed; set KILL_POINTS in tests/test_crash_points.py "
+                                  f"to:\n{json.dumps(found, indent=4)}")
 
 
-RESULTS = {"tried": 0, "clean": 0}
-
-
-def test_there_are_kill_points_for_every_step_and_wait(points):
+def test_there_are_kill_points_for_every_step_and_wait():
     steps = {"cloud9", "redis", "ingress", "ping", "table", "demo"}
-    assert {p.split(":")[1] for p in points if p.startswith("step_started")} == steps
-    assert sum(p.startswith("step_waiting") for p in points) >= 6  # creations, SSM, deletions
+    for event in ("step_started", "step_create_finished", "step_finished"):
+        assert {p.split(":")[1] for p in KILL_POINTS if p.startswith(event + ":")} == steps
+    assert sum(p.startswith("step_waiting") for p in KILL_POINTS) >= 6  # creations, SSM, deletions
+    assert {p.split(":")[1] for p in KILL_POINTS if p.startswith("resource_deleting")} == steps - {"ping"}
 
 
-def test_every_kill_point_leaves_nothing_after_teardown(points, tmp_path):
-    dirty = []
-    for index, point in enumerate(points):
-        folder = tmp_path / f"k{index}"
-        folder.mkdir()
-        killed = ops(folder, "run", LAB, "--dry-run", crash_at=point)
-        assert killed.returncode == -signal.SIGKILL, f"{point}: not killed ({killed.returncode})"
-        done = ops(folder, "teardown", LAB, "--dry-run")
-        RESULTS["tried"] += 1
-        clean = (done.returncode == 0 and not (folder / ".ops/dry-run/account").exists()
-                 and ("nothing from this run is left in the account." in done.stdout
-                      or "nothing to delete" in done.stdout))
-        if clean:
-            RESULTS["clean"] += 1
-        else:
-            dirty.append((point, done.returncode, done.stdout[-800:], done.stderr[-800:]))
-            ops(folder, "sim", "reset")
-    print(f"\nkill points tried: {RESULTS['tried']}, clean after teardown: {RESULTS['clean']}")
-    assert dirty == []
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_a_kill_at_this_point_leaves_nothing_after_teardown(point, tmp_path):
+    killed = ops(tmp_path, "run", LAB, "--dry-run", crash_at=point)
+    assert killed.returncode == -signal.SIGKILL, f"{point}: not killed ({killed.returncode}): {killed.stderr[-800:]}"
+    done = ops(tmp_path, "teardown", LAB, "--dry-run")
+    assert done.returncode == 0, (done.stdout[-800:], done.stderr[-800:])
+    assert ("nothing from this run is left in the account." in done.stdout
+            or "nothing to delete" in done.stdout), done.stdout[-800:]
+    assert not (tmp_path / ".ops/dry-run/account").exists()  # the idle simulated account is gone too
+    # (had it stayed, conftest's no_simulated_account_left_running would stop its server and Redis)

@@ -48,9 +48,9 @@ def test_throttling_a_third_of_control_plane_calls_does_not_fail_the_lab(workdir
     assert events[-1]["left"] == []
 
 
-TALLY = {"runs": 0, "succeeded": 0, "failed clearly": 0, "leaked": 0}
-# Everywhere includes the demo's ~100 DynamoDB reads: injected faults bypass botocore's per-call
-# retries (which absorb most throttles on AWS), so there a run may fail, but clearly and cleanly.
+# One test per seed and scope, so pytest-xdist spreads them. Everywhere includes the demo's ~100
+# DynamoDB reads: injected faults bypass botocore's per-call retries (which absorb most throttles
+# on AWS), so there a run may fail, but clearly and cleanly.
 SCOPES = {"control plane": CONTROL_PLANE, "everywhere": None}
 
 
@@ -58,17 +58,13 @@ SCOPES = {"control plane": CONTROL_PLANE, "everywhere": None}
 @pytest.mark.parametrize("seed", range(1, 7))
 def test_throttling_and_server_errors_never_leak(workdir, seed, scope):
     code, events = rehearse(workdir, FaultPlan(seed=seed, throttle=0.3, server_error=0.05, services=SCOPES[scope]))
-    TALLY["runs"] += 1
     if scope == "control plane":
         assert code == 0, code  # retries and patient waits absorb all of it
     if code != 0:  # a failure must be a clear step failure, and the rehearsal still cleans up
         assert isinstance(code, StepFailed) and code.step
-        TALLY["failed clearly"] += 1
-    else:
-        TALLY["succeeded"] += 1
     finished = events[-1]
-    TALLY["leaked"] += len(finished.get("left", []))
-    print(f"\nfault seeds so far: {TALLY}")
+    print(f"\nfault seed {seed} ({scope}): {'succeeded' if code == 0 else 'failed clearly'}, "
+          f"left {finished.get('left')}")
     assert all(e["event"] != "resource_delete_failed" for e in events)
     assert finished["event"] == "run_finished" and finished["checked_account"] and finished["left"] == []
 

@@ -158,9 +158,10 @@ def test_no_value_becomes_code_in_the_demo_script(small_bundle, url, table, regi
 # --- (c): the scripts run, in a sandbox --------------------------------------------------------
 
 TRACER = """#!/bin/bash
-# records its name, arguments and the OPS_* environment, NUL-separated, one file per call
+# records how many arguments it got, its name, the arguments and the OPS_* environment,
+# NUL-separated, one file per call (a count, not a marker: any argument may look like a marker)
 name=${0##*/}
-{ printf '%s\\0' "$name" "$@"; printf '\\1\\0'; printf '%s\\0' "${!OPS_@}"; } > "$TRACE_LOG/$EPOCHREALTIME-$$"
+printf '%s\\0' "$#" "$name" "$@" "${!OPS_@}" > "$TRACE_LOG/$EPOCHREALTIME-$$"
 case $name in
   seq) exec /usr/bin/seq "$@" ;;
   mktemp) printf '%s\\n' "$TRACE_WORK" ;;
@@ -210,8 +211,8 @@ def run_sandboxed(script: HostScript, tracers, where: Path, work: Path = None):
                           timeout=30)
     calls = []
     for record in sorted(log.iterdir(), key=lambda p: float(p.name.split("-")[0])):
-        argv, _, names = record.read_bytes().decode().partition("\1\0")
-        calls.append((argv.split("\0")[:-1], set(names.split("\0")[:-1])))
+        count, *fields = record.read_bytes().decode().split("\0")[:-1]
+        calls.append((fields[:int(count) + 1], set(fields[int(count) + 1:])))
     return done, calls
 
 
@@ -244,6 +245,7 @@ def test_ping_scripts_run_nothing_but_what_they_should(tracers, tmp_path_factory
 @given(url=VALUES, table=VALUES, region=VALUES, restaurant=VALUES, reads=PORTS, parameter=VALUES)
 @example(url="redis://x:1/0", table="t'); import os; os.system('id'); ('", region="us-east-1'); x=('",
          restaurant="$(touch pwned)", reads="--seed", parameter="/a'; touch pwned; '")
+@example(url="", table="", region="", restaurant="\x01", reads=0, parameter="\x01")  # once read as a separator
 def test_the_demo_script_runs_nothing_but_what_it_should(tracers, tmp_path_factory, small_bundle, url, table,
                                                           region, restaurant, reads, parameter):
     where, work = tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("work")
