@@ -20,7 +20,7 @@ DEFAULTS = Path(__file__).with_name("defaults.yaml")
 MAX_WAIT = DAY  # every wait and timing here is minutes in practice; a day is the most that makes sense
 
 
-def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], Dict[str, Any], str]:
+def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], LineDict, str]:
     """(settings, var overrides, where the var overrides came from)."""
     settings: Dict[str, Any] = dict(parse_yaml(DEFAULTS.read_text(), str(DEFAULTS)))
     settings["expected"] = dict(settings["expected"])
@@ -31,7 +31,7 @@ def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], Dict[str
     sources: List[str] = []
     for path in config_files:
         doc = load_yaml_file(path)
-        if not isinstance(doc, dict):
+        if not isinstance(doc, LineDict):  # how ops.yamlsource reads every mapping
             raise BadInput("a config file must be a mapping (keys: " + ", ".join(KEYS) + ").", "", str(path),
                            getattr(doc, "line", 1))
         for key in doc:
@@ -39,7 +39,7 @@ def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], Dict[str
                 raise BadInput(f"unknown key '{key}' in config.", f"Allowed: {', '.join(KEYS)}.", str(path),
                                doc.line_of(key))
         if "vars" in doc:
-            if not isinstance(doc["vars"], dict):
+            if not isinstance(doc["vars"], LineDict):
                 raise BadInput("'vars:' must be a mapping.", "", str(path), doc.line_of("vars"))
             overrides.update(doc["vars"])
             for key in doc["vars"]:
@@ -100,9 +100,13 @@ def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], Dict[str
 def _sim_durations(node, source: str) -> Dict[str, float]:
     from .sim.durations import DEFAULT_DURATIONS
 
-    if not isinstance(node, dict) or set(node) - {"durations"}:
+    if not isinstance(node, LineDict) or set(node) - {"durations"}:
         raise BadInput("'simulator:' holds one key, 'durations:'.", "", source, getattr(node, "line", 0))
-    durations = node.get("durations") or {}
+    durations = node.get("durations") or LineDict()
+    if not isinstance(durations, LineDict):
+        raise BadInput("'simulator.durations:' must map timings to durations.",
+                       "Write e.g. 'simulator: {durations: {elasticache.create: 30s}}'.", source,
+                       node.line_of("durations"))
     result = {}
     for name, value in durations.items():
         if name not in DEFAULT_DURATIONS:

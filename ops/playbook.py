@@ -7,14 +7,17 @@ only references to other steps' outputs are left for the runner.
 import difflib
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Collection, Dict, List, Optional, Type
 
 from .durations import DAY, format_limit, parse_duration
 from .errors import BadInput
 from .names import NAME_RE
 from .refs import RefError, refs_in, resolve
 from .steps import registry
-from .yamlsource import LineDict, load_yaml_file
+from .yamlsource import LineDict, LineList, load_yaml_file
+
+if TYPE_CHECKING:
+    from .steps.base import StepType
 
 TOP_KEYS = ("name", "description", "vars", "steps")
 STEP_KEYS = ("name", "type", "with", "needs", "timeout", "description")
@@ -40,7 +43,7 @@ class Step:
     with_line: int = 0
 
     @property
-    def step_type(self):
+    def step_type(self) -> Type["StepType"]:
         return registry()[self.type]
 
 
@@ -76,7 +79,8 @@ def load_playbook(path, overrides: Optional[Dict[str, Any]] = None, override_sou
 
 
 def build_playbook(doc, source: str, overrides: Dict[str, Any], override_source: str = "--var") -> Playbook:
-    if not isinstance(doc, dict):
+    # every YAML mapping is read as a LineDict and every sequence as a LineList (ops.yamlsource)
+    if not isinstance(doc, LineDict):
         raise BadInput("a playbook must be a mapping with 'name:' and 'steps:'.",
                        "See playbooks/lab.yaml for an example.", source, getattr(doc, "line", 1))
     _check_keys(doc, TOP_KEYS, "the playbook", source)
@@ -91,11 +95,11 @@ def build_playbook(doc, source: str, overrides: Dict[str, Any], override_source:
     description = doc.get("description") or ""
     variables = _load_vars(doc, source, overrides, override_source)
     steps_node = doc.get("steps")
-    if not isinstance(steps_node, list) or not steps_node:
+    if not isinstance(steps_node, LineList) or not steps_node:
         raise BadInput("the playbook needs a non-empty 'steps:' list.",
                        "Each step has 'name:', 'type:' and 'with:'.", source, doc.line_of("steps"))
     playbook = Playbook(name=name, source=source, description=str(description), vars=variables)
-    declared = [n.get("name") for n in steps_node if isinstance(n, dict)]
+    declared: List[object] = [n.get("name") for n in steps_node if isinstance(n, dict)]
     for index, node in enumerate(steps_node):
         playbook.steps.append(_build_step(node, steps_node.line_of(index), playbook, declared))
     return playbook
@@ -103,7 +107,7 @@ def build_playbook(doc, source: str, overrides: Dict[str, Any], override_source:
 
 def _load_vars(doc: LineDict, source: str, overrides: Dict[str, Any], override_source: str) -> Dict[str, Any]:
     node = doc.get("vars") or LineDict()
-    if not isinstance(node, dict):
+    if not isinstance(node, LineDict):
         raise BadInput("'vars:' must be a mapping of names to values.", "", source, doc.line_of("vars"))
     for key, value in node.items():
         if not isinstance(key, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
@@ -134,9 +138,9 @@ def _load_vars(doc: LineDict, source: str, overrides: Dict[str, Any], override_s
     return merged
 
 
-def _build_step(node, line: int, playbook: Playbook, declared: List[str]) -> Step:
+def _build_step(node, line: int, playbook: Playbook, declared: Collection[object]) -> Step:
     source = playbook.source
-    if not isinstance(node, dict):
+    if not isinstance(node, LineDict):
         raise BadInput("each step must be a mapping with 'name:', 'type:' and 'with:'.", "", source, line)
     _check_keys(node, STEP_KEYS, "a step", source)
     name = node.get("name")
@@ -159,7 +163,7 @@ def _build_step(node, line: int, playbook: Playbook, declared: List[str]) -> Ste
                        node.line_of("type") if "type" in node else line)
     step_type = types[type_name]
     args_node = node.get("with") or LineDict()
-    if not isinstance(args_node, dict):
+    if not isinstance(args_node, LineDict):
         raise BadInput(f"'with:' of step '{name}' must be a mapping of parameters.", "", source, node.line_of("with"))
     needs = _check_needs(node, name, playbook, declared)
     args, arg_lines = {}, {}
@@ -196,13 +200,13 @@ def _build_step(node, line: int, playbook: Playbook, declared: List[str]) -> Ste
                 with_line=node.line_of("with") if "with" in node else line)
 
 
-def _later_or_missing(other: str, name: str, declared: List[str]) -> str:
+def _later_or_missing(other: str, name: str, declared: Collection[object]) -> str:
     if other == name:
         return "itself"
     return "a later step" if other in declared else "a step that does not exist"
 
 
-def _check_needs(node: LineDict, name: str, playbook: Playbook, declared: List[str]) -> List[str]:
+def _check_needs(node: LineDict, name: str, playbook: Playbook, declared: Collection[object]) -> List[str]:
     needs = node.get("needs") or []
     if isinstance(needs, str):
         needs = [needs]
@@ -220,7 +224,7 @@ def _check_needs(node: LineDict, name: str, playbook: Playbook, declared: List[s
 
 
 def _check_arg(raw, param, step_name: str, playbook: Playbook, line: int, after: Dict[str, str],
-               declared: List[str]):
+               declared: Collection[object]):
     source = playbook.source
     try:
         refs = refs_in(raw)

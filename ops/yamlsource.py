@@ -12,6 +12,7 @@ scalars longer than MAX_SCALAR and integers longer than MAX_NUMBER.
 import os
 import stat
 from pathlib import Path
+from typing import Any, Dict, List, NoReturn, Tuple
 
 import yaml
 
@@ -26,18 +27,18 @@ MAX_SCALAR = 65_536
 MAX_NUMBER = 1_000  # characters of one integer
 
 
-class LineDict(dict):
+class LineDict(Dict[Any, Any]):
     line = 0
-    key_lines: dict
-    sources: dict  # where each key came from, when merged from several files
+    key_lines: Dict[Any, int]
+    sources: Dict[Any, str]  # where each key came from, when merged from several files
 
-    def line_of(self, key) -> int:
+    def line_of(self, key: Any) -> int:
         return self.key_lines.get(key, self.line)
 
 
-class LineList(list):
+class LineList(List[Any]):
     line = 0
-    item_lines: list
+    item_lines: List[int]
 
     def line_of(self, index: int) -> int:
         return self.item_lines[index] if index < len(self.item_lines) else self.line
@@ -53,7 +54,7 @@ class _Loader(yaml.SafeLoader):
         self._depth = 0
         self._nodes = self._chars = 0  # so far, with aliases expanded
         self._aliased = False
-        self._sizes = {}  # id(node) -> (nodes, chars) it stands for, once composed
+        self._sizes: Dict[int, Tuple[int, int]] = {}  # id(node) -> (nodes, chars) it stands for, once composed
 
     def fetch_flow_collection_start(self, TokenClass):
         # PyYAML's scanner looks up to 1024 characters ahead for each '[' or '{' (it may start a
@@ -137,11 +138,11 @@ class _Loader(yaml.SafeLoader):
         self._refuse(f"the YAML holds more than {amount}; playbooks and configs need a few hundred.",
                      "Is this the right file?", mark)
 
-    def _refuse_depth(self, mark) -> None:
+    def _refuse_depth(self, mark) -> NoReturn:
         self._refuse(f"the YAML is nested more than {MAX_DEPTH} levels deep.",
                      "Playbooks and configs need fewer than 10: is this the right file?", mark)
 
-    def _refuse(self, problem: str, hint: str, mark) -> None:
+    def _refuse(self, problem: str, hint: str, mark) -> NoReturn:
         raise BadInput(problem, hint, self.source, mark.line + 1)
 
 
@@ -185,7 +186,7 @@ def _yaml_hint(problem: str) -> str:
     return "Check the indentation and quoting around that line."
 
 
-def parse_yaml(text: str, source: str):
+def parse_yaml(text: str, source: str) -> Any:
     loader = _Loader(text)
     loader.source = source
     try:

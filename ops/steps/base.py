@@ -6,14 +6,14 @@ what this run already made), wait for them, report outputs, and delete them agai
 is derived from what `create` recorded, so it is never written twice.
 """
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, List, Optional, Tuple, Type
 
 from ..durations import parse_duration
 
 if TYPE_CHECKING:  # ops.permissions imports ops.context, which imports this module
     from ..permissions import Grant
 
-REGISTRY: Dict[str, type] = {}
+REGISTRY: Dict[str, Type["StepType"]] = {}
 
 
 def register(cls):
