@@ -15,9 +15,12 @@ import os
 import re
 import sys
 import threading
-from typing import Any, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
 from .errors import BadInput, OpsError
+
+if TYPE_CHECKING:
+    from .sim.world import SimWorld
 
 THROTTLING_CODES = frozenset({
     "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
@@ -179,6 +182,11 @@ class RateLimiter:
 class Aws:
     """Clients for one region (real or simulated), and the retrying call wrapper."""
 
+    # set by ops.target on a dry run's Aws only, so they are declared, not assigned here: code
+    # reads them with getattr(aws, ..., default)
+    world: "SimWorld"  # the simulated account
+    persistent: bool  # does that account outlive this process?
+
     def __init__(self, session, region: str, clock, dry_run: bool = False, max_attempts: int = 6,
                  limiter: Optional[RateLimiter] = None, patient: bool = False):
         """patient: run and teardown, which wait out a slow connection; other commands fail fast
@@ -226,13 +234,14 @@ class Aws:
         retrying = Retrying(retry=retry_if_exception(self._worth_retrying), stop=stop_after_attempt(self.max_attempts),
                             wait=wait_random_exponential(multiplier=1, max=20), sleep=self.clock.sleep,
                             reraise=True)
-        client = getattr(operation, "__self__", None)
-        if self.limiter is None or not hasattr(client, "meta"):  # not a client call: no per-service limit
+        client: Any = getattr(operation, "__self__", None)  # a botocore client (untyped), for a client call
+        limiter = self.limiter
+        if limiter is None or not hasattr(client, "meta"):  # not a client call: no per-service limit
             return retrying(operation, **kwargs)
         service = client.meta.service_model.service_name
 
         def attempt():
-            self.limiter.acquire(service)
+            limiter.acquire(service)
             return operation(**kwargs)
 
         return retrying(attempt)

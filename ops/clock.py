@@ -13,6 +13,7 @@ import itertools
 import threading
 import time
 from contextlib import contextmanager
+from typing import List, Set, Tuple
 
 
 class WallClock:
@@ -51,8 +52,8 @@ class VirtualClock:
         self._now = start
         self._cond = threading.Condition()
         self._active = 1
-        self._sleepers = []  # heap of (wake_time, seq)
-        self._released = set()
+        self._sleepers: List[Tuple[float, int]] = []  # heap of (wake_time, seq)
+        self._released: Set[int] = set()
         self._seq = itertools.count()
 
     def now(self) -> float:

@@ -11,12 +11,15 @@ a command gets an odd argument.
 """
 import re
 import shlex
-from typing import Dict, Iterator, List, Mapping, Union
+from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, Union
 
-try:
-    from typing import LiteralString
-except ImportError:  # Python < 3.11: the runtime checks below still hold
-    LiteralString = str  # type: ignore[misc,assignment]
+if TYPE_CHECKING:  # typing.LiteralString is Python 3.11+
+    from typing_extensions import LiteralString
+else:
+    try:
+        from typing import LiteralString
+    except ImportError:  # Python < 3.11: the runtime checks below still hold
+        LiteralString = str
 
 Value = Union[str, int]
 _NAME = re.compile(r"OPS_[A-Z][A-Z0-9_]*")

@@ -75,7 +75,7 @@ def wildcard_reasons(playbook: Playbook) -> Dict[str, str]:
 def state_statements(location, partition: str) -> List[Dict]:
     """With records in S3: read, write and delete records and locks under the prefix only."""
     bucket = f"arn:{partition}:s3:::{location.bucket}"
-    listing = {"Sid": "OpsStateList", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket}
+    listing: Dict[str, Any] = {"Sid": "OpsStateList", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket}
     if location.prefix:
         listing["Condition"] = {"StringLike": {"s3:prefix": [f"{location.prefix}*"]}}
     return [{"Sid": "OpsStateObjects", "Effect": "Allow", "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],

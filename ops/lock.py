@@ -182,7 +182,10 @@ class LabLock:
         """Renew every quarter lease; a refused renewal, or a lease that ran out while S3 did
         not answer, means the lock is lost."""
         while not self._stop.wait(self.lease / 4):
-            renewed = Holder(**{**asdict(self.holder), "renewed_at": time.time()})
+            holder = self.holder
+            if holder is None:  # released: release() stopped waiting for this thread
+                return
+            renewed = Holder(**{**asdict(holder), "renewed_at": time.time()})
             try:
                 if self._put(renewed, {"IfMatch": self._etag}):
                     self.holder = renewed
@@ -192,7 +195,7 @@ class LabLock:
                            "Someone ran 'ops unlock'")
                 return
             except OpsError as exc:
-                if time.time() > self.holder.expires_at:
+                if time.time() > holder.expires_at:
                     self._lose(f"its lease ran out while S3 did not answer ({exc.message})", "S3 was unreachable")
                     return
 
@@ -226,11 +229,15 @@ def hold_locks(store, labs: List[str], options: LockOptions, reporter,
     try:
         for lab in labs:
             lock = LabLock(store, lab, options.lease)
-            lock.acquire(options.wait,
-                         on_wait=lambda holder, lab=lab: reporter.event(
-                             "note", text=f"ops: lab '{lab}' is locked by {holder.describe()}; waiting up to "
-                                          f"{format_duration(options.wait)}..."),
-                         on_lost=lambda lost, lab=lab: on_lost(lab, lost))
+
+            def on_wait(holder: Holder, lab: str = lab) -> None:
+                reporter.event("note", text=f"ops: lab '{lab}' is locked by {holder.describe()}; waiting up to "
+                                            f"{format_duration(options.wait)}...")
+
+            def on_lab_lost(lost: LockLost, lab: str = lab) -> None:
+                on_lost(lab, lost)
+
+            lock.acquire(options.wait, on_wait=on_wait, on_lost=on_lab_lost)
             held[lab] = lock
         yield held
     finally:

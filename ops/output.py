@@ -64,9 +64,10 @@ class Reporter:
                 self.live.handle(name, fields, text, self.elapsed())
                 return
             else:
-                line = self._text(name, fields)
-                if line is None:
+                text = self._text(name, fields)
+                if text is None:
                     return
+                line = text
             self.stream.write(line + "\n")
             self.stream.flush()
 

@@ -25,7 +25,7 @@ class Prices:
     def taken(self) -> str:
         return str(self.data.get("taken", "unknown date"))
 
-    def hourly(self, region: str, service: str, size: str) -> Optional[float]:
+    def hourly(self, region: str, service: str, size: Optional[str]) -> Optional[float]:
         """USD per hour, or None when the file has no price for it."""
         price = self.data["regions"].get(region, {}).get(service, {}).get(size)
         return float(price) if price is not None else None

@@ -7,10 +7,13 @@ format it does not know. A record from a newer ops is never acted on: its fields
 something this version cannot see.
 """
 import re
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import BadInput
 from .names import RUN_ID_RE, is_lab_name, shown
+
+if TYPE_CHECKING:  # typing.TypeGuard is Python 3.10+; only the type checker reads the annotation
+    from typing_extensions import TypeGuard
 
 FORMAT_VERSION = 1  # what state.py writes
 STATUSES = ("intent", "created", "adopted", "refused", "deleted", "handed-over")  # a resource's life
@@ -130,7 +133,7 @@ def _cycle(graph: dict[str, list[str]]) -> Optional[list[str]]:
     return None
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> "TypeGuard[int]":
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -141,8 +141,8 @@ def critical_path(timeline: Timeline, dependencies: Optional[Dict[str, List[str]
     finish: Dict[str, float] = {}
     previous: Dict[str, Optional[str]] = {}
     for step in TopologicalSorter(needs).static_order():
-        previous[step] = max(needs[step], key=finish.__getitem__, default=None)
-        finish[step] = durations[step] + (finish[previous[step]] if previous[step] else 0.0)
+        before = previous[step] = max(needs[step], key=finish.__getitem__, default=None)
+        finish[step] = durations[step] + (finish[before] if before else 0.0)
     # on a tie, the chain that ends last: zero-length steps at the end of a run are on it too
     last = max(reversed(list(durations)), key=finish.__getitem__, default=None)
     path: List[str] = []
@@ -298,7 +298,7 @@ def _find(run: Optional[str], dry_run: Optional[bool]) -> Path:
     path = find_timeline(Path.cwd(), run, dry_run)
     if path is None:
         which = f"for '{run}'" if run else "of any run"
-        kind = {True: "dry-run ", False: "real-run "}.get(dry_run, "")
+        kind = "" if dry_run is None else "dry-run " if dry_run else "real-run "
         raise BadInput(f"no {kind}timeline {which} under {Path.cwd() / '.ops'}.",
                        "Run a lab first (ops run PLAYBOOK --dry-run), from this directory, or give the lab "
                        "name or run id of one that ran here.")

@@ -6,7 +6,7 @@ first, through the step type that created it, so it works from a fresh process.
 """
 import queue
 import threading
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Set
 
 from .aws import aws_failure, error_code, error_message
 from .context import StepContext
@@ -215,7 +215,9 @@ def teardown(state, aws, clock, reporter, settings: Dict[str, Any], lab: str,
         by_step.setdefault(resource.step, []).append(resource)
     dependents = _dependents(state.data.get("dependencies", {}), list(by_step))
     results: "queue.Queue" = queue.Queue()
-    started, finished, failed = set(), set(), []
+    started: Set[str] = set()
+    finished: Set[str] = set()
+    failed: List[Resource] = []
     while len(finished) < len(by_step):
         for step in by_step:
             if step not in started and dependents[step] <= finished:
@@ -231,14 +233,14 @@ def teardown(state, aws, clock, reporter, settings: Dict[str, Any], lab: str,
     return failed
 
 
-def _dependents(dependencies: Dict[str, List[str]], steps: List[str]) -> Dict[str, set]:
+def _dependents(dependencies: Dict[str, List[str]], steps: List[str]) -> Dict[str, Set[str]]:
     """For each step with resources: the steps (with resources) that depend on it, directly or not.
 
     Without recorded dependencies (an older record), fall back to strict reverse order.
     """
     if not dependencies:
         return {step: set(steps[:index]) for index, step in enumerate(steps)}
-    result = {step: set() for step in steps}
+    result: Dict[str, Set[str]] = {step: set() for step in steps}
     for step in steps:
         stack, seen = list(dependencies.get(step, [])), set()
         while stack:

@@ -54,6 +54,8 @@ def records(found: List[Found], region: str, folder: Path) -> List[RunState]:
     for index, ((lab, run), items) in enumerate(groups.items()):
         state = RunState.start(folder / f"{index}.json", lab, "(sweep)", region, dry_run=False, run_id=run)
         for item in items:
+            if item.step_type is None:  # deletable() keeps these out
+                raise ValueError(f"{item.kind} {item.id} goes with another resource: no step type deletes it")
             state.record(Resource(step=item.step or item.kind, type=item.step_type, kind=_record_kind(item),
                                   id=item.id, region=region, status="created", attrs=dict(item.attrs)))
         states.append(state)

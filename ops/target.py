@@ -18,6 +18,8 @@ def known_regions() -> set:
     import json
 
     spec = importlib.util.find_spec("botocore")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("botocore is not installed (boto3 needs it): reinstall ops")
     data = Path(spec.origin).parent / "data" / "endpoints.json"
     return {region for partition in json.loads(data.read_text())["partitions"] for region in partition["regions"]}
 

@@ -46,7 +46,7 @@ class Timeline:
 
 def find_timeline(root: Path, lab_or_run: Optional[str], dry_run: Optional[bool] = None) -> Optional[Path]:
     """The newest saved timeline of a lab, or the one of a run id; any lab when None."""
-    candidates = []
+    candidates: List[Path] = []
     for simulated in ((dry_run,) if dry_run is not None else (False, True)):
         base = runs_dir(root, simulated)
         if base.is_dir():

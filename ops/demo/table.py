@@ -97,7 +97,11 @@ class ReviewTable:
         entities = [entity_from_item(item) for item in response["Items"]]
         if not entities or not isinstance(entities[0], Restaurant):
             raise RestaurantNotFound(restaurant_name, self.name)
-        return RestaurantSummary(restaurant=entities[0], reviews=tuple(entities[1:]))
+        reviews = tuple(e for e in entities[1:] if isinstance(e, Review))
+        if len(reviews) != len(entities) - 1:  # the layout above allows one restaurant item a partition
+            raise ValueError(f"partition {partition_key(restaurant_name)!r} of {self.name!r} holds a second "
+                             "restaurant item")
+        return RestaurantSummary(restaurant=entities[0], reviews=reviews)
 
     def put_review(self, review: Review) -> None:
         """Write a review, in one transaction with a check that its restaurant exists."""

@@ -95,13 +95,13 @@ def check_sources(playbook, aws_opener) -> None:
     if not wanted:
         return
     with aws_opener() as aws:
-        if aws is None:
-            token, problem = None, "the SSM parameter {} does not exist (the simulated account has none yet)"
         for step, name, where in wanted:
+            token: Optional[str] = None
+            problem: Optional[str]
             if aws is not None:
                 token, problem = read_user_parameter(aws.call, aws.client("ssm"), name)
             else:
-                problem = problem.format(name)
+                problem = f"the SSM parameter {name} does not exist (the simulated account has none yet)"
             if problem is None and not valid_auth_token(token):
                 problem = f"the token in the SSM parameter {name} does not follow AWS's rules ({RULES})"
             if problem:
@@ -116,7 +116,7 @@ def token_for(ctx, source: str) -> Tuple[str, str]:
     ssm = ctx.client("ssm")
     if kind == "ssm":
         token, problem = read_user_parameter(ctx.call, ssm, name)
-        if problem:
+        if token is None:  # then problem says why
             raise StepFailed(ctx.step, f"{problem}.", "Create it as a SecureString, or use auth_token: generate.")
         ctx.adopted(PARAMETER, name)
         return token, name

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from ..errors import StepFailed
-from ..hostscript import HostScript, Template
+from ..hostscript import HostScript, Template, Value
 from ..netnames import check_network_name, ip_literal
 from ..permissions import RUN_COMMAND, Grant, arn, iam_arn
 from .base import Change, Output, Param, StepType, register
@@ -67,7 +67,7 @@ _RUN = Template(
 
 def remote_script(redis_url: str, table: str, region: str, restaurant: str, reads: int, ttl: int,
                   token_parameter: str = "", token_attempts: int = 12) -> HostScript:
-    values = {"OPS_DEMO_BUNDLE": demo_bundle(), "OPS_REDIS_URL": redis_url, "OPS_TABLE": table,
+    values: Dict[str, Value] = {"OPS_DEMO_BUNDLE": demo_bundle(), "OPS_REDIS_URL": redis_url, "OPS_TABLE": table,
               "OPS_REGION": region, "OPS_RESTAURANT": restaurant, "OPS_READS": reads, "OPS_TTL": ttl}
     templates = [_PREPARE]
     if token_parameter:

@@ -3,6 +3,7 @@ import re
 from typing import Any, Callable, Dict, List, Optional
 
 from ..aws import error_code
+from ..errors import StepFailed
 from ..instance_types import node_type_problem
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
 from .base import Change, Output, Param, Resource, StepType, register
@@ -142,7 +143,11 @@ class CacheCluster(StepType):
         ctx = self.ctx
         cluster_id = self.args["cluster_id"]
         ctx.wait(f"cluster {cluster_id}", _status_check(ctx, cluster_id), "elasticache.create")
-        node = describe_cluster(ctx, cluster_id)["CacheNodes"][0]["Endpoint"]
+        cluster = describe_cluster(ctx, cluster_id)
+        if cluster is None:
+            raise StepFailed(ctx.step, f"cluster {cluster_id} was deleted right after it became available.",
+                             "Something outside this run deleted it: run the lab again.")
+        node = cluster["CacheNodes"][0]["Endpoint"]
         return {"address": node["Address"], "port": node["Port"], "endpoint": f"{node['Address']}:{node['Port']}"}
 
     @classmethod

@@ -8,6 +8,7 @@ import json
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..aws import error_code
+from ..errors import StepFailed
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, iam_arn, managed_policy_arn, partition_of
 from .base import Change, Resource
 
@@ -47,8 +48,14 @@ def _role_users(ctx, role: str) -> List[str]:
 
 def _ensure_unused(ctx, resource: Resource) -> None:
     kind = resource.kind.split(":")[0]
-    role = resource.id if kind == ROLE else resource.attrs.get("role")
-    users = _profile_users(ctx, [resource.id]) if kind == PROFILE else _role_users(ctx, role)
+    if kind == PROFILE:
+        users = _profile_users(ctx, [resource.id])
+    else:
+        role = resource.id if kind == ROLE else resource.attrs.get("role")
+        if not isinstance(role, str):
+            raise StepFailed(resource.step, f"the record of {resource.label()} names no role, so what uses it "
+                                            "cannot be checked.", "Delete it by hand (see 'ops status').")
+        users = _role_users(ctx, role)
     if users:
         raise StillInUse(f"still used by {', '.join(users)}")
 

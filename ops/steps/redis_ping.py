@@ -11,7 +11,7 @@ import re
 from typing import Any, Dict, List, Optional
 
 from ..errors import StepFailed
-from ..hostscript import HostScript, Template
+from ..hostscript import HostScript, Template, Value
 from ..netnames import check_network_name, ip_literal
 from ..permissions import RUN_COMMAND, Grant, iam_arn, partition_of
 from .base import Change, Output, Param, StepType, register
@@ -54,7 +54,7 @@ def check_parameter_name(value: str) -> Optional[str]:
     return None
 
 
-def token_values(parameter: str, attempts: int) -> Dict[str, Any]:
+def token_values(parameter: str, attempts: int) -> Dict[str, Value]:
     """What READ_TOKEN needs."""
     return {"OPS_TOKEN_PARAMETER": parameter, "OPS_TOKEN_ATTEMPTS": attempts}
 
@@ -62,7 +62,7 @@ def token_values(parameter: str, attempts: int) -> Dict[str, Any]:
 def ping_script(host: str, port: int, tls: bool, parameter: str, attempts: int) -> HostScript:
     """PING (over TLS and/or with AUTH when asked): prints the AUTH reply (with a token), then
     PING's."""
-    values: Dict[str, Any] = {"OPS_HOST": host}
+    values: Dict[str, Value] = {"OPS_HOST": host}
     templates = [_START]
     if parameter:
         values.update(token_values(parameter, attempts))

@@ -13,6 +13,7 @@ itself). AWS offers in-transit encryption for Redis/Valkey only on replication g
 from typing import Any, Dict, List, Optional
 
 from ..aws import error_code
+from ..errors import StepFailed
 from . import auth_token
 from ..permissions import ANY, REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
 from .base import Change, Output, Param, Resource, StepType, register
@@ -184,7 +185,11 @@ class CacheReplicationGroup(StepType):
         group_id = self.args["group_id"]
         ctx.wait(f"replication group {group_id}", _check(ctx, "replication_group_available", group_id),
                  "elasticache.create")
-        endpoint = describe_group(ctx, group_id)["NodeGroups"][0]["PrimaryEndpoint"]
+        group = describe_group(ctx, group_id)
+        if group is None:
+            raise StepFailed(ctx.step, f"replication group {group_id} was deleted right after it became available.",
+                             "Something outside this run deleted it: run the lab again.")
+        endpoint = group["NodeGroups"][0]["PrimaryEndpoint"]
         return {"address": endpoint["Address"], "port": endpoint["Port"],
                 "endpoint": f"{endpoint['Address']}:{endpoint['Port']}"}
 
