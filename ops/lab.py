@@ -123,7 +123,7 @@ def _run_and_tear(runs: List[LabRun], aws, settings, parallel: int, dry_run: boo
                 run.reporter.event("run_finished", result=result, elapsed=reporter.elapsed(),
                                    simulated=aws.clock.virtual, left=_live_lines(run.state),
                                    teardown_command=command if run.state.live() and not run.state.problem else None)
-            if failed:
+            if first is not None:  # i.e. failed
                 raise first
             return 0
         left = _teardown_all(runs, aws, settings)
@@ -134,12 +134,13 @@ def _run_and_tear(runs: List[LabRun], aws, settings, parallel: int, dry_run: boo
             run.reporter.event("run_finished", result=result if not mine else "teardown incomplete",
                                elapsed=reporter.elapsed(), simulated=aws.clock.virtual, left=mine,
                                checked_account=dry_run, teardown_command=command if mine and not dry_run else None)
-        if failed:
+        if first is not None:  # i.e. failed
             raise first
         return 0 if not any(left.values()) else 1
     finally:
         for run in runs:
-            run.timeline.save()
+            if run.timeline is not None:  # every run here comes from _prepare, which gives it one
+                run.timeline.save()
 
 
 def _outcome_word(outcome: BaseException) -> str:
@@ -152,14 +153,16 @@ def _prepare(playbook: Playbook, group: str, root: Path, store, reporter, aws, d
              multi: bool, location: Optional[Location] = None) -> LabRun:
     slot = store.slot(playbook.name)
     previous = RunState.load(slot)
-    resume = bool(previous is not None and previous.live() and (not dry_run or getattr(aws, "persistent", False)))
-    if resume and previous.region != aws.region:
-        raise BadInput(f"lab '{playbook.name}' has live resources from run {previous.run_id} in "
-                       f"{previous.region}, not {aws.region}.",
+    resumable = previous is not None and previous.live() and (not dry_run or getattr(aws, "persistent", False))
+    resumed = previous if resumable else None
+    resume = resumed is not None
+    if resumed is not None and resumed.region != aws.region:
+        raise BadInput(f"lab '{playbook.name}' has live resources from run {resumed.run_id} in "
+                       f"{resumed.region}, not {aws.region}.",
                        "Tear it down first: "
-                       f"{teardown_command(playbook.source, dry_run, previous.region, profile, location)}")
-    state = previous if resume else RunState.start(slot, playbook.name, playbook.source, aws.region, dry_run,
-                                                   revision=previous.revision if previous else None)
+                       f"{teardown_command(playbook.source, dry_run, resumed.region, profile, location)}")
+    state = resumed if resumed is not None else RunState.start(
+        slot, playbook.name, playbook.source, aws.region, dry_run, revision=previous.revision if previous else None)
     lab_reporter = reporter.for_lab(playbook.name) if multi else reporter
     if store.remote:
         state.fallback = fallback_slot(root, dry_run, playbook.name, state.run_id)
@@ -211,6 +214,8 @@ def _apply_all(runs: List[LabRun], aws, settings, parallel: int) -> None:
 
 
 def _apply(run: LabRun, aws, settings) -> None:
+    if run.playbook is None:
+        raise ValueError(f"lab run {run.name} was loaded for teardown only: it has no playbook to apply")
     try:
         Runner(run.playbook, aws, aws.clock, run.state, run.reporter, settings).apply()
     except (StepFailed, Interrupted) as exc:  # a second Ctrl-C (KeyboardInterrupt) stops everything at once
