@@ -12,7 +12,7 @@ import copy
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, ContextManager, Dict, Optional
 
 from botocore import xform_name
 from botocore.awsrequest import AWSResponse
@@ -43,7 +43,7 @@ class SimStore:
 
     def __init__(self):
         self.data: Dict[str, Dict[str, Any]] = {}
-        self.lock = threading.RLock()
+        self.lock: ContextManager[Any] = threading.RLock()  # a PersistentStore's is a file transaction
 
     def section(self, name: str) -> Dict[str, Any]:
         with self.lock:

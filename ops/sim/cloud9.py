@@ -31,6 +31,7 @@ import hashlib
 import random
 import string
 import uuid
+from typing import Any, Dict
 
 from .base import (ACCOUNT_ID, Backend, SimError, tag_dict_to_list, tag_list_to_dict)
 from .ec2 import security_group_dependents
@@ -168,7 +169,7 @@ class Cloud9Backend(Backend):
         ids = list(self.environments)
         start = int(params.get("nextToken") or 0)
         page = params.get("maxResults") or 25
-        result = {"environmentIds": ids[start:start + page]}
+        result: Dict[str, Any] = {"environmentIds": ids[start:start + page]}
         if start + page < len(ids):
             result["nextToken"] = str(start + page)
         return result

@@ -52,6 +52,7 @@ What it reproduces, and where the behaviour comes from:
   operations (a FinalSnapshotIdentifier is recorded, nothing more), multi-node groups.
 """
 import re
+from typing import Any, Dict
 
 from ..authtoken import valid_auth_token
 from ..instance_types import CREATABLE
@@ -465,7 +466,7 @@ class ElastiCacheBackend(Backend):
 
 NO_TLS_FOR_TOKEN = "The AUTH token is only supported when encryption-in-transit is enabled"
 def _encryption_view(tls: bool, auth: bool):
-    view = {"AuthTokenEnabled": auth, "TransitEncryptionEnabled": tls}
+    view: Dict[str, Any] = {"AuthTokenEnabled": auth, "TransitEncryptionEnabled": tls}
     if tls:
         view["TransitEncryptionMode"] = "required"
     return view

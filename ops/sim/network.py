@@ -165,7 +165,7 @@ class Gate:
         self._allow = allow
         self._server = socketserver.ThreadingTCPServer((LOOPBACK, 0), Handler, bind_and_activate=True)
         self._server.daemon_threads = True
-        self.host, self.port = self._server.server_address
+        self.host, self.port = self._server.server_address[:2]  # IPv4: (host, port)
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
                          name=f"ops-sim-gate:{self.port}").start()
 
@@ -181,7 +181,7 @@ class Gate:
             except (ssl.SSLError, OSError):
                 return  # not TLS, or it gave up: ElastiCache closes such connections too
             client.settimeout(None)
-        leftover = b""
+        leftover: Optional[bytes] = b""
         if self._password is not None:
             try:
                 leftover = authenticate(client, self._password)

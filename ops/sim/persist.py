@@ -60,7 +60,7 @@ class PersistentStore(SimStore):
         self.before_save: Callable[[], None] = lambda: None  # a last change to every transaction
         self._fd: Optional[int] = None
         self._seen: Optional[Tuple[int, int, int]] = None  # (inode, mtime, size) of the file as last read or written
-        self._saved = None  # its text
+        self._saved: Optional[str] = None  # its text
 
     def checkpoint(self) -> None:
         """Save now (with whatever before_save adds), without changing anything else."""
@@ -75,11 +75,12 @@ class PersistentStore(SimStore):
     def _begin(self) -> None:
         if self._fd is None:
             self._fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        fd = self._fd
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             self._reload_if_changed()
         except BaseException:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
             raise
 
     def _reload_if_changed(self) -> None:
@@ -101,6 +102,8 @@ class PersistentStore(SimStore):
             if text != self._saved:
                 self._write(text)
         finally:
+            if self._fd is None:  # _begin opened it; only close() clears it
+                raise RuntimeError("the simulated account's store was closed inside a transaction")
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def _write(self, text: str) -> None:

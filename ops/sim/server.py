@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Optional
+from typing import Dict, Optional
 
 from botocore.config import Config
 
@@ -112,6 +112,8 @@ class SimServer:
     def call(self, method: str, path: str, body: Optional[dict] = None) -> dict:
         """One request, signed with the account's keys, to the server's own /_ops/ API (no
         proxy, loopback only)."""
+        if self.keys is None:  # find() reads them before the first call
+            raise SimServerError(f"the simulator server for {self.home} was called without its keys")
         data = json.dumps(body or {}).encode()
         headers = signed_headers(self.keys, method, f"http://{LOOPBACK}:{self.port}{path}", data,
                                  {"Content-Type": "application/json"})
@@ -154,8 +156,8 @@ class _Gates:
     def __init__(self, home: Path, keys: AccountKeys):
         self.attribution = SharedAttribution(home / "attribution")
         self.keys = keys
-        self.port = None  # this server's, for the EC2 lookups behind each admission
-        self._gates = {}
+        self.port: Optional[int] = None  # this server's, for the EC2 lookups behind each admission
+        self._gates: Dict[str, Gate] = {}
         self._lock = threading.Lock()
 
     def open(self, key: str, target_port: int, group_ids, port: int, region: str, tls: Optional[dict] = None,

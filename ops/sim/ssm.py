@@ -41,6 +41,7 @@ import subprocess
 import threading
 import time
 import uuid
+from typing import Any, Dict, Optional
 
 from .base import ACCOUNT_ID, Backend, SimError
 from .processes import alive
@@ -97,8 +98,8 @@ class _Run:
     so its first connection is already attributed (see network.py)."""
 
     def __init__(self, script: str, cwd: str, env: dict, timeout: float, instance_id: str, attribution):
-        self.result = None
-        self._proc = None
+        self.result: Optional[Dict[str, Any]] = None
+        self._proc: Optional["subprocess.Popen[bytes]"] = None
         self._attribution = attribution
         self._thread = threading.Thread(target=self._run, args=(script, cwd, env, timeout, instance_id),
                                         daemon=True)
@@ -108,35 +109,36 @@ class _Run:
         started = time.monotonic()
         gate_r, gate_w = os.pipe()
         try:
-            self._proc = subprocess.Popen(["bash", "-c", f"read -r -u {gate_r} _; exec {gate_r}<&-\n{script}"],
-                                          cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, start_new_session=True, pass_fds=(gate_r,),
-                                          umask=0o077)  # what it writes in the instance's folder is private
+            self._proc = proc = subprocess.Popen(
+                ["bash", "-c", f"read -r -u {gate_r} _; exec {gate_r}<&-\n{script}"], cwd=cwd, env=env,
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                pass_fds=(gate_r,), umask=0o077)  # what it writes in the instance's folder is private
         except OSError as e:
             os.close(gate_w)
             self.result = {"code": 1, "stdout": "", "stderr": str(e), "timed_out": False, "elapsed": 0.0}
             return
         finally:
             os.close(gate_r)
-        self._attribution.add(self._proc.pid, instance_id)
+        self._attribution.add(proc.pid, instance_id)
         os.write(gate_w, b"go\n")
         os.close(gate_w)
         try:
-            out, err = self._proc.communicate(timeout=timeout)
+            out, err = proc.communicate(timeout=timeout)
             timed_out = False
         except subprocess.TimeoutExpired:
-            self._kill()
-            out, err = self._proc.communicate()
+            self._kill(proc)
+            out, err = proc.communicate()
             timed_out = True
         finally:
-            self._attribution.remove(self._proc.pid)
-        self.result = {"code": self._proc.returncode, "stdout": out.decode(errors="replace"),
+            self._attribution.remove(proc.pid)
+        self.result = {"code": proc.returncode, "stdout": out.decode(errors="replace"),
                        "stderr": err.decode(errors="replace"), "timed_out": timed_out,
                        "elapsed": time.monotonic() - started}
 
-    def _kill(self):
+    @staticmethod
+    def _kill(proc: "subprocess.Popen[bytes]") -> None:
         try:
-            os.killpg(self._proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
 
@@ -146,7 +148,7 @@ class _Run:
 
     def stop(self):
         if self._proc is not None and self._proc.poll() is None:
-            self._kill()
+            self._kill(self._proc)
         self._thread.join(timeout=5)
 
 
@@ -313,7 +315,7 @@ class SSMBackend(Backend):
             })
         start = int(params.get("NextToken") or 0)
         size = params.get("MaxResults") or 50
-        result = {"InstanceInformationList": items[start:start + size]}
+        result: Dict[str, Any] = {"InstanceInformationList": items[start:start + size]}
         if start + size < len(items):
             result["NextToken"] = str(start + size)
         return result

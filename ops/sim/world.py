@@ -40,7 +40,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Any, Dict, Optional, Set, Tuple
 import re
 from urllib.parse import urlsplit, urlunsplit
 
@@ -50,6 +50,7 @@ from botocore.config import Config
 from botocore.configprovider import BOTOCORE_DEFAUT_SESSION_VARIABLES
 from botocore.loaders import Loader
 from moto import mock_aws
+from moto.core.models import MockAWS
 
 from ..records import private_dir
 from .account_keys import SIGNED_URL_HEADER, AccountKeys
@@ -140,19 +141,19 @@ class SimWorld:
         self.durations = {**DEFAULT_DURATIONS, **(durations or {})}
         self.home = Path(home).resolve() if home is not None else None
         self.store = PersistentStore(self.home) if self.home else SimStore()
-        self.injector = None
+        self.injector: Optional[FaultInjector] = None
         self.faults = faults
-        self.answered = set()  # (service, operation) pairs a fake or overlay answers
+        self.answered: Set[Tuple[str, str]] = set()  # (service, operation) pairs a fake or overlay answers
         # which local processes act for which instance
         self.attribution = SharedAttribution(self.home / "attribution") if self.home else Attribution()
         self.endpoints = DetachedEndpoints(self) if self.home else InProcessEndpoints(self)
         self.server: Optional[SimServer] = None  # a persistent account's, once started
-        self._mock = None
+        self._mock: Optional[MockAWS] = None
         self._running = False
-        self._internal = None
-        self._clients = {}
+        self._internal: Optional[boto3.Session] = None
+        self._clients: Dict[str, Any] = {}  # botocore clients
         self._clients_lock = threading.Lock()
-        self.workdir = None
+        self.workdir: Optional[str] = None  # set by start()
         self.cloud9 = Cloud9Backend(self)
         self.elasticache = ElastiCacheBackend(self)
         self.ssm = SSMBackend(self)
@@ -168,8 +169,8 @@ class SimWorld:
         if self.home:
             self._open_account()
         else:
-            self._mock = mock_aws(config={"iam": {"load_aws_managed_policies": self.aws_managed_policies}})
-            self._mock.start()
+            self._mock = mock = mock_aws(config={"iam": {"load_aws_managed_policies": self.aws_managed_policies}})
+            mock.start()
             self.workdir = tempfile.mkdtemp(prefix="ops-sim-")
             self.store.section("meta").update(region=self.region, **wall_anchor(self.clock))
         for backend in self._backends:  # an empty account's state, rather than none
@@ -179,22 +180,25 @@ class SimWorld:
 
     def _open_account(self) -> None:
         """Reach (or start) the account's server, then resume the account where it was left."""
-        private_dir(self.home)  # .ops/ and the folders below it too
-        self.home.chmod(0o700)
-        self.server = SimServer.find_or_start(self.home, self.aws_managed_policies)
-        self.workdir = str(self.home)
-        with self.store.lock:
+        home, store = self.home, self.store
+        if home is None or not isinstance(store, PersistentStore):
+            raise RuntimeError("only a persistent account (SimWorld(home=...)) is opened from disk")
+        private_dir(home)  # .ops/ and the folders below it too
+        home.chmod(0o700)
+        self.server = server = SimServer.find_or_start(home, self.aws_managed_policies)
+        self.workdir = str(home)
+        with store.lock:
             meta = self.store.section("meta")
-            if meta and meta["server"] != self.server.id:
+            if meta and meta["server"] != server.id:
                 raise SimAccountLost(f"the simulated account in {self.home} lost its server (and with it its EC2, "
                                      "IAM and DynamoDB resources); discard it (SimWorld.destroy)")
             if meta and meta["region"] != self.region:
                 raise ValueError(f"the simulated account in {self.home} is in {meta['region']}, not {self.region}")
             if not meta:
-                meta.update(region=self.region, server=self.server.id, now=self.clock.now(), **wall_anchor(self.clock))
+                meta.update(region=self.region, server=server.id, now=self.clock.now(), **wall_anchor(self.clock))
             if self.clock.virtual:
                 self.clock.advance_to(meta["now"])
-            self.store.before_save = self._save_time
+            store.before_save = self._save_time
 
     def _save_time(self) -> None:
         meta = self.store.data.setdefault("meta", {})
@@ -210,13 +214,15 @@ class SimWorld:
             self._running = False
             self._internal = None
             self._clients.clear()
-            if self.home:
+            if isinstance(self.store, PersistentStore):  # i.e. self.home
                 self.store.checkpoint()  # the clock's time, for the next process
                 self.store.close()
             else:
-                self._mock.stop()
-                self._mock = None
-                shutil.rmtree(self.workdir, ignore_errors=True)
+                mock, self._mock = self._mock, None
+                if mock is not None:  # start() set both
+                    mock.stop()
+                if self.workdir is not None:
+                    shutil.rmtree(self.workdir, ignore_errors=True)
 
     @classmethod
     def destroy(cls, home: Path) -> None:
@@ -245,6 +251,8 @@ class SimWorld:
         in the world's folder: a persistent account's home, or the temporary one)."""
         from .tls import ensure_certificates
 
+        if self.workdir is None:
+            raise SimulatorStopped("start the SimWorld before asking for its TLS files")
         return ensure_certificates(Path(self.workdir) / "tls")
 
     @property
@@ -272,11 +280,11 @@ class SimWorld:
             raise SimulatorStopped("the SimWorld is not running")
         with self._clients_lock:
             if service not in self._clients:
-                if self._internal is None:
-                    self._internal = self._isolated_session()
-                    self._internal.events.register_last("before-send", self._route_request,
-                                                        unique_id="ops-sim-guard")
-                self._clients[service] = self._internal.client(service)
+                internal = self._internal
+                if internal is None:
+                    self._internal = internal = self._isolated_session()
+                    internal.events.register_last("before-send", self._route_request, unique_id="ops-sim-guard")
+                self._clients[service] = internal.client(service)
             return self._clients[service]
 
     def _isolated_session(self) -> boto3.Session:
