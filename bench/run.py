@@ -14,6 +14,7 @@ Figures
   many     makespan of N simultaneous labs in the simulator, N = 1, 10, 50 (goal: N=50
            within 1.2x N=1), with failures and leftovers
 """
+
 import argparse
 import io
 import json
@@ -38,10 +39,16 @@ from ops.sim.durations import DEFAULT_DURATIONS  # noqa: E402
 from ops.waiting import Schedule  # noqa: E402
 
 WAITER_DELAY = 15  # botocore's cache_cluster_available / table_exists delay
-CREATES = {"cache-cluster": "elasticache.create", "cloud9-environment": "cloud9.create",
-           "dynamodb-table": "dynamodb.create"}
-DELETES = {"cache-cluster": "elasticache.delete", "cloud9-environment": "cloud9.delete",
-           "dynamodb-table": "dynamodb.delete"}
+CREATES = {
+    "cache-cluster": "elasticache.create",
+    "cloud9-environment": "cloud9.create",
+    "dynamodb-table": "dynamodb.create",
+}
+DELETES = {
+    "cache-cluster": "elasticache.delete",
+    "cloud9-environment": "cloud9.delete",
+    "dynamodb-table": "dynamodb.delete",
+}
 
 
 def simulated_labs(count, durations=None, expected=None):
@@ -58,19 +65,33 @@ def simulated_labs(count, durations=None, expected=None):
     reporter.listen(keep)
     with tempfile.TemporaryDirectory() as root:
         started = time.perf_counter()
-        code = run_labs(playbook, root=Path(root), reporter=reporter, settings=settings, dry_run=True,
-                        region=None, profile=None, keep=False, count=count if count > 1 else None,
-                        parallel=count, simulation={"durations": durations or {}})
+        code = run_labs(
+            playbook,
+            root=Path(root),
+            reporter=reporter,
+            settings=settings,
+            dry_run=True,
+            region=None,
+            profile=None,
+            keep=False,
+            count=count if count > 1 else None,
+            parallel=count,
+            simulation={"durations": durations or {}},
+        )
         wall = time.perf_counter() - started
     return [{"lab": lab, "simulated": True, "events": events} for lab, events in timelines.items()], code, wall
 
 
 def lab_figures(timeline):
     figures = summary(timeline)
-    return {"makespan_s": figures["makespan"], "critical_path_s": figures["critical_path"],
-            "sequential_s": figures["sequential"], "critical_steps": figures["critical_steps"],
-            "makespan_over_critical_path": figures["makespan"] / figures["critical_path"],
-            "makespan_over_sequential": figures["makespan"] / figures["sequential"]}
+    return {
+        "makespan_s": figures["makespan"],
+        "critical_path_s": figures["critical_path"],
+        "sequential_s": figures["sequential"],
+        "critical_steps": figures["critical_steps"],
+        "makespan_over_critical_path": figures["makespan"] / figures["critical_path"],
+        "makespan_over_sequential": figures["makespan"] / figures["sequential"],
+    }
 
 
 def wait_figures(timeline, durations):
@@ -80,14 +101,27 @@ def wait_figures(timeline, durations):
     for event in events:
         if event["event"] == "step_created" and event["kind"] in CREATES and event["ours"]:
             ready = event["t"] + durations[CREATES[event["kind"]]]
-            polls = [e for e in events if e["event"] == "step_waiting" and e["step"] == event["step"]
-                     and "deletion" not in e["what"] and "instance" not in e["what"] and e["t"] >= event["t"]]
+            polls = [
+                e
+                for e in events
+                if e["event"] == "step_waiting"
+                and e["step"] == event["step"]
+                and "deletion" not in e["what"]
+                and "instance" not in e["what"]
+                and e["t"] >= event["t"]
+            ]
             results.append(_wait_row(f"create {event['kind']}", event["t"], ready, polls))
         if event["event"] == "resource_deleting" and event["kind"] in DELETES:
             start = event["t"]
             ready = start + durations[DELETES[event["kind"]]]
-            polls = [e for e in events if e["event"] == "step_waiting" and e["step"] == event["step"]
-                     and "deletion" in e["what"] and e["t"] >= start]
+            polls = [
+                e
+                for e in events
+                if e["event"] == "step_waiting"
+                and e["step"] == event["step"]
+                and "deletion" in e["what"]
+                and e["t"] >= start
+            ]
             results.append(_wait_row(f"delete {event['kind']}", start, ready, polls))
     return results
 
@@ -97,9 +131,14 @@ def _wait_row(name, start, ready, polls):
     duration = ready - start
     waiter_calls = math.floor(duration / WAITER_DELAY) + 1 + (1 if duration % WAITER_DELAY else 0)
     waiter_lag = (math.ceil(duration / WAITER_DELAY) * WAITER_DELAY) - duration
-    return {"wait": name, "duration_s": round(duration, 1), "calls": len(polls),
-            "lag_s": None if seen is None else round(seen - ready, 1),
-            "waiter_calls": waiter_calls, "waiter_lag_s": round(waiter_lag, 1)}
+    return {
+        "wait": name,
+        "duration_s": round(duration, 1),
+        "calls": len(polls),
+        "lag_s": None if seen is None else round(seen - ready, 1),
+        "waiter_calls": waiter_calls,
+        "waiter_lag_s": round(waiter_lag, 1),
+    }
 
 
 def schedule_sweep(expected=360.0):
@@ -111,9 +150,16 @@ def schedule_sweep(expected=360.0):
             if t >= ready:
                 break
             t += schedule.delay(t)
-        rows.append({"ready_s": ready, "expected_s": expected, "calls": calls, "lag_s": round(t - ready, 1),
-                     "waiter_calls": math.ceil(ready / WAITER_DELAY) + 1,
-                     "waiter_lag_s": math.ceil(ready / WAITER_DELAY) * WAITER_DELAY - ready})
+        rows.append(
+            {
+                "ready_s": ready,
+                "expected_s": expected,
+                "calls": calls,
+                "lag_s": round(t - ready, 1),
+                "waiter_calls": math.ceil(ready / WAITER_DELAY) + 1,
+                "waiter_lag_s": math.ceil(ready / WAITER_DELAY) * WAITER_DELAY - ready,
+            }
+        )
     return rows
 
 
@@ -131,15 +177,21 @@ def start_figures(rounds):
     base = timed(python, rounds)
     help_time = timed([sys.executable, "-m", "ops.cli", "--help"], rounds)
     validate_time = timed([sys.executable, "-m", "ops.cli", "validate", str(LAB)], rounds)
-    return {"python_pass_s": round(base, 4), "help_s": round(help_time, 4), "validate_s": round(validate_time, 4),
-            "help_over_python": round(help_time / base, 2), "validate_over_python": round(validate_time / base, 2)}
+    return {
+        "python_pass_s": round(base, 4),
+        "help_s": round(help_time, 4),
+        "validate_s": round(validate_time, 4),
+        "help_over_python": round(help_time / base, 2),
+        "validate_over_python": round(validate_time / base, 2),
+    }
 
 
 def wall_figure():
     with tempfile.TemporaryDirectory() as root:
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "ops.cli", "run", str(LAB), "--dry-run"], cwd=root,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "ops.cli", "run", str(LAB), "--dry-run"], cwd=root, capture_output=True, text=True
+        )
         wall = time.perf_counter() - started
     return {"dry_run_wall_s": round(wall, 2), "exit_code": done.returncode}
 
@@ -151,8 +203,16 @@ def many_figures(counts):
         makespans = [t["events"][-1]["t"] for t in timelines]
         failed = sum(1 for t in timelines if "FAILED" in str(t["events"][-1].get("result", "")))
         leaked = sum(len(t["events"][-1].get("left", [])) for t in timelines)
-        rows.append({"labs": count, "makespan_with_teardown_s": round(max(makespans), 1), "exit_code": code,
-                     "failed": failed, "leaked": leaked, "wall_s": round(wall, 1)})
+        rows.append(
+            {
+                "labs": count,
+                "makespan_with_teardown_s": round(max(makespans), 1),
+                "exit_code": code,
+                "failed": failed,
+                "leaked": leaked,
+                "wall_s": round(wall, 1),
+            }
+        )
     base = rows[0]["makespan_with_teardown_s"]
     for row in rows:
         row["over_one_lab"] = round(row["makespan_with_teardown_s"] / base, 3)
@@ -188,9 +248,14 @@ def main():
     timelines, code, _ = simulated_labs(1, durations=six_minutes, expected={"elasticache.create": 360})
     lab = {**lab_figures(timelines[0]), "exit_code": code}
     waits = wait_figures(timelines[0], {**DEFAULT_DURATIONS, **six_minutes})
-    results = {"lab": lab, "waits": waits, "sweep": schedule_sweep(), "wall": wall_figure(),
-               "start": start_figures(3 if args.quick else 7),
-               "many": many_figures((1, 10) if args.quick else (1, 10, 50))}
+    results = {
+        "lab": lab,
+        "waits": waits,
+        "sweep": schedule_sweep(),
+        "wall": wall_figure(),
+        "start": start_figures(3 if args.quick else 7),
+        "many": many_figures((1, 10) if args.quick else (1, 10, 50)),
+    }
 
     print_table("lab steps (simulated; ElastiCache creation 6 min, teardown not included)", [results["lab"]])
     print_table("waits of that lab (ops schedule vs botocore's 15 s waiter)", results["waits"])

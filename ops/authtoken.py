@@ -5,6 +5,7 @@ characters; of the special characters only ! & # $ ^ < > - are allowed. Shared b
 type (a token from the environment is checked before anything is created) and the
 simulator (which refuses a bad one as AWS does).
 """
+
 import re
 import secrets
 import string

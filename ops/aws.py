@@ -11,6 +11,7 @@ and teardown are patient.
 aws_failure() turns network, credential, permission and throttling failures into one
 paragraph and an exit code (ops.errors), for the CLI's error boundary and for `ops doctor`.
 """
+
 import os
 import re
 import sys
@@ -22,15 +23,32 @@ from .errors import BadInput, OpsError
 if TYPE_CHECKING:
     from .sim.world import SimWorld
 
-THROTTLING_CODES = frozenset({
-    "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
-    "TooManyRequestsException", "RequestThrottled", "RequestThrottledException",
-    "ProvisionedThroughputExceededException", "SlowDown", "PriorRequestNotComplete",
-})
-TRANSIENT_CODES = THROTTLING_CODES | frozenset({
-    "InternalError", "InternalFailure", "InternalServerError", "InternalServerException",
-    "ServiceUnavailable", "ServiceUnavailableException", "RequestTimeout", "RequestTimeoutException",
-})
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "ProvisionedThroughputExceededException",
+        "SlowDown",
+        "PriorRequestNotComplete",
+    }
+)
+TRANSIENT_CODES = THROTTLING_CODES | frozenset(
+    {
+        "InternalError",
+        "InternalFailure",
+        "InternalServerError",
+        "InternalServerException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
 
 
 def error_code(exc: BaseException) -> str:
@@ -45,7 +63,8 @@ def error_message(exc: BaseException) -> str:
 
 def is_transient(exc: BaseException) -> bool:
     """Throttling, 5xx, dropped connections and timeouts: worth trying again."""
-    from botocore.exceptions import ConnectionError as BotoConnectionError, HTTPClientError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError
 
     if isinstance(exc, (BotoConnectionError, HTTPClientError)):
         return True
@@ -67,24 +86,42 @@ def is_unreachable(exc: BaseException) -> bool:
     return isinstance(exc, BotoConnectionError)
 
 
-CREDENTIAL_CODES = frozenset({
-    "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
-    "SignatureDoesNotMatch", "InvalidAccessKeyId", "AuthFailure", "InvalidToken", "TokenRefreshRequired",
-    "RequestExpired",
-})
-CREDENTIAL_FAILURES = frozenset({  # botocore's own, before any request is sent
-    "NoCredentialsError", "PartialCredentialsError", "ProfileNotFound", "TokenRetrievalError",
-    "SSOTokenLoadError", "UnauthorizedSSOTokenError", "CredentialRetrievalError",
-})
+CREDENTIAL_CODES = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "InvalidAccessKeyId",
+        "AuthFailure",
+        "InvalidToken",
+        "TokenRefreshRequired",
+        "RequestExpired",
+    }
+)
+CREDENTIAL_FAILURES = frozenset(
+    {  # botocore's own, before any request is sent
+        "NoCredentialsError",
+        "PartialCredentialsError",
+        "ProfileNotFound",
+        "TokenRetrievalError",
+        "SSOTokenLoadError",
+        "UnauthorizedSSOTokenError",
+        "CredentialRetrievalError",
+    }
+)
 CREDENTIAL_HINTS = {
     "ExpiredToken": "Your session expired: log in again (e.g. 'aws sso login') and re-run.",
     "ExpiredTokenException": "Your session expired: log in again (e.g. 'aws sso login') and re-run.",
     "SignatureDoesNotMatch": "The secret key does not belong to the access key: check AWS_SECRET_ACCESS_KEY or the "
-                             "profile's credentials.",
+    "profile's credentials.",
     "RequestExpired": "The request's time was refused: check that this machine's clock is right.",
 }
-CHECK_CREDENTIALS = ("Check the credentials in use ('aws sts get-caller-identity'; --profile / AWS_PROFILE, "
-                     "AWS_ACCESS_KEY_ID), or rehearse offline with --dry-run.")
+CHECK_CREDENTIALS = (
+    "Check the credentials in use ('aws sts get-caller-identity'; --profile / AWS_PROFILE, "
+    "AWS_ACCESS_KEY_ID), or rehearse offline with --dry-run."
+)
 
 
 def is_denied(exc: BaseException) -> bool:
@@ -106,17 +143,22 @@ def aws_failure(exc: BaseException) -> Optional[OpsError]:
     if exc.__class__.__name__ in CREDENTIAL_FAILURES:
         return BadInput(f"no usable AWS credentials: {exc}.", CHECK_CREDENTIALS)
     if code in CREDENTIAL_CODES:
-        return BadInput(f"AWS refused the credentials when ops called {operation} ({code}: "
-                        f"{error_message(exc).rstrip('.')}).", CREDENTIAL_HINTS.get(code, CHECK_CREDENTIALS))
+        return BadInput(
+            f"AWS refused the credentials when ops called {operation} ({code}: {error_message(exc).rstrip('.')}).",
+            CREDENTIAL_HINTS.get(code, CHECK_CREDENTIALS),
+        )
     if is_denied(exc):
-        return BadInput(f"AWS denied {operation} to these credentials ({code}: {error_message(exc).rstrip('.')}).",
-                        "Ask for the permission (the policy 'ops iam-policy PLAYBOOK' prints has what a lab "
-                        "needs), or use other credentials (--profile).")
+        return BadInput(
+            f"AWS denied {operation} to these credentials ({code}: {error_message(exc).rstrip('.')}).",
+            "Ask for the permission (the policy 'ops iam-policy PLAYBOOK' prints has what a lab "
+            "needs), or use other credentials (--profile).",
+        )
     if is_transient(exc):
-        return OpsError(f"AWS kept answering {code or 'an error'} to {operation} after ops retried "
-                        f"({error_message(exc).rstrip('.')}).",
-                        "Wait a minute and re-run; with many labs at once, lower --parallel or the rate_limits "
-                        "in your config.")
+        return OpsError(
+            f"AWS kept answering {code or 'an error'} to {operation} after ops retried "
+            f"({error_message(exc).rstrip('.')}).",
+            "Wait a minute and re-run; with many labs at once, lower --parallel or the rate_limits in your config.",
+        )
     return None
 
 
@@ -137,8 +179,10 @@ def _unreachable(exc: BaseException) -> OpsError:
     hint = "Check your network, credentials and region, then re-run."
     configured = os.environ.get("AWS_ENDPOINT_URL")
     if configured and str(endpoint).startswith(configured.rstrip("/")):
-        hint = (f"AWS_ENDPOINT_URL={configured} sends every call there: start what should answer on it, or unset "
-                "it to reach AWS.")
+        hint = (
+            f"AWS_ENDPOINT_URL={configured} sends every call there: start what should answer on it, or unset "
+            "it to reach AWS."
+        )
     elif isinstance(exc, SSLError):
         hint = "If a proxy inspects TLS here, point AWS_CA_BUNDLE at its CA certificate; " + hint[0].lower() + hint[1:]
     return OpsError(f"could not reach AWS at {endpoint}: {why}.", hint)
@@ -187,8 +231,16 @@ class Aws:
     world: "SimWorld"  # the simulated account
     persistent: bool  # does that account outlive this process?
 
-    def __init__(self, session, region: str, clock, dry_run: bool = False, max_attempts: int = 6,
-                 limiter: Optional[RateLimiter] = None, patient: bool = False):
+    def __init__(
+        self,
+        session,
+        region: str,
+        clock,
+        dry_run: bool = False,
+        max_attempts: int = 6,
+        limiter: Optional[RateLimiter] = None,
+        patient: bool = False,
+    ):
         """patient: run and teardown, which wait out a slow connection; other commands fail fast
         (a dry run's simulated account is local: it always gets the patient settings)."""
         self.session = session
@@ -211,10 +263,15 @@ class Aws:
             from botocore.config import Config
 
             attempts, connect_timeout = PATIENT if self.patient else FAIL_FAST
-            config = Config(region_name=self.region, retries={"mode": "standard", "total_max_attempts": attempts},
-                            user_agent_extra="ops-lab/0.1", connect_timeout=connect_timeout, read_timeout=60,
-                            # a dry run must never follow AWS_ENDPOINT_URL out of the simulator
-                            ignore_configured_endpoint_urls=True if self.dry_run else None)
+            config = Config(
+                region_name=self.region,
+                retries={"mode": "standard", "total_max_attempts": attempts},
+                user_agent_extra="ops-lab/0.1",
+                connect_timeout=connect_timeout,
+                read_timeout=60,
+                # a dry run must never follow AWS_ENDPOINT_URL out of the simulator
+                ignore_configured_endpoint_urls=True if self.dry_run else None,
+            )
             client = self.session.client(service, config=config)
             client.meta.events.register("after-call", self._answered)
             self._clients[service] = client
@@ -231,9 +288,13 @@ class Aws:
         """operation(**kwargs), retrying throttling and transient failures with backoff."""
         from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-        retrying = Retrying(retry=retry_if_exception(self._worth_retrying), stop=stop_after_attempt(self.max_attempts),
-                            wait=wait_random_exponential(multiplier=1, max=20), sleep=self.clock.sleep,
-                            reraise=True)
+        retrying = Retrying(
+            retry=retry_if_exception(self._worth_retrying),
+            stop=stop_after_attempt(self.max_attempts),
+            wait=wait_random_exponential(multiplier=1, max=20),
+            sleep=self.clock.sleep,
+            reraise=True,
+        )
         client: Any = getattr(operation, "__self__", None)  # a botocore client (untyped), for a client call
         limiter = self.limiter
         if limiter is None or not hasattr(client, "meta"):  # not a client call: no per-service limit
@@ -255,13 +316,18 @@ def real_session(region: Optional[str], profile: Optional[str]):
     try:
         session = boto3.Session(profile_name=profile, region_name=region)
     except ProfileNotFound as exc:
-        raise BadInput(f"AWS profile not found: {exc}.",
-                       "Check --profile / AWS_PROFILE against 'aws configure list-profiles'.") from None
+        raise BadInput(
+            f"AWS profile not found: {exc}.", "Check --profile / AWS_PROFILE against 'aws configure list-profiles'."
+        ) from None
     if not session.region_name:
-        raise BadInput("no AWS region is set.",
-                       "Pass --region (e.g. --region us-east-1), set AWS_REGION, or set a region in your profile.")
+        raise BadInput(
+            "no AWS region is set.",
+            "Pass --region (e.g. --region us-east-1), set AWS_REGION, or set a region in your profile.",
+        )
     if session.get_credentials() is None:
-        raise BadInput("no AWS credentials were found.",
-                       "Run 'aws configure' or 'aws sso login', set AWS_PROFILE or pass --profile; "
-                       "or rehearse offline with --dry-run.")
+        raise BadInput(
+            "no AWS credentials were found.",
+            "Run 'aws configure' or 'aws sso login', set AWS_PROFILE or pass --profile; "
+            "or rehearse offline with --dry-run.",
+        )
     return session

@@ -7,6 +7,7 @@ gets --output and --debug from the group it is added to.
 Imports of boto3, moto and redis happen inside commands that need AWS, so `ops --help`,
 `ops validate` and `ops steps` start fast.
 """
+
 import contextlib
 import re
 import sys
@@ -30,11 +31,26 @@ def _remember(ctx, param, value):
 
 
 def output_options():
-    return [click.Option(["--output"], type=click.Choice(["text", "json"]), default="text", show_default=True,
-                         expose_value=False, is_eager=True, callback=_remember,
-                         help="text for people, json for machines (one JSON event per line, or one document)."),
-            click.Option(["--debug"], is_flag=True, expose_value=False, is_eager=True, callback=_remember,
-                         help="Show the traceback of an error.")]
+    return [
+        click.Option(
+            ["--output"],
+            type=click.Choice(["text", "json"]),
+            default="text",
+            show_default=True,
+            expose_value=False,
+            is_eager=True,
+            callback=_remember,
+            help="text for people, json for machines (one JSON event per line, or one document).",
+        ),
+        click.Option(
+            ["--debug"],
+            is_flag=True,
+            expose_value=False,
+            is_eager=True,
+            callback=_remember,
+            help="Show the traceback of an error.",
+        ),
+    ]
 
 
 class CommandGroup(click.Group):
@@ -60,8 +76,9 @@ class OpsGroup(CommandGroup):
             return super().invoke(ctx)
         except click.UsageError as exc:  # one paragraph, like every other bad input
             command = exc.ctx.command_path if exc.ctx else "ops"
-            click.echo(f"ops: error: {_usage_problem(exc, ctx.meta.get('ops.args', []))} "
-                       f"See '{command} --help'.", err=True)
+            click.echo(
+                f"ops: error: {_usage_problem(exc, ctx.meta.get('ops.args', []))} See '{command} --help'.", err=True
+            )
             ctx.exit(EXIT_BAD_INPUT)
         except OpsError as exc:
             _report_error(ctx, exc)
@@ -80,8 +97,11 @@ class OpsGroup(CommandGroup):
                 ctx.exit(failure.exit_code)
             if _debug(ctx):
                 traceback.print_exc()
-            click.echo(f"ops: internal error: {exc.__class__.__name__}: {exc}. "
-                       "Re-run with --debug for the traceback, and please report it.", err=True)
+            click.echo(
+                f"ops: internal error: {exc.__class__.__name__}: {exc}. "
+                "Re-run with --debug for the traceback, and please report it.",
+                err=True,
+            )
             ctx.exit(EXIT_STEP_FAILED)
 
 
@@ -110,8 +130,7 @@ def _report_error(ctx, exc: OpsError) -> None:
     if (ctx.find_root().obj or {}).get("output") == "json":
         import json
 
-        click.echo(json.dumps({"event": "error", "exit_code": exc.exit_code, "message": exc.message,
-                               "hint": exc.hint}))
+        click.echo(json.dumps({"event": "error", "exit_code": exc.exit_code, "message": exc.message, "hint": exc.hint}))
 
 
 def common_options(command):
@@ -120,8 +139,14 @@ def common_options(command):
         click.option("--region", envvar=None, help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION / profile)."),
         click.option("--profile", help="AWS named profile (default: AWS_PROFILE)."),
         click.option("--var", "var_flags", multiple=True, metavar="KEY=VALUE", help="Set a playbook var (repeatable)."),
-        click.option("--config", "config_files", multiple=True, type=click.Path(), metavar="FILE",
-                     help="Config file with vars and settings (repeatable; later wins)."),
+        click.option(
+            "--config",
+            "config_files",
+            multiple=True,
+            type=click.Path(),
+            metavar="FILE",
+            help="Config file with vars and settings (repeatable; later wins).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -144,15 +169,22 @@ def _load(playbook_path, var_flags, config_files, allow_public_ingress=False):
 
 
 def state_option(command):
-    return click.option("--state", "state_flag", envvar="OPS_STATE", metavar="s3://BUCKET/PREFIX",
-                        help="Keep lab records in S3, shared by a team (default: 'state:' in config, "
-                             "else .ops/ here). Env: OPS_STATE.")(command)
+    return click.option(
+        "--state",
+        "state_flag",
+        envvar="OPS_STATE",
+        metavar="s3://BUCKET/PREFIX",
+        help="Keep lab records in S3, shared by a team (default: 'state:' in config, else .ops/ here). Env: OPS_STATE.",
+    )(command)
 
 
 def lock_timeout_option(command):
-    return click.option("--lock-timeout", metavar="DURATION",
-                        help="With records in S3: wait this long for another run's lock on the lab "
-                             "(default 0: fail at once, naming the holder).")(command)
+    return click.option(
+        "--lock-timeout",
+        metavar="DURATION",
+        help="With records in S3: wait this long for another run's lock on the lab "
+        "(default 0: fail at once, naming the holder).",
+    )(command)
 
 
 def _shared_records(state_flag, lock_timeout, settings):
@@ -172,8 +204,10 @@ def _shared_records(state_flag, lock_timeout, settings):
 
 
 allow_public_ingress_option = click.option(
-    "--allow-public-ingress", is_flag=True,
-    help="Allow ec2.ingress steps with a CIDR source (0.0.0.0/0 and ::/0 are refused regardless).")
+    "--allow-public-ingress",
+    is_flag=True,
+    help="Allow ec2.ingress steps with a CIDR source (0.0.0.0/0 and ::/0 are refused regardless).",
+)
 
 
 def _say(text: str) -> None:
@@ -194,8 +228,10 @@ def _copy_names(names):
     parsed = [n.strip() for n in names.split(",") if n.strip()]
     bad = [n for n in parsed if not COPY_RE.fullmatch(n)]
     if not parsed or bad or len(set(parsed)) != len(parsed):
-        raise BadInput(f"--names {names!r}: give distinct names of 1-12 lowercase letters, digits or hyphens.",
-                       "They become part of resource names, e.g. --names alice,bob.")
+        raise BadInput(
+            f"--names {names!r}: give distinct names of 1-12 lowercase letters, digits or hyphens.",
+            "They become part of resource names, e.g. --names alice,bob.",
+        )
     return parsed
 
 
@@ -239,19 +275,48 @@ def cli():
 @click.option("--realtime", is_flag=True, help="With --dry-run: simulated resources take their real time.")
 @click.option("--count", type=click.IntRange(1, 500), help="Provision N independent copies of the lab (LAB-1..N).")
 @click.option("--names", help="Comma-separated copy names instead of numbers, e.g. alice,bob (LAB-alice, ...).")
-@click.option("--parallel", type=click.IntRange(1, 100), default=10, show_default=True,
-              help="With --count/--names: how many copies are worked on at once.")
+@click.option(
+    "--parallel",
+    type=click.IntRange(1, 100),
+    default=10,
+    show_default=True,
+    help="With --count/--names: how many copies are worked on at once.",
+)
 @click.option("--teardown-on-failure", is_flag=True, help="If a step fails, delete what the run made.")
-@click.option("--teardown", "always_teardown", is_flag=True,
-              help="Always delete everything at the end: success, failure or Ctrl-C (CI rehearsals).")
+@click.option(
+    "--teardown",
+    "always_teardown",
+    is_flag=True,
+    help="Always delete everything at the end: success, failure or Ctrl-C (CI rehearsals).",
+)
 @click.option("--yes", is_flag=True, help="Do not ask before creating billable resources (asked only on a terminal).")
-@click.option("--ttl", help="With --keep: record when the lab should be gone (e.g. 2h); see ops status / ops sweep --expired.")
+@click.option(
+    "--ttl", help="With --keep: record when the lab should be gone (e.g. 2h); see ops status / ops sweep --expired."
+)
 @allow_public_ingress_option
 @state_option
 @lock_timeout_option
 @common_options
-def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_failure, always_teardown, yes, ttl,
-        allow_public_ingress, state_flag, lock_timeout, region, profile, var_flags, config_files):
+def run(
+    playbook,
+    dry_run,
+    keep,
+    realtime,
+    count,
+    names,
+    parallel,
+    teardown_on_failure,
+    always_teardown,
+    yes,
+    ttl,
+    allow_public_ingress,
+    state_flag,
+    lock_timeout,
+    region,
+    profile,
+    var_flags,
+    config_files,
+):
     """Create the lab, run its checks, then delete everything it created."""
     from .interrupts import graceful_interrupts
     from .lab import run_labs
@@ -268,16 +333,33 @@ def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_f
     location, lock = _shared_records(state_flag, lock_timeout, settings)
     simulation = {**_simulation(dry_run, settings), "realtime": realtime} if dry_run else None
     from .steps.auth_token import check_sources_before_run  # AUTH token sources: readable, before anything
+
     check_sources_before_run(loaded, dry_run, region or settings.get("region"), profile, simulation)
     from .preflight import check_node_types_before_run  # offered in the region, before anything is created
+
     check_node_types_before_run(loaded, dry_run, region or settings.get("region"), profile)
     if not dry_run and not yes and chosen_output() == "text" and interactive():
         _preview_and_confirm(loaded, settings, region, profile, count or len(copy_names or []) or 1)
     with graceful_interrupts(), _ending_idle_simulation(dry_run):
-        code = run_labs(loaded, root=Path.cwd(), reporter=_reporter(), settings=settings, dry_run=dry_run,
-                        region=region, profile=profile, keep=keep, names=copy_names, count=count,
-                        parallel=parallel, simulation=simulation, teardown_on_failure=teardown_on_failure,
-                        always_teardown=always_teardown, expires_in=expires_in, location=location, lock=lock)
+        code = run_labs(
+            loaded,
+            root=Path.cwd(),
+            reporter=_reporter(),
+            settings=settings,
+            dry_run=dry_run,
+            region=region,
+            profile=profile,
+            keep=keep,
+            names=copy_names,
+            count=count,
+            parallel=parallel,
+            simulation=simulation,
+            teardown_on_failure=teardown_on_failure,
+            always_teardown=always_teardown,
+            expires_in=expires_in,
+            location=location,
+            lock=lock,
+        )
     if code:
         sys.exit(code)
 
@@ -285,8 +367,11 @@ def run(playbook, dry_run, keep, realtime, count, names, parallel, teardown_on_f
 @cli.command()
 @click.argument("playbook")
 @click.option("--dry-run", is_flag=True, help="Tear down a simulated lab.")
-@click.option("--include-adopted", is_flag=True,
-              help="Also delete what the run used but did not create (off by default: never over-delete).")
+@click.option(
+    "--include-adopted",
+    is_flag=True,
+    help="Also delete what the run used but did not create (off by default: never over-delete).",
+)
 @state_option
 @lock_timeout_option
 @common_options
@@ -299,9 +384,19 @@ def teardown(playbook, dry_run, include_adopted, state_flag, lock_timeout, regio
     settings, _, _ = load_settings(config_files)
     location, lock = _shared_records(state_flag, lock_timeout, settings)
     with _ending_idle_simulation(dry_run):
-        code = teardown_lab(lab, root=Path.cwd(), reporter=_reporter(), settings=settings, dry_run=dry_run,
-                            region=region, profile=profile, include_adopted=include_adopted,
-                            simulation=_simulation(dry_run, settings), location=location, lock=lock)
+        code = teardown_lab(
+            lab,
+            root=Path.cwd(),
+            reporter=_reporter(),
+            settings=settings,
+            dry_run=dry_run,
+            region=region,
+            profile=profile,
+            include_adopted=include_adopted,
+            simulation=_simulation(dry_run, settings),
+            location=location,
+            lock=lock,
+        )
     if code:
         sys.exit(code)
 
@@ -322,9 +417,12 @@ def _lab_to_tear_down(argument: str, var_flags) -> str:
 
         siblings = [p.name for p in path.parent.glob("*.yaml")] if _is(path.parent, "dir") else []
         close = difflib.get_close_matches(path.name, siblings, n=1)
-        raise BadInput(f"playbook file {shown(argument)} not found.",
-                       f"Did you mean '{close[0]}'?" if close else "Check the path, or give the lab's name "
-                                                                    "(the playbook's 'name:').")
+        raise BadInput(
+            f"playbook file {shown(argument)} not found.",
+            f"Did you mean '{close[0]}'?"
+            if close
+            else "Check the path, or give the lab's name (the playbook's 'name:').",
+        )
     return check_lab(argument)
 
 
@@ -370,21 +468,44 @@ def status(dry_run, state_flag, region, profile, var_flags, config_files):
     import json
 
     from .config import load_settings
-    from .status import team_status, lines
+    from .status import lines, team_status
 
     settings, _, _ = load_settings(config_files)
     location, _ = _shared_records(state_flag, None, settings)
     simulation = _simulation(dry_run, {"sim_durations": {}})
     with _ending_idle_simulation(dry_run and location is not None):
-        statuses, prices = team_status(Path.cwd(), dry_run, location, region or settings.get("region"), profile,
-                                       simulation)
+        statuses, prices = team_status(
+            Path.cwd(), dry_run, location, region or settings.get("region"), profile, simulation
+        )
     if chosen_output() == "json":
-        click.echo(json.dumps([{"lab": s.lab, "run_id": s.run_id, "region": s.region, "expires_at": s.expires,
-                                "expired": s.expired, "hourly_usd": round(s.hourly, 4), "cost_usd": round(s.cost, 4),
-                                "locked_by": s.locked_by,
-                                "resources": [{"kind": r.resource.kind, "id": r.resource.id, "state": r.live,
-                                               "ours": r.resource.ours, "age_s": r.age, "hourly_usd": r.hourly}
-                                              for r in s.rows]} for s in statuses]))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "lab": s.lab,
+                        "run_id": s.run_id,
+                        "region": s.region,
+                        "expires_at": s.expires,
+                        "expired": s.expired,
+                        "hourly_usd": round(s.hourly, 4),
+                        "cost_usd": round(s.cost, 4),
+                        "locked_by": s.locked_by,
+                        "resources": [
+                            {
+                                "kind": r.resource.kind,
+                                "id": r.resource.id,
+                                "state": r.live,
+                                "ours": r.resource.ours,
+                                "age_s": r.age,
+                                "hourly_usd": r.hourly,
+                            }
+                            for r in s.rows
+                        ],
+                    }
+                    for s in statuses
+                ]
+            )
+        )
     else:
         click.echo("\n".join(lines(statuses, prices, location.url if location else None)))
 
@@ -410,9 +531,18 @@ def sweep(older_than, lab, yes, expired, dry_run, state_flag, region, profile, v
         settings, _, _ = load_settings(config_files)
         location, lock = _shared_records(state_flag, None, settings)
         with _ending_idle_simulation(dry_run):
-            code = teardown_expired(root=Path.cwd(), reporter=_reporter(), settings=settings, dry_run=dry_run,
-                                    region=region, profile=profile, confirmed=yes,
-                                    simulation=_simulation(dry_run, settings), location=location, lock=lock)
+            code = teardown_expired(
+                root=Path.cwd(),
+                reporter=_reporter(),
+                settings=settings,
+                dry_run=dry_run,
+                region=region,
+                profile=profile,
+                confirmed=yes,
+                simulation=_simulation(dry_run, settings),
+                location=location,
+                lock=lock,
+            )
         if code:
             sys.exit(code)
         return
@@ -427,13 +557,20 @@ def sweep(older_than, lab, yes, expired, dry_run, state_flag, region, profile, v
     except ValueError as exc:
         raise BadInput(f"--older-than: {exc}.", "Write e.g. --older-than 2h.") from None
     reporter = _reporter()
-    with _ending_idle_simulation(dry_run), \
-            open_target(dry_run, region or settings.get("region"), profile, _simulation(dry_run, settings)) as aws:
+    with (
+        _ending_idle_simulation(dry_run),
+        open_target(dry_run, region or settings.get("region"), profile, _simulation(dry_run, settings)) as aws,
+    ):
         found = candidates(aws, older_than=age, lab=lab)
         can, cannot = deletable(found)
         if chosen_output() == "json":
-            reporter.event("sweep_found", resources=[{"kind": f.kind, "id": f.id, "lab": f.lab, "run": f.run,
-                                                      "age": f.age(), "status": f.status} for f in found])
+            reporter.event(
+                "sweep_found",
+                resources=[
+                    {"kind": f.kind, "id": f.id, "lab": f.lab, "run": f.run, "age": f.age(), "status": f.status}
+                    for f in found
+                ],
+            )
         else:
             click.echo("\n".join(preview_lines(found)))
         if not can:
@@ -445,8 +582,12 @@ def sweep(older_than, lab, yes, expired, dry_run, state_flag, region, profile, v
         reporter.set_clock(aws.clock)
         left = delete(can, aws, reporter, settings)
         remaining = [item for items in left.values() for item in items] + [f.line() for f in cannot]
-        reporter.event("run_finished", result="sweep complete" if not remaining else "sweep incomplete",
-                       elapsed=reporter.elapsed(), left=remaining)
+        reporter.event(
+            "run_finished",
+            result="sweep complete" if not remaining else "sweep incomplete",
+            elapsed=reporter.elapsed(),
+            left=remaining,
+        )
         if remaining:
             sys.exit(1)
 
@@ -516,11 +657,21 @@ def validate(playbook, allow_public_ingress, region, profile, var_flags, config_
     if chosen_output() == "json":
         import json
 
-        click.echo(json.dumps({"event": "valid", "playbook": playbook, "lab": loaded.name,
-                               "steps": [{"name": s.name, "type": s.type, "needs": s.needs} for s in loaded.steps]}))
+        click.echo(
+            json.dumps(
+                {
+                    "event": "valid",
+                    "playbook": playbook,
+                    "lab": loaded.name,
+                    "steps": [{"name": s.name, "type": s.type, "needs": s.needs} for s in loaded.steps],
+                }
+            )
+        )
     else:
-        click.echo(f"{playbook}: valid: lab '{loaded.name}', {len(loaded.steps)} steps "
-                   f"({', '.join(s.name for s in loaded.steps)}).")
+        click.echo(
+            f"{playbook}: valid: lab '{loaded.name}', {len(loaded.steps)} steps "
+            f"({', '.join(s.name for s in loaded.steps)})."
+        )
 
 
 @cli.command()
@@ -554,11 +705,22 @@ def steps(step_type):
 
 
 def _step_type_json(cls) -> dict:
-    return {"type": cls.name, "summary": cls.summary,
-            "parameters": [{"name": p.name, "type": p.type, "required": p.required,
-                            **({} if p.required else {"default": p.default}), "doc": p.doc} for p in cls.params],
-            "outputs": [{"name": name, "doc": out.doc, "early": out.early} for name, out in cls.outputs.items()],
-            "example": cls.example}
+    return {
+        "type": cls.name,
+        "summary": cls.summary,
+        "parameters": [
+            {
+                "name": p.name,
+                "type": p.type,
+                "required": p.required,
+                **({} if p.required else {"default": p.default}),
+                "doc": p.doc,
+            }
+            for p in cls.params
+        ],
+        "outputs": [{"name": name, "doc": out.doc, "early": out.early} for name, out in cls.outputs.items()],
+        "example": cls.example,
+    }
 
 
 @cli.group()
@@ -590,14 +752,22 @@ def doctor(playbook, dry_run, state_flag, region, profile, var_flags, config_fil
     from .doctor import diagnose, verdict
     from .target import open_target
 
-    loaded, settings = _load(playbook, var_flags, config_files, True) if playbook else (None, load_settings(
-        config_files)[0])
+    loaded, settings = (
+        _load(playbook, var_flags, config_files, True) if playbook else (None, load_settings(config_files)[0])
+    )
     with open_target(dry_run, region or settings.get("region"), profile, _fresh_simulation(dry_run, settings)) as aws:
         findings = diagnose(aws, loaded, _shared_records(state_flag, None, settings)[0])
     last = verdict(findings)
     if chosen_output() == "json":
-        click.echo(json.dumps({"findings": [{"level": f.level, "text": f.text} for f in findings],
-                               "ready": last == "Ready.", "verdict": last}))
+        click.echo(
+            json.dumps(
+                {
+                    "findings": [{"level": f.level, "text": f.text} for f in findings],
+                    "ready": last == "Ready.",
+                    "verdict": last,
+                }
+            )
+        )
     else:
         click.echo("\n".join(f"[{f.level}] {f.text}" for f in findings) + "\n" + last)
     if last != "Ready.":
@@ -628,8 +798,10 @@ def _required_location(state_flag, lock_timeout, config_files, command: str):
     settings, _, _ = load_settings(config_files)
     location, lock = _shared_records(state_flag, lock_timeout, settings)
     if location is None:
-        raise BadInput(f"'ops {command}' works on records kept in S3, and no location was given.",
-                       "Pass --state s3://BUCKET/PREFIX (or set OPS_STATE, or 'state:' in a config file).")
+        raise BadInput(
+            f"'ops {command}' works on records kept in S3, and no location was given.",
+            "Pass --state s3://BUCKET/PREFIX (or set OPS_STATE, or 'state:' in a config file).",
+        )
     return location, lock, settings
 
 
@@ -653,14 +825,26 @@ def unlock(lab, dry_run, yes, force, state_flag, region, profile, var_flags, con
         if yes:
             return True
         if not interactive():
-            raise BadInput("removing a lock needs confirmation, and nobody is at a terminal to give it.",
-                           f"Re-run with --yes: ops unlock {lab} --yes --state {location.url}")
+            raise BadInput(
+                "removing a lock needs confirmation, and nobody is at a terminal to give it.",
+                f"Re-run with --yes: ops unlock {lab} --yes --state {location.url}",
+            )
         return click.confirm("Remove this lock?", default=False)
 
     with _ending_idle_simulation(dry_run):
-        _say(unlock_lab(lab, root=Path.cwd(), dry_run=dry_run, location=location,
-                        region=region or settings.get("region"), profile=profile,
-                        simulation=_simulation(dry_run, settings), force=force, confirm=confirm))
+        _say(
+            unlock_lab(
+                lab,
+                root=Path.cwd(),
+                dry_run=dry_run,
+                location=location,
+                region=region or settings.get("region"),
+                profile=profile,
+                simulation=_simulation(dry_run, settings),
+                force=force,
+                confirm=confirm,
+            )
+        )
 
 
 @cli.group("state")
@@ -683,9 +867,21 @@ def _move_command(direction: str, summary: str):
         check_lab(lab)
         location, lock, settings = _required_location(state_flag, lock_timeout, config_files, f"state {direction}")
         with _ending_idle_simulation(dry_run):
-            _say(move(lab, direction, root=Path.cwd(), dry_run=dry_run, location=location,
-                      region=region or settings.get("region"), profile=profile,
-                      simulation=_simulation(dry_run, settings), lock=lock, force=force, reporter=_reporter()))
+            _say(
+                move(
+                    lab,
+                    direction,
+                    root=Path.cwd(),
+                    dry_run=dry_run,
+                    location=location,
+                    region=region or settings.get("region"),
+                    profile=profile,
+                    simulation=_simulation(dry_run, settings),
+                    lock=lock,
+                    force=force,
+                    reporter=_reporter(),
+                )
+            )
 
     return command
 
@@ -697,8 +893,11 @@ _move_command("pull", "Move a lab's record from S3 (--state) to this folder, und
 @cli.command("iam-policy")
 @click.argument("playbook", type=click.Path(dir_okay=False))
 @click.option("--account", metavar="ID", help="Limit the policy to this AWS account (default: any).")
-@click.option("--split", is_flag=True,
-              help="Print a JSON list of policies that each fit IAM's 6,144-character limit for a managed policy.")
+@click.option(
+    "--split",
+    is_flag=True,
+    help="Print a JSON list of policies that each fit IAM's 6,144-character limit for a managed policy.",
+)
 @state_option
 @common_options
 def iam_policy(playbook, account, split, state_flag, region, profile, var_flags, config_files):
@@ -714,14 +913,19 @@ def iam_policy(playbook, account, split, state_flag, region, profile, var_flags,
     if split:
         parts = split_policy(policy)
         click.echo(json.dumps(parts, indent=2))
-        click.echo(f"ops: {len(parts)} policies, each at most {MANAGED_POLICY_LIMIT:,} characters: "
-                   "attach all of them.", err=True)
+        click.echo(
+            f"ops: {len(parts)} policies, each at most {MANAGED_POLICY_LIMIT:,} characters: attach all of them.",
+            err=True,
+        )
         return
     click.echo(json.dumps(policy, indent=2))
     if size > MANAGED_POLICY_LIMIT:
-        click.echo(f"ops: note: this policy has {size:,} characters; an IAM managed policy holds at most "
-                   f"{MANAGED_POLICY_LIMIT:,} (an inline policy on a role 10,240). Use --split for policies that "
-                   "each fit, and attach all of them.", err=True)
+        click.echo(
+            f"ops: note: this policy has {size:,} characters; an IAM managed policy holds at most "
+            f"{MANAGED_POLICY_LIMIT:,} (an inline policy on a role 10,240). Use --split for policies that "
+            "each fit, and attach all of them.",
+            err=True,
+        )
 
 
 @cli.command()

@@ -8,6 +8,7 @@ The virtual clock is a discrete-event clock that works with threads: time jumps 
 earliest wake-up only when every thread that takes part is asleep (or blocked waiting on
 the others), so concurrent steps see the same timeline they would see in AWS.
 """
+
 import heapq
 import itertools
 import threading

@@ -6,6 +6,7 @@ times, `delete_timeout:`, `simulator: {durations: ...}` (the dry run's resource 
 (how long to wait for another run's lock) and `lock_lease:`. Unknown keys are errors, so a
 typo never passes silently.
 """
+
 import math
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Tuple
@@ -14,8 +15,17 @@ from .durations import DAY, parse_duration, parse_wait
 from .errors import BadInput
 from .yamlsource import LineDict, load_yaml_file, parse_yaml
 
-KEYS = ("vars", "region", "expected", "delete_timeout", "simulator", "rate_limits", "state", "lock_timeout",
-        "lock_lease")
+KEYS = (
+    "vars",
+    "region",
+    "expected",
+    "delete_timeout",
+    "simulator",
+    "rate_limits",
+    "state",
+    "lock_timeout",
+    "lock_lease",
+)
 DEFAULTS = Path(__file__).with_name("defaults.yaml")
 MAX_WAIT = DAY  # every wait and timing here is minutes in practice; a day is the most that makes sense
 
@@ -32,12 +42,17 @@ def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], LineDict
     for path in config_files:
         doc = load_yaml_file(path)
         if not isinstance(doc, LineDict):  # how ops.yamlsource reads every mapping
-            raise BadInput("a config file must be a mapping (keys: " + ", ".join(KEYS) + ").", "", str(path),
-                           getattr(doc, "line", 1))
+            raise BadInput(
+                "a config file must be a mapping (keys: " + ", ".join(KEYS) + ").",
+                "",
+                str(path),
+                getattr(doc, "line", 1),
+            )
         for key in doc:
             if key not in KEYS:
-                raise BadInput(f"unknown key '{key}' in config.", f"Allowed: {', '.join(KEYS)}.", str(path),
-                               doc.line_of(key))
+                raise BadInput(
+                    f"unknown key '{key}' in config.", f"Allowed: {', '.join(KEYS)}.", str(path), doc.line_of(key)
+                )
         if "vars" in doc:
             if not isinstance(doc["vars"], LineDict):
                 raise BadInput("'vars:' must be a mapping.", "", str(path), doc.line_of("vars"))
@@ -55,12 +70,16 @@ def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], LineDict
                 raise BadInput(exc.message, exc.hint, str(path), doc.line_of("region")) from None
             settings["region"] = str(doc["region"])
         if not isinstance(doc.get("expected") or {}, dict):
-            raise BadInput("'expected:' must be a mapping of wait names to durations.",
-                           "Write e.g. 'expected: {elasticache.create: 7m}'.",
-                           str(path), doc.line_of("expected"))
+            raise BadInput(
+                "'expected:' must be a mapping of wait names to durations.",
+                "Write e.g. 'expected: {elasticache.create: 7m}'.",
+                str(path),
+                doc.line_of("expected"),
+            )
         if not isinstance(doc.get("rate_limits") or {}, dict):
-            raise BadInput("'rate_limits:' must map services to requests per second.", "", str(path),
-                           doc.line_of("rate_limits"))
+            raise BadInput(
+                "'rate_limits:' must map services to requests per second.", "", str(path), doc.line_of("rate_limits")
+            )
         for name, value in (doc.get("expected") or {}).items():
             try:
                 settings["expected"][name] = parse_duration(value, MAX_WAIT)
@@ -70,12 +89,20 @@ def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], LineDict
             try:
                 settings["delete_timeout"] = parse_duration(doc["delete_timeout"], MAX_WAIT)
             except ValueError as exc:
-                raise BadInput(f"delete_timeout: {exc}.", "Write e.g. 'delete_timeout: 40m'.", str(path),
-                               doc.line_of("delete_timeout")) from None
+                raise BadInput(
+                    f"delete_timeout: {exc}.",
+                    "Write e.g. 'delete_timeout: 40m'.",
+                    str(path),
+                    doc.line_of("delete_timeout"),
+                ) from None
         for service, rate in (doc.get("rate_limits") or {}).items():
             if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < math.inf:
-                raise BadInput(f"rate_limits.{service} must be a number of requests per second (0: unlimited).",
-                               "", str(path), doc["rate_limits"].line_of(service))
+                raise BadInput(
+                    f"rate_limits.{service} must be a number of requests per second (0: unlimited).",
+                    "",
+                    str(path),
+                    doc["rate_limits"].line_of(service),
+                )
             settings["rate_limits"][service] = rate
         if "state" in doc:
             from .records import parse_location
@@ -104,14 +131,21 @@ def _sim_durations(node, source: str) -> Dict[str, float]:
         raise BadInput("'simulator:' holds one key, 'durations:'.", "", source, getattr(node, "line", 0))
     durations = node.get("durations") or LineDict()
     if not isinstance(durations, LineDict):
-        raise BadInput("'simulator.durations:' must map timings to durations.",
-                       "Write e.g. 'simulator: {durations: {elasticache.create: 30s}}'.", source,
-                       node.line_of("durations"))
+        raise BadInput(
+            "'simulator.durations:' must map timings to durations.",
+            "Write e.g. 'simulator: {durations: {elasticache.create: 30s}}'.",
+            source,
+            node.line_of("durations"),
+        )
     result = {}
     for name, value in durations.items():
         if name not in DEFAULT_DURATIONS:
-            raise BadInput(f"simulator.durations has no '{name}'.", f"Known: {', '.join(DEFAULT_DURATIONS)}.",
-                           source, durations.line_of(name))
+            raise BadInput(
+                f"simulator.durations has no '{name}'.",
+                f"Known: {', '.join(DEFAULT_DURATIONS)}.",
+                source,
+                durations.line_of(name),
+            )
         try:
             result[name] = parse_duration(value, MAX_WAIT)
         except ValueError as exc:

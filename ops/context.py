@@ -1,4 +1,5 @@
 """What a step type sees while it works: AWS clients, the clock, the record, progress."""
+
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -11,8 +12,19 @@ TAG_LAB, TAG_RUN, TAG_STEP, TAG_CREATED = "ops:lab", "ops:run", "ops:step", "ops
 
 
 class StepContext:
-    def __init__(self, *, aws, clock, state, reporter, settings: Dict[str, Any], lab: str, step: str,
-                 step_type: str, timeout: float):
+    def __init__(
+        self,
+        *,
+        aws,
+        clock,
+        state,
+        reporter,
+        settings: Dict[str, Any],
+        lab: str,
+        step: str,
+        step_type: str,
+        timeout: float,
+    ):
         self.aws = aws
         self.clock = clock
         self.state = state
@@ -45,9 +57,12 @@ class StepContext:
 
     def tags(self) -> List[Dict[str, str]]:
         """The tags every resource ops creates carries: lab, run and step."""
-        return [{"Key": TAG_LAB, "Value": self.lab}, {"Key": TAG_RUN, "Value": self.run_id},
-                {"Key": TAG_STEP, "Value": self.step},
-                {"Key": TAG_CREATED, "Value": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}]
+        return [
+            {"Key": TAG_LAB, "Value": self.lab},
+            {"Key": TAG_RUN, "Value": self.run_id},
+            {"Key": TAG_STEP, "Value": self.step},
+            {"Key": TAG_CREATED, "Value": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        ]
 
     def is_ours(self, tags: List[Dict[str, str]]) -> bool:
         """Tagged by this lab's current run (so: made by it, perhaps before a crash)."""
@@ -61,8 +76,16 @@ class StepContext:
 
     def intend(self, kind: str, resource_id: str, **attrs) -> Resource:
         """Record, before the create call, what is about to be created."""
-        resource = Resource(step=self.step, type=self.step_type, kind=kind, id=resource_id,
-                            region=self.region, ours=True, status="intent", attrs=attrs)
+        resource = Resource(
+            step=self.step,
+            type=self.step_type,
+            kind=kind,
+            id=resource_id,
+            region=self.region,
+            ours=True,
+            status="intent",
+            attrs=attrs,
+        )
         self.state.record(resource)
         return resource
 
@@ -75,8 +98,16 @@ class StepContext:
 
     def adopted(self, kind: str, resource_id: str, **attrs) -> Resource:
         """Record something that existed before this run: used, never deleted."""
-        resource = Resource(step=self.step, type=self.step_type, kind=kind, id=resource_id,
-                            region=self.region, ours=False, status="adopted", attrs=attrs)
+        resource = Resource(
+            step=self.step,
+            type=self.step_type,
+            kind=kind,
+            id=resource_id,
+            region=self.region,
+            ours=False,
+            status="adopted",
+            attrs=attrs,
+        )
         self.state.record(resource)
         self.reporter.event("step_created", step=self.step, kind=kind, id=resource_id, ours=False, verb="adopted")
         return resource
@@ -103,8 +134,14 @@ class StepContext:
             if stop_requested.is_set():
                 raise Interrupted(f"stopped while waiting for {what} ({status}).")
 
-        return wait_until(self.clock, check, what=what, timeout=self.remaining(),
-                          schedule=self.schedule(expected_key), on_poll=on_poll)
+        return wait_until(
+            self.clock,
+            check,
+            what=what,
+            timeout=self.remaining(),
+            schedule=self.schedule(expected_key),
+            on_poll=on_poll,
+        )
 
     def output(self, text: str) -> None:
         self.reporter.event("step_output", step=self.step, text=text)

@@ -4,6 +4,7 @@ right after the N-th (default first) such event of that step is reported.
 It exists so tests can kill a run at an exact point (a step boundary, the middle of a wait)
 and prove that `ops teardown` still finds everything from the record. Unset, it does nothing.
 """
+
 import os
 import signal
 from collections import Counter

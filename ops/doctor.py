@@ -3,6 +3,7 @@
 Each check says what it found and, for a problem, what to do. Checks that the account (or
 the simulator) cannot answer say so instead of guessing. The last line is the verdict.
 """
+
 from typing import Callable, Dict, List, Optional
 
 from .aws import aws_failure, error_code
@@ -45,8 +46,9 @@ def _records(aws, location) -> Finding:
         labs = S3Records(location, aws).slots()
     except OpsError as exc:
         if aws.dry_run:
-            return Finding("note", f"records in {location.url}: dry runs make this bucket in the simulated account "
-                                   "on first use.")
+            return Finding(
+                "note", f"records in {location.url}: dry runs make this bucket in the simulated account on first use."
+            )
         return Finding("problem", f"records in {location.url}: {exc}")
     return Finding("ok", f"records in {location.url}: the bucket answers; {len(labs)} lab record(s) there.")
 
@@ -62,8 +64,11 @@ def _node_quota(aws, playbook: Playbook) -> Finding:
     used = sum(c.get("NumCacheNodes", 1) for c in aws.call(elasticache.describe_cache_clusters)["CacheClusters"])
     limit = int(nodes["Value"])
     if used + needed > limit:
-        return Finding("problem", f"ElastiCache nodes: {used} in use + {needed} for the lab > the quota of {limit} in "
-                                  f"{aws.region}: delete unused clusters or ask for more in Service Quotas.")
+        return Finding(
+            "problem",
+            f"ElastiCache nodes: {used} in use + {needed} for the lab > the quota of {limit} in "
+            f"{aws.region}: delete unused clusters or ask for more in Service Quotas.",
+        )
     return Finding("ok", f"ElastiCache nodes: {used} in use + {needed} for the lab, within the quota of {limit}.")
 
 
@@ -91,8 +96,11 @@ def _default_subnets(aws) -> Finding:
     ec2 = aws.client("ec2")
     subnets = aws.call(ec2.describe_subnets, Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
     if not subnets:
-        return Finding("problem", f"{aws.region} has no default subnets: create the default VPC "
-                                  "('aws ec2 create-default-vpc') or pass subnet ids to the steps.")
+        return Finding(
+            "problem",
+            f"{aws.region} has no default subnets: create the default VPC "
+            "('aws ec2 create-default-vpc') or pass subnet ids to the steps.",
+        )
     return Finding("ok", f"{len(subnets)} default subnet(s) in {aws.region}.")
 
 
@@ -105,11 +113,15 @@ def _node_types(aws, playbook: Playbook) -> List[Finding]:
 
         def offered(node=node, step=step) -> Finding:
             client = aws.client("elasticache")
-            offers = aws.call(client.describe_reserved_cache_nodes_offerings, CacheNodeType=node,
-                              MaxRecords=20)["ReservedCacheNodesOfferings"]
+            offers = aws.call(client.describe_reserved_cache_nodes_offerings, CacheNodeType=node, MaxRecords=20)[
+                "ReservedCacheNodesOfferings"
+            ]
             if not offers:
-                return Finding("warning", f"step '{step.name}': {node} shows no offerings in {aws.region}; "
-                                          "it may not be available here: try cache.t3.micro or another region.")
+                return Finding(
+                    "warning",
+                    f"step '{step.name}': {node} shows no offerings in {aws.region}; "
+                    "it may not be available here: try cache.t3.micro or another region.",
+                )
             return Finding("ok", f"step '{step.name}': {node} is offered in {aws.region}.")
 
         findings.append(_guarded(f"node type {node}", offered))
@@ -145,8 +157,13 @@ def simulated_requests(policy: Dict) -> List[Dict]:
         for operator, keys in statement.get("Condition", {}).items():
             for key, values in keys.items():
                 value = values[0] if isinstance(values, list) else values
-                context.append({"ContextKeyName": key, "ContextKeyType": "string",
-                                "ContextKeyValues": ["ops" if operator == "Null" else _sample(value)]})
+                context.append(
+                    {
+                        "ContextKeyName": key,
+                        "ContextKeyType": "string",
+                        "ContextKeyValues": ["ops" if operator == "Null" else _sample(value)],
+                    }
+                )
         if context:
             request["ContextEntries"] = context
         requests.append(request)
@@ -161,13 +178,18 @@ def _permissions(aws, caller: str, account: str, playbook: Playbook, location=No
         iam = aws.client("iam")
         denied = set()
         for request in requests:
-            results = aws.call(iam.simulate_principal_policy, PolicySourceArn=_principal(caller),
-                               **request)["EvaluationResults"]
+            results = aws.call(iam.simulate_principal_policy, PolicySourceArn=_principal(caller), **request)[
+                "EvaluationResults"
+            ]
             denied |= {r["EvalActionName"] for r in results if r["EvalDecision"] != "allowed"}
         if denied:
-            return Finding("problem", f"your identity is not allowed {len(denied)} action(s) the lab needs, e.g. "
-                                      f"{', '.join(sorted(denied)[:5])}: ask for 'ops iam-policy {playbook.source}'.")
-        return Finding("ok", f"the IAM policy simulator allows all {len(actions)} actions the lab needs, "
-                             "on the lab's resources.")
+            return Finding(
+                "problem",
+                f"your identity is not allowed {len(denied)} action(s) the lab needs, e.g. "
+                f"{', '.join(sorted(denied)[:5])}: ask for 'ops iam-policy {playbook.source}'.",
+            )
+        return Finding(
+            "ok", f"the IAM policy simulator allows all {len(actions)} actions the lab needs, on the lab's resources."
+        )
 
     return _guarded("IAM permissions", simulate)

@@ -4,6 +4,7 @@ Only finite, positive durations up to a maximum pass: NaN, infinities and 1e300 
 validate as numbers but cannot work as timeouts or waits. Callers pass a tighter maximum
 where one is known (a step's timeout, a wait); nothing a lab tool measures exceeds a year.
 """
+
 import math
 import re
 

@@ -9,6 +9,7 @@ quotes nothing is special), then the templates, which refer to them as "$OPS_HOS
 templates are the same text whatever the values are, so no value can become code: at worst
 a command gets an odd argument.
 """
+
 import re
 import shlex
 from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, Union

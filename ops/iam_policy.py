@@ -6,6 +6,7 @@ as written, run ids and other steps' outputs as `*`), the region and account whe
 `*`) and the region's partition. Only actions AWS offers no resource type for stay on "*",
 each with its reason (`wildcard_reasons`).
 """
+
 import json
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
@@ -16,10 +17,14 @@ from .playbook import Playbook, Step
 # what ops plan and ops doctor ask, whatever the playbook
 ALWAYS = [
     Grant(["sts:GetCallerIdentity"], why="STS defines no resource type for asking who the caller is"),
-    Grant(["servicequotas:ListServiceQuotas"], why="Service Quotas defines no resource type for listing a "
-                                                   "service's quotas"),
-    Grant(["elasticache:DescribeReservedCacheNodesOfferings"],
-          why="reserved-node offerings are AWS's price list: ElastiCache defines no resource type for them"),
+    Grant(
+        ["servicequotas:ListServiceQuotas"],
+        why="Service Quotas defines no resource type for listing a service's quotas",
+    ),
+    Grant(
+        ["elasticache:DescribeReservedCacheNodesOfferings"],
+        why="reserved-node offerings are AWS's price list: ElastiCache defines no resource type for them",
+    ),
     Grant(["ec2:DescribeSubnets"], why="EC2 defines no resource type for Describe* calls"),
     # the doctor simulates the caller: an IAM user (itself) or an assumed role (any of the account's)
     Grant(["iam:SimulatePrincipalPolicy"], [iam_arn("user/${aws:username}"), iam_arn("role/*")]),
@@ -29,6 +34,7 @@ ALWAYS = [
 @dataclass(frozen=True)
 class Scope:
     """Where the lab runs: fills {partition}, {region} and {account}."""
+
     region: str = ANY
     account: str = ANY
 
@@ -40,10 +46,12 @@ class Scope:
         return {"partition": self.partition, "region": self.region, "account": self.account, "lab": lab}
 
 
-def step_names(playbook: Playbook, step: Step, scope: Scope,
-               known: Dict[str, Dict[str, Optional[str]]]) -> Dict[str, Optional[str]]:
+def step_names(
+    playbook: Playbook, step: Step, scope: Scope, known: Dict[str, Dict[str, Optional[str]]]
+) -> Dict[str, Optional[str]]:
     """The names a step's grants are filled with: its parameters' patterns, the names its type
     derives from them, each string's `_path` (without a leading '/', as in SSM parameter ARNs)."""
+
     def output_glob(other: str, output: str) -> Optional[str]:
         return known.get(other, {}).get(output, ANY)
 
@@ -68,8 +76,12 @@ def grants_of(playbook: Playbook, scope: Scope) -> List[Tuple[Grant, Dict[str, O
 
 def wildcard_reasons(playbook: Playbook) -> Dict[str, str]:
     """The actions the policy leaves on "*", each with why."""
-    return {action: grant.why for grant, _ in grants_of(playbook, Scope())
-            if tuple(grant.resources) == (ANY,) for action in grant.actions}
+    return {
+        action: grant.why
+        for grant, _ in grants_of(playbook, Scope())
+        if tuple(grant.resources) == (ANY,)
+        for action in grant.actions
+    }
 
 
 def state_statements(location, partition: str) -> List[Dict]:
@@ -78,8 +90,15 @@ def state_statements(location, partition: str) -> List[Dict]:
     listing: Dict[str, Any] = {"Sid": "OpsStateList", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket}
     if location.prefix:
         listing["Condition"] = {"StringLike": {"s3:prefix": [f"{location.prefix}*"]}}
-    return [{"Sid": "OpsStateObjects", "Effect": "Allow", "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
-             "Resource": f"{bucket}/{location.prefix}*"}, listing]
+    return [
+        {
+            "Sid": "OpsStateObjects",
+            "Effect": "Allow",
+            "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+            "Resource": f"{bucket}/{location.prefix}*",
+        },
+        listing,
+    ]
 
 
 def _listed(value) -> List[str]:
@@ -126,7 +145,10 @@ def split_policy(policy: Dict, limit: int = MANAGED_POLICY_LIMIT) -> List[Dict]:
     a managed policy; attached together they allow exactly what `policy` allows."""
     documents: List[Dict] = []
     for statement_ in policy["Statement"]:
-        if documents and policy_size({**documents[-1], "Statement": documents[-1]["Statement"] + [statement_]}) <= limit:
+        if (
+            documents
+            and policy_size({**documents[-1], "Statement": documents[-1]["Statement"] + [statement_]}) <= limit
+        ):
             documents[-1]["Statement"].append(statement_)
         else:
             documents.append({"Version": policy["Version"], "Statement": [statement_]})
@@ -146,8 +168,10 @@ def scope_for(region: Optional[str], profile: Optional[str], account: Optional[s
     from .target import check_region
 
     if account is not None and not re.fullmatch(r"\d{12}", account):
-        raise BadInput(f"--account {account!r} is not an AWS account id.",
-                       "Give its 12 digits (aws sts get-caller-identity --query Account), or leave it out for any.")
+        raise BadInput(
+            f"--account {account!r} is not an AWS account id.",
+            "Give its 12 digits (aws sts get-caller-identity --query Account), or leave it out for any.",
+        )
     if not region:
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if not region:

@@ -9,6 +9,7 @@ run's preflight asks the account. A new family needs a line here.
 EC2 instance types are only checked for their shape, FAMILY.SIZE (e.g. t3.micro,
 c7i-flex.large, u-6tb1.metal): EC2 has hundreds, and the account says which it offers.
 """
+
 import difflib
 import re
 from typing import Optional
@@ -26,8 +27,13 @@ _CURRENT = {
     "r4": "large xlarge 2xlarge 4xlarge 8xlarge 16xlarge",
 }
 _PREVIOUS = {
-    "t1": "micro", "t2": "micro small medium", "m1": "small medium large xlarge", "m2": "xlarge 2xlarge 4xlarge",
-    "m3": "medium large xlarge 2xlarge", "c1": "xlarge", "r3": "large xlarge 2xlarge 4xlarge 8xlarge",
+    "t1": "micro",
+    "t2": "micro small medium",
+    "m1": "small medium large xlarge",
+    "m2": "xlarge 2xlarge 4xlarge",
+    "m3": "medium large xlarge 2xlarge",
+    "c1": "xlarge",
+    "r3": "large xlarge 2xlarge 4xlarge 8xlarge",
 }
 
 
@@ -41,8 +47,21 @@ CACHE_FAMILIES = frozenset(_CURRENT) | frozenset(_PREVIOUS)
 _SIZE = r"(?:nano|micro|small|medium|large|xlarge|[1-9][0-9]{0,2}xlarge)"
 _CACHE_SHAPE = re.compile(rf"^cache\.([a-z0-9]+)\.{_SIZE}$")
 _EC2_SHAPE = re.compile(rf"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*\.(?:{_SIZE}|metal(?:-[1-9][0-9]{{0,2}}xl)?)$")
-_EC2_EXAMPLES = ("t3.micro", "t3.small", "t3.medium", "t3a.micro", "t4g.micro", "t4g.small", "t2.micro",
-                 "m5.large", "m6i.large", "m7g.large", "c5.large", "c7g.large", "r5.large")
+_EC2_EXAMPLES = (
+    "t3.micro",
+    "t3.small",
+    "t3.medium",
+    "t3a.micro",
+    "t4g.micro",
+    "t4g.small",
+    "t2.micro",
+    "m5.large",
+    "m6i.large",
+    "m7g.large",
+    "c5.large",
+    "c7g.large",
+    "r5.large",
+)
 
 
 def closest_node_type(value: str) -> Optional[str]:
@@ -65,10 +84,11 @@ def node_type_problem(value: str) -> Optional[str]:
         return None
     close = closest_node_type(value)
     if match:
-        return (f"is not an ElastiCache node type: there is no family '{match.group(1)}' "
-                f"({_did_you_mean(close, 'cache.t3.micro')})")
-    return ("is not an ElastiCache node type, which reads cache.FAMILY.SIZE "
-            f"({_did_you_mean(close, 'cache.t3.micro')})")
+        return (
+            f"is not an ElastiCache node type: there is no family '{match.group(1)}' "
+            f"({_did_you_mean(close, 'cache.t3.micro')})"
+        )
+    return f"is not an ElastiCache node type, which reads cache.FAMILY.SIZE ({_did_you_mean(close, 'cache.t3.micro')})"
 
 
 def instance_type_problem(value: str) -> Optional[str]:

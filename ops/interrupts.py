@@ -5,6 +5,7 @@ A safe point is between two AWS calls: a running create call finishes and is rec
 wait stops between polls, no new step starts. The record is consistent either way, since
 every write of it is atomic.
 """
+
 import signal
 import threading
 from contextlib import contextmanager

@@ -3,6 +3,7 @@
 Used after a dry run to prove nothing is left, and by `ops sweep` to find leftovers with no
 state file. A resource counts when it carries the ops:lab tag (optionally of one lab/run).
 """
+
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
@@ -56,11 +57,19 @@ def _cloud9(aws) -> List[Found]:
     client = aws.client("cloud9")
     ids = aws.call(client.list_environments)["environmentIds"]
     found = []
-    for chunk in (ids[i:i + 25] for i in range(0, len(ids), 25)):
+    for chunk in (ids[i : i + 25] for i in range(0, len(ids), 25)):
         for env in aws.call(client.describe_environments, environmentIds=chunk)["environments"]:
             tags = _tags(aws.call(client.list_tags_for_resource, ResourceARN=env["arn"])["Tags"])
-            found.append(Found("cloud9-environment", env["id"], env["lifecycle"]["status"], tags,
-                               "cloud9.environment", {"name": env["name"]}))
+            found.append(
+                Found(
+                    "cloud9-environment",
+                    env["id"],
+                    env["lifecycle"]["status"],
+                    tags,
+                    "cloud9.environment",
+                    {"name": env["name"]},
+                )
+            )
     return found
 
 
@@ -68,33 +77,64 @@ def _elasticache(aws) -> List[Found]:
     client = aws.client("elasticache")
     found = []
     for cluster in aws.call(client.describe_cache_clusters, ShowCacheClustersNotInReplicationGroups=True)[
-            "CacheClusters"]:  # a group's member goes with its group
+        "CacheClusters"
+    ]:  # a group's member goes with its group
         tags = _tags(aws.call(client.list_tags_for_resource, ResourceName=cluster["ARN"])["TagList"])
-        found.append(Found("cache-cluster", cluster["CacheClusterId"], cluster["CacheClusterStatus"], tags,
-                           "elasticache.cluster"))
+        found.append(
+            Found(
+                "cache-cluster", cluster["CacheClusterId"], cluster["CacheClusterStatus"], tags, "elasticache.cluster"
+            )
+        )
     return found
 
 
 def _ec2(aws) -> List[Found]:
     ec2 = aws.client("ec2")
     found = []
-    reservations = aws.call(ec2.describe_instances, Filters=[
-        {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])["Reservations"]
+    reservations = aws.call(
+        ec2.describe_instances,
+        Filters=[{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}],
+    )["Reservations"]
     for instance in (i for r in reservations for i in r["Instances"]):
         tags = _tags(instance.get("Tags"))
         parent = tags.get("aws:cloud9:environment")  # a Cloud9 instance goes with its environment
-        found.append(Found("ec2-instance", instance["InstanceId"], instance["State"]["Name"], tags,
-                           None if parent else "ec2.client_host", {"part_of": parent} if parent else {}))
+        found.append(
+            Found(
+                "ec2-instance",
+                instance["InstanceId"],
+                instance["State"]["Name"],
+                tags,
+                None if parent else "ec2.client_host",
+                {"part_of": parent} if parent else {},
+            )
+        )
     for group in aws.call(ec2.describe_security_groups)["SecurityGroups"]:
         tags = _tags(group.get("Tags"))
         # a Cloud9 environment's group (named aws-cloud9-...) goes with its environment
-        parent = tags.get("aws:cloud9:environment") or (group["GroupName"] if group["GroupName"].startswith(
-            "aws-cloud9-") else None)
-        found.append(Found("security-group", group["GroupId"], group["GroupName"], tags,
-                           None if parent else "ec2.client_host", {"part_of": parent} if parent else {}))
+        parent = tags.get("aws:cloud9:environment") or (
+            group["GroupName"] if group["GroupName"].startswith("aws-cloud9-") else None
+        )
+        found.append(
+            Found(
+                "security-group",
+                group["GroupId"],
+                group["GroupName"],
+                tags,
+                None if parent else "ec2.client_host",
+                {"part_of": parent} if parent else {},
+            )
+        )
     for rule in aws.call(ec2.describe_security_group_rules)["SecurityGroupRules"]:
-        found.append(Found("ingress-rule", rule["SecurityGroupRuleId"], f"on {rule['GroupId']}", _tags(rule.get("Tags")),
-                           "ec2.ingress", {"group_id": rule["GroupId"]}))
+        found.append(
+            Found(
+                "ingress-rule",
+                rule["SecurityGroupRuleId"],
+                f"on {rule['GroupId']}",
+                _tags(rule.get("Tags")),
+                "ec2.ingress",
+                {"group_id": rule["GroupId"]},
+            )
+        )
     return found
 
 
@@ -103,8 +143,11 @@ def _replication_groups(aws) -> List[Found]:
     found = []
     for group in aws.call(client.describe_replication_groups)["ReplicationGroups"]:
         tags = _tags(aws.call(client.list_tags_for_resource, ResourceName=group["ARN"])["TagList"])
-        found.append(Found("replication-group", group["ReplicationGroupId"], group["Status"], tags,
-                           "elasticache.replication_group"))
+        found.append(
+            Found(
+                "replication-group", group["ReplicationGroupId"], group["Status"], tags, "elasticache.replication_group"
+            )
+        )
     return found
 
 
@@ -136,18 +179,28 @@ def _ssm_parameters(aws) -> List[Found]:
     client = aws.client("ssm")
     found = []
     pages = client.get_paginator("describe_parameters").paginate(
-        ParameterFilters=[{"Key": "Name", "Option": "BeginsWith", "Values": ["/ops/"]}])
+        ParameterFilters=[{"Key": "Name", "Option": "BeginsWith", "Values": ["/ops/"]}]
+    )
     for page in aws.call(lambda: list(pages)):
         for parameter in page["Parameters"]:
-            tags = _tags(aws.call(client.list_tags_for_resource, ResourceType="Parameter",
-                                  ResourceId=parameter["Name"])["TagList"])
+            tags = _tags(
+                aws.call(client.list_tags_for_resource, ResourceType="Parameter", ResourceId=parameter["Name"])[
+                    "TagList"
+                ]
+            )
             found.append(Found("ssm-parameter", parameter["Name"], "exists", tags, "elasticache.replication_group"))
     return found
 
 
-SERVICES: Dict[str, Callable] = {"cloud9": _cloud9, "elasticache": _elasticache,
-                                 "elasticache replication groups": _replication_groups, "ec2": _ec2,
-                                 "dynamodb": _dynamodb, "iam": _iam, "ssm parameters": _ssm_parameters}
+SERVICES: Dict[str, Callable] = {
+    "cloud9": _cloud9,
+    "elasticache": _elasticache,
+    "elasticache replication groups": _replication_groups,
+    "ec2": _ec2,
+    "dynamodb": _dynamodb,
+    "iam": _iam,
+    "ssm parameters": _ssm_parameters,
+}
 
 
 def find_tagged(aws, lab: Optional[str] = None, run: Optional[str] = None) -> List[Found]:
@@ -161,8 +214,11 @@ def find_tagged(aws, lab: Optional[str] = None, run: Optional[str] = None) -> Li
                 found.append(Found(service, "(not checked: access denied)", "unknown", {}, None))
                 continue
             raise
-        found.extend(item for item in items if TAG_LAB in item.tags and (lab is None or item.lab == lab)
-                     and (run is None or item.run == run))
+        found.extend(
+            item
+            for item in items
+            if TAG_LAB in item.tags and (lab is None or item.lab == lab) and (run is None or item.run == run)
+        )
     return found
 
 

@@ -6,6 +6,7 @@ name (`<lab>-<copy>`), run id, record and timeline. They run at the same time, a
 phases: first every copy's own resources, in parallel; then the account-wide pieces (the
 Cloud9 SSM role and profile) that all of them used.
 """
+
 import dataclasses
 import shlex
 import threading
@@ -27,8 +28,13 @@ from .target import open_target
 from .timeline import Timeline, runs_dir
 
 
-def teardown_command(playbook_path: str, dry_run: bool, region: Optional[str], profile: Optional[str],
-                     location: Optional[Location] = None) -> str:
+def teardown_command(
+    playbook_path: str,
+    dry_run: bool,
+    region: Optional[str],
+    profile: Optional[str],
+    location: Optional[Location] = None,
+) -> str:
     """The command line that tears the lab down, every value quoted for a POSIX shell."""
     parts = ["ops", "teardown", playbook_path]
     if region:
@@ -66,12 +72,26 @@ class LabRun:
     outcome: Optional[BaseException] = None
 
 
-def run_labs(playbook: Playbook, *, root: Path, reporter, settings: Dict[str, Any], dry_run: bool,
-             region: Optional[str], profile: Optional[str], keep: bool, names: Optional[List[str]] = None,
-             count: Optional[int] = None, parallel: int = 10, simulation: Optional[dict] = None,
-             teardown_on_failure: bool = False, always_teardown: bool = False,
-             expires_in: Optional[float] = None, location: Optional[Location] = None,
-             lock: LockOptions = LockOptions()) -> int:
+def run_labs(
+    playbook: Playbook,
+    *,
+    root: Path,
+    reporter,
+    settings: Dict[str, Any],
+    dry_run: bool,
+    region: Optional[str],
+    profile: Optional[str],
+    keep: bool,
+    names: Optional[List[str]] = None,
+    count: Optional[int] = None,
+    parallel: int = 10,
+    simulation: Optional[dict] = None,
+    teardown_on_failure: bool = False,
+    always_teardown: bool = False,
+    expires_in: Optional[float] = None,
+    location: Optional[Location] = None,
+    lock: LockOptions = LockOptions(),
+) -> int:
     """Create the lab(s), then tear them down: after success unless keep; after a failed step
     with teardown_on_failure or always_teardown; after an interrupt with always_teardown.
     A dry run whose simulated account ends with the process always cleans up. Records go to
@@ -83,10 +103,28 @@ def run_labs(playbook: Playbook, *, root: Path, reporter, settings: Dict[str, An
         reporter.set_clock(aws.clock)
         store = open_records(root, dry_run, location, aws)
         states: Dict[str, RunState] = {}
-        with hold_locks(store, labs, lock, reporter,
-                        on_lost=lambda lab, lost: states[lab].lose_lock(lost) if lab in states else None) as held:
-            runs = [_prepare(dataclasses.replace(playbook, name=lab), playbook.name, root, store, reporter, aws,
-                             dry_run, profile, multi=len(labs) > 1, location=location) for lab in labs]
+        with hold_locks(
+            store,
+            labs,
+            lock,
+            reporter,
+            on_lost=lambda lab, lost: states[lab].lose_lock(lost) if lab in states else None,
+        ) as held:
+            runs = [
+                _prepare(
+                    dataclasses.replace(playbook, name=lab),
+                    playbook.name,
+                    root,
+                    store,
+                    reporter,
+                    aws,
+                    dry_run,
+                    profile,
+                    multi=len(labs) > 1,
+                    location=location,
+                )
+                for lab in labs
+            ]
             states.update((run.name, run.state) for run in runs)
             for lab, lab_lock in held.items():
                 if lab_lock.lost:  # lost before its record was ready to hear of it
@@ -95,12 +133,23 @@ def run_labs(playbook: Playbook, *, root: Path, reporter, settings: Dict[str, An
                 for run in runs:
                     run.state.set("expires_at", time.time() + expires_in)
             command = teardown_command(playbook.source, dry_run, region, profile, location)
-            return _run_and_tear(runs, aws, settings, parallel, dry_run, keep, teardown_on_failure,
-                                 always_teardown, reporter, command)
+            return _run_and_tear(
+                runs, aws, settings, parallel, dry_run, keep, teardown_on_failure, always_teardown, reporter, command
+            )
 
 
-def _run_and_tear(runs: List[LabRun], aws, settings, parallel: int, dry_run: bool, keep: bool,
-                  teardown_on_failure: bool, always_teardown: bool, reporter, command: str) -> int:
+def _run_and_tear(
+    runs: List[LabRun],
+    aws,
+    settings,
+    parallel: int,
+    dry_run: bool,
+    keep: bool,
+    teardown_on_failure: bool,
+    always_teardown: bool,
+    reporter,
+    command: str,
+) -> int:
     try:
         _apply_all(runs, aws, settings, parallel)
         for run in runs:
@@ -120,20 +169,34 @@ def _run_and_tear(runs: List[LabRun], aws, settings, parallel: int, dry_run: boo
         if not tear:
             for run in runs:
                 result = "lab is up (--keep)" if run.outcome is None else _outcome_word(run.outcome)
-                run.reporter.event("run_finished", result=result, elapsed=reporter.elapsed(),
-                                   simulated=aws.clock.virtual, left=_live_lines(run.state),
-                                   teardown_command=command if run.state.live() and not run.state.problem else None)
+                run.reporter.event(
+                    "run_finished",
+                    result=result,
+                    elapsed=reporter.elapsed(),
+                    simulated=aws.clock.virtual,
+                    left=_live_lines(run.state),
+                    teardown_command=command if run.state.live() and not run.state.problem else None,
+                )
             if first is not None:  # i.e. failed
                 raise first
             return 0
         left = _teardown_all(runs, aws, settings)
         for run in runs:
-            result = "lab completed and torn down" if run.outcome is None else (
-                _outcome_word(run.outcome) + ", then torn down")
+            result = (
+                "lab completed and torn down"
+                if run.outcome is None
+                else (_outcome_word(run.outcome) + ", then torn down")
+            )
             mine = left.get(run.name, [])
-            run.reporter.event("run_finished", result=result if not mine else "teardown incomplete",
-                               elapsed=reporter.elapsed(), simulated=aws.clock.virtual, left=mine,
-                               checked_account=dry_run, teardown_command=command if mine and not dry_run else None)
+            run.reporter.event(
+                "run_finished",
+                result=result if not mine else "teardown incomplete",
+                elapsed=reporter.elapsed(),
+                simulated=aws.clock.virtual,
+                left=mine,
+                checked_account=dry_run,
+                teardown_command=command if mine and not dry_run else None,
+            )
         if first is not None:  # i.e. failed
             raise first
         return 0 if not any(left.values()) else 1
@@ -149,37 +212,67 @@ def _outcome_word(outcome: BaseException) -> str:
     return "FAILED" if isinstance(outcome, StepFailed) else "interrupted"
 
 
-def _prepare(playbook: Playbook, group: str, root: Path, store, reporter, aws, dry_run: bool, profile,
-             multi: bool, location: Optional[Location] = None) -> LabRun:
+def _prepare(
+    playbook: Playbook,
+    group: str,
+    root: Path,
+    store,
+    reporter,
+    aws,
+    dry_run: bool,
+    profile,
+    multi: bool,
+    location: Optional[Location] = None,
+) -> LabRun:
     slot = store.slot(playbook.name)
     previous = RunState.load(slot)
     resumable = previous is not None and previous.live() and (not dry_run or getattr(aws, "persistent", False))
     resumed = previous if resumable else None
     resume = resumed is not None
     if resumed is not None and resumed.region != aws.region:
-        raise BadInput(f"lab '{playbook.name}' has live resources from run {resumed.run_id} in "
-                       f"{resumed.region}, not {aws.region}.",
-                       "Tear it down first: "
-                       f"{teardown_command(playbook.source, dry_run, resumed.region, profile, location)}")
-    state = resumed if resumed is not None else RunState.start(
-        slot, playbook.name, playbook.source, aws.region, dry_run, revision=previous.revision if previous else None)
+        raise BadInput(
+            f"lab '{playbook.name}' has live resources from run {resumed.run_id} in "
+            f"{resumed.region}, not {aws.region}.",
+            f"Tear it down first: {teardown_command(playbook.source, dry_run, resumed.region, profile, location)}",
+        )
+    state = (
+        resumed
+        if resumed is not None
+        else RunState.start(
+            slot, playbook.name, playbook.source, aws.region, dry_run, revision=previous.revision if previous else None
+        )
+    )
     lab_reporter = reporter.for_lab(playbook.name) if multi else reporter
     if store.remote:
         state.fallback = fallback_slot(root, dry_run, playbook.name, state.run_id)
         here = RunState.load(open_records(root, dry_run, None).slot(playbook.name))
         if here is not None and here.live():
-            lab_reporter.event("note", text=f"ops: note: this folder also has a record of lab '{playbook.name}' "
-                                            f"(run {here.run_id}) with {len(here.live())} live resource(s); tear it "
-                                            f"down (ops teardown {playbook.name}) or move it to S3 (ops state push).")
+            lab_reporter.event(
+                "note",
+                text=f"ops: note: this folder also has a record of lab '{playbook.name}' "
+                f"(run {here.run_id}) with {len(here.live())} live resource(s); tear it "
+                f"down (ops teardown {playbook.name}) or move it to S3 (ops state push).",
+            )
     dependencies = {step.name: list(step.after) for step in playbook.steps}
     state.set("dependencies", dependencies)
     state.set("group", group)
-    timeline = Timeline(runs_dir(root, dry_run) / playbook.name / f"{state.run_id}.json", playbook.name,
-                        state.run_id, simulated=aws.clock.virtual)
+    timeline = Timeline(
+        runs_dir(root, dry_run) / playbook.name / f"{state.run_id}.json",
+        playbook.name,
+        state.run_id,
+        simulated=aws.clock.virtual,
+    )
     lab_reporter.listen(timeline)
-    lab_reporter.event("run_started", action="resuming" if resume else "running", lab=playbook.name,
-                       run_id=state.run_id, region=aws.region, dry_run=dry_run, playbook=playbook.source,
-                       dependencies=dependencies)
+    lab_reporter.event(
+        "run_started",
+        action="resuming" if resume else "running",
+        lab=playbook.name,
+        run_id=state.run_id,
+        region=aws.region,
+        dry_run=dry_run,
+        playbook=playbook.source,
+        dependencies=dependencies,
+    )
     return LabRun(playbook.name, state, lab_reporter, playbook, timeline)
 
 
@@ -222,19 +315,26 @@ def _apply(run: LabRun, aws, settings) -> None:
         run.outcome = exc
 
 
-def _teardown_all(runs: List[LabRun], aws, settings, check_account: bool = True,
-                  include_adopted: bool = False) -> Dict[str, List[str]]:
+def _teardown_all(
+    runs: List[LabRun], aws, settings, check_account: bool = True, include_adopted: bool = False
+) -> Dict[str, List[str]]:
     """Each copy's own resources (in parallel), then the account-wide ones; what is left, per lab."""
     failed: Dict[str, List[str]] = {run.name: [] for run in runs}
     # Another copy may own the profile that holds the role this copy owns: account-wide
     # pieces go kind by kind across all copies (attachments, then profiles, then roles).
     phases = [lambda r: not account_scoped(r)] + [
-        (lambda kind: lambda r: account_scoped(r) and r.kind.startswith(kind))(kind)
-        for kind in ("role-policy:", "instance-profile", "iam-role")]
-    for which in phases:
-        _parallel(runs, aws.clock, lambda run: failed[run.name].extend(
-            f"{r.kind} {r.id}" for r in teardown(run.state, aws, aws.clock, run.reporter, settings,
-                                                  run.name, which, include_adopted)))
+        (lambda kind: lambda r: account_scoped(r) and r.kind.startswith(kind))(kind)  # noqa: B023 (bound here)
+        for kind in ("role-policy:", "instance-profile", "iam-role")
+    ]
+    for which in phases:  # each phase's calls finish inside its iteration, so `which` is the current one
+        _parallel(
+            runs,
+            aws.clock,
+            lambda run: failed[run.name].extend(
+                f"{r.kind} {r.id}"
+                for r in teardown(run.state, aws, aws.clock, run.reporter, settings, run.name, which, include_adopted)  # noqa: B023
+            ),
+        )
     if aws.dry_run and check_account:
         for run in runs:
             failed[run.name] += tagged_resources(aws, lab=run.name, run=run.state.run_id)
@@ -268,10 +368,21 @@ def lab_states(store, lab: str) -> List[RunState]:
     return [s for s in all_states(store) if lab in (s.data.get("lab"), s.data.get("group"))]
 
 
-def teardown_lab(lab: str, *, root: Path, reporter, settings: Dict[str, Any], dry_run: bool,
-                 region: Optional[str], profile: Optional[str], include_adopted: bool = False,
-                 only: Optional[List[RunState]] = None, simulation: Optional[dict] = None,
-                 location: Optional[Location] = None, lock: LockOptions = LockOptions()) -> int:
+def teardown_lab(
+    lab: str,
+    *,
+    root: Path,
+    reporter,
+    settings: Dict[str, Any],
+    dry_run: bool,
+    region: Optional[str],
+    profile: Optional[str],
+    include_adopted: bool = False,
+    only: Optional[List[RunState]] = None,
+    simulation: Optional[dict] = None,
+    location: Optional[Location] = None,
+    lock: LockOptions = LockOptions(),
+) -> int:
     """Tear down a lab (and its copies) from its records: kept here, or in S3 under the lab's lock."""
     if location is None:
         store = open_records(root, dry_run, None)
@@ -290,49 +401,89 @@ def teardown_lab(lab: str, *, root: Path, reporter, settings: Dict[str, Any], dr
             if not states:
                 return _nothing_to_delete(lab, store, reporter)
             if region or states[0].region == aws.region:
-                return _teardown_states(lab, states, aws, reporter, settings, dry_run, region, include_adopted,
-                                        location)
+                return _teardown_states(
+                    lab, states, aws, reporter, settings, dry_run, region, include_adopted, location
+                )
             with open_target(dry_run, states[0].region, profile, simulation, patient=True) as there:
-                return _teardown_states(lab, states, there, reporter, settings, dry_run, region, include_adopted,
-                                        location)
+                return _teardown_states(
+                    lab, states, there, reporter, settings, dry_run, region, include_adopted, location
+                )
 
 
 def _nothing_to_delete(lab: str, store, reporter) -> int:
-    reporter.event("note", text=f"ops: nothing to delete for lab '{lab}' (no live resources recorded in "
-                                f"{store.where()}).")
+    reporter.event(
+        "note", text=f"ops: nothing to delete for lab '{lab}' (no live resources recorded in {store.where()})."
+    )
     return 0
 
 
-def _teardown_states(lab: str, states: List[RunState], aws, reporter, settings, dry_run: bool,
-                     region: Optional[str], include_adopted: bool, location: Optional[Location]) -> int:
+def _teardown_states(
+    lab: str,
+    states: List[RunState],
+    aws,
+    reporter,
+    settings,
+    dry_run: bool,
+    region: Optional[str],
+    include_adopted: bool,
+    location: Optional[Location],
+) -> int:
     regions = {s.region for s in states}
     if len(regions) > 1:
-        raise BadInput(f"lab '{lab}' has resources in several regions: {', '.join(sorted(regions))}.",
-                       "Tear each down with --region.")
+        raise BadInput(
+            f"lab '{lab}' has resources in several regions: {', '.join(sorted(regions))}.",
+            "Tear each down with --region.",
+        )
     if aws.region != states[0].region:
-        raise BadInput(f"the lab's resources are in {states[0].region}, not {aws.region}.",
-                       f"Run teardown with --region {states[0].region}.")
+        raise BadInput(
+            f"the lab's resources are in {states[0].region}, not {aws.region}.",
+            f"Run teardown with --region {states[0].region}.",
+        )
     reporter.set_clock(aws.clock)
     runs = []
     for state in states:
         lab_reporter = reporter.for_lab(state.data["lab"]) if len(states) > 1 else reporter
-        lab_reporter.event("run_started", action="tearing down", lab=state.data["lab"], run_id=state.run_id,
-                           region=aws.region, dry_run=dry_run, playbook=state.data.get("playbook", ""))
+        lab_reporter.event(
+            "run_started",
+            action="tearing down",
+            lab=state.data["lab"],
+            run_id=state.run_id,
+            region=aws.region,
+            dry_run=dry_run,
+            playbook=state.data.get("playbook", ""),
+        )
         runs.append(LabRun(state.data["lab"], state, lab_reporter))
     left = _teardown_all(runs, aws, settings, include_adopted=include_adopted)
-    again = shlex.join(["ops", "teardown", lab, *(["--state", location.url] if location else []),
-                        *(["--dry-run"] if dry_run else [])])
+    again = shlex.join(
+        ["ops", "teardown", lab, *(["--state", location.url] if location else []), *(["--dry-run"] if dry_run else [])]
+    )
     for run in runs:
         mine = left[run.name]
-        run.reporter.event("run_finished", result="teardown complete" if not mine else "teardown incomplete",
-                           elapsed=reporter.elapsed(), left=mine, simulated=aws.clock.virtual,
-                           checked_account=dry_run, teardown_command=again if mine else None)
+        run.reporter.event(
+            "run_finished",
+            result="teardown complete" if not mine else "teardown incomplete",
+            elapsed=reporter.elapsed(),
+            left=mine,
+            simulated=aws.clock.virtual,
+            checked_account=dry_run,
+            teardown_command=again if mine else None,
+        )
     return 0 if not any(left.values()) else 1
 
 
-def teardown_expired(*, root: Path, reporter, settings: Dict[str, Any], dry_run: bool, region: Optional[str],
-                     profile: Optional[str], confirmed: bool, simulation: Optional[dict] = None,
-                     location: Optional[Location] = None, lock: LockOptions = LockOptions()) -> int:
+def teardown_expired(
+    *,
+    root: Path,
+    reporter,
+    settings: Dict[str, Any],
+    dry_run: bool,
+    region: Optional[str],
+    profile: Optional[str],
+    confirmed: bool,
+    simulation: Optional[dict] = None,
+    location: Optional[Location] = None,
+    lock: LockOptions = LockOptions(),
+) -> int:
     """Tear down every lab recorded here (or in S3) whose --ttl has passed (preview unless confirmed)."""
     now = time.time()
     if location is None:
@@ -345,14 +496,30 @@ def teardown_expired(*, root: Path, reporter, settings: Dict[str, Any], dry_run:
         reporter.event("note", text="ops: no expired labs.")
         return 0
     for state in expired:
-        reporter.event("note", text=f"ops: lab {state.data['lab']} (run {state.run_id}) expired "
-                                    f"{format_duration(now - state.data['expires_at'])} ago.")
+        reporter.event(
+            "note",
+            text=f"ops: lab {state.data['lab']} (run {state.run_id}) expired "
+            f"{format_duration(now - state.data['expires_at'])} ago.",
+        )
     if not confirmed:
         reporter.event("note", text=f"ops: preview only; add --yes to tear down these {len(expired)} lab(s).")
         return 0
     code = 0
     for state in expired:
-        code = max(code, teardown_lab(state.data["lab"], root=root, reporter=reporter, settings=settings,
-                                      dry_run=dry_run, region=region, profile=profile, only=[state],
-                                      simulation=simulation, location=location, lock=lock))
+        code = max(
+            code,
+            teardown_lab(
+                state.data["lab"],
+                root=root,
+                reporter=reporter,
+                settings=settings,
+                dry_run=dry_run,
+                region=region,
+                profile=profile,
+                only=[state],
+                simulation=simulation,
+                location=location,
+                lock=lock,
+            ),
+        )
     return code

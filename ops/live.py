@@ -4,12 +4,21 @@ Used instead of the plain progress lines when stdout is a TTY and the output is 
 anything that is not progress (step outputs such as PING and the demo, notes, the final
 summary) is printed above the table as it comes. rich draws it.
 """
+
 from typing import Any, Dict, Optional
 
 from .durations import format_duration
 
-PROGRESS = {"step_started", "step_waiting", "step_create_finished", "step_finished", "step_failed",
-            "resource_deleting", "resource_deleted", "resource_delete_failed"}
+PROGRESS = {
+    "step_started",
+    "step_waiting",
+    "step_create_finished",
+    "step_finished",
+    "step_failed",
+    "resource_deleting",
+    "resource_deleted",
+    "resource_delete_failed",
+}
 DONE = {"done", "deleted", "FAILED"}
 
 
@@ -22,8 +31,13 @@ class LiveView:
         self.rows: Dict[str, Dict[str, Any]] = {}
         self.deleting: Dict[str, str] = {}  # step label -> the row of the resource it is deleting
         self.now = 0.0
-        self.live = Live(self._table(), console=self.console, auto_refresh=auto_refresh, refresh_per_second=8,
-                         get_renderable=self._table)
+        self.live = Live(
+            self._table(),
+            console=self.console,
+            auto_refresh=auto_refresh,
+            refresh_per_second=8,
+            get_renderable=self._table,
+        )
         self.live.start()
 
     def handle(self, name: str, fields: Dict[str, Any], line: Optional[str], t: float) -> None:

@@ -13,6 +13,7 @@ changed (someone unlocked it) has lost the lock: it stops at the next safe point
 Leases are measured on the wall clock of the machines involved (the lock records absolute
 times), so they need clocks that roughly agree, as Terraform's S3 lock does.
 """
+
 import contextlib
 import getpass
 import json
@@ -63,9 +64,12 @@ class Holder:
     def describe(self, now: Optional[float] = None) -> str:
         now = now or time.time()
         since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.acquired_at))
-        lease = (f"its lease ran out {format_duration(now - self.expires_at)} ago" if self.expired(now)
-                 else f"lease renewed {format_duration(max(0.0, now - self.renewed_at))} ago, "
-                      f"runs {format_duration(self.expires_at - now)} more")
+        lease = (
+            f"its lease ran out {format_duration(now - self.expires_at)} ago"
+            if self.expired(now)
+            else f"lease renewed {format_duration(max(0.0, now - self.renewed_at))} ago, "
+            f"runs {format_duration(self.expires_at - now)} more"
+        )
         return f"{self.who} (pid {self.pid}, '{self.command}') since {since}; {lease}"
 
     def to_json(self) -> dict:
@@ -85,9 +89,15 @@ def _user() -> str:
 
 def me(lease: float) -> Holder:
     now = time.time()
-    return Holder(id=os.urandom(8).hex(), who=f"{_user()}@{socket.gethostname()}", pid=os.getpid(),
-                  command=" ".join(["ops", *sys.argv[1:]])[:200], acquired_at=now, renewed_at=now,
-                  lease_seconds=lease)
+    return Holder(
+        id=os.urandom(8).hex(),
+        who=f"{_user()}@{socket.gethostname()}",
+        pid=os.getpid(),
+        command=" ".join(["ops", *sys.argv[1:]])[:200],
+        acquired_at=now,
+        renewed_at=now,
+        lease_seconds=lease,
+    )
 
 
 class LabLock:
@@ -121,8 +131,12 @@ class LabLock:
             return Holder("?", "an unknown holder", 0, "?", 0.0, 0.0, 0.0), etag
 
     # --- taking and giving back ------------------------------------------------------
-    def acquire(self, wait: float = 0.0, on_wait: Callable[[Holder], None] = lambda holder: None,
-                on_lost: Callable[[LockLost], None] = lambda lost: None) -> Holder:
+    def acquire(
+        self,
+        wait: float = 0.0,
+        on_wait: Callable[[Holder], None] = lambda holder: None,
+        on_lost: Callable[[LockLost], None] = lambda lost: None,
+    ) -> Holder:
         """Take the lock, waiting up to `wait` seconds for its holder to finish; then keep it
         renewed until release(). on_lost is called (from the renewing thread) if it is lost."""
         deadline = time.monotonic() + wait
@@ -138,12 +152,15 @@ class LabLock:
             if other is None:
                 continue  # released in between: try again at once
             if other.expired():
-                raise Locked(f"lab '{self.lab}' is locked by {other.describe()}.",
-                             f"If that run is gone, take the lock over: ops unlock {self.lab} --state "
-                             f"{self.store.location.url}")
+                raise Locked(
+                    f"lab '{self.lab}' is locked by {other.describe()}.",
+                    f"If that run is gone, take the lock over: ops unlock {self.lab} --state {self.store.location.url}",
+                )
             if time.monotonic() >= deadline:
-                raise Locked(f"lab '{self.lab}' is locked by {other.describe()}.",
-                             "Wait for that run to finish (or pass --lock-timeout 10m to wait for it).")
+                raise Locked(
+                    f"lab '{self.lab}' is locked by {other.describe()}.",
+                    "Wait for that run to finish (or pass --lock-timeout 10m to wait for it).",
+                )
             if not told:
                 on_wait(other)
                 told = True
@@ -152,8 +169,9 @@ class LabLock:
 
     def _put(self, holder: Holder, condition: dict) -> bool:
         """Write the lock object; False when S3 refused the condition."""
-        etag = self.store.put(self.key, json.dumps(holder.to_json(), sort_keys=True).encode(), condition,
-                              "write the lock")
+        etag = self.store.put(
+            self.key, json.dumps(holder.to_json(), sort_keys=True).encode(), condition, "write the lock"
+        )
         if etag is None:
             return False
         self._etag = etag
@@ -191,8 +209,10 @@ class LabLock:
                     self.holder = renewed
                     continue
                 other, _ = self.current()
-                self._lose(f"its lock was taken over{' by ' + other.describe() if other else ' (deleted)'}",
-                           "Someone ran 'ops unlock'")
+                self._lose(
+                    f"its lock was taken over{' by ' + other.describe() if other else ' (deleted)'}",
+                    "Someone ran 'ops unlock'",
+                )
                 return
             except OpsError as exc:
                 if time.time() > holder.expires_at:
@@ -200,16 +220,20 @@ class LabLock:
                     return
 
     def _lose(self, what: str, why: str) -> None:
-        self.lost = LockLost(f"this run lost the lock of lab '{self.lab}': {what}.",
-                             f"{why}; the run stopped at a safe point and kept its record locally (see above).")
+        self.lost = LockLost(
+            f"this run lost the lock of lab '{self.lab}': {what}.",
+            f"{why}; the run stopped at a safe point and kept its record locally (see above).",
+        )
         self._on_lost(self.lost)
 
 
 def take_over(lock: LabLock, etag: str) -> None:
     """Delete another holder's lock (`ops unlock`), unless it changed since it was read."""
     if not lock.store.delete(lock.key, etag, "delete the lock"):
-        raise Locked(f"the lock of lab '{lock.lab}' changed while you were deciding (its holder renewed it).",
-                     "Look again: ops status --state " + lock.store.location.url)
+        raise Locked(
+            f"the lock of lab '{lock.lab}' changed while you were deciding (its holder renewed it).",
+            "Look again: ops status --state " + lock.store.location.url,
+        )
 
 
 @dataclass(frozen=True)
@@ -219,8 +243,13 @@ class LockOptions:
 
 
 @contextlib.contextmanager
-def hold_locks(store, labs: List[str], options: LockOptions, reporter,
-               on_lost: Callable[[str, LockLost], None] = lambda lab, lost: None) -> Iterator[Dict[str, LabLock]]:
+def hold_locks(
+    store,
+    labs: List[str],
+    options: LockOptions,
+    reporter,
+    on_lost: Callable[[str, LockLost], None] = lambda lab, lost: None,
+) -> Iterator[Dict[str, LabLock]]:
     """Hold the lock of each lab (records kept here need none), released on the way out."""
     held: Dict[str, LabLock] = {}
     if not store.remote:
@@ -231,8 +260,11 @@ def hold_locks(store, labs: List[str], options: LockOptions, reporter,
             lock = LabLock(store, lab, options.lease)
 
             def on_wait(holder: Holder, lab: str = lab) -> None:
-                reporter.event("note", text=f"ops: lab '{lab}' is locked by {holder.describe()}; waiting up to "
-                                            f"{format_duration(options.wait)}...")
+                reporter.event(
+                    "note",
+                    text=f"ops: lab '{lab}' is locked by {holder.describe()}; waiting up to "
+                    f"{format_duration(options.wait)}...",
+                )
 
             def on_lab_lost(lost: LockLost, lab: str = lab) -> None:
                 on_lost(lab, lost)

@@ -4,6 +4,7 @@ takes a lab, and the file names and S3 keys of records built from them.
 A lab name goes into resource names, tags, record file names and S3 keys, so it is checked
 before it is used: a name that is not one (`../x`, `a/b`, a NUL) never reaches a path.
 """
+
 import re
 from pathlib import Path
 from typing import Optional
@@ -16,9 +17,11 @@ LAB_RE = re.compile(r"^[a-z][a-z0-9-]{0,29}(?:-[a-z0-9][a-z0-9-]{0,11})?$")  # a
 RUN_ID_RE = re.compile(r"^r[a-z0-9]{7}$")  # what state.new_run_id makes
 RECORD_FILE_RE = re.compile(r"^(?P<lab>[a-z][a-z0-9-]{0,42})(?:\.(?P<run>r[a-z0-9]{7}))?\.(?:json|lock)$")
 
-RULE = ("a lab name is the playbook's name (a lowercase letter, then up to 29 lowercase letters, digits or "
-        "hyphens), or a copy of it with '-' and the copy's name (1-12 lowercase letters, digits or hyphens) "
-        "after it, e.g. 'elasticache-lab' or 'elasticache-lab-alice'")
+RULE = (
+    "a lab name is the playbook's name (a lowercase letter, then up to 29 lowercase letters, digits or "
+    "hyphens), or a copy of it with '-' and the copy's name (1-12 lowercase letters, digits or hyphens) "
+    "after it, e.g. 'elasticache-lab' or 'elasticache-lab-alice'"
+)
 
 
 def is_lab_name(name) -> bool:
@@ -36,8 +39,10 @@ def check_lab(name, what: str = "") -> str:
     flag it came from, if any."""
     if is_lab_name(name):
         return name
-    raise BadInput(f"{what + ' ' if what else ''}{shown(name)} is not a lab name: {RULE}.",
-                   "Check the name ('ops status' lists the labs recorded here, with --state those in S3).")
+    raise BadInput(
+        f"{what + ' ' if what else ''}{shown(name)} is not a lab name: {RULE}.",
+        "Check the name ('ops status' lists the labs recorded here, with --state those in S3).",
+    )
 
 
 def lab_of_record_file(file_name: str) -> Optional[str]:
@@ -53,8 +58,9 @@ def check_record_file(file_name: str) -> str:
     """A record's or lock's file name (`LAB.json`, `LAB.RUNID.json`, `LAB.lock`), checked as the last
     line of defence before it becomes a path or an S3 key."""
     if lab_of_record_file(file_name) is None:
-        raise BadInput(f"{shown(file_name)} is not the file name of a lab's record: {RULE}.",
-                       "Check the lab name given to ops.")
+        raise BadInput(
+            f"{shown(file_name)} is not the file name of a lab's record: {RULE}.", "Check the lab name given to ops."
+        )
     return file_name
 
 

@@ -1,14 +1,17 @@
 """Names of network hosts a playbook gives (a cache endpoint, a host to PING): a DNS hostname
 (RFC 1123 labels) or an IP literal, nothing else, so no such value carries a path, an
 option or shell syntax to the host that uses it."""
+
 import ipaddress
 import re
 from typing import Optional, Union
 
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 MAX_NAME = 253
-RULE = ("must be a DNS hostname (dot-separated labels of letters, digits and '-', each at most 63 "
-        f"characters, not starting or ending with '-'; at most {MAX_NAME} in all) or an IP address")
+RULE = (
+    "must be a DNS hostname (dot-separated labels of letters, digits and '-', each at most 63 "
+    f"characters, not starting or ending with '-'; at most {MAX_NAME} in all) or an IP address"
+)
 
 
 def ip_literal(value: str) -> Optional[Union[ipaddress.IPv4Address, ipaddress.IPv6Address]]:

@@ -4,6 +4,7 @@ Every event has a kind and fields; text mode turns it into one line with the (po
 simulated) time since the run started and the step name first, JSON mode prints it as one
 object per line: {"event": kind, "t": seconds, ...fields}.
 """
+
 import json
 import sys
 import threading
@@ -77,7 +78,9 @@ class Reporter:
         if self.show_lab and "lab" in f and step:
             step = f"{f['lab']}:{step}"
         if name == "run_started":
-            mode = "dry run: simulated account, simulated time" if f["dry_run"] else f"AWS account, region {f['region']}"
+            mode = (
+                "dry run: simulated account, simulated time" if f["dry_run"] else f"AWS account, region {f['region']}"
+            )
             return f"ops: {f['action']} lab '{f['lab']}' (run {f['run_id']}, {mode})"
         if name == "step_started":
             return f"{stamp} {step:<12} start    {f['type']}"
@@ -124,8 +127,10 @@ class Reporter:
 
     def _summary(self, f: Dict[str, Any]) -> str:
         lab = f"{f['lab']}: " if self.show_lab and "lab" in f else ""
-        lines = [f"ops: {lab}{f['result']} in {format_duration(f['elapsed'])}"
-                 + (" of simulated time" if f.get("simulated") else "")]
+        lines = [
+            f"ops: {lab}{f['result']} in {format_duration(f['elapsed'])}"
+            + (" of simulated time" if f.get("simulated") else "")
+        ]
         left = f.get("left", [])
         if left:
             lines.append(f"ops: {len(left)} resource(s) exist now:")

@@ -11,6 +11,7 @@ name (or `*` within the resource type). A resource whose name the playbook leave
 `Grant.why` says why a grant's resource is "*": only actions AWS offers no resource type for
 stay there (tests/test_policy_lint.py checks each against AWS's IAM database).
 """
+
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence
@@ -119,8 +120,11 @@ def statement(grant: Grant, names: Mapping[str, Optional[str]]) -> Optional[Dict
     resources = sorted({r for r in (render(t, names) for t in grant.resources) if r is not None})
     if not resources:
         return None
-    document: Dict[str, Any] = {"Effect": "Allow", "Action": one_or_list(grant.actions),
-                                "Resource": one_or_list(resources)}
+    document: Dict[str, Any] = {
+        "Effect": "Allow",
+        "Action": one_or_list(grant.actions),
+        "Resource": one_or_list(resources),
+    }
     if grant.conditions:
         document["Condition"] = render_conditions(grant.conditions, names)
     return document

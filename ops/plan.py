@@ -3,6 +3,7 @@
 Every step previews its changes with read-only calls; references to outputs that exist
 only at run time are shown as such. Findings say what to do about each problem.
 """
+
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -14,8 +15,17 @@ from .refs import REF, resolve
 from .state import RunState
 from .steps.base import Change
 
-PREVIOUS_GENERATION = ("cache.t1.", "cache.t2.", "cache.m1.", "cache.m2.", "cache.m3.", "cache.m4.", "cache.c1.",
-                       "cache.r3.", "cache.r4.")
+PREVIOUS_GENERATION = (
+    "cache.t1.",
+    "cache.t2.",
+    "cache.m1.",
+    "cache.m2.",
+    "cache.m3.",
+    "cache.m4.",
+    "cache.c1.",
+    "cache.r3.",
+    "cache.r4.",
+)
 
 
 @dataclass
@@ -40,12 +50,24 @@ class Plan:
         return not any(f.level == "problem" for f in self.findings)
 
     def to_json(self) -> Dict[str, Any]:
-        return {"lab": self.lab, "region": self.region, "account": self.account, "ready": self.ready,
-                "hourly_usd": round(self.hourly, 4), "prices_taken": self.prices_taken, "unpriced": self.unpriced,
-                "steps": [{"step": s["step"], "type": s["type"],
-                           "changes": [{"action": c.action, "what": c.what} for c in s["changes"]]}
-                          for s in self.steps],
-                "findings": [{"level": f.level, "text": f.text} for f in self.findings]}
+        return {
+            "lab": self.lab,
+            "region": self.region,
+            "account": self.account,
+            "ready": self.ready,
+            "hourly_usd": round(self.hourly, 4),
+            "prices_taken": self.prices_taken,
+            "unpriced": self.unpriced,
+            "steps": [
+                {
+                    "step": s["step"],
+                    "type": s["type"],
+                    "changes": [{"action": c.action, "what": c.what} for c in s["changes"]],
+                }
+                for s in self.steps
+            ],
+            "findings": [{"level": f.level, "text": f.text} for f in self.findings],
+        }
 
     def lines(self) -> List[str]:
         out = [f"Plan for lab '{self.lab}' in {self.region} (account {self.account}):", ""]
@@ -67,25 +89,37 @@ _SIGN = {"create": "+", "adopt": "=", "change": "~", "run": ">"}
 
 def _placeholders(value, run_id: str, region: str):
     """Resolve what is known before a run; show step outputs as where they come from."""
+
     def lookup(path):
         if path == ("run", "id"):
             return run_id
         if path == ("run", "region"):
             return region
         return "<" + ".".join(path[1:2] + path[3:]) + ">"
+
     return resolve(value, lookup)
 
 
-def make_plan(playbook: Playbook, aws, reporter, settings: Dict[str, Any], prices: Prices,
-              state: Optional[RunState] = None) -> Plan:
+def make_plan(
+    playbook: Playbook, aws, reporter, settings: Dict[str, Any], prices: Prices, state: Optional[RunState] = None
+) -> Plan:
     account = aws.call(aws.client("sts").get_caller_identity)["Account"]  # refused: the CLI says why
     plan = Plan(playbook.name, aws.region, account, prices_taken=prices.taken)
     plan.findings.append(Finding("ok", f"credentials work (account {account}), region {aws.region}."))
     run_id = state.run_id if state else "<run id>"
     for step in playbook.steps:
         args = step.step_type.with_defaults(_placeholders(step.args, run_id, aws.region))
-        ctx = StepContext(aws=aws, clock=aws.clock, state=state, reporter=reporter, settings=settings,
-                          lab=playbook.name, step=step.name, step_type=step.type, timeout=step.timeout)
+        ctx = StepContext(
+            aws=aws,
+            clock=aws.clock,
+            state=state,
+            reporter=reporter,
+            settings=settings,
+            lab=playbook.name,
+            step=step.name,
+            step_type=step.type,
+            timeout=step.timeout,
+        )
         try:
             changes = step.step_type(ctx, step.name, args).preview()
         except Exception as exc:  # noqa: BLE001 - a plan reports, it does not stop
@@ -125,11 +159,18 @@ def _checks(playbook: Playbook, aws) -> List[Finding]:
     ec2 = aws.client("ec2")
     vpcs = aws.call(ec2.describe_vpcs, Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
     if not vpcs:
-        findings.append(Finding("problem", f"{aws.region} has no default VPC: create one with "
-                                           "'aws ec2 create-default-vpc', or give the steps explicit subnets/groups."))
+        findings.append(
+            Finding(
+                "problem",
+                f"{aws.region} has no default VPC: create one with "
+                "'aws ec2 create-default-vpc', or give the steps explicit subnets/groups.",
+            )
+        )
     else:
-        groups = aws.call(ec2.describe_security_groups, Filters=[
-            {"Name": "vpc-id", "Values": [vpcs[0]["VpcId"]]}, {"Name": "group-name", "Values": ["default"]}])
+        groups = aws.call(
+            ec2.describe_security_groups,
+            Filters=[{"Name": "vpc-id", "Values": [vpcs[0]["VpcId"]]}, {"Name": "group-name", "Values": ["default"]}],
+        )
         if groups["SecurityGroups"]:
             findings.append(Finding("ok", f"default VPC {vpcs[0]['VpcId']} and its default security group exist."))
         else:
@@ -139,10 +180,19 @@ def _checks(playbook: Playbook, aws) -> List[Finding]:
         findings.append(_cloud9_access(aws))
     for step in playbook.steps:
         node = step.args.get("node_type")
-        if step.type.startswith("elasticache.") and isinstance(node, str) and not REF.search(node) \
-                and node.startswith(PREVIOUS_GENERATION):
-            findings.append(Finding("warning", f"step '{step.name}': {node} is a previous-generation node type that "
-                                               "new clusters may not get; use --var node_type=cache.t3.micro."))
+        if (
+            step.type.startswith("elasticache.")
+            and isinstance(node, str)
+            and not REF.search(node)
+            and node.startswith(PREVIOUS_GENERATION)
+        ):
+            findings.append(
+                Finding(
+                    "warning",
+                    f"step '{step.name}': {node} is a previous-generation node type that "
+                    "new clusters may not get; use --var node_type=cache.t3.micro.",
+                )
+            )
     return findings
 
 
@@ -152,7 +202,10 @@ def _cloud9_access(aws) -> Finding:
     except Exception as exc:  # noqa: BLE001
         message = error_message(exc)
         if "does not have access" in message or error_code(exc) in ("AccessDeniedException", "AccessDenied"):
-            return Finding("problem", f"this account cannot use Cloud9 ({message}); Cloud9 is closed to new "
-                                      "customers since 2024-07-25: use an account that had it, or an EC2 client host.")
+            return Finding(
+                "problem",
+                f"this account cannot use Cloud9 ({message}); Cloud9 is closed to new "
+                "customers since 2024-07-25: use an account that had it, or an EC2 client host.",
+            )
         raise
     return Finding("ok", "the account can use Cloud9.")

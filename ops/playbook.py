@@ -4,6 +4,7 @@ Every problem is reported as BadInput with file:line and a hint. Var values (fro
 playbook, config files and --var) are substituted here, so their types are checked too;
 only references to other steps' outputs are left for the runner.
 """
+
 import difflib
 import re
 from dataclasses import dataclass, field
@@ -81,23 +82,39 @@ def load_playbook(path, overrides: Optional[Dict[str, Any]] = None, override_sou
 def build_playbook(doc, source: str, overrides: Dict[str, Any], override_source: str = "--var") -> Playbook:
     # every YAML mapping is read as a LineDict and every sequence as a LineList (ops.yamlsource)
     if not isinstance(doc, LineDict):
-        raise BadInput("a playbook must be a mapping with 'name:' and 'steps:'.",
-                       "See playbooks/lab.yaml for an example.", source, getattr(doc, "line", 1))
+        raise BadInput(
+            "a playbook must be a mapping with 'name:' and 'steps:'.",
+            "See playbooks/lab.yaml for an example.",
+            source,
+            getattr(doc, "line", 1),
+        )
     _check_keys(doc, TOP_KEYS, "the playbook", source)
     name = doc.get("name")
     if name is None:
-        raise BadInput("the playbook has no 'name:'.", "Add e.g. 'name: my-lab' (lowercase, digits, hyphens).",
-                       source, doc.line or 1)
+        raise BadInput(
+            "the playbook has no 'name:'.",
+            "Add e.g. 'name: my-lab' (lowercase, digits, hyphens).",
+            source,
+            doc.line or 1,
+        )
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise BadInput(f"playbook name {name!r} is not valid.",
-                       "Use 1-30 lowercase letters, digits or hyphens, starting with a letter "
-                       "(it goes into resource names and tags).", source, doc.line_of("name"))
+        raise BadInput(
+            f"playbook name {name!r} is not valid.",
+            "Use 1-30 lowercase letters, digits or hyphens, starting with a letter "
+            "(it goes into resource names and tags).",
+            source,
+            doc.line_of("name"),
+        )
     description = doc.get("description") or ""
     variables = _load_vars(doc, source, overrides, override_source)
     steps_node = doc.get("steps")
     if not isinstance(steps_node, LineList) or not steps_node:
-        raise BadInput("the playbook needs a non-empty 'steps:' list.",
-                       "Each step has 'name:', 'type:' and 'with:'.", source, doc.line_of("steps"))
+        raise BadInput(
+            "the playbook needs a non-empty 'steps:' list.",
+            "Each step has 'name:', 'type:' and 'with:'.",
+            source,
+            doc.line_of("steps"),
+        )
     playbook = Playbook(name=name, source=source, description=str(description), vars=variables)
     declared: List[object] = [n.get("name") for n in steps_node if isinstance(n, dict)]
     for index, node in enumerate(steps_node):
@@ -111,11 +128,16 @@ def _load_vars(doc: LineDict, source: str, overrides: Dict[str, Any], override_s
         raise BadInput("'vars:' must be a mapping of names to values.", "", source, doc.line_of("vars"))
     for key, value in node.items():
         if not isinstance(key, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
-            raise BadInput(f"var name {key!r} is not valid.", "Use letters, digits and underscores.",
-                           source, node.line_of(key))
+            raise BadInput(
+                f"var name {key!r} is not valid.", "Use letters, digits and underscores.", source, node.line_of(key)
+            )
         if isinstance(value, dict):
-            raise BadInput(f"var '{key}' is a mapping; vars hold strings, numbers, booleans or lists.",
-                           "", source, node.line_of(key))
+            raise BadInput(
+                f"var '{key}' is a mapping; vars hold strings, numbers, booleans or lists.",
+                "",
+                source,
+                node.line_of(key),
+            )
     for key in overrides:
         if key not in node:
             hint = _suggest(key, node) or f"The playbook's vars are: {', '.join(node) or 'none'}."
@@ -147,20 +169,31 @@ def _build_step(node, line: int, playbook: Playbook, declared: Collection[object
     if name is None:
         raise BadInput("this step has no 'name:'.", "Give every step a unique name, e.g. 'name: redis'.", source, line)
     if not isinstance(name, str) or not STEP_NAME_RE.match(name):
-        raise BadInput(f"step name {name!r} is not valid.",
-                       "Use lowercase letters, digits, '-' or '_', starting with a letter.",
-                       source, node.line_of("name") if "name" in node else line)
+        raise BadInput(
+            f"step name {name!r} is not valid.",
+            "Use lowercase letters, digits, '-' or '_', starting with a letter.",
+            source,
+            node.line_of("name") if "name" in node else line,
+        )
     if any(s.name == name for s in playbook.steps):
         raise BadInput(f"two steps are named '{name}'.", "Step names must be unique.", source, node.line_of("name"))
     type_name = node.get("type")
     types = registry()
     if type_name is None:
-        raise BadInput(f"step '{name}' has no 'type:'.", f"Known types: {', '.join(sorted(types))} (see 'ops steps').",
-                       source, node.line_of("name"))
+        raise BadInput(
+            f"step '{name}' has no 'type:'.",
+            f"Known types: {', '.join(sorted(types))} (see 'ops steps').",
+            source,
+            node.line_of("name"),
+        )
     if type_name not in types:
         hint = _suggest(type_name, types) or f"Known types: {', '.join(sorted(types))} (see 'ops steps')."
-        raise BadInput(f"step '{name}' has unknown type {type_name!r}.", hint, source,
-                       node.line_of("type") if "type" in node else line)
+        raise BadInput(
+            f"step '{name}' has unknown type {type_name!r}.",
+            hint,
+            source,
+            node.line_of("type") if "type" in node else line,
+        )
     step_type = types[type_name]
     args_node = node.get("with") or LineDict()
     if not isinstance(args_node, LineDict):
@@ -179,25 +212,45 @@ def _build_step(node, line: int, playbook: Playbook, declared: Collection[object
         arg_lines[key] = pline
     for param in step_type.params:
         if param.required and param.name not in args:
-            raise BadInput(f"step '{name}' ({type_name}) is missing the required parameter '{param.name}'.",
-                           param.doc and f"It is: {param.doc}.", source, node.line_of("with") if "with" in node else line)
+            raise BadInput(
+                f"step '{name}' ({type_name}) is missing the required parameter '{param.name}'.",
+                param.doc and f"It is: {param.doc}.",
+                source,
+                node.line_of("with") if "with" in node else line,
+            )
     rule = step_type.check_args(step_type.with_defaults(args))
     if rule:
         key, problem, hint = rule
-        raise BadInput(f"step '{name}' ({type_name}), parameter '{key}': {problem}.", hint, source,
-                       arg_lines.get(key, node.line_of("with") if "with" in node else line))
+        raise BadInput(
+            f"step '{name}' ({type_name}), parameter '{key}': {problem}.",
+            hint,
+            source,
+            arg_lines.get(key, node.line_of("with") if "with" in node else line),
+        )
     timeout = step_type.default_timeout
     if "timeout" in node:
         try:
             timeout = parse_duration(node["timeout"], MAX_STEP_TIMEOUT)
         except ValueError as exc:
-            raise BadInput(f"timeout of step '{name}': {exc}.",
-                           f"Write e.g. 'timeout: 20m'. The slowest step, a cache cluster, waits 40m by default; "
-                           f"a step may wait at most {format_limit(MAX_STEP_TIMEOUT)}.", source,
-                           node.line_of("timeout")) from None
-    return Step(name=name, type=type_name, args=args, needs=list(after), timeout=timeout, line=line,
-                description=str(node.get("description") or ""), after=after, arg_lines=arg_lines,
-                with_line=node.line_of("with") if "with" in node else line)
+            raise BadInput(
+                f"timeout of step '{name}': {exc}.",
+                f"Write e.g. 'timeout: 20m'. The slowest step, a cache cluster, waits 40m by default; "
+                f"a step may wait at most {format_limit(MAX_STEP_TIMEOUT)}.",
+                source,
+                node.line_of("timeout"),
+            ) from None
+    return Step(
+        name=name,
+        type=type_name,
+        args=args,
+        needs=list(after),
+        timeout=timeout,
+        line=line,
+        description=str(node.get("description") or ""),
+        after=after,
+        arg_lines=arg_lines,
+        with_line=node.line_of("with") if "with" in node else line,
+    )
 
 
 def _later_or_missing(other: str, name: str, declared: Collection[object]) -> str:
@@ -211,20 +264,25 @@ def _check_needs(node: LineDict, name: str, playbook: Playbook, declared: Collec
     if isinstance(needs, str):
         needs = [needs]
     if not isinstance(needs, list):
-        raise BadInput(f"'needs:' of step '{name}' must be a list of step names.", "", playbook.source,
-                       node.line_of("needs"))
+        raise BadInput(
+            f"'needs:' of step '{name}' must be a list of step names.", "", playbook.source, node.line_of("needs")
+        )
     earlier = [s.name for s in playbook.steps]
     for other in needs:
         if other not in earlier:
             problem = _later_or_missing(other, name, declared)
-            raise BadInput(f"step '{name}' needs '{other}', {problem}.",
-                           _suggest(other, earlier) or "A step can only need steps listed before it.",
-                           playbook.source, node.line_of("needs"))
+            raise BadInput(
+                f"step '{name}' needs '{other}', {problem}.",
+                _suggest(other, earlier) or "A step can only need steps listed before it.",
+                playbook.source,
+                node.line_of("needs"),
+            )
     return list(dict.fromkeys(needs))
 
 
-def _check_arg(raw, param, step_name: str, playbook: Playbook, line: int, after: Dict[str, str],
-               declared: Collection[object]):
+def _check_arg(
+    raw, param, step_name: str, playbook: Playbook, line: int, after: Dict[str, str], declared: Collection[object]
+):
     source = playbook.source
     try:
         refs = refs_in(raw)
@@ -233,19 +291,30 @@ def _check_arg(raw, param, step_name: str, playbook: Playbook, line: int, after:
     earlier = {s.name: s for s in playbook.steps}
     for ref in refs:
         if ref[0] == "vars" and ref[1] not in playbook.vars:
-            raise BadInput(f"step '{step_name}' refers to var '{ref[1]}', which is not declared.",
-                           _suggest(ref[1], playbook.vars) or "Declare it under 'vars:'.", source, line)
+            raise BadInput(
+                f"step '{step_name}' refers to var '{ref[1]}', which is not declared.",
+                _suggest(ref[1], playbook.vars) or "Declare it under 'vars:'.",
+                source,
+                line,
+            )
         if ref[0] == "steps":
             target, output = ref[1], ref[3]
             if target not in earlier:
                 problem = _later_or_missing(target, step_name, declared)
-                raise BadInput(f"step '{step_name}' refers to the outputs of {problem} ('{target}').",
-                               _suggest(target, earlier) or "Steps can use outputs of steps listed before them.",
-                               source, line)
+                raise BadInput(
+                    f"step '{step_name}' refers to the outputs of {problem} ('{target}').",
+                    _suggest(target, earlier) or "Steps can use outputs of steps listed before them.",
+                    source,
+                    line,
+                )
             outputs = earlier[target].step_type.outputs
             if output not in outputs:
-                raise BadInput(f"step '{target}' ({earlier[target].type}) has no output '{output}'.",
-                               _suggest(output, outputs) or f"Its outputs: {', '.join(outputs)}.", source, line)
+                raise BadInput(
+                    f"step '{target}' ({earlier[target].type}) has no output '{output}'.",
+                    _suggest(output, outputs) or f"Its outputs: {', '.join(outputs)}.",
+                    source,
+                    line,
+                )
             phase = CREATED if outputs[output].early else DONE
             if after.get(target) != DONE:
                 after[target] = phase
@@ -253,15 +322,23 @@ def _check_arg(raw, param, step_name: str, playbook: Playbook, line: int, after:
     sample = resolve(value, lambda path: SAMPLE_RUN_ID if path == ("run", "id") else "${{ " + ".".join(path) + " }}")
     if param.secret and refs_in(sample):
         # resolved only at run time, it could not be checked before: a secret's source is written out
-        raise BadInput(f"step '{step_name}', parameter '{param.name}' may not refer to a step output or run value.",
-                       f"It is: {param.doc}. Write the source itself, or take it from a var.", source, line)
+        raise BadInput(
+            f"step '{step_name}', parameter '{param.name}' may not refer to a step output or run value.",
+            f"It is: {param.doc}. Write the source itself, or take it from a var.",
+            source,
+            line,
+        )
     if not refs_in(sample):
         problem = param.validate(sample)
         if problem:
             origin = "".join(f" (from var '{r[1]}')" for r in refs if r[0] == "vars")
             shown = "" if param.secret else f" = {sample!r}"  # it may be the secret itself: never repeated
-            raise BadInput(f"step '{step_name}', parameter '{param.name}'{shown}{origin} {problem}.",
-                           param.doc and f"It is: {param.doc}.", source, line)
+            raise BadInput(
+                f"step '{step_name}', parameter '{param.name}'{shown}{origin} {problem}.",
+                param.doc and f"It is: {param.doc}.",
+                source,
+                line,
+            )
     return value
 
 
@@ -276,6 +353,7 @@ def _static_value(path, playbook: Playbook):
 
 def resolve_runtime(value, run_id: str, region: str, outputs: Dict[str, Dict[str, Any]]):
     """Substitute run.* and step outputs, at run time."""
+
     def lookup(path):
         if path == ("run", "id"):
             return run_id
@@ -284,6 +362,7 @@ def resolve_runtime(value, run_id: str, region: str, outputs: Dict[str, Dict[str
         if path == ("playbook", "name"):
             raise KeyError(path)  # substituted at load time
         return outputs[path[1]][path[3]]
+
     return resolve(value, lookup)
 
 
@@ -293,12 +372,18 @@ def check_ingress_sources(playbook: Playbook, allow_cidr: bool) -> None:
         if step.type != "ec2.ingress":
             continue
         if bool(step.args.get("source_group_id")) == bool(step.args.get("cidr")):
-            raise BadInput(f"step '{step.name}' needs exactly one of source_group_id and cidr.",
-                           "Use source_group_id: only members of that security group get in.",
-                           playbook.source, step.with_line)
+            raise BadInput(
+                f"step '{step.name}' needs exactly one of source_group_id and cidr.",
+                "Use source_group_id: only members of that security group get in.",
+                playbook.source,
+                step.with_line,
+            )
         if step.args.get("cidr") and not allow_cidr:
-            raise BadInput(f"step '{step.name}' opens port {step.args.get('port')} to the CIDR "
-                           f"{step.args['cidr']}, not to a security group.",
-                           "Prefer source_group_id (only members of that group get in); to open it to an "
-                           "address range anyway, pass --allow-public-ingress.",
-                           playbook.source, step.arg_lines.get("cidr", step.line))
+            raise BadInput(
+                f"step '{step.name}' opens port {step.args.get('port')} to the CIDR "
+                f"{step.args['cidr']}, not to a security group.",
+                "Prefer source_group_id (only members of that group get in); to open it to an "
+                "address range anyway, pass --allow-public-ingress.",
+                playbook.source,
+                step.arg_lines.get("cidr", step.line),
+            )

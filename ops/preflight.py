@@ -4,6 +4,7 @@ Validation knows a node type's name is real (ops/instance_types.py), not whether
 offers it: without this check an unknown size such as cache.m5.8xlarge would fail only at
 CreateCacheCluster, after the steps before it had made (and billed) their resources.
 """
+
 from typing import List, Optional, Tuple
 
 from .aws import error_code, error_message, is_unreachable
@@ -16,9 +17,13 @@ _REFUSED = ("InvalidParameterValue", "InvalidParameterCombination")
 
 def literal_node_types(playbook) -> List[Tuple[object, str]]:
     """(step, node type) of every cache step whose node type is known before the run."""
-    return [(step, step.args["node_type"]) for step in playbook.steps
-            if step.type.startswith("elasticache.") and isinstance(step.args.get("node_type"), str)
-            and not REF.search(step.args["node_type"])]
+    return [
+        (step, step.args["node_type"])
+        for step in playbook.steps
+        if step.type.startswith("elasticache.")
+        and isinstance(step.args.get("node_type"), str)
+        and not REF.search(step.args["node_type"])
+    ]
 
 
 def not_offered(aws, node_type: str) -> Optional[str]:
@@ -27,8 +32,9 @@ def not_offered(aws, node_type: str) -> Optional[str]:
     An endpoint that cannot be reached at all raises (the CLI explains it)."""
     client = aws.client("elasticache")
     try:
-        offers = aws.call(client.describe_reserved_cache_nodes_offerings, CacheNodeType=node_type,
-                          MaxRecords=20)["ReservedCacheNodesOfferings"]
+        offers = aws.call(client.describe_reserved_cache_nodes_offerings, CacheNodeType=node_type, MaxRecords=20)[
+            "ReservedCacheNodesOfferings"
+        ]
     except Exception as exc:  # noqa: BLE001
         if error_code(exc) in _REFUSED:
             return f"AWS refuses it in {aws.region}: {error_message(exc)}"
@@ -49,8 +55,13 @@ def check_node_types_before_run(playbook, dry_run: bool, region: Optional[str], 
     if dry_run:
         for step, node_type in wanted:
             if node_type not in CREATABLE:
-                _refuse(playbook, step, node_type, f"the simulated account, like AWS today, creates no {node_type} "
-                                                   "nodes (previous-generation or unknown size)")
+                _refuse(
+                    playbook,
+                    step,
+                    node_type,
+                    f"the simulated account, like AWS today, creates no {node_type} "
+                    "nodes (previous-generation or unknown size)",
+                )
         return
     from .target import open_target
 
@@ -64,5 +75,9 @@ def check_node_types_before_run(playbook, dry_run: bool, region: Optional[str], 
 def _refuse(playbook, step, node_type: str, problem: str) -> None:
     close = closest_node_type(node_type) if node_type not in CREATABLE else None
     suggestion = f"Use {close} (or cache.t3.micro)" if close and close in CREATABLE else "Use cache.t3.micro"
-    raise BadInput(f"step '{step.name}' asks for node type {node_type}: {problem}. Nothing was created.",
-                   f"{suggestion}, or another region.", playbook.source, step.arg_lines.get("node_type", step.line))
+    raise BadInput(
+        f"step '{step.name}' asks for node type {node_type}: {problem}. Nothing was created.",
+        f"{suggestion}, or another region.",
+        playbook.source,
+        step.arg_lines.get("node_type", step.line),
+    )

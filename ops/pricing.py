@@ -1,4 +1,5 @@
 """Hourly prices of what a lab leaves running, from config/pricing.yaml."""
+
 from pathlib import Path
 from typing import Any, Dict, Optional
 

@@ -6,6 +6,7 @@ an internal error, a teardown that hangs on cyclic dependencies, or one that mis
 format it does not know. A record from a newer ops is never acted on: its fields may mean
 something this version cannot see.
 """
+
 import re
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -19,29 +20,38 @@ FORMAT_VERSION = 1  # what state.py writes
 STATUSES = ("intent", "created", "adopted", "refused", "deleted", "handed-over")  # a resource's life
 REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$")
 ROW_STRINGS = ("step", "type", "kind", "id", "region")
-OPTIONAL = {"playbook": (lambda v: isinstance(v, str), "a string"),
-            "dry_run": (lambda v: isinstance(v, bool), "true or false"),
-            "started_at": (lambda v: isinstance(v, str), "a string"),
-            "serial": (lambda v: _is_int(v), "a whole number"),
-            "written_by": (lambda v: isinstance(v, str), "a string"),
-            "expires_at": (lambda v: _is_int(v) or isinstance(v, float), "a time in seconds")}
+OPTIONAL = {
+    "playbook": (lambda v: isinstance(v, str), "a string"),
+    "dry_run": (lambda v: isinstance(v, bool), "true or false"),
+    "started_at": (lambda v: isinstance(v, str), "a string"),
+    "serial": (lambda v: _is_int(v), "a whole number"),
+    "written_by": (lambda v: isinstance(v, str), "a string"),
+    "expires_at": (lambda v: _is_int(v) or isinstance(v, float), "a time in seconds"),
+}
 
 
 def check_record(data: Any, where: str) -> dict[str, Any]:
     """The record, if ops can act on it; otherwise bad input naming `where` (a file or s3:// key)."""
     version = data.get("version") if isinstance(data, dict) else None
     if _is_int(version) and version > FORMAT_VERSION:
-        raise BadInput(f"the record {where} was made by a newer ops (record format {version}; this ops knows "
-                       f"format {FORMAT_VERSION}), so this ops will not act on it, nor tear anything of it down.",
-                       "Upgrade ops (pip install --upgrade ops-lab) and run the command again.")
+        raise BadInput(
+            f"the record {where} was made by a newer ops (record format {version}; this ops knows "
+            f"format {FORMAT_VERSION}), so this ops will not act on it, nor tear anything of it down.",
+            "Upgrade ops (pip install --upgrade ops-lab) and run the command again.",
+        )
     problem = _problem(data)
     if problem:
         lab = data.get("lab") if isinstance(data, dict) and is_lab_name(data.get("lab")) else "LAB"
-        good_copy = ("restore a good version of that object" if where.startswith("s3://")
-                     else f"get a good copy (ops state pull {lab} --state s3://..., if the team keeps one)")
-        raise BadInput(f"the record {where} cannot be used: {problem}.",
-                       f"Nothing was changed: {good_copy}, correct it by hand, or move it away and find the lab's "
-                       f"resources by their tags with 'ops sweep --playbook {lab}'.")
+        good_copy = (
+            "restore a good version of that object"
+            if where.startswith("s3://")
+            else f"get a good copy (ops state pull {lab} --state s3://..., if the team keeps one)"
+        )
+        raise BadInput(
+            f"the record {where} cannot be used: {problem}.",
+            f"Nothing was changed: {good_copy}, correct it by hand, or move it away and find the lab's "
+            f"resources by their tags with 'ops sweep --playbook {lab}'.",
+        )
     return data
 
 
@@ -53,11 +63,11 @@ def _problem(data: Any) -> Optional[str]:
         return "it has no 'version'"
     if not _is_int(version) or version < 1:
         return f"'version' is {shown(version)}, not a record format ops knows ({FORMAT_VERSION})"
-    for key, check, rule in (("lab", is_lab_name, "a lab name"),
-                             ("run_id", lambda v: isinstance(v, str) and bool(RUN_ID_RE.fullmatch(v)),
-                              "a run id like 'r1a2b3c4'"),
-                             ("region", lambda v: isinstance(v, str) and bool(REGION_RE.fullmatch(v)),
-                              "an AWS region like 'us-east-1'")):
+    for key, check, rule in (
+        ("lab", is_lab_name, "a lab name"),
+        ("run_id", lambda v: isinstance(v, str) and bool(RUN_ID_RE.fullmatch(v)), "a run id like 'r1a2b3c4'"),
+        ("region", lambda v: isinstance(v, str) and bool(REGION_RE.fullmatch(v)), "an AWS region like 'us-east-1'"),
+    ):
         if key not in data:
             return f"it has no '{key}'"
         if not check(data[key]):
@@ -125,7 +135,7 @@ def _cycle(graph: dict[str, list[str]]) -> Optional[list[str]]:
                 stack.pop()
                 continue
             if following in on_path:
-                return path[path.index(following):] + [following]
+                return path[path.index(following) :] + [following]
             if following not in done:
                 path.append(following)
                 on_path.add(following)
@@ -140,4 +150,3 @@ def _is_int(value: Any) -> "TypeGuard[int]":
 def _kind(value: Any) -> str:
     names = {dict: "a JSON object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}
     return names.get(type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__)
-

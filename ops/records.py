@@ -13,6 +13,7 @@ two writes never leave identical bytes (and an ETag is never reused for differen
 A slot's file or key is built only from a lab name (names.py), and every record read from
 either store is checked (record_schema.py) before anything acts on it.
 """
+
 import json
 import os
 import re
@@ -44,7 +45,7 @@ def private_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     parts = path.parts
     if ".ops" in parts:
-        top = Path(*parts[:parts.index(".ops") + 1])
+        top = Path(*parts[: parts.index(".ops") + 1])
         for folder in [top, *[p for p in path.parents if top in p.parents]][::-1] + [path]:
             os.chmod(folder, 0o700)
 
@@ -73,17 +74,25 @@ def parse_location(text: str, source: str = "--state", line: int = 0) -> Locatio
     """Check an s3://BUCKET/PREFIX location (bad input, exit 2, when it is not one)."""
     match = re.match(r"^s3://([^/]+)(?:/(.*))?$", text.strip())
     if not match:
-        raise BadInput(f"state location {text!r} is not s3://BUCKET/PREFIX.",
-                       "Write e.g. --state s3://my-team-ops-state/labs (omit --state to keep records here).",
-                       source, line)
+        raise BadInput(
+            f"state location {text!r} is not s3://BUCKET/PREFIX.",
+            "Write e.g. --state s3://my-team-ops-state/labs (omit --state to keep records here).",
+            source,
+            line,
+        )
     bucket, prefix = match.group(1), (match.group(2) or "").strip("/")
     if not BUCKET_NAME.match(bucket) or ".." in bucket:
-        raise BadInput(f"'{bucket}' is not a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens).",
-                       "Check the bucket part of s3://BUCKET/PREFIX.", source, line)
+        raise BadInput(
+            f"'{bucket}' is not a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens).",
+            "Check the bucket part of s3://BUCKET/PREFIX.",
+            source,
+            line,
+        )
     return Location(bucket, f"{prefix}/" if prefix else "")
 
 
 # --- a folder here ------------------------------------------------------------------
+
 
 class LocalSlot:
     """One lab's record in a folder: an owner-only file, replaced atomically."""
@@ -102,9 +111,11 @@ class LocalSlot:
         except FileNotFoundError:
             return None, None
         except (OSError, ValueError) as exc:
-            raise BadInput(f"the state file is unreadable ({exc}).",
-                           "Restore it from a backup, or remove it if nothing from that run exists any more.",
-                           str(self.path)) from None
+            raise BadInput(
+                f"the state file is unreadable ({exc}).",
+                "Restore it from a backup, or remove it if nothing from that run exists any more.",
+                str(self.path),
+            ) from None
         return check_record(data, str(self.path)), None
 
     def write(self, data: Dict[str, Any], revision: Revision = None) -> Revision:
@@ -145,14 +156,18 @@ class LocalRecords:
         found = [p for p in sorted(self.folder.glob("*.json")) if not p.name.startswith(".")]
         for path in found:
             if lab_of_record_file(path.name) is None:
-                raise BadInput(f"{shown(path.name)} in {self.folder} is not named like a lab's record "
-                               "(LAB.json, with LAB a lab name).",
-                               "Only ops writes there: move that file elsewhere, or, if it is a lab's record, "
-                               "name it after the lab ('lab' in it).", str(path))
+                raise BadInput(
+                    f"{shown(path.name)} in {self.folder} is not named like a lab's record "
+                    "(LAB.json, with LAB a lab name).",
+                    "Only ops writes there: move that file elsewhere, or, if it is a lab's record, "
+                    "name it after the lab ('lab' in it).",
+                    str(path),
+                )
         return [LocalSlot(path) for path in found]
 
 
 # --- S3 --------------------------------------------------------------------------------
+
 
 class S3Records:
     """Records under s3://BUCKET/PREFIX, read and written through one S3 client."""
@@ -167,8 +182,7 @@ class S3Records:
         from .clock import WallClock
 
         self.location = location
-        self.aws = Aws(aws.session, aws.region, WallClock(), dry_run=aws.dry_run, max_attempts=4,
-                       patient=aws.patient)
+        self.aws = Aws(aws.session, aws.region, WallClock(), dry_run=aws.dry_run, max_attempts=4, patient=aws.patient)
 
     @property
     def client(self):
@@ -183,22 +197,29 @@ class S3Records:
     def slots(self) -> List["S3Slot"]:
         found, token = [], None
         while True:
-            page = self.call("list the records in", self.client.list_objects_v2, Bucket=self.location.bucket,
-                             Prefix=self.location.prefix, **({"ContinuationToken": token} if token else {}))
+            page = self.call(
+                "list the records in",
+                self.client.list_objects_v2,
+                Bucket=self.location.bucket,
+                Prefix=self.location.prefix,
+                **({"ContinuationToken": token} if token else {}),
+            )
             for item in page.get("Contents", []):
-                name = item["Key"][len(self.location.prefix):]
+                name = item["Key"][len(self.location.prefix) :]
                 if "/" not in name and name.endswith(".json"):
-                    found.append(self.slot(self._lab_of(item["Key"], name[:-len(".json")])))
+                    found.append(self.slot(self._lab_of(item["Key"], name[: -len(".json")])))
             token = page.get("NextContinuationToken")
             if not token:
                 return found
 
     def _lab_of(self, key: str, lab: str) -> str:
         if not is_lab_name(lab):
-            raise BadInput(f"the object {shown(f's3://{self.location.bucket}/{key}', 100)} is not named like a "
-                           "lab's record (PREFIX/LAB.json, with LAB a lab name).",
-                           "Only ops writes under that prefix: move that object elsewhere, or, if it is a lab's "
-                           "record, name it after the lab ('lab' in it).")
+            raise BadInput(
+                f"the object {shown(f's3://{self.location.bucket}/{key}', 100)} is not named like a "
+                "lab's record (PREFIX/LAB.json, with LAB a lab name).",
+                "Only ops writes under that prefix: move that object elsewhere, or, if it is a lab's "
+                "record, name it after the lab ('lab' in it).",
+            )
         return lab
 
     def ensure_bucket(self) -> None:
@@ -223,8 +244,9 @@ class S3Records:
     def get(self, key: str, doing: str) -> Tuple[Optional[bytes], Revision]:
         """(body, ETag) of key, or (None, None) when there is no such key."""
         try:
-            answer = self.call(doing, self.client.get_object, expected=("NoSuchKey",), Bucket=self.location.bucket,
-                               Key=key)
+            answer = self.call(
+                doing, self.client.get_object, expected=("NoSuchKey",), Bucket=self.location.bucket, Key=key
+            )
         except OpsError:
             raise
         except Exception:  # noqa: BLE001 - only NoSuchKey comes back unexplained
@@ -235,9 +257,16 @@ class S3Records:
         """A conditional put (IfMatch / IfNoneMatch): the new ETag, or None if S3 refused the condition
         (including If-Match on a key deleted meanwhile: 404 NoSuchKey)."""
         try:
-            answer = self.call(doing, self.client.put_object, expected=REFUSED_WRITE + ("NoSuchKey",),
-                               Bucket=self.location.bucket, Key=key, Body=body, ContentType="application/json",
-                               **condition)
+            answer = self.call(
+                doing,
+                self.client.put_object,
+                expected=REFUSED_WRITE + ("NoSuchKey",),
+                Bucket=self.location.bucket,
+                Key=key,
+                Body=body,
+                ContentType="application/json",
+                **condition,
+            )
         except OpsError:
             raise
         except Exception:  # noqa: BLE001 - only a refused condition comes back unexplained
@@ -247,8 +276,14 @@ class S3Records:
     def delete(self, key: str, etag: Revision, doing: str) -> bool:
         """Delete key if it still has this ETag (any, when None); False if it changed. Gone is fine."""
         try:
-            self.call(doing, self.client.delete_object, expected=REFUSED_WRITE + ("NoSuchKey",),
-                      Bucket=self.location.bucket, Key=key, **({"IfMatch": etag} if etag else {}))
+            self.call(
+                doing,
+                self.client.delete_object,
+                expected=REFUSED_WRITE + ("NoSuchKey",),
+                Bucket=self.location.bucket,
+                Key=key,
+                **({"IfMatch": etag} if etag else {}),
+            )
         except OpsError:
             raise
         except Exception as exc:  # noqa: BLE001 - a refused condition, or a key already gone
@@ -258,18 +293,23 @@ class S3Records:
     def explain(self, exc: BaseException, doing: str) -> OpsError:
         code, url, bucket = error_code(exc), self.location.url, self.location.bucket
         if code in ("NoSuchBucket", "404"):
-            return BadInput(f"the state bucket '{bucket}' does not exist (or these credentials cannot see it).",
-                            f"Create it (aws s3 mb s3://{bucket}) or fix --state / 'state:' in the config; "
-                            "nothing was changed.")
+            return BadInput(
+                f"the state bucket '{bucket}' does not exist (or these credentials cannot see it).",
+                f"Create it (aws s3 mb s3://{bucket}) or fix --state / 'state:' in the config; nothing was changed.",
+            )
         if code in ("AccessDenied", "403", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-            return BadInput(f"S3 refused to let these credentials {doing} {url} ({code}).",
-                            f"Grant s3:GetObject, s3:PutObject and s3:DeleteObject on arn:aws:s3:::{bucket}/"
-                            f"{self.location.prefix}* and s3:ListBucket on arn:aws:s3:::{bucket}.")
+            return BadInput(
+                f"S3 refused to let these credentials {doing} {url} ({code}).",
+                f"Grant s3:GetObject, s3:PutObject and s3:DeleteObject on arn:aws:s3:::{bucket}/"
+                f"{self.location.prefix}* and s3:ListBucket on arn:aws:s3:::{bucket}.",
+            )
         if is_transient(exc) or not code:
-            return StateUnavailable(f"S3 could not be reached to {doing} {url} ({error_message(exc)}).",
-                                    "Check the network and try again.")
-        return StateUnavailable(f"S3 answered {code} when asked to {doing} {url}: {error_message(exc)}.",
-                                "Check the bucket and its policy.")
+            return StateUnavailable(
+                f"S3 could not be reached to {doing} {url} ({error_message(exc)}).", "Check the network and try again."
+            )
+        return StateUnavailable(
+            f"S3 answered {code} when asked to {doing} {url}: {error_message(exc)}.", "Check the bucket and its policy."
+        )
 
 
 class S3Slot:
@@ -290,24 +330,29 @@ class S3Slot:
         try:
             data = json.loads(body)
         except ValueError as exc:
-            raise BadInput(f"the record {self.where()} is not valid JSON ({exc}).",
-                           "Restore it from the bucket's versions, or delete it if nothing of that lab exists.") \
-                from None
+            raise BadInput(
+                f"the record {self.where()} is not valid JSON ({exc}).",
+                "Restore it from the bucket's versions, or delete it if nothing of that lab exists.",
+            ) from None
         return check_record(data, self.where()), etag
 
     def write(self, data: Dict[str, Any], revision: Revision) -> Revision:
         condition = {"IfMatch": revision} if revision else {"IfNoneMatch": "*"}
         etag = self.store.put(self.key, json.dumps(data, indent=2, sort_keys=True).encode(), condition, "write")
         if etag is None:
-            raise StaleRecord(f"the record {self.where()} was changed by someone else since it was read; "
-                              "S3 refused to overwrite it.",
-                              "Look at it ('ops status --state ...') before trying again.")
+            raise StaleRecord(
+                f"the record {self.where()} was changed by someone else since it was read; S3 refused to overwrite it.",
+                "Look at it ('ops status --state ...') before trying again.",
+            )
         return etag
 
     def remove(self, revision: Revision) -> None:
         if not self.store.delete(self.key, revision, "delete"):
-            raise StaleRecord(f"the record {self.where()} was changed by someone else; it was not deleted.",
-                              "Look at it ('ops status --state ...') first.")
+            raise StaleRecord(
+                f"the record {self.where()} was changed by someone else; it was not deleted.",
+                "Look at it ('ops status --state ...') first.",
+            )
+
 
 def open_records(root: Path, dry_run: bool, location: Optional[Location], aws=None):
     """The store a command works with: this folder's, or the S3 prefix of --state / config."""
@@ -324,7 +369,10 @@ def fallback_slot(root: Path, dry_run: bool, lab: str, run_id: str) -> LocalSlot
     holds another run's live resources."""
     slot = LocalRecords(root, dry_run).slot(lab)
     data, _ = slot.read()
-    if data and data.get("run_id") != run_id and any(r.get("status") in ("intent", "created", "adopted")
-                                                     for r in data.get("resources", [])):
+    if (
+        data
+        and data.get("run_id") != run_id
+        and any(r.get("status") in ("intent", "created", "adopted") for r in data.get("resources", []))
+    ):
         return LocalSlot(inside(slot.path.parent, f"{lab}.{run_id}.json"))
     return slot

@@ -4,6 +4,7 @@ Forms: ${{ vars.NAME }}, ${{ steps.STEP.outputs.NAME }}, ${{ run.id }}, ${{ run.
 ${{ playbook.name }}. A value that is exactly one reference keeps the referenced value's
 type; references inside a longer string are interpolated as text.
 """
+
 import re
 from typing import Any, Callable, List, Tuple
 
@@ -33,7 +34,8 @@ def parse_ref(expr: str) -> Tuple[str, ...]:
         return parts
     raise RefError(
         f"'${{{{ {text} }}}}' is not a reference ops knows; use vars.NAME, steps.STEP.outputs.NAME, "
-        f"run.id, run.region or playbook.name")
+        f"run.id, run.region or playbook.name"
+    )
 
 
 def refs_in(value) -> List[Tuple[str, ...]]:

@@ -4,6 +4,7 @@ Reads a timeline saved by ops/timeline.py. phases(), step_durations(), critical_
 summary() are pure functions of a loaded timeline, shared with the benchmark. Only the
 standard library and click: a report never needs AWS.
 """
+
 import re
 import shutil
 import textwrap
@@ -32,6 +33,7 @@ Phase = Dict[str, Any]
 
 
 # --- what happened, from the events ---------------------------------------------------------
+
 
 def phases(timeline: Timeline) -> List[Phase]:
     """Every create, wait and delete phase of the run, in the order they started.
@@ -79,8 +81,7 @@ def _resource(event: Dict[str, Any]) -> str:
 
 
 def _open_phase(result: List[Phase], step, resource: Optional[str], kind: str, t: float) -> Phase:
-    phase = {"step": step, "resource": resource, "phase": kind, "start": t, "end": None, "polls": [],
-             "outcome": None}
+    phase = {"step": step, "resource": resource, "phase": kind, "start": t, "end": None, "polls": [], "outcome": None}
     result.append(phase)
     return phase
 
@@ -101,8 +102,9 @@ def rows(phase_list: Sequence[Phase]) -> List[Dict[str, Any]]:
     """The chart's rows, in start order: one per step (create + wait), one per deleted resource."""
     by_key: Dict[Tuple[Any, Any], Dict[str, Any]] = {}
     for phase in phase_list:
-        row = by_key.setdefault((phase["step"], phase["resource"]),
-                                {"step": phase["step"], "resource": phase["resource"], "phases": []})
+        row = by_key.setdefault(
+            (phase["step"], phase["resource"]), {"step": phase["step"], "resource": phase["resource"], "phases": []}
+        )
         row["phases"].append(phase)
     for row in by_key.values():
         row["start"] = min(phase["start"] for phase in row["phases"])
@@ -118,8 +120,9 @@ def step_durations(timeline: Timeline) -> Dict[str, float]:
     return {row["step"]: row["end"] - row["start"] for row in rows(phases(timeline)) if row["resource"] is None}
 
 
-def recorded_dependencies(timeline: Timeline, dependencies: Optional[Dict[str, List[str]]] = None
-                          ) -> Dict[str, List[str]]:
+def recorded_dependencies(
+    timeline: Timeline, dependencies: Optional[Dict[str, List[str]]] = None
+) -> Dict[str, List[str]]:
     """Step -> the steps it waits for: from run_started, else the ones given, else none known."""
     for event in timeline["events"]:
         if event["event"] == "run_started" and isinstance(event.get("dependencies"), dict):
@@ -127,8 +130,7 @@ def recorded_dependencies(timeline: Timeline, dependencies: Optional[Dict[str, L
     return dependencies or {}
 
 
-def critical_path(timeline: Timeline, dependencies: Optional[Dict[str, List[str]]] = None
-                  ) -> Tuple[float, List[str]]:
+def critical_path(timeline: Timeline, dependencies: Optional[Dict[str, List[str]]] = None) -> Tuple[float, List[str]]:
     """The longest chain of dependent steps: (its total seconds, its steps from first to last).
 
     Without known dependencies the steps count as independent, so it is the longest step.
@@ -176,6 +178,7 @@ def chart_span(figures: Dict[str, Any], chart_rows: Sequence[Dict[str, Any]]) ->
 
 # --- the time axis ----------------------------------------------------------------------------
 
+
 def axis_ticks(total: float, length: float, min_gap: float) -> List[float]:
     """Tick times at a round interval leaving at least min_gap (in the chart's units) between them."""
     total = max(total, 1e-9)
@@ -190,14 +193,16 @@ def axis_label(seconds: float) -> str:
 
 # --- the terminal chart -----------------------------------------------------------------------
 
+
 def chart_lines(timeline: Timeline, width: int, dependencies: Optional[Dict[str, List[str]]] = None) -> List[str]:
     """The header, one line per row and the time axis, at most `width` columns wide."""
     figures = summary(timeline, dependencies)
     chart_rows = rows(phases(timeline))
     total = chart_span(figures, chart_rows)
     critical = set(figures["critical_steps"])
-    labels = [("* " if row["resource"] is None and row["step"] in critical else "  ") + row["label"]
-              for row in chart_rows]
+    labels = [
+        ("* " if row["resource"] is None and row["step"] in critical else "  ") + row["label"] for row in chart_rows
+    ]
     endings = [_row_ending(row) for row in chart_rows]
     label_width = min(max(map(len, labels), default=0), max(14, width // 4))
     ending_width = max(map(len, endings), default=0)
@@ -218,10 +223,12 @@ def _header_lines(figures: Dict[str, Any]) -> List[str]:
     path = " → ".join(map(str, figures["critical_steps"])) or "no steps"
     if not figures["dependencies_known"]:
         path += "; dependencies not recorded, so the longest step"
-    return [f"{figures['lab']}  run {figures['run_id']}  ({clock})  total {format_duration(figures['total'])}",
-            f"steps: makespan {format_duration(figures['makespan'])}, "
-            f"critical path {format_duration(figures['critical_path'])} ({path}), "
-            f"sequential {format_duration(figures['sequential'])}"]
+    return [
+        f"{figures['lab']}  run {figures['run_id']}  ({clock})  total {format_duration(figures['total'])}",
+        f"steps: makespan {format_duration(figures['makespan'])}, "
+        f"critical path {format_duration(figures['critical_path'])} ({path}), "
+        f"sequential {format_duration(figures['sequential'])}",
+    ]
 
 
 def _row_ending(row: Dict[str, Any]) -> str:
@@ -230,7 +237,7 @@ def _row_ending(row: Dict[str, Any]) -> str:
 
 
 def _fit(text: str, width: int) -> str:
-    return text.ljust(width) if len(text) <= width else text[:width - 1] + "…"
+    return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
 
 
 def _bar(row: Dict[str, Any], cells: int, total: float) -> str:
@@ -238,7 +245,7 @@ def _bar(row: Dict[str, Any], cells: int, total: float) -> str:
     line = [" "] * cells
     for phase in row["phases"]:
         first, last = _span(phase["start"], phase["end"], cells, total)
-        line[first:last + 1] = BAR_CHARS[phase["phase"]] * (last - first + 1)
+        line[first : last + 1] = BAR_CHARS[phase["phase"]] * (last - first + 1)
         for t, _status in phase["polls"]:
             line[min(max(_column(t, cells, total), first), last)] = POLL_CHAR
         if phase["outcome"] == FAILED:
@@ -264,12 +271,13 @@ def _axis_lines(total: float, cells: int, indent: int) -> List[str]:
         rule[column] = "┬"
         text = axis_label(t)
         at = min(column, cells - len(text))
-        if all(c == " " for c in labels[max(0, at - 1):at + len(text)]):
-            labels[at:at + len(text)] = text
+        if all(c == " " for c in labels[max(0, at - 1) : at + len(text)]):
+            labels[at : at + len(text)] = text
     return [" " * indent + "".join(rule), " " * indent + "".join(labels).rstrip()]
 
 
 # --- the command ------------------------------------------------------------------------------
+
 
 def read_timeline(path: Path) -> Timeline:
     """The timeline saved at path; BadInput naming the file if it is not one."""
@@ -288,8 +296,12 @@ def _timeline_problem(data: Any) -> str:
     if not isinstance(data, dict) or not isinstance(data.get("events"), list):
         return "expected a JSON object with a list of events"
     for index, event in enumerate(data["events"]):
-        if not (isinstance(event, dict) and isinstance(event.get("event"), str)
-                and isinstance(event.get("t"), (int, float)) and not isinstance(event.get("t"), bool)):
+        if not (
+            isinstance(event, dict)
+            and isinstance(event.get("event"), str)
+            and isinstance(event.get("t"), (int, float))
+            and not isinstance(event.get("t"), bool)
+        ):
             return f"event {index} has no name or no time"
     return ""
 
@@ -299,18 +311,26 @@ def _find(run: Optional[str], dry_run: Optional[bool]) -> Path:
     if path is None:
         which = f"for '{run}'" if run else "of any run"
         kind = "" if dry_run is None else "dry-run " if dry_run else "real-run "
-        raise BadInput(f"no {kind}timeline {which} under {Path.cwd() / '.ops'}.",
-                       "Run a lab first (ops run PLAYBOOK --dry-run), from this directory, or give the lab "
-                       "name or run id of one that ran here.")
+        raise BadInput(
+            f"no {kind}timeline {which} under {Path.cwd() / '.ops'}.",
+            "Run a lab first (ops run PLAYBOOK --dry-run), from this directory, or give the lab "
+            "name or run id of one that ran here.",
+        )
     return path
 
 
 @click.command("report")
 @click.argument("run", required=False)
-@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="Write a self-contained HTML page to FILE instead of the terminal chart.")
-@click.option("--dry-run/--real", "dry_run", default=None,
-              help="Only dry runs / only real runs (default: either, the newest).")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Write a self-contained HTML page to FILE instead of the terminal chart.",
+)
+@click.option(
+    "--dry-run/--real", "dry_run", default=None, help="Only dry runs / only real runs (default: either, the newest)."
+)
 @click.option("--width", type=click.IntRange(min=40), help="Columns for the chart (default: the terminal's).")
 def report(run: Optional[str], html_file: Optional[Path], dry_run: Optional[bool], width: Optional[int]) -> None:
     """Where the time of a run went: a Gantt chart of its steps and teardown.

@@ -4,12 +4,13 @@ Inline CSS and inline SVG only: no scripts, fonts or anything fetched, so the fi
 mailed or attached to a ticket. Tooltips are SVG <title> elements. Every string that comes
 from the timeline is escaped.
 """
+
 from html import escape
 from itertools import groupby
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .durations import format_duration
-from .report import (FAILED, FINISHED, axis_label, axis_ticks, chart_span, phases, rows, summary)
+from .report import FAILED, FINISHED, axis_label, axis_ticks, chart_span, phases, rows, summary
 
 LABEL_WIDTH, CHART_WIDTH, ENDING_WIDTH = 300, 900, 110
 ROW_HEIGHT, BAR_HEIGHT, TOP, AXIS_HEIGHT = 24, 14, 8, 28
@@ -39,32 +40,39 @@ svg { font-family: ui-monospace, monospace; font-size: 12px; max-width: 100%; he
 def render_html(timeline: Dict[str, Any], dependencies: Optional[Dict[str, List[str]]] = None) -> str:
     figures = summary(timeline, dependencies)
     chart_rows = rows(phases(timeline))
-    return "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8"/>',
-        f"<title>ops report: {escape(figures['lab'])} {escape(figures['run_id'])}</title>",
-        f"<style>{STYLE}</style></head><body>",
-        *_header(figures),
-        _svg(chart_rows, chart_span(figures, chart_rows), set(figures["critical_steps"])),
-        '<p class="legend"><span style="background:#9ecae1"></span>create<span style="background:#3182bd">'
-        '</span>wait<span style="background:#e6550d"></span>delete (white ticks: polls; red outline: failed; '
-        "bold: on the critical path)</p>",
-        "</body></html>",
-    ])
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8"/>',
+            f"<title>ops report: {escape(figures['lab'])} {escape(figures['run_id'])}</title>",
+            f"<style>{STYLE}</style></head><body>",
+            *_header(figures),
+            _svg(chart_rows, chart_span(figures, chart_rows), set(figures["critical_steps"])),
+            '<p class="legend"><span style="background:#9ecae1"></span>create<span style="background:#3182bd">'
+            '</span>wait<span style="background:#e6550d"></span>delete (white ticks: polls; red outline: failed; '
+            "bold: on the critical path)</p>",
+            "</body></html>",
+        ]
+    )
 
 
 def _header(figures: Dict[str, Any]) -> List[str]:
     path = " → ".join(map(str, figures["critical_steps"])) or "no steps"
     if not figures["dependencies_known"]:
         path += " (dependencies not recorded, so the longest step)"
-    items = [("Run", figures["run_id"]),
-             ("Clock", "simulated time" if figures["simulated"] else "wall-clock time"),
-             ("Total", format_duration(figures["total"])),
-             ("Makespan of the steps", format_duration(figures["makespan"])),
-             ("Critical path", f"{format_duration(figures['critical_path'])}: {path}"),
-             ("Sequential (sum of the steps)", format_duration(figures["sequential"]))]
-    return ([f"<h1>Where the time went: {escape(figures['lab'])}</h1>", "<dl>"]
-            + [f"<dt>{escape(term)}</dt><dd>{escape(value)}</dd>" for term, value in items] + ["</dl>"])
+    items = [
+        ("Run", figures["run_id"]),
+        ("Clock", "simulated time" if figures["simulated"] else "wall-clock time"),
+        ("Total", format_duration(figures["total"])),
+        ("Makespan of the steps", format_duration(figures["makespan"])),
+        ("Critical path", f"{format_duration(figures['critical_path'])}: {path}"),
+        ("Sequential (sum of the steps)", format_duration(figures["sequential"])),
+    ]
+    return (
+        [f"<h1>Where the time went: {escape(figures['lab'])}</h1>", "<dl>"]
+        + [f"<dt>{escape(term)}</dt><dd>{escape(value)}</dd>" for term, value in items]
+        + ["</dl>"]
+    )
 
 
 def _svg(chart_rows: Sequence[Dict[str, Any]], total: float, critical: set) -> str:
@@ -93,15 +101,19 @@ def _grid(total: float, bottom: int) -> List[str]:
 
 def _row(row: Dict[str, Any], y: int, total: float, critical: bool) -> List[str]:
     label = str(row["label"])
-    shown = label if len(label) <= LABEL_CHARS else label[:LABEL_CHARS - 1] + "…"
+    shown = label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
     middle = y + ROW_HEIGHT / 2 + 4
     outcome = "" if row["outcome"] == FINISHED else f" {row['outcome']}"
-    parts = [f'<text class="label{" critical" if critical else ""}" x="{LABEL_WIDTH - 8}" y="{middle}">'
-             f"<title>{escape(label)}</title>{escape(shown)}</text>"]
+    parts = [
+        f'<text class="label{" critical" if critical else ""}" x="{LABEL_WIDTH - 8}" y="{middle}">'
+        f"<title>{escape(label)}</title>{escape(shown)}</text>"
+    ]
     for phase in row["phases"]:
         parts += _phase(phase, label, y + (ROW_HEIGHT - BAR_HEIGHT) / 2, total)
-    parts.append(f'<text x="{LABEL_WIDTH + CHART_WIDTH + 8}" y="{middle}">'
-                 f"{escape(format_duration(row['end'] - row['start']) + outcome)}</text>")
+    parts.append(
+        f'<text x="{LABEL_WIDTH + CHART_WIDTH + 8}" y="{middle}">'
+        f"{escape(format_duration(row['end'] - row['start']) + outcome)}</text>"
+    )
     return parts
 
 
@@ -110,8 +122,10 @@ def _phase(phase: Dict[str, Any], label: str, y: float, total: float) -> List[st
     x = _x(phase["start"], total)
     width = max(1.0, round(_x(phase["end"], total) - x, 2))
     classes = phase["phase"] + (" failed" if phase["outcome"] == FAILED else "")
-    parts = [f'<rect class="{classes}" x="{x}" y="{y}" width="{width}" height="{BAR_HEIGHT}">'
-             f"<title>{escape(_tooltip(phase, label))}</title></rect>"]
+    parts = [
+        f'<rect class="{classes}" x="{x}" y="{y}" width="{width}" height="{BAR_HEIGHT}">'
+        f"<title>{escape(_tooltip(phase, label))}</title></rect>"
+    ]
     for t, _status in phase["polls"]:
         tick = _x(t, total)
         parts.append(f'<line class="poll" x1="{tick}" y1="{y + 3}" x2="{tick}" y2="{y + BAR_HEIGHT - 3}"/>')
@@ -119,12 +133,18 @@ def _phase(phase: Dict[str, Any], label: str, y: float, total: float) -> List[st
 
 
 def _tooltip(phase: Dict[str, Any], label: str) -> str:
-    lines = [f"{label}: {phase['phase']} ({phase['outcome']})",
-             f"{format_duration(phase['start'])} → {format_duration(phase['end'])} "
-             f"({format_duration(phase['end'] - phase['start'])})"]
+    lines = [
+        f"{label}: {phase['phase']} ({phase['outcome']})",
+        f"{format_duration(phase['start'])} → {format_duration(phase['end'])} "
+        f"({format_duration(phase['end'] - phase['start'])})",
+    ]
     if phase["polls"]:
-        lines.append("statuses: " + ", ".join(f"{status} ×{count}" if count > 1 else status
-                                               for status, count in statuses_seen(phase["polls"])))
+        lines.append(
+            "statuses: "
+            + ", ".join(
+                f"{status} ×{count}" if count > 1 else status for status, count in statuses_seen(phase["polls"])
+            )
+        )
     return "\n".join(lines)
 
 

@@ -4,6 +4,7 @@ apply() runs the steps in order (each step's dependencies come before it). teard
 needs nothing but the run's state: it deletes every live resource the run owns, newest
 first, through the step type that created it, so it works from a fresh process.
 """
+
 import queue
 import threading
 from typing import Any, Callable, Dict, List, Set
@@ -27,7 +28,7 @@ HINTS = {
     "InsufficientCacheClusterCapacity": "Try another node type (--var node_type=...) or another region.",
     "InvalidParameterValue": "A parameter was refused: check the values in the playbook and --var.",
     "InvalidParameterCombination": "AWS refused this combination (e.g. a previous-generation node type): "
-                                   "try --var node_type=cache.t3.micro.",
+    "try --var node_type=cache.t3.micro.",
     "ClusterQuotaForCustomerExceeded": "The account's cluster quota is used up: delete unused clusters or ask for more.",
     "NodeQuotaForCustomerExceeded": "The account's node quota is used up: delete unused clusters or ask for more.",
     "InstanceLimitExceeded": "The account's instance limit is reached: stop unused instances or ask for more.",
@@ -41,11 +42,15 @@ def describe_failure(step: str, exc: BaseException) -> StepFailed:
         return exc
     code = error_code(exc)
     if code:
-        return StepFailed(step, f"AWS answered {code}: {error_message(exc).rstrip('.')}.",
-                          HINTS.get(code, "Fix the cause, then re-run: the run resumes where it stopped."))
+        return StepFailed(
+            step,
+            f"AWS answered {code}: {error_message(exc).rstrip('.')}.",
+            HINTS.get(code, "Fix the cause, then re-run: the run resumes where it stopped."),
+        )
     if isinstance(exc, WaitTimeout):
-        return StepFailed(step, f"timed out: {exc}.",
-                          "AWS can be slow: raise the step's 'timeout:' and re-run; the run resumes.")
+        return StepFailed(
+            step, f"timed out: {exc}.", "AWS can be slow: raise the step's 'timeout:' and re-run; the run resumes."
+        )
     if isinstance(exc, WaitFailed):
         return StepFailed(step, f"{exc}.", "Look at the resource in the AWS console for the reason.")
     from botocore.exceptions import BotoCoreError
@@ -76,9 +81,17 @@ class Runner:
         self._lock = threading.Lock()
 
     def context(self, step: str, step_type: str, timeout: float) -> StepContext:
-        return StepContext(aws=self.aws, clock=self.clock, state=self.state, reporter=self.reporter,
-                           settings=self.settings, lab=self.playbook.name, step=step, step_type=step_type,
-                           timeout=timeout)
+        return StepContext(
+            aws=self.aws,
+            clock=self.clock,
+            state=self.state,
+            reporter=self.reporter,
+            settings=self.settings,
+            lab=self.playbook.name,
+            step=step,
+            step_type=step_type,
+            timeout=timeout,
+        )
 
     def apply(self) -> Dict[str, Dict[str, Any]]:
         """Run every step as soon as what it depends on is far enough along.
@@ -103,10 +116,12 @@ class Runner:
                     if step.name not in started and self._ready(step, progress):
                         started.add(step.name)
                         self.clock.task_submitted()
-                        threading.Thread(target=self._run_step, args=(step, events), daemon=True,
-                                         name=f"step-{step.name}").start()
+                        threading.Thread(
+                            target=self._run_step, args=(step, events), daemon=True, name=f"step-{step.name}"
+                        ).start()
             if all(progress.get(name) in ("done", "failed") for name in started) and (
-                    failures or len(started) == len(self.playbook.steps)):
+                failures or len(started) == len(self.playbook.steps)
+            ):
                 break
             with self.clock.blocked():
                 name, phase, error = events.get()
@@ -144,8 +159,9 @@ class Runner:
         started = self.clock.now()
         self.reporter.event("step_started", step=step.name, type=step.type)
         try:
-            args = step.step_type.with_defaults(resolve_runtime(step.args, self.state.run_id, self.aws.region,
-                                                                self.outputs))
+            args = step.step_type.with_defaults(
+                resolve_runtime(step.args, self.state.run_id, self.aws.region, self.outputs)
+            )
             self._check_resolved(step, args)
             instance = step.step_type(ctx, step.name, args)
             outputs = dict(instance.create())
@@ -164,8 +180,9 @@ class Runner:
             failure = describe_failure(step.name, exc)
             self.reporter.event("step_failed", step=step.name, error=failure.message)
             raise failure from exc
-        self.reporter.event("step_finished", step=step.name, elapsed=round(self.clock.now() - started, 1),
-                            outputs=outputs)
+        self.reporter.event(
+            "step_finished", step=step.name, elapsed=round(self.clock.now() - started, 1), outputs=outputs
+        )
 
     def _forget_intents(self, step: str) -> None:
         """AWS answered the create call with a refusal: what was about to be created never was."""
@@ -181,8 +198,11 @@ class Runner:
                 continue
             problem = param.validate(value)
             if problem:
-                raise StepFailed(step.name, f"parameter '{name}' {problem} (value {value!r}).",
-                                 "Check the step output or var it comes from.")
+                raise StepFailed(
+                    step.name,
+                    f"parameter '{name}' {problem} (value {value!r}).",
+                    "Check the step output or var it comes from.",
+                )
 
 
 ACCOUNT_SCOPED = ("iam-role", "instance-profile", "role-policy:")
@@ -193,21 +213,35 @@ def account_scoped(resource: Resource) -> bool:
     return resource.kind.startswith(ACCOUNT_SCOPED)
 
 
-def teardown(state, aws, clock, reporter, settings: Dict[str, Any], lab: str,
-             which: Callable[[Resource], bool] = lambda r: True, include_adopted: bool = False) -> List[Resource]:
+def teardown(
+    state,
+    aws,
+    clock,
+    reporter,
+    settings: Dict[str, Any],
+    lab: str,
+    which: Callable[[Resource], bool] = lambda r: True,
+    include_adopted: bool = False,
+) -> List[Resource]:
     """Delete what the record says this run owns. Returns what could not be deleted.
 
     Steps' resources are deleted in parallel where the record allows: a step's resources go
     once every step that depended on it has none left (an ingress rule before the
     environment whose group it names). Within a step, newest first.
     """
+
     def deletable(r: Resource) -> bool:
         # an account-wide piece another ops lab made goes with the last lab that uses it
         return r.ours or include_adopted or (account_scoped(r) and r.attrs.get("ops_made", False))
 
     for kept in (r for r in reversed(state.live()) if which(r) and not deletable(r)):
-        reporter.event("resource_kept", step=kept.step, kind=kept.kind, id=kept.id,
-                       reason="existed before this run; not deleted (--include-adopted deletes it)")
+        reporter.event(
+            "resource_kept",
+            step=kept.step,
+            kind=kept.kind,
+            id=kept.id,
+            reason="existed before this run; not deleted (--include-adopted deletes it)",
+        )
     pending = [r for r in reversed(state.live()) if which(r) and deletable(r)]
     reporter.event("teardown_started", count=len(pending))
     by_step: Dict[str, List[Resource]] = {}
@@ -223,8 +257,12 @@ def teardown(state, aws, clock, reporter, settings: Dict[str, Any], lab: str,
             if step not in started and dependents[step] <= finished:
                 started.add(step)
                 clock.task_submitted()
-                threading.Thread(target=_delete_step, daemon=True, name=f"delete-{step}",
-                                 args=(by_step[step], state, aws, clock, reporter, settings, lab, results)).start()
+                threading.Thread(
+                    target=_delete_step,
+                    daemon=True,
+                    name=f"delete-{step}",
+                    args=(by_step[step], state, aws, clock, reporter, settings, lab, results),
+                ).start()
         with clock.blocked():
             step, left = results.get()
         finished.add(step)
@@ -260,8 +298,17 @@ def _delete_step(resources, state, aws, clock, reporter, settings, lab, results)
     left: List[Resource] = []
     try:
         for resource in resources:
-            ctx = StepContext(aws=aws, clock=clock, state=state, reporter=reporter, settings=settings, lab=lab,
-                              step=resource.step, step_type=resource.type, timeout=timeout)
+            ctx = StepContext(
+                aws=aws,
+                clock=clock,
+                state=state,
+                reporter=reporter,
+                settings=settings,
+                lab=lab,
+                step=resource.step,
+                step_type=resource.type,
+                timeout=timeout,
+            )
             ctx.finishing = True
             started = clock.now()
             reporter.event("resource_deleting", step=resource.step, kind=resource.kind, id=resource.id)
@@ -270,8 +317,13 @@ def _delete_step(resources, state, aws, clock, reporter, settings, lab, results)
             except StillInUse as busy:
                 resource.status = "handed-over"  # no longer this lab's to delete
                 state.record(resource)
-                reporter.event("resource_kept", step=resource.step, kind=resource.kind, id=resource.id,
-                               reason=f"{busy}; the last lab using it deletes it")
+                reporter.event(
+                    "resource_kept",
+                    step=resource.step,
+                    kind=resource.kind,
+                    id=resource.id,
+                    reason=f"{busy}; the last lab using it deletes it",
+                )
                 continue
             except Exception as exc:  # noqa: BLE001 - keep going: delete everything that can be deleted
                 try:
@@ -279,13 +331,19 @@ def _delete_step(resources, state, aws, clock, reporter, settings, lab, results)
                     error = failure.message + " " + failure.hint
                 except Exception:  # noqa: BLE001 - not an AWS error: still report it, and go on
                     error = f"{exc.__class__.__name__}: {exc}"
-                reporter.event("resource_delete_failed", step=resource.step, kind=resource.kind, id=resource.id,
-                               error=error)
+                reporter.event(
+                    "resource_delete_failed", step=resource.step, kind=resource.kind, id=resource.id, error=error
+                )
                 left.append(resource)
                 continue
             ctx.deleted(resource)
-            reporter.event("resource_deleted", step=resource.step, kind=resource.kind, id=resource.id,
-                           elapsed=round(clock.now() - started, 1))
+            reporter.event(
+                "resource_deleted",
+                step=resource.step,
+                kind=resource.kind,
+                id=resource.id,
+                elapsed=round(clock.now() - started, 1),
+            )
     finally:
         clock.task_submitted()  # released by teardown() once it has read the result
         results.put((resources[0].step, left))

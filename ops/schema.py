@@ -1,5 +1,6 @@
 """A JSON Schema for playbooks, generated from the step types, so editors complete and check
 playbooks with the same parameters, types and defaults that `ops validate` enforces."""
+
 from typing import Any, Dict
 
 from .playbook import NAME_RE, STEP_NAME_RE
@@ -21,8 +22,12 @@ def step_schema(cls) -> Dict[str, Any]:
             "description": {"type": "string"},
             "needs": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
             "timeout": DURATION,
-            "with": {"type": "object", "additionalProperties": False, "properties": params,
-                     "required": [p.name for p in cls.params if p.required]},
+            "with": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": params,
+                "required": [p.name for p in cls.params if p.required],
+            },
         },
     }
 
@@ -39,9 +44,11 @@ def playbook_schema() -> Dict[str, Any]:
         "properties": {
             "name": {"type": "string", "pattern": NAME_RE.pattern},
             "description": {"type": "string"},
-            "vars": {"type": "object", "additionalProperties": {
-                "type": ["string", "number", "boolean", "array"]}},
-            "steps": {"type": "array", "minItems": 1,
-                      "items": {"oneOf": [step_schema(types[name]) for name in sorted(types)]}},
+            "vars": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean", "array"]}},
+            "steps": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"oneOf": [step_schema(types[name]) for name in sorted(types)]},
+            },
         },
     }

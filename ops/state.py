@@ -11,6 +11,7 @@ When the shared store cannot take a write (S3 unreachable, or the record was cha
 someone else), the record is kept in a local file instead and `problem` is set: the run
 stops at its next safe point, and nothing it made is forgotten.
 """
+
 import os
 import secrets
 import socket
@@ -44,8 +45,9 @@ def _slot(where) -> Any:
 class RunState:
     """The record of one lab: its current run id and every resource, in creation order."""
 
-    def __init__(self, slot, data: Dict[str, Any], revision: Optional[str] = None,
-                 fallback: Optional[LocalSlot] = None):
+    def __init__(
+        self, slot, data: Dict[str, Any], revision: Optional[str] = None, fallback: Optional[LocalSlot] = None
+    ):
         self.slot = slot
         self.data = data
         self.revision = revision  # what the store knows this copy as (S3: its ETag)
@@ -69,13 +71,28 @@ class RunState:
         return None if data is None else cls(slot, data, revision, fallback)
 
     @classmethod
-    def start(cls, where: Union[Path, Any], lab: str, playbook: str, region: str, dry_run: bool,
-              run_id: Optional[str] = None, revision: Optional[str] = None,
-              fallback: Optional[LocalSlot] = None) -> "RunState":
+    def start(
+        cls,
+        where: Union[Path, Any],
+        lab: str,
+        playbook: str,
+        region: str,
+        dry_run: bool,
+        run_id: Optional[str] = None,
+        revision: Optional[str] = None,
+        fallback: Optional[LocalSlot] = None,
+    ) -> "RunState":
         """A new record; `revision` is that of the record it replaces (S3), if any."""
-        data = {"version": FORMAT_VERSION, "lab": lab, "playbook": playbook, "region": region,
-                "dry_run": dry_run, "run_id": run_id or new_run_id(), "started_at": _now_iso(),
-                "resources": []}
+        data = {
+            "version": FORMAT_VERSION,
+            "lab": lab,
+            "playbook": playbook,
+            "region": region,
+            "dry_run": dry_run,
+            "run_id": run_id or new_run_id(),
+            "started_at": _now_iso(),
+            "resources": [],
+        }
         state = cls(_slot(where), data, revision, fallback)
         state.save()
         return state
@@ -143,7 +160,8 @@ class RunState:
             f"{self.slot.where()} instead of {shared}.",
             f"Tear down from it with 'ops teardown {self.data['lab']}', or, once S3 answers again, move it "
             f"back with 'ops state push {self.data['lab']} --state s3://...' (after 'ops unlock' if its lock "
-            "lease ran out).")
+            "lease ran out).",
+        )
 
     def lose_lock(self, lost: OpsError) -> None:
         """The lab's lock is gone: write nothing more to the shared store."""

@@ -1,4 +1,5 @@
 """`ops status`: every lab recorded here, what of it exists now, and what it is costing."""
+
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,8 +12,12 @@ from .state import RunState
 from .steps.base import Resource
 
 # what costs money while it exists: (pricing.yaml service, the recorded attribute giving its size)
-BILLABLE = {"cache-cluster": ("elasticache", "node_type"), "replication-group": ("elasticache", "node_type"),
-            "cloud9-environment": ("ec2", "instance_type"), "ec2-instance": ("ec2", "instance_type")}
+BILLABLE = {
+    "cache-cluster": ("elasticache", "node_type"),
+    "replication-group": ("elasticache", "node_type"),
+    "cloud9-environment": ("ec2", "instance_type"),
+    "ec2-instance": ("ec2", "instance_type"),
+}
 
 
 def _parse_time(text: Optional[str]) -> Optional[float]:
@@ -59,27 +64,37 @@ def _live_state(aws, resource: Resource) -> str:
     """What AWS says of a recorded resource now ('gone' when it no longer exists)."""
     kind = resource.kind.split(":")[0]
     finders: Dict[str, Callable[[], str]] = {
-        "cache-cluster": lambda: aws.call(aws.client("elasticache").describe_cache_clusters,
-                                          CacheClusterId=resource.id)["CacheClusters"][0]["CacheClusterStatus"],
-        "replication-group": lambda: aws.call(aws.client("elasticache").describe_replication_groups,
-                                              ReplicationGroupId=resource.id)["ReplicationGroups"][0]["Status"],
+        "cache-cluster": lambda: aws.call(
+            aws.client("elasticache").describe_cache_clusters, CacheClusterId=resource.id
+        )["CacheClusters"][0]["CacheClusterStatus"],
+        "replication-group": lambda: aws.call(
+            aws.client("elasticache").describe_replication_groups, ReplicationGroupId=resource.id
+        )["ReplicationGroups"][0]["Status"],
         "ec2-instance": lambda: _instance_state(aws, resource.id),
-        "cloud9-environment": lambda: aws.call(aws.client("cloud9").describe_environment_status,
-                                               environmentId=resource.id)["status"],
-        "dynamodb-table": lambda: aws.call(aws.client("dynamodb").describe_table,
-                                           TableName=resource.id)["Table"]["TableStatus"],
+        "cloud9-environment": lambda: aws.call(
+            aws.client("cloud9").describe_environment_status, environmentId=resource.id
+        )["status"],
+        "dynamodb-table": lambda: aws.call(aws.client("dynamodb").describe_table, TableName=resource.id)["Table"][
+            "TableStatus"
+        ],
         "iam-role": lambda: aws.call(aws.client("iam").get_role, RoleName=resource.id) and "exists",
-        "instance-profile": lambda: aws.call(aws.client("iam").get_instance_profile,
-                                             InstanceProfileName=resource.id) and "exists",
+        "instance-profile": lambda: (
+            aws.call(aws.client("iam").get_instance_profile, InstanceProfileName=resource.id) and "exists"
+        ),
     }
     if kind not in finders:
         return "recorded"
     try:
         return finders[kind]()
     except Exception as exc:  # noqa: BLE001
-        if error_code(exc) in ("CacheClusterNotFound", "ReplicationGroupNotFoundFault", "InvalidInstanceID.NotFound",
-                               "NotFoundException", "ResourceNotFoundException",
-                               "NoSuchEntity"):
+        if error_code(exc) in (
+            "CacheClusterNotFound",
+            "ReplicationGroupNotFoundFault",
+            "InvalidInstanceID.NotFound",
+            "NotFoundException",
+            "ResourceNotFoundException",
+            "NoSuchEntity",
+        ):
             return "gone"
         raise
 
@@ -114,8 +129,9 @@ def all_states(store) -> List[RunState]:
     return [state for state in (RunState.load(slot) for slot in store.slots()) if state is not None]
 
 
-def team_status(root: Path, dry_run: bool, location, region: Optional[str], profile: Optional[str],
-                simulation: Optional[dict]) -> Tuple[List[LabStatus], Prices]:
+def team_status(
+    root: Path, dry_run: bool, location, region: Optional[str], profile: Optional[str], simulation: Optional[dict]
+) -> Tuple[List[LabStatus], Prices]:
     """The status of every lab with live resources (or, in S3, a lock) in this folder's records
     or in the S3 prefix `location`, each looked up live in its region."""
     from .records import LocalRecords, open_records
@@ -167,8 +183,10 @@ def lines(statuses: List[LabStatus], prices: Prices, where: Optional[str] = None
             price = f"${row.hourly:.4f}/h  ${row.cost:.4f} so far" if row.hourly is not None else ""
             owner = "" if row.resource.ours else "  (not created by ops)"
             age = format_duration(row.age) if row.age is not None else "?"
-            out.append(f"  {row.resource.kind:<{kind_width}} {row.resource.id:<{id_width}} {row.live:<10} {age:>9}  "
-                       f"{price}{owner}".rstrip())
+            out.append(
+                f"  {row.resource.kind:<{kind_width}} {row.resource.id:<{id_width}} {row.live:<10} {age:>9}  "
+                f"{price}{owner}".rstrip()
+            )
     hourly = sum(s.hourly for s in statuses)
     cost = sum(s.cost for s in statuses)
     out.append(f"total: ${hourly:.4f}/hour now, about ${cost:.4f} so far (prices taken {prices.taken})")

@@ -4,6 +4,7 @@ Leftovers are grouped by the lab and run their tags name, and deleted through th
 teardown as a run (rules before environments, account-wide IAM last), so sweeping is as
 careful as a teardown. Only resources carrying ops's tags are ever considered.
 """
+
 import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -15,8 +16,17 @@ from .steps import registry
 from .steps.base import Resource
 
 # Creation order within a run, so that teardown (newest first) removes rules first.
-ORDER = ("iam-role", "instance-profile", "security-group", "ec2-instance", "cloud9-environment", "cache-cluster",
-         "replication-group", "dynamodb-table", "ingress-rule")
+ORDER = (
+    "iam-role",
+    "instance-profile",
+    "security-group",
+    "ec2-instance",
+    "cloud9-environment",
+    "cache-cluster",
+    "replication-group",
+    "dynamodb-table",
+    "ingress-rule",
+)
 
 
 def candidates(aws, *, older_than: Optional[float] = None, lab: Optional[str] = None) -> List[Found]:
@@ -32,8 +42,9 @@ def preview_lines(found: List[Found]) -> List[str]:
     rows = [("KIND", "ID", "LAB", "RUN", "AGE", "STATUS")]
     for item in found:
         age = item.age()
-        rows.append((item.kind, item.id, item.lab, item.run, format_duration(age) if age is not None else "?",
-                     item.status))
+        rows.append(
+            (item.kind, item.id, item.lab, item.run, format_duration(age) if age is not None else "?", item.status)
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(6)]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
 
@@ -56,8 +67,17 @@ def records(found: List[Found], region: str, folder: Path) -> List[RunState]:
         for item in items:
             if item.step_type is None:  # deletable() keeps these out
                 raise ValueError(f"{item.kind} {item.id} goes with another resource: no step type deletes it")
-            state.record(Resource(step=item.step or item.kind, type=item.step_type, kind=_record_kind(item),
-                                  id=item.id, region=region, status="created", attrs=dict(item.attrs)))
+            state.record(
+                Resource(
+                    step=item.step or item.kind,
+                    type=item.step_type,
+                    kind=_record_kind(item),
+                    id=item.id,
+                    region=region,
+                    status="created",
+                    attrs=dict(item.attrs),
+                )
+            )
         states.append(state)
     return states
 

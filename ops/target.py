@@ -1,12 +1,13 @@
 """Where a command runs: the real AWS account, or a simulated one (moto + ops.sim)."""
+
 import os
-from pathlib import Path
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator, Optional
 
 from .aws import Aws, real_session
-from .errors import BadInput, OpsError
 from .clock import VirtualClock, WallClock
+from .errors import BadInput, OpsError
 
 DRY_RUN_DEFAULT_REGION = "us-east-1"
 
@@ -33,8 +34,10 @@ def check_region(region: Optional[str]) -> None:
     known = known_regions()
     if region not in known:
         close = difflib.get_close_matches(region, sorted(known), n=1)
-        raise BadInput(f"'{region}' is not an AWS region.",
-                       f"Did you mean '{close[0]}'?" if close else "Pass a real one, e.g. --region us-east-1.")
+        raise BadInput(
+            f"'{region}' is not an AWS region.",
+            f"Did you mean '{close[0]}'?" if close else "Pass a real one, e.g. --region us-east-1.",
+        )
 
 
 class SimAccountOutOfReach(OpsError):
@@ -43,8 +46,13 @@ class SimAccountOutOfReach(OpsError):
 
 
 @contextmanager
-def open_target(dry_run: bool, region: Optional[str], profile: Optional[str],
-                simulation: Optional[dict] = None, patient: bool = False) -> Iterator[Aws]:
+def open_target(
+    dry_run: bool,
+    region: Optional[str],
+    profile: Optional[str],
+    simulation: Optional[dict] = None,
+    patient: bool = False,
+) -> Iterator[Aws]:
     """simulation: for a dry run, SimWorld arguments (durations, faults) and `realtime`
     (run the simulated lifecycles on the wall clock, for demos). patient: for run and
     teardown; other commands fail fast when AWS cannot be reached (ops.aws)."""
@@ -67,11 +75,13 @@ def open_target(dry_run: bool, region: Optional[str], profile: Optional[str],
     except SimAccountLost as exc:
         raise OpsError(f"{exc}.", "Discard it with 'ops sim reset' (the simulated account's records go too).") from None
     except SimServerError as exc:
-        raise SimAccountOutOfReach(f"{exc}.", "Discard it with 'ops sim reset' (the simulated account's records go "
-                                              "too).") from None
+        raise SimAccountOutOfReach(
+            f"{exc}.", "Discard it with 'ops sim reset' (the simulated account's records go too)."
+        ) from None
     except ValueError as exc:
-        raise BadInput(f"{exc}.", "Use that region for dry runs, or discard the simulated account: ops sim reset.") \
-            from None
+        raise BadInput(
+            f"{exc}.", "Use that region for dry runs, or discard the simulated account: ops sim reset."
+        ) from None
     attached = _attach(world.home)
     try:
         aws = Aws(world.session(), region, clock, dry_run=True)
@@ -112,8 +122,8 @@ def discard_simulation_if_idle(root: Path) -> bool:
     """End the simulated account once nothing of ops's is left in it: no live dry-run record
     here, and no ops-tagged resource (leftovers whose record was lost wait for `ops sweep`)."""
     from .inventory import find_tagged
-    from .sim.world import SimWorld
     from .records import LocalRecords
+    from .sim.world import SimWorld
     from .status import all_states
 
     home = sim_home(root)
@@ -149,8 +159,10 @@ def _shared_records_in_use(aws) -> bool:
                     return True
                 if item["Key"].endswith(".json"):
                     try:
-                        record = check_record(json.loads(s3.get_object(Bucket=bucket["Name"],
-                                                                       Key=item["Key"])["Body"].read()), item["Key"])
+                        record = check_record(
+                            json.loads(s3.get_object(Bucket=bucket["Name"], Key=item["Key"])["Body"].read()),
+                            item["Key"],
+                        )
                     except (ValueError, BadInput):
                         return True  # not sure what it records: keep the account
                     if any(r["status"] in ("intent", "created", "adopted") for r in record["resources"]):

@@ -3,6 +3,7 @@
 Saved per run as .ops/[dry-run/]runs/<lab>/<run id>.json (0600), for `ops report` and the
 benchmark. In a dry run the times are simulated seconds.
 """
+
 import json
 import os
 import threading
@@ -22,9 +23,14 @@ class Timeline:
 
     def __init__(self, path: Path, lab: str, run_id: str, simulated: bool):
         self.path = path
-        self.data: Dict[str, Any] = {"version": 1, "lab": lab, "run_id": run_id, "simulated": simulated,
-                                     "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                     "events": []}
+        self.data: Dict[str, Any] = {
+            "version": 1,
+            "lab": lab,
+            "run_id": run_id,
+            "simulated": simulated,
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "events": [],
+        }
         self._lock = threading.Lock()
 
     def __call__(self, name: str, t: float, fields: Dict[str, Any]) -> None:
@@ -47,7 +53,7 @@ class Timeline:
 def find_timeline(root: Path, lab_or_run: Optional[str], dry_run: Optional[bool] = None) -> Optional[Path]:
     """The newest saved timeline of a lab, or the one of a run id; any lab when None."""
     candidates: List[Path] = []
-    for simulated in ((dry_run,) if dry_run is not None else (False, True)):
+    for simulated in (dry_run,) if dry_run is not None else (False, True):
         base = runs_dir(root, simulated)
         if base.is_dir():
             candidates.extend(base.glob("*/*.json"))

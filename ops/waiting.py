@@ -4,6 +4,7 @@ botocore's waiters are used for *what* counts as ready (their acceptors), ops de
 to poll: botocore's own loop sleeps a fixed 15 s for at most 10 minutes on the wall clock,
 too short for real ElastiCache creations and too coarse to notice readiness quickly.
 """
+
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
@@ -52,8 +53,15 @@ class Schedule:
         return min(self.ceiling, self.dense + overdue / 6)
 
 
-def wait_until(clock, check: Callable[[], Tuple[str, str]], *, what: str, timeout: float,
-               schedule: Schedule, on_poll: Optional[Callable[[str, float], None]] = None) -> str:
+def wait_until(
+    clock,
+    check: Callable[[], Tuple[str, str]],
+    *,
+    what: str,
+    timeout: float,
+    schedule: Schedule,
+    on_poll: Optional[Callable[[str, float], None]] = None,
+) -> str:
     """Poll check() -> (SUCCESS|FAILURE|RETRY, status) until success; return the last status.
 
     Throttling and transient errors count as RETRY with a doubled delay, so a waiter's

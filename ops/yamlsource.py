@@ -9,6 +9,7 @@ counted at the full size of what it repeats (an alias bomb is refused before it 
 and refuses nesting deeper than MAX_DEPTH (PyYAML's composer and constructor recurse),
 scalars longer than MAX_SCALAR and integers longer than MAX_NUMBER.
 """
+
 import os
 import stat
 from pathlib import Path
@@ -70,8 +71,12 @@ class _Loader(yaml.SafeLoader):
             if target is not None:  # an undefined alias: PyYAML's own error follows
                 size = self._sizes.get(id(target))
                 if size is None:
-                    self._refuse(f"the alias *{event.anchor} is inside its own anchor &{event.anchor}, so it would "
-                                 "repeat itself forever.", "Write the values out instead.", event.start_mark)
+                    self._refuse(
+                        f"the alias *{event.anchor} is inside its own anchor &{event.anchor}, so it would "
+                        "repeat itself forever.",
+                        "Write the values out instead.",
+                        event.start_mark,
+                    )
                 self._aliased = True
                 self._count(*size, event.start_mark)
             return super().compose_node(parent, index)
@@ -89,8 +94,11 @@ class _Loader(yaml.SafeLoader):
     def compose_scalar_node(self, anchor):
         node = super().compose_scalar_node(anchor)
         if len(node.value) > MAX_SCALAR:
-            self._refuse(f"a value of {len(node.value)} characters; values are limited to {MAX_SCALAR}.",
-                         "Is this the right file?", node.start_mark)
+            self._refuse(
+                f"a value of {len(node.value)} characters; values are limited to {MAX_SCALAR}.",
+                "Is this the right file?",
+                node.start_mark,
+            )
         self._count(1, len(node.value), node.start_mark)
         return node
 
@@ -110,13 +118,19 @@ class _Loader(yaml.SafeLoader):
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             what = repr(node.value[:40]) if isinstance(node, yaml.ScalarNode) else "this value"
-            self._refuse(f"cannot read {what} as {tag}.", "Quote it to keep it as text, or drop the explicit tag.",
-                         node.start_mark)
+            self._refuse(
+                f"cannot read {what} as {tag}.",
+                "Quote it to keep it as text, or drop the explicit tag.",
+                node.start_mark,
+            )
 
     def construct_yaml_int(self, node):
         if len(node.value) > MAX_NUMBER:  # 1:2:3:... (base 60) of 65536 characters takes seconds to compute
-            self._refuse(f"a number of {len(node.value)} characters; numbers are limited to {MAX_NUMBER}.",
-                         "Is this the right value?", node.start_mark)
+            self._refuse(
+                f"a number of {len(node.value)} characters; numbers are limited to {MAX_NUMBER}.",
+                "Is this the right value?",
+                node.start_mark,
+            )
         return super().construct_yaml_int(node)
 
     def _size(self, node):
@@ -133,14 +147,23 @@ class _Loader(yaml.SafeLoader):
             return
         amount = f"{MAX_NODES} nodes" if self._nodes > MAX_NODES else f"{MAX_CHARS} characters"
         if self._aliased:
-            self._refuse(f"YAML aliases expand to more than {amount}: each *alias repeats everything its &anchor "
-                         "holds.", "Write the values out, or use fewer nested aliases.", mark)
-        self._refuse(f"the YAML holds more than {amount}; playbooks and configs need a few hundred.",
-                     "Is this the right file?", mark)
+            self._refuse(
+                f"YAML aliases expand to more than {amount}: each *alias repeats everything its &anchor holds.",
+                "Write the values out, or use fewer nested aliases.",
+                mark,
+            )
+        self._refuse(
+            f"the YAML holds more than {amount}; playbooks and configs need a few hundred.",
+            "Is this the right file?",
+            mark,
+        )
 
     def _refuse_depth(self, mark) -> NoReturn:
-        self._refuse(f"the YAML is nested more than {MAX_DEPTH} levels deep.",
-                     "Playbooks and configs need fewer than 10: is this the right file?", mark)
+        self._refuse(
+            f"the YAML is nested more than {MAX_DEPTH} levels deep.",
+            "Playbooks and configs need fewer than 10: is this the right file?",
+            mark,
+        )
 
     def _refuse(self, problem: str, hint: str, mark) -> NoReturn:
         raise BadInput(problem, hint, self.source, mark.line + 1)
@@ -157,8 +180,12 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
         if not isinstance(key, (str, int, float, bool)) or key is None:
             raise BadInput(f"a mapping key must be a plain name, not {key!r}.", source=loader.source, line=line)
         if key in result:
-            raise BadInput(f"duplicate key '{key}' (first at line {result.key_lines[key]}).",
-                           "Keep one of them: YAML would silently use the last.", loader.source, line)
+            raise BadInput(
+                f"duplicate key '{key}' (first at line {result.key_lines[key]}).",
+                "Keep one of them: YAML would silently use the last.",
+                loader.source,
+                line,
+            )
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_lines[key] = line
     return result
@@ -202,21 +229,29 @@ def parse_yaml(text: str, source: str) -> Any:
         loader.dispose()
 
 
-_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def _not_regular(mode: int, source: str) -> BadInput:
     if stat.S_ISDIR(mode):
         return BadInput("is a directory, not a YAML file.", "Name the .yaml file itself.", source)
     kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
-    return BadInput(f"is {kind}, not a file: ops reads playbooks and configs only from regular files.",
-                    "Name the .yaml file itself (save a generated one to a file first).", source)
+    return BadInput(
+        f"is {kind}, not a file: ops reads playbooks and configs only from regular files.",
+        "Name the .yaml file itself (save a generated one to a file first).",
+        source,
+    )
 
 
 def _too_big(size: str, source: str) -> BadInput:
-    return BadInput(f"file is {size} bytes; playbooks and configs are limited to {MAX_BYTES}.",
-                    "Is this the right file?", source)
+    return BadInput(
+        f"file is {size} bytes; playbooks and configs are limited to {MAX_BYTES}.", "Is this the right file?", source
+    )
 
 
 def _read_regular_file(path: Path, source: str) -> bytes:

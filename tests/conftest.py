@@ -4,15 +4,25 @@ Every test runs with dummy credentials and with the user's AWS configuration hid
 nothing can reach a real account. The network guard records any attempt to connect to a
 non-loopback address and fails the test that made it, even if the code swallowed the error.
 """
+
 import ipaddress
 import socket
 
 import pytest
 
-AWS_ENV_TO_HIDE = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-                   "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ROLE_ARN",
-                   "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-                   "OPS_STATE")  # ops's own: where records live
+AWS_ENV_TO_HIDE = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "OPS_STATE",
+)  # ops's own: where records live
 
 
 class NetworkBlocked(OSError):

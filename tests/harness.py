@@ -1,4 +1,5 @@
 """Small builders shared by tests: a playbook from text, a runner on a given AWS target."""
+
 import io
 import json
 import textwrap
@@ -9,7 +10,6 @@ from ops.playbook import build_playbook
 from ops.runner import Runner
 from ops.state import RunState
 from ops.yamlsource import parse_yaml
-
 
 # What the demo prints for The Vineyard from the seed data (its summary, then its newest reviews).
 VINEYARD = [
@@ -28,8 +28,13 @@ def playbook_from(text: str, overrides=None):
 
 def make_runner(playbook, aws, tmp_path, stream=None):
     settings, _, _ = load_settings(())
-    state = RunState.start(tmp_path / ".ops" / "state" / f"{playbook.name}.json", playbook.name, "test.yaml",
-                           aws.region, dry_run=aws.dry_run)
+    state = RunState.start(
+        tmp_path / ".ops" / "state" / f"{playbook.name}.json",
+        playbook.name,
+        "test.yaml",
+        aws.region,
+        dry_run=aws.dry_run,
+    )
     reporter = Reporter("json", stream or io.StringIO(), aws.clock)
     return Runner(playbook, aws, aws.clock, state, reporter, settings)
 
@@ -61,8 +66,9 @@ def calls_of_a_run_and_teardown(playbook, tmp_path, monkeypatch, inspect=lambda 
         if client in aws._clients.values():  # ops's own clients, not the simulator's internals
             calls.add(f"{client.meta.service_model.service_name}:{operation}")
             if detail is not None:
-                detail.append((f"{client.meta.service_model.service_name}:{operation}", params,
-                               client.meta.region_name))
+                detail.append(
+                    (f"{client.meta.service_model.service_name}:{operation}", params, client.meta.region_name)
+                )
         return real(client, operation, params)
 
     with SimWorld(VirtualClock()) as world:
@@ -77,21 +83,28 @@ def calls_of_a_run_and_teardown(playbook, tmp_path, monkeypatch, inspect=lambda 
 
 
 def allowed_actions(policy) -> set:
-    return {action for statement in policy["Statement"]
-            for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])}
+    return {
+        action
+        for statement in policy["Statement"]
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    }
 
 
 def statements_allowing(policy, action: str) -> list:
     """The statements of a policy that name this action."""
-    return [s for s in policy["Statement"]
-            if action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
+    return [
+        s for s in policy["Statement"] if action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    ]
 
 
 def touched_resources(calls, partition: str, account: str) -> list:
     """(action, ARN) for each recorded call whose parameters name the resource it touches; IAM
     paths come from the run's own create calls (a role made under /service-role/ is that role)."""
-    paths = {params.get("RoleName") or params.get("InstanceProfileName"): params.get("Path", "/")
-             for action, params, _ in calls if action in ("iam:CreateRole", "iam:CreateInstanceProfile")}
+    paths = {
+        params.get("RoleName") or params.get("InstanceProfileName"): params.get("Path", "/")
+        for action, params, _ in calls
+        if action in ("iam:CreateRole", "iam:CreateInstanceProfile")
+    }
     found = []
     for action, params, region in calls:
         service = action.split(":")[0]
@@ -116,8 +129,7 @@ def touched_resources(calls, partition: str, account: str) -> list:
             found += [(action, f"arn:{partition}:ec2:{region}:{account}:instance/{i}") for i in params["InstanceIds"]]
         if action == "ec2:TerminateInstances":
             found += [(action, f"arn:{partition}:ec2:{region}:{account}:instance/{i}") for i in params["InstanceIds"]]
-        if action in ("ec2:DeleteSecurityGroup", "ec2:AuthorizeSecurityGroupIngress",
-                      "ec2:RevokeSecurityGroupIngress"):
+        if action in ("ec2:DeleteSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"):
             found.append((action, f"arn:{partition}:ec2:{region}:{account}:security-group/{params['GroupId']}"))
         if service == "cloud9" and "environmentId" in params:
             found.append((action, base + f"environment:{params['environmentId']}"))

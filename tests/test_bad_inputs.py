@@ -13,6 +13,7 @@ xfail(strict=True), so fixing the core turns it into an XPASS that fails until t
 line is removed. With --output json, the paragraph is on stderr and stdout holds one JSON
 error event. The `good:` cases are odd-looking inputs that must be accepted.
 """
+
 import json
 import os
 import re
@@ -53,6 +54,7 @@ def _params(cases):
 
 
 # --- writing the case's files ------------------------------------------------------------------
+
 
 def _binary_bytes() -> bytes:
     # deterministic "random" bytes with NULs, like an image or an archive saved as .yaml
@@ -106,6 +108,7 @@ def write_files(root: Path, files) -> None:
 
 
 # --- no AWS call ---------------------------------------------------------------------------------
+
 
 class AwsCallAttempted(Exception):
     """Raised by the patched botocore entry points, so a call never goes further."""
@@ -170,11 +173,14 @@ def invoke(args) -> Outcome:
 
 def describe(result) -> str:
     return f"exit {result.exit_code}, output:\n{result.output}" + (
-        f"\nexception: {result.exception!r}" if result.exception and not isinstance(result.exception, SystemExit)
-        else "")
+        f"\nexception: {result.exception!r}"
+        if result.exception and not isinstance(result.exception, SystemExit)
+        else ""
+    )
 
 
 # --- the suite ------------------------------------------------------------------------------------
+
 
 def test_the_suite_is_big_enough_and_well_formed():
     ids = [c["id"] for c in BAD + GOOD]

@@ -6,6 +6,7 @@ whose PATH is every command of this machine except redis-* and openssl, inside a
 namespace with only loopback when the machine allows one (as the dry-run test in
 test_lab_dry_run.py does), so nothing leaves the machine.
 """
+
 import os
 import shutil
 import subprocess
@@ -13,8 +14,15 @@ import sys
 from pathlib import Path
 
 LAB = Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml"
-HIDDEN = ("redis-server", "redis-cli", "redis-benchmark", "redis-check-aof", "redis-check-rdb", "redis-sentinel",
-          "openssl")
+HIDDEN = (
+    "redis-server",
+    "redis-cli",
+    "redis-benchmark",
+    "redis-check-aof",
+    "redis-check-rdb",
+    "redis-sentinel",
+    "openssl",
+)
 
 
 def path_without(hidden, folder: Path) -> str:

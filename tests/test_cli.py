@@ -1,9 +1,9 @@
 """The CLI's contract: exit codes, one-paragraph errors, no tracebacks, nothing created."""
+
 import json
 from pathlib import Path
 
 import pytest
-
 from click.testing import CliRunner
 
 from ops.cli import cli
@@ -86,17 +86,21 @@ def test_quick_commands_do_not_import_aws_or_redis_libraries(argv):
     import subprocess
     import sys
 
-    code = (f"import sys; sys.argv=['ops'] + {argv!r}\nfrom ops.cli import main\ntry: main()\n"
-            "except SystemExit as exit: assert not exit.code, exit.code\n"
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'boto3','botocore','moto','redis'}))")
+    code = (
+        f"import sys; sys.argv=['ops'] + {argv!r}\nfrom ops.cli import main\ntry: main()\n"
+        "except SystemExit as exit: assert not exit.code, exit.code\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'boto3','botocore','moto','redis'}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
 
 
 def test_a_cidr_source_needs_allow_public_ingress(tmp_path):
     playbook = tmp_path / "p.yaml"
-    playbook.write_text("name: lab\nsteps:\n  - name: rule\n    type: ec2.ingress\n    with:\n"
-                        "      group_id: sg-1\n      port: 6379\n      cidr: 10.0.0.0/16\n")
+    playbook.write_text(
+        "name: lab\nsteps:\n  - name: rule\n    type: ec2.ingress\n    with:\n"
+        "      group_id: sg-1\n      port: 6379\n      cidr: 10.0.0.0/16\n"
+    )
     refused = invoke("validate", str(playbook))
     assert refused.exit_code == 2 and f"{playbook}:8:" in refused.output and "--allow-public-ingress" in refused.output
     assert invoke("validate", str(playbook), "--allow-public-ingress").exit_code == 0

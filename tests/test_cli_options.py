@@ -1,5 +1,6 @@
 """Options where users expect them: --output and --debug on every command, a usage error that
 says what `-dry-run` meant, shell completion and --version."""
+
 import json
 import os
 import subprocess
@@ -33,8 +34,23 @@ def invoke(*args, **kwargs):
 
 def test_the_walk_finds_every_command():
     assert {" ".join(c) for c in COMMANDS} >= {
-        "run", "teardown", "plan", "validate", "status", "sweep", "doctor", "iam-policy", "steps", "schema",
-        "report", "unlock", "state push", "state pull", "demo cache-aside", "sim reset"}
+        "run",
+        "teardown",
+        "plan",
+        "validate",
+        "status",
+        "sweep",
+        "doctor",
+        "iam-policy",
+        "steps",
+        "schema",
+        "report",
+        "unlock",
+        "state push",
+        "state pull",
+        "demo cache-aside",
+        "sim reset",
+    }
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
@@ -74,21 +90,29 @@ def test_report_as_json_and_with_debug(workdir):
 
     folder = workdir / ".ops" / "dry-run" / "runs" / "lab"
     folder.mkdir(parents=True)
-    events = [{"t": 0, "event": "run_started", "lab": "lab", "run_id": "r1"},
-              {"t": 0, "event": "step_started", "step": "a", "type": "t.a"},
-              {"t": 30, "event": "step_finished", "step": "a", "elapsed": 30.0},
-              {"t": 30, "event": "run_finished", "result": "done", "elapsed": 30.0, "simulated": True}]
+    events = [
+        {"t": 0, "event": "run_started", "lab": "lab", "run_id": "r1"},
+        {"t": 0, "event": "step_started", "step": "a", "type": "t.a"},
+        {"t": 30, "event": "step_finished", "step": "a", "elapsed": 30.0},
+        {"t": 30, "event": "run_finished", "result": "done", "elapsed": 30.0, "simulated": True},
+    ]
     (folder / "r1.json").write_text(json.dumps({"lab": "lab", "run_id": "r1", "simulated": True, "events": events}))
     document = json.loads(invoke("report", "--output", "json").output)
-    assert (document["lab"], document["run_id"], document["total"], document["critical_steps"]) == ("lab", "r1", 30.0,
-                                                                                                   ["a"])
+    assert (document["lab"], document["run_id"], document["total"], document["critical_steps"]) == (
+        "lab",
+        "r1",
+        30.0,
+        ["a"],
+    )
     assert [(row["label"], row["start"], row["end"]) for row in document["rows"]] == [("a", 0, 30)]
 
 
 def test_one_line_results_are_json_notes(workdir):
     reset = invoke("sim", "reset", "--output", "json")
-    assert json.loads(reset.output) == {"event": "note",
-                                        "text": "ops: the simulated account and its dry-run records are gone."}
+    assert json.loads(reset.output) == {
+        "event": "note",
+        "text": "ops: the simulated account and its dry-run records are gone.",
+    }
     written = invoke("schema", "--write", "schema.json", "--output", "json")
     assert json.loads(written.output)["text"] == "ops: schema written to schema.json"
     assert json.loads((workdir / "schema.json").read_text())["type"] == "object"
@@ -98,15 +122,19 @@ def test_one_line_results_are_json_notes(workdir):
 def test_a_long_option_with_one_dash_is_answered_with_what_was_meant(typed, meant):
     result = invoke("run", LAB, typed)
     assert result.exit_code == 2
-    assert result.output == (f"ops: error: '{typed}' is not an option: long options take two dashes. "
-                             f"Did you mean '{meant}'? See 'ops run --help'.\n")
+    assert result.output == (
+        f"ops: error: '{typed}' is not an option: long options take two dashes. "
+        f"Did you mean '{meant}'? See 'ops run --help'.\n"
+    )
 
 
 def test_a_single_dash_word_that_is_no_option_at_all():
     result = invoke("status", "-everything")
     assert result.exit_code == 2
-    assert "'-everything' is not an option: long options take two dashes, and '--everything' is not one " \
-           "either." in result.output
+    assert (
+        "'-everything' is not an option: long options take two dashes, and '--everything' is not one "
+        "either." in result.output
+    )
 
 
 def test_an_unknown_short_option_keeps_clicks_message():
@@ -120,8 +148,11 @@ def test_version():
 
 
 def complete(words: str):
-    env = {"_OPS_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) -
-                                                                                     (0 if words.endswith(" ") else 1))}
+    env = {
+        "_OPS_COMPLETE": "bash_complete",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
+    }
     result = CliRunner().invoke(cli, [], env=env, prog_name="ops")
     assert result.exit_code == 0, result.output
     return [line.split(",", 1)[1] for line in result.output.splitlines()]
@@ -138,10 +169,21 @@ def test_the_bash_completion_script_completes_in_bash():
     """The documented recipe, end to end: the script from the installed `ops`, sourced in bash."""
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    script = subprocess.run(["ops"], env={**env, "_OPS_COMPLETE": "bash_source"}, capture_output=True, text=True,
-                            check=True).stdout
+    script = subprocess.run(
+        ["ops"], env={**env, "_OPS_COMPLETE": "bash_source"}, capture_output=True, text=True, check=True
+    ).stdout
     assert "complete -o nosort -F _ops_completion ops" in script
-    shell = subprocess.run(["bash", "--norc", "-c", script + '\nCOMP_WORDS=(ops sw); COMP_CWORD=1; _ops_completion ops; '
-                                                             'echo "${COMPREPLY[@]}"'],
-                           env=env, capture_output=True, text=True, timeout=60, check=False)
+    shell = subprocess.run(
+        [
+            "bash",
+            "--norc",
+            "-c",
+            script + '\nCOMP_WORDS=(ops sw); COMP_CWORD=1; _ops_completion ops; echo "${COMPREPLY[@]}"',
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert shell.stdout.split() == ["sweep"], shell.stderr

@@ -1,12 +1,14 @@
 """Two different playbooks running at once in one account never touch each other's resources."""
+
 import threading
+
+from harness import make_runner, playbook_from
 
 from ops.aws import Aws
 from ops.clock import VirtualClock
 from ops.inventory import find_tagged
 from ops.runner import teardown
 from ops.sim.world import SimWorld
-from harness import make_runner, playbook_from
 
 LAB = """\
 name: {name}
@@ -31,18 +33,23 @@ steps:
 def default_group_rules(aws):
     ec2 = aws.client("ec2")
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
-    group = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]},
-                                                  {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]
+    group = ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}]
+    )["SecurityGroups"][0]
     rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group["GroupId"]]}])
-    return sorted((r["IsEgress"], r.get("ReferencedGroupInfo", {}).get("GroupId", r.get("CidrIpv4")))
-                  for r in rules["SecurityGroupRules"])
+    return sorted(
+        (r["IsEgress"], r.get("ReferencedGroupInfo", {}).get("GroupId", r.get("CidrIpv4")))
+        for r in rules["SecurityGroupRules"]
+    )
 
 
 def test_two_labs_at_once_each_tear_down_only_their_own(tmp_path):
     with SimWorld(VirtualClock()) as world:
         aws = Aws(world.session(), world.region, world.clock, dry_run=True)
         before = default_group_rules(aws)
-        runners = [make_runner(playbook_from(LAB.format(name=name)), aws, tmp_path / name) for name in ("alpha", "beta")]
+        runners = [
+            make_runner(playbook_from(LAB.format(name=name)), aws, tmp_path / name) for name in ("alpha", "beta")
+        ]
         errors = []
 
         def apply(runner):

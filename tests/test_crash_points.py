@@ -7,6 +7,7 @@ checks that KILL_POINTS is exactly its kill points, no more and no fewer. When t
 changes, that test fails and prints the list to paste here.
 `OPS_CRASH_AT` (ops/crashpoints.py) makes ops kill itself right after the chosen event.
 """
+
 import json
 import os
 import signal
@@ -21,17 +22,39 @@ LAB = str(Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml")
 
 # What kill_points() finds in a dry run of playbooks/lab.yaml (sorted; checked below).
 KILL_POINTS = [
-    "resource_deleting:cloud9", "resource_deleting:demo", "resource_deleting:ingress", "resource_deleting:redis",
+    "resource_deleting:cloud9",
+    "resource_deleting:demo",
+    "resource_deleting:ingress",
+    "resource_deleting:redis",
     "resource_deleting:table",
-    "step_create_finished:cloud9", "step_create_finished:demo", "step_create_finished:ingress",
-    "step_create_finished:ping", "step_create_finished:redis", "step_create_finished:table",
-    "step_finished:cloud9", "step_finished:demo", "step_finished:ingress", "step_finished:ping",
-    "step_finished:redis", "step_finished:table",
-    "step_started:cloud9", "step_started:demo", "step_started:ingress", "step_started:ping", "step_started:redis",
+    "step_create_finished:cloud9",
+    "step_create_finished:demo",
+    "step_create_finished:ingress",
+    "step_create_finished:ping",
+    "step_create_finished:redis",
+    "step_create_finished:table",
+    "step_finished:cloud9",
+    "step_finished:demo",
+    "step_finished:ingress",
+    "step_finished:ping",
+    "step_finished:redis",
+    "step_finished:table",
+    "step_started:cloud9",
+    "step_started:demo",
+    "step_started:ingress",
+    "step_started:ping",
+    "step_started:redis",
     "step_started:table",
-    "step_waiting:cloud9:1", "step_waiting:cloud9:15", "step_waiting:cloud9:7", "step_waiting:ping:1",
-    "step_waiting:ping:3", "step_waiting:redis:12", "step_waiting:redis:23", "step_waiting:redis:32",
-    "step_waiting:table:2", "step_waiting:table:5",
+    "step_waiting:cloud9:1",
+    "step_waiting:cloud9:15",
+    "step_waiting:cloud9:7",
+    "step_waiting:ping:1",
+    "step_waiting:ping:3",
+    "step_waiting:redis:12",
+    "step_waiting:redis:23",
+    "step_waiting:redis:32",
+    "step_waiting:table:2",
+    "step_waiting:table:5",
 ]
 
 
@@ -39,8 +62,9 @@ def ops(cwd, *args, crash_at=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "OPS_CRASH_AT"}
     if crash_at:
         env["OPS_CRASH_AT"] = crash_at
-    return subprocess.run([sys.executable, "-m", "ops.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ops.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def kill_points(folder):
@@ -48,15 +72,21 @@ def kill_points(folder):
     done = ops(folder, "run", LAB, "--dry-run", "--output", "json")
     assert done.returncode == 0, done.stderr
     events = [json.loads(line) for line in done.stdout.splitlines()]
-    points = [f"{e['event']}:{e['step']}" for e in events
-              if e["event"] in ("step_started", "step_create_finished", "step_finished")]
+    points = [
+        f"{e['event']}:{e['step']}"
+        for e in events
+        if e["event"] in ("step_started", "step_create_finished", "step_finished")
+    ]
     polls = defaultdict(list)
     for e in events:
         if e["event"] == "step_waiting":
             polls[(e["step"], e["what"])].append(e)
     for (step, _what), seen in polls.items():
-        index = sum(1 for e in events[:events.index(seen[len(seen) // 2]) + 1]
-                    if e["event"] == "step_waiting" and e["step"] == step)
+        index = sum(
+            1
+            for e in events[: events.index(seen[len(seen) // 2]) + 1]
+            if e["event"] == "step_waiting" and e["step"] == step
+        )
         points.append(f"step_waiting:{step}:{index}")
     points += [f"resource_deleting:{e['step']}" for e in events if e["event"] == "resource_deleting"]
     return sorted(set(points))
@@ -64,8 +94,10 @@ def kill_points(folder):
 
 def test_the_kill_points_are_those_of_a_reference_run(tmp_path):
     found = kill_points(tmp_path)
-    assert found == KILL_POINTS, ("the lab's kill points changed; set KILL_POINTS in tests/test_crash_points.py "
-                                  f"to:\n{json.dumps(found, indent=4)}")
+    assert found == KILL_POINTS, (
+        "the lab's kill points changed; set KILL_POINTS in tests/test_crash_points.py "
+        f"to:\n{json.dumps(found, indent=4)}"
+    )
 
 
 def test_there_are_kill_points_for_every_step_and_wait():
@@ -82,7 +114,8 @@ def test_a_kill_at_this_point_leaves_nothing_after_teardown(point, tmp_path):
     assert killed.returncode == -signal.SIGKILL, f"{point}: not killed ({killed.returncode}): {killed.stderr[-800:]}"
     done = ops(tmp_path, "teardown", LAB, "--dry-run")
     assert done.returncode == 0, (done.stdout[-800:], done.stderr[-800:])
-    assert ("nothing from this run is left in the account." in done.stdout
-            or "nothing to delete" in done.stdout), done.stdout[-800:]
+    assert "nothing from this run is left in the account." in done.stdout or "nothing to delete" in done.stdout, (
+        done.stdout[-800:]
+    )
     assert not (tmp_path / ".ops/dry-run/account").exists()  # the idle simulated account is gone too
     # (had it stayed, conftest's no_simulated_account_left_running would stop its server and Redis)

@@ -1,4 +1,5 @@
 """The demo as the lab runs it: via `ops demo cache-aside`, and as shipped to a remote host."""
+
 import base64
 import io
 import os
@@ -28,8 +29,22 @@ def redis_url():
 def test_ops_demo_cache_aside_through_the_top_level_cli(redis_url):
     with mock_aws():
         boto3.client("dynamodb", region_name="us-east-1").create_table(TableName="reviews", **table_definition())
-        result = CliRunner().invoke(cli, ["demo", "cache-aside", "--redis-url", redis_url, "--table", "reviews",
-                                          "--seed", "--reads", "5", "--region", "us-east-1"])
+        result = CliRunner().invoke(
+            cli,
+            [
+                "demo",
+                "cache-aside",
+                "--redis-url",
+                redis_url,
+                "--table",
+                "reviews",
+                "--seed",
+                "--reads",
+                "5",
+                "--region",
+                "us-east-1",
+            ],
+        )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines.index("Using uncached result!") < lines.index("Using cached result!")
@@ -55,13 +70,38 @@ def test_the_bundle_runs_the_demo_on_its_own(tmp_path, redis_url):
         host, port = server.get_host_and_port()
         env = {**os.environ, "PYTHONPATH": str(tmp_path), "AWS_ENDPOINT_URL": f"http://{host}:{port}"}
         boto3.client("dynamodb", region_name="us-east-1", endpoint_url=env["AWS_ENDPOINT_URL"]).create_table(
-            TableName="reviews", **table_definition())
-        where = subprocess.run([sys.executable, "-c", "import ops.demo; print(ops.demo.__file__)"], env=env,
-                               capture_output=True, text=True, cwd=tmp_path, check=True).stdout
+            TableName="reviews", **table_definition()
+        )
+        where = subprocess.run(
+            [sys.executable, "-c", "import ops.demo; print(ops.demo.__file__)"],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            check=True,
+        ).stdout
         assert where.startswith(str(tmp_path))
-        done = subprocess.run([sys.executable, "-m", "ops.demo", "--redis-url", redis_url, "--table", "reviews",
-                               "--region", "us-east-1", "--seed", "--reads", "5"], env=env, capture_output=True,
-                              text=True, cwd=tmp_path, timeout=120)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ops.demo",
+                "--redis-url",
+                redis_url,
+                "--table",
+                "reviews",
+                "--region",
+                "us-east-1",
+                "--seed",
+                "--reads",
+                "5",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=120,
+        )
     finally:
         server.stop()
     assert done.returncode == 0, done.stderr

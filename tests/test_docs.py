@@ -6,6 +6,7 @@ generated from the step types and the click commands must match the code; README
 docs/ must lead somewhere; the architecture page must name every module. When this fails, run
 `python docs/gen_docs.py` and commit what it changed.
 """
+
 import importlib.util
 import re
 from pathlib import Path
@@ -38,8 +39,10 @@ def test_every_sample_in_the_docs_is_what_the_code_prints(fresh_samples):
         assert name in gen_docs.SAMPLES, f"{page.relative_to(ROOT)}: unknown sample '{name}'"
         loose = gen_docs.SAMPLES[name].loose
         if gen_docs.canonical(text, loose) != gen_docs.canonical(fresh_samples[name], loose):
-            stale.append(f"{page.relative_to(ROOT)} (sample {name}):\n--- committed\n{text}\n--- the code prints\n"
-                         f"{fresh_samples[name]}")
+            stale.append(
+                f"{page.relative_to(ROOT)} (sample {name}):\n--- committed\n{text}\n--- the code prints\n"
+                f"{fresh_samples[name]}"
+            )
     assert not stale, f"sample outputs no longer match the code. {FIX}\n\n" + "\n\n".join(stale)
 
 
@@ -50,8 +53,9 @@ def test_the_readme_shows_a_real_dry_run():
 @pytest.mark.parametrize("page", sorted(gen_docs.REFERENCE_PAGES, key=str), ids=lambda p: p.name)
 def test_reference_pages_match_the_code(page):
     assert page.exists(), f"{page.relative_to(ROOT)} is missing. {FIX}"
-    assert page.read_text() == gen_docs.REFERENCE_PAGES[page](), \
+    assert page.read_text() == gen_docs.REFERENCE_PAGES[page](), (
         f"{page.relative_to(ROOT)} no longer matches the code. {FIX}"
+    )
 
 
 def test_the_step_types_page_lists_every_registered_type():

@@ -1,4 +1,5 @@
 """`ops doctor` against the simulated account: healthy, and each problem it detects."""
+
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -33,8 +34,10 @@ def test_a_healthy_account_is_ready():
 
 
 def test_cloud9_closed_to_this_account(world):
-    closed = ("before-call.cloud9.ListEnvironments", lambda **_: error_response(
-        "AccessDeniedException", "This account does not have access to the Cloud9 service"))
+    closed = (
+        "before-call.cloud9.ListEnvironments",
+        lambda **_: error_response("AccessDeniedException", "This account does not have access to the Cloud9 service"),
+    )
     findings, last = doctor(world, closed)
     assert any("closed to new customers" in p and "EC2 client host" in p for p in problems(findings))
     assert last.startswith("Not ready. Fix first:")
@@ -56,15 +59,27 @@ def test_no_default_vpc(world):
 
 def test_missing_permissions_name_the_actions_and_the_fix(world):
     def simulate(params, **_):
-        return ok_response({"EvaluationResults": [{"EvalActionName": "elasticache:CreateCacheCluster",
-                                                   "EvalResourceName": "*", "EvalDecision": "implicitDeny"}]})
+        return ok_response(
+            {
+                "EvaluationResults": [
+                    {
+                        "EvalActionName": "elasticache:CreateCacheCluster",
+                        "EvalResourceName": "*",
+                        "EvalDecision": "implicitDeny",
+                    }
+                ]
+            }
+        )
+
     findings, _ = doctor(world, ("before-call.iam.SimulatePrincipalPolicy", simulate))
     assert any("elasticache:CreateCacheCluster" in p and "ops iam-policy" in p for p in problems(findings))
 
 
 def test_a_node_type_not_offered_in_the_region(world):
-    none = ("before-call.elasticache.DescribeReservedCacheNodesOfferings",
-            lambda **_: ok_response({"ReservedCacheNodesOfferings": []}))
+    none = (
+        "before-call.elasticache.DescribeReservedCacheNodesOfferings",
+        lambda **_: ok_response({"ReservedCacheNodesOfferings": []}),
+    )
     findings, _ = doctor(world, none, overrides={"node_type": "cache.r7g.large"})
     assert any(f.level == "warning" and "cache.r7g.large shows no offerings" in f.text for f in findings)
 
@@ -83,17 +98,39 @@ def test_no_credentials(monkeypatch, tmp_path):
 
 def test_a_full_node_quota_is_a_problem(world):
     world.session().client("elasticache").create_cache_cluster(
-        CacheClusterId="existing", Engine="redis", CacheNodeType="cache.t3.micro", NumCacheNodes=1)
-    quota = ("before-call.service-quotas.ListServiceQuotas", lambda **_: ok_response({"Quotas": [
-        {"ServiceCode": "elasticache", "QuotaCode": "L-TEST", "QuotaName": "Nodes per Region", "Value": 1.0}]}))
+        CacheClusterId="existing", Engine="redis", CacheNodeType="cache.t3.micro", NumCacheNodes=1
+    )
+    quota = (
+        "before-call.service-quotas.ListServiceQuotas",
+        lambda **_: ok_response(
+            {
+                "Quotas": [
+                    {"ServiceCode": "elasticache", "QuotaCode": "L-TEST", "QuotaName": "Nodes per Region", "Value": 1.0}
+                ]
+            }
+        ),
+    )
     findings, last = doctor(world, quota)
     assert any("1 in use + 1 for the lab > the quota of 1" in p for p in problems(findings))
     assert "Service Quotas" in last
 
 
 def test_a_quota_with_room_is_fine(world):
-    quota = ("before-call.service-quotas.ListServiceQuotas", lambda **_: ok_response({"Quotas": [
-        {"ServiceCode": "elasticache", "QuotaCode": "L-TEST", "QuotaName": "Nodes per Region", "Value": 300.0}]}))
+    quota = (
+        "before-call.service-quotas.ListServiceQuotas",
+        lambda **_: ok_response(
+            {
+                "Quotas": [
+                    {
+                        "ServiceCode": "elasticache",
+                        "QuotaCode": "L-TEST",
+                        "QuotaName": "Nodes per Region",
+                        "Value": 300.0,
+                    }
+                ]
+            }
+        ),
+    )
     findings, _ = doctor(world, quota)
     assert any(f.level == "ok" and "within the quota of 300" in f.text for f in findings)
 
@@ -104,13 +141,17 @@ def test_the_state_bucket_is_checked_when_records_are_kept_in_s3(world):
     location = parse_location("s3://team-ops-state/labs")
     aws = Aws(world.session(), world.region, world.clock)  # as on AWS: a missing bucket is a problem
     findings = diagnose(aws, load_playbook(LAB), location)
-    assert any("records in s3://team-ops-state/labs: the state bucket 'team-ops-state' does not exist" in p
-               and "aws s3 mb" in p for p in problems(findings))
+    assert any(
+        "records in s3://team-ops-state/labs: the state bucket 'team-ops-state' does not exist" in p
+        and "aws s3 mb" in p
+        for p in problems(findings)
+    )
     assert "s3:PutObject" in _simulated_actions(world, aws, location)
     aws.client("s3").create_bucket(Bucket="team-ops-state")
     findings = diagnose(aws, load_playbook(LAB), location)
-    assert "[ok] records in s3://team-ops-state/labs: the bucket answers; 0 lab record(s) there." in \
-        [f"[{f.level}] {f.text}" for f in findings]
+    assert "[ok] records in s3://team-ops-state/labs: the bucket answers; 0 lab record(s) there." in [
+        f"[{f.level}] {f.text}" for f in findings
+    ]
 
 
 def test_doctor_dry_run_with_state_says_the_bucket_is_made_on_first_use():
@@ -129,8 +170,9 @@ def _simulated_actions(world, aws, location):
 
     session.events.register("provide-client-params.iam.SimulatePrincipalPolicy", record)
     # the simulated account has no policy simulator: answer each request (one per statement)
-    session.events.register_first("before-call.iam.SimulatePrincipalPolicy",
-                                  lambda **_: ok_response({"EvaluationResults": []}))
+    session.events.register_first(
+        "before-call.iam.SimulatePrincipalPolicy", lambda **_: ok_response({"EvaluationResults": []})
+    )
     aws._clients.clear()
     diagnose(aws, load_playbook(LAB), location)
     return asked

@@ -1,5 +1,6 @@
 """The lab under a throttled, flaky simulated AWS: retries and waits absorb it, and whatever
 happens nothing is left behind."""
+
 import io
 import json
 from pathlib import Path
@@ -21,8 +22,17 @@ def rehearse(workdir, plan):
     settings, _, _ = load_settings(())
     stream = io.StringIO()
     try:
-        code = run_labs(load_playbook(LAB), root=workdir, reporter=Reporter("json", stream), settings=settings,
-                       dry_run=True, region=None, profile=None, keep=False, simulation={"faults": plan})
+        code = run_labs(
+            load_playbook(LAB),
+            root=workdir,
+            reporter=Reporter("json", stream),
+            settings=settings,
+            dry_run=True,
+            region=None,
+            profile=None,
+            keep=False,
+            simulation={"faults": plan},
+        )
     except StepFailed as failure:
         code = failure
     return code, [json.loads(line) for line in stream.getvalue().splitlines()]
@@ -63,8 +73,9 @@ def test_throttling_and_server_errors_never_leak(workdir, seed, scope):
     if code != 0:  # a failure must be a clear step failure, and the rehearsal still cleans up
         assert isinstance(code, StepFailed) and code.step
     finished = events[-1]
-    print(f"\nfault seed {seed} ({scope}): {'succeeded' if code == 0 else 'failed clearly'}, "
-          f"left {finished.get('left')}")
+    print(
+        f"\nfault seed {seed} ({scope}): {'succeeded' if code == 0 else 'failed clearly'}, left {finished.get('left')}"
+    )
     assert all(e["event"] != "resource_delete_failed" for e in events)
     assert finished["event"] == "run_finished" and finished["checked_account"] and finished["left"] == []
 
@@ -73,17 +84,26 @@ def rehearse_with(workdir, plan, **overrides):
     settings, _, _ = load_settings(())
     stream = io.StringIO()
     try:
-        code = run_labs(load_playbook(LAB, overrides), root=workdir, reporter=Reporter("json", stream),
-                        settings=settings, dry_run=True, region=None, profile=None, keep=False,
-                        simulation={"faults": plan})
+        code = run_labs(
+            load_playbook(LAB, overrides),
+            root=workdir,
+            reporter=Reporter("json", stream),
+            settings=settings,
+            dry_run=True,
+            region=None,
+            profile=None,
+            keep=False,
+            simulation={"faults": plan},
+        )
     except StepFailed as failure:
         code = failure
     return code, [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
 def test_a_delete_refused_for_now_is_retried(workdir):
-    code, events = rehearse_with(workdir, FaultPlan(seed=1, fail_first_delete=["fixed-cluster"]),
-                                 cluster_id="fixed-cluster")
+    code, events = rehearse_with(
+        workdir, FaultPlan(seed=1, fail_first_delete=["fixed-cluster"]), cluster_id="fixed-cluster"
+    )
     assert code == 0
     refused = [e for e in events if e["event"] == "step_waiting" and "InvalidCacheClusterState" in e["status"]]
     assert refused  # AWS said no once; ops waited and asked again
@@ -91,8 +111,9 @@ def test_a_delete_refused_for_now_is_retried(workdir):
 
 
 def test_a_cluster_stuck_creating_fails_clearly_and_is_reported_not_forgotten(workdir):
-    code, events = rehearse_with(workdir, FaultPlan(seed=1, stuck_creating=["fixed-cluster"]),
-                                 cluster_id="fixed-cluster")
+    code, events = rehearse_with(
+        workdir, FaultPlan(seed=1, stuck_creating=["fixed-cluster"]), cluster_id="fixed-cluster"
+    )
     assert isinstance(code, StepFailed) and code.step == "redis"
     assert "timed out" in str(code) and "creating" in str(code)
     finished = events[-1]

@@ -14,6 +14,7 @@ strings, bypassing the Param checks, so the builder alone is shown safe:
 
 Then: the checks that keep such values out of playbooks, at validate and at run time.
 """
+
 import ast
 import os
 import shlex
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import bashlex
 import pytest
+from harness import make_runner, playbook_from
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -34,19 +36,43 @@ from ops.steps.demo import remote_script
 from ops.steps.redis_ping import check_parameter_name, ping_script
 from ops.steps.ssm_command import run_shell
 
-from harness import make_runner, playbook_from
-
 OPS = Path(__file__).resolve().parent.parent / "ops"
 ADVERSARIAL = [
-    "'", '"', "\\", "$(touch pwned)", "`touch pwned`", "; touch pwned", "\ntouch pwned\n", "' ; touch pwned ; '",
-    '" ; touch pwned ; "', "'\"'\"'", "$'\\x27'; touch pwned", "${IFS}touch${IFS}pwned", "&& touch pwned",
-    "| sh", "> pwned", "<(touch pwned)", "# comment", "127.0.0.1/1; touch /tmp/x; #", "!!", "*", "~root",
-    "{a,b}", "\r", "-verify_hostname", "--seed", "$OPS_HOST", "${token}", "%s%n", "é ☕ 缓存", "\t\v\f",
-    "')\nimport os; os.system('touch pwned')\n('", "\\'; touch pwned; echo \\'",
+    "'",
+    '"',
+    "\\",
+    "$(touch pwned)",
+    "`touch pwned`",
+    "; touch pwned",
+    "\ntouch pwned\n",
+    "' ; touch pwned ; '",
+    '" ; touch pwned ; "',
+    "'\"'\"'",
+    "$'\\x27'; touch pwned",
+    "${IFS}touch${IFS}pwned",
+    "&& touch pwned",
+    "| sh",
+    "> pwned",
+    "<(touch pwned)",
+    "# comment",
+    "127.0.0.1/1; touch /tmp/x; #",
+    "!!",
+    "*",
+    "~root",
+    "{a,b}",
+    "\r",
+    "-verify_hostname",
+    "--seed",
+    "$OPS_HOST",
+    "${token}",
+    "%s%n",
+    "é ☕ 缓存",
+    "\t\v\f",
+    "')\nimport os; os.system('touch pwned')\n('",
+    "\\'; touch pwned; echo \\'",
 ]
 TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=40)  # what YAML can hold
-VALUES = st.one_of(TEXT, st.sampled_from(ADVERSARIAL),
-                   st.tuples(TEXT, st.sampled_from(ADVERSARIAL), TEXT).map("".join))
+VALUES = st.one_of(TEXT, st.sampled_from(ADVERSARIAL), st.tuples(TEXT, st.sampled_from(ADVERSARIAL), TEXT).map("".join))
 PORTS = st.one_of(st.integers(0, 70000), VALUES)
 QUICK = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -61,6 +87,7 @@ def demo_scripts(url, table, region, restaurant, reads, ttl, parameter):
 
 
 # --- (a) and (b): the scripts as text ----------------------------------------------------------
+
 
 def bash_accepts(text: str) -> bool:
     return subprocess.run(["bash", "-n"], input=text.encode(), capture_output=True).returncode == 0
@@ -101,8 +128,9 @@ def assert_values_stay_values(script: HostScript, placeholder: HostScript) -> No
     # bash reads every value back exactly
     names = list(script.environment)
     echo = "\nprintf '%s\\0' " + " ".join(f'"${name}"' for name in names)
-    read = subprocess.run(["bash", "-c", "\n".join(prologue) + echo], env={"PATH": os.defpath},
-                          capture_output=True, check=True).stdout.decode()
+    read = subprocess.run(
+        ["bash", "-c", "\n".join(prologue) + echo], env={"PATH": os.defpath}, capture_output=True, check=True
+    ).stdout.decode()
     assert read.split("\0")[:-1] == [script.environment[name] for name in names]
 
 
@@ -138,20 +166,30 @@ def small_bundle(monkeypatch):
 
 def test_the_demo_script_with_its_real_bundle():
     for parameter in ("", "/ops/lab/r0000001/cache/auth-token"):
-        assert_values_stay_values(remote_script("rediss://cache.example:6379/0", "lab-reviews", "us-east-1",
-                                                "The Vineyard", 50, 900, parameter, 12),
-                                  remote_script("u", "t", "r", "s", 1, 1, "p" if parameter else "", 2))
+        assert_values_stay_values(
+            remote_script(
+                "rediss://cache.example:6379/0", "lab-reviews", "us-east-1", "The Vineyard", 50, 900, parameter, 12
+            ),
+            remote_script("u", "t", "r", "s", 1, 1, "p" if parameter else "", 2),
+        )
 
 
 @settings(QUICK, max_examples=25)
 @given(url=VALUES, table=VALUES, region=VALUES, restaurant=VALUES, reads=PORTS, ttl=PORTS, parameter=VALUES)
-@example(url="redis://x:1/0", table="t'); import os; os.system('id'); ('", region="us-east-1'); x=('",
-         restaurant="$(touch pwned)", reads=5, ttl=9, parameter="/a'; touch x2; '")
-def test_no_value_becomes_code_in_the_demo_script(small_bundle, url, table, region, restaurant, reads, ttl,
-                                                  parameter):
+@example(
+    url="redis://x:1/0",
+    table="t'); import os; os.system('id'); ('",
+    region="us-east-1'); x=('",
+    restaurant="$(touch pwned)",
+    reads=5,
+    ttl=9,
+    parameter="/a'; touch x2; '",
+)
+def test_no_value_becomes_code_in_the_demo_script(small_bundle, url, table, region, restaurant, reads, ttl, parameter):
     placeholders = demo_scripts("u", "t", "r", "s", 1, 1, "p" if parameter else "")
-    for script, placeholder in zip(demo_scripts(url, table, region, restaurant, reads, ttl, parameter),
-                                   placeholders, strict=True):
+    for script, placeholder in zip(
+        demo_scripts(url, table, region, restaurant, reads, ttl, parameter), placeholders, strict=True
+    ):
         assert_values_stay_values(script, placeholder)
 
 
@@ -205,14 +243,18 @@ def run_sandboxed(script: HostScript, tracers, where: Path, work: Path = None):
     bin_dir, log = tracers
     for old in log.iterdir():
         old.unlink()
-    env = {"PATH": str(bin_dir), "HOME": str(where), "LANG": "C.UTF-8", "TRACE_LOG": str(log),
-           "TRACE_WORK": str(work or where)}
-    done = subprocess.run(["/bin/bash", "-c", script.text()], cwd=where, env=env, capture_output=True,
-                          timeout=30)
+    env = {
+        "PATH": str(bin_dir),
+        "HOME": str(where),
+        "LANG": "C.UTF-8",
+        "TRACE_LOG": str(log),
+        "TRACE_WORK": str(work or where),
+    }
+    done = subprocess.run(["/bin/bash", "-c", script.text()], cwd=where, env=env, capture_output=True, timeout=30)
     calls = []
     for record in sorted(log.iterdir(), key=lambda p: float(p.name.split("-")[0])):
         count, *fields = record.read_bytes().decode().split("\0")[:-1]
-        calls.append((fields[:int(count) + 1], set(fields[int(count) + 1:])))
+        calls.append((fields[: int(count) + 1], set(fields[int(count) + 1 :])))
     return done, calls
 
 
@@ -236,39 +278,85 @@ def test_ping_scripts_run_nothing_but_what_they_should(tracers, tmp_path_factory
     assert done.returncode == 3, done.stderr
     assert [argv for argv, _ in calls] == [
         ["seq", "1", "1"],
-        ["aws", "ssm", "get-parameter", "--name", parameter, "--with-decryption", "--query", "Parameter.Value",
-         "--output", "text"]]
+        [
+            "aws",
+            "ssm",
+            "get-parameter",
+            "--name",
+            parameter,
+            "--with-decryption",
+            "--query",
+            "Parameter.Value",
+            "--output",
+            "text",
+        ],
+    ]
     assert files_under(where) == []
 
 
 @settings(QUICK, max_examples=20)
 @given(url=VALUES, table=VALUES, region=VALUES, restaurant=VALUES, reads=PORTS, parameter=VALUES)
-@example(url="redis://x:1/0", table="t'); import os; os.system('id'); ('", region="us-east-1'); x=('",
-         restaurant="$(touch pwned)", reads="--seed", parameter="/a'; touch pwned; '")
+@example(
+    url="redis://x:1/0",
+    table="t'); import os; os.system('id'); ('",
+    region="us-east-1'); x=('",
+    restaurant="$(touch pwned)",
+    reads="--seed",
+    parameter="/a'; touch pwned; '",
+)
 @example(url="", table="", region="", restaurant="\x01", reads=0, parameter="\x01")  # once read as a separator
-def test_the_demo_script_runs_nothing_but_what_it_should(tracers, tmp_path_factory, small_bundle, url, table,
-                                                          region, restaurant, reads, parameter):
+def test_the_demo_script_runs_nothing_but_what_it_should(
+    tracers, tmp_path_factory, small_bundle, url, table, region, restaurant, reads, parameter
+):
     where, work = tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("work")
     (work / "venv" / "bin").mkdir(parents=True)
     for tool in ("pip", "python"):
         (work / "venv" / "bin" / tool).symlink_to(tracers[0] / "python3")
     before = files_under(work)
-    done, calls = run_sandboxed(remote_script(url, table, region, restaurant, reads, 900, parameter, 1), tracers,
-                                where, work)
+    done, calls = run_sandboxed(
+        remote_script(url, table, region, restaurant, reads, 900, parameter, 1), tracers, where, work
+    )
     assert done.returncode == 0, done.stderr
     argvs = [argv for argv, _ in calls]
-    expected = [["mktemp", "-d"], ["base64", "-d"], ["tar", "-xz"], ["python3", "-m", "venv", "venv"],
-                ["pip", "install", "--quiet", "--disable-pip-version-check", "redis", "boto3", "click"],
-                ["seq", "1", "24"]]
+    expected = [
+        ["mktemp", "-d"],
+        ["base64", "-d"],
+        ["tar", "-xz"],
+        ["python3", "-m", "venv", "venv"],
+        ["pip", "install", "--quiet", "--disable-pip-version-check", "redis", "boto3", "click"],
+        ["seq", "1", "24"],
+    ]
     assert sorted(map(tuple, argvs[:3])) == sorted(map(tuple, expected[:3]))  # a pipeline: any order
     assert argvs[3:6] == expected[3:]
     probe = argvs[6]
     assert probe[:2] == ["python", "-c"] and "os.environ" in probe[2] and calls[6][1] >= {"OPS_REGION", "OPS_TABLE"}
-    reads_token = [["seq", "1", "1"], ["aws", "ssm", "get-parameter", "--name", parameter, "--with-decryption",
-                                       "--query", "Parameter.Value", "--output", "text"]]
+    reads_token = [
+        ["seq", "1", "1"],
+        [
+            "aws",
+            "ssm",
+            "get-parameter",
+            "--name",
+            parameter,
+            "--with-decryption",
+            "--query",
+            "Parameter.Value",
+            "--output",
+            "text",
+        ],
+    ]
     assert argvs[7:-2] == (reads_token if parameter else [])
-    assert argvs[-2] == ["python", "-m", "ops.demo", f"--redis-url={url}", f"--table={table}", f"--region={region}",
-                         f"--restaurant={restaurant}", f"--reads={reads}", "--ttl=900"]
+    assert argvs[-2] == [
+        "python",
+        "-m",
+        "ops.demo",
+        f"--redis-url={url}",
+        f"--table={table}",
+        f"--region={region}",
+        f"--restaurant={restaurant}",
+        f"--reads={reads}",
+        "--ttl=900",
+    ]
     assert argvs[-1] == ["rm", "-rf", str(work)]
     assert files_under(where) == [] and files_under(work) == before
 
@@ -289,6 +377,7 @@ def test_the_plain_ping_speaks_resp_to_any_local_redis(tracers, tmp_path, kind):
 
 # --- the builder takes nothing else ------------------------------------------------------------
 
+
 def test_every_template_in_ops_is_a_string_literal():
     """Script text is written in ops's code: each Template(...) gets one literal, nothing built."""
     found = 0
@@ -297,14 +386,18 @@ def test_every_template_in_ops_is_a_string_literal():
             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "Template":
                 found += 1
                 assert len(node.args) == 1 and not node.keywords, f"{path}:{node.lineno}"
-                assert isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str), \
+                assert isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str), (
                     f"{path}:{node.lineno}: a Template's text must be a string literal"
+                )
     assert found >= 10
 
 
 def test_only_run_shell_sends_commands_and_only_host_scripts():
-    senders = [str(path.relative_to(OPS)) for path in OPS.rglob("*.py") if path.parts[-2] != "sim"
-               and "send_command" in path.read_text()]
+    senders = [
+        str(path.relative_to(OPS))
+        for path in OPS.rglob("*.py")
+        if path.parts[-2] != "sim" and "send_command" in path.read_text()
+    ]
     assert senders == ["steps/ssm_command.py"]
     with pytest.raises(TypeError, match="HostScript"):
         run_shell(None, "i-0123456789abcdef0", ["echo hello"], "a list of lines")
@@ -337,8 +430,10 @@ def test_the_simulator_reports_a_missing_working_directory_as_text(monkeypatch, 
     with SimWorld(VirtualClock()) as world:
         ended = _send_with_working_directory(world, f"/nowhere'; touch {tmp_path}/pwned; '")
     assert ended["Status"] == "Failed" and not (tmp_path / "pwned").exists()
-    assert ended["StandardErrorContent"] == \
-        f"ops sim: working directory /nowhere'; touch {tmp_path}/pwned; ' does not exist on this machine\n"
+    assert (
+        ended["StandardErrorContent"]
+        == f"ops sim: working directory /nowhere'; touch {tmp_path}/pwned; ' does not exist on this machine\n"
+    )
 
 
 def _send_with_working_directory(world, folder: str):
@@ -347,13 +442,20 @@ def _send_with_working_directory(world, folder: str):
     session = world.session()
     create_ssm_iam(session)
     environment = session.client("cloud9").create_environment_ec2(
-        name="lab", instanceType="t3.small", imageId="amazonlinux-2023-x86_64", connectionType="CONNECT_SSM",
-        automaticStopTimeMinutes=30)["environmentId"]
+        name="lab",
+        instanceType="t3.small",
+        imageId="amazonlinux-2023-x86_64",
+        connectionType="CONNECT_SSM",
+        automaticStopTimeMinutes=30,
+    )["environmentId"]
     world.clock.sleep(world.durations["cloud9.create"])
     instance = cloud9_instance(session, environment)["InstanceId"]
     ssm = session.client("ssm")
-    command = ssm.send_command(InstanceIds=[instance], DocumentName="AWS-RunShellScript",
-                               Parameters={"commands": ["echo hello"], "workingDirectory": [folder]})
+    command = ssm.send_command(
+        InstanceIds=[instance],
+        DocumentName="AWS-RunShellScript",
+        Parameters={"commands": ["echo hello"], "workingDirectory": [folder]},
+    )
     world.clock.sleep(world.durations["ssm.command"])
     return ssm.get_command_invocation(CommandId=command["Command"]["CommandId"], InstanceId=instance)
 
@@ -371,15 +473,43 @@ def test_a_network_name_carries_no_shell_syntax(value):
         assert len(value) <= 253 or (len(value) == 254 and value.endswith("."))
 
 
-@pytest.mark.parametrize("name", ["cache.example", "Lab-Cache.abc123.0001.use1.cache.amazonaws.com",
-                                  "localhost", "10.0.0.25", "::1", "2001:db8::1", "a.b.", "x" * 63 + ".example"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "cache.example",
+        "Lab-Cache.abc123.0001.use1.cache.amazonaws.com",
+        "localhost",
+        "10.0.0.25",
+        "::1",
+        "2001:db8::1",
+        "a.b.",
+        "x" * 63 + ".example",
+    ],
+)
 def test_network_names_that_are_fine(name):
     assert check_network_name(name) is None
 
 
-@pytest.mark.parametrize("name", ["", ".", "a..b", "-a.example", "a-.example", "a_b.example", "x" * 64 + ".example",
-                                  ".".join(["a" * 63] * 4), "10.0.0.256", "1.2.3", "fe80::1%eth0", "a b",
-                                  "cache.example\n", "caché.example", "127.0.0.1/1"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        ".",
+        "a..b",
+        "-a.example",
+        "a-.example",
+        "a_b.example",
+        "x" * 64 + ".example",
+        ".".join(["a" * 63] * 4),
+        "10.0.0.256",
+        "1.2.3",
+        "fe80::1%eth0",
+        "a b",
+        "cache.example\n",
+        "caché.example",
+        "127.0.0.1/1",
+    ],
+)
 def test_network_names_that_are_not(name):
     assert check_network_name(name) is not None
 

@@ -1,16 +1,17 @@
 """`ops iam-policy`: the policy covers every AWS call a run and its teardown make, on the
 resources they touch, and grants nothing on "*" that AWS lets a policy name."""
+
 import fnmatch
 import json
 import re
 from pathlib import Path
 
 from click.testing import CliRunner
+from harness import ON_THE_HOST, allowed_actions, calls_of_a_run_and_teardown, statements_allowing, touched_resources
 
 from ops.cli import cli
 from ops.iam_policy import Scope, policy_for, wildcard_reasons
 from ops.playbook import load_playbook
-from harness import ON_THE_HOST, allowed_actions, calls_of_a_run_and_teardown, statements_allowing, touched_resources
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = ROOT / "playbooks" / "lab.yaml"
@@ -22,10 +23,16 @@ def listed(value):
 
 def uncovered(policy, calls, partition, account):
     """(action, ARN) of each call no statement allows on the resource it touched."""
-    return [(action, arn) for action, arn in touched_resources(calls, partition, account)
-            if action not in ON_THE_HOST and not any(fnmatch.fnmatchcase(arn, pattern)
-                                                     for s in statements_allowing(policy, action)
-                                                     for pattern in listed(s["Resource"]))]
+    return [
+        (action, arn)
+        for action, arn in touched_resources(calls, partition, account)
+        if action not in ON_THE_HOST
+        and not any(
+            fnmatch.fnmatchcase(arn, pattern)
+            for s in statements_allowing(policy, action)
+            for pattern in listed(s["Resource"])
+        )
+    ]
 
 
 def run_and_check(playbook_path, tmp_path, monkeypatch):
@@ -34,8 +41,12 @@ def run_and_check(playbook_path, tmp_path, monkeypatch):
     playbook = load_playbook(playbook_path)
     detail = []
     calls, left, (account, region) = calls_of_a_run_and_teardown(
-        playbook, tmp_path, monkeypatch, detail=detail,
-        inspect=lambda world, runner: (world.client("sts").get_caller_identity()["Account"], world.region))
+        playbook,
+        tmp_path,
+        monkeypatch,
+        detail=detail,
+        inspect=lambda world, runner: (world.client("sts").get_caller_identity()["Account"], world.region),
+    )
     assert calls and left == []
     scope = Scope(region=region, account=account)
     policy = policy_for(playbook, scope=scope)
@@ -50,8 +61,9 @@ def test_the_policy_allows_every_call_of_a_run_and_its_teardown_on_its_resources
     assert "elasticache:CreateCacheCluster" in touched and "iam:PassRole" not in touched  # PassRole: no call of its own
     # the check can fail: the same calls are not all allowed by a policy for another account
     other = policy_for(load_playbook(LAB), scope=Scope(region=region, account="111122223333"))
-    assert ("elasticache:CreateCacheCluster", touched["elasticache:CreateCacheCluster"]) in \
-        uncovered(other, detail, "aws", "123456789012")
+    assert ("elasticache:CreateCacheCluster", touched["elasticache:CreateCacheCluster"]) in uncovered(
+        other, detail, "aws", "123456789012"
+    )
 
 
 def test_the_command_prints_a_valid_policy_scoped_to_the_lab():
@@ -96,8 +108,10 @@ def test_pass_role_and_run_command_are_limited_to_the_labs_own():
         policy = policy_for(load_playbook(ROOT / "playbooks" / name))
         [pass_role] = statements_allowing(policy, "iam:PassRole")
         assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
-        assert all(re.fullmatch(r"arn:aws:iam::\*:role/(ops-\*-host|service-role/AWSCloud9SSMAccessRole)", r)
-                   for r in listed(pass_role["Resource"])), pass_role
+        assert all(
+            re.fullmatch(r"arn:aws:iam::\*:role/(ops-\*-host|service-role/AWSCloud9SSMAccessRole)", r)
+            for r in listed(pass_role["Resource"])
+        ), pass_role
         send = statements_allowing(policy, "ssm:SendCommand")
         documents = [s for s in send if "document/" in str(s["Resource"])]
         instances = [s for s in send if "instance/" in str(s["Resource"])]
@@ -108,20 +122,34 @@ def test_pass_role_and_run_command_are_limited_to_the_labs_own():
         for attach in statements_allowing(policy, "iam:AttachRolePolicy"):
             assert set(listed(attach["Condition"]["ArnEquals"]["iam:PolicyARN"])) <= {
                 "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
-                "arn:aws:iam::aws:policy/AWSCloud9SSMInstanceProfile"}
+                "arn:aws:iam::aws:policy/AWSCloud9SSMInstanceProfile",
+            }
 
 
 def test_a_cloud9_lab_may_create_only_cloud9s_service_linked_role():
     [linked] = statements_allowing(policy_for(load_playbook(LAB)), "iam:CreateServiceLinkedRole")
     assert linked["Condition"] == {"StringEquals": {"iam:AWSServiceName": "cloud9.amazonaws.com"}}
     assert linked["Resource"].endswith(":role/aws-service-role/cloud9.amazonaws.com/AWSServiceRoleForAWSCloud9*")
-    assert statements_allowing(policy_for(load_playbook(ROOT / "playbooks" / "lab-ec2.yaml")),
-                               "iam:CreateServiceLinkedRole") == []
+    assert (
+        statements_allowing(
+            policy_for(load_playbook(ROOT / "playbooks" / "lab-ec2.yaml")), "iam:CreateServiceLinkedRole"
+        )
+        == []
+    )
 
 
 def test_names_follow_the_playbook_vars():
-    result = CliRunner().invoke(cli, ["iam-policy", str(ROOT / "playbooks" / "lab-ec2.yaml"),
-                                      "--var", "cluster_id=team-a-${{ run.id }}", "--var", "node_type=cache.t4g.micro"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "iam-policy",
+            str(ROOT / "playbooks" / "lab-ec2.yaml"),
+            "--var",
+            "cluster_id=team-a-${{ run.id }}",
+            "--var",
+            "node_type=cache.t4g.micro",
+        ],
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     [create] = [s for s in statements_allowing(doc, "elasticache:CreateCacheCluster") if ":cluster:" in str(s)]
@@ -136,8 +164,10 @@ def test_the_token_parameter_is_scoped_to_the_labs_own_or_the_users():
     assert [s["Resource"] for s in put] == ["arn:aws:ssm:*:*:parameter/ops/elasticache-lab-secure*/*/cache/auth-token"]
     users = policy_for(load_playbook(secure, {"auth_token": "ssm:/team/redis-token"}))
     assert statements_allowing(users, "ssm:PutParameter") == []
-    assert any(s["Resource"] == "arn:aws:ssm:*:*:parameter/team/redis-token"
-               for s in statements_allowing(users, "ssm:GetParameter"))
+    assert any(
+        s["Resource"] == "arn:aws:ssm:*:*:parameter/team/redis-token"
+        for s in statements_allowing(users, "ssm:GetParameter")
+    )
 
 
 def test_what_ops_adds_to_the_instance_role_names_the_labs_own_arns(tmp_path, monkeypatch):
@@ -157,8 +187,9 @@ def test_what_ops_adds_to_the_instance_role_names_the_labs_own_arns(tmp_path, mo
 
 
 def test_the_plan_says_what_the_aws_managed_instance_policy_grants():
-    result = CliRunner().invoke(cli, ["plan", str(ROOT / "playbooks" / "lab-ec2.yaml"), "--dry-run"],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli, ["plan", str(ROOT / "playbooks" / "lab-ec2.yaml"), "--dry-run"], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     line = next(line for line in result.output.splitlines() if "AmazonSSMManagedInstanceCore" in line)
     assert "AWS managed" in line and "ssm:UpdateInstanceInformation" in line and "ssmmessages:*" in line
@@ -174,14 +205,25 @@ def test_the_doctor_simulates_each_statement_on_the_labs_resources(world):
     def simulate(**_):
         params = asked[-1]
         denied = "CreateCacheCluster" in str(params["ActionNames"]) and "ResourceArns" in params
-        return ok_response({"EvaluationResults": [
-            {"EvalActionName": a, "EvalResourceName": "*",
-             "EvalDecision": "implicitDeny" if denied and a == "elasticache:CreateCacheCluster" else "allowed"}
-            for a in params["ActionNames"]]})
+        return ok_response(
+            {
+                "EvaluationResults": [
+                    {
+                        "EvalActionName": a,
+                        "EvalResourceName": "*",
+                        "EvalDecision": "implicitDeny"
+                        if denied and a == "elasticache:CreateCacheCluster"
+                        else "allowed",
+                    }
+                    for a in params["ActionNames"]
+                ]
+            }
+        )
 
     session = world.session()
-    session.events.register("provide-client-params.iam.SimulatePrincipalPolicy",
-                            lambda params, **_: asked.append(dict(params)))
+    session.events.register(
+        "provide-client-params.iam.SimulatePrincipalPolicy", lambda params, **_: asked.append(dict(params))
+    )
     session.events.register_first("before-call.iam.SimulatePrincipalPolicy", simulate)
     findings = diagnose(Aws(session, world.region, world.clock, dry_run=True), load_playbook(LAB))
     creates = [a for a in asked if "elasticache:CreateCacheCluster" in a["ActionNames"]]

@@ -1,4 +1,5 @@
 """Ctrl-C during a run: stop at a safe point, say what exists, exit 130."""
+
 import os
 import re
 import signal
@@ -33,9 +34,14 @@ expected:
 def start(tmp_path, *extra):
     (tmp_path / "slow.yaml").write_text(SLOW)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.Popen([sys.executable, "-m", "ops.cli", "run", LAB, "--dry-run", "--realtime",
-                             "--config", "slow.yaml", *extra], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ops.cli", "run", LAB, "--dry-run", "--realtime", "--config", "slow.yaml", *extra],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(process, text, timeout=60):
@@ -53,8 +59,14 @@ def wait_for(process, text, timeout=60):
 
 def teardown_in_a_new_process(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.run([sys.executable, "-m", "ops.cli", "teardown", LAB, "--dry-run"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ops.cli", "teardown", LAB, "--dry-run"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_first_ctrl_c_stops_at_a_safe_point_and_a_new_process_tears_down(tmp_path):

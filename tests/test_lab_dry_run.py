@@ -1,4 +1,5 @@
 """The whole lab, rehearsed: `ops run playbooks/lab.yaml --dry-run` through the CLI."""
+
 import json
 import os
 import shutil
@@ -8,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from harness import VINEYARD
 
 from ops.cli import cli
-from harness import VINEYARD
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = str(ROOT / "playbooks" / "lab.yaml")
@@ -31,8 +32,8 @@ def test_the_lab_rehearses_end_to_end_and_leaves_nothing(workdir):
     assert "PING 127.0.0.1:" in out and "-> +PONG" in out
     lines = demo_lines(out)
     first, second = lines.index("Using uncached result!"), lines.index("Using cached result!")
-    assert lines[first + 1:first + 7] == VINEYARD
-    assert lines[second + 1:second + 7] == VINEYARD
+    assert lines[first + 1 : first + 7] == VINEYARD
+    assert lines[second + 1 : second + 7] == VINEYARD
     assert first < second
     assert any("cache hits / misses:" in line for line in lines)
     assert any(line.strip().startswith("cached read") and "p50" in line for line in lines)
@@ -47,7 +48,13 @@ def test_the_lab_rehearses_end_to_end_and_leaves_nothing(workdir):
     assert timeline.stem == state["run_id"] and oct(timeline.stat().st_mode)[-3:] == "600"
     events = json.loads(timeline.read_text())["events"]
     assert {e["step"] for e in events if e["event"] == "step_started"} == {
-        "cloud9", "redis", "ingress", "ping", "table", "demo"}
+        "cloud9",
+        "redis",
+        "ingress",
+        "ping",
+        "table",
+        "demo",
+    }
     assert events[-1]["event"] == "run_finished"
 
 
@@ -111,7 +118,8 @@ def test_the_dry_run_works_with_no_network_but_loopback(tmp_path):
     """In a network namespace that has only loopback, any attempt to reach AWS would fail."""
     script = f"ip link set lo up && exec {sys.executable} -m ops.cli run {LAB} --dry-run"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    done = subprocess.run(["unshare", "-n", "sh", "-c", script], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        ["unshare", "-n", "sh", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "+PONG" in done.stdout and "nothing from this run is left" in done.stdout

@@ -2,6 +2,7 @@
 not one before it touches a file or AWS, record file names and S3 keys become labs only when
 they are lab names, a path built from a name stays in its folder, and the printed teardown
 command is shell-quoted."""
+
 import json
 import shlex
 
@@ -18,11 +19,23 @@ from tests.test_remote_state import STATE, TABLE_LAB, simulated_s3
 
 aws_calls = test_bad_inputs.aws_calls  # the fixture: every AWS call attempted, refused
 
-BAD_NAMES = {"dot-dot-slash": "../x", "slash": "a/b", "dot-dot": "..", "overlong": "a" * 300,
-             "nul": "a\x00b", "newline": "lab\nx", "trailing-newline": "lab\n", "upper": "Lab"}
-NAMED_BY_LAB = [["unlock", "{}", "--state", STATE], ["state", "push", "{}", "--state", STATE],
-                ["state", "pull", "{}", "--state", STATE], ["sweep", "--playbook", "{}"],
-                ["sweep", "--playbook", "{}", "--expired", "--state", STATE]]
+BAD_NAMES = {
+    "dot-dot-slash": "../x",
+    "slash": "a/b",
+    "dot-dot": "..",
+    "overlong": "a" * 300,
+    "nul": "a\x00b",
+    "newline": "lab\nx",
+    "trailing-newline": "lab\n",
+    "upper": "Lab",
+}
+NAMED_BY_LAB = [
+    ["unlock", "{}", "--state", STATE],
+    ["state", "push", "{}", "--state", STATE],
+    ["state", "pull", "{}", "--state", STATE],
+    ["sweep", "--playbook", "{}"],
+    ["sweep", "--playbook", "{}", "--expired", "--state", STATE],
+]
 
 
 def _argv(template, name):
@@ -59,8 +72,17 @@ def test_the_rule_covers_playbook_names_and_their_copies():
     longest = "a" * 30
     for name in lab_names(longest, None, ["b" * 12]) + lab_names("lab", 500, None) + ["elasticache-lab"]:
         assert is_lab_name(name), name
-    for name in list(BAD_NAMES.values()) + ["", "-lab", "1lab", "a" * 31, "lab.json", "lab x", longest + "-" + "b" * 13,
-                                            None, 5]:
+    for name in list(BAD_NAMES.values()) + [
+        "",
+        "-lab",
+        "1lab",
+        "a" * 31,
+        "lab.json",
+        "lab x",
+        longest + "-" + "b" * 13,
+        None,
+        5,
+    ]:
         assert not is_lab_name(name), name
 
 
@@ -156,16 +178,27 @@ def test_paths_and_keys_built_from_a_name_stay_in_their_folder(tmp_path):
 
 # --- the teardown command ops prints ---------------------------------------------------------
 
-NASTY = "my labs/$(touch pwned) `id`; it's \"here\""
+NASTY = 'my labs/$(touch pwned) `id`; it\'s "here"'
 
 
 def test_teardown_command_is_quoted_for_a_shell():
     location = parse_location("s3://team-ops-state/labs")
-    for values in ((f"{NASTY}/lab.yaml", "us-east-1", "dev; rm -rf ~"), ("lab.yaml", None, "it's $(whoami)"),
-                   ("-x lab.yaml", "eu-west-1", None)):
+    for values in (
+        (f"{NASTY}/lab.yaml", "us-east-1", "dev; rm -rf ~"),
+        ("lab.yaml", None, "it's $(whoami)"),
+        ("-x lab.yaml", "eu-west-1", None),
+    ):
         path, region, profile = values
-        argv = ["ops", "teardown", path, *(["--region", region] if region else []),
-                *(["--profile", profile] if profile else []), "--state", location.url, "--dry-run"]
+        argv = [
+            "ops",
+            "teardown",
+            path,
+            *(["--region", region] if region else []),
+            *(["--profile", profile] if profile else []),
+            "--state",
+            location.url,
+            "--dry-run",
+        ]
         assert shlex.split(teardown_command(path, True, region, profile, location)) == argv
 
 
@@ -180,8 +213,9 @@ def test_the_printed_teardown_command_gives_back_the_argv_in_text_and_json(workd
     [line] = [line for line in result.output.splitlines() if "to delete them: " in line]
     assert shlex.split(line.split("to delete them: ", 1)[1]) == expected
 
-    result = invoke(["run", playbook, "--dry-run", "--keep", "--region", "us-east-1", "--state", STATE,
-                     "--output", "json"])
+    result = invoke(
+        ["run", playbook, "--dry-run", "--keep", "--region", "us-east-1", "--state", STATE, "--output", "json"]
+    )
     assert result.exit_code == 0, result.output
     finished = [json.loads(line) for line in result.stdout.splitlines() if '"run_finished"' in line]
     assert [shlex.split(event["teardown_command"]) for event in finished] == [expected]

@@ -1,4 +1,5 @@
 """The live view drawn on a terminal: rows per step, progress in place, outputs above."""
+
 import io
 
 from rich.console import Console

@@ -1,4 +1,5 @@
 """Several copies of the lab at once, in one simulated account, kept apart."""
+
 import json
 from pathlib import Path
 
@@ -37,8 +38,9 @@ def test_the_shared_iam_role_is_created_once_and_deleted_last(workdir):
     made = [e for e in events if e["event"] == "step_created" and e["kind"] == "iam-role"]
     assert sum(1 for e in made if e["ours"]) == 1  # one copy made it, the others adopted it
     role_gone = max(e["t"] for e in events if e["event"] == "resource_deleted" and e["kind"] == "iam-role")
-    environments_gone = [e["t"] for e in events if e["event"] == "resource_deleted"
-                         and e["kind"] == "cloud9-environment"]
+    environments_gone = [
+        e["t"] for e in events if e["event"] == "resource_deleted" and e["kind"] == "cloud9-environment"
+    ]
     assert len(environments_gone) == 3 and role_gone >= max(environments_gone)
 
 

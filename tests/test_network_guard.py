@@ -1,8 +1,8 @@
 """The guard that keeps the suite on loopback must itself work."""
+
 import socket
 
 import pytest
-
 from conftest import NetworkBlocked
 
 

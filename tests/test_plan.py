@@ -1,4 +1,5 @@
 """`ops plan` and the preview `ops run` shows before creating anything billable."""
+
 import json
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Playbook loading: structure, references and types are checked with file:line."""
+
 import textwrap
 
 import pytest
@@ -64,23 +65,29 @@ def test_override_of_undeclared_var_suggests_the_right_name(tmp_path):
     assert "node_typ" in str(err) and "Did you mean 'node_type'?" in str(err)
 
 
-@pytest.mark.parametrize("text, line, words", [
-    (GOOD.replace("type: ec2.ingress", "type: ec2.ingres"), 16, ["unknown type", "ec2.ingress"]),
-    (GOOD.replace("      port: 6379\n", "      prot: 6379\n"), 19, ["no parameter 'prot'", "port"]),
-    (GOOD.replace("      port: 6379\n", "      port: 70000\n"), 19, ["at most 65535"]),
-    (GOOD.replace("      port: 6379\n", "      port: '6379'\n"), 19, ["whole number"]),
-    (GOOD.replace("security_group_id }}\n      port", "security_group_ids }}\n      port"), 18, ["no output"]),
-    (GOOD.replace("steps.redis.outputs.security_group_id", "steps.redsi.outputs.security_group_id"), 18,
-     ["does not exist", "redis"]),
-    (GOOD.replace("${{ vars.node_type }}", "${{ vars.nodetype }}"), 14, ["not declared", "node_type"]),
-    (GOOD.replace("name: demo-lab", "name: Demo Lab"), 1, ["not valid"]),
-    (GOOD + "  - name: redis\n    type: redis.ping\n", 21, ["two steps are named"]),
-    (GOOD.replace("vars:", "varz:"), 2, ["unknown key 'varz'", "vars"]),
-    (GOOD.replace("      port: 6379\n", "      port: 6379\n      port: 6380\n"), 20, ["duplicate key"]),
-    (GOOD.replace("      port: 6379\n", "\tport: 6379\n"), 19, ["tabs"]),
-    (GOOD.replace("${{ vars.cluster_id }}", "${{ vars.cluster_id }"), 13, ["unclosed"]),
-    (GOOD.replace("${{ vars.cluster_id }}", "${{ secrets.x }}"), 13, ["not a reference"]),
-])
+@pytest.mark.parametrize(
+    "text, line, words",
+    [
+        (GOOD.replace("type: ec2.ingress", "type: ec2.ingres"), 16, ["unknown type", "ec2.ingress"]),
+        (GOOD.replace("      port: 6379\n", "      prot: 6379\n"), 19, ["no parameter 'prot'", "port"]),
+        (GOOD.replace("      port: 6379\n", "      port: 70000\n"), 19, ["at most 65535"]),
+        (GOOD.replace("      port: 6379\n", "      port: '6379'\n"), 19, ["whole number"]),
+        (GOOD.replace("security_group_id }}\n      port", "security_group_ids }}\n      port"), 18, ["no output"]),
+        (
+            GOOD.replace("steps.redis.outputs.security_group_id", "steps.redsi.outputs.security_group_id"),
+            18,
+            ["does not exist", "redis"],
+        ),
+        (GOOD.replace("${{ vars.node_type }}", "${{ vars.nodetype }}"), 14, ["not declared", "node_type"]),
+        (GOOD.replace("name: demo-lab", "name: Demo Lab"), 1, ["not valid"]),
+        (GOOD + "  - name: redis\n    type: redis.ping\n", 21, ["two steps are named"]),
+        (GOOD.replace("vars:", "varz:"), 2, ["unknown key 'varz'", "vars"]),
+        (GOOD.replace("      port: 6379\n", "      port: 6379\n      port: 6380\n"), 20, ["duplicate key"]),
+        (GOOD.replace("      port: 6379\n", "\tport: 6379\n"), 19, ["tabs"]),
+        (GOOD.replace("${{ vars.cluster_id }}", "${{ vars.cluster_id }"), 13, ["unclosed"]),
+        (GOOD.replace("${{ vars.cluster_id }}", "${{ secrets.x }}"), 13, ["not a reference"]),
+    ],
+)
 def test_errors_name_the_line_and_help(tmp_path, text, line, words):
     err = error_of(tmp_path, text)
     assert f"p.yaml:{line}:" in str(err)
@@ -107,21 +114,25 @@ def test_cluster_id_built_from_run_id_is_checked_early(tmp_path):
 
 
 def test_public_cidr_is_refused(tmp_path):
-    text = GOOD.replace("      source_group_id: ${{ steps.cloud9.outputs.security_group_id }}\n",
-                        "      cidr: 0.0.0.0/0\n")
+    text = GOOD.replace(
+        "      source_group_id: ${{ steps.cloud9.outputs.security_group_id }}\n", "      cidr: 0.0.0.0/0\n"
+    )
     err = error_of(tmp_path, text)
     assert "whole internet" in str(err)
 
 
-@pytest.mark.parametrize("content, words", [
-    (b"", ["empty"]),
-    (b"   \n", ["empty"]),
-    (b"\x00\x01binary", ["binary"]),
-    (b"name: x\xff\n", ["UTF-8"]),
-    (b"- just\n- a list\n", ["must be a mapping"]),
-    (b"name: lab\n", ["non-empty 'steps:'"]),
-    (b"steps: []\n", ["no 'name:'"]),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"", ["empty"]),
+        (b"   \n", ["empty"]),
+        (b"\x00\x01binary", ["binary"]),
+        (b"name: x\xff\n", ["UTF-8"]),
+        (b"- just\n- a list\n", ["must be a mapping"]),
+        (b"name: lab\n", ["non-empty 'steps:'"]),
+        (b"steps: []\n", ["no 'name:'"]),
+    ],
+)
 def test_unusable_files(tmp_path, content, words):
     path = tmp_path / "p.yaml"
     path.write_bytes(content)
@@ -138,6 +149,10 @@ def test_missing_file(tmp_path):
 
 def test_the_shipped_lab_playbook_is_valid():
     playbook = load_playbook("playbooks/lab.yaml")
-    assert [s.type for s in playbook.steps][:4] == ["cloud9.environment", "elasticache.cluster", "ec2.ingress",
-                                                    "redis.ping"]
+    assert [s.type for s in playbook.steps][:4] == [
+        "cloud9.environment",
+        "elasticache.cluster",
+        "ec2.ingress",
+        "redis.ping",
+    ]
     assert playbook.vars["node_type"] == "cache.t3.micro"

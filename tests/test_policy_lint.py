@@ -6,6 +6,7 @@ condition key is one the action supports, and an action left on "*" has no resou
 parliament (the IAM policy linter) lints every generated policy; a finding fails the test
 unless EXPLAINED says why it is not a problem and the explanation holds for that finding.
 """
+
 import fnmatch
 import json
 import re
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import parliament
 import pytest
+from harness import statements_allowing
 from policy_sentry.querying.actions import get_action_data
 
 from ops.iam_policy import ALWAYS, Scope, policy_for, wildcard_reasons
@@ -20,7 +22,6 @@ from ops.permissions import ANY, render
 from ops.playbook import load_playbook
 from ops.records import parse_location
 from ops.steps import registry
-from harness import statements_allowing
 
 PLAYBOOKS = sorted((Path(__file__).resolve().parent.parent / "playbooks").glob("*.yaml"))
 SAMPLE = {"partition": "aws", "region": "us-east-1", "account": "123456789012", "lab": "lab"}
@@ -72,8 +73,9 @@ def test_each_declared_grant_is_one_aws_knows(where, grant):
             continue
         for template in grant.resources:
             arn = sample_arn(template)
-            assert any(f != ANY and format_pattern(f).match(arn) for f in formats), \
+            assert any(f != ANY and format_pattern(f).match(arn) for f in formats), (
                 f"{where}: {action} on {template} matches none of {formats}"
+            )
         keys = supported_keys(action)
         for block in grant.conditions.values():
             for key in block:
@@ -83,8 +85,10 @@ def test_each_declared_grant_is_one_aws_knows(where, grant):
 def test_the_check_can_fail():
     """The database answers: a resource of another service, a key the action lacks, a "*"
     where AWS names a resource, are each caught."""
-    assert not any(format_pattern(row["resource_arn_format"]).match("arn:aws:s3:::bucket")
-                   for row in action_rows("dynamodb:DeleteTable"))
+    assert not any(
+        format_pattern(row["resource_arn_format"]).match("arn:aws:s3:::bucket")
+        for row in action_rows("dynamodb:DeleteTable")
+    )
     assert not any(k.match("iam:PassedToService") for k in supported_keys("dynamodb:DeleteTable"))
     assert {row["resource_arn_format"] for row in action_rows("dynamodb:DescribeTable")} != {ANY}
     assert action_rows("dynamodb:NoSuchAction") == []
@@ -97,11 +101,16 @@ def _granted_elsewhere(policy, finding):
     AWS allows a request when each resource it names is allowed by some statement. Explained
     when each resource format parliament missed is granted to the action by some statement
     (parliament also misses AWS-owned ARNs with an empty account field, as documents have)."""
-    return all(any(fnmatch.fnmatchcase(resource, missing["required_format"])
-                   for statement in statements_allowing(policy, missing["action"])
-                   for resource in ([statement["Resource"]] if isinstance(statement["Resource"], str)
-                                    else statement["Resource"]))
-               for missing in finding.detail)
+    return all(
+        any(
+            fnmatch.fnmatchcase(resource, missing["required_format"])
+            for statement in statements_allowing(policy, missing["action"])
+            for resource in (
+                [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
+            )
+        )
+        for missing in finding.detail
+    )
 
 
 EXPLAINED = {"RESOURCE_MISMATCH": _granted_elsewhere}
@@ -122,16 +131,24 @@ def test_parliament_finds_nothing_unexplained(playbook, state, scope):
 
 def test_the_lint_can_fail():
     """A statement granting an action on another service's resource is found, and not explained."""
-    policy = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "dynamodb:DeleteTable", "Resource": "arn:aws:s3:::bucket"}]}
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "dynamodb:DeleteTable", "Resource": "arn:aws:s3:::bucket"}],
+    }
     assert [issue for issue, _ in unexplained(policy)] == ["RESOURCE_MISMATCH"]
 
 
 def figures(playbook):
     """For the README: the actions left on "*" (with why) and parliament's findings, raw and unexplained."""
     policy = policy_for(load_playbook(playbook))
-    on_any = sorted({a for s in policy["Statement"] if s["Resource"] == ANY
-                     for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])})
+    on_any = sorted(
+        {
+            a
+            for s in policy["Statement"]
+            if s["Resource"] == ANY
+            for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        }
+    )
     findings = parliament.analyze_policy_string(json.dumps(policy)).findings  # once: it is the slow part
     left = [f for f in findings if not EXPLAINED.get(f.issue, lambda *_: False)(policy, f)]
     return on_any, len(findings), len(left)
@@ -143,7 +160,7 @@ def test_figures_only_actions_without_a_resource_type_stay_on_any(capsys, playbo
     reasons = wildcard_reasons(load_playbook(playbook))
     assert set(on_any) == set(reasons) and left == 0
     assert all(not any(f != ANY for f in (r["resource_arn_format"] for r in action_rows(a))) for a in on_any)
-    lines = [f"{playbook.name}: {len(on_any)} actions on \"*\", parliament {raw} finding(s), {left} unexplained"]
+    lines = [f'{playbook.name}: {len(on_any)} actions on "*", parliament {raw} finding(s), {left} unexplained']
     lines += [f"    {action}: {reasons[action]}" for action in on_any]
     with capsys.disabled():
         print("\n" + "\n".join(lines))

@@ -1,6 +1,7 @@
 """`ops run` asks whether the region offers each node type before any step creates anything:
 a node type with a real name but no nodes (cache.m5.8xlarge) used to fail at CreateCacheCluster,
 after the client host before it had been made and billed."""
+
 import contextlib
 from pathlib import Path
 
@@ -22,7 +23,8 @@ def test_the_simulator_refuses_the_node_type_as_aws_does(world):
 
     with pytest.raises(ClientError) as refused:
         world.session().client("elasticache").create_cache_cluster(
-            CacheClusterId="lab", Engine="redis", CacheNodeType=NOT_OFFERED, NumCacheNodes=1)
+            CacheClusterId="lab", Engine="redis", CacheNodeType=NOT_OFFERED, NumCacheNodes=1
+        )
     assert refused.value.response["Error"]["Code"] == "InvalidParameterValue"
     assert NOT_OFFERED in refused.value.response["Error"]["Message"]
 
@@ -60,12 +62,15 @@ def real_account(world, answer):
 OFFER = {"ReservedCacheNodesOfferingId": "x", "CacheNodeType": "cache.t3.micro", "Duration": 31536000}
 
 
-@pytest.mark.parametrize("answer,refused", [
-    (ok_response({"ReservedCacheNodesOfferings": []}), "AWS offers no cache.t3.micro nodes in us-east-1"),
-    (error_response("InvalidParameterValue", "Invalid Cache Node Type"), "Invalid Cache Node Type"),
-    (ok_response({"ReservedCacheNodesOfferings": [OFFER]}), None),
-    (error_response("AccessDenied", "not authorized", 403), None),  # cannot tell: CreateCacheCluster judges
-])
+@pytest.mark.parametrize(
+    "answer,refused",
+    [
+        (ok_response({"ReservedCacheNodesOfferings": []}), "AWS offers no cache.t3.micro nodes in us-east-1"),
+        (error_response("InvalidParameterValue", "Invalid Cache Node Type"), "Invalid Cache Node Type"),
+        (ok_response({"ReservedCacheNodesOfferings": [OFFER]}), None),
+        (error_response("AccessDenied", "not authorized", 403), None),  # cannot tell: CreateCacheCluster judges
+    ],
+)
 def test_a_real_run_asks_the_account(world, monkeypatch, answer, refused):
     import ops.target
 

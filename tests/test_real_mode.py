@@ -5,6 +5,7 @@ A moto server on 127.0.0.1 stands in for AWS; ops is run exactly as a user would
 exits 1 with the step, the AWS error, what exists and the teardown command, and that
 `ops teardown` then deletes what the record lists, from a separate invocation.
 """
+
 import json
 
 import boto3
@@ -60,8 +61,9 @@ def test_failed_step_then_teardown_from_the_record(emulator, workdir):
 def test_json_output_is_one_event_per_line(emulator, workdir):
     (workdir / "lab.yaml").write_text(PLAYBOOK)
     group = client(emulator, "ec2").create_security_group(GroupName="g", Description="d")["GroupId"]
-    result = CliRunner().invoke(cli, ["run", "lab.yaml", "--region", "eu-west-1", "--output", "json",
-                                      "--var", f"group={group}"])
+    result = CliRunner().invoke(
+        cli, ["run", "lab.yaml", "--region", "eu-west-1", "--output", "json", "--var", f"group={group}"]
+    )
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in result.stdout.splitlines()]
     kinds = [e["event"] for e in events]

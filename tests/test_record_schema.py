@@ -1,6 +1,7 @@
 """Records are checked when read (issue 12): a damaged or foreign record is bad input naming
 its file or S3 key and what to do, a record from a newer ops is never torn down, and cyclic
 dependencies are refused instead of hanging teardown."""
+
 import copy
 import json
 import threading
@@ -14,11 +15,30 @@ from tests.test_remote_state import STATE, TABLE_LAB, simulated_s3
 
 aws_calls = test_bad_inputs.aws_calls  # the fixture: every AWS call attempted, refused
 
-GOOD = {"version": 1, "lab": "lab", "playbook": "lab.yaml", "region": "us-east-1", "dry_run": False,
-        "run_id": "rabcdefg", "started_at": "2026-01-01T00:00:00Z", "serial": 3, "group": "lab",
-        "dependencies": {"table": [], "second": ["table"]},
-        "resources": [{"step": "table", "type": "dynamodb.table", "kind": "dynamodb-table", "id": "t1",
-                       "region": "us-east-1", "status": "created", "ours": True, "attrs": {}}]}
+GOOD = {
+    "version": 1,
+    "lab": "lab",
+    "playbook": "lab.yaml",
+    "region": "us-east-1",
+    "dry_run": False,
+    "run_id": "rabcdefg",
+    "started_at": "2026-01-01T00:00:00Z",
+    "serial": 3,
+    "group": "lab",
+    "dependencies": {"table": [], "second": ["table"]},
+    "resources": [
+        {
+            "step": "table",
+            "type": "dynamodb.table",
+            "kind": "dynamodb-table",
+            "id": "t1",
+            "region": "us-east-1",
+            "status": "created",
+            "ours": True,
+            "attrs": {},
+        }
+    ],
+}
 
 
 def broken(change):
@@ -63,10 +83,14 @@ MALFORMED = {
     "expires-at-a-string": (broken(lambda r: r.update(expires_at="tomorrow")), "'expires_at' is 'tomorrow'"),
     "serial-true": (broken(lambda r: r.update(serial=True)), "'serial' is True"),
     "dependencies-a-list": (broken(lambda r: r.update(dependencies=[])), "'dependencies' is a list"),
-    "dependencies-unknown-step": (broken(lambda r: r["dependencies"].update(second=["nope"])),
-                                  "step 'second' depends on 'nope'"),
-    "dependency-cycle": (broken(lambda r: r["dependencies"].update(table=["second"])),
-                         "go round in a circle (table -> second -> table)"),
+    "dependencies-unknown-step": (
+        broken(lambda r: r["dependencies"].update(second=["nope"])),
+        "step 'second' depends on 'nope'",
+    ),
+    "dependency-cycle": (
+        broken(lambda r: r["dependencies"].update(table=["second"])),
+        "go round in a circle (table -> second -> table)",
+    ),
 }
 
 
@@ -111,8 +135,9 @@ def test_a_malformed_record_here_is_bad_input_naming_the_file(name, workdir, aws
     assert json.loads(path.read_text()) == record  # left as it was
 
 
-@pytest.mark.parametrize("command", [["status"], ["sweep", "--expired", "--yes"], ["teardown", "lab"],
-                                     ["teardown", "other-lab"]])
+@pytest.mark.parametrize(
+    "command", [["status"], ["sweep", "--expired", "--yes"], ["teardown", "lab"], ["teardown", "other-lab"]]
+)
 def test_every_command_that_reads_records_checks_them(command, workdir, aws_calls):
     path = write_record(workdir, MALFORMED["row-without-id"][0])
     result = invoke(command)
@@ -150,6 +175,7 @@ def test_a_malformed_record_in_s3_is_bad_input_naming_its_key(name, workdir):
 
 # --- a real lab's record, changed ------------------------------------------------------------
 
+
 @pytest.fixture
 def kept_lab(workdir):
     """A dry-run lab kept up (two DynamoDB tables), and its record."""
@@ -169,11 +195,15 @@ def test_a_record_from_a_newer_ops_is_never_torn_down(kept_lab, workdir):
     assert len(made) == 2
     record = json.loads(kept_lab.read_text())
     kept_lab.write_text(json.dumps({**record, "version": 99}))
-    for command in (["teardown", "shared-lab"], ["teardown", "lab.yaml"], ["sweep", "--expired", "--yes"],
-                    ["status"], ["run", "lab.yaml"]):
+    for command in (
+        ["teardown", "shared-lab"],
+        ["teardown", "lab.yaml"],
+        ["sweep", "--expired", "--yes"],
+        ["status"],
+        ["run", "lab.yaml"],
+    ):
         result = invoke([*command, "--dry-run"])
-        assert_refused(result, f"the record {kept_lab} was made by a newer ops (record format 99",
-                       "Upgrade ops")
+        assert_refused(result, f"the record {kept_lab} was made by a newer ops (record format 99", "Upgrade ops")
         assert tables(workdir) == made  # nothing deleted, nothing made
         assert json.loads(kept_lab.read_text())["version"] == 99  # nor the record rewritten
 
@@ -182,8 +212,11 @@ def test_a_record_from_a_newer_ops_is_never_torn_down(kept_lab, workdir):
     assert result.exit_code == 0 and "teardown complete" in result.output, result.output
 
 
-@pytest.mark.parametrize("cycle", [{"table": ["second"], "second": ["table"]}, {"table": ["table"], "second": []}],
-                         ids=["two-steps", "a-step-on-itself"])
+@pytest.mark.parametrize(
+    "cycle",
+    [{"table": ["second"], "second": ["table"]}, {"table": ["table"], "second": []}],
+    ids=["two-steps", "a-step-on-itself"],
+)
 def test_cyclic_dependencies_are_refused_not_waited_on(cycle, kept_lab, workdir):
     record = json.loads(kept_lab.read_text())
     assert record["dependencies"] == {"table": [], "second": ["table"]}

@@ -5,6 +5,7 @@ Dry runs keep the S3 records in the simulated account's S3 (moto); runs "on AWS"
 a moto server on 127.0.0.1 through AWS_ENDPOINT_URL, which two working directories share
 like two machines share a real bucket.
 """
+
 import json
 import os
 import subprocess
@@ -55,12 +56,20 @@ def read_json(s3, key, bucket="team-ops-state"):
 
 def put_lock(s3, lab, who, pid, renewed_ago, lease=120.0):
     now = time.time()
-    body = {"id": "someone-else", "who": who, "pid": pid, "command": "ops run lab.yaml",
-            "acquired_at": now - renewed_ago - 60, "renewed_at": now - renewed_ago, "lease_seconds": lease}
+    body = {
+        "id": "someone-else",
+        "who": who,
+        "pid": pid,
+        "command": "ops run lab.yaml",
+        "acquired_at": now - renewed_ago - 60,
+        "renewed_at": now - renewed_ago,
+        "lease_seconds": lease,
+    }
     s3.put_object(Bucket="team-ops-state", Key=f"labs/{lab}.lock", Body=json.dumps(body).encode())
 
 
 # --- the store and its conditional writes ----------------------------------------------
+
 
 def test_location_is_checked_as_input():
     assert parse_location("s3://my-bucket/a/b/").url == "s3://my-bucket/a/b"
@@ -124,14 +133,20 @@ def test_missing_or_denied_bucket_is_a_clear_error(workdir):
         with pytest.raises(BadInput, match="'no-such-bucket-here' does not exist") as missing:
             store.slot("lab").read()
         assert "aws s3 mb s3://no-such-bucket-here" in missing.value.hint
-        denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"},
-                              "ResponseMetadata": {"HTTPStatusCode": 403}}, "PutObject")
+        denied = ClientError(
+            {
+                "Error": {"Code": "AccessDenied", "Message": "Access Denied"},
+                "ResponseMetadata": {"HTTPStatusCode": 403},
+            },
+            "PutObject",
+        )
         problem = store.explain(denied, "write")
         assert isinstance(problem, BadInput)
         assert "s3:PutObject" in problem.hint and "arn:aws:s3:::no-such-bucket-here/labs/*" in problem.hint
 
 
 # --- locks -------------------------------------------------------------------------------
+
 
 def test_a_lock_is_exclusive_renewed_and_released(workdir):
     with simulated_s3(workdir) as aws:
@@ -182,11 +197,17 @@ def test_a_lock_taken_over_is_lost_and_the_record_goes_local(workdir):
         store = S3Records(parse_location(STATE), aws)
         from ops.records import LocalSlot
 
-        state = RunState.start(store.slot("lab"), "lab", "p", "us-east-1", dry_run=True,
-                               fallback=LocalSlot(workdir / "local.json"))
+        state = RunState.start(
+            store.slot("lab"), "lab", "p", "us-east-1", dry_run=True, fallback=LocalSlot(workdir / "local.json")
+        )
         lost = []
-        with hold_locks(store, ["lab"], LockOptions(lease=0.4), reporter=None,
-                        on_lost=lambda lab, problem: (lost.append(problem), state.lose_lock(problem))):
+        with hold_locks(
+            store,
+            ["lab"],
+            LockOptions(lease=0.4),
+            reporter=None,
+            on_lost=lambda lab, problem: (lost.append(problem), state.lose_lock(problem)),
+        ):
             put_lock(s3, "lab", "bob@ci", 777, renewed_ago=0)  # someone ran 'ops unlock --force' and took it
             deadline = time.monotonic() + 5
             while not lost and time.monotonic() < deadline:
@@ -207,11 +228,30 @@ def test_run_on_a_locked_lab_fails_with_the_holder_and_creates_nothing(workdir):
     for command in (["run", "lab.yaml"], ["teardown", "shared-lab"]):
         if command[0] == "teardown":  # a record with something live, so teardown has work to lock for
             with simulated_s3(workdir) as aws:
-                aws.client("s3").put_object(Bucket="team-ops-state", Key="labs/shared-lab.json", Body=json.dumps(
-                    {"version": 1, "lab": "shared-lab", "playbook": "lab.yaml", "region": "us-east-1",
-                     "dry_run": True, "run_id": "rabcdefg", "resources": [
-                         {"step": "table", "type": "dynamodb.table", "kind": "dynamodb-table", "id": "t",
-                          "region": "us-east-1", "status": "created"}]}).encode())
+                aws.client("s3").put_object(
+                    Bucket="team-ops-state",
+                    Key="labs/shared-lab.json",
+                    Body=json.dumps(
+                        {
+                            "version": 1,
+                            "lab": "shared-lab",
+                            "playbook": "lab.yaml",
+                            "region": "us-east-1",
+                            "dry_run": True,
+                            "run_id": "rabcdefg",
+                            "resources": [
+                                {
+                                    "step": "table",
+                                    "type": "dynamodb.table",
+                                    "kind": "dynamodb-table",
+                                    "id": "t",
+                                    "region": "us-east-1",
+                                    "status": "created",
+                                }
+                            ],
+                        }
+                    ).encode(),
+                )
         result = invoke(*command, "--dry-run", "--state", STATE)
         assert result.exit_code == 3, result.output
         assert "locked by alice@laptop (pid 4242, 'ops run lab.yaml')" in result.output
@@ -260,6 +300,7 @@ def test_unlock_refuses_a_running_lease_unless_forced(workdir):
 
 # --- status, push and pull ---------------------------------------------------------------
 
+
 def test_status_push_and_pull_move_a_lab_between_here_and_s3(workdir):
     (workdir / "lab.yaml").write_text(TABLE_LAB)
     assert invoke("run", "lab.yaml", "--dry-run", "--keep").exit_code == 0
@@ -301,23 +342,33 @@ def test_push_refuses_to_hide_another_runs_live_resources(workdir):
 
 # --- failures in the middle of a run --------------------------------------------------------
 
+
 def test_s3_failing_mid_run_stops_the_run_and_keeps_the_record_here(workdir):
+    import io
+
     from ops.config import load_settings
     from ops.lab import run_labs
     from ops.output import Reporter
     from ops.sim.faults import FaultPlan
     from tests.harness import playbook_from
 
-    import io
-
     settings, _, _ = load_settings(())
     stream = io.StringIO()
     # S3 answers the first few writes (the lock, the new record), then fails every write
     plan = FaultPlan(seed=1, server_error=1.0, services=["s3"], from_call=4)
     with pytest.raises(RecordKeptLocally) as stopped:
-        run_labs(playbook_from(TABLE_LAB), root=workdir, reporter=Reporter("json", stream), settings=settings,
-                 dry_run=True, region="us-east-1", profile=None, keep=False, location=parse_location(STATE),
-                 simulation={"durations": {}, "faults": plan})
+        run_labs(
+            playbook_from(TABLE_LAB),
+            root=workdir,
+            reporter=Reporter("json", stream),
+            settings=settings,
+            dry_run=True,
+            region="us-east-1",
+            profile=None,
+            keep=False,
+            location=parse_location(STATE),
+            simulation={"durations": {}, "faults": plan},
+        )
     local = workdir / ".ops/dry-run/state/shared-lab.json"
     assert str(local) in stopped.value.message and "ops state push shared-lab" in stopped.value.hint
     kept = json.loads(local.read_text())
@@ -340,9 +391,27 @@ expected:
 
 def start_run(workdir, *extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.Popen([sys.executable, "-m", "ops.cli", "run", "lab.yaml", "--dry-run", "--realtime",
-                             "--config", "slow.yaml", "--state", STATE, *extra], cwd=workdir, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ops.cli",
+            "run",
+            "lab.yaml",
+            "--dry-run",
+            "--realtime",
+            "--config",
+            "slow.yaml",
+            "--state",
+            STATE,
+            *extra,
+        ],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for_lock(workdir, timeout=60):
@@ -455,8 +524,13 @@ def test_iam_policy_with_state_covers_every_s3_call_of_a_run_status_and_teardown
     assert invoke("run", "lab.yaml", "--dry-run", "--keep", "--state", STATE).exit_code == 0
     assert invoke("status", "--dry-run", "--state", STATE).exit_code == 0
     assert invoke("teardown", "shared-lab", "--dry-run", "--state", STATE).exit_code == 0
-    needs = {"GetObject": "s3:GetObject", "PutObject": "s3:PutObject", "DeleteObject": "s3:DeleteObject",
-             "ListObjectsV2": "s3:ListBucket", "HeadBucket": "s3:ListBucket"}
+    needs = {
+        "GetObject": "s3:GetObject",
+        "PutObject": "s3:PutObject",
+        "DeleteObject": "s3:DeleteObject",
+        "ListObjectsV2": "s3:ListBucket",
+        "HeadBucket": "s3:ListBucket",
+    }
     dry_run_only = {"CreateBucket", "ListBuckets"}  # the simulated account's bucket, and ending it when idle
     ours = [(op, key) for op, key in calls if op not in dry_run_only]
     assert {op for op, _ in ours} >= {"GetObject", "PutObject", "DeleteObject", "ListObjectsV2"}

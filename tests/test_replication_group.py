@@ -1,6 +1,8 @@
 """elasticache.replication_group against the simulated account: Valkey or Redis OSS, one node,
 no replicas; PING from the EC2 host; adoption, resume, early teardown, lost answers."""
+
 import pytest
+from harness import events, make_runner, playbook_from
 
 from ops.aws import Aws
 from ops.context import StepContext
@@ -9,7 +11,6 @@ from ops.runner import teardown
 from ops.state import RunState
 from ops.steps.base import Resource
 from ops.steps.replication_group import CacheReplicationGroup
-from harness import events, make_runner, playbook_from
 
 CACHE = """\
 name: group-lab
@@ -20,7 +21,9 @@ steps:
       group_id: g-${{ run.id }}
       engine: ENGINE
 """
-LAB = CACHE + """\
+LAB = (
+    CACHE
+    + """\
   - name: host
     type: ec2.client_host
     with: {}
@@ -38,6 +41,7 @@ LAB = CACHE + """\
       host: ${{ steps.cache.outputs.address }}
       port: ${{ steps.cache.outputs.port }}
 """
+)
 
 
 def group(aws, group_id):
@@ -54,8 +58,9 @@ def gone(aws, group_id) -> bool:
 def default_group(aws):
     ec2 = aws.client("ec2")
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
-    return ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]},
-                                                 {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]
+    return ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}]
+    )["SecurityGroups"][0]
 
 
 @pytest.mark.parametrize("engine", ["valkey", "redis"])
@@ -98,11 +103,17 @@ def test_a_one_node_group_answers_ping_from_the_host_and_is_torn_down_from_the_r
 
 def test_a_group_that_existed_is_used_but_never_deleted(world, aws, tmp_path):
     elasticache = aws.client("elasticache")
-    elasticache.create_replication_group(ReplicationGroupId="shared-valkey", ReplicationGroupDescription="team",
-                                         Engine="valkey", CacheNodeType="cache.t3.micro", NumCacheClusters=1)
+    elasticache.create_replication_group(
+        ReplicationGroupId="shared-valkey",
+        ReplicationGroupDescription="team",
+        Engine="valkey",
+        CacheNodeType="cache.t3.micro",
+        NumCacheClusters=1,
+    )
     world.clock.sleep(600)  # it is available by the time the lab runs
-    runner = make_runner(playbook_from(CACHE.replace("g-${{ run.id }}", "shared-valkey").replace("ENGINE", "valkey")),
-                         aws, tmp_path)
+    runner = make_runner(
+        playbook_from(CACHE.replace("g-${{ run.id }}", "shared-valkey").replace("ENGINE", "valkey")), aws, tmp_path
+    )
     outputs = runner.apply()["cache"]
     assert outputs["group_id"] == "shared-valkey" and outputs["security_group_id"] == default_group(aws)["GroupId"]
     assert outputs["address"] == "127.0.0.1"
@@ -131,30 +142,54 @@ def test_a_rerun_resumes_the_group_it_already_made(world, aws, tmp_path):
 def test_teardown_while_creating_waits_until_the_group_may_be_deleted(world, aws, tmp_path):
     runner = make_runner(playbook_from(CACHE.replace("ENGINE", "valkey")), aws, tmp_path)
     ctx = runner.context("cache", "elasticache.replication_group", 3600)
-    step = CacheReplicationGroup(ctx, "cache", CacheReplicationGroup.with_defaults(
-        {"group_id": "early-delete", "engine": "valkey"}))
+    step = CacheReplicationGroup(
+        ctx, "cache", CacheReplicationGroup.with_defaults({"group_id": "early-delete", "engine": "valkey"})
+    )
     assert step.create()["group_id"] == "early-delete"
     assert group(aws, "early-delete")["Status"] == "creating"
     # AWS refuses the delete now (InvalidReplicationGroupState); teardown waits, then deletes.
     assert teardown(runner.state, aws, aws.clock, runner.reporter, runner.settings, "group-lab") == []
     assert gone(aws, "early-delete")
     durations = world.durations
-    assert world.clock.now() >= durations["elasticache.replication_group.create"] + \
-        durations["elasticache.replication_group.delete"]
+    assert (
+        world.clock.now()
+        >= durations["elasticache.replication_group.create"] + durations["elasticache.replication_group.delete"]
+    )
 
 
 def test_teardown_after_a_lost_create_answer_deletes_only_a_group_tagged_ours(world, aws, tmp_path):
     state = RunState.start(tmp_path / "s.json", "group-lab", "p", aws.region, dry_run=True)
     reporter = make_runner(playbook_from(CACHE.replace("ENGINE", "valkey")), aws, tmp_path).reporter
-    ctx = StepContext(aws=aws, clock=aws.clock, state=state, reporter=reporter, settings={"expected": {}},
-                      lab="group-lab", step="cache", step_type="elasticache.replication_group", timeout=600)
+    ctx = StepContext(
+        aws=aws,
+        clock=aws.clock,
+        state=state,
+        reporter=reporter,
+        settings={"expected": {}},
+        lab="group-lab",
+        step="cache",
+        step_type="elasticache.replication_group",
+        timeout=600,
+    )
     elasticache = aws.client("elasticache")
     for group_id, tags in (("lost-ours", ctx.tags()), ("lost-theirs", [])):
-        state.record(Resource(step="cache" if tags else "other", type="elasticache.replication_group",
-                              kind="replication-group", id=group_id, region=aws.region))
-        elasticache.create_replication_group(ReplicationGroupId=group_id, ReplicationGroupDescription="d",
-                                             Engine="valkey", CacheNodeType="cache.t3.micro", NumCacheClusters=1,
-                                             Tags=tags)
+        state.record(
+            Resource(
+                step="cache" if tags else "other",
+                type="elasticache.replication_group",
+                kind="replication-group",
+                id=group_id,
+                region=aws.region,
+            )
+        )
+        elasticache.create_replication_group(
+            ReplicationGroupId=group_id,
+            ReplicationGroupDescription="d",
+            Engine="valkey",
+            CacheNodeType="cache.t3.micro",
+            NumCacheClusters=1,
+            Tags=tags,
+        )
     assert teardown(state, aws, aws.clock, reporter, {"expected": {}}, "group-lab") == []
     assert gone(aws, "lost-ours")
     assert group(aws, "lost-theirs")["Status"] == "available"
@@ -168,7 +203,11 @@ def test_previews_say_create_or_adopt(world, aws, tmp_path):
     assert (change.action, change.service, change.size) == ("create", "elasticache", "cache.t3.micro")
     assert "valkey, 1 x cache.t3.micro, no replicas" in change.what
     aws.client("elasticache").create_replication_group(
-        ReplicationGroupId="planned", ReplicationGroupDescription="d", Engine="valkey",
-        CacheNodeType="cache.t3.micro", NumCacheClusters=1)
+        ReplicationGroupId="planned",
+        ReplicationGroupDescription="d",
+        Engine="valkey",
+        CacheNodeType="cache.t3.micro",
+        NumCacheClusters=1,
+    )
     [change] = CacheReplicationGroup(ctx, "cache", args).preview()
     assert change.action == "adopt" and change.service is None

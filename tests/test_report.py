@@ -1,4 +1,5 @@
 """ops report: phases and critical path from a timeline, the terminal Gantt chart, the HTML page."""
+
 import json
 import os
 import subprocess
@@ -24,8 +25,9 @@ def synthetic(lab="lab", run_id="run1", a="a", dependencies=None, b_fails=False)
     started = {"lab": lab, "run_id": run_id, "action": "running", "dry_run": True}
     if dependencies is not None:
         started["dependencies"] = dependencies
-    b_end = ev(180, "step_failed", step="b", error="boom") if b_fails else ev(180, "step_finished", step="b",
-                                                                              elapsed=60.0)
+    b_end = (
+        ev(180, "step_failed", step="b", error="boom") if b_fails else ev(180, "step_finished", step="b", elapsed=60.0)
+    )
     events = [
         ev(0, "run_started", **started),
         ev(0, "step_started", step=a, type="t.a"),
@@ -46,16 +48,25 @@ def synthetic(lab="lab", run_id="run1", a="a", dependencies=None, b_fails=False)
         ev(300, "resource_deleted", step=a, kind="box", id="a-1", elapsed=30.0),
         ev(300, "run_finished", result="done", elapsed=300.0, simulated=True),
     ]
-    return {"version": 1, "lab": lab, "run_id": run_id, "simulated": True, "started_at": "2026-01-01T00:00:00Z",
-            "events": events}
+    return {
+        "version": 1,
+        "lab": lab,
+        "run_id": run_id,
+        "simulated": True,
+        "started_at": "2026-01-01T00:00:00Z",
+        "events": events,
+    }
 
 
 def steps_timeline(spans, dependencies=None):
     """A timeline of steps with the given (start, end) times and no teardown."""
     events = [ev(0, "run_started", lab="lab", run_id="r", **({"dependencies": dependencies} if dependencies else {}))]
     for name, (start, end) in spans.items():
-        events += [ev(start, "step_started", step=name), ev(start, "step_create_finished", step=name),
-                   ev(end, "step_finished", step=name)]
+        events += [
+            ev(start, "step_started", step=name),
+            ev(start, "step_create_finished", step=name),
+            ev(end, "step_finished", step=name),
+        ]
     events.sort(key=lambda e: e["t"])
     return {"lab": "lab", "run_id": "r", "simulated": True, "events": events}
 
@@ -88,7 +99,7 @@ def chart_rows(output):
     origin = rule.index("┬")
     result = []
     for line in lines:
-        bar = line[origin:origin + len(rule) - origin]
+        bar = line[origin : origin + len(rule) - origin]
         if line[:2] in ("* ", "  ") and line.strip() and any(c in BAR for c in bar):
             label = line[2:origin].strip()
             result.append((label, [i for i, c in enumerate(bar) if c in BAR], line))
@@ -101,9 +112,12 @@ def near(actual, expected):
 
 # --- phases and critical path --------------------------------------------------------------------
 
+
 def test_phases_split_steps_at_create_finished_and_give_teardown_polls_to_the_deleted_resource():
-    found = [(p["step"], p["resource"], p["phase"], p["start"], p["end"], p["polls"], p["outcome"])
-             for p in phases(synthetic())]
+    found = [
+        (p["step"], p["resource"], p["phase"], p["start"], p["end"], p["polls"], p["outcome"])
+        for p in phases(synthetic())
+    ]
     assert found == [
         ("a", None, "create", 0, 60, [], "finished"),
         ("a", None, "wait", 60, 240, [(120, "creating"), (180, "creating"), (240, "ready")], "finished"),
@@ -143,6 +157,7 @@ def test_critical_path_takes_the_longest_chain_through_a_diamond():
 
 # --- terminal chart ------------------------------------------------------------------------------
 
+
 def test_terminal_chart_rows_are_in_start_order_with_bars_proportional_to_time(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     save(tmp_path, synthetic())
@@ -151,14 +166,18 @@ def test_terminal_chart_rows_are_in_start_order_with_bars_proportional_to_time(t
     rows, cells = chart_rows(result.output)
     assert [label for label, _, _ in rows] == ["a", "b", "delete thing b-1", "delete box a-1"]
     spans = {label: (columns[0], columns[-1] + 1) for label, columns, _ in rows}
-    for label, (start, end) in {"a": (0, 240), "b": (120, 180), "delete thing b-1": (240, 270),
-                                "delete box a-1": (270, 300)}.items():
+    for label, (start, end) in {
+        "a": (0, 240),
+        "b": (120, 180),
+        "delete thing b-1": (240, 270),
+        "delete box a-1": (270, 300),
+    }.items():
         assert near(spans[label][0], start / 300 * cells) and near(spans[label][1], end / 300 * cells), label
     a_line = rows[0][2]
     origin = a_line.index("░")
-    create = a_line[origin:origin + round(60 / 300 * cells)]
+    create = a_line[origin : origin + round(60 / 300 * cells)]
     assert set(create) == {"░"}
-    assert set(a_line[origin + len(create) + 1:origin + round(240 / 300 * cells) - 1]) <= {"█", "|"}
+    assert set(a_line[origin + len(create) + 1 : origin + round(240 / 300 * cells) - 1]) <= {"█", "|"}
     assert "|" in a_line and "█" in a_line
 
 
@@ -196,11 +215,31 @@ def test_a_timeline_like_the_sample_dry_run(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     rows, _ = chart_rows(result.output)
     assert [label for label, _, _ in rows] == [
-        "cloud9", "redis", "table", "ingress", "ping", "demo", "delete ingress-rule sgr-1",
-        "delete dynamodb-table reviews", "delete cache-cluster ops-lab", "delete cloud9-environment env1",
-        "delete iam-role AWSCloud9SSMAccessRole"]
+        "cloud9",
+        "redis",
+        "table",
+        "ingress",
+        "ping",
+        "demo",
+        "delete ingress-rule sgr-1",
+        "delete dynamodb-table reviews",
+        "delete cache-cluster ops-lab",
+        "delete cloud9-environment env1",
+        "delete iam-role AWSCloud9SSMAccessRole",
+    ]
     assert [line.split()[-1] for _, _, line in rows] == [
-        "2m34s", "7m04s", "10s", "0s", "5s", "0s", "0s", "5s", "5m04s", "1m04s", "0s"]
+        "2m34s",
+        "7m04s",
+        "10s",
+        "0s",
+        "5s",
+        "0s",
+        "0s",
+        "5s",
+        "5m04s",
+        "1m04s",
+        "0s",
+    ]
     header = result.output.splitlines()[:2]
     assert "elasticache-lab  run rxz8jniq  (simulated time)  total 12m13s" in header[0]
     assert "critical path 7m04s (redis; dependencies not recorded" in header[1]
@@ -212,14 +251,21 @@ def sample_like():
     """A trimmed copy of a dry run's timeline (fewer polls and resources, same event shapes)."""
     w = "step_waiting"
     events = [
-        ev(0.0, "run_started", action="running", lab="elasticache-lab", run_id="rxz8jniq", region="us-east-1",
-           dry_run=True, playbook="lab.yaml"),
+        ev(
+            0.0,
+            "run_started",
+            action="running",
+            lab="elasticache-lab",
+            run_id="rxz8jniq",
+            region="us-east-1",
+            dry_run=True,
+            playbook="lab.yaml",
+        ),
         ev(0.0, "step_started", step="cloud9", type="cloud9.environment"),
         ev(0.0, "step_started", step="redis", type="elasticache.cluster"),
         ev(0.0, "step_started", step="table", type="dynamodb.table"),
         ev(0.0, "step_created", step="table", kind="dynamodb-table", id="reviews", ours=True, verb="created"),
-        ev(0.0, "step_created", step="cloud9", kind="iam-role", id="AWSCloud9SSMAccessRole", ours=True,
-           verb="created"),
+        ev(0.0, "step_created", step="cloud9", kind="iam-role", id="AWSCloud9SSMAccessRole", ours=True, verb="created"),
         ev(0.0, w, step="table", what="table reviews", status="CREATING", elapsed=0.0),
         ev(0.0, "step_created", step="redis", kind="cache-cluster", id="ops-lab", ours=True, verb="created"),
         ev(0.0, w, step="redis", what="cluster ops-lab", status="creating", elapsed=0.0),
@@ -257,14 +303,29 @@ def sample_like():
         ev(493.0, "resource_deleted", step="cloud9", kind="iam-role", id="AWSCloud9SSMAccessRole", elapsed=0.0),
         ev(732.75, w, step="redis", what="cluster ops-lab deletion", status="CacheClusterNotFound", elapsed=303.8),
         ev(732.75, "resource_deleted", step="redis", kind="cache-cluster", id="ops-lab", elapsed=303.8),
-        ev(732.75, "run_finished", result="lab completed and torn down", elapsed=732.75, simulated=True, left=[],
-           checked_account=True, teardown_command=None),
+        ev(
+            732.75,
+            "run_finished",
+            result="lab completed and torn down",
+            elapsed=732.75,
+            simulated=True,
+            left=[],
+            checked_account=True,
+            teardown_command=None,
+        ),
     ]
-    return {"version": 1, "lab": "elasticache-lab", "run_id": "rxz8jniq", "simulated": True,
-            "started_at": "2026-11-27T09:21:13Z", "events": events}
+    return {
+        "version": 1,
+        "lab": "elasticache-lab",
+        "run_id": "rxz8jniq",
+        "simulated": True,
+        "started_at": "2026-11-27T09:21:13Z",
+        "events": events,
+    }
 
 
 # --- choosing the run ----------------------------------------------------------------------------
+
 
 def test_run_is_chosen_by_lab_by_run_id_or_else_the_newest(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -294,8 +355,9 @@ def test_no_timeline_is_bad_input_with_a_hint(tmp_path, monkeypatch):
     assert result.exit_code == 2 and "for 'gamma'" in result.stderr
 
 
-@pytest.mark.parametrize("content", ["{not json", json.dumps({"events": "nope"}),
-                                     json.dumps({"events": [{"event": "step_started"}]})])
+@pytest.mark.parametrize(
+    "content", ["{not json", json.dumps({"events": "nope"}), json.dumps({"events": [{"event": "step_started"}]})]
+)
 def test_a_malformed_timeline_is_bad_input_naming_the_file(tmp_path, monkeypatch, content):
     monkeypatch.chdir(tmp_path)
     path = save(tmp_path, synthetic(lab="broken"))
@@ -306,6 +368,7 @@ def test_a_malformed_timeline_is_bad_input_naming_the_file(tmp_path, monkeypatch
 
 
 # --- HTML ----------------------------------------------------------------------------------------
+
 
 def test_html_is_a_self_contained_page_with_a_rect_per_phase_and_escaped_names(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -331,8 +394,12 @@ def test_html_is_a_self_contained_page_with_a_rect_per_phase_and_escaped_names(t
 
 # --- no AWS libraries ----------------------------------------------------------------------------
 
+
 def test_report_imports_no_aws_or_redis_libraries():
-    code = ("import sys, ops.report, ops.report_html; "
-            "print([m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'moto', 'redis')])")
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True).stdout.strip() == "[]"
+    code = (
+        "import sys, ops.report, ops.report_html; "
+        "print([m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'moto', 'redis')])"
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    )

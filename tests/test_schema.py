@@ -1,4 +1,5 @@
 """The playbook JSON Schema: generated from the step types, committed for editors, in sync."""
+
 import json
 from pathlib import Path
 
@@ -15,7 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_the_committed_schema_is_the_generated_one():
     committed = json.loads((ROOT / "playbooks" / "playbook.schema.json").read_text())
-    assert committed == json.loads(json.dumps(playbook_schema())), "run: ops schema --write playbooks/playbook.schema.json"
+    assert committed == json.loads(json.dumps(playbook_schema())), (
+        "run: ops schema --write playbooks/playbook.schema.json"
+    )
 
 
 def test_every_shipped_playbook_names_the_schema_and_satisfies_it():
@@ -25,12 +28,15 @@ def test_every_shipped_playbook_names_the_schema_and_satisfies_it():
         jsonschema.validate(yaml.safe_load(text), playbook_schema())
 
 
-@pytest.mark.parametrize("mutate, words", [
-    (lambda doc: doc["steps"][1]["with"].update(node_typ="x"), "node_typ"),
-    (lambda doc: doc["steps"][2]["with"].update(port=70000), "70000"),
-    (lambda doc: doc["steps"][0].update(type="cloud9.env"), "cloud9.env"),
-    (lambda doc: doc.update(extra=1), "extra"),
-])
+@pytest.mark.parametrize(
+    "mutate, words",
+    [
+        (lambda doc: doc["steps"][1]["with"].update(node_typ="x"), "node_typ"),
+        (lambda doc: doc["steps"][2]["with"].update(port=70000), "70000"),
+        (lambda doc: doc["steps"][0].update(type="cloud9.env"), "cloud9.env"),
+        (lambda doc: doc.update(extra=1), "extra"),
+    ],
+)
 def test_the_schema_catches_what_validate_catches(mutate, words):
     doc = yaml.safe_load((ROOT / "playbooks" / "lab.yaml").read_text())
     mutate(doc)

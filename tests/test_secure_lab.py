@@ -9,11 +9,13 @@ token everywhere ops writes: stdout/stderr (text and JSON), the .ops/ records, t
 account's own internals (.ops/dry-run/account: the fake ElastiCache's store and moto) may
 hold the token, as AWS does; they are searched only for the SSM commands.
 """
+
 import json
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from harness import make_runner
 
 from ops.aws import Aws
 from ops.cli import cli
@@ -23,7 +25,6 @@ from ops.playbook import load_playbook
 from ops.runner import teardown
 from ops.sim.world import SimWorld
 from ops.target import sim_home
-from harness import make_runner
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAYBOOK = ROOT / "playbooks" / "lab-secure.yaml"
@@ -56,8 +57,9 @@ def assert_secret_nowhere(root: Path, token: str, *texts):
     for text in texts:
         assert token not in text
     checked = list(files_outside_the_account(root))
-    assert any("state" in p.parts for p in checked) and any("runs" in p.parts or "timelines" in p.parts
-                                                            or p.suffix == ".json" for p in checked)
+    assert any("state" in p.parts for p in checked) and any(
+        "runs" in p.parts or "timelines" in p.parts or p.suffix == ".json" for p in checked
+    )
     for path in checked:
         assert token not in path.read_text(errors="replace"), path
 
@@ -105,16 +107,18 @@ def test_generate_keep_then_teardown_leaks_nothing(workdir):
     inline = [e for e in deleted if e["kind"] == "role-inline-policy"]
     assert len(inline) == 2  # the PING's token grant and the demo's table + token grant
     # ... but never the token: not in any output, record, timeline, report, or SSM command
-    assert_secret_nowhere(workdir, token, out, err, status_out, status_err, report_out, report_err, torn_out,
-                          torn_err, commands)
+    assert_secret_nowhere(
+        workdir, token, out, err, status_out, status_err, report_out, report_err, torn_out, torn_err, commands
+    )
     assert not sim_home(workdir).exists()  # nothing left: the account ended by itself
 
 
 @pytest.mark.parametrize("output", ["text", "json"])
 def test_env_source_end_to_end_leaks_nothing(workdir, output):
     env = {"LAB_REDIS_TOKEN": TOKEN}
-    result, out, err = invoke("run", PLAYBOOK, "--dry-run", "--var", "auth_token=env:LAB_REDIS_TOKEN",
-                              "--output", output, "--keep", env=env)
+    result, out, err = invoke(
+        "run", PLAYBOOK, "--dry-run", "--var", "auth_token=env:LAB_REDIS_TOKEN", "--output", output, "--keep", env=env
+    )
     assert result.exit_code == 0, out + err
     if output == "json":
         events = [json.loads(line) for line in out.splitlines()]
@@ -126,8 +130,12 @@ def test_env_source_end_to_end_leaks_nothing(workdir, output):
     else:
         assert "(TLS) -> +PONG" in out
     with SimWorld(VirtualClock(), home=sim_home(workdir)) as world:  # the copy ops made holds the same token
-        [name] = [p["Name"] for p in world.client("ssm").describe_parameters(ParameterFilters=[
-            {"Key": "Name", "Option": "BeginsWith", "Values": ["/ops/"]}])["Parameters"]]
+        [name] = [
+            p["Name"]
+            for p in world.client("ssm").describe_parameters(
+                ParameterFilters=[{"Key": "Name", "Option": "BeginsWith", "Values": ["/ops/"]}]
+            )["Parameters"]
+        ]
         assert world.client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"] == TOKEN
     commands = recorded_ssm_commands(workdir)
     report, report_out, _ = invoke("report", "--output", output)
@@ -152,8 +160,9 @@ def test_env_token_breaking_aws_rules_is_refused_without_echo(workdir):
 
 def test_ssm_source_uses_the_users_parameter(workdir):
     user_parameter(workdir, "/team/redis-token", TOKEN)
-    result, out, err = invoke("run", PLAYBOOK, "--dry-run", "--var", "auth_token=ssm:/team/redis-token",
-                              "--output", "json")
+    result, out, err = invoke(
+        "run", PLAYBOOK, "--dry-run", "--var", "auth_token=ssm:/team/redis-token", "--output", "json"
+    )
     assert result.exit_code == 0, out + err
     events = [json.loads(line) for line in out.splitlines()]
     texts = " ".join(e.get("text", "") for e in events if e["event"] == "step_output")
@@ -187,16 +196,24 @@ def _in_process(tmp_path, playbook, prepare):
         except StepFailed as exc:
             error = exc
         left = teardown(runner.state, aws, aws.clock, runner.reporter, runner.settings, playbook.name)
-        names = [p["Name"] for prefix in ("/ops/", "/team/") for p in world.client("ssm").describe_parameters(
-            ParameterFilters=[{"Key": "Name", "Option": "BeginsWith", "Values": [prefix]}])["Parameters"]]
+        names = [
+            p["Name"]
+            for prefix in ("/ops/", "/team/")
+            for p in world.client("ssm").describe_parameters(
+                ParameterFilters=[{"Key": "Name", "Option": "BeginsWith", "Values": [prefix]}]
+            )["Parameters"]
+        ]
         policies = world.client("iam").list_roles()["Roles"]
         return runner, error, left, names, policies
 
 
 def test_teardown_keeps_the_users_parameter(tmp_path):
     playbook = load_playbook(PLAYBOOK, {"auth_token": "ssm:/team/redis-token"})
-    runner, error, left, names, roles = _in_process(tmp_path, playbook, lambda w: w.client("ssm").put_parameter(
-        Name="/team/redis-token", Value=TOKEN, Type="SecureString"))
+    runner, error, left, names, roles = _in_process(
+        tmp_path,
+        playbook,
+        lambda w: w.client("ssm").put_parameter(Name="/team/redis-token", Value=TOKEN, Type="SecureString"),
+    )
     assert error is None and left == []
     assert names == ["/team/redis-token"] and roles == []  # the user's stays; ops's role is gone
 
@@ -204,12 +221,17 @@ def test_teardown_keeps_the_users_parameter(tmp_path):
 def test_a_wrong_token_fails_the_ping_clearly_and_teardown_still_cleans(tmp_path):
     text = PLAYBOOK.read_text().replace(
         "      auth_token_parameter: ${{ steps.cache.outputs.auth_token_parameter }}\n      role_name",
-        "      auth_token_parameter: /team/other-token\n      role_name", 1)
+        "      auth_token_parameter: /team/other-token\n      role_name",
+        1,
+    )
     wrong = tmp_path / "lab-wrong.yaml"
     wrong.write_text(text)
     playbook = load_playbook(wrong)
-    runner, error, left, names, roles = _in_process(tmp_path, playbook, lambda w: w.client("ssm").put_parameter(
-        Name="/team/other-token", Value=TOKEN, Type="SecureString"))
+    runner, error, left, names, roles = _in_process(
+        tmp_path,
+        playbook,
+        lambda w: w.client("ssm").put_parameter(Name="/team/other-token", Value=TOKEN, Type="SecureString"),
+    )
     assert error is not None and error.step == "ping"
     assert "refused the AUTH token from /team/other-token (-WRONGPASS)" in str(error)
     assert left == [] and names == ["/team/other-token"] and roles == []
@@ -219,7 +241,9 @@ def test_a_wrong_token_exits_1_through_the_cli(workdir):
     user_parameter(workdir, "/team/other-token", TOKEN)
     text = PLAYBOOK.read_text().replace(
         "      auth_token_parameter: ${{ steps.cache.outputs.auth_token_parameter }}\n      role_name",
-        "      auth_token_parameter: /team/other-token\n      role_name", 1)
+        "      auth_token_parameter: /team/other-token\n      role_name",
+        1,
+    )
     (workdir / "lab-wrong.yaml").write_text(text)
     result, out, err = invoke("run", "lab-wrong.yaml", "--dry-run", "--teardown-on-failure")
     assert result.exit_code == 1

@@ -1,4 +1,5 @@
 """The run record: written as it goes, owner-only, one row per step and kind."""
+
 import json
 import stat
 
@@ -28,8 +29,9 @@ def test_state_file_is_owner_only_and_survives_reload(tmp_path):
 
 def test_intent_then_created_updates_the_same_row(tmp_path):
     state = RunState.start(tmp_path / "s.json", "lab", "p", "us-east-1", dry_run=False)
-    resource = Resource(step="ingress", type="ec2.ingress", kind="ingress-rule", id="sg-1:tcp:6379:sg-2",
-                        region="us-east-1")
+    resource = Resource(
+        step="ingress", type="ec2.ingress", kind="ingress-rule", id="sg-1:tcp:6379:sg-2", region="us-east-1"
+    )
     state.record(resource)
     resource.id, resource.status = "sgr-123", "created"
     state.record(resource)
@@ -40,8 +42,11 @@ def test_intent_then_created_updates_the_same_row(tmp_path):
 def test_teardown_order_is_newest_first_and_skips_what_is_not_ours(tmp_path):
     state = RunState.start(tmp_path / "s.json", "lab", "p", "us-east-1", dry_run=False)
     for step, ours in (("a", True), ("b", False), ("c", True)):
-        state.record(Resource(step=step, type="t", kind="k", id=step, region="r", ours=ours,
-                              status="created" if ours else "adopted"))
+        state.record(
+            Resource(
+                step=step, type="t", kind="k", id=step, region="r", ours=ours, status="created" if ours else "adopted"
+            )
+        )
     assert [r.id for r in state.to_delete()] == ["c", "a"]
     done = state.resources()[2]
     done.status = "deleted"

@@ -1,4 +1,5 @@
 """`ops status`, --ttl and `ops sweep --expired`."""
+
 import json
 import time
 
@@ -44,12 +45,31 @@ def test_status_shows_live_state_then_ttl_expiry_and_sweep_expired(emulator, wor
 
 def test_cost_so_far_comes_from_the_price_list(tmp_path):
     state = RunState.start(tmp_path / "s.json", "lab", "p", "us-east-1", dry_run=False)
-    state.record(Resource(step="redis", type="elasticache.cluster", kind="cache-cluster", id="c1",
-                          region="us-east-1", status="created", attrs={"node_type": "cache.t3.micro"}))
-    state.record(Resource(step="cloud9", type="cloud9.environment", kind="iam-role", id="r", region="us-east-1",
-                          ours=False, status="adopted"))
-    recorded = time.mktime(time.strptime(state.data["resources"][0]["recorded_at"], "%Y-%m-%dT%H:%M:%SZ")) \
-        - time.timezone
+    state.record(
+        Resource(
+            step="redis",
+            type="elasticache.cluster",
+            kind="cache-cluster",
+            id="c1",
+            region="us-east-1",
+            status="created",
+            attrs={"node_type": "cache.t3.micro"},
+        )
+    )
+    state.record(
+        Resource(
+            step="cloud9",
+            type="cloud9.environment",
+            kind="iam-role",
+            id="r",
+            region="us-east-1",
+            ours=False,
+            status="adopted",
+        )
+    )
+    recorded = (
+        time.mktime(time.strptime(state.data["resources"][0]["recorded_at"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    )
     status = lab_status(state, None, Prices.load(), now=recorded + 7200)
     cluster = status.rows[0]
     assert cluster.hourly == pytest.approx(0.017) and cluster.cost == pytest.approx(0.034)
@@ -69,6 +89,7 @@ def test_status_prices_the_client_host_and_the_replication_group(workdir):
     assert rows["replication-group"]["hourly_usd"] == prices.hourly("us-east-1", "elasticache", "cache.t3.micro")
     assert rows["ec2-instance"]["state"] == "running"
     assert rows["ec2-instance"]["hourly_usd"] == prices.hourly("us-east-1", "ec2", "t3.micro") > 0
-    assert labs[0]["hourly_usd"] == pytest.approx(rows["replication-group"]["hourly_usd"]
-                                                  + rows["ec2-instance"]["hourly_usd"], abs=1e-4)
+    assert labs[0]["hourly_usd"] == pytest.approx(
+        rows["replication-group"]["hourly_usd"] + rows["ec2-instance"]["hourly_usd"], abs=1e-4
+    )
     assert invoke("teardown", "elasticache-lab-valkey", "--dry-run").exit_code == 0

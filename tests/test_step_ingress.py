@@ -1,13 +1,14 @@
 """ec2.ingress: opens one rule, adopts a rule that was there, revokes only its own."""
+
 import boto3
 import pytest
+from harness import make_runner, playbook_from
 from moto import mock_aws
 
 from ops.aws import Aws
 from ops.clock import VirtualClock
 from ops.runner import teardown
 from ops.state import RunState
-from harness import make_runner, playbook_from
 
 PLAYBOOK = """\
 name: ingress-test
@@ -61,8 +62,12 @@ def test_opens_the_port_to_the_source_group_only_and_revokes_it(account, tmp_pat
 
 def test_a_rule_that_was_already_there_is_used_but_never_removed(account, tmp_path):
     aws, ec2, target, source = account
-    ec2.authorize_security_group_ingress(GroupId=target, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379, "UserIdGroupPairs": [{"GroupId": source}]}])
+    ec2.authorize_security_group_ingress(
+        GroupId=target,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379, "UserIdGroupPairs": [{"GroupId": source}]}
+        ],
+    )
     before = inbound(ec2, target)
     runner = make_runner(playbook_from(PLAYBOOK, {"target": target, "source": source}), aws, tmp_path)
     runner.apply()
@@ -74,8 +79,10 @@ def test_a_rule_that_was_already_there_is_used_but_never_removed(account, tmp_pa
 
 def test_other_rules_on_the_group_survive_teardown(account, tmp_path):
     aws, ec2, target, source = account
-    ec2.authorize_security_group_ingress(GroupId=target, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
+    ec2.authorize_security_group_ingress(
+        GroupId=target,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}],
+    )
     runner = make_runner(playbook_from(PLAYBOOK, {"target": target, "source": source}), aws, tmp_path)
     runner.apply()
     assert len(inbound(ec2, target)) == 2

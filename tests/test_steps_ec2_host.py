@@ -1,8 +1,10 @@
 """ec2.client_host against the simulated account: the instance, its group and IAM, SSM-online;
 propagation retries; adoption, resume, lost answers; teardown from the record alone."""
+
 import json
 
 import pytest
+from harness import events, make_runner, playbook_from
 
 from ops.aws import Aws
 from ops.context import StepContext
@@ -14,7 +16,6 @@ from ops.state import RunState
 from ops.steps.base import Resource
 from ops.steps.ec2_host import AL2023
 from ops.steps.iam import run_scoped_name
-from harness import events, make_runner, playbook_from
 
 LAB = """\
 name: host-lab
@@ -36,8 +37,9 @@ def tags(pairs):
 
 
 def live_instances(aws):
-    reservations = aws.client("ec2").describe_instances(Filters=[
-        {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])["Reservations"]
+    reservations = aws.client("ec2").describe_instances(
+        Filters=[{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]
+    )["Reservations"]
     return [i for r in reservations for i in r["Instances"]]
 
 
@@ -56,10 +58,16 @@ def test_the_host_is_running_online_in_ssm_closed_and_torn_down_from_the_record(
     assert host["InstanceType"] == "t3.micro"
     assert host["IamInstanceProfile"]["Arn"].endswith(f"/{name}")
     assert [g["GroupId"] for g in host["SecurityGroups"]] == [outputs["security_group_id"]]
-    assert tags(host["Tags"]) | {"ops:created": ""} == {"ops:lab": "host-lab", "ops:run": run_id, "ops:step": "host",
-                                                        "Name": name, "ops:created": ""}
+    assert tags(host["Tags"]) | {"ops:created": ""} == {
+        "ops:lab": "host-lab",
+        "ops:run": run_id,
+        "ops:step": "host",
+        "Name": name,
+        "ops:created": "",
+    }
     info = aws.client("ssm").describe_instance_information(
-        Filters=[{"Key": "InstanceIds", "Values": [outputs["instance_id"]]}])["InstanceInformationList"]
+        Filters=[{"Key": "InstanceIds", "Values": [outputs["instance_id"]]}]
+    )["InstanceInformationList"]
     assert [i["PingStatus"] for i in info] == ["Online"] and info[0]["IamRole"] == name
 
     # Its security group: the run's own, in the default VPC, no inbound rule, default egress.
@@ -87,16 +95,25 @@ def test_the_host_is_running_online_in_ssm_closed_and_torn_down_from_the_record(
     finished = next(e for e in seen if e["event"] == "step_finished")
     assert created["elapsed"] < 5 <= world.durations["ssm.register"] <= finished["elapsed"]
     kinds = [r.kind for r in runner.state.live()]
-    assert kinds == ["iam-role", "role-policy:AmazonSSMManagedInstanceCore", "instance-profile",
-                     "security-group", "ec2-instance"]
+    assert kinds == [
+        "iam-role",
+        "role-policy:AmazonSSMManagedInstanceCore",
+        "instance-profile",
+        "security-group",
+        "ec2-instance",
+    ]
 
     # Teardown from the file alone, in a fresh session: nothing left, IAM included.
     record = RunState.load(runner.state.path)
     fresh = Aws(world.session(), world.region, world.clock, dry_run=True)
     assert teardown(record, fresh, world.clock, runner.reporter, runner.settings, "host-lab") == []
     assert instance(fresh, outputs["instance_id"])["State"]["Name"] == "terminated"
-    assert fresh.client("ec2").describe_security_groups(
-        Filters=[{"Name": "group-id", "Values": [outputs["security_group_id"]]}])["SecurityGroups"] == []
+    assert (
+        fresh.client("ec2").describe_security_groups(
+            Filters=[{"Name": "group-id", "Values": [outputs["security_group_id"]]}]
+        )["SecurityGroups"]
+        == []
+    )
     assert not [r for r in iam.list_roles()["Roles"] if r["RoleName"] == name]
     assert not [p for p in iam.list_instance_profiles()["InstanceProfiles"] if p["InstanceProfileName"] == name]
     assert tagged_resources(fresh, lab="host-lab") == []
@@ -110,8 +127,11 @@ def test_the_launch_is_retried_while_ec2_cannot_see_the_new_instance_profile(wor
     def not_yet(**_):
         if len(refused) < 2:
             refused.append(1)
-            return error_response("InvalidParameterValue", "Value (ops-x) for parameter iamInstanceProfile.name is "
-                                  "invalid. Invalid IAM Instance Profile name", 400)
+            return error_response(
+                "InvalidParameterValue",
+                "Value (ops-x) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name",
+                400,
+            )
         return None
 
     session.events.register("before-call.ec2.RunInstances", not_yet)
@@ -126,8 +146,10 @@ def test_the_launch_is_retried_while_ec2_cannot_see_the_new_instance_profile(wor
 
 def test_the_launch_gives_up_at_the_deadline_and_leaves_nothing(world, tmp_path):
     session = world.session()
-    session.events.register("before-call.ec2.RunInstances", lambda **_: error_response(
-        "InvalidParameterValue", "Invalid IAM Instance Profile name", 400))
+    session.events.register(
+        "before-call.ec2.RunInstances",
+        lambda **_: error_response("InvalidParameterValue", "Invalid IAM Instance Profile name", 400),
+    )
     aws = Aws(session, world.region, world.clock, dry_run=True)
     runner = make_runner(playbook_from(LAB.replace("timeout: 10m", "timeout: 2m")), aws, tmp_path)
     with pytest.raises(StepFailed, match="timed out"):
@@ -139,8 +161,9 @@ def test_the_launch_gives_up_at_the_deadline_and_leaves_nothing(world, tmp_path)
 
 
 def test_an_explicit_image_is_used_and_a_missing_parameter_says_to_give_one(world, aws, tmp_path):
-    other = aws.client("ssm").get_parameter(
-        Name="/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64")["Parameter"]["Value"]
+    other = aws.client("ssm").get_parameter(Name="/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64")[
+        "Parameter"
+    ]["Value"]
     text = LAB.replace("with: {}", f"with:\n      image_id: {other}\n      instance_type: t3.small")
     runner = make_runner(playbook_from(text), aws, tmp_path)
     outputs = runner.apply()["host"]
@@ -160,8 +183,10 @@ def test_an_explicit_image_is_used_and_a_missing_parameter_says_to_give_one(worl
 
 def test_a_role_and_profile_that_existed_are_used_and_end_as_they_were(world, aws, tmp_path):
     iam = aws.client("iam")
-    trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
     iam.create_role(RoleName="team-host", AssumeRolePolicyDocument=json.dumps(trust))
     iam.create_instance_profile(InstanceProfileName="team-host")
     iam.add_role_to_instance_profile(InstanceProfileName="team-host", RoleName="team-host")
@@ -199,29 +224,60 @@ def test_a_rerun_resumes_the_host_instead_of_launching_another(world, aws, tmp_p
 def test_teardown_finds_a_group_and_instance_whose_create_answers_were_lost(world, aws, tmp_path):
     state = RunState.start(tmp_path / "s.json", "host-lab", "p", aws.region, dry_run=True)
     reporter = make_runner(playbook_from(LAB), aws, tmp_path).reporter
-    ctx = StepContext(aws=aws, clock=aws.clock, state=state, reporter=reporter, settings={"expected": {}},
-                      lab="host-lab", step="host", step_type="ec2.client_host", timeout=600)
+    ctx = StepContext(
+        aws=aws,
+        clock=aws.clock,
+        state=state,
+        reporter=reporter,
+        settings={"expected": {}},
+        lab="host-lab",
+        step="host",
+        step_type="ec2.client_host",
+        timeout=600,
+    )
     ec2 = aws.client("ec2")
     name = run_scoped_name("host-lab", state.run_id, "host")
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
-    state.record(Resource(step="host", type="ec2.client_host", kind="security-group", id=name, region=aws.region,
-                          attrs={"name": name, "vpc_id": vpc}))
-    group = ec2.create_security_group(GroupName=name, Description="d", VpcId=vpc, TagSpecifications=[
-        {"ResourceType": "security-group", "Tags": ctx.tags()}])["GroupId"]
-    state.record(Resource(step="host", type="ec2.client_host", kind="ec2-instance", id=name, region=aws.region,
-                          attrs={"name": name}))
+    state.record(
+        Resource(
+            step="host",
+            type="ec2.client_host",
+            kind="security-group",
+            id=name,
+            region=aws.region,
+            attrs={"name": name, "vpc_id": vpc},
+        )
+    )
+    group = ec2.create_security_group(
+        GroupName=name,
+        Description="d",
+        VpcId=vpc,
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": ctx.tags()}],
+    )["GroupId"]
+    state.record(
+        Resource(
+            step="host", type="ec2.client_host", kind="ec2-instance", id=name, region=aws.region, attrs={"name": name}
+        )
+    )
     ami = aws.client("ssm").get_parameter(Name=AL2023)["Parameter"]["Value"]
-    launched = ec2.run_instances(ImageId=ami, InstanceType="t3.micro", MinCount=1, MaxCount=1,
-                                 SecurityGroupIds=[group], TagSpecifications=[
-                                     {"ResourceType": "instance", "Tags": ctx.tags()}])["Instances"][0]["InstanceId"]
+    launched = ec2.run_instances(
+        ImageId=ami,
+        InstanceType="t3.micro",
+        MinCount=1,
+        MaxCount=1,
+        SecurityGroupIds=[group],
+        TagSpecifications=[{"ResourceType": "instance", "Tags": ctx.tags()}],
+    )["Instances"][0]["InstanceId"]
     # Another run's group of the same name in another VPC is never touched.
     other_vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
     other = ec2.create_security_group(GroupName=name, Description="d", VpcId=other_vpc)["GroupId"]
 
     assert teardown(state, aws, aws.clock, reporter, {"expected": {}}, "host-lab") == []
     assert instance(aws, launched)["State"]["Name"] == "terminated"
-    remaining = [g["GroupId"] for g in ec2.describe_security_groups(
-        Filters=[{"Name": "group-name", "Values": [name]}])["SecurityGroups"]]
+    remaining = [
+        g["GroupId"]
+        for g in ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [name]}])["SecurityGroups"]
+    ]
     assert remaining == [other]
 
 

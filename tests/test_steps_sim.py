@@ -1,12 +1,13 @@
 """Step types against the simulated account: create, adopt, resume, wait, delete."""
 
+from harness import make_runner, playbook_from
+
 from ops.aws import Aws
 from ops.context import StepContext
 from ops.inventory import tagged_resources
 from ops.runner import teardown
 from ops.state import RunState
 from ops.steps.base import Resource
-from harness import make_runner, playbook_from
 
 LAB = """\
 name: steps-lab
@@ -38,8 +39,9 @@ steps:
 def default_group_rules(aws):
     ec2 = aws.client("ec2")
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
-    group = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]},
-                                                  {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]
+    group = ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}]
+    )["SecurityGroups"][0]
     return group["GroupId"], group["IpPermissions"]
 
 
@@ -69,11 +71,13 @@ def test_lab_steps_then_teardown_from_the_record_alone(world, aws, tmp_path):
 def test_iam_that_existed_is_adopted_and_ends_as_it_was(world, aws, tmp_path):
     iam = aws.client("iam")
     iam.create_role(RoleName="AWSCloud9SSMAccessRole", Path="/service-role/", AssumeRolePolicyDocument="{}")
-    iam.attach_role_policy(RoleName="AWSCloud9SSMAccessRole",
-                           PolicyArn="arn:aws:iam::aws:policy/AWSCloud9SSMInstanceProfile")
+    iam.attach_role_policy(
+        RoleName="AWSCloud9SSMAccessRole", PolicyArn="arn:aws:iam::aws:policy/AWSCloud9SSMInstanceProfile"
+    )
     iam.create_instance_profile(InstanceProfileName="AWSCloud9SSMInstanceProfile", Path="/cloud9/")
-    iam.add_role_to_instance_profile(InstanceProfileName="AWSCloud9SSMInstanceProfile",
-                                     RoleName="AWSCloud9SSMAccessRole")
+    iam.add_role_to_instance_profile(
+        InstanceProfileName="AWSCloud9SSMInstanceProfile", RoleName="AWSCloud9SSMAccessRole"
+    )
     runner = make_runner(playbook_from(LAB), aws, tmp_path)
     runner.run_step(runner.playbook.step("cloud9"))
     by_kind = {r.kind: r for r in runner.state.live()}
@@ -81,16 +85,18 @@ def test_iam_that_existed_is_adopted_and_ends_as_it_was(world, aws, tmp_path):
     assert not by_kind["role-policy:AWSCloud9SSMInstanceProfile"].ours
     assert by_kind["role-policy:AmazonSSMManagedInstanceCore"].ours  # ops added it for Run Command
     teardown(runner.state, aws, aws.clock, runner.reporter, runner.settings, "steps-lab")
-    attached = [p["PolicyName"] for p in iam.list_attached_role_policies(RoleName="AWSCloud9SSMAccessRole")
-                ["AttachedPolicies"]]
+    attached = [
+        p["PolicyName"] for p in iam.list_attached_role_policies(RoleName="AWSCloud9SSMAccessRole")["AttachedPolicies"]
+    ]
     assert attached == ["AWSCloud9SSMInstanceProfile"]
     assert iam.get_instance_profile(InstanceProfileName="AWSCloud9SSMInstanceProfile")
 
 
 def test_a_cluster_that_existed_is_used_but_never_deleted(world, aws, tmp_path):
     elasticache = aws.client("elasticache")
-    elasticache.create_cache_cluster(CacheClusterId="shared-cache", Engine="redis", CacheNodeType="cache.t3.micro",
-                                     NumCacheNodes=1)
+    elasticache.create_cache_cluster(
+        CacheClusterId="shared-cache", Engine="redis", CacheNodeType="cache.t3.micro", NumCacheNodes=1
+    )
     text = LAB.replace("cluster_id: c-${{ run.id }}", "cluster_id: shared-cache")
     runner = make_runner(playbook_from(text), aws, tmp_path)
     runner.run_step(runner.playbook.step("redis"))
@@ -119,27 +125,60 @@ def test_rerun_resumes_what_the_run_already_made(world, aws, tmp_path):
 def test_teardown_finds_resources_whose_create_answer_was_lost(world, aws, tmp_path):
     """The create call went out, the process died before recording the answer."""
     state = RunState.start(tmp_path / "s.json", "steps-lab", "p", aws.region, dry_run=True)
-    ctx = StepContext(aws=aws, clock=aws.clock, state=state, reporter=make_runner(playbook_from(LAB), aws,
-                      tmp_path).reporter, settings={"expected": {}}, lab="steps-lab", step="cloud9",
-                      step_type="cloud9.environment", timeout=600)
+    ctx = StepContext(
+        aws=aws,
+        clock=aws.clock,
+        state=state,
+        reporter=make_runner(playbook_from(LAB), aws, tmp_path).reporter,
+        settings={"expected": {}},
+        lab="steps-lab",
+        step="cloud9",
+        step_type="cloud9.environment",
+        timeout=600,
+    )
     iam = aws.client("iam")
     iam.create_role(RoleName="AWSCloud9SSMAccessRole", Path="/service-role/", AssumeRolePolicyDocument="{}")
     iam.create_instance_profile(InstanceProfileName="AWSCloud9SSMInstanceProfile", Path="/cloud9/")
-    iam.add_role_to_instance_profile(InstanceProfileName="AWSCloud9SSMInstanceProfile",
-                                     RoleName="AWSCloud9SSMAccessRole")
-    state.record(Resource(step="cloud9", type="cloud9.environment", kind="cloud9-environment", id="lost-env",
-                          region=aws.region, attrs={"name": "lost-env"}))
-    aws.client("cloud9").create_environment_ec2(name="lost-env", instanceType="t3.micro",
-                                                imageId="amazonlinux-2023-x86_64", connectionType="CONNECT_SSM",
-                                                tags=ctx.tags())
+    iam.add_role_to_instance_profile(
+        InstanceProfileName="AWSCloud9SSMInstanceProfile", RoleName="AWSCloud9SSMAccessRole"
+    )
+    state.record(
+        Resource(
+            step="cloud9",
+            type="cloud9.environment",
+            kind="cloud9-environment",
+            id="lost-env",
+            region=aws.region,
+            attrs={"name": "lost-env"},
+        )
+    )
+    aws.client("cloud9").create_environment_ec2(
+        name="lost-env",
+        instanceType="t3.micro",
+        imageId="amazonlinux-2023-x86_64",
+        connectionType="CONNECT_SSM",
+        tags=ctx.tags(),
+    )
     ec2 = aws.client("ec2")
     target = ec2.create_security_group(GroupName="t", Description="d")["GroupId"]
     ctx.step = "ingress"
-    state.record(Resource(step="ingress", type="ec2.ingress", kind="ingress-rule", id=f"{target}:tcp:6379:x",
-                          region=aws.region, attrs={"group_id": target}))
-    ec2.authorize_security_group_ingress(GroupId=target, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379, "IpRanges": [{"CidrIp": "10.1.0.0/16"}]}],
-        TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": ctx.tags()}])
+    state.record(
+        Resource(
+            step="ingress",
+            type="ec2.ingress",
+            kind="ingress-rule",
+            id=f"{target}:tcp:6379:x",
+            region=aws.region,
+            attrs={"group_id": target},
+        )
+    )
+    ec2.authorize_security_group_ingress(
+        GroupId=target,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379, "IpRanges": [{"CidrIp": "10.1.0.0/16"}]}
+        ],
+        TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": ctx.tags()}],
+    )
 
     assert teardown(state, aws, aws.clock, ctx.reporter, {"expected": {}}, "steps-lab") == []
     assert aws.client("cloud9").list_environments()["environmentIds"] == []
@@ -149,10 +188,12 @@ def test_teardown_finds_resources_whose_create_answer_was_lost(world, aws, tmp_p
 
 def test_include_adopted_deletes_what_existed_before(world, aws, tmp_path):
     elasticache = aws.client("elasticache")
-    elasticache.create_cache_cluster(CacheClusterId="old-cache", Engine="redis", CacheNodeType="cache.t3.micro",
-                                     NumCacheNodes=1)
-    runner = make_runner(playbook_from(LAB.replace("cluster_id: c-${{ run.id }}", "cluster_id: old-cache")), aws,
-                         tmp_path)
+    elasticache.create_cache_cluster(
+        CacheClusterId="old-cache", Engine="redis", CacheNodeType="cache.t3.micro", NumCacheNodes=1
+    )
+    runner = make_runner(
+        playbook_from(LAB.replace("cluster_id: c-${{ run.id }}", "cluster_id: old-cache")), aws, tmp_path
+    )
     runner.run_step(runner.playbook.step("redis"))
     teardown(runner.state, aws, aws.clock, runner.reporter, runner.settings, "steps-lab", include_adopted=True)
     assert elasticache.describe_cache_clusters()["CacheClusters"] == []

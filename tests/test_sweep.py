@@ -1,12 +1,13 @@
 """`ops sweep`: leftovers found by their tags alone, shown with their age, deleted with care."""
+
 import io
 
+from harness import make_runner, playbook_from
 
 from ops.config import load_settings
 from ops.inventory import find_tagged
 from ops.output import Reporter
 from ops.sweep import candidates, deletable, delete, preview_lines
-from harness import make_runner, playbook_from
 
 LAB = """\
 name: sweep-lab
@@ -35,16 +36,25 @@ steps:
 
 def test_sweep_finds_and_deletes_a_lab_whose_record_is_lost(aws, tmp_path):
     elasticache = aws.client("elasticache")
-    elasticache.create_cache_cluster(CacheClusterId="not-ours", Engine="redis", CacheNodeType="cache.t3.micro",
-                                     NumCacheNodes=1)
+    elasticache.create_cache_cluster(
+        CacheClusterId="not-ours", Engine="redis", CacheNodeType="cache.t3.micro", NumCacheNodes=1
+    )
     runner = make_runner(playbook_from(LAB), aws, tmp_path)
     runner.apply()
     runner.state.path.unlink()  # the record is gone: only the tags are left
 
     found = candidates(aws)
     kinds = sorted(item.kind for item in found)
-    assert kinds == ["cache-cluster", "cloud9-environment", "dynamodb-table", "ec2-instance", "iam-role",
-                     "ingress-rule", "instance-profile", "security-group"]  # instance and group: the environment's
+    assert kinds == [
+        "cache-cluster",
+        "cloud9-environment",
+        "dynamodb-table",
+        "ec2-instance",
+        "iam-role",
+        "ingress-rule",
+        "instance-profile",
+        "security-group",
+    ]  # instance and group: the environment's
     assert all(item.run == runner.state.run_id and item.lab == "sweep-lab" for item in found)
     assert all(item.age() is not None and 0 <= item.age() < 600 for item in found)
     table = "\n".join(preview_lines(found))

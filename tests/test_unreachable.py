@@ -7,6 +7,7 @@ listens on, or at a tiny loopback server that answers every request with an AWS 
 labs that status, teardown and sweep --expired look at are made first by a real run against
 the moto emulator (conftest's `emulator`), then the endpoint goes away.
 """
+
 import json
 import shutil
 import socket
@@ -65,8 +66,12 @@ def kept_lab(tmp_path_factory):
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    env = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    env = {
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
         for name, value in env.items():
@@ -138,8 +143,16 @@ def test_run_stops_before_anything_is_recorded(closed_endpoint, workdir):
     assert not (workdir / ".ops/state").exists() or not list((workdir / ".ops/state").iterdir())
 
 
-@pytest.mark.parametrize("args", [["status"], ["teardown", "lab.yaml"], ["sweep", "--expired", "--yes"],
-                                  ["state", "push", "far-lab", "--state", STATE]], ids=" ".join)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["status"],
+        ["teardown", "lab.yaml"],
+        ["sweep", "--expired", "--yes"],
+        ["state", "push", "far-lab", "--state", STATE],
+    ],
+    ids=" ".join,
+)
 def test_a_command_on_a_recorded_lab_says_the_endpoint_cannot_be_reached(args, with_kept_lab, closed_endpoint):
     result, seconds = invoke(args)
     assert_explained(result, seconds, 1, closed_endpoint.split("//")[1])
@@ -201,8 +214,10 @@ class RefusingAws(BaseHTTPRequestHandler):
             code = {"InvalidClientTokenId": "UnrecognizedClientException"}.get(self.code, self.code + "Exception")
             body, kind = json.dumps({"__type": f"com.amazon.coral#{code}", "message": self.message}), "json"
         else:  # query protocol (STS, IAM, ElastiCache)
-            body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{self.code}</Code><Message>{self.message}"
-                    "</Message></Error><RequestId>r1</RequestId></ErrorResponse>")
+            body = (
+                f"<ErrorResponse><Error><Type>Sender</Type><Code>{self.code}</Code><Message>{self.message}"
+                "</Message></Error><RequestId>r1</RequestId></ErrorResponse>"
+            )
             kind = "xml"
         data = body.encode()
         self.send_response(403)
@@ -229,8 +244,10 @@ def refusing_endpoint(monkeypatch, request):
     server.server_close()
 
 
-REFUSALS = [("InvalidClientTokenId", "The security token included in the request is invalid."),
-            ("AccessDenied", "User: arn:aws:iam::123456789012:user/dev is not authorized to perform this action")]
+REFUSALS = [
+    ("InvalidClientTokenId", "The security token included in the request is invalid."),
+    ("AccessDenied", "User: arn:aws:iam::123456789012:user/dev is not authorized to perform this action"),
+]
 
 
 @pytest.mark.parametrize("refusing_endpoint", REFUSALS, indirect=True, ids=lambda p: p[0])
@@ -259,9 +276,14 @@ EXPIRED = ("ExpiredToken", "The security token included in the request is expire
 @pytest.mark.parametrize("refusing_endpoint", [EXPIRED], indirect=True, ids=lambda p: p[0])
 def test_doctor_says_the_session_expired(refusing_endpoint, workdir):
     result, seconds = invoke(["doctor"])
-    assert_explained(result, seconds, 1, "[problem] AWS refused the credentials when ops called GetCallerIdentity "
-                                         "(ExpiredToken: The security token included in the request is expired). "
-                                         "Your session expired: log in again")
+    assert_explained(
+        result,
+        seconds,
+        1,
+        "[problem] AWS refused the credentials when ops called GetCallerIdentity "
+        "(ExpiredToken: The security token included in the request is expired). "
+        "Your session expired: log in again",
+    )
 
 
 def test_debug_shows_the_traceback_behind_the_paragraph(closed_endpoint, workdir):
@@ -276,5 +298,11 @@ def test_the_demo_says_dynamodb_cannot_be_reached(closed_endpoint, workdir):
     """The demo runs on the lab host, without the rest of ops: its own paragraph, the same exit code."""
     redis_url = f"redis://127.0.0.1:{closed_port()}"
     result, seconds = invoke(["demo", "cache-aside", "--redis-url", redis_url, "--table", "reviews"])
-    assert_explained(result, seconds, 1, f'DynamoDB could not be reached in the default region (Could not connect to '
-                                         f'the endpoint URL: "{closed_endpoint}/")', "Check the host's network")
+    assert_explained(
+        result,
+        seconds,
+        1,
+        f"DynamoDB could not be reached in the default region (Could not connect to "
+        f'the endpoint URL: "{closed_endpoint}/")',
+        "Check the host's network",
+    )

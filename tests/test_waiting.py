@@ -1,4 +1,5 @@
 """Waiting: deadlines, throttling tolerance and the poll schedule, on a virtual clock."""
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -7,8 +8,10 @@ from ops.waiting import FAILURE, RETRY, SUCCESS, Schedule, WaitFailed, WaitTimeo
 
 
 def throttled():
-    return ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"},
-                        "ResponseMetadata": {"HTTPStatusCode": 400}}, "DescribeCacheClusters")
+    return ClientError(
+        {"Error": {"Code": "Throttling", "Message": "Rate exceeded"}, "ResponseMetadata": {"HTTPStatusCode": 400}},
+        "DescribeCacheClusters",
+    )
 
 
 def test_waits_until_ready_and_reports_each_poll():
@@ -18,8 +21,14 @@ def test_waits_until_ready_and_reports_each_poll():
     def check():
         return (SUCCESS, "available") if clock.now() >= 400 else (RETRY, "creating")
 
-    status = wait_until(clock, check, what="cluster", timeout=3600, schedule=Schedule(expected=420),
-                        on_poll=lambda s, t: polls.append((s, t)))
+    status = wait_until(
+        clock,
+        check,
+        what="cluster",
+        timeout=3600,
+        schedule=Schedule(expected=420),
+        on_poll=lambda s, t: polls.append((s, t)),
+    )
     assert status == "available"
     assert polls[-1][0] == "available"
     assert 400 <= clock.now() <= 405  # noticed within the dense interval

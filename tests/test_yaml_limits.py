@@ -1,6 +1,7 @@
 """Hostile YAML is refused while it is read: alias bombs before they are built, nesting before
 Python's recursion limit, files that are not files before they are read; and the loader
 never fails with anything but BadInput, whatever the text."""
+
 import os
 import threading
 import time
@@ -143,8 +144,28 @@ def test_a_file_that_grows_past_the_limit_is_read_only_up_to_it(tmp_path, monkey
 
 
 TOKENS = list("ab01 \n\t-:,[]{}&*!|>'\"#%@?.<~=") + [
-    "!!int ", "!!float ", "!!timestamp ", "!!binary ", "!!set ", "!!omap ", "!!map ", "!!seq ", "!!bool ", "<<: ",
-    "2001-02-30", ".nan", "1e3", "0x", "0b", "1:2", "&a ", "*a", "---", "...", "%YAML 1.1\n"]
+    "!!int ",
+    "!!float ",
+    "!!timestamp ",
+    "!!binary ",
+    "!!set ",
+    "!!omap ",
+    "!!map ",
+    "!!seq ",
+    "!!bool ",
+    "<<: ",
+    "2001-02-30",
+    ".nan",
+    "1e3",
+    "0x",
+    "0b",
+    "1:2",
+    "&a ",
+    "*a",
+    "---",
+    "...",
+    "%YAML 1.1\n",
+]
 YAMLISH = st.lists(st.sampled_from(TOKENS), max_size=60).map("".join)
 
 
@@ -158,8 +179,24 @@ def test_the_loader_only_ever_returns_or_raises_bad_input(text):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.sampled_from(["a: &a [x, x]", "b: &b [*a, *a, *a]", "c: [*b, *b, *a]", "d: *c", "e: {<<: *a}",
-                                 "f: &f {k: *b}", "g: {<<: [*f, *f]}", "h: [*h]", "i: &i [*i]"]), max_size=12))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "a: &a [x, x]",
+                "b: &b [*a, *a, *a]",
+                "c: [*b, *b, *a]",
+                "d: *c",
+                "e: {<<: *a}",
+                "f: &f {k: *b}",
+                "g: {<<: [*f, *f]}",
+                "h: [*h]",
+                "i: &i [*i]",
+            ]
+        ),
+        max_size=12,
+    )
+)
 def test_any_arrangement_of_anchors_and_aliases_returns_or_raises_bad_input(lines):
     try:
         parse_yaml("\n".join(lines) + "\n", "aliases.yaml")

@@ -3,6 +3,7 @@
 Light imports only here (no boto3, no redis), so `import ops.demo.command` stays cheap.
 The cache lives in ops.demo.cache (SummaryCache) and the runnable demo in ops.demo.run (run_demo).
 """
+
 from ops.demo.entities import Restaurant, RestaurantSummary, Review
 from ops.demo.seed import load_seed
 from ops.demo.table import table_definition

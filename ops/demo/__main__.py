@@ -1,4 +1,5 @@
 """python -m ops.demo --redis-url URL --table NAME [...]: the demo on a host without the ops CLI."""
+
 from ops.demo.command import cache_aside
 
 if __name__ == "__main__":

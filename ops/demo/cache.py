@@ -3,6 +3,7 @@
 Redis is an optimisation, never a dependency: when it is down, slow or holds bad data, reads
 are answered from DynamoDB and a warning is given instead of an error.
 """
+
 import logging
 import random
 from dataclasses import dataclass
@@ -24,8 +25,9 @@ REDIS_TIMEOUT_S = 1.0
 logger = logging.getLogger(__name__)
 
 
-def redis_from_url(url: str, timeout_s: float = REDIS_TIMEOUT_S, password: Optional[str] = None,
-                   ca_file: Optional[str] = None) -> redis.Redis:
+def redis_from_url(
+    url: str, timeout_s: float = REDIS_TIMEOUT_S, password: Optional[str] = None, ca_file: Optional[str] = None
+) -> redis.Redis:
     """A client for redis:// or rediss:// (TLS) URLs, password included, that gives up fast:
     short socket timeouts and no retries (redis-py retries 10 times by default).
 
@@ -36,8 +38,9 @@ def redis_from_url(url: str, timeout_s: float = REDIS_TIMEOUT_S, password: Optio
         extra["password"] = password
     if ca_file is not None and url.startswith("rediss://"):
         extra["ssl_ca_certs"] = ca_file
-    return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                                retry=Retry(NoBackoff(), 0), **extra)
+    return redis.Redis.from_url(
+        url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0), **extra
+    )
 
 
 @dataclass
@@ -54,10 +57,16 @@ class Fetched:
 
 
 class SummaryCache:
-    def __init__(self, redis_client: redis.Redis, table: ReviewTable, *,
-                 ttl_s: int = DEFAULT_TTL_S, jitter: float = DEFAULT_JITTER,
-                 rng: Optional[random.Random] = None,
-                 warn: Optional[Callable[[str], None]] = None):
+    def __init__(
+        self,
+        redis_client: redis.Redis,
+        table: ReviewTable,
+        *,
+        ttl_s: int = DEFAULT_TTL_S,
+        jitter: float = DEFAULT_JITTER,
+        rng: Optional[random.Random] = None,
+        warn: Optional[Callable[[str], None]] = None,
+    ):
         self._redis = redis_client
         self._table = table
         self.ttl_s = ttl_s
@@ -134,8 +143,10 @@ class SummaryCache:
         try:
             self._redis.delete(key)
         except RedisError as exc:
-            self._redis_failed(f"could not delete {key} (a copy left in Redis expires within "
-                               f"{self.ttl_s * (1 + self.jitter):.0f} s)", exc)
+            self._redis_failed(
+                f"could not delete {key} (a copy left in Redis expires within {self.ttl_s * (1 + self.jitter):.0f} s)",
+                exc,
+            )
 
     def _redis_failed(self, what: str, exc: RedisError) -> None:
         self.stats.errors += 1

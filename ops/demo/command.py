@@ -5,6 +5,7 @@ OPS_REDIS_PASSWORD (never a command-line option: argv is visible to every proces
 
 boto3 and redis are imported only when the command runs, so the CLI starts without them.
 """
+
 import os
 from urllib.parse import urlsplit
 
@@ -17,28 +18,42 @@ PASSWORD_VARIABLE = "OPS_REDIS_PASSWORD"
 def _check_redis_url(ctx, param, url: str) -> str:
     parts = urlsplit(url)
     try:
-        parts.port
+        parts.port  # noqa: B018 (reading it validates the port)
     except ValueError:
         raise click.BadParameter(f"{url!r} has an invalid port") from None
     if parts.scheme not in REDIS_SCHEMES or not parts.hostname:
         raise click.BadParameter(
             f"{url!r} is not a Redis URL; expected redis://[:PASSWORD@]HOST:6379/0 "
-            "or rediss://... for TLS (ElastiCache in-transit encryption)")
+            "or rediss://... for TLS (ElastiCache in-transit encryption)"
+        )
     return url
 
 
 @click.command("cache-aside")
-@click.option("--redis-url", required=True, callback=_check_redis_url,
-              help="redis:// or rediss:// (TLS) URL, with an optional password.")
+@click.option(
+    "--redis-url",
+    required=True,
+    callback=_check_redis_url,
+    help="redis:// or rediss:// (TLS) URL, with an optional password.",
+)
 @click.option("--table", required=True, help="DynamoDB table holding the restaurants and reviews.")
 @click.option("--restaurant", default="The Vineyard", show_default=True)
-@click.option("--reads", type=click.IntRange(min=1, max=100_000), default=50, show_default=True,
-              help="Reads timed for each of the cached and database latency figures.")
-@click.option("--ttl", type=click.IntRange(min=1), default=900, show_default=True,
-              help="Seconds a cached summary lives (plus up to 10% jitter).")
+@click.option(
+    "--reads",
+    type=click.IntRange(min=1, max=100_000),
+    default=50,
+    show_default=True,
+    help="Reads timed for each of the cached and database latency figures.",
+)
+@click.option(
+    "--ttl",
+    type=click.IntRange(min=1),
+    default=900,
+    show_default=True,
+    help="Seconds a cached summary lives (plus up to 10% jitter).",
+)
 @click.option("--seed", is_flag=True, help="Load the sample restaurants and reviews first.")
-@click.option("--region", default=None,
-              help="AWS region of the table; defaults to the standard AWS environment.")
+@click.option("--region", default=None, help="AWS region of the table; defaults to the standard AWS environment.")
 def cache_aside(redis_url, table, restaurant, reads, ttl, seed, region):
     """Fetch a restaurant summary twice through a Redis cache-aside layer over DynamoDB
     (uncached, then cached) and report hits, misses, latencies and the key's TTL.
@@ -54,17 +69,24 @@ def cache_aside(redis_url, table, restaurant, reads, ttl, seed, region):
         client = boto3.client("dynamodb", region_name=region)
         if seed:
             click.echo(f"Seeded {load_seed(client, table)} items into {table}.")
-        run_demo(redis_url, table, client, restaurant=restaurant, reads=reads, ttl=ttl,
-                 echo=click.echo, warn=lambda message: click.echo(f"warning: {message}", err=True),
-                 redis_password=os.environ.get(PASSWORD_VARIABLE) or None)
+        run_demo(
+            redis_url,
+            table,
+            client,
+            restaurant=restaurant,
+            reads=reads,
+            ttl=ttl,
+            echo=click.echo,
+            warn=lambda message: click.echo(f"warning: {message}", err=True),
+            redis_password=os.environ.get(PASSWORD_VARIABLE) or None,
+        )
     except Exception as exc:  # the command's one error boundary: a paragraph, not a traceback
         raise click.ClickException(explain(exc, table=table, region=region)) from exc
 
 
 def explain(exc: Exception, *, table: str, region) -> str:
     """What went wrong and what to do about it, in one paragraph."""
-    from botocore.exceptions import (ClientError, EndpointConnectionError, NoCredentialsError,
-                                     NoRegionError)
+    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
 
     from ops.demo.entities import Restaurant
     from ops.demo.seed import SeedLoadError, seed_entities
@@ -73,26 +95,37 @@ def explain(exc: Exception, *, table: str, region) -> str:
     where = f"region {region}" if region else "the default region"
     if isinstance(exc, RestaurantNotFound):
         names = sorted(e.name for e in seed_entities() if isinstance(e, Restaurant))
-        return (f"There is no restaurant named {exc.name!r} in table {table!r}. Load the sample "
-                f"data with --seed, or pass --restaurant with one of: {', '.join(names)}.")
+        return (
+            f"There is no restaurant named {exc.name!r} in table {table!r}. Load the sample "
+            f"data with --seed, or pass --restaurant with one of: {', '.join(names)}."
+        )
     if isinstance(exc, NoRegionError):
-        return ("No AWS region is configured. Pass --region (for example --region us-east-1) or set "
-                "AWS_DEFAULT_REGION.")
+        return "No AWS region is configured. Pass --region (for example --region us-east-1) or set AWS_DEFAULT_REGION."
     if isinstance(exc, NoCredentialsError):
-        return ("No AWS credentials were found. On the lab host attach an instance role that may "
-                "read and write the table; elsewhere set AWS_PROFILE or AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY.")
+        return (
+            "No AWS credentials were found. On the lab host attach an instance role that may "
+            "read and write the table; elsewhere set AWS_PROFILE or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY."
+        )
     if isinstance(exc, EndpointConnectionError):
-        return (f"DynamoDB could not be reached in {where} ({exc}). Check the host's network "
-                "access to AWS and the --region.")
+        return (
+            f"DynamoDB could not be reached in {where} ({exc}). Check the host's network "
+            "access to AWS and the --region."
+        )
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         if code == "ResourceNotFoundException":
-            return (f"DynamoDB table {table!r} does not exist in {where}. Create it first (the "
-                    "playbook's DynamoDB step does), or check --table and --region.")
-        return (f"DynamoDB refused the request ({code}: {exc.response['Error'].get('Message', '')}). "
-                f"Check that the credentials in use may query and write table {table!r}.")
+            return (
+                f"DynamoDB table {table!r} does not exist in {where}. Create it first (the "
+                "playbook's DynamoDB step does), or check --table and --region."
+            )
+        return (
+            f"DynamoDB refused the request ({code}: {exc.response['Error'].get('Message', '')}). "
+            f"Check that the credentials in use may query and write table {table!r}."
+        )
     if isinstance(exc, SeedLoadError):
         return f"Loading the sample data failed: {exc}. Wait a minute and run again with --seed."
-    return (f"The demo failed unexpectedly ({type(exc).__name__}: {exc}). Run it again; if it "
-            "keeps failing, report it with the command line you used.")
+    return (
+        f"The demo failed unexpectedly ({type(exc).__name__}: {exc}). Run it again; if it "
+        "keeps failing, report it with the command line you used."
+    )

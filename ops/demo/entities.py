@@ -3,6 +3,7 @@
 `from_dict` validates everything it reads, so data from outside (the cache, a JSON file)
 either becomes a well-formed entity or raises ValueError.
 """
+
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping, Tuple
@@ -35,8 +36,9 @@ class Restaurant:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "Restaurant":
-        return cls(name=_field(data, "name", str), cuisine=_field(data, "cuisine", str),
-                   address=_field(data, "address", str))
+        return cls(
+            name=_field(data, "name", str), cuisine=_field(data, "cuisine", str), address=_field(data, "address", str)
+        )
 
 
 @dataclass(frozen=True)
@@ -61,14 +63,23 @@ class Review:
         return f"Review<{self.restaurant} -- {self.username} ({self.timestamp})>"
 
     def to_dict(self) -> dict:
-        return {"restaurant": self.restaurant, "username": self.username,
-                "timestamp": self.timestamp, "rating": self.rating, "text": self.text}
+        return {
+            "restaurant": self.restaurant,
+            "username": self.username,
+            "timestamp": self.timestamp,
+            "rating": self.rating,
+            "text": self.text,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "Review":
-        return cls(restaurant=_field(data, "restaurant", str), username=_field(data, "username", str),
-                   timestamp=_field(data, "timestamp", str), rating=_field(data, "rating", int),
-                   text=_field(data, "text", str))
+        return cls(
+            restaurant=_field(data, "restaurant", str),
+            username=_field(data, "username", str),
+            timestamp=_field(data, "timestamp", str),
+            rating=_field(data, "rating", int),
+            text=_field(data, "text", str),
+        )
 
 
 @dataclass(frozen=True)
@@ -87,10 +98,11 @@ class RestaurantSummary:
         return [str(self.restaurant)] + [str(review) for review in self.reviews]
 
     def to_dict(self) -> dict:
-        return {"restaurant": self.restaurant.to_dict(),
-                "reviews": [review.to_dict() for review in self.reviews]}
+        return {"restaurant": self.restaurant.to_dict(), "reviews": [review.to_dict() for review in self.reviews]}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "RestaurantSummary":
-        return cls(restaurant=Restaurant.from_dict(_field(data, "restaurant", Mapping)),
-                   reviews=tuple(Review.from_dict(r) for r in _field(data, "reviews", list)))
+        return cls(
+            restaurant=Restaurant.from_dict(_field(data, "restaurant", Mapping)),
+            reviews=tuple(Review.from_dict(r) for r in _field(data, "reviews", list)),
+        )

@@ -1,4 +1,5 @@
 """Wall-clock timing of repeated calls, summarised as percentiles."""
+
 import math
 import time
 from typing import Callable, List, Sequence

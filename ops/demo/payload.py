@@ -3,6 +3,7 @@
 Bump CACHE_VERSION when the value's shape changes: new code then reads under a new key,
 and anything it finds with another version inside is treated as a miss.
 """
+
 import json
 from typing import Union
 
@@ -21,8 +22,7 @@ def summary_key(restaurant_name: str) -> str:
 
 
 def encode_summary(summary: RestaurantSummary) -> str:
-    return json.dumps({"version": CACHE_VERSION, **summary.to_dict()},
-                      ensure_ascii=False, separators=(",", ":"))
+    return json.dumps({"version": CACHE_VERSION, **summary.to_dict()}, ensure_ascii=False, separators=(",", ":"))
 
 
 def decode_summary(raw: Union[bytes, str], restaurant_name: str) -> RestaurantSummary:

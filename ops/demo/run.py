@@ -1,4 +1,5 @@
 """The demo run: fetch a summary twice (uncached, then cached), then time and report."""
+
 import logging
 from typing import Callable, Optional
 
@@ -10,10 +11,19 @@ from ops.demo.table import ReviewTable
 logger = logging.getLogger(__name__)
 
 
-def run_demo(redis_url: str, table_name: str, dynamodb_client, restaurant: str = "The Vineyard",
-             reads: int = 50, ttl: int = 900, echo: Callable[[str], None] = print, *,
-             warn: Optional[Callable[[str], None]] = None, redis_password: Optional[str] = None,
-             ca_file: Optional[str] = None) -> dict:
+def run_demo(
+    redis_url: str,
+    table_name: str,
+    dynamodb_client,
+    restaurant: str = "The Vineyard",
+    reads: int = 50,
+    ttl: int = 900,
+    echo: Callable[[str], None] = print,
+    *,
+    warn: Optional[Callable[[str], None]] = None,
+    redis_password: Optional[str] = None,
+    ca_file: Optional[str] = None,
+) -> dict:
     """Print both passes and the report through echo; return the report.
 
     The key is deleted first so the first pass always shows the miss, however often the demo
@@ -21,7 +31,12 @@ def run_demo(redis_url: str, table_name: str, dynamodb_client, restaurant: str =
     redis_password: the AUTH token (kept out of the URL); ca_file: see redis_from_url.
     """
     table = ReviewTable(dynamodb_client, table_name)
-    cache = SummaryCache(redis_from_url(redis_url, password=redis_password, ca_file=ca_file), table, ttl_s=ttl, warn=warn or logger.warning)
+    cache = SummaryCache(
+        redis_from_url(redis_url, password=redis_password, ca_file=ca_file),
+        table,
+        ttl_s=ttl,
+        warn=warn or logger.warning,
+    )
     cache.invalidate(restaurant)
     for _ in range(2):
         fetched = cache.fetch_restaurant_summary(restaurant)
@@ -29,8 +44,9 @@ def run_demo(redis_url: str, table_name: str, dynamodb_client, restaurant: str =
         for line in fetched.summary.lines():
             echo(line)
 
-    cached_ms = (time_calls_ms(lambda: cache.fetch_restaurant_summary(restaurant), reads)
-                 if cache.stats.errors == 0 else [])
+    cached_ms = (
+        time_calls_ms(lambda: cache.fetch_restaurant_summary(restaurant), reads) if cache.stats.errors == 0 else []
+    )
     db_ms = time_calls_ms(lambda: table.fetch_summary(restaurant), reads)
     report = {
         "restaurant": restaurant,

@@ -9,6 +9,7 @@ the partition in DESCENDING order yields the restaurant item first, then the rev
 first (fixed-width timestamps order as text). `Limit = 1 + 5` is then exactly the summary.
 Prefixing the restaurant with "#" instead would put it LAST in descending order.
 """
+
 from typing import Union
 
 from ops.demo.entities import Restaurant, RestaurantSummary, Review
@@ -32,10 +33,11 @@ class DuplicateReview(ValueError):
 def table_definition() -> dict:
     """Keyword arguments for `create_table(TableName=..., **table_definition())`."""
     return {
-        "KeySchema": [{"AttributeName": "PK", "KeyType": "HASH"},
-                      {"AttributeName": "SK", "KeyType": "RANGE"}],
-        "AttributeDefinitions": [{"AttributeName": "PK", "AttributeType": "S"},
-                                 {"AttributeName": "SK", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        "AttributeDefinitions": [
+            {"AttributeName": "PK", "AttributeType": "S"},
+            {"AttributeName": "SK", "AttributeType": "S"},
+        ],
         "BillingMode": "PAY_PER_REQUEST",
     }
 
@@ -49,32 +51,46 @@ def restaurant_key(name: str) -> dict:
 
 
 def review_key(review: Review) -> dict:
-    return {"PK": {"S": partition_key(review.restaurant)},
-            "SK": {"S": f"{REVIEW_PREFIX}{review.timestamp}#{review.username}"}}
+    return {
+        "PK": {"S": partition_key(review.restaurant)},
+        "SK": {"S": f"{REVIEW_PREFIX}{review.timestamp}#{review.username}"},
+    }
 
 
 def restaurant_item(restaurant: Restaurant) -> dict:
-    return {**restaurant_key(restaurant.name), "Type": {"S": "Restaurant"},
-            "name": {"S": restaurant.name}, "cuisine": {"S": restaurant.cuisine},
-            "address": {"S": restaurant.address}}
+    return {
+        **restaurant_key(restaurant.name),
+        "Type": {"S": "Restaurant"},
+        "name": {"S": restaurant.name},
+        "cuisine": {"S": restaurant.cuisine},
+        "address": {"S": restaurant.address},
+    }
 
 
 def review_item(review: Review) -> dict:
-    return {**review_key(review), "Type": {"S": "Review"},
-            "restaurant": {"S": review.restaurant}, "username": {"S": review.username},
-            "timestamp": {"S": review.timestamp}, "rating": {"N": str(review.rating)},
-            "text": {"S": review.text}}
+    return {
+        **review_key(review),
+        "Type": {"S": "Review"},
+        "restaurant": {"S": review.restaurant},
+        "username": {"S": review.username},
+        "timestamp": {"S": review.timestamp},
+        "rating": {"N": str(review.rating)},
+        "text": {"S": review.text},
+    }
 
 
 def entity_from_item(item: dict) -> Union[Restaurant, Review]:
     kind = item["Type"]["S"]
     if kind == "Restaurant":
-        return Restaurant(name=item["name"]["S"], cuisine=item["cuisine"]["S"],
-                          address=item["address"]["S"])
+        return Restaurant(name=item["name"]["S"], cuisine=item["cuisine"]["S"], address=item["address"]["S"])
     if kind == "Review":
-        return Review(restaurant=item["restaurant"]["S"], username=item["username"]["S"],
-                      timestamp=item["timestamp"]["S"], rating=int(item["rating"]["N"]),
-                      text=item["text"]["S"])
+        return Review(
+            restaurant=item["restaurant"]["S"],
+            username=item["username"]["S"],
+            timestamp=item["timestamp"]["S"],
+            rating=int(item["rating"]["N"]),
+            text=item["text"]["S"],
+        )
     raise ValueError(f"unknown item type {kind!r}")
 
 
@@ -99,19 +115,32 @@ class ReviewTable:
             raise RestaurantNotFound(restaurant_name, self.name)
         reviews = tuple(e for e in entities[1:] if isinstance(e, Review))
         if len(reviews) != len(entities) - 1:  # the layout above allows one restaurant item a partition
-            raise ValueError(f"partition {partition_key(restaurant_name)!r} of {self.name!r} holds a second "
-                             "restaurant item")
+            raise ValueError(
+                f"partition {partition_key(restaurant_name)!r} of {self.name!r} holds a second restaurant item"
+            )
         return RestaurantSummary(restaurant=entities[0], reviews=reviews)
 
     def put_review(self, review: Review) -> None:
         """Write a review, in one transaction with a check that its restaurant exists."""
         try:
-            self._client.transact_write_items(TransactItems=[
-                {"ConditionCheck": {"TableName": self.name, "Key": restaurant_key(review.restaurant),
-                                    "ConditionExpression": "attribute_exists(PK)"}},
-                {"Put": {"TableName": self.name, "Item": review_item(review),
-                         "ConditionExpression": "attribute_not_exists(SK)"}},
-            ])
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "ConditionCheck": {
+                            "TableName": self.name,
+                            "Key": restaurant_key(review.restaurant),
+                            "ConditionExpression": "attribute_exists(PK)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.name,
+                            "Item": review_item(review),
+                            "ConditionExpression": "attribute_not_exists(SK)",
+                        }
+                    },
+                ]
+            )
         except self._client.exceptions.TransactionCanceledException as exc:
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
             if reasons[:1] == ["ConditionalCheckFailed"]:

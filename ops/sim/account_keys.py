@@ -16,6 +16,7 @@ Presigned URLs (the signature in the query string) are not accepted: ops makes n
 
 In-process worlds need none of this: moto's mock answers only inside their own process.
 """
+
 import hashlib
 import hmac
 import json
@@ -55,8 +56,7 @@ class AccountKeys:
 
 def make_keys(home: Path) -> AccountKeys:
     """New random keys for the account in `home`, saved owner-only (replacing any old ones)."""
-    keys = AccountKeys("AKIA" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16)),
-                       secrets.token_urlsafe(30))
+    keys = AccountKeys("AKIA" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16)), secrets.token_urlsafe(30))
     temporary = home / f".{KEYS_FILE}.{os.getpid()}"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -82,39 +82,59 @@ def signed_headers(keys: AccountKeys, method: str, url: str, body: bytes, header
 
 Refusal = Tuple[str, list, bytes]  # a WSGI status line, headers, body
 
-_SIGNATURE = ("The request signature we calculated does not match the signature you provided. Check your AWS Secret "
-              "Access Key and signing method. Consult the service documentation for details.")
+_SIGNATURE = (
+    "The request signature we calculated does not match the signature you provided. Check your AWS Secret "
+    "Access Key and signing method. Consult the service documentation for details."
+)
 _INVALID_TOKEN = "The security token included in the request is invalid."
 # what each kind of refusal is, per error shape: (HTTP status, code, message)
 _ANSWERS = {
-    "query": {"missing": (403, "MissingAuthenticationToken", "Request is missing Authentication Token"),
-              "malformed": (400, "IncompleteSignature", "{detail}"),
-              "key": (403, "InvalidClientTokenId", _INVALID_TOKEN),
-              "token": (403, "InvalidClientTokenId", _INVALID_TOKEN),
-              "signature": (403, "SignatureDoesNotMatch", _SIGNATURE),
-              "expired": (403, "SignatureDoesNotMatch", "Signature expired: {detail}")},
-    "json": {"missing": (400, "MissingAuthenticationTokenException", "Missing Authentication Token"),
-             "malformed": (400, "IncompleteSignatureException", "{detail}"),
-             "key": (400, "UnrecognizedClientException", _INVALID_TOKEN),
-             "token": (400, "UnrecognizedClientException", _INVALID_TOKEN),
-             "signature": (400, "InvalidSignatureException", _SIGNATURE),
-             "expired": (400, "InvalidSignatureException", "Signature expired: {detail}")},
-    "ec2": {"missing": (401, "AuthFailure", "AWS was not able to validate the provided access credentials"),
-            "malformed": (400, "IncompleteSignature", "{detail}"),
-            "key": (401, "AuthFailure", "AWS was not able to validate the provided access credentials"),
-            "token": (401, "AuthFailure", "AWS was not able to validate the provided access credentials"),
-            "signature": (401, "AuthFailure", "AWS was not able to validate the provided access credentials"),
-            "expired": (400, "RequestExpired", "Request has expired.")},
-    "s3": {"missing": (403, "AccessDenied", "Access Denied"),
-           "malformed": (400, "AuthorizationHeaderMalformed", "The authorization header is malformed; {detail}"),
-           "key": (403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records."),
-           "token": (400, "InvalidToken", "The provided token is malformed or otherwise invalid."),
-           "signature": (403, "SignatureDoesNotMatch", "The request signature we calculated does not match the "
-                                                       "signature you provided. Check your key and signing method."),
-           "expired": (403, "RequestTimeTooSkewed",
-                       "The difference between the request time and the current time is too large."),
-           "payload": (400, "XAmzContentSHA256Mismatch",
-                       "The provided 'x-amz-content-sha256' header does not match what was computed.")},
+    "query": {
+        "missing": (403, "MissingAuthenticationToken", "Request is missing Authentication Token"),
+        "malformed": (400, "IncompleteSignature", "{detail}"),
+        "key": (403, "InvalidClientTokenId", _INVALID_TOKEN),
+        "token": (403, "InvalidClientTokenId", _INVALID_TOKEN),
+        "signature": (403, "SignatureDoesNotMatch", _SIGNATURE),
+        "expired": (403, "SignatureDoesNotMatch", "Signature expired: {detail}"),
+    },
+    "json": {
+        "missing": (400, "MissingAuthenticationTokenException", "Missing Authentication Token"),
+        "malformed": (400, "IncompleteSignatureException", "{detail}"),
+        "key": (400, "UnrecognizedClientException", _INVALID_TOKEN),
+        "token": (400, "UnrecognizedClientException", _INVALID_TOKEN),
+        "signature": (400, "InvalidSignatureException", _SIGNATURE),
+        "expired": (400, "InvalidSignatureException", "Signature expired: {detail}"),
+    },
+    "ec2": {
+        "missing": (401, "AuthFailure", "AWS was not able to validate the provided access credentials"),
+        "malformed": (400, "IncompleteSignature", "{detail}"),
+        "key": (401, "AuthFailure", "AWS was not able to validate the provided access credentials"),
+        "token": (401, "AuthFailure", "AWS was not able to validate the provided access credentials"),
+        "signature": (401, "AuthFailure", "AWS was not able to validate the provided access credentials"),
+        "expired": (400, "RequestExpired", "Request has expired."),
+    },
+    "s3": {
+        "missing": (403, "AccessDenied", "Access Denied"),
+        "malformed": (400, "AuthorizationHeaderMalformed", "The authorization header is malformed; {detail}"),
+        "key": (403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records."),
+        "token": (400, "InvalidToken", "The provided token is malformed or otherwise invalid."),
+        "signature": (
+            403,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the "
+            "signature you provided. Check your key and signing method.",
+        ),
+        "expired": (
+            403,
+            "RequestTimeTooSkewed",
+            "The difference between the request time and the current time is too large.",
+        ),
+        "payload": (
+            400,
+            "XAmzContentSHA256Mismatch",
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        ),
+    },
 }
 # the server's own /_ops/ API: AWS's words, always 403, in JSON
 _ANSWERS["ops"] = {kind: (403, code, message) for kind, (_, code, message) in _ANSWERS["query"].items()}
@@ -125,8 +145,7 @@ _HEX_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 def refusal(keys: AccountKeys, environ: dict, body: bytes, now: Optional[float] = None) -> Optional[Refusal]:
     """None when the WSGI request is signed with `keys`, else the answer AWS would give it."""
-    headers = {name[5:].replace("_", "-").lower(): value for name, value in environ.items()
-               if name.startswith("HTTP_")}
+    headers = {name[5:].replace("_", "-").lower(): value for name, value in environ.items() if name.startswith("HTTP_")}
     for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
         if environ.get(name):
             headers[name.replace("_", "-").lower()] = environ[name]
@@ -139,8 +158,11 @@ def refusal(keys: AccountKeys, environ: dict, body: bytes, now: Optional[float] 
     shape = _shape(service, headers, environ)
     amz_date = headers.get("x-amz-date", "")
     if not (scope and fields.get("SignedHeaders") and fields.get("Signature")):
-        return _answer(shape, "malformed", "Authorization header requires 'Credential', 'SignedHeaders' and "
-                                           "'Signature' parameters.")
+        return _answer(
+            shape,
+            "malformed",
+            "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters.",
+        )
     if not re.match(r"^\d{8}T\d{6}Z$", amz_date):
         return _answer(shape, "malformed", "Authorization header requires existence of a valid 'X-Amz-Date' header.")
     if not hmac.compare_digest(scope.group(1).encode(), keys.access_key_id.encode()):
@@ -152,16 +174,23 @@ def refusal(keys: AccountKeys, environ: dict, body: bytes, now: Optional[float] 
     if abs(now - signed_at) > _MAX_SKEW_SECONDS:
         at = datetime.fromtimestamp(now, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         return _answer(shape, "expired", f"{amz_date} is not within 15 minutes of {at}.")
-    url = headers.get(SIGNED_URL_HEADER.lower()) or \
-        f"http://{headers.get('host', '')}{environ.get('RAW_URI') or quote(environ.get('PATH_INFO', ''))}"
+    url = (
+        headers.get(SIGNED_URL_HEADER.lower())
+        or f"http://{headers.get('host', '')}{environ.get('RAW_URI') or quote(environ.get('PATH_INFO', ''))}"
+    )
     names = fields["SignedHeaders"].split(";")
-    request = AWSRequest(method=environ["REQUEST_METHOD"], url=url, data=body,
-                         headers={name: headers.get(name, "") for name in names if name != "host"})
+    request = AWSRequest(
+        method=environ["REQUEST_METHOD"],
+        url=url,
+        data=body,
+        headers={name: headers.get(name, "") for name in names if name != "host"},
+    )
     request.context["timestamp"] = amz_date
     signer = (S3SigV4Auth if service == "s3" else SigV4Auth)(keys.credentials(), service, scope.group(3))
     string_to_sign = signer.string_to_sign(request, signer.canonical_request(request))
-    if scope.group(2) != amz_date[:8] or not hmac.compare_digest(signer.signature(string_to_sign, request).encode(),
-                                                                 fields["Signature"].encode()):
+    if scope.group(2) != amz_date[:8] or not hmac.compare_digest(
+        signer.signature(string_to_sign, request).encode(), fields["Signature"].encode()
+    ):
         return _answer(shape, "signature", access_key_id=scope.group(1))
     claimed = headers.get("x-amz-content-sha256", "")
     if _HEX_SHA256.match(claimed) and claimed != hashlib.sha256(body).hexdigest():
@@ -188,21 +217,30 @@ def _answer(shape: str, kind: str, detail: str = "", access_key_id: str = "") ->
     request_id = str(uuid.uuid4())
     if shape in ("json", "ops"):
         body = json.dumps({"__type": code, "message": message}).encode()
-        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id),
-                   ("x-amzn-ErrorType", code)]
+        headers = [
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("x-amzn-RequestId", request_id),
+            ("x-amzn-ErrorType", code),
+        ]
     elif shape == "ec2":
-        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code>'
-                f"<Message>{escape(message)}</Message></Error></Errors><RequestID>{request_id}</RequestID>"
-                "</Response>").encode()
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code>'
+            f"<Message>{escape(message)}</Message></Error></Errors><RequestID>{request_id}</RequestID>"
+            "</Response>"
+        ).encode()
         headers = [("Content-Type", "text/xml;charset=UTF-8")]
     elif shape == "s3":
         key = f"<AWSAccessKeyId>{escape(access_key_id)}</AWSAccessKeyId>" if access_key_id else ""
-        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{escape(message)}'
-                f"</Message>{key}<RequestId>{request_id[:16].upper()}</RequestId></Error>").encode()
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{escape(message)}'
+            f"</Message>{key}<RequestId>{request_id[:16].upper()}</RequestId></Error>"
+        ).encode()
         headers = [("Content-Type", "application/xml"), ("x-amz-request-id", request_id[:16].upper())]
     else:
-        body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{escape(message)}</Message>"
-                f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>").encode()
+        body = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{escape(message)}</Message>"
+            f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+        ).encode()
         headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
     reason = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"}[status]
     return f"{status} {reason}", headers + [("Content-Length", str(len(body)))], body

@@ -8,6 +8,7 @@ serialized request is), so a `before-parameter-build` handler stashes them in th
 `context` first. botocore validates the parameters between the two events, so a fake only
 ever sees calls that passed the service model.
 """
+
 import copy
 import threading
 import uuid
@@ -56,15 +57,25 @@ def request_id() -> str:
 
 def ok_response(parsed: Dict[str, Any]):
     parsed = copy.deepcopy(parsed)
-    parsed["ResponseMetadata"] = {"RequestId": request_id(), "HTTPStatusCode": 200,
-                                  "HTTPHeaders": {}, "RetryAttempts": 0}
+    parsed["ResponseMetadata"] = {
+        "RequestId": request_id(),
+        "HTTPStatusCode": 200,
+        "HTTPHeaders": {},
+        "RetryAttempts": 0,
+    }
     return AWSResponse(None, 200, {}, None), parsed
 
 
 def error_response(code: str, message: str, status: int = 400):
-    parsed = {"Error": {"Code": code, "Message": message},
-              "ResponseMetadata": {"RequestId": request_id(), "HTTPStatusCode": status,
-                                   "HTTPHeaders": {}, "RetryAttempts": 0}}
+    parsed = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {
+            "RequestId": request_id(),
+            "HTTPStatusCode": status,
+            "HTTPHeaders": {},
+            "RetryAttempts": 0,
+        },
+    }
     return AWSResponse(None, status, {}, None), parsed
 
 
@@ -92,12 +103,17 @@ class Backend:
 
     def register(self, events) -> None:
         for op in self.operations:
-            events.register(f"before-parameter-build.{self.service}.{op}", stash_params,
-                            unique_id=f"ops-sim-stash-{self.service}-{op}")
+            events.register(
+                f"before-parameter-build.{self.service}.{op}",
+                stash_params,
+                unique_id=f"ops-sim-stash-{self.service}-{op}",
+            )
             method = getattr(self, xform_name(op))
-            events.register(f"before-call.{self.service}.{op}",
-                            answer(self.world, self.service, op, method, locked=op not in self.unlocked),
-                            unique_id=f"ops-sim-{self.service}-{op}")
+            events.register(
+                f"before-call.{self.service}.{op}",
+                answer(self.world, self.service, op, method, locked=op not in self.unlocked),
+                unique_id=f"ops-sim-{self.service}-{op}",
+            )
 
     def now(self) -> float:
         return self.world.clock.now()
@@ -125,6 +141,7 @@ def answer(world, service: str, op: str, method: Callable[[dict], Optional[dict]
         except SimError as e:
             return error_response(e.code, e.message, e.status)
         return None if result is None else ok_response(result)
+
     return handler
 
 

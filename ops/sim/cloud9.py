@@ -27,13 +27,14 @@ What it reproduces, and where the behaviour comes from:
 - Not simulated: auto-stop after automaticStopTimeMinutes (stored only), SSH environments'
   inbound rule from Cloud9's IP ranges, memberships, UpdateEnvironment.
 """
+
 import hashlib
 import random
 import string
 import uuid
 from typing import Any, Dict
 
-from .base import (ACCOUNT_ID, Backend, SimError, tag_dict_to_list, tag_list_to_dict)
+from .base import ACCOUNT_ID, Backend, SimError, tag_dict_to_list, tag_list_to_dict
 from .ec2 import security_group_dependents
 
 IMAGE_ALIASES = ("amazonlinux-2-x86_64", "amazonlinux-2023-x86_64", "ubuntu-22.04-x86_64")
@@ -73,9 +74,16 @@ class DryRunOperation(Cloud9Error):
 
 class Cloud9Backend(Backend):
     service = "cloud9"
-    operations = ("CreateEnvironmentEC2", "DescribeEnvironments", "DescribeEnvironmentStatus",
-                  "ListEnvironments", "DeleteEnvironment", "ListTagsForResource", "TagResource",
-                  "UntagResource")
+    operations = (
+        "CreateEnvironmentEC2",
+        "DescribeEnvironments",
+        "DescribeEnvironmentStatus",
+        "ListEnvironments",
+        "DeleteEnvironment",
+        "ListTagsForResource",
+        "TagResource",
+        "UntagResource",
+    )
 
     @property
     def environments(self):
@@ -88,16 +96,21 @@ class Cloud9Backend(Backend):
         for env in list(self.environments.values()):
             if env["lifecycle"] == "CREATING" and now >= env["created_at"] + self.world.durations["cloud9.create"]:
                 env["lifecycle"] = "CREATED"
-            elif env["lifecycle"] == "DELETING" and now >= env["delete_started_at"] + self.world.durations["cloud9.delete"]:
+            elif (
+                env["lifecycle"] == "DELETING"
+                and now >= env["delete_started_at"] + self.world.durations["cloud9.delete"]
+            ):
                 self._finish_delete(env)
 
     def _finish_delete(self, env) -> None:
         group_id = env["securityGroupId"]
         if security_group_dependents(self.world, group_id):
             env["lifecycle"] = "DELETE_FAILED"
-            env["reason"] = ("The following resource(s) failed to delete: [InstanceSecurityGroup]. "
-                             f"resource {group_id} has a dependent object (Service: AmazonEC2; "
-                             "Status Code: 400; Error Code: DependencyViolation)")
+            env["reason"] = (
+                "The following resource(s) failed to delete: [InstanceSecurityGroup]. "
+                f"resource {group_id} has a dependent object (Service: AmazonEC2; "
+                "Status Code: 400; Error Code: DependencyViolation)"
+            )
             env["failureResource"] = f"arn:aws:ec2:{self.world.region}:{ACCOUNT_ID}:security-group/{group_id}"
             return
         self.world.client("ec2").delete_security_group(GroupId=group_id)
@@ -105,8 +118,11 @@ class Cloud9Backend(Backend):
 
     def ready_instance_ids(self):
         """Instances of CONNECT_SSM environments that are ready, i.e. connected to SSM."""
-        return {env["instanceId"] for env in self.environments.values()
-                if env["lifecycle"] == "CREATED" and env["connectionType"] == "CONNECT_SSM"}
+        return {
+            env["instanceId"]
+            for env in self.environments.values()
+            if env["lifecycle"] == "CREATED" and env["connectionType"] == "CONNECT_SSM"
+        }
 
     def owns_instance(self, instance_id: str) -> bool:
         return any(env["instanceId"] == instance_id for env in self.environments.values())
@@ -116,12 +132,13 @@ class Cloud9Backend(Backend):
     def create_environment_ec2(self, params):
         name = params["name"]
         image_id = params["imageId"]
-        alias = image_id[len(SSM_PATH_PREFIX):] if image_id.startswith(SSM_PATH_PREFIX) else image_id
+        alias = image_id[len(SSM_PATH_PREFIX) :] if image_id.startswith(SSM_PATH_PREFIX) else image_id
         if alias in RETIRED_IMAGE_ALIASES:
             raise BadRequestException(f"The imageId {image_id} is no longer supported. Choose a supported AMI.")
         if alias not in IMAGE_ALIASES:
-            raise BadRequestException(f"{image_id} is not a valid imageId. Use an AMI alias or an SSM path "
-                                      f"such as {IMAGE_ALIASES[1]}.")
+            raise BadRequestException(
+                f"{image_id} is not a valid imageId. Use an AMI alias or an SSM path such as {IMAGE_ALIASES[1]}."
+            )
         tags = tag_list_to_dict(params.get("tags"))
         if any(key.lower().startswith("aws:") for key in tags):
             raise BadRequestException("Tag keys beginning with 'aws:' are reserved for system use.")
@@ -137,18 +154,33 @@ class Cloud9Backend(Backend):
         stack = f"aws-cloud9-{name}-{env_id}"
         all_tags = {**tags, "aws:cloudformation:stack-name": stack}
         group_id = self._create_security_group(stack, subnet["VpcId"], all_tags)
-        instance_id = self._run_instance(alias, params["instanceType"], subnet["SubnetId"], group_id,
-                                         connection, {**all_tags, "Name": stack, "aws:cloud9:environment": env_id,
-                                                      "aws:cloud9:owner": caller["UserId"]})
+        instance_id = self._run_instance(
+            alias,
+            params["instanceType"],
+            subnet["SubnetId"],
+            group_id,
+            connection,
+            {**all_tags, "Name": stack, "aws:cloud9:environment": env_id, "aws:cloud9:owner": caller["UserId"]},
+        )
         self.environments[env_id] = {
-            "id": env_id, "name": name, "description": params.get("description"),
+            "id": env_id,
+            "name": name,
+            "description": params.get("description"),
             "arn": f"arn:aws:cloud9:{self.world.region}:{ACCOUNT_ID}:environment:{env_id}",
-            "ownerArn": params.get("ownerArn") or caller["Arn"], "connectionType": connection,
-            "instanceType": params["instanceType"], "imageId": image_id,
+            "ownerArn": params.get("ownerArn") or caller["Arn"],
+            "connectionType": connection,
+            "instanceType": params["instanceType"],
+            "imageId": image_id,
             "automaticStopTimeMinutes": params.get("automaticStopTimeMinutes"),
-            "subnetId": subnet["SubnetId"], "instanceId": instance_id, "securityGroupId": group_id,
-            "tags": tags, "lifecycle": "CREATING", "reason": None, "failureResource": None,
-            "created_at": self.now(), "delete_started_at": None,
+            "subnetId": subnet["SubnetId"],
+            "instanceId": instance_id,
+            "securityGroupId": group_id,
+            "tags": tags,
+            "lifecycle": "CREATING",
+            "reason": None,
+            "failureResource": None,
+            "created_at": self.now(),
+            "delete_started_at": None,
         }
         return {"environmentId": env_id}
 
@@ -169,7 +201,7 @@ class Cloud9Backend(Backend):
         ids = list(self.environments)
         start = int(params.get("nextToken") or 0)
         page = params.get("maxResults") or 25
-        result: Dict[str, Any] = {"environmentIds": ids[start:start + page]}
+        result: Dict[str, Any] = {"environmentIds": ids[start : start + page]}
         if start + page < len(ids):
             result["nextToken"] = str(start + page)
         return result
@@ -209,13 +241,21 @@ class Cloud9Backend(Backend):
         prefix = f"arn:aws:cloud9:{self.world.region}:{ACCOUNT_ID}:environment:"
         if not arn.startswith(prefix):
             raise BadRequestException(f"Invalid resource ARN: {arn}")
-        return self._get(arn[len(prefix):])
+        return self._get(arn[len(prefix) :])
 
     def _view(self, env):
-        view = {"id": env["id"], "name": env["name"], "type": "ec2", "connectionType": env["connectionType"],
-                "arn": env["arn"], "ownerArn": env["ownerArn"], "lifecycle": {"status": env["lifecycle"]},
-                "managedCredentialsStatus": ("DISABLED_BY_DEFAULT" if env["connectionType"] == "CONNECT_SSM"
-                                             else "ENABLED_ON_CREATE")}
+        view = {
+            "id": env["id"],
+            "name": env["name"],
+            "type": "ec2",
+            "connectionType": env["connectionType"],
+            "arn": env["arn"],
+            "ownerArn": env["ownerArn"],
+            "lifecycle": {"status": env["lifecycle"]},
+            "managedCredentialsStatus": (
+                "DISABLED_BY_DEFAULT" if env["connectionType"] == "CONNECT_SSM" else "ENABLED_ON_CREATE"
+            ),
+        }
         if env["description"] is not None:
             view["description"] = env["description"]
         if env["reason"]:
@@ -245,7 +285,8 @@ class Cloud9Backend(Backend):
         if profile is None or profile["Path"] != SSM_PROFILE_PATH:
             raise BadRequestException(
                 f"Instance profile {SSM_PROFILE} does not exist in this account. Please create an instance "
-                "profile and role as described here https://docs.aws.amazon.com/cloud9/latest/user-guide/ec2-ssm.html")
+                "profile and role as described here https://docs.aws.amazon.com/cloud9/latest/user-guide/ec2-ssm.html"
+            )
         try:
             role = iam.get_role(RoleName=SSM_ROLE)["Role"]
         except iam.exceptions.NoSuchEntityException:
@@ -253,24 +294,40 @@ class Cloud9Backend(Backend):
         if role is None or role["Path"] != SSM_ROLE_PATH:
             raise BadRequestException(
                 f"Service role {SSM_ROLE} (path {SSM_ROLE_PATH}) does not exist in this account. Please create "
-                "it as described here https://docs.aws.amazon.com/cloud9/latest/user-guide/ec2-ssm.html")
+                "it as described here https://docs.aws.amazon.com/cloud9/latest/user-guide/ec2-ssm.html"
+            )
 
     def _create_security_group(self, stack: str, vpc_id: str, tags) -> str:
         suffix = "".join(random.choices(string.ascii_uppercase + string.digits, k=12))
         ec2 = self.world.client("ec2")
         group_id = ec2.create_security_group(
-            GroupName=f"{stack}-InstanceSecurityGroup-{suffix}", VpcId=vpc_id,
+            GroupName=f"{stack}-InstanceSecurityGroup-{suffix}",
+            VpcId=vpc_id,
             Description=f"Security group for AWS Cloud9 environment {stack}",
-            TagSpecifications=[{"ResourceType": "security-group",
-                                "Tags": tag_dict_to_list({**tags, "aws:cloudformation:logical-id": "InstanceSecurityGroup"})}],
+            TagSpecifications=[
+                {
+                    "ResourceType": "security-group",
+                    "Tags": tag_dict_to_list({**tags, "aws:cloudformation:logical-id": "InstanceSecurityGroup"}),
+                }
+            ],
         )["GroupId"]
         return group_id
 
     def _run_instance(self, alias, instance_type, subnet_id, group_id, connection, tags) -> str:
-        launch = dict(ImageId=placeholder_ami(alias), InstanceType=instance_type, MinCount=1, MaxCount=1, SubnetId=subnet_id,
-                      SecurityGroupIds=[group_id],
-                      TagSpecifications=[{"ResourceType": "instance", "Tags": tag_dict_to_list(
-                          {**tags, "aws:cloudformation:logical-id": "Instance"})}])
+        launch = dict(
+            ImageId=placeholder_ami(alias),
+            InstanceType=instance_type,
+            MinCount=1,
+            MaxCount=1,
+            SubnetId=subnet_id,
+            SecurityGroupIds=[group_id],
+            TagSpecifications=[
+                {
+                    "ResourceType": "instance",
+                    "Tags": tag_dict_to_list({**tags, "aws:cloudformation:logical-id": "Instance"}),
+                }
+            ],
+        )
         if connection == "CONNECT_SSM":
             launch["IamInstanceProfile"] = {"Name": SSM_PROFILE}
         return self.world.client("ec2").run_instances(**launch)["Instances"][0]["InstanceId"]

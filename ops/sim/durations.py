@@ -2,6 +2,7 @@
 
 Kept apart from the simulator so config checking can read it without importing moto.
 """
+
 from typing import Dict
 
 # Simulated durations in seconds. Where a figure is a typical observation rather than a

@@ -6,12 +6,12 @@ ResourceInUseException, as on AWS. A deleted table is DELETING for `dynamodb.del
 DescribeTable still shows it and its name cannot be reused yet. The waiters table_exists
 and table_not_exists then behave as they do against AWS. Items are moto's throughout.
 """
+
 from datetime import datetime
 
 from .base import Backend, SimError
 
-_ITEM_OPERATIONS = ("PutItem", "GetItem", "UpdateItem", "DeleteItem", "Query", "Scan",
-                    "BatchWriteItem", "BatchGetItem")
+_ITEM_OPERATIONS = ("PutItem", "GetItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchWriteItem", "BatchGetItem")
 
 
 class ResourceNotFoundException(SimError):
@@ -84,8 +84,9 @@ class DynamoDBOverlay(Backend):
         phase = self._phase(name)
         if phase:
             verb = "created" if phase == "CREATING" else "deleted"
-            raise ResourceInUseException(f"Attempt to change a resource which is still in use: "
-                                         f"Table is being {verb}: {name}")
+            raise ResourceInUseException(
+                f"Attempt to change a resource which is still in use: Table is being {verb}: {name}"
+            )
 
     def _refuse_items(self, params):
         names = [params["TableName"]] if "TableName" in params else list(params.get("RequestItems", {}))
@@ -103,13 +104,19 @@ class DynamoDBOverlay(Backend):
         with self.lock:
             if model.name == "CreateTable":
                 description = parsed["TableDescription"]
-                self.tables[description["TableName"]] = {"created_at": self.now(), "deleted_at": None,
-                                                         "description": None}
+                self.tables[description["TableName"]] = {
+                    "created_at": self.now(),
+                    "deleted_at": None,
+                    "description": None,
+                }
                 description["TableStatus"] = "CREATING"
             elif model.name == "DeleteTable":
                 description = parsed["TableDescription"]
-                self.tables[description["TableName"]] = {"created_at": None, "deleted_at": self.now(),
-                                                         "description": _without_timestamps(description)}
+                self.tables[description["TableName"]] = {
+                    "created_at": None,
+                    "deleted_at": self.now(),
+                    "description": _without_timestamps(description),
+                }
                 description["TableStatus"] = "DELETING"
             elif self._phase(parsed["Table"]["TableName"]) == "CREATING":
                 parsed["Table"]["TableStatus"] = "CREATING"

@@ -5,6 +5,7 @@ uses, and even a VPC's `default` group. AWS refuses: DependencyViolation ("resou
 has a dependent object") and CannotDelete. The same dependency check decides whether a
 Cloud9 environment's deletion can remove its instance security group.
 """
+
 from typing import List
 
 from .base import Backend, SimError
@@ -38,7 +39,8 @@ def security_group_dependents(world, group_id: str) -> List[str]:
     for reservation in ec2.describe_instances()["Reservations"]:
         for instance in reservation["Instances"]:
             if instance["State"]["Name"] != "terminated" and any(
-                    g["GroupId"] == group_id for g in instance.get("SecurityGroups", [])):
+                g["GroupId"] == group_id for g in instance.get("SecurityGroups", [])
+            ):
                 found.append(instance["InstanceId"])
     found.extend(world.elasticache.clusters_using(group_id))
     return found

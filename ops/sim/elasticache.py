@@ -51,6 +51,7 @@ What it reproduces, and where the behaviour comes from:
 - Not simulated: memcached, subnet groups other than `default`, modify/snapshot
   operations (a FinalSnapshotIdentifier is recorded, nothing more), multi-node groups.
 """
+
 import re
 from typing import Any, Dict
 
@@ -135,15 +136,24 @@ def _valid_id(value: str, parameter: str) -> str:
         raise InvalidParameterValue(
             f"The parameter {parameter} is not a valid identifier. Identifiers must begin with a letter; "
             "must contain only ASCII letters, digits, and hyphens; and must not end with a hyphen or "
-            "contain two consecutive hyphens.")
+            "contain two consecutive hyphens."
+        )
     return value
 
 
 class ElastiCacheBackend(Backend):
     service = "elasticache"
-    operations = ("CreateCacheCluster", "DescribeCacheClusters", "DeleteCacheCluster",
-                  "CreateReplicationGroup", "DescribeReplicationGroups", "DeleteReplicationGroup",
-                  "ListTagsForResource", "AddTagsToResource", "RemoveTagsFromResource")
+    operations = (
+        "CreateCacheCluster",
+        "DescribeCacheClusters",
+        "DeleteCacheCluster",
+        "CreateReplicationGroup",
+        "DescribeReplicationGroups",
+        "DeleteReplicationGroup",
+        "ListTagsForResource",
+        "AddTagsToResource",
+        "RemoveTagsFromResource",
+    )
 
     # State is looked up on each use: a persistent store reloads it in place (see persist.py).
 
@@ -184,10 +194,15 @@ class ElastiCacheBackend(Backend):
                 del self.clusters[cluster["id"]]
 
     def _advance(self, resource, now, stuck_key) -> None:
-        if resource["status"] == "creating" and not self._stuck(stuck_key) \
-                and now >= resource["created_at"] + self._duration(resource, "create"):
+        if (
+            resource["status"] == "creating"
+            and not self._stuck(stuck_key)
+            and now >= resource["created_at"] + self._duration(resource, "create")
+        ):
             resource["status"] = "available"
-        elif resource["status"] == "deleting" and now >= resource["delete_started_at"] + self._duration(resource, "delete"):
+        elif resource["status"] == "deleting" and now >= resource["delete_started_at"] + self._duration(
+            resource, "delete"
+        ):
             resource["status"] = "gone"
 
     def close(self) -> None:
@@ -206,15 +221,18 @@ class ElastiCacheBackend(Backend):
         if engine is None:
             raise InvalidParameterValue("The parameter Engine must be provided.")
         if engine == "valkey":
-            raise InvalidParameterValue("Engine valkey is not supported by CreateCacheCluster; "
-                                        "use CreateReplicationGroup.")
+            raise InvalidParameterValue(
+                "Engine valkey is not supported by CreateCacheCluster; use CreateReplicationGroup."
+            )
         if engine == "memcached":
             raise InvalidParameterValue("ops sim: memcached clusters are not simulated")
         if engine != "redis":
             raise InvalidParameterValue(f"Invalid engine: {engine}")
         if params.get("TransitEncryptionEnabled"):
-            raise InvalidParameterCombination("ops sim: TransitEncryptionEnabled on CreateCacheCluster is for memcached; "
-                                              "for redis or valkey use CreateReplicationGroup.")
+            raise InvalidParameterCombination(
+                "ops sim: TransitEncryptionEnabled on CreateCacheCluster is for memcached; "
+                "for redis or valkey use CreateReplicationGroup."
+            )
         if params.get("AuthToken") is not None:
             raise InvalidParameterValue(NO_TLS_FOR_TOKEN)
         if params.get("NumCacheNodes", 1) != 1:
@@ -223,8 +241,16 @@ class ElastiCacheBackend(Backend):
         network = self._network(params)
         if cluster_id in self.clusters:
             raise CacheClusterAlreadyExists(cluster_id)
-        cluster = self._new_cluster(cluster_id, engine, params.get("EngineVersion"), node_type, network,
-                                    tag_list_to_dict(params.get("Tags")), None, params.get("Port", 6379))
+        cluster = self._new_cluster(
+            cluster_id,
+            engine,
+            params.get("EngineVersion"),
+            node_type,
+            network,
+            tag_list_to_dict(params.get("Tags")),
+            None,
+            params.get("Port", 6379),
+        )
         return {"CacheCluster": self._cluster_view(cluster, show_nodes=False)}
 
     def describe_cache_clusters(self, params):
@@ -243,15 +269,22 @@ class ElastiCacheBackend(Backend):
     def delete_cache_cluster(self, params):
         cluster = self._cluster(params["CacheClusterId"])
         if cluster["replication_group_id"]:
-            raise InvalidCacheClusterState("Cannot delete the cache cluster since it is the only member of a "
-                                           "replication group. Delete the replication group instead.")
+            raise InvalidCacheClusterState(
+                "Cannot delete the cache cluster since it is the only member of a "
+                "replication group. Delete the replication group instead."
+            )
         state = cluster["status"]
-        if state == "available" and self.world.injector and self.world.injector.take_first_delete_failure(cluster["id"]):
+        if (
+            state == "available"
+            and self.world.injector
+            and self.world.injector.take_first_delete_failure(cluster["id"])
+        ):
             state = "snapshotting"  # an automatic backup happened to be running
         if state not in DELETABLE:
             raise InvalidCacheClusterState(
                 f"Can only delete cache clusters with state in: {', '.join(DELETABLE)}. "
-                f"Cluster {cluster['id']} has state: {state}.")
+                f"Cluster {cluster['id']} has state: {state}."
+            )
         snapshot = params.get("FinalSnapshotIdentifier")
         if snapshot:
             self.snapshots[snapshot] = {"cluster": cluster["id"], "created_at": self.now()}
@@ -265,11 +298,16 @@ class ElastiCacheBackend(Backend):
         engine = params.get("Engine", "redis")
         if engine not in ("redis", "valkey"):
             raise InvalidParameterValue(f"Invalid engine: {engine}. The value must be set to valkey or redis.")
-        if params.get("NumCacheClusters", 1) != 1 or params.get("ReplicasPerNodeGroup", 0) != 0 \
-                or params.get("NumNodeGroups", 1) != 1 or params.get("AutomaticFailoverEnabled") \
-                or params.get("PrimaryClusterId"):
-            raise InvalidParameterValue("ops sim: only single-node replication groups (one node, no replicas) "
-                                        "are simulated")
+        if (
+            params.get("NumCacheClusters", 1) != 1
+            or params.get("ReplicasPerNodeGroup", 0) != 0
+            or params.get("NumNodeGroups", 1) != 1
+            or params.get("AutomaticFailoverEnabled")
+            or params.get("PrimaryClusterId")
+        ):
+            raise InvalidParameterValue(
+                "ops sim: only single-node replication groups (one node, no replicas) are simulated"
+            )
         tls = bool(params.get("TransitEncryptionEnabled"))
         token = params.get("AuthToken")
         if token is not None:
@@ -286,14 +324,22 @@ class ElastiCacheBackend(Backend):
             raise CacheClusterAlreadyExists(member_id)
         tags = tag_list_to_dict(params.get("Tags"))
         self.groups[group_id] = {
-            "id": group_id, "description": params["ReplicationGroupDescription"], "engine": engine,
-            "node_type": node_type, "member": member_id, "tags": tags, "status": "creating",
-            "created_at": self.now(), "delete_started_at": None, "transit_encryption": tls,
+            "id": group_id,
+            "description": params["ReplicationGroupDescription"],
+            "engine": engine,
+            "node_type": node_type,
+            "member": member_id,
+            "tags": tags,
+            "status": "creating",
+            "created_at": self.now(),
+            "delete_started_at": None,
+            "transit_encryption": tls,
             "auth_token_enabled": token is not None,
             "arn": f"arn:aws:elasticache:{self.world.region}:{ACCOUNT_ID}:replicationgroup:{group_id}",
         }
-        member = self._new_cluster(member_id, engine, params.get("EngineVersion"), node_type, network, tags, group_id,
-                                   params.get("Port", 6379))
+        member = self._new_cluster(
+            member_id, engine, params.get("EngineVersion"), node_type, network, tags, group_id, params.get("Port", 6379)
+        )
         member["transit_encryption"] = tls
         if token is not None:
             member["auth_token"] = token  # the account's own secret, as AWS keeps it
@@ -316,10 +362,13 @@ class ElastiCacheBackend(Backend):
             raise InvalidParameterCombination("ops sim: RetainPrimaryCluster is not simulated")
         if group["status"] != "available":
             raise InvalidReplicationGroupState(
-                f"Replication group {group['id']} has status {group['status']} which is not valid for deletion.")
+                f"Replication group {group['id']} has status {group['status']} which is not valid for deletion."
+            )
         if params.get("FinalSnapshotIdentifier"):
-            self.snapshots[params["FinalSnapshotIdentifier"]] = {"replication_group": group["id"],
-                                                                 "created_at": self.now()}
+            self.snapshots[params["FinalSnapshotIdentifier"]] = {
+                "replication_group": group["id"],
+                "created_at": self.now(),
+            }
         group.update(status="deleting", delete_started_at=self.now())
         self._begin_delete(self.clusters[group["member"]])
         return {"ReplicationGroup": self._group_view(group)}
@@ -357,7 +406,9 @@ class ElastiCacheBackend(Backend):
         return group
 
     def _by_arn(self, arn: str):
-        match = re.match(rf"^arn:aws:elasticache:{self.world.region}:{ACCOUNT_ID}:(cluster|replicationgroup):(.+)$", arn)
+        match = re.match(
+            rf"^arn:aws:elasticache:{self.world.region}:{ACCOUNT_ID}:(cluster|replicationgroup):(.+)$", arn
+        )
         if not match:
             raise InvalidARN(arn)
         return self._cluster(match.group(2)) if match.group(1) == "cluster" else self._group(match.group(2))
@@ -372,8 +423,9 @@ class ElastiCacheBackend(Backend):
     def _network(self, params):
         """The security groups and VPC a new cluster lands in, as AWS would pick them."""
         if params.get("CacheSecurityGroupNames"):
-            raise InvalidParameterCombination("Use of cache security groups is not permitted in this API version "
-                                              "for your account.")
+            raise InvalidParameterCombination(
+                "Use of cache security groups is not permitted in this API version for your account."
+            )
         if params.get("CacheSubnetGroupName") not in (None, "default"):
             raise CacheSubnetGroupNotFound(params["CacheSubnetGroupName"])
         ec2 = self.world.client("ec2")
@@ -386,22 +438,39 @@ class ElastiCacheBackend(Backend):
                 if group_id not in known:
                     raise InvalidParameterValue(f"The security group '{group_id}' does not exist")
                 if known[group_id]["VpcId"] != vpc_id:
-                    raise InvalidParameterValue(f"The security group '{group_id}' does not belong to VPC {vpc_id} "
-                                                "of the cache subnet group")
+                    raise InvalidParameterValue(
+                        f"The security group '{group_id}' does not belong to VPC {vpc_id} of the cache subnet group"
+                    )
         else:
-            group_ids = [ec2.describe_security_groups(Filters=[
-                {"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": ["default"]},
-            ])["SecurityGroups"][0]["GroupId"]]
-        az = min(s["AvailabilityZone"] for s in ec2.describe_subnets(
-            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"])
+            group_ids = [
+                ec2.describe_security_groups(
+                    Filters=[
+                        {"Name": "vpc-id", "Values": [vpc_id]},
+                        {"Name": "group-name", "Values": ["default"]},
+                    ]
+                )["SecurityGroups"][0]["GroupId"]
+            ]
+        az = min(
+            s["AvailabilityZone"]
+            for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+        )
         return {"security_group_ids": list(group_ids), "vpc_id": vpc_id, "az": az}
 
     def _new_cluster(self, cluster_id, engine, version, node_type, network, tags, group_id, port):
         cluster = {
-            "id": cluster_id, "engine": engine, "engine_version": version or ENGINE_VERSIONS[engine],
-            "node_type": node_type, "tags": tags, "status": "creating", "created_at": self.now(),
-            "delete_started_at": None, "endpoint": None, "replication_group_id": group_id, "port": port,
-            "arn": f"arn:aws:elasticache:{self.world.region}:{ACCOUNT_ID}:cluster:{cluster_id}", **network,
+            "id": cluster_id,
+            "engine": engine,
+            "engine_version": version or ENGINE_VERSIONS[engine],
+            "node_type": node_type,
+            "tags": tags,
+            "status": "creating",
+            "created_at": self.now(),
+            "delete_started_at": None,
+            "endpoint": None,
+            "replication_group_id": group_id,
+            "port": port,
+            "arn": f"arn:aws:elasticache:{self.world.region}:{ACCOUNT_ID}:cluster:{cluster_id}",
+            **network,
         }
         self.clusters[cluster_id] = cluster
         return cluster
@@ -413,30 +482,46 @@ class ElastiCacheBackend(Backend):
 
     def _cluster_view(self, cluster, show_nodes: bool):
         view = {
-            "CacheClusterId": cluster["id"], "ClientDownloadLandingPage":
-                "https://console.aws.amazon.com/elasticache/home#client-download:",
-            "CacheNodeType": cluster["node_type"], "Engine": cluster["engine"],
-            "EngineVersion": cluster["engine_version"], "CacheClusterStatus": cluster["status"],
-            "NumCacheNodes": 1, "PreferredAvailabilityZone": cluster["az"],
+            "CacheClusterId": cluster["id"],
+            "ClientDownloadLandingPage": "https://console.aws.amazon.com/elasticache/home#client-download:",
+            "CacheNodeType": cluster["node_type"],
+            "Engine": cluster["engine"],
+            "EngineVersion": cluster["engine_version"],
+            "CacheClusterStatus": cluster["status"],
+            "NumCacheNodes": 1,
+            "PreferredAvailabilityZone": cluster["az"],
             "CacheClusterCreateTime": self.timestamp(cluster["created_at"]),
-            "PreferredMaintenanceWindow": "sun:05:00-sun:06:00", "PendingModifiedValues": {},
+            "PreferredMaintenanceWindow": "sun:05:00-sun:06:00",
+            "PendingModifiedValues": {},
             "CacheSecurityGroups": [],
-            "CacheParameterGroup": {"CacheParameterGroupName": f"default.{cluster['engine']}7",
-                                    "ParameterApplyStatus": "in-sync", "CacheNodeIdsToReboot": []},
-            "CacheSubnetGroupName": "default", "AutoMinorVersionUpgrade": True,
+            "CacheParameterGroup": {
+                "CacheParameterGroupName": f"default.{cluster['engine']}7",
+                "ParameterApplyStatus": "in-sync",
+                "CacheNodeIdsToReboot": [],
+            },
+            "CacheSubnetGroupName": "default",
+            "AutoMinorVersionUpgrade": True,
             "SecurityGroups": [{"SecurityGroupId": g, "Status": "active"} for g in cluster["security_group_ids"]],
-            "SnapshotRetentionLimit": 0, "SnapshotWindow": "03:30-04:30",
+            "SnapshotRetentionLimit": 0,
+            "SnapshotWindow": "03:30-04:30",
             **_encryption_view(cluster.get("transit_encryption", False), "auth_token" in cluster),
-            "AtRestEncryptionEnabled": False, "ARN": cluster["arn"],
-            "ReplicationGroupLogDeliveryEnabled": False, "LogDeliveryConfigurations": [],
-            "NetworkType": "ipv4", "IpDiscovery": "ipv4",
+            "AtRestEncryptionEnabled": False,
+            "ARN": cluster["arn"],
+            "ReplicationGroupLogDeliveryEnabled": False,
+            "LogDeliveryConfigurations": [],
+            "NetworkType": "ipv4",
+            "IpDiscovery": "ipv4",
         }
         if cluster["replication_group_id"]:
             view["ReplicationGroupId"] = cluster["replication_group_id"]
         if show_nodes:
-            node = {"CacheNodeId": "0001", "CacheNodeStatus": cluster["status"],
-                    "CacheNodeCreateTime": self.timestamp(cluster["created_at"]),
-                    "ParameterGroupStatus": "in-sync", "CustomerAvailabilityZone": cluster["az"]}
+            node = {
+                "CacheNodeId": "0001",
+                "CacheNodeStatus": cluster["status"],
+                "CacheNodeCreateTime": self.timestamp(cluster["created_at"]),
+                "ParameterGroupStatus": "in-sync",
+                "CustomerAvailabilityZone": cluster["az"],
+            }
             if cluster["endpoint"]:
                 node["Endpoint"] = dict(cluster["endpoint"])
             view["CacheNodes"] = [node]
@@ -444,27 +529,52 @@ class ElastiCacheBackend(Backend):
 
     def _group_view(self, group):
         member = self.clusters[group["member"]]
-        node_group = {"NodeGroupId": "0001", "Status": group["status"],
-                      "NodeGroupMembers": [{"CacheClusterId": member["id"], "CacheNodeId": "0001",
-                                            "PreferredAvailabilityZone": member["az"], "CurrentRole": "primary"}]}
+        node_group = {
+            "NodeGroupId": "0001",
+            "Status": group["status"],
+            "NodeGroupMembers": [
+                {
+                    "CacheClusterId": member["id"],
+                    "CacheNodeId": "0001",
+                    "PreferredAvailabilityZone": member["az"],
+                    "CurrentRole": "primary",
+                }
+            ],
+        }
         if member["endpoint"]:
             node_group["PrimaryEndpoint"] = dict(member["endpoint"])
             node_group["ReaderEndpoint"] = dict(member["endpoint"])
             node_group["NodeGroupMembers"][0]["ReadEndpoint"] = dict(member["endpoint"])
         return {
-            "ReplicationGroupId": group["id"], "Description": group["description"], "Status": group["status"],
-            "PendingModifiedValues": {}, "MemberClusters": [member["id"]], "NodeGroups": [node_group],
-            "AutomaticFailover": "disabled", "MultiAZ": "disabled", "SnapshotRetentionLimit": 0,
-            "SnapshotWindow": "03:30-04:30", "ClusterEnabled": False, "CacheNodeType": group["node_type"],
+            "ReplicationGroupId": group["id"],
+            "Description": group["description"],
+            "Status": group["status"],
+            "PendingModifiedValues": {},
+            "MemberClusters": [member["id"]],
+            "NodeGroups": [node_group],
+            "AutomaticFailover": "disabled",
+            "MultiAZ": "disabled",
+            "SnapshotRetentionLimit": 0,
+            "SnapshotWindow": "03:30-04:30",
+            "ClusterEnabled": False,
+            "CacheNodeType": group["node_type"],
             **_encryption_view(group.get("transit_encryption", False), group.get("auth_token_enabled", False)),
-            "AtRestEncryptionEnabled": False, "ARN": group["arn"], "LogDeliveryConfigurations": [],
-            "ReplicationGroupCreateTime": self.timestamp(group["created_at"]), "DataTiering": "disabled",
-            "AutoMinorVersionUpgrade": True, "NetworkType": "ipv4", "IpDiscovery": "ipv4",
-            "ClusterMode": "disabled", "Engine": group["engine"],
+            "AtRestEncryptionEnabled": False,
+            "ARN": group["arn"],
+            "LogDeliveryConfigurations": [],
+            "ReplicationGroupCreateTime": self.timestamp(group["created_at"]),
+            "DataTiering": "disabled",
+            "AutoMinorVersionUpgrade": True,
+            "NetworkType": "ipv4",
+            "IpDiscovery": "ipv4",
+            "ClusterMode": "disabled",
+            "Engine": group["engine"],
         }
 
 
 NO_TLS_FOR_TOKEN = "The AUTH token is only supported when encryption-in-transit is enabled"
+
+
 def _encryption_view(tls: bool, auth: bool):
     view: Dict[str, Any] = {"AuthTokenEnabled": auth, "TransitEncryptionEnabled": tls}
     if tls:
@@ -476,4 +586,4 @@ def _page(items, params, default_size: int):
     start = int(params.get("Marker") or 0)
     size = params.get("MaxRecords") or default_size
     marker = str(start + size) if start + size < len(items) else None
-    return items[start:start + size], marker
+    return items[start : start + size], marker

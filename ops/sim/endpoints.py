@@ -15,6 +15,7 @@ applies the cluster's security groups (network.py). Two ways to host them:
 A cluster with in-transit encryption gets a TLS gate (certificate from the world's CA,
 tls.py), which also checks the AUTH token when the cluster has one (network.py).
 """
+
 import shutil
 
 from .local_redis import LOOPBACK, answers_ping, start_local_redis
@@ -35,9 +36,13 @@ class InProcessEndpoints:
         group_ids = list(cluster["security_group_ids"])
         port = cluster["port"]
         tls = self.world.tls_files() if cluster.get("transit_encryption") else None
-        gate = Gate(redis.port, self.world.attribution,
-                    lambda instance_id: admits(self.world.client("ec2"), group_ids, instance_id, port),
-                    tls=server_context(tls["cert"], tls["key"]) if tls else None, password=cluster.get("auth_token"))
+        gate = Gate(
+            redis.port,
+            self.world.attribution,
+            lambda instance_id: admits(self.world.client("ec2"), group_ids, instance_id, port),
+            tls=server_context(tls["cert"], tls["key"]) if tls else None,
+            password=cluster.get("auth_token"),
+        )
         self.servers[cluster["id"]] = (gate, redis)
         cluster["endpoint"] = {"Address": gate.host, "Port": gate.port}
 
@@ -64,9 +69,15 @@ class DetachedEndpoints:
         if redis is None or not answers_ping(redis["port"]):
             redis = cluster["local_redis"] = self._start_redis(cluster["id"], redis and redis["port"])
         tls = self.world.tls_files() if cluster.get("transit_encryption") else None
-        gate_port = self.world.server.open_gate(cluster["id"], redis["port"], cluster["security_group_ids"],
-                                                cluster["port"], self.world.region, tls=tls,
-                                                password=cluster.get("auth_token"))
+        gate_port = self.world.server.open_gate(
+            cluster["id"],
+            redis["port"],
+            cluster["security_group_ids"],
+            cluster["port"],
+            self.world.region,
+            tls=tls,
+            password=cluster.get("auth_token"),
+        )
         cluster["endpoint"] = {"Address": LOOPBACK, "Port": gate_port}
         self.checked.add(cluster["id"])
 

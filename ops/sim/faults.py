@@ -9,6 +9,7 @@ retry modes never see it: every injected error reaches the caller, which is what
 the caller's retry policy and waiter error handling wants (a real throttle may instead be
 absorbed by botocore's retries).
 """
+
 import hashlib
 from dataclasses import dataclass, field
 from typing import FrozenSet, Iterable, Optional
@@ -16,14 +17,18 @@ from typing import FrozenSet, Iterable, Optional
 from .base import error_response
 
 # Throttling as each protocol family reports it; EC2 has its own code and status.
-_THROTTLE = {"ec2": ("RequestLimitExceeded", 503, "Request limit exceeded."),
-             "cloud9": ("TooManyRequestsException", 400, "Rate exceeded"),
-             "query": ("Throttling", 400, "Rate exceeded"),
-             "json": ("ThrottlingException", 400, "Rate exceeded")}
-_SERVER_ERROR = {"ec2": ("InternalError", 500, "An internal error has occurred"),
-                 "cloud9": ("InternalServerErrorException", 500, "Internal server error"),
-                 "ssm": ("InternalServerError", 500, "Internal server error"),
-                 "dynamodb": ("InternalServerError", 500, "Internal server error")}
+_THROTTLE = {
+    "ec2": ("RequestLimitExceeded", 503, "Request limit exceeded."),
+    "cloud9": ("TooManyRequestsException", 400, "Rate exceeded"),
+    "query": ("Throttling", 400, "Rate exceeded"),
+    "json": ("ThrottlingException", 400, "Rate exceeded"),
+}
+_SERVER_ERROR = {
+    "ec2": ("InternalError", 500, "An internal error has occurred"),
+    "cloud9": ("InternalServerErrorException", 500, "Internal server error"),
+    "ssm": ("InternalServerError", 500, "Internal server error"),
+    "dynamodb": ("InternalServerError", 500, "Internal server error"),
+}
 _DEFAULT_SERVER_ERROR = ("InternalFailure", 500, "The request processing has failed because of an unknown error.")
 
 
@@ -61,7 +66,7 @@ class FaultPlan:
         if (self.services is not None and service not in self.services) or n < self.from_call:
             return None
         digest = hashlib.sha256(f"{self.seed}:{service}:{operation}:{n}".encode()).digest()
-        u = int.from_bytes(digest[:8], "big") / 2 ** 64
+        u = int.from_bytes(digest[:8], "big") / 2**64
         if u < self.throttle:
             return "throttle"
         if u < self.throttle + self.server_error:
@@ -112,4 +117,3 @@ class FaultInjector:
                 self.state["failed_first_delete"].append(cluster_id)
                 return True
         return False
-

@@ -20,6 +20,7 @@ world's own moto.
 Not simulated: other commands and options, KMS (a SecureString decrypts for any role that
 may read it, as with the default aws/ssm key), resource-based conditions.
 """
+
 import fnmatch
 import json
 import os
@@ -35,7 +36,7 @@ from .base import ACCOUNT_ID
 
 EXIT_SERVICE_ERROR, EXIT_USAGE = 254, 252
 
-SHIM = '''#!{python} -I
+SHIM = """#!{python} -I
 import json, socket, sys
 USAGE = ("aws: [ERROR]: ops sim: only 'aws ssm get-parameter --name NAME [--with-decryption] "
          "--query Parameter.Value --output text' is simulated")
@@ -62,7 +63,7 @@ if "error" in answer:
           file=sys.stderr)
     sys.exit({service_error})
 print(answer["value"])
-'''
+"""
 
 
 def _matches(patterns, value: str, case_sensitive: bool) -> bool:
@@ -74,15 +75,17 @@ def _matches(patterns, value: str, case_sensitive: bool) -> bool:
 
 
 def policy_decision(documents, action: str, resource: str) -> Optional[str]:
-    """"Deny", "Allow" or None (no statement applies: implicitly denied), over policy documents."""
+    """ "Deny", "Allow" or None (no statement applies: implicitly denied), over policy documents."""
     decision = None
     for document in documents:
         statements = document.get("Statement", [])
         for statement in [statements] if isinstance(statements, dict) else statements:
             if any(k in statement for k in ("Condition", "NotAction", "NotResource")):
                 continue
-            if not (_matches(statement.get("Action", []), action, False)
-                    and _matches(statement.get("Resource", []), resource, True)):
+            if not (
+                _matches(statement.get("Action", []), action, False)
+                and _matches(statement.get("Resource", []), resource, True)
+            ):
                 continue
             if statement.get("Effect") == "Deny":
                 return "Deny"
@@ -122,12 +125,16 @@ class HostCli:
 
         self._server = socketserver.ThreadingUnixStreamServer(socket_path, Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
-                         name="ops-sim-host-cli").start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="ops-sim-host-cli"
+        ).start()
         shim = os.path.join(self.bin, "aws")
         with open(shim, "w") as f:
-            f.write(SHIM.format(python=sys.executable, socket_path=socket_path, usage=EXIT_USAGE,
-                                service_error=EXIT_SERVICE_ERROR))
+            f.write(
+                SHIM.format(
+                    python=sys.executable, socket_path=socket_path, usage=EXIT_USAGE, service_error=EXIT_SERVICE_ERROR
+                )
+            )
         os.chmod(shim, 0o700)
 
     def close(self) -> None:
@@ -160,9 +167,11 @@ class HostCli:
         iam = self.world.client("iam")
         if role is None or policy_decision(role_documents(iam, role), "ssm:GetParameter", arn) != "Allow":
             who = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{role}/{instance_id}" if role else "anonymous"
-            return {"error": "AccessDeniedException",
-                    "message": f"User: {who} is not authorized to perform: ssm:GetParameter on resource: {arn} "
-                               "because no identity-based policy allows the ssm:GetParameter action"}
+            return {
+                "error": "AccessDeniedException",
+                "message": f"User: {who} is not authorized to perform: ssm:GetParameter on resource: {arn} "
+                "because no identity-based policy allows the ssm:GetParameter action",
+            }
         ssm = self.world.client("ssm")
         try:
             value = ssm.get_parameter(Name=name, WithDecryption=decrypt)["Parameter"]["Value"]

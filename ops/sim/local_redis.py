@@ -4,6 +4,7 @@ The dry run serves each simulated ElastiCache endpoint with one of these, so PIN
 demo talk the real Redis protocol over a real socket. fakeredis's TCP server is the embedded
 fallback for machines without redis-server.
 """
+
 import os
 import shutil
 import socket
@@ -53,11 +54,31 @@ def answers_ping(port: int) -> bool:
 
 def _start_redis_server(binary: str, port: int, detach: bool, workdir: Optional[str]) -> LocalRedis:
     workdir = workdir or tempfile.mkdtemp(prefix="ops-redis-")
-    args = [binary, "--port", str(port), "--bind", LOOPBACK, "--save", "", "--appendonly", "no",
-            "--dir", workdir, "--pidfile", os.path.join(workdir, PIDFILE), "--protected-mode", "yes"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, start_new_session=detach,
-                            umask=0o077)  # its pid file (and anything else it writes) is the owner's only
+    args = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        LOOPBACK,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        workdir,
+        "--pidfile",
+        os.path.join(workdir, PIDFILE),
+        "--protected-mode",
+        "yes",
+    ]
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        start_new_session=detach,
+        umask=0o077,
+    )  # its pid file (and anything else it writes) is the owner's only
     if detach:
         keep(proc)
     deadline = time.monotonic() + 10
@@ -93,8 +114,9 @@ def _start_fakeredis(port: int) -> LocalRedis:
     return LocalRedis(LOOPBACK, port, "fakeredis", None, stop)
 
 
-def start_local_redis(prefer: Optional[str] = None, detach: bool = False, port: Optional[int] = None,
-                      workdir: Optional[str] = None) -> LocalRedis:
+def start_local_redis(
+    prefer: Optional[str] = None, detach: bool = False, port: Optional[int] = None, workdir: Optional[str] = None
+) -> LocalRedis:
     """Start a Redis on loopback, on `port` or a free one.
 
     prefer: "redis-server", "fakeredis" or None (redis-server if on PATH; the env var

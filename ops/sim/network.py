@@ -24,6 +24,7 @@ is here rather than in the Redis behind the gate because fakeredis, the fallback
 enforce `requirepass`; one check serves both. A plain-text client of a TLS gate fails its
 handshake and is disconnected, as with ElastiCache.
 """
+
 import hmac
 import ipaddress
 import os
@@ -72,8 +73,9 @@ class Attribution:
                 continue
             try:
                 instance_id = groups.get(os.getpgid(int(entry)))
-                if instance_id and any(os.readlink(f"/proc/{entry}/fd/{fd}") == target
-                                       for fd in os.listdir(f"/proc/{entry}/fd")):
+                if instance_id and any(
+                    os.readlink(f"/proc/{entry}/fd/{fd}") == target for fd in os.listdir(f"/proc/{entry}/fd")
+                ):
                     return instance_id
             except OSError:
                 continue
@@ -118,8 +120,10 @@ def _socket_inode(local_port: int, remote_port: int) -> Optional[str]:
                 next(f)
                 for line in f:
                     fields = line.split()
-                    if int(fields[1].rsplit(":", 1)[1], 16) == local_port \
-                            and int(fields[2].rsplit(":", 1)[1], 16) == remote_port:
+                    if (
+                        int(fields[1].rsplit(":", 1)[1], 16) == local_port
+                        and int(fields[2].rsplit(":", 1)[1], 16) == remote_port
+                    ):
                         return fields[9]
         except OSError:
             continue
@@ -150,8 +154,14 @@ class Gate:
     """A loopback listener forwarding to `target_port` when `allow(instance_id)` says so
     (instance_id None: a connection from outside any simulated instance)."""
 
-    def __init__(self, target_port: int, attribution: Attribution, allow: Callable[[str], bool],
-                 tls: Optional[ssl.SSLContext] = None, password: Optional[str] = None):
+    def __init__(
+        self,
+        target_port: int,
+        attribution: Attribution,
+        allow: Callable[[str], bool],
+        tls: Optional[ssl.SSLContext] = None,
+        password: Optional[str] = None,
+    ):
         gate = self
         self._tls = tls
         self._password = password
@@ -166,8 +176,12 @@ class Gate:
         self._server = socketserver.ThreadingTCPServer((LOOPBACK, 0), Handler, bind_and_activate=True)
         self._server.daemon_threads = True
         self.host, self.port = self._server.server_address[:2]  # IPv4: (host, port)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
-                         name=f"ops-sim-gate:{self.port}").start()
+        threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+            name=f"ops-sim-gate:{self.port}",
+        ).start()
 
     def _handle(self, client: socket.socket, client_port: int) -> None:
         instance_id = self._attribution.instance_for(client_port, self.port)
@@ -259,7 +273,7 @@ class _Commands:
             while len(self.buffer) < size + 2:
                 self._fill()
             words.append(self.buffer[:size])
-            self.buffer = self.buffer[size + 2:]
+            self.buffer = self.buffer[size + 2 :]
         return words
 
 
@@ -293,15 +307,17 @@ def authenticate(client: socket.socket, password: str) -> Optional[bytes]:
         if name == b"HELLO":
             upper = [w.upper() for w in words]
             if b"AUTH" not in upper:
-                client.sendall(b"-NOAUTH HELLO must be called with the client already authenticated, otherwise the "
-                               b"HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
-                               b"select the RESP protocol version at the same time\r\n")
+                client.sendall(
+                    b"-NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+                    b"HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+                    b"select the RESP protocol version at the same time\r\n"
+                )
                 continue
             at = upper.index(b"AUTH")
-            if not _matches(words[at + 1:at + 3], expected):
+            if not _matches(words[at + 1 : at + 3], expected):
                 client.sendall(WRONGPASS)
                 continue
-            rest = words[:at] + words[at + 3:]
+            rest = words[:at] + words[at + 3 :]
             return _encode(rest) + commands.buffer
         client.sendall(NOAUTH)
 

@@ -11,6 +11,7 @@ and two processes never interleave inside one.
 Data is reloaded in place: code must look sections up under the lock each time rather than
 keep references to nested dicts across transactions.
 """
+
 import fcntl
 import json
 import os

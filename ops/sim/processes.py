@@ -5,6 +5,7 @@ Every such process runs in the account's home folder (the server is started ther
 chdirs to its --dir inside it), which is how a pid read back from a file is checked before
 anything is signalled: a pid reused by an unrelated process is left alone.
 """
+
 import os
 import signal
 import subprocess

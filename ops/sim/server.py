@@ -17,6 +17,7 @@ Each new server gets keys of its own (HOME/credentials.json) and answers only re
 signed with them, /_ops/ calls included (account_keys.py). Everything it and the Redis it
 starts write in HOME is the owner's only (umask 077).
 """
+
 import argparse
 import dataclasses
 import fcntl
@@ -76,13 +77,16 @@ class SimServer:
         try:
             server = dataclasses.replace(server, keys=read_keys(home))
         except (OSError, ValueError, KeyError) as e:
-            raise SimServerError(f"the keys of the simulator server for {home} (pid {server.pid}) are unreadable: "
-                                 f"{e}; see {home / SERVER_LOG}") from e
+            raise SimServerError(
+                f"the keys of the simulator server for {home} (pid {server.pid}) are unreadable: "
+                f"{e}; see {home / SERVER_LOG}"
+            ) from e
         try:
             server.call("GET", "/_ops/ping")
         except (OSError, SimServerError) as e:  # starting a second one would lose the account
-            raise SimServerError(f"the simulator server for {home} (pid {server.pid}) does not answer: {e}; "
-                                 f"see {home / SERVER_LOG}") from e
+            raise SimServerError(
+                f"the simulator server for {home} (pid {server.pid}) does not answer: {e}; see {home / SERVER_LOG}"
+            ) from e
         return server
 
     @classmethod
@@ -96,8 +100,9 @@ class SimServer:
         source = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))}
         with os.fdopen(_private_file(home / SERVER_LOG, os.O_WRONLY | os.O_APPEND), "ab") as log:
-            process = subprocess.Popen(args, cwd=home, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                args, cwd=home, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
         keep(process)
         deadline = time.monotonic() + _START_SECONDS
         while True:
@@ -115,8 +120,9 @@ class SimServer:
         if self.keys is None:  # find() reads them before the first call
             raise SimServerError(f"the simulator server for {self.home} was called without its keys")
         data = json.dumps(body or {}).encode()
-        headers = signed_headers(self.keys, method, f"http://{LOOPBACK}:{self.port}{path}", data,
-                                 {"Content-Type": "application/json"})
+        headers = signed_headers(
+            self.keys, method, f"http://{LOOPBACK}:{self.port}{path}", data, {"Content-Type": "application/json"}
+        )
         connection = http.client.HTTPConnection(LOOPBACK, self.port, timeout=10)
         try:
             connection.request(method, path, body=data, headers=headers)
@@ -128,13 +134,31 @@ class SimServer:
             raise SimServerError(f"{method} {path}: {response.status} {payload[:200]!r}")
         return json.loads(payload)
 
-    def open_gate(self, key: str, target_port: int, group_ids, port: int, region: str,
-                  tls: Optional[dict] = None, password: Optional[str] = None) -> int:
+    def open_gate(
+        self,
+        key: str,
+        target_port: int,
+        group_ids,
+        port: int,
+        region: str,
+        tls: Optional[dict] = None,
+        password: Optional[str] = None,
+    ) -> int:
         """A gate (or the one already open under `key`) in front of `target_port`: its port.
         tls: {cert, key} file paths for a TLS gate; password: the AUTH token it requires."""
-        return self.call("PUT", "/_ops/gate", {"key": key, "target_port": target_port, "group_ids": list(group_ids),
-                                              "port": port, "region": region, "tls": tls,
-                                              "password": password})["port"]
+        return self.call(
+            "PUT",
+            "/_ops/gate",
+            {
+                "key": key,
+                "target_port": target_port,
+                "group_ids": list(group_ids),
+                "port": port,
+                "region": region,
+                "tls": tls,
+                "password": password,
+            },
+        )["port"]
 
     def close_gate(self, key: str) -> None:
         self.call("DELETE", "/_ops/gate", {"key": key})
@@ -160,19 +184,31 @@ class _Gates:
         self._gates: Dict[str, Gate] = {}
         self._lock = threading.Lock()
 
-    def open(self, key: str, target_port: int, group_ids, port: int, region: str, tls: Optional[dict] = None,
-             password: Optional[str] = None) -> int:
+    def open(
+        self,
+        key: str,
+        target_port: int,
+        group_ids,
+        port: int,
+        region: str,
+        tls: Optional[dict] = None,
+        password: Optional[str] = None,
+    ) -> int:
         from .tls import server_context
         from .world import isolated_session  # not at the top: world imports this module
 
         with self._lock:
             if key not in self._gates:
                 ec2 = isolated_session(region, keys=self.keys).client(
-                    "ec2", endpoint_url=f"http://{LOOPBACK}:{self.port}", config=Config(proxies={}))
-                self._gates[key] = Gate(target_port, self.attribution,
-                                        lambda instance_id: admits(ec2, group_ids, instance_id, port),
-                                        tls=server_context(tls["cert"], tls["key"]) if tls else None,
-                                        password=password)
+                    "ec2", endpoint_url=f"http://{LOOPBACK}:{self.port}", config=Config(proxies={})
+                )
+                self._gates[key] = Gate(
+                    target_port,
+                    self.attribution,
+                    lambda instance_id: admits(ec2, group_ids, instance_id, port),
+                    tls=server_context(tls["cert"], tls["key"]) if tls else None,
+                    password=password,
+                )
             return self._gates[key].port
 
     def close(self, key: str) -> None:
@@ -248,8 +284,9 @@ def _exit_now(*_) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ops.sim.server")
     parser.add_argument("--home", required=True, type=Path)
-    parser.add_argument("--managed-policies", action="store_true",
-                        help="load the AWS managed IAM policies, as a real account has them")
+    parser.add_argument(
+        "--managed-policies", action="store_true", help="load the AWS managed IAM policies, as a real account has them"
+    )
     args = parser.parse_args(argv)
     os.umask(0o077)  # what this process and its children write in HOME is the owner's only
     keys = read_keys(args.home)
@@ -261,8 +298,7 @@ def main(argv=None) -> None:
     default_user_config["iam"]["load_aws_managed_policies"] = args.managed_policies
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the log is for errors, not every request
     gates = _Gates(args.home, keys)
-    server = make_server(LOOPBACK, 0, _App(DomainDispatcherApplication(create_backend_app), gates, keys),
-                         threaded=True)
+    server = make_server(LOOPBACK, 0, _App(DomainDispatcherApplication(create_backend_app), gates, keys), threaded=True)
     gates.port = server.server_port
     os.environ["MOTO_PORT"] = str(server.server_port)  # moto builds some URLs from it
     signal.signal(signal.SIGTERM, _exit_now)

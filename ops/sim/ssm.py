@@ -34,6 +34,7 @@ What it reproduces, and where the behaviour comes from:
 - Not simulated: other documents, S3/CloudWatch output, rate controls, cancellation, and
   commands seeing the instance's filesystem (paths such as /home/ec2-user do not exist).
 """
+
 import os
 import shlex
 import signal
@@ -101,8 +102,7 @@ class _Run:
         self.result: Optional[Dict[str, Any]] = None
         self._proc: Optional["subprocess.Popen[bytes]"] = None
         self._attribution = attribution
-        self._thread = threading.Thread(target=self._run, args=(script, cwd, env, timeout, instance_id),
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(script, cwd, env, timeout, instance_id), daemon=True)
         self._thread.start()
 
     def _run(self, script, cwd, env, timeout, instance_id):
@@ -110,9 +110,16 @@ class _Run:
         gate_r, gate_w = os.pipe()
         try:
             self._proc = proc = subprocess.Popen(
-                ["bash", "-c", f"read -r -u {gate_r} _; exec {gate_r}<&-\n{script}"], cwd=cwd, env=env,
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                pass_fds=(gate_r,), umask=0o077)  # what it writes in the instance's folder is private
+                ["bash", "-c", f"read -r -u {gate_r} _; exec {gate_r}<&-\n{script}"],
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                pass_fds=(gate_r,),
+                umask=0o077,
+            )  # what it writes in the instance's folder is private
         except OSError as e:
             os.close(gate_w)
             self.result = {"code": 1, "stdout": "", "stderr": str(e), "timed_out": False, "elapsed": 0.0}
@@ -131,9 +138,13 @@ class _Run:
             timed_out = True
         finally:
             self._attribution.remove(proc.pid)
-        self.result = {"code": proc.returncode, "stdout": out.decode(errors="replace"),
-                       "stderr": err.decode(errors="replace"), "timed_out": timed_out,
-                       "elapsed": time.monotonic() - started}
+        self.result = {
+            "code": proc.returncode,
+            "stdout": out.decode(errors="replace"),
+            "stderr": err.decode(errors="replace"),
+            "timed_out": timed_out,
+            "elapsed": time.monotonic() - started,
+        }
 
     @staticmethod
     def _kill(proc: "subprocess.Popen[bytes]") -> None:
@@ -168,7 +179,7 @@ class SSMBackend(Backend):
 
     @property
     def invocations(self):
-        """"<command id>/<instance id>" -> record"""
+        """ "<command id>/<instance id>" -> record"""
         return self.world.store.section("ssm").setdefault("invocations", {})
 
     def close(self) -> None:
@@ -213,7 +224,8 @@ class SSMBackend(Backend):
                     continue
                 launched = self.world.ec2.launched_at(iid)
                 if instance.get("IamInstanceProfile") and (
-                        launched is None or now >= launched + self.world.durations["ssm.register"]):
+                    launched is None or now >= launched + self.world.durations["ssm.register"]
+                ):
                     online[iid] = instance
         return online
 
@@ -232,36 +244,50 @@ class SSMBackend(Backend):
         parameters = params.get("Parameters") or {}
         commands = parameters.get("commands")
         if not commands:
-            raise InvalidParameters("Parameter \"commands\" is required but was not provided.")
+            raise InvalidParameters('Parameter "commands" is required but was not provided.')
         try:
             timeout = float((parameters.get("executionTimeout") or ["3600"])[0])
         except ValueError:
-            raise InvalidParameters("Parameter \"executionTimeout\" must be a number of seconds.") from None
+            raise InvalidParameters('Parameter "executionTimeout" must be a number of seconds.') from None
         command_id = str(uuid.uuid4())
         now = self.now()
         command = {
-            "CommandId": command_id, "DocumentName": DOCUMENT, "DocumentVersion": "$DEFAULT",
-            "Comment": params.get("Comment", ""), "Parameters": parameters, "InstanceIds": instance_ids,
-            "Targets": params.get("Targets") or [], "sent_at": now,
+            "CommandId": command_id,
+            "DocumentName": DOCUMENT,
+            "DocumentVersion": "$DEFAULT",
+            "Comment": params.get("Comment", ""),
+            "Parameters": parameters,
+            "InstanceIds": instance_ids,
+            "Targets": params.get("Targets") or [],
+            "sent_at": now,
             "TimeoutSeconds": params.get("TimeoutSeconds", 3600),
         }
         self.commands[command_id] = command
         script = "\n".join(commands)
         for iid in instance_ids:
             key = f"{command_id}/{iid}"
-            self.invocations[key] = {"command_id": command_id, "instance_id": iid, "sent_at": now, "outcome": None,
-                                     "runner": os.getpid()}
+            self.invocations[key] = {
+                "command_id": command_id,
+                "instance_id": iid,
+                "sent_at": now,
+                "outcome": None,
+                "runner": os.getpid(),
+            }
             cwd = self._instance_dir(iid)
             workdir = (parameters.get("workingDirectory") or [""])[0]
             if workdir and not os.path.isdir(workdir):
-                script_here = ("printf 'ops sim: working directory %s does not exist on this machine\\n' "
-                               + shlex.quote(workdir) + " >&2; exit 1")  # quoted: the caller's text stays text
+                script_here = (
+                    "printf 'ops sim: working directory %s does not exist on this machine\\n' "
+                    + shlex.quote(workdir)
+                    + " >&2; exit 1"
+                )  # quoted: the caller's text stays text
                 workdir = ""  # run that from the instance's folder: Popen cannot start in a missing one
             else:
                 script_here = script
             env = self._command_env(cwd)
-            self.runs[key] = _Run(script_here, workdir or cwd, env, min(timeout, MAX_REAL_SECONDS), iid,
-                                  self.world.attribution)
+            self.runs[key] = _Run(
+                script_here, workdir or cwd, env, min(timeout, MAX_REAL_SECONDS), iid, self.world.attribution
+            )
         return {"Command": self._command_view(command)}
 
     def get_command_invocation(self, params):
@@ -304,18 +330,27 @@ class SSMBackend(Backend):
                 continue
             if wanted_ping is not None and "Online" not in wanted_ping:
                 continue
-            items.append({
-                "InstanceId": iid, "PingStatus": "Online", "LastPingDateTime": now,
-                "AgentVersion": "3.3.1142.0", "IsLatestVersion": False, "PlatformType": "Linux",
-                "PlatformName": "Amazon Linux", "PlatformVersion": "2023", "ResourceType": "EC2Instance",
-                "IPAddress": instance.get("PrivateIpAddress", ""),
-                "ComputerName": instance.get("PrivateDnsName", ""),
-                "IamRole": self._role_name(instance),
-                "SourceId": iid, "SourceType": "AWS::EC2::Instance",
-            })
+            items.append(
+                {
+                    "InstanceId": iid,
+                    "PingStatus": "Online",
+                    "LastPingDateTime": now,
+                    "AgentVersion": "3.3.1142.0",
+                    "IsLatestVersion": False,
+                    "PlatformType": "Linux",
+                    "PlatformName": "Amazon Linux",
+                    "PlatformVersion": "2023",
+                    "ResourceType": "EC2Instance",
+                    "IPAddress": instance.get("PrivateIpAddress", ""),
+                    "ComputerName": instance.get("PrivateDnsName", ""),
+                    "IamRole": self._role_name(instance),
+                    "SourceId": iid,
+                    "SourceType": "AWS::EC2::Instance",
+                }
+            )
         start = int(params.get("NextToken") or 0)
         size = params.get("MaxResults") or 50
-        result: Dict[str, Any] = {"InstanceInformationList": items[start:start + size]}
+        result: Dict[str, Any] = {"InstanceInformationList": items[start : start + size]}
         if start + size < len(items):
             result["NextToken"] = str(start + size)
         return result
@@ -325,8 +360,9 @@ class SSMBackend(Backend):
     @staticmethod
     def _running_elsewhere(record, run) -> bool:
         """Sent by another live ops process on the same (persistent) account, not yet ended."""
-        return run is None and record.get("result") is None and record["runner"] != os.getpid() \
-            and alive(record["runner"])
+        return (
+            run is None and record.get("result") is None and record["runner"] != os.getpid() and alive(record["runner"])
+        )
 
     def _resolve_targets(self, targets):
         ids = []
@@ -359,18 +395,28 @@ class SSMBackend(Backend):
     @staticmethod
     def _outcome(result):
         if result is None:  # it ran in an ops process killed before the command ended
-            return {"Status": "Failed", "StatusDetails": "Failed", "ResponseCode": -1, "StandardOutputContent": "",
-                    "StandardErrorContent": "ops sim: the ops process running this command was killed; "
-                                            "its output is lost", "elapsed": 0.0}
+            return {
+                "Status": "Failed",
+                "StatusDetails": "Failed",
+                "ResponseCode": -1,
+                "StandardOutputContent": "",
+                "StandardErrorContent": "ops sim: the ops process running this command was killed; its output is lost",
+                "elapsed": 0.0,
+            }
         if result["timed_out"]:
             status, details, code = "TimedOut", "ExecutionTimedOut", -1
         elif result["code"] == 0:
             status, details, code = "Success", "Success", 0
         else:
             status, details, code = "Failed", "Failed", result["code"]
-        return {"Status": status, "StatusDetails": details, "ResponseCode": code,
-                "StandardOutputContent": result["stdout"][:STDOUT_LIMIT],
-                "StandardErrorContent": result["stderr"][:STDERR_LIMIT], "elapsed": result["elapsed"]}
+        return {
+            "Status": status,
+            "StatusDetails": details,
+            "ResponseCode": code,
+            "StandardOutputContent": result["stdout"][:STDOUT_LIMIT],
+            "StandardErrorContent": result["stderr"][:STDERR_LIMIT],
+            "elapsed": result["elapsed"],
+        }
 
     def _iso(self, at: float) -> str:
         return self.timestamp(at).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
@@ -378,16 +424,29 @@ class SSMBackend(Backend):
     def _invocation_view(self, record):
         command = self.commands[record["command_id"]]
         started = record["sent_at"] + self.world.durations["ssm.invocation_delay"]
-        view = {"CommandId": record["command_id"], "InstanceId": record["instance_id"],
-                "Comment": command["Comment"], "DocumentName": DOCUMENT, "DocumentVersion": "$DEFAULT",
-                "PluginName": PLUGIN, "StandardOutputUrl": "", "StandardErrorUrl": "",
-                "ExecutionStartDateTime": self._iso(started),
-                "CloudWatchOutputConfig": {"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": False}}
+        view = {
+            "CommandId": record["command_id"],
+            "InstanceId": record["instance_id"],
+            "Comment": command["Comment"],
+            "DocumentName": DOCUMENT,
+            "DocumentVersion": "$DEFAULT",
+            "PluginName": PLUGIN,
+            "StandardOutputUrl": "",
+            "StandardErrorUrl": "",
+            "ExecutionStartDateTime": self._iso(started),
+            "CloudWatchOutputConfig": {"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": False},
+        }
         outcome = record["outcome"]
         if outcome is None:
-            view.update(Status="InProgress", StatusDetails="InProgress", ResponseCode=-1,
-                        StandardOutputContent="", StandardErrorContent="", ExecutionElapsedTime="",
-                        ExecutionEndDateTime="")
+            view.update(
+                Status="InProgress",
+                StatusDetails="InProgress",
+                ResponseCode=-1,
+                StandardOutputContent="",
+                StandardErrorContent="",
+                ExecutionElapsedTime="",
+                ExecutionEndDateTime="",
+            )
             return view
         ended = max(record["sent_at"] + self.world.durations["ssm.command"], started + outcome["elapsed"])
         view.update({k: v for k, v in outcome.items() if k != "elapsed"})
@@ -397,13 +456,35 @@ class SSMBackend(Backend):
 
     def _command_view(self, command):
         sent = self.timestamp(command["sent_at"])
-        view = {k: command[k] for k in ("CommandId", "DocumentName", "DocumentVersion", "Comment", "Parameters",
-                                         "InstanceIds", "Targets", "TimeoutSeconds")}
-        view.update(RequestedDateTime=sent, ExpiresAfter=self.timestamp(command["sent_at"] + command["TimeoutSeconds"]),
-                    Status="Pending", StatusDetails="Pending", TargetCount=len(command["InstanceIds"]),
-                    CompletedCount=0, ErrorCount=0, DeliveryTimedOutCount=0, MaxConcurrency="50", MaxErrors="0",
-                    OutputS3Region=self.world.region, OutputS3BucketName="", OutputS3KeyPrefix="",
-                    ServiceRole="", NotificationConfig={"NotificationArn": "", "NotificationEvents": [],
-                                                        "NotificationType": ""},
-                    CloudWatchOutputConfig={"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": False})
+        view = {
+            k: command[k]
+            for k in (
+                "CommandId",
+                "DocumentName",
+                "DocumentVersion",
+                "Comment",
+                "Parameters",
+                "InstanceIds",
+                "Targets",
+                "TimeoutSeconds",
+            )
+        }
+        view.update(
+            RequestedDateTime=sent,
+            ExpiresAfter=self.timestamp(command["sent_at"] + command["TimeoutSeconds"]),
+            Status="Pending",
+            StatusDetails="Pending",
+            TargetCount=len(command["InstanceIds"]),
+            CompletedCount=0,
+            ErrorCount=0,
+            DeliveryTimedOutCount=0,
+            MaxConcurrency="50",
+            MaxErrors="0",
+            OutputS3Region=self.world.region,
+            OutputS3BucketName="",
+            OutputS3KeyPrefix="",
+            ServiceRole="",
+            NotificationConfig={"NotificationArn": "", "NotificationEvents": [], "NotificationType": ""},
+            CloudWatchOutputConfig={"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": False},
+        )
         return view

@@ -34,14 +34,15 @@ With `home` (a folder), the world is persistent: the account outlives the proces
 - moto's state lives only in the server's memory: if the server is gone (a reboot, a
   kill), `start()` raises SimAccountLost and the account can only be destroyed.
 """
+
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Dict, Optional, Set, Tuple
-import re
 from urllib.parse import urlsplit, urlunsplit
 
 import boto3
@@ -56,8 +57,8 @@ from ..records import private_dir
 from .account_keys import SIGNED_URL_HEADER, AccountKeys
 from .base import SimStore, to_datetime, wall_anchor
 from .cloud9 import Cloud9Backend
-from .dynamodb import DynamoDBOverlay
 from .durations import DEFAULT_DURATIONS
+from .dynamodb import DynamoDBOverlay
 from .ec2 import EC2Overlay
 from .elasticache import ElastiCacheBackend
 from .endpoints import DetachedEndpoints, InProcessEndpoints
@@ -71,8 +72,11 @@ from .ssm import SSMBackend
 
 # For in-process worlds only: moto's mock answers inside this process alone, so no one else
 # can use them. A persistent account's server demands its own keys (account_keys.py).
-_DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing",
-                      "aws_session_token": "testing"}
+_DUMMY_CREDENTIALS = {
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+    "aws_session_token": "testing",
+}
 
 
 class _SharedLoader(Loader):
@@ -87,9 +91,10 @@ class _SharedLoader(Loader):
         return list(self._search_paths)
 
 
-_LOADER = _SharedLoader(extra_search_paths=[Loader.BUILTIN_DATA_PATH,
-                                            os.path.join(os.path.dirname(boto3.__file__), "data")],
-                        include_default_search_paths=False)
+_LOADER = _SharedLoader(
+    extra_search_paths=[Loader.BUILTIN_DATA_PATH, os.path.join(os.path.dirname(boto3.__file__), "data")],
+    include_default_search_paths=False,
+)
 
 
 def isolated_session(region: str, direct: bool = False, keys: Optional[AccountKeys] = None) -> boto3.Session:
@@ -103,8 +108,10 @@ def isolated_session(region: str, direct: bool = False, keys: Optional[AccountKe
     direct: its clients ignore HTTP(S)_PROXY too (they talk to a local server); a
     client's own Config still merges over that.
     """
-    no_env = {name: (config_name, None, default, convert)
-              for name, (config_name, _env, default, convert) in BOTOCORE_DEFAUT_SESSION_VARIABLES.items()}
+    no_env = {
+        name: (config_name, None, default, convert)
+        for name, (config_name, _env, default, convert) in BOTOCORE_DEFAUT_SESSION_VARIABLES.items()
+    }
     core = botocore.session.Session(session_vars=no_env)
     core.register_component("data_loader", _LOADER)
     core.set_config_variable("config_file", os.devnull)
@@ -112,8 +119,11 @@ def isolated_session(region: str, direct: bool = False, keys: Optional[AccountKe
     core.set_config_variable("ignore_configured_endpoint_urls", True)
     if direct:
         core.set_default_client_config(Config(proxies={}))
-    credentials = _DUMMY_CREDENTIALS if keys is None else {"aws_access_key_id": keys.access_key_id,
-                                                           "aws_secret_access_key": keys.secret_access_key}
+    credentials = (
+        _DUMMY_CREDENTIALS
+        if keys is None
+        else {"aws_access_key_id": keys.access_key_id, "aws_secret_access_key": keys.secret_access_key}
+    )
     return boto3.Session(botocore_session=core, region_name=region, **credentials)
 
 
@@ -131,8 +141,14 @@ class SimWorld:
     # never touch them may switch this off.
     aws_managed_policies = True
 
-    def __init__(self, clock, region: str = "us-east-1", durations: Optional[Dict[str, float]] = None,
-                 faults: Optional[FaultPlan] = None, home: Optional[Path] = None):
+    def __init__(
+        self,
+        clock,
+        region: str = "us-east-1",
+        durations: Optional[Dict[str, float]] = None,
+        faults: Optional[FaultPlan] = None,
+        home: Optional[Path] = None,
+    ):
         unknown = set(durations or {}) - set(DEFAULT_DURATIONS)
         if unknown:
             raise ValueError(f"unknown simulated durations: {', '.join(sorted(unknown))}")
@@ -190,8 +206,10 @@ class SimWorld:
         with store.lock:
             meta = self.store.section("meta")
             if meta and meta["server"] != server.id:
-                raise SimAccountLost(f"the simulated account in {self.home} lost its server (and with it its EC2, "
-                                     "IAM and DynamoDB resources); discard it (SimWorld.destroy)")
+                raise SimAccountLost(
+                    f"the simulated account in {self.home} lost its server (and with it its EC2, "
+                    "IAM and DynamoDB resources); discard it (SimWorld.destroy)"
+                )
             if meta and meta["region"] != self.region:
                 raise ValueError(f"the simulated account in {self.home} is in {meta['region']}, not {self.region}")
             if not meta:

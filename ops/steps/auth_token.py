@@ -14,6 +14,7 @@ reads the token from that parameter (or the user's) with its instance role; ops 
 the parameter's name on. The token itself never goes into output, events, the record,
 timelines or SSM command text.
 """
+
 import os
 import re
 from typing import Optional, Tuple
@@ -26,8 +27,10 @@ PARAMETER = "ssm-parameter"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SSM_NAME = re.compile(r"^/?[A-Za-z0-9_.\-/]{1,1011}$")
 RULES = "16-128 characters: letters, digits and only these specials: ! & # $ ^ < > -"
-SOURCE_HINT = ("Name where the token comes from, never the token itself: 'generate', 'env:NAME' "
-               "(an environment variable) or 'ssm:/parameter/name' (an SSM SecureString).")
+SOURCE_HINT = (
+    "Name where the token comes from, never the token itself: 'generate', 'env:NAME' "
+    "(an environment variable) or 'ssm:/parameter/name' (an SSM SecureString)."
+)
 
 
 def parse_source(value: str) -> Tuple[str, str]:
@@ -47,8 +50,9 @@ def check_source(value: str) -> Optional[str]:
     try:
         parse_source(value)
     except ValueError:
-        return ("must name where the token comes from (generate, env:NAME or ssm:/parameter/name), "
-                "not be the token itself")
+        return (
+            "must name where the token comes from (generate, env:NAME or ssm:/parameter/name), not be the token itself"
+        )
     return None
 
 
@@ -85,11 +89,17 @@ def check_sources(playbook, aws_opener) -> None:
         where = dict(source=playbook.source, line=step.arg_lines.get("auth_token", step.line))
         if kind == "env":
             if name not in os.environ:
-                raise BadInput(f"step '{step.name}' takes its AUTH token from the environment variable {name}, "
-                               "which is not set.", f"Set it (export {name}=...) or use auth_token: generate.", **where)
+                raise BadInput(
+                    f"step '{step.name}' takes its AUTH token from the environment variable {name}, which is not set.",
+                    f"Set it (export {name}=...) or use auth_token: generate.",
+                    **where,
+                )
             if not valid_auth_token(os.environ[name]):
-                raise BadInput(f"step '{step.name}': the AUTH token in {name} does not follow AWS's rules ({RULES}).",
-                               "Use another token, or auth_token: generate.", **where)
+                raise BadInput(
+                    f"step '{step.name}': the AUTH token in {name} does not follow AWS's rules ({RULES}).",
+                    "Use another token, or auth_token: generate.",
+                    **where,
+                )
         elif kind == "ssm":
             wanted.append((step, name, where))
     if not wanted:
@@ -105,9 +115,12 @@ def check_sources(playbook, aws_opener) -> None:
             if problem is None and not valid_auth_token(token):
                 problem = f"the token in the SSM parameter {name} does not follow AWS's rules ({RULES})"
             if problem:
-                raise BadInput(f"step '{step.name}': {problem}.",
-                               "Create it as a SecureString (aws ssm put-parameter --type SecureString ...), or use "
-                               "auth_token: generate.", **where)
+                raise BadInput(
+                    f"step '{step.name}': {problem}.",
+                    "Create it as a SecureString (aws ssm put-parameter --type SecureString ...), or use "
+                    "auth_token: generate.",
+                    **where,
+                )
 
 
 def token_for(ctx, source: str) -> Tuple[str, str]:
@@ -132,13 +145,22 @@ def token_for(ctx, source: str) -> Tuple[str, str]:
     if kind == "env":
         token = os.environ.get(name)
         if token is None or not valid_auth_token(token):
-            raise StepFailed(ctx.step, f"the environment variable {name} is not set, or not a valid AUTH token "
-                                       f"({RULES}).", f"Set it (export {name}=...) and re-run; the run resumes.")
+            raise StepFailed(
+                ctx.step,
+                f"the environment variable {name} is not set, or not a valid AUTH token ({RULES}).",
+                f"Set it (export {name}=...) and re-run; the run resumes.",
+            )
     else:
         token = generate_auth_token()
     resource = recorded or ctx.intend(PARAMETER, own)
-    ctx.call(ssm.put_parameter, Name=own, Value=token, Type="SecureString", Tags=ctx.tags(),
-             Description=f"AUTH token of the ElastiCache replication group of ops lab {ctx.lab}, run {ctx.run_id}")
+    ctx.call(
+        ssm.put_parameter,
+        Name=own,
+        Value=token,
+        Type="SecureString",
+        Tags=ctx.tags(),
+        Description=f"AUTH token of the ElastiCache replication group of ops lab {ctx.lab}, run {ctx.run_id}",
+    )
     ctx.created(resource)
     return token, own
 

@@ -5,6 +5,7 @@ Schema all come from one place) and holds together how to create its resources (
 what this run already made), wait for them, report outputs, and delete them again. Teardown
 is derived from what `create` recorded, so it is never written twice.
 """
+
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, List, Optional, Tuple, Type
 
@@ -24,8 +25,14 @@ def register(cls):
     return cls
 
 
-_JSON_TYPES = {"string": "string", "integer": "integer", "boolean": "boolean", "list": "array",
-               "duration": ["string", "integer"], "map": "object"}
+_JSON_TYPES = {
+    "string": "string",
+    "integer": "integer",
+    "boolean": "boolean",
+    "list": "array",
+    "duration": ["string", "integer"],
+    "map": "object",
+}
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,24 @@ boto3 has no Cloud9 waiters, so readiness is polled with describe_environment_st
 environment's instance (tagged aws:cloud9:environment=<id>) and its security group appear
 shortly after the create call; the group is what the cache's ingress rule admits.
 """
+
 from typing import Any, Dict, List, Optional
 
 from ..aws import error_code
 from ..errors import StepFailed
 from ..instance_types import instance_type_problem
+from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, iam_arn, merged
 from ..waiting import FAILURE, RETRY, SUCCESS
 from .base import Change, Output, Param, Resource, StepType, register
-from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, iam_arn, merged
-from .iam import (SSM_CORE, delete_iam, ensure_instance_profile, ensure_managed_policy, ensure_role,
-                  instance_role_changes, instance_role_grants)
+from .iam import (
+    SSM_CORE,
+    delete_iam,
+    ensure_instance_profile,
+    ensure_managed_policy,
+    ensure_role,
+    instance_role_changes,
+    instance_role_grants,
+)
 
 SSM_ROLE, SSM_ROLE_PATH = "AWSCloud9SSMAccessRole", "/service-role/"
 SSM_PROFILE, SSM_PROFILE_PATH = "AWSCloud9SSMInstanceProfile", "/cloud9/"
@@ -34,9 +42,13 @@ def find_environment(ctx, env_id: str) -> Optional[Dict[str, Any]]:
 
 def environment_instance(ctx, env_id: str) -> Optional[Dict[str, Any]]:
     ec2 = ctx.client("ec2")
-    reservations = ctx.call(ec2.describe_instances, Filters=[
-        {"Name": "tag:aws:cloud9:environment", "Values": [env_id]},
-        {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])["Reservations"]
+    reservations = ctx.call(
+        ec2.describe_instances,
+        Filters=[
+            {"Name": "tag:aws:cloud9:environment", "Values": [env_id]},
+            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+        ],
+    )["Reservations"]
     instances = [i for r in reservations for i in r["Instances"]]
     return instances[0] if instances else None
 
@@ -44,18 +56,34 @@ def environment_instance(ctx, env_id: str) -> Optional[Dict[str, Any]]:
 @register
 class Cloud9Environment(StepType):
     name = "cloud9.environment"
-    summary = ("A Cloud9 EC2 environment connected through SSM, with the IAM role and instance profile "
-               "CONNECT_SSM needs; outputs its instance and security group.")
+    summary = (
+        "A Cloud9 EC2 environment connected through SSM, with the IAM role and instance profile "
+        "CONNECT_SSM needs; outputs its instance and security group."
+    )
     params = [
         Param("name", required=True, doc="environment name"),
-        Param("instance_type", default="t3.micro", check=instance_type_problem,
-              doc="EC2 instance type (t2.micro or t3.micro are free-tier)"),
+        Param(
+            "instance_type",
+            default="t3.micro",
+            check=instance_type_problem,
+            doc="EC2 instance type (t2.micro or t3.micro are free-tier)",
+        ),
         Param("image_id", default="amazonlinux-2023-x86_64", choices=IMAGES, doc="Cloud9 image alias"),
-        Param("automatic_stop_minutes", type="integer", default=30, minimum=0, maximum=20160,
-              doc="stop the instance after this many idle minutes"),
+        Param(
+            "automatic_stop_minutes",
+            type="integer",
+            default=30,
+            minimum=0,
+            maximum=20160,
+            doc="stop the instance after this many idle minutes",
+        ),
         Param("subnet_id", default=None, doc="subnet; omit for the default VPC"),
-        Param("ssm_run_command", type="boolean", default=True,
-              doc="let SSM Run Command reach the instance (attach AmazonSSMManagedInstanceCore for the run)"),
+        Param(
+            "ssm_run_command",
+            type="boolean",
+            default=True,
+            doc="let SSM Run Command reach the instance (attach AmazonSSMManagedInstanceCore for the run)",
+        ),
     ]
     outputs = {
         "environment_id": Output("the environment id", early=True),
@@ -72,21 +100,31 @@ class Cloud9Environment(StepType):
 """
     default_timeout = 1200.0
     permissions = [
-        Grant(["cloud9:CreateEnvironmentEC2"], conditions=merged(REQUEST_TAGGED, {"StringLike": {
-            "cloud9:EnvironmentName": "{name}", "cloud9:InstanceType": "{instance_type}"}}),
-              why="Cloud9 defines no resource type for creating an environment; its name, instance type and "
-                  "tags are conditions instead"),
+        Grant(
+            ["cloud9:CreateEnvironmentEC2"],
+            conditions=merged(
+                REQUEST_TAGGED,
+                {"StringLike": {"cloud9:EnvironmentName": "{name}", "cloud9:InstanceType": "{instance_type}"}},
+            ),
+            why="Cloud9 defines no resource type for creating an environment; its name, instance type and "
+            "tags are conditions instead",
+        ),
         Grant(["cloud9:TagResource"], [arn("cloud9", "environment:*")], REQUEST_TAGGED),
         Grant(["cloud9:DescribeEnvironments", "cloud9:DescribeEnvironmentStatus"], [arn("cloud9", "environment:*")]),
         Grant(["cloud9:DeleteEnvironment"], [arn("cloud9", "environment:*")], RESOURCE_TAGGED),
         Grant(["cloud9:ListEnvironments"], why="listing environments (ops doctor) names no environment"),
         Grant(["ec2:DescribeInstances"], why="EC2 defines no resource type for Describe* calls"),
         # Cloud9's first environment in an account creates its service-linked role
-        Grant(["iam:CreateServiceLinkedRole"],
-              [iam_arn("role/aws-service-role/cloud9.amazonaws.com/AWSServiceRoleForAWSCloud9*")],
-              {"StringEquals": {"iam:AWSServiceName": "cloud9.amazonaws.com"}}),
-        *instance_role_grants(SSM_ROLE_PATH.lstrip("/") + SSM_ROLE, SSM_PROFILE_PATH.lstrip("/") + SSM_PROFILE,
-                              ["AWSCloud9SSMInstanceProfile", SSM_CORE]),
+        Grant(
+            ["iam:CreateServiceLinkedRole"],
+            [iam_arn("role/aws-service-role/cloud9.amazonaws.com/AWSServiceRoleForAWSCloud9*")],
+            {"StringEquals": {"iam:AWSServiceName": "cloud9.amazonaws.com"}},
+        ),
+        *instance_role_grants(
+            SSM_ROLE_PATH.lstrip("/") + SSM_ROLE,
+            SSM_PROFILE_PATH.lstrip("/") + SSM_PROFILE,
+            ["AWSCloud9SSMInstanceProfile", SSM_CORE],
+        ),
     ]
 
     @classmethod
@@ -94,17 +132,34 @@ class Cloud9Environment(StepType):
         return {"role_name": SSM_ROLE_PATH.lstrip("/") + SSM_ROLE}  # with its path, as in its ARN
 
     def preview(self) -> List[Change]:
-        changes = instance_role_changes(self.ctx, SSM_ROLE, SSM_PROFILE, ("account-wide, what CONNECT_SSM needs",) * 2,
-                                        SSM_CORE if self.args["ssm_run_command"] else None)
-        changes.append(Change("create", f"Cloud9 environment {self.args['name']}: {self.args['instance_type']}, "
-                                        f"{self.args['image_id']}, stops after {self.args['automatic_stop_minutes']} "
-                                        "idle minutes", "ec2", self.args["instance_type"]))
+        changes = instance_role_changes(
+            self.ctx,
+            SSM_ROLE,
+            SSM_PROFILE,
+            ("account-wide, what CONNECT_SSM needs",) * 2,
+            SSM_CORE if self.args["ssm_run_command"] else None,
+        )
+        changes.append(
+            Change(
+                "create",
+                f"Cloud9 environment {self.args['name']}: {self.args['instance_type']}, "
+                f"{self.args['image_id']}, stops after {self.args['automatic_stop_minutes']} "
+                "idle minutes",
+                "ec2",
+                self.args["instance_type"],
+            )
+        )
         return changes
 
     def create(self) -> Dict[str, Any]:
         ctx, args = self.ctx, self.args
-        ensure_role(ctx, SSM_ROLE, SSM_ROLE_PATH, ["cloud9.amazonaws.com", "ec2.amazonaws.com"],
-                    "Cloud9 CONNECT_SSM instances (created by ops)")
+        ensure_role(
+            ctx,
+            SSM_ROLE,
+            SSM_ROLE_PATH,
+            ["cloud9.amazonaws.com", "ec2.amazonaws.com"],
+            "Cloud9 CONNECT_SSM instances (created by ops)",
+        )
         ensure_instance_profile(ctx, SSM_PROFILE, SSM_PROFILE_PATH, SSM_ROLE)
         ensure_managed_policy(ctx, SSM_ROLE, "AWSCloud9SSMInstanceProfile")
         if args["ssm_run_command"]:
@@ -113,10 +168,15 @@ class Cloud9Environment(StepType):
         instance = self._wait_for_instance(env_id)
         groups = [g["GroupId"] for g in instance.get("SecurityGroups", [])]
         if not groups:
-            raise StepFailed(ctx.step, f"the instance {instance['InstanceId']} of environment {env_id} has no "
-                                       "security group.")
-        return {"environment_id": env_id, "instance_id": instance["InstanceId"], "security_group_id": groups[0],
-                "role_name": SSM_ROLE}
+            raise StepFailed(
+                ctx.step, f"the instance {instance['InstanceId']} of environment {env_id} has no security group."
+            )
+        return {
+            "environment_id": env_id,
+            "instance_id": instance["InstanceId"],
+            "security_group_id": groups[0],
+            "role_name": SSM_ROLE,
+        }
 
     def _find_or_create(self) -> str:
         ctx, args = self.ctx, self.args
@@ -125,10 +185,16 @@ class Cloud9Environment(StepType):
             ctx.created(recorded, verb="resumed")
             return recorded.id
         client = ctx.client("cloud9")
-        request = dict(name=args["name"], instanceType=args["instance_type"], imageId=args["image_id"],
-                       connectionType="CONNECT_SSM", automaticStopTimeMinutes=args["automatic_stop_minutes"],
-                       # the same token on a re-run makes Cloud9 answer with the same environment
-                       clientRequestToken=f"ops-{ctx.lab}-{ctx.run_id}-{ctx.step}", tags=ctx.tags())
+        request = dict(
+            name=args["name"],
+            instanceType=args["instance_type"],
+            imageId=args["image_id"],
+            connectionType="CONNECT_SSM",
+            automaticStopTimeMinutes=args["automatic_stop_minutes"],
+            # the same token on a re-run makes Cloud9 answer with the same environment
+            clientRequestToken=f"ops-{ctx.lab}-{ctx.run_id}-{ctx.step}",
+            tags=ctx.tags(),
+        )
         if args["subnet_id"]:
             request["subnetId"] = args["subnet_id"]
         resource = recorded or ctx.intend(ENVIRONMENT, args["name"], name=args["name"])
@@ -136,9 +202,12 @@ class Cloud9Environment(StepType):
             env_id = ctx.call(client.create_environment_ec2, **request)["environmentId"]
         except Exception as exc:  # noqa: BLE001
             if "does not have access" in str(exc):
-                raise StepFailed(ctx.step, "this account cannot create Cloud9 environments (Cloud9 is closed to "
-                                 "new customers since 2024-07-25).",
-                                 "Use an account that already had Cloud9, or the EC2 client-host lab.") from None
+                raise StepFailed(
+                    ctx.step,
+                    "this account cannot create Cloud9 environments (Cloud9 is closed to "
+                    "new customers since 2024-07-25).",
+                    "Use an account that already had Cloud9, or the EC2 client-host lab.",
+                ) from None
             raise
         resource.id = env_id
         ctx.created(resource, name=args["name"], instance_type=args["instance_type"])
@@ -202,7 +271,7 @@ def _find_by_name(ctx, name: str) -> Optional[str]:
     """The environment this run created under `name` (its create answer was never recorded)."""
     client = ctx.client("cloud9")
     ids = ctx.call(client.list_environments)["environmentIds"]
-    for chunk in (ids[i:i + 25] for i in range(0, len(ids), 25)):
+    for chunk in (ids[i : i + 25] for i in range(0, len(ids), 25)):
         for env in ctx.call(client.describe_environments, environmentIds=chunk)["environments"]:
             if env["name"] == name:
                 tags = ctx.call(client.list_tags_for_resource, ResourceARN=env["arn"])["Tags"]

@@ -14,6 +14,7 @@ ssm:GetParameter on exactly that parameter) into OPS_REDIS_PASSWORD, which the d
 it is never on a command line, in the SSM command text or in output. In a dry run the step
 reads it from the simulated SSM itself and hands it to redis-py.
 """
+
 import base64
 import io
 import tarfile
@@ -30,8 +31,13 @@ from .iam import put_inline_policy
 from .redis_ping import READ_TOKEN, check_parameter_name, token_statement, token_values
 from .ssm_command import run_shell
 
-TABLE_ACTIONS = ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem",
-                 "dynamodb:BatchWriteItem"]
+TABLE_ACTIONS = [
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:BatchWriteItem",
+]
 
 
 def demo_bundle() -> str:
@@ -50,25 +56,42 @@ def demo_bundle() -> str:
 # On the host: unpack the demo, make a venv, wait for the table policy, read the AUTH token
 # (when there is one), run the demo. Values arrive only as the OPS_* variables.
 _PREPARE = Template(
-    'set -e\n'
+    "set -e\n"
     'work=$(mktemp -d); trap \'rm -rf "$work"\' EXIT; cd "$work"\n'
-    'printf \'%s\' "$OPS_DEMO_BUNDLE" | base64 -d | tar -xz\n'
-    'python3 -m venv venv && venv/bin/pip install --quiet --disable-pip-version-check redis boto3 click\n'
+    "printf '%s' \"$OPS_DEMO_BUNDLE\" | base64 -d | tar -xz\n"
+    "python3 -m venv venv && venv/bin/pip install --quiet --disable-pip-version-check redis boto3 click\n"
     # the table policy was just attached: IAM takes a few seconds to apply it
-    'for i in $(seq 1 24); do venv/bin/python -c \'import boto3, os; '
+    "for i in $(seq 1 24); do venv/bin/python -c 'import boto3, os; "
     'boto3.client("dynamodb", region_name=os.environ["OPS_REGION"])'
-    '.describe_table(TableName=os.environ["OPS_TABLE"])\' 2>/dev/null && break; sleep 5; done')
+    '.describe_table(TableName=os.environ["OPS_TABLE"])\' 2>/dev/null && break; sleep 5; done'
+)
 # the AUTH token: read by the host with its role, handed over in the environment only
-_PASS_TOKEN = Template('OPS_REDIS_PASSWORD=$token; unset token; export OPS_REDIS_PASSWORD')
+_PASS_TOKEN = Template("OPS_REDIS_PASSWORD=$token; unset token; export OPS_REDIS_PASSWORD")
 _RUN = Template(
     'PYTHONPATH="$work" venv/bin/python -m ops.demo --redis-url="$OPS_REDIS_URL" --table="$OPS_TABLE" '
-    '--region="$OPS_REGION" --restaurant="$OPS_RESTAURANT" --reads="$OPS_READS" --ttl="$OPS_TTL"')
+    '--region="$OPS_REGION" --restaurant="$OPS_RESTAURANT" --reads="$OPS_READS" --ttl="$OPS_TTL"'
+)
 
 
-def remote_script(redis_url: str, table: str, region: str, restaurant: str, reads: int, ttl: int,
-                  token_parameter: str = "", token_attempts: int = 12) -> HostScript:
-    values: Dict[str, Value] = {"OPS_DEMO_BUNDLE": demo_bundle(), "OPS_REDIS_URL": redis_url, "OPS_TABLE": table,
-              "OPS_REGION": region, "OPS_RESTAURANT": restaurant, "OPS_READS": reads, "OPS_TTL": ttl}
+def remote_script(
+    redis_url: str,
+    table: str,
+    region: str,
+    restaurant: str,
+    reads: int,
+    ttl: int,
+    token_parameter: str = "",
+    token_attempts: int = 12,
+) -> HostScript:
+    values: Dict[str, Value] = {
+        "OPS_DEMO_BUNDLE": demo_bundle(),
+        "OPS_REDIS_URL": redis_url,
+        "OPS_TABLE": table,
+        "OPS_REGION": region,
+        "OPS_RESTAURANT": restaurant,
+        "OPS_READS": reads,
+        "OPS_TTL": ttl,
+    }
     templates = [_PREPARE]
     if token_parameter:
         values.update(token_values(token_parameter, token_attempts))
@@ -87,8 +110,10 @@ def cache_url(tls: bool, address: str, port: int) -> str:
 @register
 class CacheAsideDemo(StepType):
     name = "demo.cache_aside"
-    summary = ("Run the restaurant-review cache-aside demo (Redis in front of DynamoDB) from the client host, "
-               "and report hits, misses and latency.")
+    summary = (
+        "Run the restaurant-review cache-aside demo (Redis in front of DynamoDB) from the client host, "
+        "and report hits, misses and latency."
+    )
     params = [
         Param("table_name", required=True, check=check_table_name, doc="the restaurant-review table"),
         Param("redis_address", required=True, check=check_network_name, doc="cache endpoint address"),
@@ -97,14 +122,28 @@ class CacheAsideDemo(StepType):
         Param("role_name", required=True, doc="the client host's IAM role, granted this table for the run"),
         Param("restaurant", default="The Vineyard", doc="restaurant whose summary is fetched"),
         Param("reads", type="integer", default=50, minimum=1, maximum=10000, doc="reads timed for the report"),
-        Param("ttl", type="integer", default=900, minimum=1, maximum=2_592_000,
-              doc="cache TTL in seconds, at most 30 days (a lab lives hours; Redis' EXPIRE overflows past 2^63 ms)"),
+        Param(
+            "ttl",
+            type="integer",
+            default=900,
+            minimum=1,
+            maximum=2_592_000,
+            doc="cache TTL in seconds, at most 30 days (a lab lives hours; Redis' EXPIRE overflows past 2^63 ms)",
+        ),
         Param("tls", type="boolean", default=False, doc="the cache speaks TLS (rediss://)"),
-        Param("auth_token_parameter", default="", check=check_parameter_name,
-              doc="SSM SecureString holding the AUTH token (its name); the host role may read it for the run"),
+        Param(
+            "auth_token_parameter",
+            default="",
+            check=check_parameter_name,
+            doc="SSM SecureString holding the AUTH token (its name); the host role may read it for the run",
+        ),
     ]
-    outputs = {"hits": Output("cache hits"), "misses": Output("cache misses"),
-               "cached_p50_ms": Output("median cached read, ms"), "db_p50_ms": Output("median database read, ms")}
+    outputs = {
+        "hits": Output("cache hits"),
+        "misses": Output("cache misses"),
+        "cached_p50_ms": Output("median cached read, ms"),
+        "db_p50_ms": Output("median database read, ms"),
+    }
     example = """\
 - name: demo
   type: demo.cache_aside
@@ -118,17 +157,24 @@ class CacheAsideDemo(StepType):
     auth_token_parameter: ${{ steps.redis.outputs.auth_token_parameter }}  # with a replication group
 """
     default_timeout = 900.0
-    permissions = [*RUN_COMMAND,
-                   Grant(["dynamodb:DescribeTable"], [arn("dynamodb", "table/{table_name}")]),
-                   Grant(["iam:PutRolePolicy", "iam:DeleteRolePolicy"], [iam_arn("role/{role_name}")]),
-                   # a dry run reads the token here, as the host would
-                   Grant(["ssm:GetParameter"], [arn("ssm", "parameter/{auth_token_parameter_path}")])]
+    permissions = [
+        *RUN_COMMAND,
+        Grant(["dynamodb:DescribeTable"], [arn("dynamodb", "table/{table_name}")]),
+        Grant(["iam:PutRolePolicy", "iam:DeleteRolePolicy"], [iam_arn("role/{role_name}")]),
+        # a dry run reads the token here, as the host would
+        Grant(["ssm:GetParameter"], [arn("ssm", "parameter/{auth_token_parameter_path}")]),
+    ]
 
     def preview(self) -> List[Change]:
         token = f" and read {self.args['auth_token_parameter']}" if self.args["auth_token_parameter"] else ""
-        return [Change("change", f"let role {self.args['role_name']} read and write table {self.args['table_name']}"
-                                 f"{token} for the run (an inline policy, removed on teardown)"),
-                Change("run", f"the cache-aside demo on {self.args['instance_id']} (SSM Run Command)")]
+        return [
+            Change(
+                "change",
+                f"let role {self.args['role_name']} read and write table {self.args['table_name']}"
+                f"{token} for the run (an inline policy, removed on teardown)",
+            ),
+            Change("run", f"the cache-aside demo on {self.args['instance_id']} (SSM Run Command)"),
+        ]
 
     def create(self) -> Dict[str, Any]:
         ctx, args = self.ctx, self.args
@@ -136,8 +182,12 @@ class CacheAsideDemo(StepType):
         statements = [{"Effect": "Allow", "Action": TABLE_ACTIONS, "Resource": table["TableArn"]}]
         if args["auth_token_parameter"]:
             statements.append(token_statement(ctx, args["auth_token_parameter"]))
-        put_inline_policy(ctx, args["role_name"], f"ops-{ctx.lab}-{ctx.run_id}-table"[:128],
-                          {"Version": "2012-10-17", "Statement": statements})
+        put_inline_policy(
+            ctx,
+            args["role_name"],
+            f"ops-{ctx.lab}-{ctx.run_id}-table"[:128],
+            {"Version": "2012-10-17", "Statement": statements},
+        )
         return {}
 
     def wait(self) -> Dict[str, Any]:
@@ -145,36 +195,59 @@ class CacheAsideDemo(StepType):
         url = cache_url(bool(args["tls"]), args["redis_address"], args["redis_port"])
         if ctx.dry_run:
             return self._run_here(url)
-        result = run_shell(ctx, args["instance_id"],
-                           remote_script(url, args["table_name"], ctx.region, args["restaurant"], args["reads"],
-                                         args["ttl"], args["auth_token_parameter"]), "the cache-aside demo", 600)
+        result = run_shell(
+            ctx,
+            args["instance_id"],
+            remote_script(
+                url,
+                args["table_name"],
+                ctx.region,
+                args["restaurant"],
+                args["reads"],
+                args["ttl"],
+                args["auth_token_parameter"],
+            ),
+            "the cache-aside demo",
+            600,
+        )
         ctx.output(result["stdout"].rstrip())
         return _report_from_text(result["stdout"])
 
     def _run_here(self, url: str) -> Dict[str, Any]:
         from ..demo.run import run_demo
-
         from ..demo.table import RestaurantNotFound
 
         ctx, args = self.ctx, self.args
         password = None
         if args["auth_token_parameter"]:  # what the host would read with its role
-            password = ctx.call(ctx.client("ssm").get_parameter, Name=args["auth_token_parameter"],
-                                WithDecryption=True)["Parameter"]["Value"]
+            password = ctx.call(
+                ctx.client("ssm").get_parameter, Name=args["auth_token_parameter"], WithDecryption=True
+            )["Parameter"]["Value"]
         world = getattr(ctx.aws, "world", None)
         ca_file = world.ca_file if args["tls"] and world is not None else None
         try:
             # a throttled read starts the demo again (on AWS, botocore's retries absorb most of them)
-            report = ctx.call(run_demo, redis_url=url, table_name=args["table_name"],
-                              dynamodb_client=ctx.client("dynamodb"), restaurant=args["restaurant"],
-                              reads=args["reads"], ttl=args["ttl"], echo=ctx.output,
-                              warn=lambda text: ctx.output(f"warning: {text}"), redis_password=password,
-                              ca_file=ca_file)
+            report = ctx.call(
+                run_demo,
+                redis_url=url,
+                table_name=args["table_name"],
+                dynamodb_client=ctx.client("dynamodb"),
+                restaurant=args["restaurant"],
+                reads=args["reads"],
+                ttl=args["ttl"],
+                echo=ctx.output,
+                warn=lambda text: ctx.output(f"warning: {text}"),
+                redis_password=password,
+                ca_file=ca_file,
+            )
         except RestaurantNotFound as exc:
             raise StepFailed(ctx.step, f"{exc}.", "Use a restaurant from the seed data, e.g. 'The Vineyard'.") from None
         if not report["redis_ok"]:
-            raise StepFailed(ctx.step, f"the demo could not use Redis at {url} (it answered from DynamoDB only).",
-                             "Check the cluster endpoint and the ingress rule.")
+            raise StepFailed(
+                ctx.step,
+                f"the demo could not use Redis at {url} (it answered from DynamoDB only).",
+                "Check the cluster endpoint and the ingress rule.",
+            )
         return {key: report[key] for key in self.outputs}
 
     @classmethod

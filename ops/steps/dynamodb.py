@@ -1,9 +1,10 @@
 """DynamoDB: the restaurant-review table (on-demand), loaded with the demo's seed data."""
+
 from typing import Any, Dict, List, Optional
 
 from ..aws import error_code
-from ..waiting import waiter_check
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn
+from ..waiting import waiter_check
 from .base import Change, Output, Param, Resource, StepType, register
 
 TABLE = "dynamodb-table"
@@ -33,8 +34,12 @@ class Table(StepType):
     summary = "The restaurant-review DynamoDB table (single-table layout, on-demand), optionally seeded."
     params = [
         Param("table_name", required=True, check=check_table_name, doc="table name"),
-        Param("layout", default="restaurant-reviews", choices=("restaurant-reviews",),
-              doc="key layout (the demo's single-table design)"),
+        Param(
+            "layout",
+            default="restaurant-reviews",
+            choices=("restaurant-reviews",),
+            doc="key layout (the demo's single-table design)",
+        ),
         Param("seed", type="boolean", default=True, doc="load the demo's seed data"),
     ]
     # Not early: whoever uses the table needs it ACTIVE and seeded.
@@ -47,10 +52,13 @@ class Table(StepType):
 """
     default_timeout = 600.0
     permissions = [
-        Grant(["dynamodb:CreateTable", "dynamodb:TagResource"], [arn("dynamodb", "table/{table_name}")],
-              REQUEST_TAGGED),
-        Grant(["dynamodb:DescribeTable", "dynamodb:ListTagsOfResource", "dynamodb:BatchWriteItem"],
-              [arn("dynamodb", "table/{table_name}")]),
+        Grant(
+            ["dynamodb:CreateTable", "dynamodb:TagResource"], [arn("dynamodb", "table/{table_name}")], REQUEST_TAGGED
+        ),
+        Grant(
+            ["dynamodb:DescribeTable", "dynamodb:ListTagsOfResource", "dynamodb:BatchWriteItem"],
+            [arn("dynamodb", "table/{table_name}")],
+        ),
         Grant(["dynamodb:DeleteTable"], [arn("dynamodb", "table/{table_name}")], RESOURCE_TAGGED),
     ]
 
@@ -69,8 +77,9 @@ class Table(StepType):
         table = describe_table(ctx, name)
         if table is None:
             resource = ctx.intend(TABLE, name)
-            table = ctx.call(client.create_table, TableName=name, Tags=ctx.tags(),
-                             **table_definition())["TableDescription"]
+            table = ctx.call(client.create_table, TableName=name, Tags=ctx.tags(), **table_definition())[
+                "TableDescription"
+            ]
             ctx.created(resource, arn=table["TableArn"])
         else:
             tags = ctx.call(client.list_tags_of_resource, ResourceArn=table["TableArn"]).get("Tags", [])
@@ -85,8 +94,11 @@ class Table(StepType):
 
         ctx, name = self.ctx, self.args["table_name"]
         client = ctx.client("dynamodb")
-        ctx.wait(f"table {name}", waiter_check(ctx.aws, client, "table_exists", lambda r: r["Table"]["TableStatus"],
-                                               TableName=name), "dynamodb.create")
+        ctx.wait(
+            f"table {name}",
+            waiter_check(ctx.aws, client, "table_exists", lambda r: r["Table"]["TableStatus"], TableName=name),
+            "dynamodb.create",
+        )
         if self.args["seed"]:
             count = ctx.call(load_seed, dynamodb_client=client, table_name=name, sleep=ctx.clock.sleep)
             ctx.output(f"loaded {count} seed items into {name}")
@@ -97,7 +109,9 @@ class Table(StepType):
         client = ctx.client("dynamodb")
         if resource.status == "intent":  # our create call never answered: delete only a table tagged ours
             table = describe_table(ctx, resource.id)
-            tags = ctx.call(client.list_tags_of_resource, ResourceArn=table["TableArn"]).get("Tags", []) if table else []
+            tags = (
+                ctx.call(client.list_tags_of_resource, ResourceArn=table["TableArn"]).get("Tags", []) if table else []
+            )
             if not table or not ctx.is_ours(tags):
                 return
         try:
@@ -109,14 +123,22 @@ class Table(StepType):
                 raise
             table = describe_table(ctx, resource.id)
             if table is not None and table["TableStatus"] != "DELETING":  # still creating/updating: wait, retry
-                ctx.wait(f"table {resource.id} to be deletable",
-                         waiter_check(ctx.aws, client, "table_exists", lambda r: r["Table"]["TableStatus"],
-                                      TableName=resource.id), "dynamodb.create")
+                ctx.wait(
+                    f"table {resource.id} to be deletable",
+                    waiter_check(
+                        ctx.aws, client, "table_exists", lambda r: r["Table"]["TableStatus"], TableName=resource.id
+                    ),
+                    "dynamodb.create",
+                )
                 try:
                     ctx.call(client.delete_table, TableName=resource.id)
                 except Exception as again:  # noqa: BLE001
                     if error_code(again) != "ResourceNotFoundException":
                         raise
-        ctx.wait(f"table {resource.id} deletion",
-                 waiter_check(ctx.aws, client, "table_not_exists", lambda r: r["Table"]["TableStatus"],
-                              TableName=resource.id), "dynamodb.delete")
+        ctx.wait(
+            f"table {resource.id} deletion",
+            waiter_check(
+                ctx.aws, client, "table_not_exists", lambda r: r["Table"]["TableStatus"], TableName=resource.id
+            ),
+            "dynamodb.delete",
+        )

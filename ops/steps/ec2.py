@@ -4,6 +4,7 @@ The default security group is shared with everything else in the VPC, so ops rec
 id of the rule it added and revokes exactly that rule; a rule that was already there is
 used but never removed.
 """
+
 import ipaddress
 from typing import Any, Dict, List, Optional
 
@@ -17,16 +18,21 @@ def default_vpc(ctx, instead: str = "give the step a subnet_id") -> str:
     """The region's default VPC; without one, the step fails saying how to make it, or `instead`."""
     vpcs = ctx.call(ctx.client("ec2").describe_vpcs, Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
     if not vpcs:
-        raise StepFailed(ctx.step, f"region {ctx.region} has no default VPC.",
-                         f"Create one with 'aws ec2 create-default-vpc', or {instead}.")
+        raise StepFailed(
+            ctx.step,
+            f"region {ctx.region} has no default VPC.",
+            f"Create one with 'aws ec2 create-default-vpc', or {instead}.",
+        )
     return vpcs[0]["VpcId"]
 
 
 def default_security_group(ctx) -> str:
     """The default VPC's `default` group: where a cluster created without groups lands."""
     vpc_id = default_vpc(ctx, "pass security_group_ids explicitly")
-    groups = ctx.call(ctx.client("ec2").describe_security_groups, Filters=[
-        {"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": ["default"]}])
+    groups = ctx.call(
+        ctx.client("ec2").describe_security_groups,
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": ["default"]}],
+    )
     return groups["SecurityGroups"][0]["GroupId"]
 
 
@@ -36,8 +42,10 @@ def check_cidr(value: str) -> Optional[str]:
     except ValueError:
         return f"'{value}' is not a CIDR block like 10.0.0.0/16"
     if network.prefixlen == 0:
-        return ("opens the port to the whole internet, which ops refuses; use source_group_id "
-                "(the client's security group) instead")
+        return (
+            "opens the port to the whole internet, which ops refuses; use source_group_id "
+            "(the client's security group) instead"
+        )
     return None
 
 
@@ -47,8 +55,12 @@ DESCRIPTION_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 def check_description(value: str) -> Optional[str]:
     bad = sorted(set(value) - DESCRIPTION_CHARS)
     if bad or len(value) > 255:
-        return (f"has characters EC2 refuses in rule descriptions ({''.join(bad)!r}); use letters, digits, spaces "
-                "and ._-:/()#,@[]+=&;{}!$*" if bad else "is longer than 255 characters")
+        return (
+            f"has characters EC2 refuses in rule descriptions ({''.join(bad)!r}); use letters, digits, spaces "
+            "and ._-:/()#,@[]+=&;{}!$*"
+            if bad
+            else "is longer than 255 characters"
+        )
     return None
 
 
@@ -92,26 +104,38 @@ class IngressRule(StepType):
     default_timeout = 300.0
     permissions = [
         # any group: the cache's is the VPC's default group, which ops did not make (so it has no ops tag)
-        Grant(["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"],
-              [arn("ec2", "security-group/*")]),
+        Grant(
+            ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"], [arn("ec2", "security-group/*")]
+        ),
         Grant(["ec2:AuthorizeSecurityGroupIngress"], [arn("ec2", "security-group-rule/*")], REQUEST_TAGGED),
-        Grant(["ec2:CreateTags"], [arn("ec2", "security-group-rule/*")],
-              merged(REQUEST_TAGGED, {"StringEquals": {"ec2:CreateAction": "AuthorizeSecurityGroupIngress"}})),
+        Grant(
+            ["ec2:CreateTags"],
+            [arn("ec2", "security-group-rule/*")],
+            merged(REQUEST_TAGGED, {"StringEquals": {"ec2:CreateAction": "AuthorizeSecurityGroupIngress"}}),
+        ),
         Grant(["ec2:DescribeSecurityGroupRules"], why="EC2 defines no resource type for Describe* calls"),
     ]
 
     def preview(self) -> List[Change]:
         args = self.args
         source = args["source_group_id"] or args["cidr"]
-        return [Change("change", f"add inbound {args['protocol']}/{args['port']} to {args['group_id']} from {source} "
-                                 "(only this rule is removed on teardown)")]
+        return [
+            Change(
+                "change",
+                f"add inbound {args['protocol']}/{args['port']} to {args['group_id']} from {source} "
+                "(only this rule is removed on teardown)",
+            )
+        ]
 
     def create(self) -> Dict[str, Any]:
         ctx, args = self.ctx, self.args
         source_group, cidr = args["source_group_id"], args["cidr"]
         if bool(source_group) == bool(cidr):
-            raise StepFailed(ctx.step, "give exactly one of source_group_id and cidr.",
-                             "Prefer source_group_id: only members of that group get in.")
+            raise StepFailed(
+                ctx.step,
+                "give exactly one of source_group_id and cidr.",
+                "Prefer source_group_id: only members of that group get in.",
+            )
         ec2 = ctx.client("ec2")
         group, port, protocol = args["group_id"], args["port"], args["protocol"]
         for rule in self._rules(group):
@@ -131,8 +155,12 @@ class IngressRule(StepType):
         else:
             permission["IpRanges"] = [{"CidrIp": cidr, "Description": args["description"]}]
         pending = ctx.intend("ingress-rule", f"{group}:{protocol}:{port}:{source_group or cidr}", group_id=group)
-        answer = ctx.call(ec2.authorize_security_group_ingress, GroupId=group, IpPermissions=[permission],
-                          TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": ctx.tags()}])
+        answer = ctx.call(
+            ec2.authorize_security_group_ingress,
+            GroupId=group,
+            IpPermissions=[permission],
+            TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": ctx.tags()}],
+        )
         pending.id = answer["SecurityGroupRules"][0]["SecurityGroupRuleId"]
         ctx.created(pending, port=port, source=source_group or cidr)
         return {"rule_id": pending.id}
@@ -147,13 +175,19 @@ class IngressRule(StepType):
         rule_ids = [resource.id]
         if not resource.id.startswith("sgr-"):
             # The authorize call was sent but its answer never recorded: find the rule by its tags.
-            rule_ids = [r["SecurityGroupRuleId"] for r in _rules(ctx, group) if ctx.is_ours(r.get("Tags", []))
-                        and {"Key": "ops:step", "Value": resource.step} in r.get("Tags", [])]
+            rule_ids = [
+                r["SecurityGroupRuleId"]
+                for r in _rules(ctx, group)
+                if ctx.is_ours(r.get("Tags", [])) and {"Key": "ops:step", "Value": resource.step} in r.get("Tags", [])
+            ]
             if not rule_ids:
                 return
         try:
             ctx.call(ec2.revoke_security_group_ingress, GroupId=group, SecurityGroupRuleIds=rule_ids)
         except Exception as exc:  # noqa: BLE001
-            if error_code(exc) not in ("InvalidSecurityGroupRuleId.NotFound", "InvalidGroup.NotFound",
-                                       "InvalidPermission.NotFound"):
+            if error_code(exc) not in (
+                "InvalidSecurityGroupRuleId.NotFound",
+                "InvalidGroup.NotFound",
+                "InvalidPermission.NotFound",
+            ):
                 raise

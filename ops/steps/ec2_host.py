@@ -9,17 +9,24 @@ SSM-online (its agent registered), so Run Command can reach it.
 Teardown: the instance (terminated, waited for), then its security group (retried while AWS
 still sees the terminated instance's network interface), then the IAM pieces, newest first.
 """
+
 from typing import Any, Dict, List, Optional
 
 from ..aws import error_code, error_message
 from ..errors import StepFailed
 from ..instance_types import instance_type_problem
+from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
 from ..waiting import RETRY, SUCCESS
 from .base import Change, Output, Param, Resource, StepType, register
 from .ec2 import default_vpc
-from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
-from .iam import (SSM_CORE, delete_iam, ensure_instance_role, instance_role_changes, instance_role_grants,
-                  run_scoped_name)
+from .iam import (
+    SSM_CORE,
+    delete_iam,
+    ensure_instance_role,
+    instance_role_changes,
+    instance_role_grants,
+    run_scoped_name,
+)
 
 AL2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 INSTANCE, GROUP = "ec2-instance", "security-group"
@@ -50,10 +57,15 @@ def find_instance(ctx, instance_id: str) -> Optional[Dict[str, Any]]:
 def tagged_instance(ctx, step: str) -> Optional[Dict[str, Any]]:
     """The live instance this run's `step` launched (its RunInstances answer never recorded)."""
     ec2 = ctx.client("ec2")
-    reservations = ctx.call(ec2.describe_instances, Filters=[
-        {"Name": "tag:ops:lab", "Values": [ctx.lab]}, {"Name": "tag:ops:run", "Values": [ctx.run_id]},
-        {"Name": "tag:ops:step", "Values": [step]},
-        {"Name": "instance-state-name", "Values": list(ALIVE)}])["Reservations"]
+    reservations = ctx.call(
+        ec2.describe_instances,
+        Filters=[
+            {"Name": "tag:ops:lab", "Values": [ctx.lab]},
+            {"Name": "tag:ops:run", "Values": [ctx.run_id]},
+            {"Name": "tag:ops:step", "Values": [step]},
+            {"Name": "instance-state-name", "Values": list(ALIVE)},
+        ],
+    )["Reservations"]
     instances = [i for r in reservations for i in r["Instances"]]
     return instances[0] if instances else None
 
@@ -81,8 +93,11 @@ def subnet_vpc(ctx, subnet_id: str) -> str:
         return ctx.call(ec2.describe_subnets, SubnetIds=[subnet_id])["Subnets"][0]["VpcId"]
     except Exception as exc:  # noqa: BLE001
         if error_code(exc) == "InvalidSubnetID.NotFound":
-            raise StepFailed(ctx.step, f"subnet {subnet_id} does not exist in {ctx.region}.",
-                             "Omit subnet_id to use the default VPC.") from None
+            raise StepFailed(
+                ctx.step,
+                f"subnet {subnet_id} does not exist in {ctx.region}.",
+                "Omit subnet_id to use the default VPC.",
+            ) from None
         raise
 
 
@@ -99,19 +114,35 @@ def _run_id(ctx) -> str:
 @register
 class ClientHost(StepType):
     name = "ec2.client_host"
-    summary = ("An Amazon Linux 2023 EC2 instance reached only through SSM (no inbound rules), with an IAM role, "
-               "instance profile and security group of the run's own: the lab's client host without Cloud9.")
+    summary = (
+        "An Amazon Linux 2023 EC2 instance reached only through SSM (no inbound rules), with an IAM role, "
+        "instance profile and security group of the run's own: the lab's client host without Cloud9."
+    )
     params = [
-        Param("name", default=None, check=check_name,
-              doc="name of the role, instance profile, security group and instance (Name tag); "
-                  "omit for ops-<lab>-<run id>-<step>, unique per run (ops iam-policy lets PassRole pass ops-*)"),
-        Param("instance_type", default="t3.micro", check=instance_type_problem,
-              doc="EC2 instance type (x86_64 with the default image; t3.micro is current generation and cheap)"),
+        Param(
+            "name",
+            default=None,
+            check=check_name,
+            doc="name of the role, instance profile, security group and instance (Name tag); "
+            "omit for ops-<lab>-<run id>-<step>, unique per run (ops iam-policy lets PassRole pass ops-*)",
+        ),
+        Param(
+            "instance_type",
+            default="t3.micro",
+            check=instance_type_problem,
+            doc="EC2 instance type (x86_64 with the default image; t3.micro is current generation and cheap)",
+        ),
         Param("image_id", default=None, doc="AMI id; omit to use the latest Amazon Linux 2023 (image_parameter)"),
-        Param("image_parameter", default=AL2023,
-              doc="public SSM parameter naming the AMI when image_id is omitted (…-arm64 for Graviton types)"),
-        Param("subnet_id", default=None,
-              doc="subnet; omit for the default VPC. It must reach SSM (public IP, NAT or VPC endpoints)"),
+        Param(
+            "image_parameter",
+            default=AL2023,
+            doc="public SSM parameter naming the AMI when image_id is omitted (…-arm64 for Graviton types)",
+        ),
+        Param(
+            "subnet_id",
+            default=None,
+            doc="subnet; omit for the default VPC. It must reach SSM (public IP, NAT or VPC endpoints)",
+        ),
     ]
     outputs = {
         "instance_id": Output("the instance, running and SSM-online"),
@@ -131,16 +162,23 @@ class ClientHost(StepType):
         # the image's public parameter: AWS's, so any account (its ARN has none)
         Grant(["ssm:GetParameter"], [arn("ssm", "parameter/{image_parameter_path}", account="*")]),
         Grant(["ssm:DescribeInstanceInformation"], why="SSM defines no resource type for listing managed instances"),
-        Grant(["ec2:DescribeVpcs", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeInstances"],
-              why="EC2 defines no resource type for Describe* calls"),
+        Grant(
+            ["ec2:DescribeVpcs", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeInstances"],
+            why="EC2 defines no resource type for Describe* calls",
+        ),
         Grant(["ec2:CreateSecurityGroup"], [arn("ec2", "vpc/*")]),
         Grant(["ec2:CreateSecurityGroup"], [arn("ec2", "security-group/*")], REQUEST_TAGGED),
         Grant(["ec2:RunInstances"], [arn("ec2", "instance/*"), arn("ec2", "volume/*")], REQUEST_TAGGED),
         Grant(["ec2:RunInstances"], [arn("ec2", "security-group/*")], RESOURCE_TAGGED),  # the host's own group
-        Grant(["ec2:RunInstances"], [arn("ec2", "image/*", account=""), arn("ec2", "subnet/*"),
-                                     arn("ec2", "network-interface/*")]),
-        Grant(["ec2:CreateTags"], [arn("ec2", "security-group/*"), arn("ec2", "instance/*"), arn("ec2", "volume/*")],
-              merged(REQUEST_TAGGED, {"StringEquals": {"ec2:CreateAction": ["CreateSecurityGroup", "RunInstances"]}})),
+        Grant(
+            ["ec2:RunInstances"],
+            [arn("ec2", "image/*", account=""), arn("ec2", "subnet/*"), arn("ec2", "network-interface/*")],
+        ),
+        Grant(
+            ["ec2:CreateTags"],
+            [arn("ec2", "security-group/*"), arn("ec2", "instance/*"), arn("ec2", "volume/*")],
+            merged(REQUEST_TAGGED, {"StringEquals": {"ec2:CreateAction": ["CreateSecurityGroup", "RunInstances"]}}),
+        ),
         Grant(["ec2:TerminateInstances"], [arn("ec2", "instance/*")], RESOURCE_TAGGED),
         Grant(["ec2:DeleteSecurityGroup"], [arn("ec2", "security-group/*")], RESOURCE_TAGGED),
         *instance_role_grants("{host_name}", "{host_name}", [SSM_CORE]),
@@ -149,8 +187,12 @@ class ClientHost(StepType):
     @classmethod
     def policy_names(cls, names, lab, step):
         host = names["name"] or f"ops-*-{step}"  # run_scoped_name: ops-<lab>-<run id>-<step>, or shortened
-        return {"host_name": host, "role_name": host, "instance_profile": host,
-                "image_parameter": None if names["image_id"] else names["image_parameter"]}
+        return {
+            "host_name": host,
+            "role_name": host,
+            "instance_profile": host,
+            "image_parameter": None if names["image_id"] else names["image_parameter"],
+        }
 
     # --- names and the image ---------------------------------------------------------
 
@@ -165,10 +207,11 @@ class ClientHost(StepType):
             return ctx.call(ctx.client("ssm").get_parameter, Name=parameter)["Parameter"]["Value"]
         except Exception as exc:  # noqa: BLE001
             if error_code(exc) in ("ParameterNotFound", "AccessDeniedException"):
-                raise StepFailed(ctx.step, f"could not read the AMI id from the SSM parameter {parameter} "
-                                 f"({error_code(exc)}).",
-                                 "Give the step an explicit image_id (an Amazon Linux 2023 AMI in this region).") \
-                    from None
+                raise StepFailed(
+                    ctx.step,
+                    f"could not read the AMI id from the SSM parameter {parameter} ({error_code(exc)}).",
+                    "Give the step an explicit image_id (an Amazon Linux 2023 AMI in this region).",
+                ) from None
             raise
 
     # --- plan --------------------------------------------------------------------------
@@ -176,13 +219,20 @@ class ClientHost(StepType):
     def preview(self) -> List[Change]:
         ctx, args = self.ctx, self.args
         name = self._name()
-        changes = instance_role_changes(ctx, name, name, ("trusted by EC2; deleted on teardown",
-                                                          "holding it; deleted on teardown"), SSM_CORE)
+        changes = instance_role_changes(
+            ctx, name, name, ("trusted by EC2; deleted on teardown", "holding it; deleted on teardown"), SSM_CORE
+        )
         where = f"subnet {args['subnet_id']}" if args["subnet_id"] else "the default VPC"
         changes.append(Change("create", f"security group {name} in {where}: no inbound rules (SSM only)"))
         image = args["image_id"] or f"latest Amazon Linux 2023 ({self._image()})"
-        changes.append(Change("create", f"EC2 instance {name}: {args['instance_type']}, {image}, in {where}, "
-                                        "reached through SSM", "ec2", args["instance_type"]))
+        changes.append(
+            Change(
+                "create",
+                f"EC2 instance {name}: {args['instance_type']}, {image}, in {where}, reached through SSM",
+                "ec2",
+                args["instance_type"],
+            )
+        )
         return changes
 
     # --- create ------------------------------------------------------------------------
@@ -190,37 +240,58 @@ class ClientHost(StepType):
     def create(self) -> Dict[str, Any]:
         ctx, args = self.ctx, self.args
         name = self._name()
-        ensure_instance_role(ctx, name, IAM_PATH, ["ec2.amazonaws.com"],
-                             f"ops lab client host {ctx.lab}/{ctx.run_id}: SSM managed instance", [SSM_CORE])
+        ensure_instance_role(
+            ctx,
+            name,
+            IAM_PATH,
+            ["ec2.amazonaws.com"],
+            f"ops lab client host {ctx.lab}/{ctx.run_id}: SSM managed instance",
+            [SSM_CORE],
+        )
         vpc_id = subnet_vpc(ctx, args["subnet_id"]) if args["subnet_id"] else default_vpc(ctx)
         group_id = self._security_group(name, vpc_id)
         instance = self._instance(name, group_id)
-        return {"security_group_id": group_id, "role_name": name, "instance_profile": name,
-                "image_id": instance["ImageId"]}
+        return {
+            "security_group_id": group_id,
+            "role_name": name,
+            "instance_profile": name,
+            "image_id": instance["ImageId"],
+        }
 
     def _security_group(self, name: str, vpc_id: str) -> str:
         ctx = self.ctx
         recorded = ctx.find_recorded(GROUP)
         if recorded is not None:
-            existing = find_group(ctx, group_id=recorded.id) if recorded.status == "created" \
+            existing = (
+                find_group(ctx, group_id=recorded.id)
+                if recorded.status == "created"
                 else find_group(ctx, name=name, vpc_id=vpc_id)
+            )
             if existing is not None and ctx.is_ours(existing.get("Tags", [])):
                 recorded.id = existing["GroupId"]
                 ctx.created(recorded, verb="resumed", vpc_id=vpc_id)
                 return recorded.id
         existing = find_group(ctx, name=name, vpc_id=vpc_id)
         if existing is not None and not ctx.is_ours(existing.get("Tags", [])):
-            raise StepFailed(ctx.step, f"a security group named {name} already exists in {vpc_id} and is not "
-                             "this run's.", "Give the step another name (or omit name for a per-run one).")
+            raise StepFailed(
+                ctx.step,
+                f"a security group named {name} already exists in {vpc_id} and is not this run's.",
+                "Give the step another name (or omit name for a per-run one).",
+            )
         resource = _intent(ctx, recorded, GROUP, name, name=name, vpc_id=vpc_id)
         if existing is not None:  # ours: made by this run's create call whose answer was lost
             group_id = existing["GroupId"]
         else:
             ec2 = ctx.client("ec2")
-            group_id = ctx.call(ec2.create_security_group, GroupName=name, VpcId=vpc_id,
-                                Description="ops lab client host: no inbound rules, reached through SSM",
-                                TagSpecifications=[{"ResourceType": "security-group",
-                                                    "Tags": ctx.tags() + [{"Key": "Name", "Value": name}]}])["GroupId"]
+            group_id = ctx.call(
+                ec2.create_security_group,
+                GroupName=name,
+                VpcId=vpc_id,
+                Description="ops lab client host: no inbound rules, reached through SSM",
+                TagSpecifications=[
+                    {"ResourceType": "security-group", "Tags": ctx.tags() + [{"Key": "Name", "Value": name}]}
+                ],
+            )["GroupId"]
         resource.id = group_id
         ctx.created(resource, name=name, vpc_id=vpc_id)
         return group_id
@@ -229,8 +300,7 @@ class ClientHost(StepType):
         ctx, args = self.ctx, self.args
         recorded = ctx.find_recorded(INSTANCE)
         if recorded is not None:
-            found = find_instance(ctx, recorded.id) if recorded.status == "created" \
-                else tagged_instance(ctx, ctx.step)
+            found = find_instance(ctx, recorded.id) if recorded.status == "created" else tagged_instance(ctx, ctx.step)
             if found is not None and found["State"]["Name"] in ALIVE:
                 recorded.id = found["InstanceId"]
                 ctx.created(recorded, verb="resumed", image_id=found["ImageId"])
@@ -241,13 +311,17 @@ class ClientHost(StepType):
         image = self._image()
         tags = ctx.tags() + [{"Key": "Name", "Value": name}]
         request: Dict[str, Any] = dict(
-            ImageId=image, InstanceType=args["instance_type"], MinCount=1, MaxCount=1,
-            IamInstanceProfile={"Name": name}, SecurityGroupIds=[group_id],
+            ImageId=image,
+            InstanceType=args["instance_type"],
+            MinCount=1,
+            MaxCount=1,
+            IamInstanceProfile={"Name": name},
+            SecurityGroupIds=[group_id],
             MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
             # the same token on a re-sent request makes EC2 answer with the same instance
             ClientToken=f"ops-{ctx.run_id}-{ctx.step[:40]}-{launch}",
-            TagSpecifications=[{"ResourceType": "instance", "Tags": tags},
-                               {"ResourceType": "volume", "Tags": tags}])
+            TagSpecifications=[{"ResourceType": "instance", "Tags": tags}, {"ResourceType": "volume", "Tags": tags}],
+        )
         if args["subnet_id"]:
             request["SubnetId"] = args["subnet_id"]
         resource = _intent(ctx, recorded, INSTANCE, name, name=name, launch=launch)
@@ -275,15 +349,23 @@ class ClientHost(StepType):
 
         ctx = self.ctx
         instance_id = ctx.find_recorded(INSTANCE).id
-        ctx.wait(f"instance {instance_id}", waiter_check(
-            ctx.aws, ctx.client("ec2"), "instance_running",
-            lambda r: r["Reservations"][0]["Instances"][0]["State"]["Name"], InstanceIds=[instance_id]),
-            "ec2.running")
+        ctx.wait(
+            f"instance {instance_id}",
+            waiter_check(
+                ctx.aws,
+                ctx.client("ec2"),
+                "instance_running",
+                lambda r: r["Reservations"][0]["Instances"][0]["State"]["Name"],
+                InstanceIds=[instance_id],
+            ),
+            "ec2.running",
+        )
         ssm = ctx.client("ssm")
 
         def online():
-            found = ctx.call(ssm.describe_instance_information,
-                             Filters=[{"Key": "InstanceIds", "Values": [instance_id]}])["InstanceInformationList"]
+            found = ctx.call(
+                ssm.describe_instance_information, Filters=[{"Key": "InstanceIds", "Values": [instance_id]}]
+            )["InstanceInformationList"]
             if not found:
                 return RETRY, "SSM agent not registered yet"
             status = found[0].get("PingStatus", "?")

@@ -1,4 +1,5 @@
 """ElastiCache: a single-node Redis (or Valkey) cluster, deleted without a final snapshot."""
+
 import re
 from typing import Any, Callable, Dict, List, Optional
 
@@ -14,8 +15,10 @@ CLUSTER_ID = re.compile(r"^[a-z](?!.*--)[a-z0-9-]{0,39}(?<!-)$")
 
 def check_cluster_id(value: str) -> Optional[str]:
     if not CLUSTER_ID.match(value):
-        return ("is not a valid cluster id: 1-40 lowercase letters, digits or hyphens, starting with a "
-                "letter, no '--' and no trailing '-'")
+        return (
+            "is not a valid cluster id: 1-40 lowercase letters, digits or hyphens, starting with a "
+            "letter, no '--' and no trailing '-'"
+        )
     return None
 
 
@@ -28,11 +31,19 @@ def check_node_type(value: str) -> Optional[str]:
 NODE_PARAMS = (
     Param("engine", default="redis", choices=("redis", "valkey"), doc="cache engine"),
     Param("engine_version", default=None, doc="engine version; omit for the current default"),
-    Param("node_type", default="cache.t3.micro", check=check_node_type,
-          doc="node type; cache.t3.micro is current generation and cheap"),
+    Param(
+        "node_type",
+        default="cache.t3.micro",
+        check=check_node_type,
+        doc="node type; cache.t3.micro is current generation and cheap",
+    ),
     Param("port", type="integer", default=6379, minimum=1, maximum=65535, doc="port the node listens on"),
-    Param("security_group_ids", type="list", default=None,
-          doc="VPC security groups; omit to use the default VPC's default group"),
+    Param(
+        "security_group_ids",
+        type="list",
+        default=None,
+        doc="VPC security groups; omit to use the default VPC's default group",
+    ),
 )
 
 
@@ -48,8 +59,13 @@ def default_groups(action: str) -> Grant:
 def node_request(ctx, args: Dict[str, Any]) -> Dict[str, Any]:
     """The create-call arguments NODE_PARAMS stand for (the default VPC's default group when
     none is given), shared by CreateCacheCluster and CreateReplicationGroup."""
-    request = dict(Engine=args["engine"], CacheNodeType=args["node_type"], Port=args["port"],
-                   SecurityGroupIds=args["security_group_ids"] or [default_security_group(ctx)], Tags=ctx.tags())
+    request = dict(
+        Engine=args["engine"],
+        CacheNodeType=args["node_type"],
+        Port=args["port"],
+        SecurityGroupIds=args["security_group_ids"] or [default_security_group(ctx)],
+        Tags=ctx.tags(),
+    )
     if args["engine_version"]:
         request["EngineVersion"] = args["engine_version"]
     return request
@@ -68,8 +84,10 @@ def describe_cluster(ctx, cluster_id: str) -> Optional[Dict[str, Any]]:
 
 def _no_transit_encryption(value: bool) -> Optional[str]:
     if value:
-        return ("is not available on a cache cluster: AWS encrypts Redis/Valkey in transit only on replication "
-                "groups; use a step of type elasticache.replication_group (transit_encryption: true)")
+        return (
+            "is not available on a cache cluster: AWS encrypts Redis/Valkey in transit only on replication "
+            "groups; use a step of type elasticache.replication_group (transit_encryption: true)"
+        )
     return None
 
 
@@ -78,12 +96,21 @@ class CacheCluster(StepType):
     name = "elasticache.cluster"
     summary = "An ElastiCache cluster with one node and no replicas; deleted without a final snapshot."
     params = [
-        Param("cluster_id", required=True, doc="cluster name: 1-40 lowercase letters, digits, hyphens",
-              check=check_cluster_id),
+        Param(
+            "cluster_id",
+            required=True,
+            doc="cluster name: 1-40 lowercase letters, digits, hyphens",
+            check=check_cluster_id,
+        ),
         *NODE_PARAMS,
-        Param("transit_encryption", type="boolean", default=False, check=_no_transit_encryption,
-              doc="always false here: for TLS use elasticache.replication_group (AWS offers it for Redis/Valkey "
-                  "only on replication groups)"),
+        Param(
+            "transit_encryption",
+            type="boolean",
+            default=False,
+            check=_no_transit_encryption,
+            doc="always false here: for TLS use elasticache.replication_group (AWS offers it for Redis/Valkey "
+            "only on replication groups)",
+        ),
     ]
     outputs = {
         "cluster_id": Output("the cluster id", early=True),
@@ -101,12 +128,17 @@ class CacheCluster(StepType):
 """
     default_timeout = 2400.0
     permissions = [
-        Grant(["elasticache:CreateCacheCluster"], [arn("elasticache", "cluster:{cluster_id}")],
-              merged(REQUEST_TAGGED, NODE_TYPE)),
+        Grant(
+            ["elasticache:CreateCacheCluster"],
+            [arn("elasticache", "cluster:{cluster_id}")],
+            merged(REQUEST_TAGGED, NODE_TYPE),
+        ),
         Grant(["elasticache:AddTagsToResource"], [arn("elasticache", "cluster:{cluster_id}")], REQUEST_TAGGED),
         default_groups("elasticache:CreateCacheCluster"),
-        Grant(["elasticache:DescribeCacheClusters", "elasticache:ListTagsForResource"],
-              [arn("elasticache", "cluster:{cluster_id}")]),
+        Grant(
+            ["elasticache:DescribeCacheClusters", "elasticache:ListTagsForResource"],
+            [arn("elasticache", "cluster:{cluster_id}")],
+        ),
         Grant(["elasticache:DeleteCacheCluster"], [arn("elasticache", "cluster:{cluster_id}")], RESOURCE_TAGGED),
         Grant(["ec2:DescribeVpcs", "ec2:DescribeSecurityGroups"], why=EC2_DESCRIBE),
     ]
@@ -115,8 +147,14 @@ class CacheCluster(StepType):
         cluster_id, node_type = self.args["cluster_id"], self.args["node_type"]
         if describe_cluster(self.ctx, cluster_id) is not None:
             return [Change("adopt", f"cache cluster {cluster_id} (exists; used, never deleted)")]
-        return [Change("create", f"cache cluster {cluster_id}: {self.args['engine']}, 1 x {node_type}, no replicas",
-                       "elasticache", node_type)]
+        return [
+            Change(
+                "create",
+                f"cache cluster {cluster_id}: {self.args['engine']}, 1 x {node_type}, no replicas",
+                "elasticache",
+                node_type,
+            )
+        ]
 
     def create(self) -> Dict[str, Any]:
         ctx, args = self.ctx, self.args
@@ -145,22 +183,41 @@ class CacheCluster(StepType):
         ctx.wait(f"cluster {cluster_id}", _status_check(ctx, cluster_id), "elasticache.create")
         cluster = describe_cluster(ctx, cluster_id)
         if cluster is None:
-            raise StepFailed(ctx.step, f"cluster {cluster_id} was deleted right after it became available.",
-                             "Something outside this run deleted it: run the lab again.")
+            raise StepFailed(
+                ctx.step,
+                f"cluster {cluster_id} was deleted right after it became available.",
+                "Something outside this run deleted it: run the lab again.",
+            )
         node = cluster["CacheNodes"][0]["Endpoint"]
         return {"address": node["Address"], "port": node["Port"], "endpoint": f"{node['Address']}:{node['Port']}"}
 
     @classmethod
     def delete(cls, ctx, resource: Resource) -> None:
         client = ctx.client("elasticache")
-        delete_cache(ctx, resource, f"cluster {resource.id}", lambda: describe_cluster(ctx, resource.id),
-                     "CacheClusterStatus",
-                     lambda: ctx.call(client.delete_cache_cluster, CacheClusterId=resource.id),
-                     "InvalidCacheClusterState", "CacheClusterNotFound", _gone_check(ctx, resource.id))
+        delete_cache(
+            ctx,
+            resource,
+            f"cluster {resource.id}",
+            lambda: describe_cluster(ctx, resource.id),
+            "CacheClusterStatus",
+            lambda: ctx.call(client.delete_cache_cluster, CacheClusterId=resource.id),
+            "InvalidCacheClusterState",
+            "CacheClusterNotFound",
+            _gone_check(ctx, resource.id),
+        )
 
 
-def delete_cache(ctx, resource: Resource, what: str, describe: Callable[[], Optional[Dict[str, Any]]],
-                 status_key: str, send: Callable[[], Any], refused: str, missing: str, gone) -> None:
+def delete_cache(
+    ctx,
+    resource: Resource,
+    what: str,
+    describe: Callable[[], Optional[Dict[str, Any]]],
+    status_key: str,
+    send: Callable[[], Any],
+    refused: str,
+    missing: str,
+    gone,
+) -> None:
     """Delete a cluster or replication group this run made (no final snapshot) and wait until
     it is gone. AWS refuses deletes while it is creating/modifying/snapshotting (`refused`):
     wait for a deletable state, and try again while it still refuses, until the deadline."""
@@ -170,9 +227,11 @@ def delete_cache(ctx, resource: Resource, what: str, describe: Callable[[], Opti
     if resource.status == "intent" and not _tagged_ours(ctx, found):
         return  # our create call never answered, and this one is not ours
     if found[status_key] != "deleting":
-        ctx.wait(f"{what} to be deletable",
-                 delete_when_allowed(lambda: (describe() or {}).get(status_key), send, refused, missing),
-                 "elasticache.create")
+        ctx.wait(
+            f"{what} to be deletable",
+            delete_when_allowed(lambda: (describe() or {}).get(status_key), send, refused, missing),
+            "elasticache.create",
+        )
     ctx.wait(f"{what} deletion", gone, "elasticache.delete")
 
 
@@ -182,15 +241,25 @@ BUSY = ("creating", "modifying", "snapshotting", "rebooting cluster nodes")
 def _status_check(ctx, cluster_id: str):
     from ..waiting import waiter_check
 
-    return waiter_check(ctx.aws, ctx.client("elasticache"), "cache_cluster_available",
-                        lambda r: r["CacheClusters"][0]["CacheClusterStatus"], CacheClusterId=cluster_id)
+    return waiter_check(
+        ctx.aws,
+        ctx.client("elasticache"),
+        "cache_cluster_available",
+        lambda r: r["CacheClusters"][0]["CacheClusterStatus"],
+        CacheClusterId=cluster_id,
+    )
 
 
 def _gone_check(ctx, cluster_id: str):
     from ..waiting import waiter_check
 
-    return waiter_check(ctx.aws, ctx.client("elasticache"), "cache_cluster_deleted",
-                        lambda r: r["CacheClusters"][0]["CacheClusterStatus"], CacheClusterId=cluster_id)
+    return waiter_check(
+        ctx.aws,
+        ctx.client("elasticache"),
+        "cache_cluster_deleted",
+        lambda r: r["CacheClusters"][0]["CacheClusterStatus"],
+        CacheClusterId=cluster_id,
+    )
 
 
 def _tagged_ours(ctx, cluster) -> bool:
@@ -198,8 +267,7 @@ def _tagged_ours(ctx, cluster) -> bool:
     return ctx.is_ours(tags)
 
 
-def delete_when_allowed(status: Callable[[], Optional[str]], delete: Callable[[], Any], refused: str,
-                        missing: str):
+def delete_when_allowed(status: Callable[[], Optional[str]], delete: Callable[[], Any], refused: str, missing: str):
     """A check for ctx.wait that sends a delete (no final snapshot) once ElastiCache accepts it.
 
     status() gives the resource's status (None: gone); AWS refuses deletes while it is busy

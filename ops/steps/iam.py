@@ -4,6 +4,7 @@ Each is recorded as its own resource. What existed before the run is adopted (ne
 deleted); a policy ops attaches to an adopted role is recorded too, and detached again on
 teardown, so the role ends as it was.
 """
+
 import json
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -29,10 +30,16 @@ class StillInUse(Exception):
 
 def _profile_users(ctx, profile_names: List[str]) -> List[str]:
     ec2 = ctx.client("ec2")
-    reservations = ctx.call(ec2.describe_instances, Filters=[
-        {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])["Reservations"]
-    return [i["InstanceId"] for r in reservations for i in r["Instances"]
-            if i.get("IamInstanceProfile", {}).get("Arn", "").rsplit("/", 1)[-1] in profile_names]
+    reservations = ctx.call(
+        ec2.describe_instances,
+        Filters=[{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}],
+    )["Reservations"]
+    return [
+        i["InstanceId"]
+        for r in reservations
+        for i in r["Instances"]
+        if i.get("IamInstanceProfile", {}).get("Arn", "").rsplit("/", 1)[-1] in profile_names
+    ]
 
 
 def _role_users(ctx, role: str) -> List[str]:
@@ -53,8 +60,11 @@ def _ensure_unused(ctx, resource: Resource) -> None:
     else:
         role = resource.id if kind == ROLE else resource.attrs.get("role")
         if not isinstance(role, str):
-            raise StepFailed(resource.step, f"the record of {resource.label()} names no role, so what uses it "
-                                            "cannot be checked.", "Delete it by hand (see 'ops status').")
+            raise StepFailed(
+                resource.step,
+                f"the record of {resource.label()} names no role, so what uses it cannot be checked.",
+                "Delete it by hand (see 'ops status').",
+            )
         users = _role_users(ctx, role)
     if users:
         raise StillInUse(f"still used by {', '.join(users)}")
@@ -74,8 +84,10 @@ def _adopt_or_resume(ctx, kind: str, name: str, tags, **attrs) -> None:
 
 def ensure_role(ctx, name: str, path: str, services: List[str], description: str) -> None:
     iam = ctx.client("iam")
-    trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": services}, "Action": "sts:AssumeRole"}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": services}, "Action": "sts:AssumeRole"}],
+    }
     for _ in range(2):  # a lost creation race means: look again, and adopt the winner's
         try:
             role = ctx.call(iam.get_role, RoleName=name)["Role"]
@@ -84,8 +96,14 @@ def ensure_role(ctx, name: str, path: str, services: List[str], description: str
                 raise
             resource = ctx.find_recorded(ROLE) or ctx.intend(ROLE, name)
             try:
-                ctx.call(iam.create_role, RoleName=name, Path=path, AssumeRolePolicyDocument=json.dumps(trust),
-                         Description=description, Tags=ctx.tags())
+                ctx.call(
+                    iam.create_role,
+                    RoleName=name,
+                    Path=path,
+                    AssumeRolePolicyDocument=json.dumps(trust),
+                    Description=description,
+                    Tags=ctx.tags(),
+                )
             except Exception as exc:  # noqa: BLE001
                 if _already_exists(exc):
                     continue
@@ -127,8 +145,13 @@ def ensure_managed_policy(ctx, role: str, policy_name: str) -> None:
     if any(p["PolicyArn"] == arn for p in attached):
         if not ctx.find_recorded(kind):
             # attached by another ops lab (the role is ops's) or by someone else
-            ctx.adopted(kind, f"{role}/{policy_name}", role=role, policy_arn=arn,
-                        ops_made=_made_by_ops(ctx.call(iam.get_role, RoleName=role)["Role"].get("Tags", [])))
+            ctx.adopted(
+                kind,
+                f"{role}/{policy_name}",
+                role=role,
+                policy_arn=arn,
+                ops_made=_made_by_ops(ctx.call(iam.get_role, RoleName=role)["Role"].get("Tags", [])),
+            )
         return
     resource = ctx.intend(kind, f"{role}/{policy_name}", role=role, policy_arn=arn)
     ctx.call(iam.attach_role_policy, RoleName=role, PolicyArn=arn)
@@ -156,8 +179,9 @@ def delete_iam(ctx, resource: Resource) -> bool:
         elif kind == PROFILE:
             profile = ctx.call(iam.get_instance_profile, InstanceProfileName=resource.id)["InstanceProfile"]
             for role in profile.get("Roles", []):
-                ctx.call(iam.remove_role_from_instance_profile, InstanceProfileName=resource.id,
-                         RoleName=role["RoleName"])
+                ctx.call(
+                    iam.remove_role_from_instance_profile, InstanceProfileName=resource.id, RoleName=role["RoleName"]
+                )
             ctx.call(iam.delete_instance_profile, InstanceProfileName=resource.id)
         elif kind == ROLE:
             for policy in ctx.call(iam.list_attached_role_policies, RoleName=resource.id)["AttachedPolicies"]:
@@ -177,9 +201,11 @@ def delete_iam(ctx, resource: Resource) -> bool:
 
 SSM_CORE = "AmazonSSMManagedInstanceCore"
 # What AmazonSSMManagedInstanceCore (AWS managed) lets the instance do: what the plan says.
-SSM_CORE_GRANTS = ("the SSM agent's messaging (ssm:UpdateInstanceInformation, ssmmessages:*, ec2messages:*, "
-                   "ssm:GetDocument, ssm:ListInstanceAssociations, ...) and reading the account's SSM parameters "
-                   "(ssm:GetParameter, ssm:GetParameters on *)")
+SSM_CORE_GRANTS = (
+    "the SSM agent's messaging (ssm:UpdateInstanceInformation, ssmmessages:*, ec2messages:*, "
+    "ssm:GetDocument, ssm:ListInstanceAssociations, ...) and reading the account's SSM parameters "
+    "(ssm:GetParameter, ssm:GetParameters on *)"
+)
 
 
 def instance_role_grants(role: str, profile: str, managed_policies: Sequence[str]) -> List[Grant]:
@@ -189,15 +215,20 @@ def instance_role_grants(role: str, profile: str, managed_policies: Sequence[str
     attachable = ["arn:{partition}:iam::aws:policy/" + name for name in managed_policies]
     return [
         Grant(["iam:CreateRole", "iam:TagRole"], [role_arn], REQUEST_TAGGED),
-        Grant(["iam:GetRole", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies",
-               "iam:ListInstanceProfilesForRole"], [role_arn]),
+        Grant(
+            ["iam:GetRole", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", "iam:ListInstanceProfilesForRole"],
+            [role_arn],
+        ),
         Grant(["iam:DeleteRole", "iam:DeleteRolePolicy"], [role_arn], RESOURCE_TAGGED),
         # only the AWS managed policies the lab attaches: never AdministratorAccess
-        Grant(["iam:AttachRolePolicy", "iam:DetachRolePolicy"], [role_arn],
-              {"ArnEquals": {"iam:PolicyARN": attachable}}),
+        Grant(
+            ["iam:AttachRolePolicy", "iam:DetachRolePolicy"], [role_arn], {"ArnEquals": {"iam:PolicyARN": attachable}}
+        ),
         Grant(["iam:CreateInstanceProfile", "iam:TagInstanceProfile"], [profile_arn], REQUEST_TAGGED),
-        Grant(["iam:GetInstanceProfile", "iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile"],
-              [profile_arn]),
+        Grant(
+            ["iam:GetInstanceProfile", "iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile"],
+            [profile_arn],
+        ),
         Grant(["iam:DeleteInstanceProfile"], [profile_arn], RESOURCE_TAGGED),
         # the instance profile hands the role to EC2, and to nothing else
         Grant(["iam:PassRole"], [role_arn], {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}),
@@ -219,8 +250,9 @@ def run_scoped_name(lab: str, run_id: str, suffix: str, limit: int = IAM_NAME_LI
     return (head + suffix)[:limit].rstrip("-")
 
 
-def ensure_instance_role(ctx, name: str, path: str, services: List[str], description: str,
-                         managed_policies: List[str]) -> None:
+def ensure_instance_role(
+    ctx, name: str, path: str, services: List[str], description: str, managed_policies: List[str]
+) -> None:
     """A role (trusted by `services`), the AWS managed policies on it, and an instance profile
     holding it, all under `name`; each piece recorded (created, resumed or adopted)."""
     ensure_role(ctx, name, path, services, description)
@@ -242,9 +274,10 @@ def instance_role_changes(ctx, role: str, profile: str, notes: Tuple[str, str], 
     else created (notes: what each is, for the plan); then attaching managed policy `attach`."""
     iam = ctx.client("iam")
     changes = []
-    for label, name, note, call in (("IAM role", role, notes[0], lambda: iam.get_role(RoleName=role)),
-                                    ("instance profile", profile, notes[1],
-                                     lambda: iam.get_instance_profile(InstanceProfileName=profile))):
+    for label, name, note, call in (
+        ("IAM role", role, notes[0], lambda: iam.get_role(RoleName=role)),
+        ("instance profile", profile, notes[1], lambda: iam.get_instance_profile(InstanceProfileName=profile)),
+    ):
         try:
             ctx.call(call)
             changes.append(Change("adopt", f"{label} {name} (exists; used, never deleted)"))

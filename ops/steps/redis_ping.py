@@ -7,6 +7,7 @@ grants that role ssm:GetParameter on exactly that parameter for the run); the to
 a shell variable and reaches the server through bash's printf builtin, so it is in no
 process's argv, in no SSM command text and in no output.
 """
+
 import re
 from typing import Any, Dict, List, Optional
 
@@ -26,31 +27,39 @@ _PARAMETER_NAME = re.compile(r"(/?[A-Za-z0-9_.][A-Za-z0-9_.\-/]{0,1010})?")
 READ_TOKEN = Template(
     'for attempt in $(seq 1 "$OPS_TOKEN_ATTEMPTS"); do '
     'token=$(aws ssm get-parameter --name "$OPS_TOKEN_PARAMETER" --with-decryption '
-    '--query Parameter.Value --output text) && break; '
+    "--query Parameter.Value --output text) && break; "
     '[ "$attempt" = "$OPS_TOKEN_ATTEMPTS" ] && { '
     "printf 'could not read the AUTH token from SSM parameter %s\\n' \"$OPS_TOKEN_PARAMETER\" >&2; exit 5; }; "
-    'sleep 5; done')
+    "sleep 5; done"
+)
 _START = Template("set -u")
 _CONNECT_TCP = Template('exec 3<>"/dev/tcp/$OPS_HOST/$OPS_PORT" || exit 3\nout=3; in=3')
 _CONNECT_TLS = Template(
     'coproc REDIS { exec timeout 20 openssl s_client -connect "$OPS_CONNECT" '
     '-verify_return_error "$OPS_VERIFY_OPTION" "$OPS_HOST" -quiet 2>/dev/null; }\n'
-    'out=${REDIS[1]}; in=${REDIS[0]}')
+    "out=${REDIS[1]}; in=${REDIS[0]}"
+)
 # RESP arrays, not inline commands (fakeredis' server refuses those); the token goes through
 # printf, a builtin, so it is in no process's argv
-_PING = Template("printf '*1\\r\\n$4\\r\\nPING\\r\\n' >&\"$out\"\n"
-                 "for i in $(seq 1 1); do read -r -t 10 reply <&\"$in\" || exit 4; echo \"${reply%$'\\r'}\"; done")
-_AUTH_PING = Template("printf '*2\\r\\n$4\\r\\nAUTH\\r\\n$%d\\r\\n%s\\r\\n*1\\r\\n$4\\r\\nPING\\r\\n' "
-                      "\"${#token}\" \"$token\" >&\"$out\"\n"
-                      "for i in $(seq 1 2); do read -r -t 10 reply <&\"$in\" || exit 4; echo \"${reply%$'\\r'}\"; done")
+_PING = Template(
+    "printf '*1\\r\\n$4\\r\\nPING\\r\\n' >&\"$out\"\n"
+    'for i in $(seq 1 1); do read -r -t 10 reply <&"$in" || exit 4; echo "${reply%$\'\\r\'}"; done'
+)
+_AUTH_PING = Template(
+    "printf '*2\\r\\n$4\\r\\nAUTH\\r\\n$%d\\r\\n%s\\r\\n*1\\r\\n$4\\r\\nPING\\r\\n' "
+    '"${#token}" "$token" >&"$out"\n'
+    'for i in $(seq 1 2); do read -r -t 10 reply <&"$in" || exit 4; echo "${reply%$\'\\r\'}"; done'
+)
 _FINISH = Template('[ -n "${REDIS_PID:-}" ] && kill "$REDIS_PID" 2>/dev/null; exit 0')
 
 
 def check_parameter_name(value: str) -> Optional[str]:
     """A Param check: an SSM parameter name (or empty: none), which cannot pass for an option."""
     if not _PARAMETER_NAME.fullmatch(value):
-        return ("must be an SSM parameter name: letters, digits, '_', '.', '-' and '/', not starting "
-                "with '-' (e.g. /ops/lab/token)")
+        return (
+            "must be an SSM parameter name: letters, digits, '_', '.', '-' and '/', not starting "
+            "with '-' (e.g. /ops/lab/token)"
+        )
     return None
 
 
@@ -92,8 +101,11 @@ def token_statement(ctx, parameter: str) -> Dict[str, Any]:
 def check_token_reader(args) -> Optional[tuple]:
     """The cross-parameter rule of steps whose host reads a token: a parameter needs the role."""
     if args.get("auth_token_parameter") and not args.get("role_name"):
-        return ("role_name", "is needed with auth_token_parameter: the host's role is granted ssm:GetParameter "
-                             "on that parameter", "Add role_name: ${{ steps.HOST.outputs.role_name }}.")
+        return (
+            "role_name",
+            "is needed with auth_token_parameter: the host's role is granted ssm:GetParameter on that parameter",
+            "Add role_name: ${{ steps.HOST.outputs.role_name }}.",
+        )
     return None
 
 
@@ -106,10 +118,17 @@ class RedisPing(StepType):
         Param("host", required=True, check=check_network_name, doc="Redis endpoint address"),
         Param("port", type="integer", default=6379, minimum=1, maximum=65535, doc="Redis port"),
         Param("tls", type="boolean", default=False, doc="speak TLS (openssl s_client on the host)"),
-        Param("auth_token_parameter", default="", check=check_parameter_name,
-              doc="SSM SecureString holding the AUTH token (its name; the host reads it with its role)"),
-        Param("role_name", default=None,
-              doc="the host's IAM role, granted ssm:GetParameter on auth_token_parameter for the run"),
+        Param(
+            "auth_token_parameter",
+            default="",
+            check=check_parameter_name,
+            doc="SSM SecureString holding the AUTH token (its name; the host reads it with its role)",
+        ),
+        Param(
+            "role_name",
+            default=None,
+            doc="the host's IAM role, granted ssm:GetParameter on auth_token_parameter for the run",
+        ),
     ]
     outputs = {"reply": Output("the server's reply, +PONG when healthy")}
     example = """\
@@ -124,8 +143,10 @@ class RedisPing(StepType):
     role_name: ${{ steps.host.outputs.role_name }}
 """
     default_timeout = 600.0
-    permissions = [*RUN_COMMAND,  # with a token: the host role's policy to read it (sts: ops/iam_policy.py)
-                   Grant(["iam:PutRolePolicy", "iam:DeleteRolePolicy"], [iam_arn("role/{role_name}")])]
+    permissions = [
+        *RUN_COMMAND,  # with a token: the host role's policy to read it (sts: ops/iam_policy.py)
+        Grant(["iam:PutRolePolicy", "iam:DeleteRolePolicy"], [iam_arn("role/{role_name}")]),
+    ]
 
     @classmethod
     def check_args(cls, args):
@@ -136,21 +157,34 @@ class RedisPing(StepType):
         how = " over TLS" if args["tls"] is True else ""
         changes = []
         if args["auth_token_parameter"]:
-            changes.append(Change("change", f"let role {args['role_name']} read {args['auth_token_parameter']} "
-                                            "for the run (an inline policy, removed on teardown)"))
+            changes.append(
+                Change(
+                    "change",
+                    f"let role {args['role_name']} read {args['auth_token_parameter']} "
+                    "for the run (an inline policy, removed on teardown)",
+                )
+            )
             how += " with the AUTH token"
-        changes.append(Change("run", f"PING {args['host']}:{args['port']}{how} from {args['instance_id']} "
-                                     "(SSM Run Command)"))
+        changes.append(
+            Change("run", f"PING {args['host']}:{args['port']}{how} from {args['instance_id']} (SSM Run Command)")
+        )
         return changes
 
     def create(self) -> Dict[str, Any]:
         ctx, args = self.ctx, self.args
         if args["auth_token_parameter"]:
             if not args["role_name"]:
-                raise StepFailed(ctx.step, "auth_token_parameter is set but role_name is empty.",
-                                 "Give the host's role: role_name: ${{ steps.HOST.outputs.role_name }}.")
-            put_inline_policy(ctx, args["role_name"], f"ops-{ctx.lab}-{ctx.run_id}-{ctx.step}-token"[:128], {
-                "Version": "2012-10-17", "Statement": [token_statement(ctx, args["auth_token_parameter"])]})
+                raise StepFailed(
+                    ctx.step,
+                    "auth_token_parameter is set but role_name is empty.",
+                    "Give the host's role: role_name: ${{ steps.HOST.outputs.role_name }}.",
+                )
+            put_inline_policy(
+                ctx,
+                args["role_name"],
+                f"ops-{ctx.lab}-{ctx.run_id}-{ctx.step}-token"[:128],
+                {"Version": "2012-10-17", "Statement": [token_statement(ctx, args["auth_token_parameter"])]},
+            )
         return {}
 
     def wait(self) -> Dict[str, Any]:
@@ -163,12 +197,17 @@ class RedisPing(StepType):
         reply = replies[-1].strip()
         ctx.output(f"{what}{' (TLS)' if args['tls'] else ''} -> {reply}")
         if parameter and replies[0].startswith(AUTH_REFUSED):
-            raise StepFailed(ctx.step, f"the server refused the AUTH token from {parameter} ({replies[0].split()[0]}).",
-                             "The parameter must hold the token the replication group was created with; "
-                             "check auth_token_parameter.")
+            raise StepFailed(
+                ctx.step,
+                f"the server refused the AUTH token from {parameter} ({replies[0].split()[0]}).",
+                "The parameter must hold the token the replication group was created with; check auth_token_parameter.",
+            )
         if reply != "+PONG":
-            raise StepFailed(ctx.step, f"PING answered {reply!r} instead of +PONG.",
-                             "Is the endpoint a Redis server, and does it require AUTH or TLS?")
+            raise StepFailed(
+                ctx.step,
+                f"PING answered {reply!r} instead of +PONG.",
+                "Is the endpoint a Redis server, and does it require AUTH or TLS?",
+            )
         return {"reply": reply}
 
     @classmethod

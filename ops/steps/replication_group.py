@@ -10,15 +10,25 @@ With `transit_encryption: true` the group speaks TLS only; `auth_token` then nam
 AUTH token comes from (auth_token.py: generate, env:NAME or ssm:/name, never the token
 itself). AWS offers in-transit encryption for Redis/Valkey only on replication groups.
 """
+
 from typing import Any, Dict, List, Optional
 
 from ..aws import error_code
 from ..errors import StepFailed
-from . import auth_token
 from ..permissions import ANY, REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
+from . import auth_token
 from .base import Change, Output, Param, Resource, StepType, register
-from .elasticache import (EC2_DESCRIBE, NODE_PARAMS, NODE_TYPE, _tagged_ours, check_cluster_id, default_groups,
-                          delete_cache, describe_cluster, node_request)
+from .elasticache import (
+    EC2_DESCRIBE,
+    NODE_PARAMS,
+    NODE_TYPE,
+    _tagged_ours,
+    check_cluster_id,
+    default_groups,
+    delete_cache,
+    describe_cluster,
+    node_request,
+)
 
 GROUP = "replication-group"
 # what creating a group names: the group and its member cluster(s), <group id>-001
@@ -53,18 +63,33 @@ def group_security_groups(ctx, group: Dict[str, Any]) -> List[str]:
 @register
 class CacheReplicationGroup(StepType):
     name = "elasticache.replication_group"
-    summary = ("An ElastiCache replication group (Redis OSS or Valkey) with one node and no replicas, "
-               "cluster mode off; deleted without a final snapshot.")
+    summary = (
+        "An ElastiCache replication group (Redis OSS or Valkey) with one node and no replicas, "
+        "cluster mode off; deleted without a final snapshot."
+    )
     params = [
-        Param("group_id", required=True, check=check_group_id,
-              doc="replication group name: 1-40 lowercase letters, digits, hyphens"),
+        Param(
+            "group_id",
+            required=True,
+            check=check_group_id,
+            doc="replication group name: 1-40 lowercase letters, digits, hyphens",
+        ),
         Param("description", default="ops lab cache", doc="the group's description"),
         *NODE_PARAMS,
-        Param("transit_encryption", type="boolean", default=False,
-              doc="in-transit encryption: the endpoint speaks TLS only (clients use rediss://)"),
-        Param("auth_token", default=None, check=auth_token.check_source, secret=True,
-              doc="where the AUTH token comes from, never the token: generate, env:NAME or ssm:/parameter/name "
-                  "(needs transit_encryption)"),
+        Param(
+            "transit_encryption",
+            type="boolean",
+            default=False,
+            doc="in-transit encryption: the endpoint speaks TLS only (clients use rediss://)",
+        ),
+        Param(
+            "auth_token",
+            default=None,
+            check=auth_token.check_source,
+            secret=True,
+            doc="where the AUTH token comes from, never the token: generate, env:NAME or ssm:/parameter/name "
+            "(needs transit_encryption)",
+        ),
     ]
     outputs = {
         "group_id": Output("the replication group id", early=True),
@@ -74,8 +99,9 @@ class CacheReplicationGroup(StepType):
         "address": Output("host name of the primary endpoint"),
         "port": Output("port of the primary endpoint"),
         "tls": Output("whether clients must use TLS", early=True),
-        "auth_token_parameter": Output("the SSM SecureString holding the AUTH token (its name; \"\" when none)",
-                                       early=True),
+        "auth_token_parameter": Output(
+            'the SSM SecureString holding the AUTH token (its name; "" when none)', early=True
+        ),
     }
     example = """\
 - name: cache
@@ -92,15 +118,21 @@ class CacheReplicationGroup(StepType):
         Grant(["elasticache:CreateReplicationGroup"], GROUP_AND_MEMBERS, merged(REQUEST_TAGGED, NODE_TYPE)),
         Grant(["elasticache:AddTagsToResource"], GROUP_AND_MEMBERS, REQUEST_TAGGED),
         default_groups("elasticache:CreateReplicationGroup"),
-        Grant(["elasticache:DescribeReplicationGroups", "elasticache:ListTagsForResource"],
-              [arn("elasticache", "replicationgroup:{group_id}")]),
+        Grant(
+            ["elasticache:DescribeReplicationGroups", "elasticache:ListTagsForResource"],
+            [arn("elasticache", "replicationgroup:{group_id}")],
+        ),
         Grant(["elasticache:DescribeCacheClusters"], [arn("elasticache", "cluster:{group_id}-*")]),
-        Grant(["elasticache:DeleteReplicationGroup"], [arn("elasticache", "replicationgroup:{group_id}")],
-              RESOURCE_TAGGED),
+        Grant(
+            ["elasticache:DeleteReplicationGroup"], [arn("elasticache", "replicationgroup:{group_id}")], RESOURCE_TAGGED
+        ),
         Grant(["ec2:DescribeVpcs", "ec2:DescribeSecurityGroups"], why=EC2_DESCRIBE),
         # the AUTH token's SecureString: made, read and deleted (ops's own), or only read (the user's)
-        Grant(["ssm:PutParameter", "ssm:AddTagsToResource"], [arn("ssm", "parameter/{own_token_parameter_path}")],
-              REQUEST_TAGGED),
+        Grant(
+            ["ssm:PutParameter", "ssm:AddTagsToResource"],
+            [arn("ssm", "parameter/{own_token_parameter_path}")],
+            REQUEST_TAGGED,
+        ),
         Grant(["ssm:GetParameter", "ssm:ListTagsForResource"], [arn("ssm", "parameter/{auth_token_parameter_path}")]),
         Grant(["ssm:DeleteParameter"], [arn("ssm", "parameter/{own_token_parameter_path}")], RESOURCE_TAGGED),
         Grant(["ssm:DescribeParameters"], why="SSM defines no resource type for listing parameters (ops sweep)"),
@@ -118,8 +150,11 @@ class CacheReplicationGroup(StepType):
     @classmethod
     def check_args(cls, args):
         if args.get("auth_token") is not None and args.get("transit_encryption") is False:
-            return ("auth_token", "an AUTH token needs in-transit encryption (AWS refuses it without)",
-                    "Add 'transit_encryption: true' to the step.")
+            return (
+                "auth_token",
+                "an AUTH token needs in-transit encryption (AWS refuses it without)",
+                "Add 'transit_encryption: true' to the step.",
+            )
         return None
 
     def preview(self) -> List[Change]:
@@ -139,8 +174,15 @@ class CacheReplicationGroup(StepType):
                 origin = "a generated AUTH token" if kind == "generate" else f"the AUTH token from ${name}"
                 changes.append(Change("create", f"SSM SecureString {name} holding {origin}"))
                 security += f", AUTH token from {name}"
-        changes.append(Change("create", f"replication group {group_id}: {self.args['engine']}, 1 x {node_type}, "
-                                        f"no replicas, cluster mode off{security}", "elasticache", node_type))
+        changes.append(
+            Change(
+                "create",
+                f"replication group {group_id}: {self.args['engine']}, 1 x {node_type}, "
+                f"no replicas, cluster mode off{security}",
+                "elasticache",
+                node_type,
+            )
+        )
         return changes
 
     def create(self) -> Dict[str, Any]:
@@ -153,8 +195,12 @@ class CacheReplicationGroup(StepType):
             groups = request["SecurityGroupIds"]
             token, parameter = auth_token.token_for(ctx, args["auth_token"]) if args["auth_token"] else (None, "")
             resource = ctx.find_recorded(GROUP) or ctx.intend(GROUP, group_id)
-            request.update(ReplicationGroupId=group_id, ReplicationGroupDescription=args["description"],
-                           NumCacheClusters=1, AutomaticFailoverEnabled=False)
+            request.update(
+                ReplicationGroupId=group_id,
+                ReplicationGroupDescription=args["description"],
+                NumCacheClusters=1,
+                AutomaticFailoverEnabled=False,
+            )
             if args["transit_encryption"]:
                 request["TransitEncryptionEnabled"] = True
             if token is not None:
@@ -162,8 +208,13 @@ class CacheReplicationGroup(StepType):
             created = ctx.call(client.create_replication_group, **request)["ReplicationGroup"]
             members = created.get("MemberClusters") or [f"{group_id}-001"]
             ctx.created(resource, security_group_ids=groups, node_type=args["node_type"], engine=args["engine"])
-            return {"group_id": group_id, "cluster_id": members[0], "security_group_id": groups[0],
-                    "tls": bool(args["transit_encryption"]), "auth_token_parameter": parameter}
+            return {
+                "group_id": group_id,
+                "cluster_id": members[0],
+                "security_group_id": groups[0],
+                "tls": bool(args["transit_encryption"]),
+                "auth_token_parameter": parameter,
+            }
         groups = group_security_groups(ctx, existing)
         members = existing.get("MemberClusters") or [""]
         parameter = ""
@@ -177,21 +228,33 @@ class CacheReplicationGroup(StepType):
             kind, name = auth_token.parse_source(args["auth_token"]) if args["auth_token"] else ("", "")
             if kind == "ssm":  # the user's parameter: the host reads the token from it
                 parameter = name
-        return {"group_id": group_id, "cluster_id": members[0], "security_group_id": groups[0] if groups else "",
-                "tls": bool(existing.get("TransitEncryptionEnabled")), "auth_token_parameter": parameter}
+        return {
+            "group_id": group_id,
+            "cluster_id": members[0],
+            "security_group_id": groups[0] if groups else "",
+            "tls": bool(existing.get("TransitEncryptionEnabled")),
+            "auth_token_parameter": parameter,
+        }
 
     def wait(self) -> Dict[str, Any]:
         ctx = self.ctx
         group_id = self.args["group_id"]
-        ctx.wait(f"replication group {group_id}", _check(ctx, "replication_group_available", group_id),
-                 "elasticache.create")
+        ctx.wait(
+            f"replication group {group_id}", _check(ctx, "replication_group_available", group_id), "elasticache.create"
+        )
         group = describe_group(ctx, group_id)
         if group is None:
-            raise StepFailed(ctx.step, f"replication group {group_id} was deleted right after it became available.",
-                             "Something outside this run deleted it: run the lab again.")
+            raise StepFailed(
+                ctx.step,
+                f"replication group {group_id} was deleted right after it became available.",
+                "Something outside this run deleted it: run the lab again.",
+            )
         endpoint = group["NodeGroups"][0]["PrimaryEndpoint"]
-        return {"address": endpoint["Address"], "port": endpoint["Port"],
-                "endpoint": f"{endpoint['Address']}:{endpoint['Port']}"}
+        return {
+            "address": endpoint["Address"],
+            "port": endpoint["Port"],
+            "endpoint": f"{endpoint['Address']}:{endpoint['Port']}",
+        }
 
     @classmethod
     def delete(cls, ctx, resource: Resource) -> None:
@@ -200,15 +263,26 @@ class CacheReplicationGroup(StepType):
                 auth_token.delete_parameter(ctx, resource.id)
             return
         client = ctx.client("elasticache")
-        delete_cache(ctx, resource, f"replication group {resource.id}", lambda: describe_group(ctx, resource.id),
-                     "Status", lambda: ctx.call(client.delete_replication_group, ReplicationGroupId=resource.id),
-                     "InvalidReplicationGroupState", "ReplicationGroupNotFoundFault",
-                     _check(ctx, "replication_group_deleted", resource.id))
+        delete_cache(
+            ctx,
+            resource,
+            f"replication group {resource.id}",
+            lambda: describe_group(ctx, resource.id),
+            "Status",
+            lambda: ctx.call(client.delete_replication_group, ReplicationGroupId=resource.id),
+            "InvalidReplicationGroupState",
+            "ReplicationGroupNotFoundFault",
+            _check(ctx, "replication_group_deleted", resource.id),
+        )
 
 
 def _check(ctx, waiter: str, group_id: str):
     from ..waiting import waiter_check
 
-    return waiter_check(ctx.aws, ctx.client("elasticache"), waiter, lambda r: r["ReplicationGroups"][0]["Status"],
-                        ReplicationGroupId=group_id)
-
+    return waiter_check(
+        ctx.aws,
+        ctx.client("elasticache"),
+        waiter,
+        lambda r: r["ReplicationGroups"][0]["Status"],
+        ReplicationGroupId=group_id,
+    )

@@ -4,6 +4,7 @@ The lab's client host has no inbound ports; ElastiCache answers only inside its 
 anything that must reach the cache (PING, the demo) runs there through SSM. What it runs is
 a HostScript (ops/hostscript.py): constant text, values only in the environment.
 """
+
 from typing import Dict
 
 from ..aws import error_code
@@ -24,11 +25,14 @@ def run_shell(ctx, instance_id: str, script: HostScript, what: str, timeout_seco
 
     def send():
         try:
-            answer = ctx.call(ssm.send_command, InstanceIds=[instance_id], DocumentName="AWS-RunShellScript",
-                              Comment=f"ops {ctx.lab} {ctx.run_id} {ctx.step}"[:100],
-                              Parameters={"commands": [script.bash_command()],
-                                          "executionTimeout": [str(timeout_seconds)]},
-                              TimeoutSeconds=max(30, min(timeout_seconds, 2592000)))
+            answer = ctx.call(
+                ssm.send_command,
+                InstanceIds=[instance_id],
+                DocumentName="AWS-RunShellScript",
+                Comment=f"ops {ctx.lab} {ctx.run_id} {ctx.step}"[:100],
+                Parameters={"commands": [script.bash_command()], "executionTimeout": [str(timeout_seconds)]},
+                TimeoutSeconds=max(30, min(timeout_seconds, 2592000)),
+            )
         except Exception as exc:  # noqa: BLE001
             if error_code(exc) == "InvalidInstanceId":  # the SSM agent has not registered yet
                 return RETRY, "waiting for the SSM agent"
@@ -60,7 +64,13 @@ def run_shell(ctx, instance_id: str, script: HostScript, what: str, timeout_seco
         if not invocation:
             raise
         output = (invocation.get("StandardErrorContent") or invocation.get("StandardOutputContent") or "").strip()
-        raise StepFailed(ctx.step, f"{what} ended {invocation.get('Status')} on {instance_id}: {output or exc}",
-                         "Check the instance can reach the endpoint (security group rule, same VPC).") from None
-    return {"status": invocation["Status"], "stdout": invocation.get("StandardOutputContent", ""),
-            "stderr": invocation.get("StandardErrorContent", "")}
+        raise StepFailed(
+            ctx.step,
+            f"{what} ended {invocation.get('Status')} on {instance_id}: {output or exc}",
+            "Check the instance can reach the endpoint (security group rule, same VPC).",
+        ) from None
+    return {
+        "status": invocation["Status"],
+        "stdout": invocation.get("StandardOutputContent", ""),
+        "stderr": invocation.get("StandardErrorContent", ""),
+    }

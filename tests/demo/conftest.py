@@ -4,13 +4,13 @@ import socket
 
 import boto3
 import pytest
+from harness import VINEYARD
 from moto import mock_aws
 
 from ops.demo.cache import redis_from_url
 from ops.demo.seed import load_seed
 from ops.demo.table import ReviewTable, table_definition
 from ops.sim.local_redis import LOOPBACK, start_local_redis
-from harness import VINEYARD
 
 TABLE_NAME = "ops-demo-reviews"
 
@@ -65,8 +65,15 @@ def closed_port_url():
 
 def _fake_aws_environment(monkeypatch):
     """Dummy credentials, and none of the user's AWS configuration."""
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
-                 "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)

@@ -71,13 +71,15 @@ def test_after_the_key_expires_or_is_deleted_the_next_read_misses(cache, redis_c
     assert cache.stats.misses == 2
 
 
-@pytest.mark.parametrize("bad", [
-    b"not json at all",
-    json.dumps({"version": CACHE_VERSION + 1, "restaurant": {}, "reviews": []}),
-    json.dumps({"version": CACHE_VERSION, "restaurant": {"name": "The Vineyard"}, "reviews": []}),
-])
-def test_bad_data_in_the_cache_is_a_miss_and_is_overwritten(cache, redis_client, warnings,
-                                                            vineyard_lines, bad):
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"not json at all",
+        json.dumps({"version": CACHE_VERSION + 1, "restaurant": {}, "reviews": []}),
+        json.dumps({"version": CACHE_VERSION, "restaurant": {"name": "The Vineyard"}, "reviews": []}),
+    ],
+)
+def test_bad_data_in_the_cache_is_a_miss_and_is_overwritten(cache, redis_client, warnings, vineyard_lines, bad):
     redis_client.set(KEY, bad)
     fetched = cache.fetch_restaurant_summary("The Vineyard")
     assert not fetched.cached and fetched.summary.lines() == vineyard_lines
@@ -142,8 +144,7 @@ def test_a_slow_reader_does_not_overwrite_a_newer_written_through_summary(cache,
     assert cached_usernames(redis_client)[0] == "newcomer"
 
 
-def test_redis_unavailable_answers_from_dynamodb_with_a_warning(seeded_table, closed_port_url,
-                                                                 vineyard_lines, caplog):
+def test_redis_unavailable_answers_from_dynamodb_with_a_warning(seeded_table, closed_port_url, vineyard_lines, caplog):
     cache = SummaryCache(redis_from_url(closed_port_url), seeded_table)
     with caplog.at_level("WARNING", logger="ops.demo.cache"):
         fetched = cache.fetch_restaurant_summary("The Vineyard")

@@ -11,6 +11,7 @@ from ops.demo.command import cache_aside
 def invoke(aws_env):
     def invoke(*args):
         return CliRunner().invoke(cache_aside, list(args))
+
     return invoke
 
 
@@ -30,13 +31,16 @@ def test_command_warns_on_stderr_when_redis_is_down(invoke, seeded_table, closed
     assert "warning: Redis unavailable" in result.stderr
 
 
-@pytest.mark.parametrize("args, complaint", [
-    (["--table", "t"], "Missing option '--redis-url'"),
-    (["--redis-url", "http://localhost:6379", "--table", "t"], "is not a Redis URL"),
-    (["--redis-url", "redis://localhost:port/0", "--table", "t"], "invalid port"),
-    (["--redis-url", "redis://localhost:6379/0", "--table", "t", "--reads", "0"], "--reads"),
-    (["--redis-url", "redis://localhost:6379/0", "--table", "t", "--ttl", "-5"], "--ttl"),
-])
+@pytest.mark.parametrize(
+    "args, complaint",
+    [
+        (["--table", "t"], "Missing option '--redis-url'"),
+        (["--redis-url", "http://localhost:6379", "--table", "t"], "is not a Redis URL"),
+        (["--redis-url", "redis://localhost:port/0", "--table", "t"], "invalid port"),
+        (["--redis-url", "redis://localhost:6379/0", "--table", "t", "--reads", "0"], "--reads"),
+        (["--redis-url", "redis://localhost:6379/0", "--table", "t", "--ttl", "-5"], "--ttl"),
+    ],
+)
 def test_bad_input_exits_2(invoke, args, complaint):
     result = invoke(*args)
     assert result.exit_code == 2
@@ -57,8 +61,7 @@ def test_unknown_restaurant_suggests_the_seeded_ones(invoke, seeded_table, local
 
 
 def test_command_module_imports_neither_boto3_nor_redis():
-    probe = ("import sys, ops.demo.command; "
-             "print(sorted(m for m in ('boto3', 'botocore', 'redis') if m in sys.modules))")
+    probe = "import sys, ops.demo.command; print(sorted(m for m in ('boto3', 'botocore', 'redis') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -12,22 +12,24 @@ def test_str_gives_the_lesson_lines():
 
 
 def test_dicts_round_trip():
-    assert VINEYARD.to_dict() == {"name": "The Vineyard", "cuisine": "Fine Dining",
-                                  "address": "12 Cellar Lane"}
+    assert VINEYARD.to_dict() == {"name": "The Vineyard", "cuisine": "Fine Dining", "address": "12 Cellar Lane"}
     assert Restaurant.from_dict(VINEYARD.to_dict()) == VINEYARD
     assert Review.from_dict(REVIEW.to_dict()) == REVIEW
     summary = RestaurantSummary(VINEYARD, (REVIEW,))
     assert RestaurantSummary.from_dict(summary.to_dict()) == summary
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"rating": "5"}, "field 'rating' should be int"),
-    ({"rating": True}, "field 'rating' should be int"),
-    ({"rating": 6}, "between 1 and 5"),
-    ({"timestamp": "2020-5-24T11:59:44"}, "not of the form"),
-    ({"timestamp": "2020-05-24 11:59:44"}, "not of the form"),
-    ({"username": None}, "field 'username' should be str"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"rating": "5"}, "field 'rating' should be int"),
+        ({"rating": True}, "field 'rating' should be int"),
+        ({"rating": 6}, "between 1 and 5"),
+        ({"timestamp": "2020-5-24T11:59:44"}, "not of the form"),
+        ({"timestamp": "2020-05-24 11:59:44"}, "not of the form"),
+        ({"username": None}, "field 'username' should be str"),
+    ],
+)
 def test_review_from_dict_rejects_bad_fields(change, message):
     with pytest.raises(ValueError, match=message):
         Review.from_dict({**REVIEW.to_dict(), **change})

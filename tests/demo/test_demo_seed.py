@@ -9,8 +9,7 @@ def test_seed_has_several_restaurants_and_the_vineyard_has_more_than_five_review
     restaurants = [e for e in entities if isinstance(e, Restaurant)]
     vineyard_reviews = [e for e in entities if isinstance(e, Review) and e.restaurant == "The Vineyard"]
     assert len(restaurants) >= 4
-    assert all(any(isinstance(e, Review) and e.restaurant == r.name for e in entities)
-               for r in restaurants)
+    assert all(any(isinstance(e, Review) and e.restaurant == r.name for e in entities) for r in restaurants)
     assert len(vineyard_reviews) > 5
 
 
@@ -30,7 +29,7 @@ class FlakyClient:
         self.calls = []
 
     def batch_write_item(self, RequestItems):
-        (table, requests), = RequestItems.items()
+        ((table, requests),) = RequestItems.items()
         self.calls.append(len(requests))
         if self.flakes:
             self.flakes -= 1

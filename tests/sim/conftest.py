@@ -1,12 +1,15 @@
 """Fixtures for the simulated account: worlds on a virtual clock, driven only through
 real boto3 clients from world.session()."""
+
 import pytest
 
 from ops.clock import VirtualClock, WallClock
 from ops.sim.world import SimWorld
 
-SSM_ROLE_POLICY = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": ' \
-                  '{"Service": ["ec2.amazonaws.com", "cloud9.amazonaws.com"]}, "Action": "sts:AssumeRole"}]}'
+SSM_ROLE_POLICY = (
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": '
+    '{"Service": ["ec2.amazonaws.com", "cloud9.amazonaws.com"]}, "Action": "sts:AssumeRole"}]}'
+)
 
 
 @pytest.fixture(autouse=True)
@@ -42,9 +45,14 @@ def session(world):
 @pytest.fixture
 def fast_world():
     """Wall-clock world with sub-second lifecycles, for boto3 waiters (they sleep for real)."""
-    durations = {"elasticache.create": 0.1, "elasticache.delete": 0.1,
-                 "elasticache.replication_group.create": 0.1, "elasticache.replication_group.delete": 0.1,
-                 "dynamodb.create": 0.1, "dynamodb.delete": 0.1}
+    durations = {
+        "elasticache.create": 0.1,
+        "elasticache.delete": 0.1,
+        "elasticache.replication_group.create": 0.1,
+        "elasticache.replication_group.delete": 0.1,
+        "dynamodb.create": 0.1,
+        "dynamodb.delete": 0.1,
+    }
     with SimWorld(WallClock(), durations=durations) as w:
         yield w
 
@@ -52,16 +60,17 @@ def fast_world():
 def create_ssm_iam(session):
     """What the Cloud9 console would have made: the role and instance profile CONNECT_SSM needs."""
     iam = session.client("iam")
-    iam.create_role(RoleName="AWSCloud9SSMAccessRole", Path="/service-role/",
-                    AssumeRolePolicyDocument=SSM_ROLE_POLICY)
+    iam.create_role(RoleName="AWSCloud9SSMAccessRole", Path="/service-role/", AssumeRolePolicyDocument=SSM_ROLE_POLICY)
     iam.create_instance_profile(InstanceProfileName="AWSCloud9SSMInstanceProfile", Path="/cloud9/")
-    iam.add_role_to_instance_profile(InstanceProfileName="AWSCloud9SSMInstanceProfile",
-                                     RoleName="AWSCloud9SSMAccessRole")
+    iam.add_role_to_instance_profile(
+        InstanceProfileName="AWSCloud9SSMInstanceProfile", RoleName="AWSCloud9SSMAccessRole"
+    )
 
 
 def cloud9_instance(session, environment_id):
     reservations = session.client("ec2").describe_instances(
-        Filters=[{"Name": "tag:aws:cloud9:environment", "Values": [environment_id]}])["Reservations"]
+        Filters=[{"Name": "tag:aws:cloud9:environment", "Values": [environment_id]}]
+    )["Reservations"]
     return reservations[0]["Instances"][0] if reservations else None
 
 
@@ -70,8 +79,12 @@ def ready_cloud9(world, session, clock):
     """A CONNECT_SSM environment, ready: (environment id, its EC2 instance)."""
     create_ssm_iam(session)
     env_id = session.client("cloud9").create_environment_ec2(
-        name="lab", instanceType="t3.small", imageId="amazonlinux-2023-x86_64",
-        connectionType="CONNECT_SSM", automaticStopTimeMinutes=30)["environmentId"]
+        name="lab",
+        instanceType="t3.small",
+        imageId="amazonlinux-2023-x86_64",
+        connectionType="CONNECT_SSM",
+        automaticStopTimeMinutes=30,
+    )["environmentId"]
     clock.sleep(world.durations["cloud9.create"])
     return env_id, cloud9_instance(session, env_id)
 
@@ -80,8 +93,8 @@ def ready_cloud9(world, session, clock):
 def available_cluster(world, session, clock):
     """An available single-node Redis cluster in the default security group: its description."""
     elasticache = session.client("elasticache")
-    elasticache.create_cache_cluster(CacheClusterId="lab-redis", Engine="redis",
-                                     CacheNodeType="cache.t3.micro", NumCacheNodes=1)
+    elasticache.create_cache_cluster(
+        CacheClusterId="lab-redis", Engine="redis", CacheNodeType="cache.t3.micro", NumCacheNodes=1
+    )
     clock.sleep(world.durations["elasticache.create"])
-    return elasticache.describe_cache_clusters(CacheClusterId="lab-redis",
-                                               ShowCacheNodeInfo=True)["CacheClusters"][0]
+    return elasticache.describe_cache_clusters(CacheClusterId="lab-redis", ShowCacheNodeInfo=True)["CacheClusters"][0]

@@ -7,6 +7,7 @@ no signature at all, moto's /moto-api/, a replayed or altered request) is refuse
 refuses it, gates included; ops itself, from new processes, still reads and tears down
 the lab; and every file and folder under .ops/ is the owner's only.
 """
+
 import http.client
 import json
 import os
@@ -41,12 +42,27 @@ REGION = "us-east-1"
 def ops_in_new_process(root: Path, *args) -> subprocess.CompletedProcess:
     """The ops CLI as the user runs it: another process, in `root`, with fake AWS settings
     (a module fixture cannot use the suite's per-test environment) and the user's token."""
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(root), "LANG": "C.UTF-8",
-           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
-           "AWS_CONFIG_FILE": str(root / "no-aws-config"), "AWS_SHARED_CREDENTIALS_FILE": str(root / "no-aws-keys"),
-           "AWS_EC2_METADATA_DISABLED": "true", "MOTO_EC2_LOAD_DEFAULT_AMIS": "false", "LAB_REDIS_TOKEN": TOKEN}
-    return subprocess.run([sys.executable, "-c", "from ops.cli import main; main()", *map(str, args)], cwd=root,
-                          env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(root),
+        "LANG": "C.UTF-8",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_CONFIG_FILE": str(root / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(root / "no-aws-keys"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+        "LAB_REDIS_TOKEN": TOKEN,
+    }
+    return subprocess.run(
+        [sys.executable, "-c", "from ops.cli import main; main()", *map(str, args)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 KEEP_RUN = ("run", PLAYBOOK, "--dry-run", "--keep", "--var", "auth_token=env:LAB_REDIS_TOKEN")
@@ -79,9 +95,14 @@ def token_parameter(root: Path) -> str:
 
 
 def client(root: Path, service: str, key_id: str, secret: str):
-    return boto3.client(service, endpoint_url=f"http://127.0.0.1:{server_port(root)}", region_name=REGION,
-                        aws_access_key_id=key_id, aws_secret_access_key=secret,
-                        config=Config(proxies={}, retries={"max_attempts": 1}))
+    return boto3.client(
+        service,
+        endpoint_url=f"http://127.0.0.1:{server_port(root)}",
+        region_name=REGION,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        config=Config(proxies={}, retries={"max_attempts": 1}),
+    )
 
 
 def error_of(call) -> tuple:
@@ -101,9 +122,11 @@ STRANGERS = {
     "the right key id, a wrong secret": (lambda keys: (keys["access_key_id"], secrets.token_urlsafe(30)), "signature"),
 }
 # what AWS answers each service, for an unknown key and for a wrong signature
-REFUSED = {"ssm": {"key": ("UnrecognizedClientException", 400), "signature": ("InvalidSignatureException", 400)},
-           "ec2": {"key": ("AuthFailure", 401), "signature": ("AuthFailure", 401)},
-           "s3": {"key": ("InvalidAccessKeyId", 403), "signature": ("SignatureDoesNotMatch", 403)}}
+REFUSED = {
+    "ssm": {"key": ("UnrecognizedClientException", 400), "signature": ("InvalidSignatureException", 400)},
+    "ec2": {"key": ("AuthFailure", 401), "signature": ("AuthFailure", 401)},
+    "s3": {"key": ("InvalidAccessKeyId", 403), "signature": ("SignatureDoesNotMatch", 403)},
+}
 
 
 @pytest.mark.parametrize("stranger", sorted(STRANGERS))
@@ -138,8 +161,13 @@ def raw(root: Path, method: str, path: str, body: bytes = b"", headers=None):
 
 
 def test_unsigned_requests_and_motos_own_api_are_refused(kept):
-    status, body = raw(kept, "POST", "/", json.dumps({"Name": token_parameter(kept), "WithDecryption": True}).encode(),
-                       {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AmazonSSM.GetParameter"})
+    status, body = raw(
+        kept,
+        "POST",
+        "/",
+        json.dumps({"Name": token_parameter(kept), "WithDecryption": True}).encode(),
+        {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AmazonSSM.GetParameter"},
+    )
     assert (status, json.loads(body)["__type"]) == (400, "MissingAuthenticationTokenException")
     for path in ("/moto-api/data.json", "/moto-api/reset"):  # its state dump holds the token
         status, body = raw(kept, "GET" if path.endswith(".json") else "POST", path)
@@ -152,9 +180,12 @@ def signed_ssm_call(keys: dict, body: dict, monkeypatch, signed_at=None) -> tupl
     if signed_at is not None:
         monkeypatch.setattr("botocore.auth.get_current_datetime", lambda: signed_at)
     url = f"https://ssm.{REGION}.amazonaws.com/"
-    request = AWSRequest(method="POST", url=url, data=json.dumps(body).encode(),
-                         headers={"Content-Type": "application/x-amz-json-1.1",
-                                  "X-Amz-Target": "AmazonSSM.GetParameter"})
+    request = AWSRequest(
+        method="POST",
+        url=url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AmazonSSM.GetParameter"},
+    )
     SigV4Auth(Credentials(keys["access_key_id"], keys["secret_access_key"]), "ssm", REGION).add_auth(request)
     return {**dict(request.headers.items()), SIGNED_URL_HEADER: url}
 
@@ -170,8 +201,9 @@ def test_a_replayed_or_altered_request_is_refused(kept, monkeypatch):
     assert (status, json.loads(body)["__type"]) == (400, "InvalidSignatureException")
 
     long_ago = datetime.now(timezone.utc) - timedelta(minutes=20)
-    status, body = raw(kept, "POST", "/", json.dumps(asked).encode(),
-                       signed_ssm_call(keys, asked, monkeypatch, signed_at=long_ago))
+    status, body = raw(
+        kept, "POST", "/", json.dumps(asked).encode(), signed_ssm_call(keys, asked, monkeypatch, signed_at=long_ago)
+    )
     assert (status, json.loads(body)["__type"]) == (400, "InvalidSignatureException")
     assert "Signature expired" in json.loads(body)["message"]
 
@@ -226,7 +258,7 @@ def test_gate_control_paths_refuse_a_caller_without_the_secret(kept):
 def modes_under(root: Path) -> dict:
     """Every file and folder under root/.ops and its permission bits."""
     found = {}
-    for folder, folders, files in os.walk(root / ".ops"):
+    for folder, _folders, files in os.walk(root / ".ops"):
         found[folder] = stat.S_IMODE(os.stat(folder).st_mode)
         for name in files:
             path = os.path.join(folder, name)
@@ -236,8 +268,7 @@ def modes_under(root: Path) -> dict:
 
 def assert_private(root: Path) -> None:
     modes = modes_under(root)
-    loose = {path: oct(mode) for path, mode in modes.items()
-             if mode != (0o700 if os.path.isdir(path) else 0o600)}
+    loose = {path: oct(mode) for path, mode in modes.items() if mode != (0o700 if os.path.isdir(path) else 0o600)}
     assert not loose, loose
 
 
@@ -256,8 +287,16 @@ def test_ops_still_works_from_new_processes_and_keeps_every_file_private(workdir
     assert result.exit_code == 0, out + err
     home = sim_home(workdir)
     kinds = {p.relative_to(home).parts[0] for p in home.rglob("*")}
-    assert {"credentials.json", "server.json", "server.log", "server.lock", "store.json", "tls", "redis",
-            "instances"} <= kinds  # the walk below sees the server's, Redis's and the hosts' files
+    assert {
+        "credentials.json",
+        "server.json",
+        "server.log",
+        "server.lock",
+        "store.json",
+        "tls",
+        "redis",
+        "instances",
+    } <= kinds  # the walk below sees the server's, Redis's and the hosts' files
     assert_private(workdir)
 
     status = ops_in_new_process(workdir, "status", "--dry-run")

@@ -5,8 +5,13 @@ from .conftest import cloud9_instance, create_ssm_iam
 
 
 def create(session, **overrides):
-    params = dict(name="lab", instanceType="t3.small", imageId="amazonlinux-2023-x86_64",
-                  connectionType="CONNECT_SSM", automaticStopTimeMinutes=30)
+    params = dict(
+        name="lab",
+        instanceType="t3.small",
+        imageId="amazonlinux-2023-x86_64",
+        connectionType="CONNECT_SSM",
+        automaticStopTimeMinutes=30,
+    )
     params.update(overrides)
     return session.client("cloud9").create_environment_ec2(**params)["environmentId"]
 
@@ -16,8 +21,9 @@ def lifecycle(cloud9, env_id):
 
 
 def security_group(session, group_id):
-    groups = session.client("ec2").describe_security_groups(
-        Filters=[{"Name": "group-id", "Values": [group_id]}])["SecurityGroups"]
+    groups = session.client("ec2").describe_security_groups(Filters=[{"Name": "group-id", "Values": [group_id]}])[
+        "SecurityGroups"
+    ]
     return groups[0] if groups else None
 
 
@@ -59,8 +65,10 @@ def test_environment_lifecycle_with_its_instance_and_security_group(world, sessi
 
 def test_connect_ssm_needs_the_role_and_instance_profile(session):
     cloud9 = session.client("cloud9")
-    with pytest.raises(cloud9.exceptions.BadRequestException,
-                       match="Instance profile AWSCloud9SSMInstanceProfile does not exist in this account"):
+    with pytest.raises(
+        cloud9.exceptions.BadRequestException,
+        match="Instance profile AWSCloud9SSMInstanceProfile does not exist in this account",
+    ):
         create(session)
     iam = session.client("iam")
     iam.create_instance_profile(InstanceProfileName="AWSCloud9SSMInstanceProfile", Path="/cloud9/")
@@ -75,8 +83,10 @@ def test_connect_ssh_needs_no_iam_and_gets_no_instance_profile(session):
     assert "IamInstanceProfile" not in cloud9_instance(session, env_id)
 
 
-@pytest.mark.parametrize("image_id", ["ami-0abcdef1234567890", "ubuntu-18.04-x86_64",
-                                      "resolve:ssm:/aws/service/cloud9/amis/amazonlinux-1-x86_64"])
+@pytest.mark.parametrize(
+    "image_id",
+    ["ami-0abcdef1234567890", "ubuntu-18.04-x86_64", "resolve:ssm:/aws/service/cloud9/amis/amazonlinux-1-x86_64"],
+)
 def test_image_id_must_be_a_supported_alias_or_ssm_path(session, image_id):
     create_ssm_iam(session)
     with pytest.raises(session.client("cloud9").exceptions.BadRequestException):
@@ -91,8 +101,9 @@ def test_image_id_is_required_by_the_api_model(session):
 def test_ssm_path_image_and_explicit_subnet(session):
     create_ssm_iam(session)
     subnet = session.client("ec2").describe_subnets()["Subnets"][-1]
-    env_id = create(session, imageId="resolve:ssm:/aws/service/cloud9/amis/ubuntu-22.04-x86_64",
-                    subnetId=subnet["SubnetId"])
+    env_id = create(
+        session, imageId="resolve:ssm:/aws/service/cloud9/amis/ubuntu-22.04-x86_64", subnetId=subnet["SubnetId"]
+    )
     assert cloud9_instance(session, env_id)["SubnetId"] == subnet["SubnetId"]
     with pytest.raises(session.client("cloud9").exceptions.BadRequestException, match="subnet"):
         create(session, subnetId="subnet-0123456789abcdef0")

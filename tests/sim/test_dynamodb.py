@@ -1,8 +1,11 @@
 import pytest
 
-TABLE = dict(TableName="reviews", BillingMode="PAY_PER_REQUEST",
-             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+TABLE = dict(
+    TableName="reviews",
+    BillingMode="PAY_PER_REQUEST",
+    KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+)
 
 
 def status(dynamodb):

@@ -27,9 +27,13 @@ def refuses_connections(port):
 
 def test_cluster_lifecycle_with_a_real_redis_endpoint(world, session, clock):
     elasticache, ec2 = session.client("elasticache"), session.client("ec2")
-    created = elasticache.create_cache_cluster(CacheClusterId="Lab-Redis", Engine="redis",
-                                               CacheNodeType="cache.t3.micro", NumCacheNodes=1,
-                                               Tags=[{"Key": "project", "Value": "ops"}])["CacheCluster"]
+    created = elasticache.create_cache_cluster(
+        CacheClusterId="Lab-Redis",
+        Engine="redis",
+        CacheNodeType="cache.t3.micro",
+        NumCacheNodes=1,
+        Tags=[{"Key": "project", "Value": "ops"}],
+    )["CacheCluster"]
     assert created["CacheClusterId"] == "lab-redis" and created["CacheClusterStatus"] == "creating"
     default_group = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
     assert created["SecurityGroups"] == [{"SecurityGroupId": default_group, "Status": "active"}]
@@ -69,13 +73,16 @@ def test_cluster_id_rules(session, cluster_id):
         elasticache.create_cache_cluster(CacheClusterId=cluster_id, Engine="redis", CacheNodeType="cache.t3.micro")
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"CacheNodeType": "cache.t2.micro"}, "Invalid Cache Node Type: cache.t2.micro"),
-    ({"CacheNodeType": "cache.t9.huge"}, "Invalid Cache Node Type"),
-    ({"Engine": "valkey"}, "CreateReplicationGroup"),
-    ({"NumCacheNodes": 2}, "NumCacheNodes"),
-    ({"SecurityGroupIds": ["sg-0123456789abcdef0"]}, "sg-0123456789abcdef0"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"CacheNodeType": "cache.t2.micro"}, "Invalid Cache Node Type: cache.t2.micro"),
+        ({"CacheNodeType": "cache.t9.huge"}, "Invalid Cache Node Type"),
+        ({"Engine": "valkey"}, "CreateReplicationGroup"),
+        ({"NumCacheNodes": 2}, "NumCacheNodes"),
+        ({"SecurityGroupIds": ["sg-0123456789abcdef0"]}, "sg-0123456789abcdef0"),
+    ],
+)
 def test_create_rejects_what_aws_rejects(session, params, message):
     elasticache = session.client("elasticache")
     request = {"CacheClusterId": "lab", "Engine": "redis", "CacheNodeType": "cache.t3.micro", **params}
@@ -87,8 +94,9 @@ def test_create_rejects_what_aws_rejects(session, params, message):
 def test_duplicate_id_and_given_security_group(session):
     elasticache, ec2 = session.client("elasticache"), session.client("ec2")
     group = ec2.create_security_group(GroupName="redis", Description="redis")["GroupId"]
-    created = elasticache.create_cache_cluster(CacheClusterId="lab", Engine="redis", CacheNodeType="cache.t4g.micro",
-                                               SecurityGroupIds=[group])["CacheCluster"]
+    created = elasticache.create_cache_cluster(
+        CacheClusterId="lab", Engine="redis", CacheNodeType="cache.t4g.micro", SecurityGroupIds=[group]
+    )["CacheCluster"]
     assert created["SecurityGroups"] == [{"SecurityGroupId": group, "Status": "active"}]
     with pytest.raises(elasticache.exceptions.CacheClusterAlreadyExistsFault):
         elasticache.create_cache_cluster(CacheClusterId="lab", Engine="redis", CacheNodeType="cache.t3.micro")
@@ -98,8 +106,9 @@ def test_duplicate_id_and_given_security_group(session):
 
 def test_tags_by_arn(session):
     elasticache = session.client("elasticache")
-    elasticache.create_cache_cluster(CacheClusterId="lab", Engine="redis", CacheNodeType="cache.t3.micro",
-                                     Tags=[{"Key": "a", "Value": "1"}])
+    elasticache.create_cache_cluster(
+        CacheClusterId="lab", Engine="redis", CacheNodeType="cache.t3.micro", Tags=[{"Key": "a", "Value": "1"}]
+    )
     arn = f"{ARN_PREFIX}:cluster:lab"
     elasticache.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": "b", "Value": "2"}])
     elasticache.remove_tags_from_resource(ResourceName=arn, TagKeys=["a"])
@@ -113,25 +122,32 @@ def test_tags_by_arn(session):
 def test_waiters_follow_the_lifecycle(fast_world):
     elasticache = fast_world.session().client("elasticache")
     elasticache.create_cache_cluster(CacheClusterId="lab", Engine="redis", CacheNodeType="cache.t3.micro")
-    elasticache.get_waiter("cache_cluster_available").wait(CacheClusterId="lab",
-                                                            WaiterConfig={"Delay": 0.05, "MaxAttempts": 40})
+    elasticache.get_waiter("cache_cluster_available").wait(
+        CacheClusterId="lab", WaiterConfig={"Delay": 0.05, "MaxAttempts": 40}
+    )
     assert cluster(elasticache, "lab")["CacheClusterStatus"] == "available"
     elasticache.delete_cache_cluster(CacheClusterId="lab")
-    elasticache.get_waiter("cache_cluster_deleted").wait(CacheClusterId="lab",
-                                                          WaiterConfig={"Delay": 0.05, "MaxAttempts": 40})
+    elasticache.get_waiter("cache_cluster_deleted").wait(
+        CacheClusterId="lab", WaiterConfig={"Delay": 0.05, "MaxAttempts": 40}
+    )
     assert elasticache.describe_cache_clusters()["CacheClusters"] == []
 
 
 def test_single_node_valkey_replication_group(fast_world):
     elasticache = fast_world.session().client("elasticache")
     created = elasticache.create_replication_group(
-        ReplicationGroupId="lab", ReplicationGroupDescription="lab cache", Engine="valkey",
-        CacheNodeType="cache.t3.micro", NumCacheClusters=1)["ReplicationGroup"]
+        ReplicationGroupId="lab",
+        ReplicationGroupDescription="lab cache",
+        Engine="valkey",
+        CacheNodeType="cache.t3.micro",
+        NumCacheClusters=1,
+    )["ReplicationGroup"]
     assert created["Status"] == "creating" and created["MemberClusters"] == ["lab-001"]
     with pytest.raises(elasticache.exceptions.InvalidReplicationGroupStateFault, match="not valid for deletion"):
         elasticache.delete_replication_group(ReplicationGroupId="lab")
-    elasticache.get_waiter("replication_group_available").wait(ReplicationGroupId="lab",
-                                                                WaiterConfig={"Delay": 0.05, "MaxAttempts": 40})
+    elasticache.get_waiter("replication_group_available").wait(
+        ReplicationGroupId="lab", WaiterConfig={"Delay": 0.05, "MaxAttempts": 40}
+    )
     group = elasticache.describe_replication_groups(ReplicationGroupId="lab")["ReplicationGroups"][0]
     assert ping(group["NodeGroups"][0]["PrimaryEndpoint"]) is True
     assert cluster(elasticache, "lab-001")["ReplicationGroupId"] == "lab"
@@ -139,8 +155,9 @@ def test_single_node_valkey_replication_group(fast_world):
         elasticache.delete_cache_cluster(CacheClusterId="lab-001")
 
     elasticache.delete_replication_group(ReplicationGroupId="lab")
-    elasticache.get_waiter("replication_group_deleted").wait(ReplicationGroupId="lab",
-                                                              WaiterConfig={"Delay": 0.05, "MaxAttempts": 40})
+    elasticache.get_waiter("replication_group_deleted").wait(
+        ReplicationGroupId="lab", WaiterConfig={"Delay": 0.05, "MaxAttempts": 40}
+    )
     with pytest.raises(elasticache.exceptions.ReplicationGroupNotFoundFault):
         elasticache.describe_replication_groups(ReplicationGroupId="lab")
     with pytest.raises(elasticache.exceptions.CacheClusterNotFoundFault):
@@ -150,8 +167,12 @@ def test_single_node_valkey_replication_group(fast_world):
 def test_replication_groups_are_single_node_only(session):
     elasticache = session.client("elasticache")
     with pytest.raises(elasticache.exceptions.InvalidParameterValueException, match="single-node"):
-        elasticache.create_replication_group(ReplicationGroupId="lab", ReplicationGroupDescription="x",
-                                             CacheNodeType="cache.t3.micro", NumCacheClusters=2)
+        elasticache.create_replication_group(
+            ReplicationGroupId="lab",
+            ReplicationGroupDescription="x",
+            CacheNodeType="cache.t3.micro",
+            NumCacheClusters=2,
+        )
 
 
 def test_stopping_the_world_stops_its_redis_servers(clock):

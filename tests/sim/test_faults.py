@@ -27,8 +27,12 @@ def test_faults_are_deterministic_per_seed(clock):
     assert first == outcomes(clock, plan)
     assert first != outcomes(clock, FaultPlan(seed=8, throttle=0.3, server_error=0.1))
     codes = set(first) - {None}
-    assert codes == {("RequestLimitExceeded", 503), ("Throttling", 400), ("InternalError", 500),
-                     ("InternalFailure", 500)}
+    assert codes == {
+        ("RequestLimitExceeded", 503),
+        ("Throttling", 400),
+        ("InternalError", 500),
+        ("InternalFailure", 500),
+    }
     assert 0.25 < sum(o is not None for o in first) / len(first) < 0.55
 
 
@@ -52,8 +56,9 @@ def test_a_cluster_can_stay_creating_forever(clock):
         for cluster_id in ("stuck", "fine"):
             elasticache.create_cache_cluster(CacheClusterId=cluster_id, Engine="redis", CacheNodeType="cache.t3.micro")
         clock.sleep(24 * 3600)
-        status = {c["CacheClusterId"]: c["CacheClusterStatus"]
-                  for c in elasticache.describe_cache_clusters()["CacheClusters"]}
+        status = {
+            c["CacheClusterId"]: c["CacheClusterStatus"] for c in elasticache.describe_cache_clusters()["CacheClusters"]
+        }
         assert status == {"stuck": "creating", "fine": "available"}
 
 
@@ -64,7 +69,9 @@ def test_the_first_delete_can_fail(clock):
         clock.sleep(world.durations["elasticache.create"])
         with pytest.raises(elasticache.exceptions.InvalidCacheClusterStateFault, match="snapshotting"):
             elasticache.delete_cache_cluster(CacheClusterId="lab")
-        assert elasticache.delete_cache_cluster(CacheClusterId="lab")["CacheCluster"]["CacheClusterStatus"] == "deleting"
+        assert (
+            elasticache.delete_cache_cluster(CacheClusterId="lab")["CacheCluster"]["CacheClusterStatus"] == "deleting"
+        )
 
 
 def test_plan_rejects_impossible_shares():

@@ -1,6 +1,7 @@
 """A persistent simulated account outlives the process that made it: a later world on the
 same home (another object, another process, after a SIGKILL) finds the same resources at
 the same virtual time, reaches the same Redis, and can delete them; destroy ends it all."""
+
 import json
 import os
 import signal
@@ -49,25 +50,38 @@ def build_lab(world) -> dict:
     session = world.session()
     create_ssm_iam(session)
     environment_id = session.client("cloud9").create_environment_ec2(
-        name="lab", instanceType="t3.small", imageId="amazonlinux-2023-x86_64", connectionType="CONNECT_SSM",
-        automaticStopTimeMinutes=30)["environmentId"]
+        name="lab",
+        instanceType="t3.small",
+        imageId="amazonlinux-2023-x86_64",
+        connectionType="CONNECT_SSM",
+        automaticStopTimeMinutes=30,
+    )["environmentId"]
     instance = cloud9_instance(session, environment_id)
     cluster = session.client("elasticache").create_cache_cluster(
-        CacheClusterId="lab-redis", Engine="redis", CacheNodeType="cache.t3.micro", NumCacheNodes=1)["CacheCluster"]
+        CacheClusterId="lab-redis", Engine="redis", CacheNodeType="cache.t3.micro", NumCacheNodes=1
+    )["CacheCluster"]
     cluster_group = cluster["SecurityGroups"][0]["SecurityGroupId"]
     from_instance = {"GroupId": instance["SecurityGroups"][0]["GroupId"]}
-    rule = session.client("ec2").authorize_security_group_ingress(GroupId=cluster_group, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379, "UserIdGroupPairs": [from_instance]}],
+    rule = session.client("ec2").authorize_security_group_ingress(
+        GroupId=cluster_group,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379, "UserIdGroupPairs": [from_instance]}],
     )["SecurityGroupRules"][0]["SecurityGroupRuleId"]
     create_table(session, "reviews")
-    return {"environment": environment_id, "instance": instance["InstanceId"], "cluster_group": cluster_group,
-            "rule": rule}
+    return {
+        "environment": environment_id,
+        "instance": instance["InstanceId"],
+        "cluster_group": cluster_group,
+        "rule": rule,
+    }
 
 
 def create_table(session, name) -> None:
     session.client("dynamodb").create_table(
-        TableName=name, BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+    )
 
 
 def assert_lab_continues(world, ids) -> dict:
@@ -80,7 +94,8 @@ def assert_lab_continues(world, ids) -> dict:
     assert cloud9_instance(session, ids["environment"])["InstanceId"] == ids["instance"]
     assert session.client("dynamodb").describe_table(TableName="reviews")["Table"]["TableStatus"] == "ACTIVE"
     rules = session.client("ec2").describe_security_group_rules(
-        Filters=[{"Name": "group-id", "Values": [ids["cluster_group"]]}])["SecurityGroupRules"]
+        Filters=[{"Name": "group-id", "Values": [ids["cluster_group"]]}]
+    )["SecurityGroupRules"]
     assert ids["rule"] in {r["SecurityGroupRuleId"] for r in rules}
     elasticache = session.client("elasticache")
     world.clock.sleep(119)
@@ -117,8 +132,9 @@ def test_a_new_world_continues_the_account_and_can_tear_it_down(home, monkeypatc
     session, clock = world.session(), world.clock
     admitted = run(world, session, clock, ids["instance"], PING.format(port=endpoint["Port"], wait=5))
     assert admitted["StandardOutputContent"].strip() == "+PONG"
-    session.client("ec2").revoke_security_group_ingress(GroupId=ids["cluster_group"],
-                                                         SecurityGroupRuleIds=[ids["rule"]])
+    session.client("ec2").revoke_security_group_ingress(
+        GroupId=ids["cluster_group"], SecurityGroupRuleIds=[ids["rule"]]
+    )
     dropped = run(world, session, clock, ids["instance"], PING.format(port=endpoint["Port"], wait=1))
     assert dropped["StandardOutputContent"] == "\n"  # the server's gate applies the groups to SSM commands
 
@@ -157,7 +173,9 @@ def test_an_account_made_by_another_process_continues_here(home):
 
 
 def test_after_a_sigkill_a_new_world_continues_and_restarts_a_dead_redis(home):
-    script = CHILD_PRELUDE + """
+    script = (
+        CHILD_PRELUDE
+        + """
 ids = build_lab(world)
 world.clock.sleep(420)
 session = world.session()
@@ -167,6 +185,7 @@ ids["command"] = session.client("ssm").send_command(InstanceIds=[ids["instance"]
 print(json.dumps(ids), flush=True)
 time.sleep(60)
 """
+    )
     child = subprocess.Popen([sys.executable, "-c", script, str(home)], stdout=subprocess.PIPE, text=True)
     try:
         ids = json.loads(child.stdout.readline())
@@ -202,8 +221,9 @@ def test_destroy_ends_the_server_and_every_redis_and_removes_home(home):
     session = world.session()
     iam = session.client("iam")  # the server holds the AWS managed policies, as a real account does
     iam.create_role(RoleName="AWSCloud9SSMAccessRole", Path="/service-role/", AssumeRolePolicyDocument="{}")
-    iam.attach_role_policy(RoleName="AWSCloud9SSMAccessRole",
-                           PolicyArn="arn:aws:iam::aws:policy/AWSCloud9SSMInstanceProfile")
+    iam.attach_role_policy(
+        RoleName="AWSCloud9SSMAccessRole", PolicyArn="arn:aws:iam::aws:policy/AWSCloud9SSMInstanceProfile"
+    )
     elasticache = session.client("elasticache")
     elasticache.create_cache_cluster(CacheClusterId="lab-redis", Engine="redis", CacheNodeType="cache.t3.micro")
     world.clock.sleep(420)

@@ -8,8 +8,11 @@ PING = "exec 3<>/dev/tcp/127.0.0.1/{port}; printf 'PING\\r\\n' >&3; read -t {wai
 def run(world, session, clock, instance_id, *commands, **parameters):
     """SendCommand, then poll GetCommandInvocation on the virtual clock until it ends."""
     ssm = session.client("ssm")
-    command_id = ssm.send_command(InstanceIds=[instance_id], DocumentName="AWS-RunShellScript",
-                                  Parameters={"commands": list(commands), **parameters})["Command"]["CommandId"]
+    command_id = ssm.send_command(
+        InstanceIds=[instance_id],
+        DocumentName="AWS-RunShellScript",
+        Parameters={"commands": list(commands), **parameters},
+    )["Command"]["CommandId"]
     clock.sleep(world.durations["ssm.command"])
     return ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
 
@@ -17,12 +20,20 @@ def run(world, session, clock, instance_id, *commands, **parameters):
 def allow_redis_from(session, cluster, instance):
     session.client("ec2").authorize_security_group_ingress(
         GroupId=cluster["SecurityGroups"][0]["SecurityGroupId"],
-        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379,
-                        "UserIdGroupPairs": [{"GroupId": instance["SecurityGroups"][0]["GroupId"]}]}])
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 6379,
+                "ToPort": 6379,
+                "UserIdGroupPairs": [{"GroupId": instance["SecurityGroups"][0]["GroupId"]}],
+            }
+        ],
+    )
 
 
 def test_ping_through_ssm_reaches_redis_once_the_security_group_admits_the_instance(
-        world, session, clock, ready_cloud9, available_cluster):
+    world, session, clock, ready_cloud9, available_cluster
+):
     _, instance = ready_cloud9
     port = available_cluster["CacheNodes"][0]["Endpoint"]["Port"]
 
@@ -38,8 +49,12 @@ def test_ping_through_ssm_reaches_redis_once_the_security_group_admits_the_insta
 def test_invocation_appears_then_runs_then_ends(world, session, clock, ready_cloud9):
     _, instance = ready_cloud9
     ssm = session.client("ssm")
-    sent = ssm.send_command(InstanceIds=[instance["InstanceId"]], DocumentName="AWS-RunShellScript",
-                            Comment="hello", Parameters={"commands": ["echo hello", "echo oops >&2"]})["Command"]
+    sent = ssm.send_command(
+        InstanceIds=[instance["InstanceId"]],
+        DocumentName="AWS-RunShellScript",
+        Comment="hello",
+        Parameters={"commands": ["echo hello", "echo oops >&2"]},
+    )["Command"]
     assert sent["Status"] == "Pending" and sent["InstanceIds"] == [instance["InstanceId"]]
     ask = dict(CommandId=sent["CommandId"], InstanceId=instance["InstanceId"])
     with pytest.raises(ssm.exceptions.InvocationDoesNotExist):
@@ -49,7 +64,11 @@ def test_invocation_appears_then_runs_then_ends(world, session, clock, ready_clo
     assert in_progress["Status"] == "InProgress" and in_progress["StandardOutputContent"] == ""
     clock.sleep(world.durations["ssm.command"])
     done = ssm.get_command_invocation(**ask)
-    assert (done["Status"], done["StandardOutputContent"], done["StandardErrorContent"]) == ("Success", "hello\n", "oops\n")
+    assert (done["Status"], done["StandardOutputContent"], done["StandardErrorContent"]) == (
+        "Success",
+        "hello\n",
+        "oops\n",
+    )
     assert done["Comment"] == "hello" and done["PluginName"] == "aws:runShellScript"
     with pytest.raises(ssm.exceptions.InvocationDoesNotExist):
         ssm.get_command_invocation(CommandId="00000000-0000-0000-0000-000000000000", InstanceId=instance["InstanceId"])
@@ -64,8 +83,14 @@ def test_failure_timeout_and_truncation(world, session, clock, ready_cloud9):
     timed_out = run(world, session, clock, instance["InstanceId"], "sleep 10", executionTimeout=["1"])
     assert (timed_out["Status"], timed_out["StatusDetails"]) == ("TimedOut", "ExecutionTimedOut")
 
-    long = run(world, session, clock, instance["InstanceId"], "head -c 30000 /dev/zero | tr '\\0' a",
-               "head -c 9000 /dev/zero | tr '\\0' b >&2")
+    long = run(
+        world,
+        session,
+        clock,
+        instance["InstanceId"],
+        "head -c 30000 /dev/zero | tr '\\0' a",
+        "head -c 9000 /dev/zero | tr '\\0' b >&2",
+    )
     assert long["StandardOutputContent"] == "a" * 24000 and long["StandardErrorContent"] == "b" * 8000
 
 
@@ -79,15 +104,18 @@ def test_commands_see_no_aws_credentials(world, session, clock, ready_cloud9, mo
 def test_only_managed_instances_take_commands(world, session, clock):
     ssm, ec2, iam = session.client("ssm"), session.client("ec2"), session.client("iam")
     send = dict(DocumentName="AWS-RunShellScript", Parameters={"commands": ["true"]})
-    with pytest.raises(ssm.exceptions.InvalidInstanceId, match=r"Instances \[\[i-0123456789abcdef0\]\] not in a valid state"):
+    with pytest.raises(
+        ssm.exceptions.InvalidInstanceId, match=r"Instances \[\[i-0123456789abcdef0\]\] not in a valid state"
+    ):
         ssm.send_command(InstanceIds=["i-0123456789abcdef0"], **send)
 
     bare = ec2.run_instances(ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
     iam.create_role(RoleName="ssm", AssumeRolePolicyDocument=SSM_ROLE_POLICY)
     iam.create_instance_profile(InstanceProfileName="ssm")
     iam.add_role_to_instance_profile(InstanceProfileName="ssm", RoleName="ssm")
-    managed = ec2.run_instances(ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1,
-                                IamInstanceProfile={"Name": "ssm"})["Instances"][0]["InstanceId"]
+    managed = ec2.run_instances(
+        ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1, IamInstanceProfile={"Name": "ssm"}
+    )["Instances"][0]["InstanceId"]
     with pytest.raises(ssm.exceptions.InvalidInstanceId):
         ssm.send_command(InstanceIds=[managed], **send)  # SSM Agent not registered yet
     clock.sleep(world.durations["ssm.register"])
@@ -104,8 +132,9 @@ def test_only_managed_instances_take_commands(world, session, clock):
 def test_cloud9_instance_is_managed_only_while_its_environment_is_ready(world, session, clock):
     create_ssm_iam(session)
     cloud9, ssm = session.client("cloud9"), session.client("ssm")
-    env_id = cloud9.create_environment_ec2(name="lab", instanceType="t3.small", imageId="amazonlinux-2023-x86_64",
-                                           connectionType="CONNECT_SSM")["environmentId"]
+    env_id = cloud9.create_environment_ec2(
+        name="lab", instanceType="t3.small", imageId="amazonlinux-2023-x86_64", connectionType="CONNECT_SSM"
+    )["environmentId"]
     instance_id = cloud9_instance(session, env_id)["InstanceId"]
     target = [{"Key": "tag:aws:cloud9:environment", "Values": [env_id]}]
     send = dict(DocumentName="AWS-RunShellScript", Parameters={"commands": ["true"]})
@@ -122,5 +151,8 @@ def test_other_documents_are_not_simulated(session, ready_cloud9):
     _, instance = ready_cloud9
     ssm = session.client("ssm")
     with pytest.raises(ssm.exceptions.InvalidDocument):
-        ssm.send_command(InstanceIds=[instance["InstanceId"]], DocumentName="AWS-RunPowerShellScript",
-                         Parameters={"commands": ["dir"]})
+        ssm.send_command(
+            InstanceIds=[instance["InstanceId"]],
+            DocumentName="AWS-RunPowerShellScript",
+            Parameters={"commands": ["dir"]},
+        )

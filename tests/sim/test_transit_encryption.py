@@ -2,6 +2,7 @@
 CreateReplicationGroup, what describe reports, and an endpoint that speaks only TLS and
 answers like a Redis with requirepass; the `aws` command a simulated instance runs to read
 its token, refused unless the instance's role may read the parameter."""
+
 import json
 import socket
 import ssl
@@ -20,14 +21,21 @@ TOKEN = "s3cret-Token!&#$^<>0123456789"
 
 def create_group(session, **extra):
     return session.client("elasticache").create_replication_group(
-        ReplicationGroupId="secure", ReplicationGroupDescription="lab", Engine="valkey",
-        CacheNodeType="cache.t3.micro", NumCacheClusters=1, **extra)
+        ReplicationGroupId="secure",
+        ReplicationGroupDescription="lab",
+        Engine="valkey",
+        CacheNodeType="cache.t3.micro",
+        NumCacheClusters=1,
+        **extra,
+    )
 
 
 def available_group(world, session, clock, **extra):
     create_group(session, **extra)
     clock.sleep(world.durations["elasticache.replication_group.create"])
-    return session.client("elasticache").describe_replication_groups(ReplicationGroupId="secure")["ReplicationGroups"][0]
+    return session.client("elasticache").describe_replication_groups(ReplicationGroupId="secure")["ReplicationGroups"][
+        0
+    ]
 
 
 def error_of(call):
@@ -43,8 +51,18 @@ def test_auth_token_needs_transit_encryption(session):
     assert TOKEN not in error["Message"]
 
 
-@pytest.mark.parametrize("token", ["short-123", "x" * 129, "has space in it 1234", "slash/not-allowed-1234",
-                                   'quote"not-allowed-1234', "at@not-allowed-12345", "ünïcode-not-ascii-1234"])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "short-123",
+        "x" * 129,
+        "has space in it 1234",
+        "slash/not-allowed-1234",
+        'quote"not-allowed-1234',
+        "at@not-allowed-12345",
+        "ünïcode-not-ascii-1234",
+    ],
+)
 def test_bad_tokens_are_refused_without_echoing_them(session, token):
     error = error_of(lambda: create_group(session, TransitEncryptionEnabled=True, AuthToken=token))
     assert error == {**error, "Code": "InvalidParameterValue", "Message": "Invalid AuthToken provided."}
@@ -52,9 +70,15 @@ def test_bad_tokens_are_refused_without_echoing_them(session, token):
 
 
 def test_transit_encryption_on_a_redis_cache_cluster_is_refused(session):
-    error = error_of(lambda: session.client("elasticache").create_cache_cluster(
-        CacheClusterId="plain", Engine="redis", CacheNodeType="cache.t3.micro", NumCacheNodes=1,
-        TransitEncryptionEnabled=True))
+    error = error_of(
+        lambda: session.client("elasticache").create_cache_cluster(
+            CacheClusterId="plain",
+            Engine="redis",
+            CacheNodeType="cache.t3.micro",
+            NumCacheNodes=1,
+            TransitEncryptionEnabled=True,
+        )
+    )
     assert error["Code"] == "InvalidParameterCombination" and "CreateReplicationGroup" in error["Message"]
 
 
@@ -62,8 +86,9 @@ def test_describe_reports_encryption_on_group_and_member(world, session, clock):
     group = available_group(world, session, clock, TransitEncryptionEnabled=True, AuthToken=TOKEN)
     assert (group["TransitEncryptionEnabled"], group["AuthTokenEnabled"]) == (True, True)
     assert group["TransitEncryptionMode"] == "required"
-    member = session.client("elasticache").describe_cache_clusters(
-        CacheClusterId=group["MemberClusters"][0])["CacheClusters"][0]
+    member = session.client("elasticache").describe_cache_clusters(CacheClusterId=group["MemberClusters"][0])[
+        "CacheClusters"
+    ][0]
     assert (member["TransitEncryptionEnabled"], member["AuthTokenEnabled"]) == (True, True)
     assert TOKEN not in json.dumps(group, default=str) + json.dumps(member, default=str)
 
@@ -74,8 +99,9 @@ def _tls_socket(world, port):
 
 
 def test_the_endpoint_speaks_tls_with_the_accounts_ca_and_requires_the_token(world, session, clock):
-    endpoint = available_group(world, session, clock, TransitEncryptionEnabled=True,
-                               AuthToken=TOKEN)["NodeGroups"][0]["PrimaryEndpoint"]
+    endpoint = available_group(world, session, clock, TransitEncryptionEnabled=True, AuthToken=TOKEN)["NodeGroups"][0][
+        "PrimaryEndpoint"
+    ]
     port = endpoint["Port"]
     with _tls_socket(world, port) as s:
         s.sendall(b"PING\r\n")
@@ -102,12 +128,15 @@ def test_the_endpoint_speaks_tls_with_the_accounts_ca_and_requires_the_token(wor
         assert answer == b""
     # a client that does not trust the account's CA refuses the endpoint
     with pytest.raises(ssl.SSLCertVerificationError):
-        ssl.create_default_context().wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5),
-                                                 server_hostname="127.0.0.1")
+        ssl.create_default_context().wrap_socket(
+            socket.create_connection(("127.0.0.1", port), timeout=5), server_hostname="127.0.0.1"
+        )
 
 
 def test_tls_without_a_token_needs_no_auth(world, session, clock):
-    port = available_group(world, session, clock, TransitEncryptionEnabled=True)["NodeGroups"][0]["PrimaryEndpoint"]["Port"]
+    port = available_group(world, session, clock, TransitEncryptionEnabled=True)["NodeGroups"][0]["PrimaryEndpoint"][
+        "Port"
+    ]
     with _tls_socket(world, port) as s:
         s.sendall(b"*1\r\n$4\r\nPING\r\n")
         assert s.recv(100) == b"+PONG\r\n"
@@ -121,8 +150,12 @@ def test_the_instance_reads_a_parameter_only_when_its_role_may(world, session, c
     create_ssm_iam(session)
     session.client("ssm").put_parameter(Name="/lab/token", Value=TOKEN, Type="SecureString")
     env_id = session.client("cloud9").create_environment_ec2(
-        name="lab", instanceType="t3.small", imageId="amazonlinux-2023-x86_64", connectionType="CONNECT_SSM",
-        automaticStopTimeMinutes=30)["environmentId"]
+        name="lab",
+        instanceType="t3.small",
+        imageId="amazonlinux-2023-x86_64",
+        connectionType="CONNECT_SSM",
+        automaticStopTimeMinutes=30,
+    )["environmentId"]
     clock.sleep(world.durations["cloud9.create"])
     instance_id = cloud9_instance(session, env_id)["InstanceId"]
 
@@ -133,8 +166,13 @@ def test_the_instance_reads_a_parameter_only_when_its_role_may(world, session, c
 
     iam = session.client("iam")
     arn = "arn:aws:ssm:us-east-1:123456789012:parameter/lab/token"
-    iam.put_role_policy(RoleName="AWSCloud9SSMAccessRole", PolicyName="token", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": arn}]}))
+    iam.put_role_policy(
+        RoleName="AWSCloud9SSMAccessRole",
+        PolicyName="token",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": arn}]}
+        ),
+    )
     allowed = run(world, session, clock, instance_id, READ)
     assert allowed["Status"] == "Success" and allowed["StandardOutputContent"] == TOKEN + "\n"
 
@@ -143,8 +181,9 @@ def test_the_instance_reads_a_parameter_only_when_its_role_may(world, session, c
 
     # AWS's own AmazonSSMManagedInstanceCore allows ssm:GetParameter on every parameter
     iam.delete_role_policy(RoleName="AWSCloud9SSMAccessRole", PolicyName="token")
-    iam.attach_role_policy(RoleName="AWSCloud9SSMAccessRole",
-                           PolicyArn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore")
+    iam.attach_role_policy(
+        RoleName="AWSCloud9SSMAccessRole", PolicyArn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+    )
     assert run(world, session, clock, instance_id, READ)["StandardOutputContent"] == TOKEN + "\n"
     missing = run(world, session, clock, instance_id, READ.replace("/lab/token", "/lab/none"))
     assert missing["ResponseCode"] == 254 and "ParameterNotFound" in missing["StandardErrorContent"]
@@ -164,9 +203,13 @@ def test_tls_ping_through_ssm_with_openssl(world, session, clock, ready_cloud9):
     answered = run(world, session, clock, instance["InstanceId"], script)
     assert answered["StandardOutputContent"].split() == ["-NOAUTH", "Authentication", "required."], answered
     # the same with the token in a shell variable, sent with printf, as the step does after reading it
-    script = script.replace("set -u", f"set -u\ntoken='{TOKEN}'").replace(
-        "printf '*1\\r\\n$4\\r\\nPING\\r\\n'",
-        "printf '*2\\r\\n$4\\r\\nAUTH\\r\\n$%d\\r\\n%s\\r\\n*1\\r\\n$4\\r\\nPING\\r\\n' \"${#token}\" \"$token\"").replace(
-        "seq 1 1)", "seq 1 2)")
+    script = (
+        script.replace("set -u", f"set -u\ntoken='{TOKEN}'")
+        .replace(
+            "printf '*1\\r\\n$4\\r\\nPING\\r\\n'",
+            'printf \'*2\\r\\n$4\\r\\nAUTH\\r\\n$%d\\r\\n%s\\r\\n*1\\r\\n$4\\r\\nPING\\r\\n\' "${#token}" "$token"',
+        )
+        .replace("seq 1 1)", "seq 1 2)")
+    )
     answered = run(world, session, clock, instance["InstanceId"], script)
     assert answered["StandardOutputContent"].split() == ["+OK", "+PONG"], answered

@@ -16,12 +16,18 @@ def hostile_environment(monkeypatch, tmp_path):
     credentials = tmp_path / "credentials"
     credentials.write_text("[default]\naws_access_key_id = AKIAFROMFILE\naws_secret_access_key = fromfile\n")
     for name, value in {
-        "AWS_PROFILE": "missing", "AWS_DEFAULT_PROFILE": "missing",
-        "AWS_ENDPOINT_URL": "http://10.9.9.9:1", "AWS_ENDPOINT_URL_ELASTICACHE": "http://10.9.9.9:2",
-        "AWS_DEFAULT_REGION": "eu-west-3", "AWS_REGION": "eu-west-3",
-        "AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(credentials),
-        "AWS_ACCESS_KEY_ID": "AKIAREALLOOKINGKEY", "AWS_SECRET_ACCESS_KEY": "real-looking-secret",
-        "AWS_USE_FIPS_ENDPOINT": "true", "AWS_DATA_PATH": str(tmp_path),
+        "AWS_PROFILE": "missing",
+        "AWS_DEFAULT_PROFILE": "missing",
+        "AWS_ENDPOINT_URL": "http://10.9.9.9:1",
+        "AWS_ENDPOINT_URL_ELASTICACHE": "http://10.9.9.9:2",
+        "AWS_DEFAULT_REGION": "eu-west-3",
+        "AWS_REGION": "eu-west-3",
+        "AWS_CONFIG_FILE": str(config),
+        "AWS_SHARED_CREDENTIALS_FILE": str(credentials),
+        "AWS_ACCESS_KEY_ID": "AKIAREALLOOKINGKEY",
+        "AWS_SECRET_ACCESS_KEY": "real-looking-secret",
+        "AWS_USE_FIPS_ENDPOINT": "true",
+        "AWS_DATA_PATH": str(tmp_path),
     }.items():
         monkeypatch.setenv(name, value)
 
@@ -62,8 +68,11 @@ def test_durations_are_overridable_but_not_misspellable(clock):
 
 
 def test_simulated_state_is_plain_json(world, session, clock, ready_cloud9, available_cluster):
-    session.client("ssm").send_command(InstanceIds=[ready_cloud9[1]["InstanceId"]], DocumentName="AWS-RunShellScript",
-                                       Parameters={"commands": ["true"]})
+    session.client("ssm").send_command(
+        InstanceIds=[ready_cloud9[1]["InstanceId"]],
+        DocumentName="AWS-RunShellScript",
+        Parameters={"commands": ["true"]},
+    )
     data = world.store.data
     assert json.loads(json.dumps(data)) == data
     assert set(data) >= {"cloud9", "elasticache", "ssm", "ec2"}
