@@ -18,6 +18,7 @@ Three kinds of generated text:
 
 tests/test_docs.py runs the same functions and fails when anything committed differs.
 """
+
 import argparse
 import os
 import re
@@ -62,10 +63,17 @@ SESSION: List[Tuple[str, List[str]]] = [
 def _environment(home: Path) -> Dict[str, str]:
     """The user's environment without anything that could point at a real account or change output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPS_"))}
-    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
-               AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE=str(home / "aws-config"),
-               AWS_SHARED_CREDENTIALS_FILE=str(home / "aws-credentials"), PYTHONUNBUFFERED="1",
-               COLUMNS="100", NO_COLOR="1")
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_CONFIG_FILE=str(home / "aws-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(home / "aws-credentials"),
+        PYTHONUNBUFFERED="1",
+        COLUMNS="100",
+        NO_COLOR="1",
+    )
     return env
 
 
@@ -78,17 +86,31 @@ def run_session(workdir: Optional[Path] = None) -> Dict[str, Tuple[str, str]]:
     outputs: Dict[str, Tuple[str, str]] = {}
     try:
         for key, argv in SESSION:
-            done = subprocess.run([sys.executable, "-m", "ops.cli", *argv], cwd=folder, env=env, text=True,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  timeout=300)
+            done = subprocess.run(
+                [sys.executable, "-m", "ops.cli", *argv],
+                cwd=folder,
+                env=env,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                timeout=300,
+            )
             if done.returncode != 0:
                 raise RuntimeError(f"`ops {' '.join(argv)}` exited {done.returncode}:\n{done.stdout}")
-            outputs[key] = ("$ ops " + " ".join(argv), done.stdout.replace(str(folder.resolve()), "$PWD")
-                            .replace(str(folder), "$PWD"))
+            outputs[key] = (
+                "$ ops " + " ".join(argv),
+                done.stdout.replace(str(folder.resolve()), "$PWD").replace(str(folder), "$PWD"),
+            )
     finally:
         if "sim-reset" not in outputs:  # never leave the simulated account's servers running
-            subprocess.run([sys.executable, "-m", "ops.cli", "sim", "reset"], cwd=folder, env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                [sys.executable, "-m", "ops.cli", "sim", "reset"],
+                cwd=folder,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         if own:
             shutil.rmtree(folder, ignore_errors=True)
     return outputs
@@ -96,20 +118,25 @@ def run_session(workdir: Optional[Path] = None) -> Dict[str, Tuple[str, str]]:
 
 # --- normalising and trimming -----------------------------------------------------------------
 
+
 def _same_width(pattern: str, placeholder: Callable[[re.Match], str], text: str) -> str:
     """Replace pattern, eating or adding spaces after it so the columns of a table stay aligned."""
+
     def one(m: re.Match) -> str:
         new, spaces = placeholder(m), m.group("pad")
         if len(spaces) < 2:  # not a table column: leave the spacing alone
             return new + spaces
         return new + " " * max(1, len(m.group(0)) - len(new))
+
     return re.sub(f"(?:{pattern})(?P<pad> *)", one, text)
 
 
 def _right_aligned(pattern: str, placeholder: str, text: str) -> str:
     """Replace a right-aligned field, keeping its column: spaces before it are adjusted."""
+
     def one(m: re.Match) -> str:
         return " " * max(1, len(m.group(0)) - len(placeholder)) + placeholder
+
     return re.sub(f" +(?:{pattern})", one, text)
 
 
@@ -118,8 +145,9 @@ def normalise(text: str, ages: bool = False) -> str:
     for run_id in set(re.findall(r"\brun (r[a-z0-9]{7})\b", text)):
         text = text.replace(run_id, "<run-id>")  # same width as a run id
     text = _same_width(r"\b[0-9a-f]{32}\b", lambda m: "<environment-id>", text)  # Cloud9
-    text = _same_width(r"\b(?P<kind>sgr|sg|i|vpc|subnet|ami)-[0-9a-f]{8,17}\b", lambda m: f"{m.group('kind')}-<id>",
-                       text)
+    text = _same_width(
+        r"\b(?P<kind>sgr|sg|i|vpc|subnet|ami)-[0-9a-f]{8,17}\b", lambda m: f"{m.group('kind')}-<id>", text
+    )
     text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:<port>", text)
     text = re.sub(r"\bport=\d+", "port=<port>", text)
     text = re.sub(r"\b\d+(?:\.\d+)? ms\b", "<n> ms", text)  # the demo's latencies
@@ -128,8 +156,12 @@ def normalise(text: str, ages: bool = False) -> str:
     text = re.sub(r"expires \d{4}-\d\d-\d\d \d\d:\d\d UTC", "expires <date> UTC", text)
     # ops status: ages and costs so far run on the wall clock
     if ages:  # ops status: the ages and costs so far of its rows run on the wall clock
-        text = "\n".join(_right_aligned(r"(?:\d+h)?(?:\d+m)?\d+s$|(?:\d+h)?(?:\d+m)?\d+s(?=  \$)", "<age>", line)
-                         if line.startswith("  ") else line for line in text.splitlines())
+        text = "\n".join(
+            _right_aligned(r"(?:\d+h)?(?:\d+m)?\d+s$|(?:\d+h)?(?:\d+m)?\d+s(?=  \$)", "<age>", line)
+            if line.startswith("  ")
+            else line
+            for line in text.splitlines()
+        )
         text = re.sub(r"\$\d+\.\d{4} so far", "$x.xxxx so far", text)
     return text
 
@@ -148,8 +180,12 @@ class Sample:
 
 SAMPLES: Dict[str, Sample] = {
     # README: the dry run, to each step's end, its answers and the teardown rounds
-    "dry-run": Sample("dry-run", keep=r"^\$ |^ops: |\] (cloud9|redis) +done |\] ping +\| |\] demo +\| +(  cache hits|"
-                                      r"  cached read|  database read)|\] teardown ", width=100),
+    "dry-run": Sample(
+        "dry-run",
+        keep=r"^\$ |^ops: |\] (cloud9|redis) +done |\] ping +\| |\] demo +\| +(  cache hits|"
+        r"  cached read|  database read)|\] teardown ",
+        width=100,
+    ),
     "dry-run-full": Sample("dry-run"),
     "report": Sample("report"),
     "plan": Sample("plan", loose=False),
@@ -177,7 +213,7 @@ def render(sample: Sample, command: str, output: str) -> str:
                 kept.append(ELLIPSIS)
         lines = kept
     if sample.width:
-        lines = [line if len(line) <= sample.width else line[:sample.width - 1] + ELLIPSIS for line in lines]
+        lines = [line if len(line) <= sample.width else line[: sample.width - 1] + ELLIPSIS for line in lines]
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -267,10 +303,13 @@ def step_types_page() -> str:
     from ops.steps import registry
 
     types = registry()
-    out = [GENERATED.format(what="the step types (ops/steps/)"), "# Step types\n\n",
-           "Every step type a playbook can use, from the same registry as `ops steps` and `ops steps TYPE`. "
-           "Any parameter may instead hold a `${{ ... }}` reference (see [Playbooks](../playbooks.md)).\n\n",
-           "| type | what it does |\n|---|---|\n"]
+    out = [
+        GENERATED.format(what="the step types (ops/steps/)"),
+        "# Step types\n\n",
+        "Every step type a playbook can use, from the same registry as `ops steps` and `ops steps TYPE`. "
+        "Any parameter may instead hold a `${{ ... }}` reference (see [Playbooks](../playbooks.md)).\n\n",
+        "| type | what it does |\n|---|---|\n",
+    ]
     for name in sorted(types):
         out.append(f"| [`{name}`](#{name.replace('.', '')}) | {_cell(types[name].summary)} |\n")
     for name in sorted(types):
@@ -282,7 +321,9 @@ def step_types_page() -> str:
             need = "required" if p.required else "optional" if p.default is None else f"default `{p.default!r}`"
             doc = p.doc.rstrip()
             if p.choices:
-                doc += ("" if doc.endswith((".", ":", ";")) else ".") + f" One of: {', '.join(f'`{c}`' for c in p.choices)}."
+                doc += (
+                    "" if doc.endswith((".", ":", ";")) else "."
+                ) + f" One of: {', '.join(f'`{c}`' for c in p.choices)}."
             out.append(f"| `{p.name}` | {p.type} | {_cell(need)} | {_cell(doc)} |\n")
         out.append("\n| output | meaning |\n|---|---|\n")
         for output, o in cls.outputs.items():
@@ -305,17 +346,26 @@ def cli_page() -> str:
 
     from ops.cli import cli
 
-    out = [GENERATED.format(what="the click commands (ops/cli.py)"), "# Command options\n\n",
-           "Every `ops` command with its arguments and options, as `ops COMMAND --help` prints them. "
-           "What the commands are for, exit codes and JSON events: [Commands](../commands.md).\n"]
+    out = [
+        GENERATED.format(what="the click commands (ops/cli.py)"),
+        "# Command options\n\n",
+        "Every `ops` command with its arguments and options, as `ops COMMAND --help` prints them. "
+        "What the commands are for, exit codes and JSON events: [Commands](../commands.md).\n",
+    ]
 
     def walk(command: click.Command, ctx: click.Context) -> None:
         if ctx.parent is not None:
             out.append(f"\n## {ctx.command_path}\n\n")
             out.append(f"```text\n{command.get_usage(ctx)}\n```\n\n")
             text = (command.help or "").split("\f")[0]
-            out.append(re.sub(r"\n\s*\n", "\n\n", "\n".join(line.strip() for line in text.strip().splitlines())
-                              .replace("\b\n", "")) + "\n")
+            out.append(
+                re.sub(
+                    r"\n\s*\n",
+                    "\n\n",
+                    "\n".join(line.strip() for line in text.strip().splitlines()).replace("\b\n", ""),
+                )
+                + "\n"
+            )
             rows = [rec for rec in (p.get_help_record(ctx) for p in command.get_params(ctx)) if rec]
             if rows:
                 out.append("\n| option | meaning |\n|---|---|\n")
@@ -341,6 +391,7 @@ REFERENCE_PAGES: Dict[Path, Callable[[], str]] = {STEP_TYPES_PAGE: step_types_pa
 
 
 # --- main -------------------------------------------------------------------------------------
+
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
