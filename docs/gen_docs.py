@@ -377,7 +377,7 @@ def cli_page() -> str:
                 if sub is not None and not sub.hidden:
                     walk(sub, click.Context(sub, info_name=name, parent=ctx))
 
-    root = click.Context(cli, info_name="ops")
+    root = click.Context(cli, info_name="ops", **cli.context_settings)
     out.append("\n## ops\n\n")
     out.append(f"```text\n{cli.get_usage(root)}\n```\n\n")
     rows = [rec for rec in (p.get_help_record(root) for p in cli.get_params(root)) if rec]
