@@ -332,12 +332,9 @@ def run(
     loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress)
     location, lock = _shared_records(state_flag, lock_timeout, settings)
     simulation = {**_simulation(dry_run, settings), "realtime": realtime} if dry_run else None
-    from .steps.auth_token import check_sources_before_run  # AUTH token sources: readable, before anything
+    from .preflight import check_before_run  # token sources readable, node types offered: before anything
 
-    check_sources_before_run(loaded, dry_run, region or settings.get("region"), profile, simulation)
-    from .preflight import check_node_types_before_run  # offered in the region, before anything is created
-
-    check_node_types_before_run(loaded, dry_run, region or settings.get("region"), profile)
+    check_before_run(loaded, dry_run, region or settings.get("region"), profile, simulation)
     if not dry_run and not yes and chosen_output() == "text" and interactive():
         _preview_and_confirm(loaded, settings, region, profile, count or len(copy_names or []) or 1)
     with graceful_interrupts(), _ending_idle_simulation(dry_run):

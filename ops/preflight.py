@@ -1,10 +1,13 @@
-"""What `ops run` asks the account before any step creates anything.
+"""What `ops run` checks before any step creates anything: that every AUTH token source can
+be read (ops/steps/auth_token.py) and that the region offers every literal node type.
 
 Validation knows a node type's name is real (ops/instance_types.py), not whether the region
 offers it: without this check an unknown size such as cache.m5.8xlarge would fail only at
 CreateCacheCluster, after the steps before it had made (and billed) their resources.
 """
 
+import contextlib
+from pathlib import Path
 from typing import List, Optional, Tuple
 
 from .aws import error_code, error_message, is_unreachable
@@ -46,9 +49,41 @@ def not_offered(aws, node_type: str) -> Optional[str]:
     return None
 
 
-def check_node_types_before_run(playbook, dry_run: bool, region: Optional[str], profile: Optional[str]) -> None:
-    """BadInput (exit 2) for the first node type the account would refuse. A dry run asks the
-    simulator's list (the simulated account is not opened, so nothing is written)."""
+def check_before_run(playbook, dry_run: bool, region: Optional[str], profile: Optional[str], simulation=None) -> None:
+    """BadInput (exit 2) for the first token source or node type the run would fail on. The
+    account is opened at most once, and only when a check needs it."""
+    from .steps.auth_token import check_sources
+
+    with contextlib.ExitStack() as stack:
+        opened: list = []
+
+        @contextlib.contextmanager
+        def account():
+            if not opened:
+                opened.append(stack.enter_context(_open_account(dry_run, region, profile, simulation)))
+            yield opened[0]
+
+        check_sources(playbook, account)
+        _check_node_types(playbook, dry_run, account)
+
+
+@contextlib.contextmanager
+def _open_account(dry_run: bool, region: Optional[str], profile: Optional[str], simulation):
+    """The account the run will use; None for a simulated one that does not exist yet (it
+    holds nothing, and looking must not create it)."""
+    from .target import open_target
+
+    home = (simulation or {}).get("home")
+    if dry_run and home is not None and not Path(home).exists():
+        yield None
+        return
+    with open_target(dry_run, region, profile, dict(simulation or {})) as aws:
+        yield aws
+
+
+def _check_node_types(playbook, dry_run: bool, account) -> None:
+    """A dry run asks the simulator's list (nothing is opened, so nothing is written); a real
+    run asks the account."""
     wanted = literal_node_types(playbook)
     if not wanted:
         return
@@ -63,9 +98,7 @@ def check_node_types_before_run(playbook, dry_run: bool, region: Optional[str], 
                     "nodes (previous-generation or unknown size)",
                 )
         return
-    from .target import open_target
-
-    with open_target(False, region, profile) as aws:
+    with account() as aws:
         for step, node_type in wanted:
             problem = not_offered(aws, node_type)
             if problem:

@@ -43,7 +43,7 @@ def _node_type_line() -> int:
 
 
 def test_a_dry_run_with_an_offered_node_type_passes_the_preflight():
-    preflight.check_node_types_before_run(load_playbook(LAB, {"node_type": "cache.t4g.small"}), True, None, None)
+    preflight.check_before_run(load_playbook(LAB, {"node_type": "cache.t4g.small"}), True, None, None)
 
 
 def real_account(world, answer):
@@ -77,10 +77,10 @@ def test_a_real_run_asks_the_account(world, monkeypatch, answer, refused):
     monkeypatch.setattr(ops.target, "open_target", real_account(world, answer))
     playbook = load_playbook(LAB)
     if refused is None:
-        preflight.check_node_types_before_run(playbook, False, world.region, None)
+        preflight.check_before_run(playbook, False, world.region, None)
         return
     with pytest.raises(BadInput) as error:
-        preflight.check_node_types_before_run(playbook, False, world.region, None)
+        preflight.check_before_run(playbook, False, world.region, None)
     assert refused in str(error.value) and error.value.line == playbook.step("redis").arg_lines["node_type"]
 
 

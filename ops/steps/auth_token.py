@@ -172,22 +172,3 @@ def delete_parameter(ctx, name: str) -> None:
     except Exception as exc:  # noqa: BLE001
         if error_code(exc) != "ParameterNotFound":
             raise
-
-
-def check_sources_before_run(playbook, dry_run: bool, region, profile, simulation) -> None:
-    """`ops run`: check_sources against the account the run will use, before it creates anything."""
-    import contextlib
-    from pathlib import Path
-
-    @contextlib.contextmanager
-    def opener():
-        from ..target import open_target
-
-        home = (simulation or {}).get("home")
-        if dry_run and home is not None and not Path(home).exists():
-            yield None  # a simulated account that does not exist yet holds no parameter
-            return
-        with open_target(dry_run, region, profile, dict(simulation or {})) as aws:
-            yield aws
-
-    check_sources(playbook, opener)
