@@ -9,7 +9,7 @@ import queue
 import threading
 from typing import Any, Callable, Dict, List, Set
 
-from .aws import aws_failure, error_code, error_message
+from .aws import CREDENTIAL_HINTS, aws_failure, error_code, error_message
 from .context import StepContext
 from .errors import Interrupted, OpsError, StepFailed
 from .interrupts import stop_requested
@@ -23,8 +23,6 @@ HINTS = {
     "AccessDenied": "The credentials lack a permission this step needs: ask for it (see the step's permissions in 'ops steps').",
     "AccessDeniedException": "The credentials lack a permission this step needs: ask for it (see 'ops steps').",
     "UnauthorizedOperation": "The credentials lack a permission this step needs: ask for it (see 'ops steps').",
-    "ExpiredToken": "Your session expired: log in again (e.g. 'aws sso login') and re-run; the run resumes.",
-    "ExpiredTokenException": "Your session expired: log in again (e.g. 'aws sso login') and re-run; the run resumes.",
     "InsufficientCacheClusterCapacity": "Try another node type (--var node_type=...) or another region.",
     "InvalidParameterValue": "A parameter was refused: check the values in the playbook and --var.",
     "InvalidParameterCombination": "AWS refused this combination (e.g. a previous-generation node type): "
@@ -45,7 +43,8 @@ def describe_failure(step: str, exc: BaseException) -> StepFailed:
         return StepFailed(
             step,
             f"AWS answered {code}: {error_message(exc).rstrip('.')}.",
-            HINTS.get(code, "Fix the cause, then re-run: the run resumes where it stopped."),
+            HINTS.get(code)
+            or CREDENTIAL_HINTS.get(code, "Fix the cause, then re-run: the run resumes where it stopped."),
         )
     if isinstance(exc, WaitTimeout):
         return StepFailed(
