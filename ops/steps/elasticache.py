@@ -180,14 +180,10 @@ class CacheCluster(StepType):
     def wait(self) -> Dict[str, Any]:
         ctx = self.ctx
         cluster_id = self.args["cluster_id"]
-        ctx.wait(f"cluster {cluster_id}", _status_check(ctx, cluster_id), "elasticache.create")
+        ctx.wait(f"cluster {cluster_id}", _check(ctx, "cache_cluster_available", cluster_id), "elasticache.create")
         cluster = describe_cluster(ctx, cluster_id)
         if cluster is None:
-            raise StepFailed(
-                ctx.step,
-                f"cluster {cluster_id} was deleted right after it became available.",
-                "Something outside this run deleted it: run the lab again.",
-            )
+            raise vanished(ctx.step, f"cluster {cluster_id}")
         node = cluster["CacheNodes"][0]["Endpoint"]
         return {"address": node["Address"], "port": node["Port"], "endpoint": f"{node['Address']}:{node['Port']}"}
 
@@ -203,7 +199,7 @@ class CacheCluster(StepType):
             lambda: ctx.call(client.delete_cache_cluster, CacheClusterId=resource.id),
             "InvalidCacheClusterState",
             "CacheClusterNotFound",
-            _gone_check(ctx, resource.id),
+            _check(ctx, "cache_cluster_deleted", resource.id),
         )
 
 
@@ -238,27 +234,24 @@ def delete_cache(
 BUSY = ("creating", "modifying", "snapshotting", "rebooting cluster nodes")
 
 
-def _status_check(ctx, cluster_id: str):
+def _check(ctx, waiter: str, cluster_id: str):
     from ..waiting import waiter_check
 
     return waiter_check(
         ctx.aws,
         ctx.client("elasticache"),
-        "cache_cluster_available",
+        waiter,
         lambda r: r["CacheClusters"][0]["CacheClusterStatus"],
         CacheClusterId=cluster_id,
     )
 
 
-def _gone_check(ctx, cluster_id: str):
-    from ..waiting import waiter_check
-
-    return waiter_check(
-        ctx.aws,
-        ctx.client("elasticache"),
-        "cache_cluster_deleted",
-        lambda r: r["CacheClusters"][0]["CacheClusterStatus"],
-        CacheClusterId=cluster_id,
+def vanished(step: str, what: str) -> StepFailed:
+    """A cache that was available one call ago and is gone now."""
+    return StepFailed(
+        step,
+        f"{what} was deleted right after it became available.",
+        "Something outside this run deleted it: run the lab again.",
     )
 
 

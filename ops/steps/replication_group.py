@@ -14,7 +14,6 @@ itself). AWS offers in-transit encryption for Redis/Valkey only on replication g
 from typing import Any, Dict, List, Optional
 
 from ..aws import error_code
-from ..errors import StepFailed
 from ..permissions import ANY, REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
 from . import auth_token
 from .base import Change, Output, Param, Resource, StepType, register
@@ -28,6 +27,7 @@ from .elasticache import (
     delete_cache,
     describe_cluster,
     node_request,
+    vanished,
 )
 
 GROUP = "replication-group"
@@ -244,11 +244,7 @@ class CacheReplicationGroup(StepType):
         )
         group = describe_group(ctx, group_id)
         if group is None:
-            raise StepFailed(
-                ctx.step,
-                f"replication group {group_id} was deleted right after it became available.",
-                "Something outside this run deleted it: run the lab again.",
-            )
+            raise vanished(ctx.step, f"replication group {group_id}")
         endpoint = group["NodeGroups"][0]["PrimaryEndpoint"]
         return {
             "address": endpoint["Address"],
