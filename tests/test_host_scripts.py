@@ -437,17 +437,10 @@ def test_the_simulator_reports_a_missing_working_directory_as_text(monkeypatch, 
 
 
 def _send_with_working_directory(world, folder: str):
-    from sim.conftest import cloud9_instance, create_ssm_iam
+    from sim.conftest import cloud9_instance, create_ssm_environment
 
     session = world.session()
-    create_ssm_iam(session)
-    environment = session.client("cloud9").create_environment_ec2(
-        name="lab",
-        instanceType="t3.small",
-        imageId="amazonlinux-2023-x86_64",
-        connectionType="CONNECT_SSM",
-        automaticStopTimeMinutes=30,
-    )["environmentId"]
+    environment = create_ssm_environment(session)
     world.clock.sleep(world.durations["cloud9.create"])
     instance = cloud9_instance(session, environment)["InstanceId"]
     ssm = session.client("ssm")

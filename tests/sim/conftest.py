@@ -67,6 +67,18 @@ def create_ssm_iam(session):
     )
 
 
+def create_ssm_environment(session) -> str:
+    """A CONNECT_SSM environment (with the IAM pieces it needs), as the lab creates it: its id."""
+    create_ssm_iam(session)
+    return session.client("cloud9").create_environment_ec2(
+        name="lab",
+        instanceType="t3.small",
+        imageId="amazonlinux-2023-x86_64",
+        connectionType="CONNECT_SSM",
+        automaticStopTimeMinutes=30,
+    )["environmentId"]
+
+
 def cloud9_instance(session, environment_id):
     reservations = session.client("ec2").describe_instances(
         Filters=[{"Name": "tag:aws:cloud9:environment", "Values": [environment_id]}]
@@ -77,14 +89,7 @@ def cloud9_instance(session, environment_id):
 @pytest.fixture
 def ready_cloud9(world, session, clock):
     """A CONNECT_SSM environment, ready: (environment id, its EC2 instance)."""
-    create_ssm_iam(session)
-    env_id = session.client("cloud9").create_environment_ec2(
-        name="lab",
-        instanceType="t3.small",
-        imageId="amazonlinux-2023-x86_64",
-        connectionType="CONNECT_SSM",
-        automaticStopTimeMinutes=30,
-    )["environmentId"]
+    env_id = create_ssm_environment(session)
     clock.sleep(world.durations["cloud9.create"])
     return env_id, cloud9_instance(session, env_id)
 

@@ -15,7 +15,7 @@ from ops.clock import VirtualClock
 from ops.sim.processes import alive, terminate
 from ops.sim.world import SimAccountLost, SimWorld
 
-from .conftest import cloud9_instance, create_ssm_iam
+from .conftest import cloud9_instance, create_ssm_environment
 from .test_elasticache import ping, refuses_connections
 from .test_ssm import PING, run
 
@@ -48,14 +48,7 @@ def build_lab(world) -> dict:
     cache cluster in the default group, that group's ingress rule from the environment's
     group, and a DynamoDB table. Their ids."""
     session = world.session()
-    create_ssm_iam(session)
-    environment_id = session.client("cloud9").create_environment_ec2(
-        name="lab",
-        instanceType="t3.small",
-        imageId="amazonlinux-2023-x86_64",
-        connectionType="CONNECT_SSM",
-        automaticStopTimeMinutes=30,
-    )["environmentId"]
+    environment_id = create_ssm_environment(session)
     instance = cloud9_instance(session, environment_id)
     cluster = session.client("elasticache").create_cache_cluster(
         CacheClusterId="lab-redis", Engine="redis", CacheNodeType="cache.t3.micro", NumCacheNodes=1

@@ -13,7 +13,7 @@ import redis
 from ops.sim.network import NOAUTH, WRONGPASS
 from ops.steps.redis_ping import ping_script
 
-from .conftest import cloud9_instance, create_ssm_iam
+from .conftest import cloud9_instance, create_ssm_environment
 from .test_ssm import allow_redis_from, run
 
 TOKEN = "s3cret-Token!&#$^<>0123456789"
@@ -147,15 +147,8 @@ READ = "aws ssm get-parameter --name /lab/token --with-decryption --query Parame
 
 @pytest.mark.managed_policies
 def test_the_instance_reads_a_parameter_only_when_its_role_may(world, session, clock):
-    create_ssm_iam(session)
     session.client("ssm").put_parameter(Name="/lab/token", Value=TOKEN, Type="SecureString")
-    env_id = session.client("cloud9").create_environment_ec2(
-        name="lab",
-        instanceType="t3.small",
-        imageId="amazonlinux-2023-x86_64",
-        connectionType="CONNECT_SSM",
-        automaticStopTimeMinutes=30,
-    )["environmentId"]
+    env_id = create_ssm_environment(session)
     clock.sleep(world.durations["cloud9.create"])
     instance_id = cloud9_instance(session, env_id)["InstanceId"]
 
