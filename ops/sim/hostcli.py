@@ -37,7 +37,8 @@ from .base import ACCOUNT_ID
 EXIT_SERVICE_ERROR, EXIT_USAGE = 254, 252
 
 SHIM = """#!{python} -I
-import json, socket, sys
+import json, os, socket, sys
+SOCKET = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "cli.sock")  # bin/../cli.sock
 USAGE = ("aws: [ERROR]: ops sim: only 'aws ssm get-parameter --name NAME [--with-decryption] "
          "--query Parameter.Value --output text' is simulated")
 args, options, flags = sys.argv[1:], {{}}, set()
@@ -55,7 +56,7 @@ while rest:
 if "--name" not in options or options.get("--query") != "Parameter.Value" or options.get("--output") != "text":
     sys.exit(print(USAGE, file=sys.stderr) or {usage})
 with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-    s.connect({socket_path!r})
+    s.connect(SOCKET)
     s.sendall(json.dumps({{"name": options["--name"], "decrypt": "--with-decryption" in flags}}).encode() + b"\\n")
     answer = json.loads(s.makefile().readline())
 if "error" in answer:
@@ -130,11 +131,7 @@ class HostCli:
         ).start()
         shim = os.path.join(self.bin, "aws")
         with open(shim, "w") as f:
-            f.write(
-                SHIM.format(
-                    python=sys.executable, socket_path=socket_path, usage=EXIT_USAGE, service_error=EXIT_SERVICE_ERROR
-                )
-            )
+            f.write(SHIM.format(python=sys.executable, usage=EXIT_USAGE, service_error=EXIT_SERVICE_ERROR))
         os.chmod(shim, 0o700)
 
     def close(self) -> None:
