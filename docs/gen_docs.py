@@ -353,6 +353,15 @@ def cli_page() -> str:
         "What the commands are for, exit codes and JSON events: [Commands](../commands.md).\n",
     ]
 
+    def option_rows(command: click.Command, ctx: click.Context) -> list:
+        """Its options' help records, the help option built from the context: click caches a
+        command's help option from the first context that asked, which in a test process may
+        not be the group's (-h, --help)."""
+        rows = [rec for rec in (p.get_help_record(ctx) for p in command.params) if rec]
+        if ctx.help_option_names and command.add_help_option:
+            rows.append((", ".join(ctx.help_option_names), "Show this message and exit."))
+        return rows
+
     def walk(command: click.Command, ctx: click.Context) -> None:
         if ctx.parent is not None:
             out.append(f"\n## {ctx.command_path}\n\n")
@@ -366,7 +375,7 @@ def cli_page() -> str:
                 )
                 + "\n"
             )
-            rows = [rec for rec in (p.get_help_record(ctx) for p in command.get_params(ctx)) if rec]
+            rows = option_rows(command, ctx)
             if rows:
                 out.append("\n| option | meaning |\n|---|---|\n")
                 for names, help_text in rows:
@@ -380,7 +389,7 @@ def cli_page() -> str:
     root = click.Context(cli, info_name="ops", **cli.context_settings)
     out.append("\n## ops\n\n")
     out.append(f"```text\n{cli.get_usage(root)}\n```\n\n")
-    rows = [rec for rec in (p.get_help_record(root) for p in cli.get_params(root)) if rec]
+    rows = option_rows(cli, root)
     out.append("| option | meaning |\n|---|---|\n")
     out.extend(f"| `{names}` | {_cell(help_text)} |\n" for names, help_text in rows)
     walk(cli, root)

@@ -93,3 +93,24 @@ def test_the_architecture_page_names_every_module_and_only_real_ones():
     steps = sorted(p.name for p in (ROOT / "ops" / "steps").glob("*.py") if p.name != "__init__.py")
     unnamed = [m for m in modules if m not in named] + [s for s in steps if f"`{s}`" not in text]
     assert not unnamed, f"docs/architecture.md does not describe: {unnamed}; add a line for each."
+
+
+def test_the_cli_reference_does_not_depend_on_what_ran_before():
+    """click caches a command's help option from the first context that asks: a command invoked
+    on its own (--help only) must not change the page (it did, under xdist, depending on order)."""
+    import click
+    from click.testing import CliRunner
+
+    from ops.cli import cli
+
+    def commands(group):
+        for name in group.list_commands(None):
+            command = group.get_command(None, name)
+            yield command
+            if isinstance(command, click.Group):
+                yield from commands(command)
+
+    for command in commands(cli):
+        CliRunner().invoke(command, ["--help"])
+    page = next(p for p in gen_docs.REFERENCE_PAGES if p.name == "cli.md")
+    assert page.read_text() == gen_docs.REFERENCE_PAGES[page]()
