@@ -12,6 +12,7 @@ name (or `*` within the resource type). A resource whose name the playbook leave
 stay there (tests/test_policy_lint.py checks each against AWS's IAM database).
 """
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence
@@ -130,9 +131,11 @@ def statement(grant: Grant, names: Mapping[str, Optional[str]]) -> Optional[Dict
     return document
 
 
+@functools.lru_cache(maxsize=None)
 def partition_of(region: Optional[str]) -> str:
     """The AWS partition a region belongs to (aws, aws-cn, aws-us-gov, ...), from botocore's
-    endpoint data; without a region, that of ops's default region."""
+    endpoint data (parsed once: a new session reads it again); without a region, that of
+    ops's default region."""
     import boto3
 
     from .target import DRY_RUN_DEFAULT_REGION

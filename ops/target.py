@@ -1,5 +1,6 @@
 """Where a command runs: the real AWS account, or a simulated one (moto + ops.sim)."""
 
+import functools
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +13,8 @@ from .errors import BadInput, OpsError
 DRY_RUN_DEFAULT_REGION = "us-east-1"
 
 
-def known_regions() -> set:
+@functools.lru_cache(maxsize=None)
+def known_regions() -> frozenset:
     """Every region of every AWS partition, from botocore's endpoint data, without importing
     botocore (so commands that only check input stay fast)."""
     import importlib.util
@@ -22,7 +24,7 @@ def known_regions() -> set:
     if spec is None or spec.origin is None:
         raise RuntimeError("botocore is not installed (boto3 needs it): reinstall ops")
     data = Path(spec.origin).parent / "data" / "endpoints.json"
-    return {region for partition in json.loads(data.read_text())["partitions"] for region in partition["regions"]}
+    return frozenset(r for partition in json.loads(data.read_text())["partitions"] for r in partition["regions"])
 
 
 def check_region(region: Optional[str]) -> None:

@@ -6,9 +6,16 @@ non-loopback address and fails the test that made it, even if the code swallowed
 """
 
 import ipaddress
+import os
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 
 import pytest
+
+from ops.sim.forkserver import ENV_VAR as FORKSERVER_ENV_VAR
 
 AWS_ENV_TO_HIDE = (
     "AWS_PROFILE",
@@ -136,3 +143,26 @@ def no_simulated_account_left_running(request):
 
         for home in homes:
             SimWorld.destroy(home)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_simulator_servers():
+    """Every simulated account's server forked from one process per test worker that has
+    imported moto already (ops/sim/forkserver.py): about 2 s of CPU saved per account.
+    tests/sim/test_forkserver.py checks both ways of starting one."""
+    folder = tempfile.mkdtemp(prefix="ops-fork-")  # short: a Unix socket's path is ~100 bytes at most
+    path = os.path.join(folder, "socket")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ops.sim.forkserver", "--socket", path],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert process.stdout is not None and process.stdout.readline() == b"ready\n", "the forkserver did not start"
+    os.environ[FORKSERVER_ENV_VAR] = path
+    yield path
+    os.environ.pop(FORKSERVER_ENV_VAR, None)
+    process.terminate()
+    process.wait()
+    process.stdout.close()
+    shutil.rmtree(folder, ignore_errors=True)

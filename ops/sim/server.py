@@ -37,10 +37,11 @@ from typing import Dict, Optional
 
 from botocore.config import Config
 
+from . import forkserver, moto_setup
 from .account_keys import AccountKeys, make_keys, read_keys, refusal, signed_headers
 from .local_redis import LOOPBACK
 from .network import Gate, SharedAttribution, admits
-from .processes import alive, belongs_to, keep
+from .processes import alive, belongs_to, keep, terminate
 
 SERVER_FILE, SERVER_LOCK, SERVER_LOG = "server.json", "server.lock", "server.log"
 _START_SECONDS = 60
@@ -93,24 +94,33 @@ class SimServer:
     def _start(cls, home: Path, managed_policies: bool) -> "SimServer":
         (home / SERVER_FILE).unlink(missing_ok=True)
         make_keys(home)  # a new server, a new account: keys of its own
-        args = [sys.executable, "-m", "ops.sim.server", "--home", str(home)]
-        if managed_policies:
-            args.append("--managed-policies")
+        argv = ["--home", str(home)] + (["--managed-policies"] if managed_policies else [])
         # it runs in home, so ops must be importable from where this process found it
         source = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))}
-        with os.fdopen(_private_file(home / SERVER_LOG, os.O_WRONLY | os.O_APPEND), "ab") as log:
-            process = subprocess.Popen(
-                args, cwd=home, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
-            )
-        keep(process)
+        os.close(_private_file(home / SERVER_LOG, os.O_WRONLY | os.O_APPEND))
+        warm = os.environ.get(forkserver.ENV_VAR)
+        pid = forkserver.fork_server(warm, home, argv, env, home / SERVER_LOG) if warm else None
+        if pid is None:
+            with open(home / SERVER_LOG, "ab") as log:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "ops.sim.server", *argv],
+                    cwd=home,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,
+                )
+            keep(process)
+            pid = process.pid
         deadline = time.monotonic() + _START_SECONDS
         while True:
             server = cls.find(home)
-            if server is not None and server.pid == process.pid:
+            if server is not None and server.pid == pid:
                 return server
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
+            if not alive(pid) or time.monotonic() > deadline:
+                terminate(pid)
                 raise SimServerError(f"the simulator server did not start; see {home / SERVER_LOG}")
             time.sleep(0.02)
 
@@ -295,7 +305,7 @@ def main(argv=None) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
-    default_user_config["iam"]["load_aws_managed_policies"] = args.managed_policies
+    default_user_config["iam"].update(moto_setup.configure(args.managed_policies)["iam"])
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the log is for errors, not every request
     gates = _Gates(args.home, keys)
     server = make_server(LOOPBACK, 0, _App(DomainDispatcherApplication(create_backend_app), gates, keys), threaded=True)

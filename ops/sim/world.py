@@ -54,6 +54,7 @@ from moto import mock_aws
 from moto.core.models import MockAWS
 
 from ..records import private_dir
+from . import moto_setup
 from .account_keys import SIGNED_URL_HEADER, AccountKeys
 from .base import SimStore, to_datetime, wall_anchor
 from .cloud9 import Cloud9Backend
@@ -137,8 +138,8 @@ class SimAccountLost(RuntimeError):
 
 class SimWorld:
     # A real account has the AWS managed policies (the lab attaches AWSCloud9SSMInstanceProfile);
-    # moto loads its ~1,300 only when asked, which costs about a second per world. Tests that
-    # never touch them may switch this off.
+    # moto loads its ~1,300 only when asked, which costs over 0.1 s per world (moto_setup.py).
+    # Tests that never touch them may switch this off.
     aws_managed_policies = True
 
     def __init__(
@@ -185,7 +186,7 @@ class SimWorld:
         if self.home:
             self._open_account()
         else:
-            self._mock = mock = mock_aws(config={"iam": {"load_aws_managed_policies": self.aws_managed_policies}})
+            self._mock = mock = mock_aws(config=moto_setup.configure(self.aws_managed_policies))
             mock.start()
             self.workdir = tempfile.mkdtemp(prefix="ops-sim-")
             self.store.section("meta").update(region=self.region, **wall_anchor(self.clock))

@@ -1,0 +1,116 @@
+"""A warm start for simulator servers: one process that has imported moto forks each new one.
+
+    python -m ops.sim.forkserver --socket PATH
+
+A simulator server (server.py) spends about three seconds of CPU importing moto's backends
+and parsing their service models before it answers its first EC2 call. One dry run pays it
+once; a test suite or a benchmark that opens hundreds of accounts pays it hundreds of times.
+With OPS_SIM_FORKSERVER=PATH in the environment, SimServer asks this process instead of
+starting `python -m ops.sim.server`: it forks a child that already has every import done,
+and the child becomes that same server (server.main), in HOME, in a session of its own,
+with the asker's environment, its output going to HOME's server log.
+
+It forks from a single thread and builds no moto backend before forking, so every child
+starts from an empty account. It ends when the process that started it ends.
+"""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+ENV_VAR = "OPS_SIM_FORKSERVER"
+_POLL_SECONDS = 1.0  # how often the idle loop checks that its starter still runs
+
+
+def fork_server(socket_path: str, home: Path, argv: List[str], env: Dict[str, str], log: Path) -> Optional[int]:
+    """Ask the forkserver at `socket_path` for a server (`argv` as server.main takes them):
+    its pid, or None when it is gone or cannot start one that this process could reach
+    (another network namespace: its loopback is not ours). The caller then starts one cold."""
+    request = {"home": str(home), "argv": argv, "env": env, "log": str(log), "network": _network_namespace()}
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.settimeout(30)
+            connection.connect(socket_path)
+            connection.sendall(json.dumps(request).encode() + b"\n")
+            answer = connection.makefile("rb").readline()
+        return json.loads(answer)["pid"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _network_namespace() -> Optional[str]:
+    try:
+        return os.readlink("/proc/self/ns/net")
+    except OSError:
+        return None
+
+
+def _serve(listener: socket.socket, starter: int) -> None:
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped as they end
+    listener.settimeout(_POLL_SECONDS)
+    while os.getppid() == starter:
+        try:
+            connection, _ = listener.accept()
+        except socket.timeout:
+            continue
+        with connection:
+            connection.settimeout(30)
+            request = json.loads(connection.makefile("rb").readline())
+            if request["network"] != _network_namespace():
+                connection.sendall(json.dumps({"pid": None}).encode() + b"\n")
+                continue
+            pid = os.fork()
+            if pid == 0:
+                listener.close()
+                connection.close()
+                _become_server(request)
+            connection.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+
+
+def _become_server(request: dict) -> None:
+    """In the child: detach as Popen(start_new_session=True) would, then run server.main."""
+    status = 1
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.setsid()
+        os.chdir(request["home"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        null = os.open(os.devnull, os.O_RDONLY)
+        log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        from .server import main
+
+        main(request["argv"])
+        status = 0
+    finally:
+        sys.stderr.flush()
+        os._exit(status)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ops.sim.forkserver")
+    parser.add_argument("--socket", required=True, help="the Unix socket to listen on")
+    args = parser.parse_args(argv)
+    starter = os.getppid()
+
+    from . import moto_setup, server  # noqa: F401  (imported here so that every child has them)
+
+    moto_setup.preload()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(args.socket)
+        os.chmod(args.socket, 0o600)
+        listener.listen(16)
+        print("ready", flush=True)
+        _serve(listener, starter)
+
+
+if __name__ == "__main__":
+    main()

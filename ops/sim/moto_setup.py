@@ -1,0 +1,85 @@
+"""How the simulator sets moto up: what a simulated account holds, and what to import ahead.
+
+moto builds a fresh account lazily and generously: ~1,300 AWS managed IAM policies parsed
+for each of its six partitions (about a second), and ~7,000 default AMIs for each EC2
+backend. The simulated account lives in the `aws` partition only (every ARN the fakes make
+says `arn:aws:`), and never looks an AMI up (Cloud9's and the hosts' images are
+placeholders), so neither is needed: a real account in `aws` still finds the managed
+policies it attaches, and the other partitions keep their own (empty) IAM.
+"""
+
+import os
+from typing import Dict, Tuple
+
+import moto.iam.models as iam_models
+from moto.core import serialize
+from moto.core.config import DefaultConfig
+from moto.core.utils import MISSING, get_value
+
+SIMULATED_PARTITION = "aws"
+
+# Every moto backend a dry run calls (S3 for records kept in a bucket): importing one costs
+# up to a second the first time (moto.ec2 lists its regions from botocore's model), so a
+# warm server (forkserver.py) imports them before it forks.
+BACKENDS = ("ec2", "iam", "dynamodb", "sts", "ssm", "s3")
+
+_unpatched_managed_policies = iam_models.IAMBackend._init_aws_policies
+
+
+def _managed_policies_of_the_simulated_partition(backend):
+    if backend.partition != SIMULATED_PARTITION:
+        return []
+    return _unpatched_managed_policies(backend)
+
+
+_unpatched_get_value = serialize.ResponseSerializer.get_value
+_PLAIN_PICKERS = (serialize.AttributePicker, serialize.XFormedAttributePicker)
+_keys_of_a_dict_member: Dict[tuple, Tuple[str, ...]] = {}
+
+
+def _get_value_of_a_dict(serializer, value, key, shape):
+    """moto's response serializer looks each member up under every alias its six providers
+    offer, building them again for every member of every item: most of a DynamoDB Query's
+    time on the server. For a plain dict those aliases depend only on the member's name, its
+    shape and the shape's parent at that moment, so they are built once and reused; the
+    lookup itself is still moto's."""
+    picker = serializer._value_picker
+    if (
+        type(value) is not dict
+        or type(picker) not in _PLAIN_PICKERS
+        or picker.alias_providers is not serialize.DEFAULT_ALIAS_PROVIDERS
+        or picker.response_transformers
+    ):
+        return _unpatched_get_value(serializer, value, key, shape)
+    cache_key = (type(picker), key, shape, getattr(shape, "parent", None))
+    keys = _keys_of_a_dict_member.get(cache_key)
+    if keys is None:
+        context = serialize.AttributePickerContext(obj={}, key=key, shape=shape)
+        keys = _keys_of_a_dict_member[cache_key] = tuple(picker.get_possible_keys(context))
+    for possible_key in keys:
+        found = get_value(value, possible_key, MISSING)
+        if found is not MISSING:
+            return found
+    return None
+
+
+def configure(managed_policies: bool) -> "DefaultConfig":
+    """Set moto up in this process for a simulated account; the config to give mock_aws."""
+    os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    iam_models.IAMBackend._init_aws_policies = _managed_policies_of_the_simulated_partition  # type: ignore[method-assign]
+    serialize.ResponseSerializer.get_value = _get_value_of_a_dict  # type: ignore[method-assign]
+    return {"iam": {"load_aws_managed_policies": managed_policies}}
+
+
+def preload() -> None:
+    """Import the server app and every backend a dry run calls, and parse their models."""
+    import importlib
+
+    from moto.backends import get_backend
+    from moto.core.utils import get_service_model
+    from moto.moto_server import werkzeug_app  # noqa: F401  (the server's app)
+
+    for name in BACKENDS:
+        get_backend(name)  # type: ignore[call-overload]
+        importlib.import_module(f"moto.{name}.responses")
+        get_service_model(name)
