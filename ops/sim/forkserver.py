@@ -77,6 +77,7 @@ def _become_server(request: dict) -> None:
     status = 1
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _reseed()
         os.setsid()
         os.chdir(request["home"])
         os.environ.clear()
@@ -93,6 +94,17 @@ def _become_server(request: dict) -> None:
     finally:
         sys.stderr.flush()
         os._exit(status)
+
+
+def _reseed() -> None:
+    """A fork shares its parent's random state: without this, every account would get the same
+    "random" instance, group and rule ids, in the same order."""
+    import random
+
+    from moto.moto_api._internal import mock_random
+
+    random.seed()
+    mock_random.seed()
 
 
 def main(argv=None) -> None:

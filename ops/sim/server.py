@@ -37,7 +37,7 @@ from typing import Dict, Optional
 
 from botocore.config import Config
 
-from . import forkserver, moto_setup
+from . import forkserver
 from .account_keys import AccountKeys, make_keys, read_keys, refusal, signed_headers
 from .local_redis import LOOPBACK
 from .network import Gate, SharedAttribution, admits
@@ -304,6 +304,8 @@ def main(argv=None) -> None:
     from moto.core.config import default_user_config
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
+
+    from . import moto_setup
 
     default_user_config["iam"].update(moto_setup.configure(args.managed_policies)["iam"])
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the log is for errors, not every request

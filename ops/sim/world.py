@@ -42,7 +42,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Dict, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Set, Tuple
 from urllib.parse import urlsplit, urlunsplit
 
 import boto3
@@ -50,11 +50,8 @@ import botocore.session
 from botocore.config import Config
 from botocore.configprovider import BOTOCORE_DEFAUT_SESSION_VARIABLES
 from botocore.loaders import Loader
-from moto import mock_aws
-from moto.core.models import MockAWS
 
 from ..records import private_dir
-from . import moto_setup
 from .account_keys import SIGNED_URL_HEADER, AccountKeys
 from .base import SimStore, to_datetime, wall_anchor
 from .cloud9 import Cloud9Backend
@@ -70,6 +67,9 @@ from .persist import STORE_FILE, PersistentStore
 from .processes import belongs_to, terminate
 from .server import SERVER_FILE, SimServer
 from .ssm import SSMBackend
+
+if TYPE_CHECKING:
+    from moto.core.models import MockAWS
 
 # For in-process worlds only: moto's mock answers inside this process alone, so no one else
 # can use them. A persistent account's server demands its own keys (account_keys.py).
@@ -165,7 +165,7 @@ class SimWorld:
         self.attribution = SharedAttribution(self.home / "attribution") if self.home else Attribution()
         self.endpoints = DetachedEndpoints(self) if self.home else InProcessEndpoints(self)
         self.server: Optional[SimServer] = None  # a persistent account's, once started
-        self._mock: Optional[MockAWS] = None
+        self._mock: Optional["MockAWS"] = None
         self._running = False
         self._internal: Optional[boto3.Session] = None
         self._clients: Dict[str, Any] = {}  # botocore clients
@@ -186,6 +186,10 @@ class SimWorld:
         if self.home:
             self._open_account()
         else:
+            from moto import mock_aws  # here: a persistent account's process needs no moto of its own
+
+            from . import moto_setup
+
             self._mock = mock = mock_aws(config=moto_setup.configure(self.aws_managed_policies))
             mock.start()
             self.workdir = tempfile.mkdtemp(prefix="ops-sim-")

@@ -65,3 +65,16 @@ def test_the_forkserver_refuses_a_caller_in_another_network_namespace(monkeypatc
     home.mkdir()
     pid = forkserver.fork_server(warm_simulator_servers, home, ["--home", str(home)], dict(os.environ), home / "log")
     assert pid is None
+
+
+def test_accounts_forked_from_one_forkserver_get_ids_of_their_own(tmp_path, warm_simulator_servers):
+    groups = []
+    for name in ("one", "two"):
+        world = open_world(tmp_path / name)
+        try:
+            ec2 = world.session().client("ec2")
+            groups.append(ec2.create_security_group(GroupName="g", Description="d")["GroupId"])
+        finally:
+            world.stop()
+            SimWorld.destroy(tmp_path / name)
+    assert groups[0] != groups[1]
