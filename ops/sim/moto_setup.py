@@ -8,6 +8,8 @@ placeholders), so neither is needed: a real account in `aws` still finds the man
 policies it attaches, and the other partitions keep their own (empty) IAM.
 """
 
+import functools
+import json
 import os
 from typing import Dict, Tuple
 
@@ -17,19 +19,28 @@ from moto.core.config import DefaultConfig
 from moto.core.utils import MISSING, get_value
 
 SIMULATED_PARTITION = "aws"
+SIMULATED_REGION = "us-east-1"  # where a client made ahead of time points; its models are any region's
 
 # Every moto backend a dry run calls (S3 for records kept in a bucket): importing one costs
 # up to a second the first time (moto.ec2 lists its regions from botocore's model), so a
 # warm server (forkserver.py) imports them before it forks.
 BACKENDS = ("ec2", "iam", "dynamodb", "sts", "ssm", "s3")
 
-_unpatched_managed_policies = iam_models.IAMBackend._init_aws_policies
+
+@functools.lru_cache(maxsize=None)
+def _managed_policy_documents() -> Dict[str, dict]:
+    """moto's managed policies, parsed once per process (moto parses them for every account)."""
+    return json.loads(iam_models.aws_managed_policies_data)
 
 
 def _managed_policies_of_the_simulated_partition(backend):
-    if backend.partition != SIMULATED_PARTITION:
+    """moto's IAMBackend._init_aws_policies, for the simulated partition only."""
+    if backend.partition != SIMULATED_PARTITION or not iam_models.load_iam_aws_managed_policies():
         return []
-    return _unpatched_managed_policies(backend)
+    return [
+        iam_models.AWSManagedPolicy.from_data(name, backend.account_id, backend.region_name, document)
+        for name, document in _managed_policy_documents().items()
+    ]
 
 
 _unpatched_get_value = serialize.ResponseSerializer.get_value
@@ -72,14 +83,26 @@ def configure(managed_policies: bool) -> "DefaultConfig":
 
 
 def preload() -> None:
-    """Import the server app and every backend a dry run calls, and parse their models."""
+    """Import the server app and every backend a dry run calls, and parse every model a new
+    account's first calls would parse: moto's own copies, the service data its account
+    backends read their region lists from (a new botocore session's, per account), and the
+    clients the server's gates open (ops/sim/world.py's shared loader)."""
     import importlib
 
     from moto.backends import get_backend
+    from moto.core.base_backend import AccountSpecificBackend
     from moto.core.utils import get_service_model
     from moto.moto_server import werkzeug_app  # noqa: F401  (the server's app)
 
+    from .world import isolated_session
+
+    _managed_policy_documents()
+    regions = AccountSpecificBackend.get_session()
+    gates = isolated_session(SIMULATED_REGION, direct=True)
     for name in BACKENDS:
         get_backend(name)  # type: ignore[call-overload]
         importlib.import_module(f"moto.{name}.responses")
         get_service_model(name)
+        for partition in regions.get_available_partitions():
+            regions.get_available_regions(name, partition_name=partition)
+        gates.client(name)

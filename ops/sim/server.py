@@ -308,7 +308,9 @@ def main(argv=None) -> None:
     from . import moto_setup
 
     default_user_config["iam"].update(moto_setup.configure(args.managed_policies)["iam"])
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the log is for errors, not every request
+    requests = logging.getLogger("werkzeug")
+    requests.setLevel(logging.WARNING)  # the log is for errors, not every request
+    requests.addHandler(logging.StreamHandler())  # else werkzeug adds its own, importing colorama on the way
     gates = _Gates(args.home, keys)
     server = make_server(LOOPBACK, 0, _App(DomainDispatcherApplication(create_backend_app), gates, keys), threaded=True)
     gates.port = server.server_port
