@@ -46,6 +46,9 @@ class SimStore:
         self.data: Dict[str, Dict[str, Any]] = {}
         self.lock: ContextManager[Any] = threading.RLock()  # a PersistentStore's is a file transaction
 
+    def write_ahead(self) -> None:
+        """Nothing to save: this store lives and dies with its process (persist.py's does not)."""
+
     def section(self, name: str) -> Dict[str, Any]:
         with self.lock:
             return self.data.setdefault(name, {})

@@ -94,6 +94,8 @@ class Cloud9Backend(Backend):
     def settle(self) -> None:
         now = self.now()
         for env in list(self.environments.values()):
+            if env["instanceId"] is None:  # a creation cut short (its process was killed)
+                self._build_stack(env)
             if env["lifecycle"] == "CREATING" and now >= env["created_at"] + self.world.durations["cloud9.create"]:
                 env["lifecycle"] = "CREATED"
             elif (
@@ -115,6 +117,41 @@ class Cloud9Backend(Backend):
             return
         self.world.client("ec2").delete_security_group(GroupId=group_id)
         del self.environments[env["id"]]
+
+    def _build_stack(self, env) -> None:
+        """The environment's security group, then its instance: each found by its stack's tags
+        if an earlier, interrupted call made it, else made, and recorded as soon as made."""
+        stack = env["stack"]
+        all_tags = {**env["tags"], "aws:cloudformation:stack-name": stack["name"]}
+        ec2 = self.world.client("ec2")
+        by_stack = [{"Name": "tag:aws:cloudformation:stack-name", "Values": [stack["name"]]}]
+        if env["securityGroupId"] is None:
+            found = ec2.describe_security_groups(Filters=by_stack)["SecurityGroups"]
+            group_id = (
+                found[0]["GroupId"] if found else self._create_security_group(stack["name"], stack["vpcId"], all_tags)
+            )
+            env["securityGroupId"] = group_id
+            self.world.store.write_ahead()
+        running = ec2.describe_instances(
+            Filters=by_stack + [{"Name": "instance-state-name", "Values": ["pending", "running"]}]
+        )["Reservations"]
+        env["instanceId"] = (
+            running[0]["Instances"][0]["InstanceId"]
+            if running
+            else self._run_instance(
+                stack["alias"],
+                env["instanceType"],
+                env["subnetId"],
+                env["securityGroupId"],
+                env["connectionType"],
+                {
+                    **all_tags,
+                    "Name": stack["name"],
+                    "aws:cloud9:environment": env["id"],
+                    "aws:cloud9:owner": stack["owner"],
+                },
+            )
+        )
 
     def ready_instance_ids(self):
         """Instances of CONNECT_SSM environments that are ready, i.e. connected to SSM."""
@@ -152,16 +189,6 @@ class Cloud9Backend(Backend):
         caller = self.world.client("sts").get_caller_identity()
         env_id = uuid.uuid4().hex
         stack = f"aws-cloud9-{name}-{env_id}"
-        all_tags = {**tags, "aws:cloudformation:stack-name": stack}
-        group_id = self._create_security_group(stack, subnet["VpcId"], all_tags)
-        instance_id = self._run_instance(
-            alias,
-            params["instanceType"],
-            subnet["SubnetId"],
-            group_id,
-            connection,
-            {**all_tags, "Name": stack, "aws:cloud9:environment": env_id, "aws:cloud9:owner": caller["UserId"]},
-        )
         self.environments[env_id] = {
             "id": env_id,
             "name": name,
@@ -173,8 +200,9 @@ class Cloud9Backend(Backend):
             "imageId": image_id,
             "automaticStopTimeMinutes": params.get("automaticStopTimeMinutes"),
             "subnetId": subnet["SubnetId"],
-            "instanceId": instance_id,
-            "securityGroupId": group_id,
+            "instanceId": None,  # set by _build_stack
+            "securityGroupId": None,
+            "stack": {"name": stack, "alias": alias, "vpcId": subnet["VpcId"], "owner": caller["UserId"]},
             "tags": tags,
             "lifecycle": "CREATING",
             "reason": None,
@@ -182,6 +210,9 @@ class Cloud9Backend(Backend):
             "created_at": self.now(),
             "delete_started_at": None,
         }
+        # AWS accepted the environment: from here on it exists, whatever becomes of this process
+        self.world.store.write_ahead()
+        self._build_stack(self.environments[env_id])
         return {"environmentId": env_id}
 
     def describe_environments(self, params):

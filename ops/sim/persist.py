@@ -68,6 +68,14 @@ class PersistentStore(SimStore):
         with self.lock:
             pass
 
+    def write_ahead(self) -> None:
+        """Save now, inside a transaction, keeping its lock: what an operation has recorded so
+        far survives the process being killed before the operation's next part."""
+        self.before_save()
+        text = json.dumps(self.data)
+        if text != self._saved:
+            self._write(text)
+
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)

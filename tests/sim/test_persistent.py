@@ -242,3 +242,36 @@ def test_an_account_whose_server_died_is_reported_lost_until_destroyed(home):
     world = open_world(home)
     assert world.session().client("iam").list_roles()["Roles"] == []  # a new, empty account
     world.stop()
+
+
+def test_an_environment_whose_creator_was_killed_mid_call_exists_and_deletes_with_its_group(home):
+    """AWS either accepts CreateEnvironmentEC2 or not; a process killed inside the simulated
+    call (after the security group, before the instance) must not leave a group no
+    environment owns (it did: teardown found no environment, and the group stayed)."""
+    script = (
+        CHILD_PRELUDE
+        + """
+import os
+from ops.sim.cloud9 import Cloud9Backend
+from sim.conftest import create_ssm_environment
+Cloud9Backend._run_instance = lambda *args: os._exit(9)  # killed between the two halves
+create_ssm_environment(world.session())
+"""
+    )
+    child = subprocess.run([sys.executable, "-c", script, str(home)], capture_output=True, text=True, timeout=60)
+    assert child.returncode == 9, child.stderr
+
+    world = open_world(home)
+    session = world.session()
+    cloud9, ec2 = session.client("cloud9"), session.client("ec2")
+    (environment_id,) = cloud9.list_environments()["environmentIds"]
+    assert cloud9.describe_environments(environmentIds=[environment_id])["environments"][0]["name"] == "lab"
+    instance = cloud9_instance(session, environment_id)  # the creation completed, as AWS's would
+    groups = [g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"] != "default"]
+    assert groups == [instance["SecurityGroups"][0]["GroupId"]]
+
+    cloud9.delete_environment(environmentId=environment_id)
+    world.clock.sleep(300)
+    assert cloud9.list_environments()["environmentIds"] == []
+    assert [g for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"] != "default"] == []
+    world.stop()
