@@ -148,7 +148,7 @@ def no_simulated_account_left_running(request):
 @pytest.fixture(scope="session", autouse=True)
 def warm_simulator_servers():
     """Every simulated account's server forked from one process per test worker that has
-    imported moto already (ops/sim/forkserver.py): about 2 s of CPU saved per account.
+    imported moto already (ops/sim/forkserver.py): about 4 s of CPU saved per account.
     tests/sim/test_forkserver.py checks both ways of starting one."""
     folder = tempfile.mkdtemp(prefix="ops-fork-")  # short: a Unix socket's path is ~100 bytes at most
     path = os.path.join(folder, "socket")

@@ -44,6 +44,11 @@ SSM_ROLE, SSM_ROLE_PATH = "AWSCloud9SSMAccessRole", "/service-role/"
 SSM_PROFILE, SSM_PROFILE_PATH = "AWSCloud9SSMInstanceProfile", "/cloud9/"
 
 
+def image_alias(image_id: str) -> str:
+    """The alias an imageId names, given as the alias itself or as its SSM path."""
+    return image_id[len(SSM_PATH_PREFIX) :] if image_id.startswith(SSM_PATH_PREFIX) else image_id
+
+
 def placeholder_ami(alias: str) -> str:
     """A stable stand-in for the AMI Cloud9 resolves the alias to (moto boots any id;
     looking real ones up in moto's catalogue costs a third of a second per world)."""
@@ -121,15 +126,13 @@ class Cloud9Backend(Backend):
     def _build_stack(self, env) -> None:
         """The environment's security group, then its instance: each found by its stack's tags
         if an earlier, interrupted call made it, else made, and recorded as soon as made."""
-        stack = env["stack"]
-        all_tags = {**env["tags"], "aws:cloudformation:stack-name": stack["name"]}
+        stack = f"aws-cloud9-{env['name']}-{env['id']}"
+        all_tags = {**env["tags"], "aws:cloudformation:stack-name": stack}
         ec2 = self.world.client("ec2")
-        by_stack = [{"Name": "tag:aws:cloudformation:stack-name", "Values": [stack["name"]]}]
+        by_stack = [{"Name": "tag:aws:cloudformation:stack-name", "Values": [stack]}]
         if env["securityGroupId"] is None:
             found = ec2.describe_security_groups(Filters=by_stack)["SecurityGroups"]
-            group_id = (
-                found[0]["GroupId"] if found else self._create_security_group(stack["name"], stack["vpcId"], all_tags)
-            )
+            group_id = found[0]["GroupId"] if found else self._create_security_group(stack, env["vpcId"], all_tags)
             env["securityGroupId"] = group_id
             self.world.store.write_ahead()
         running = ec2.describe_instances(
@@ -139,16 +142,16 @@ class Cloud9Backend(Backend):
             running[0]["Instances"][0]["InstanceId"]
             if running
             else self._run_instance(
-                stack["alias"],
+                image_alias(env["imageId"]),
                 env["instanceType"],
                 env["subnetId"],
                 env["securityGroupId"],
                 env["connectionType"],
                 {
                     **all_tags,
-                    "Name": stack["name"],
+                    "Name": stack,
                     "aws:cloud9:environment": env["id"],
-                    "aws:cloud9:owner": stack["owner"],
+                    "aws:cloud9:owner": env["ownerUserId"],
                 },
             )
         )
@@ -169,7 +172,7 @@ class Cloud9Backend(Backend):
     def create_environment_ec2(self, params):
         name = params["name"]
         image_id = params["imageId"]
-        alias = image_id[len(SSM_PATH_PREFIX) :] if image_id.startswith(SSM_PATH_PREFIX) else image_id
+        alias = image_alias(image_id)
         if alias in RETIRED_IMAGE_ALIASES:
             raise BadRequestException(f"The imageId {image_id} is no longer supported. Choose a supported AMI.")
         if alias not in IMAGE_ALIASES:
@@ -188,7 +191,6 @@ class Cloud9Backend(Backend):
 
         caller = self.world.client("sts").get_caller_identity()
         env_id = uuid.uuid4().hex
-        stack = f"aws-cloud9-{name}-{env_id}"
         self.environments[env_id] = {
             "id": env_id,
             "name": name,
@@ -202,7 +204,8 @@ class Cloud9Backend(Backend):
             "subnetId": subnet["SubnetId"],
             "instanceId": None,  # set by _build_stack
             "securityGroupId": None,
-            "stack": {"name": stack, "alias": alias, "vpcId": subnet["VpcId"], "owner": caller["UserId"]},
+            "vpcId": subnet["VpcId"],
+            "ownerUserId": caller["UserId"],  # tags the instance, as aws:cloud9:owner
             "tags": tags,
             "lifecycle": "CREATING",
             "reason": None,

@@ -63,18 +63,12 @@ class PersistentStore(SimStore):
         self._seen: Optional[Tuple[int, int, int]] = None  # (inode, mtime, size) of the file as last read or written
         self._saved: Optional[str] = None  # its text
 
-    def checkpoint(self) -> None:
-        """Save now (with whatever before_save adds), without changing anything else."""
-        with self.lock:
-            pass
-
     def write_ahead(self) -> None:
-        """Save now, inside a transaction, keeping its lock: what an operation has recorded so
-        far survives the process being killed before the operation's next part."""
-        self.before_save()
-        text = json.dumps(self.data)
-        if text != self._saved:
-            self._write(text)
+        """Save now (with whatever before_save adds), inside a transaction or not, keeping any
+        transaction open: what an operation has recorded so far survives the process being
+        killed before the operation's next part."""
+        with self.lock:
+            self._save()
 
     def close(self) -> None:
         if self._fd is not None:
@@ -106,14 +100,17 @@ class PersistentStore(SimStore):
 
     def _commit(self) -> None:
         try:
-            self.before_save()
-            text = json.dumps(self.data)
-            if text != self._saved:
-                self._write(text)
+            self._save()
         finally:
             if self._fd is None:  # _begin opened it; only close() clears it
                 raise RuntimeError("the simulated account's store was closed inside a transaction")
             fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _save(self) -> None:
+        self.before_save()
+        text = json.dumps(self.data)
+        if text != self._saved:
+            self._write(text)
 
     def _write(self, text: str) -> None:
         temporary = self.path.with_name(f".{STORE_FILE}.{os.getpid()}")

@@ -98,11 +98,10 @@ class SimServer:
         # it runs in home, so ops must be importable from where this process found it
         source = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))}
-        os.close(_private_file(home / SERVER_LOG, os.O_WRONLY | os.O_APPEND))
         warm = os.environ.get(forkserver.ENV_VAR)
-        pid = forkserver.fork_server(warm, home, argv, env, home / SERVER_LOG) if warm else None
-        if pid is None:
-            with open(home / SERVER_LOG, "ab") as log:
+        with os.fdopen(_private_file(home / SERVER_LOG, os.O_WRONLY | os.O_APPEND), "ab") as log:
+            pid = forkserver.fork_server(warm, home, argv, env, home / SERVER_LOG) if warm else None
+            if pid is None:
                 process = subprocess.Popen(
                     [sys.executable, "-m", "ops.sim.server", *argv],
                     cwd=home,
@@ -112,8 +111,8 @@ class SimServer:
                     stderr=log,
                     start_new_session=True,
                 )
-            keep(process)
-            pid = process.pid
+                keep(process)
+                pid = process.pid
         deadline = time.monotonic() + _START_SECONDS
         while True:
             server = cls.find(home)

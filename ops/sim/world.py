@@ -238,7 +238,7 @@ class SimWorld:
             self._internal = None
             self._clients.clear()
             if isinstance(self.store, PersistentStore):  # i.e. self.home
-                self.store.checkpoint()  # the clock's time, for the next process
+                self.store.write_ahead()  # the clock's time, for the next process
                 self.store.close()
             else:
                 mock, self._mock = self._mock, None

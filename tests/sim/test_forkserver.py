@@ -1,7 +1,7 @@
 """A simulated account's server starts the same way warm (forked by ops/sim/forkserver.py, as
 the suite's servers are) or cold (`python -m ops.sim.server`, as a user's dry run starts it):
-detached in a session of its own, running in its home, writing its log there, answering
-only the account's keys, and gone with SimWorld.destroy."""
+detached in a session of its own, running in its home, writing its private log there, and
+gone with SimWorld.destroy."""
 
 import os
 from pathlib import Path
