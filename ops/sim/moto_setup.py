@@ -11,10 +11,12 @@ policies it attaches, and the other partitions keep their own (empty) IAM.
 import functools
 import json
 import os
+import threading
 from typing import Dict, Tuple
 
 import moto.iam.models as iam_models
 from moto.core import serialize
+from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.config import DefaultConfig
 from moto.core.utils import MISSING, get_value
 
@@ -74,9 +76,23 @@ def _get_value_of_a_dict(serializer, value, key, shape):
     return None
 
 
+# One request at a time through moto, as AWS applies each request atomically. moto's
+# backends check, then change (CreateInstanceProfile looks the name up, then stores it), so
+# two threads could both create the same name, which AWS never allows: two labs at once
+# then both added a role to "their" profile and the second was refused.
+REQUEST_LOCK = threading.RLock()
+_unpatched_stubber_call = BotocoreStubber.__call__
+
+
+def _one_request_at_a_time(stubber, event_name, request, **kwargs):
+    with REQUEST_LOCK:
+        return _unpatched_stubber_call(stubber, event_name, request, **kwargs)
+
+
 def configure(managed_policies: bool) -> "DefaultConfig":
     """Set moto up in this process for a simulated account; the config to give mock_aws."""
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    BotocoreStubber.__call__ = _one_request_at_a_time  # type: ignore[method-assign]
     iam_models.IAMBackend._init_aws_policies = _managed_policies_of_the_simulated_partition  # type: ignore[method-assign]
     serialize.ResponseSerializer.get_value = _get_value_of_a_dict  # type: ignore[method-assign]
     return {"iam": {"load_aws_managed_policies": managed_policies}}

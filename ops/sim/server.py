@@ -231,10 +231,11 @@ class _App:
     """WSGI: requests signed with the account's keys only; then /_ops/ for the simulator,
     everything else to moto."""
 
-    def __init__(self, moto_app, gates: _Gates, keys: AccountKeys):
+    def __init__(self, moto_app, gates: _Gates, keys: AccountKeys, request_lock):
         self.moto_app = moto_app
         self.gates = gates
         self.keys = keys
+        self.request_lock = request_lock  # moto_setup.REQUEST_LOCK: requests are atomic, as AWS's are
 
     def __call__(self, environ, start_response):
         path, method = environ.get("PATH_INFO", ""), environ["REQUEST_METHOD"]
@@ -245,7 +246,8 @@ class _App:
             start_response(status, headers)
             return [payload]
         if not path.startswith("/_ops/"):
-            return self.moto_app(environ, start_response)
+            with self.request_lock:
+                return self.moto_app(environ, start_response)
         body = json.loads(data or b"{}")
         if (method, path) == ("GET", "/_ops/ping"):
             result = {"pid": os.getpid()}
@@ -311,7 +313,8 @@ def main(argv=None) -> None:
     requests.setLevel(logging.WARNING)  # the log is for errors, not every request
     requests.addHandler(logging.StreamHandler())  # else werkzeug adds its own, importing colorama on the way
     gates = _Gates(args.home, keys)
-    server = make_server(LOOPBACK, 0, _App(DomainDispatcherApplication(create_backend_app), gates, keys), threaded=True)
+    app = _App(DomainDispatcherApplication(create_backend_app), gates, keys, moto_setup.REQUEST_LOCK)
+    server = make_server(LOOPBACK, 0, app, threaded=True)
     gates.port = server.server_port
     os.environ["MOTO_PORT"] = str(server.server_port)  # moto builds some URLs from it
     signal.signal(signal.SIGTERM, _exit_now)

@@ -1,4 +1,4 @@
-import socket
+import os
 
 import pytest
 import redis
@@ -21,8 +21,40 @@ def ping(endpoint):
 
 
 def refuses_connections(port):
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
+    """Nothing of this test worker's listens on `port`: not this process (an in-process
+    account's gates), nor a server or Redis it started. Once free, the port may be taken by
+    another xdist worker, whose listener does not count."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return not any(pid == os.getpid() or _xdist_worker_of(pid) == worker for pid in _listeners(port))
+
+
+def _listeners(port):
+    """The pids with a socket listening on loopback TCP `port` (from /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                    inodes.add(f"socket:[{fields[9]}]")
+    pids = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") in inodes for fd in os.listdir(f"/proc/{pid}/fd")):
+                pids.add(int(pid))
+        except OSError:  # gone, or not ours to read
+            continue
+    return pids
+
+
+def _xdist_worker_of(pid):
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            variables = f.read().split(b"\0")
+    except OSError:
+        return None
+    found = [v.split(b"=", 1)[1].decode() for v in variables if v.startswith(b"PYTEST_XDIST_WORKER=")]
+    return found[0] if found else ""
 
 
 def test_cluster_lifecycle_with_a_real_redis_endpoint(world, session, clock):

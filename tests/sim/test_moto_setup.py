@@ -79,3 +79,70 @@ def test_managed_policies_are_in_the_simulated_partition_only():
         china = boto3.client("iam", region_name="cn-north-1")
         with pytest.raises(china.exceptions.NoSuchEntityException):
             china.get_policy(PolicyArn="arn:aws-cn:iam::aws:policy/AmazonSSMManagedInstanceCore")
+
+
+def test_a_request_is_applied_whole_before_the_next_as_aws_applies_it(monkeypatch):
+    """moto checks a name is free, then stores it; with the check and the store held apart
+    (a slow id, here), eight threads creating one instance profile must still see exactly
+    one success and seven EntityAlreadyExists, as on AWS."""
+    import threading
+    import time
+
+    import moto.iam.models as iam_models
+
+    slow_id = iam_models.random_resource_id
+
+    def random_resource_id(*args, **kwargs):
+        time.sleep(0.05)  # between moto's "is the name free?" and "store it"
+        return slow_id(*args, **kwargs)
+
+    monkeypatch.setattr(iam_models, "random_resource_id", random_resource_id)
+    outcomes = []
+    with mock_aws(config=moto_setup.configure(False)):
+        iam = boto3.client("iam", region_name="us-east-1")
+        start = threading.Barrier(8)
+
+        def create():
+            start.wait()
+            try:
+                iam.create_instance_profile(InstanceProfileName="shared")
+                outcomes.append("created")
+            except iam.exceptions.EntityAlreadyExistsException:
+                outcomes.append("exists")
+
+        threads = [threading.Thread(target=create) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sorted(outcomes) == ["created"] + ["exists"] * 7
+
+
+def test_the_server_hands_moto_one_request_at_a_time(monkeypatch):
+    """The persistent account's server holds moto_setup's lock around each moto request."""
+    import io
+    import threading
+
+    from ops.sim import server
+
+    inside, most = [0], [0]
+    guard = threading.Lock()
+
+    def moto_app(environ, start_response):
+        with guard:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        threading.Event().wait(0.02)
+        with guard:
+            inside[0] -= 1
+        return [b""]
+
+    monkeypatch.setattr(server, "refusal", lambda *args: None)  # every request signed well, for this test
+    app = server._App(moto_app, gates=None, keys=None, request_lock=moto_setup.REQUEST_LOCK)
+    request = {"REQUEST_METHOD": "POST", "PATH_INFO": "/", "CONTENT_LENGTH": "0", "wsgi.input": io.BytesIO()}
+    threads = [threading.Thread(target=app, args=(dict(request), lambda *a: None)) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == 1
