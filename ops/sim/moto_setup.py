@@ -92,7 +92,7 @@ def _one_request_at_a_time(stubber, event_name, request, **kwargs):
 def configure(managed_policies: bool) -> "DefaultConfig":
     """Set moto up in this process for a simulated account; the config to give mock_aws."""
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
-    BotocoreStubber.__call__ = _one_request_at_a_time  # type: ignore[method-assign]
+    BotocoreStubber.__call__ = _one_request_at_a_time  # type: ignore[method-assign,assignment]
     iam_models.IAMBackend._init_aws_policies = _managed_policies_of_the_simulated_partition  # type: ignore[method-assign]
     serialize.ResponseSerializer.get_value = _get_value_of_a_dict  # type: ignore[method-assign]
     return {"iam": {"load_aws_managed_policies": managed_policies}}
