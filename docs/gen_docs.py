@@ -43,26 +43,35 @@ SAMPLE_BLOCK = re.compile(r"(<!-- sample:(?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?
 
 # --- running the commands ---------------------------------------------------------------------
 
-# What the session runs, in order: (key, argv after `ops`, exit codes accepted).
-SESSION: List[Tuple[str, List[str]]] = [
-    ("steps", ["steps"]),
-    ("validate", ["validate", "playbooks/lab.yaml"]),
-    ("dry-run", ["run", "playbooks/lab.yaml", "--dry-run"]),
-    ("report", ["report", "--width", "100"]),
-    ("plan", ["plan", "playbooks/lab.yaml", "--dry-run"]),
-    ("keep", ["run", "playbooks/lab.yaml", "--dry-run", "--keep", "--ttl", "2h"]),
-    ("status", ["status", "--dry-run"]),
-    ("push", ["state", "push", "elasticache-lab", "--dry-run", "--state", S3_STATE]),
-    ("status-s3", ["status", "--dry-run", "--state", S3_STATE]),
-    ("pull", ["state", "pull", "elasticache-lab", "--dry-run", "--state", S3_STATE]),
-    ("teardown", ["teardown", "playbooks/lab.yaml", "--dry-run"]),
-    ("sim-reset", ["sim", "reset"]),
-]
+# What each session runs, in order: {session: [(key, argv after `ops`)]}. The sessions are
+# independent of each other (each runs in a folder, and against a simulated account, of its
+# own), so the tests run them in parallel; within one, each command sees what the last left.
+SESSIONS: Dict[str, List[Tuple[str, List[str]]]] = {
+    "offline": [
+        ("steps", ["steps"]),
+        ("validate", ["validate", "playbooks/lab.yaml"]),
+    ],
+    "lab": [
+        ("dry-run", ["run", "playbooks/lab.yaml", "--dry-run"]),
+        ("report", ["report", "--width", "100"]),
+    ],
+    "kept-lab": [
+        ("plan", ["plan", "playbooks/lab.yaml", "--dry-run"]),
+        ("keep", ["run", "playbooks/lab.yaml", "--dry-run", "--keep", "--ttl", "2h"]),
+        ("status", ["status", "--dry-run"]),
+        ("push", ["state", "push", "elasticache-lab", "--dry-run", "--state", S3_STATE]),
+        ("status-s3", ["status", "--dry-run", "--state", S3_STATE]),
+        ("pull", ["state", "pull", "elasticache-lab", "--dry-run", "--state", S3_STATE]),
+        ("teardown", ["teardown", "playbooks/lab.yaml", "--dry-run"]),
+        ("sim-reset", ["sim", "reset"]),
+    ],
+}
 
 
 def _environment(home: Path) -> Dict[str, str]:
-    """The user's environment without anything that could point at a real account or change output."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPS_"))}
+    """The user's environment without anything that could point at a real account or change
+    output (a test's warm simulator servers, OPS_SIM_FORKSERVER, change only how fast)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPS_")) or k == "OPS_SIM_FORKSERVER"}
     env.update(
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",
@@ -77,15 +86,26 @@ def _environment(home: Path) -> Dict[str, str]:
     return env
 
 
-def run_session(workdir: Optional[Path] = None) -> Dict[str, Tuple[str, str]]:
-    """Run every command of SESSION in a fresh folder: {key: (command line, combined output)}."""
-    own = workdir is None
-    folder = Path(tempfile.mkdtemp(prefix="ops-docs-")) if own else workdir
+def run_sessions(names: Optional[List[str]] = None) -> Dict[str, Tuple[str, str]]:
+    """Run the named sessions (all by default), each in a throwaway folder: {key: (command
+    line, combined output)}."""
+    outputs: Dict[str, Tuple[str, str]] = {}
+    for name in names or list(SESSIONS):
+        folder = Path(tempfile.mkdtemp(prefix=f"ops-docs-{name}-"))
+        try:
+            outputs.update(run_session(name, folder))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    return outputs
+
+
+def run_session(name: str, folder: Path) -> Dict[str, Tuple[str, str]]:
+    """Run every command of session `name` in `folder`: {key: (command line, combined output)}."""
     shutil.copytree(ROOT / "playbooks", folder / "playbooks")
     env = _environment(folder)
     outputs: Dict[str, Tuple[str, str]] = {}
     try:
-        for key, argv in SESSION:
+        for key, argv in SESSIONS[name]:
             done = subprocess.run(
                 [sys.executable, "-m", "ops.cli", *argv],
                 cwd=folder,
@@ -111,8 +131,6 @@ def run_session(workdir: Optional[Path] = None) -> Dict[str, Tuple[str, str]]:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-        if own:
-            shutil.rmtree(folder, ignore_errors=True)
     return outputs
 
 
@@ -248,7 +266,8 @@ def canonical(text: str, loose: bool) -> List[str]:
 
 
 def samples(outputs: Dict[str, Tuple[str, str]]) -> Dict[str, str]:
-    return {name: render(s, *outputs[s.run]) for name, s in SAMPLES.items()}
+    """Every sample whose command is among `outputs`, rendered."""
+    return {name: render(s, *outputs[s.run]) for name, s in SAMPLES.items() if s.run in outputs}
 
 
 def block(text: str) -> str:
@@ -414,7 +433,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             if not args.check:
                 page.parent.mkdir(parents=True, exist_ok=True)
                 page.write_text(text)
-    fresh = samples(run_session())
+    fresh = samples(run_sessions())
     for page in doc_files():
         if args.check:
             for name, committed in sample_blocks(page):

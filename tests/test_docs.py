@@ -1,7 +1,7 @@
 """The docs show what the code prints today.
 
-Every sample output in README.md and docs/ is regenerated here from real dry runs (once per
-module, in a throwaway folder) and compared with the committed text; the reference pages
+Every sample output in README.md and docs/ is regenerated here from real dry runs (in a few
+independent sessions, each in a folder of its own) and compared with the committed text; the reference pages
 generated from the step types and the click commands must match the code; README's links into
 docs/ must lead somewhere; the architecture page must name every module. When this fails, run
 `python docs/gen_docs.py` and commit what it changed.
@@ -21,27 +21,32 @@ _spec.loader.exec_module(gen_docs)
 FIX = f"Run `{gen_docs.REGENERATE}` and commit what it changed."
 
 
-@pytest.fixture(scope="module")
-def fresh_samples(tmp_path_factory):
-    """Every sample, from one session of real commands against the dry runs' simulated account."""
-    return gen_docs.samples(gen_docs.run_session(tmp_path_factory.mktemp("docs-session")))
-
-
 def committed_samples():
     return [(page, name, text) for page in gen_docs.doc_files() for name, text in gen_docs.sample_blocks(page)]
 
 
-def test_every_sample_in_the_docs_is_what_the_code_prints(fresh_samples):
+def test_every_sample_in_the_docs_comes_from_a_session():
     found = committed_samples()
     assert found, "no <!-- sample:NAME --> blocks found in README.md or docs/"
-    stale = []
-    for page, name, text in found:
+    run = {key for commands in gen_docs.SESSIONS.values() for key, _ in commands}
+    for page, name, _ in found:
         assert name in gen_docs.SAMPLES, f"{page.relative_to(ROOT)}: unknown sample '{name}'"
+        assert gen_docs.SAMPLES[name].run in run, f"sample {name}: no session runs '{gen_docs.SAMPLES[name].run}'"
+
+
+@pytest.mark.parametrize("session", sorted(gen_docs.SESSIONS))
+def test_every_sample_in_the_docs_is_what_the_code_prints(session, tmp_path):
+    """Each session of real commands (against its own simulated account) on its own, so that
+    xdist runs them side by side."""
+    fresh = gen_docs.samples(gen_docs.run_session(session, tmp_path))
+    stale = []
+    for page, name, text in committed_samples():
+        if name not in fresh:  # another session's
+            continue
         loose = gen_docs.SAMPLES[name].loose
-        if gen_docs.canonical(text, loose) != gen_docs.canonical(fresh_samples[name], loose):
+        if gen_docs.canonical(text, loose) != gen_docs.canonical(fresh[name], loose):
             stale.append(
-                f"{page.relative_to(ROOT)} (sample {name}):\n--- committed\n{text}\n--- the code prints\n"
-                f"{fresh_samples[name]}"
+                f"{page.relative_to(ROOT)} (sample {name}):\n--- committed\n{text}\n--- the code prints\n{fresh[name]}"
             )
     assert not stale, f"sample outputs no longer match the code. {FIX}\n\n" + "\n\n".join(stale)
 
