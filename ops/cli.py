@@ -727,13 +727,56 @@ def demo():
 
 def _add_commands():
     from .demo.command import cache_aside
-    from .report import report
 
     demo.add_command(cache_aside)
-    cli.add_command(report)
 
 
 _add_commands()
+
+
+@cli.command("report")
+@click.argument("run", required=False)
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Write a self-contained HTML page to FILE instead of the terminal chart.",
+)
+@click.option(
+    "--dry-run/--real", "dry_run", default=None, help="Only dry runs / only real runs (default: either, the newest)."
+)
+@click.option("--width", type=click.IntRange(min=40), help="Columns for the chart (default: the terminal's).")
+def report(run, html_file, dry_run, width):
+    """Where the time of a run went: a Gantt chart of its steps and teardown.
+
+    RUN is a lab name or a run id (default: the newest timeline under ./.ops). With
+    --output json: the figures and the rows, with every phase, as one document.
+    """
+    import json
+    import shutil
+
+    from .report_data import find_run_timeline, phases, read_timeline, rows, summary
+
+    path = find_run_timeline(run, dry_run)
+    timeline = read_timeline(path)
+    as_json = chosen_output() == "json"
+    if html_file is None and as_json:
+        click.echo(json.dumps({"timeline": str(path), **summary(timeline), "rows": rows(phases(timeline))}))
+        return
+    if html_file is None:
+        from .report import chart_lines
+
+        columns = width or shutil.get_terminal_size().columns
+        click.echo("\n".join(line.rstrip() for line in chart_lines(timeline, columns)))
+        return
+    from .report_html import render_html
+
+    html_file.write_text(render_html(timeline), encoding="utf-8")
+    written = f"ops: report written to {html_file}"
+    if as_json:
+        written = json.dumps({"event": "note", "text": written})
+    click.echo(written)
 
 
 @cli.command()

@@ -10,7 +10,7 @@ from itertools import groupby
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .durations import format_duration
-from .report import FAILED, FINISHED, axis_label, axis_ticks, chart_span, phases, rows, summary
+from .report_data import FAILED, FINISHED, axis_label, axis_ticks, chart_span, phases, rows, summary
 
 LABEL_WIDTH, CHART_WIDTH, ENDING_WIDTH = 300, 900, 110
 ROW_HEIGHT, BAR_HEIGHT, TOP, AXIS_HEIGHT = 24, 14, 8, 28

@@ -9,8 +9,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from click.testing import CliRunner
 
-from ops.cli import OpsGroup
-from ops.report import critical_path, phases, report, summary
+from ops.cli import OpsGroup, report
+from ops.report_data import critical_path, phases, summary
 
 BAR = set("░█▓|✗")
 
