@@ -126,11 +126,12 @@ def discard_simulation_if_idle(root: Path) -> bool:
     from .inventory import find_tagged
     from .records import LocalRecords
     from .sim.world import SimWorld
-    from .status import all_states
+    from .state import RunState
 
     home = sim_home(root)
     try:
-        states = all_states(LocalRecords(root, dry_run=True))
+        loaded = (RunState.load(slot) for slot in LocalRecords(root, dry_run=True).slots())
+        states = [state for state in loaded if state is not None]
     except BadInput:
         return False  # a record ops cannot read (the command says so): keep the account
     if not home.exists() or any(state.live() for state in states) or _others_attached(home):
