@@ -110,7 +110,7 @@ def preload() -> None:
     from moto.core.utils import get_service_model
     from moto.moto_server import werkzeug_app  # noqa: F401  (the server's app)
 
-    from .world import isolated_session
+    from .sessions import isolated_session
 
     _managed_policy_documents()
     regions = AccountSpecificBackend.get_session()

@@ -42,6 +42,7 @@ from .account_keys import AccountKeys, make_keys, read_keys, refusal, signed_hea
 from .local_redis import LOOPBACK
 from .network import Gate, SharedAttribution, admits
 from .processes import alive, belongs_to, keep, terminate
+from .sessions import isolated_session
 
 SERVER_FILE, SERVER_LOCK, SERVER_LOG = "server.json", "server.lock", "server.log"
 _START_SECONDS = 60
@@ -204,7 +205,6 @@ class _Gates:
         password: Optional[str] = None,
     ) -> int:
         from .tls import server_context
-        from .world import isolated_session  # not at the top: world imports this module
 
         with self._lock:
             if key not in self._gates:
