@@ -1,14 +1,12 @@
 """What a step type sees while it works: AWS clients, the clock, the record, progress."""
 
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Collection, Dict, List, Optional, Tuple
 
 from .errors import Interrupted
 from .interrupts import stop_requested
-from .steps.base import Resource
+from .model import TAG_CREATED, TAG_LAB, TAG_RUN, TAG_STEP, Resource, base_kind
 from .waiting import Schedule, wait_until
-
-TAG_LAB, TAG_RUN, TAG_STEP, TAG_CREATED = "ops:lab", "ops:run", "ops:step", "ops:created"
 
 
 class StepContext:
@@ -24,7 +22,11 @@ class StepContext:
         step: str,
         step_type: str,
         timeout: float,
+        kinds: Optional[Collection[str]] = None,
     ):
+        """kinds: the resource kinds the step type declares (StepType.kinds); recording any
+        other is a bug in the step type, caught here rather than by a sweep that cannot
+        find it."""
         self.aws = aws
         self.clock = clock
         self.state = state
@@ -34,6 +36,7 @@ class StepContext:
         self.step = step
         self.step_type = step_type
         self.timeout = timeout
+        self.kinds = kinds
         self.started = clock.now()
         self.finishing = False  # teardown waits are not cut short by a stop request
 
@@ -74,8 +77,13 @@ class StepContext:
         """A live resource of this kind that this step already recorded (resume after a crash)."""
         return next((r for r in self.state.live() if r.step == self.step and r.kind == kind), None)
 
+    def _declared(self, kind: str) -> None:
+        if self.kinds is not None and base_kind(kind) not in self.kinds:
+            raise RuntimeError(f"step type {self.step_type} records a {kind} but does not declare that kind")
+
     def intend(self, kind: str, resource_id: str, **attrs) -> Resource:
         """Record, before the create call, what is about to be created."""
+        self._declared(kind)
         resource = Resource(
             step=self.step,
             type=self.step_type,
@@ -98,6 +106,7 @@ class StepContext:
 
     def adopted(self, kind: str, resource_id: str, **attrs) -> Resource:
         """Record something that existed before this run: used, never deleted."""
+        self._declared(kind)
         resource = Resource(
             step=self.step,
             type=self.step_type,

@@ -24,6 +24,7 @@ from .records import Location, fallback_slot, open_records
 from .runner import Runner, account_scoped, teardown
 from .state import RecordKeptLocally, RunState
 from .status import all_states
+from .steps import resource_kinds
 from .target import open_target
 from .timeline import Timeline, runs_dir
 
@@ -180,7 +181,7 @@ def _run_and_tear(
             if first is not None:  # i.e. failed
                 raise first
             return 0
-        left = _teardown_all(runs, aws, settings)
+        left = teardown_all(runs, aws, settings)
         for run in runs:
             result = (
                 "lab completed and torn down"
@@ -315,16 +316,18 @@ def _apply(run: LabRun, aws, settings) -> None:
         run.outcome = exc
 
 
-def _teardown_all(
+def teardown_all(
     runs: List[LabRun], aws, settings, check_account: bool = True, include_adopted: bool = False
 ) -> Dict[str, List[str]]:
     """Each copy's own resources (in parallel), then the account-wide ones; what is left, per lab."""
     failed: Dict[str, List[str]] = {run.name: [] for run in runs}
     # Another copy may own the profile that holds the role this copy owns: account-wide
-    # pieces go kind by kind across all copies (attachments, then profiles, then roles).
+    # pieces go kind by kind across all copies, newest kind first (attachments, then
+    # profiles, then roles).
+    shared = [name for name, (kind, _) in resource_kinds().items() if kind.account_wide]
     phases = [lambda r: not account_scoped(r)] + [
-        (lambda kind: lambda r: account_scoped(r) and r.kind.startswith(kind))(kind)  # noqa: B023 (bound here)
-        for kind in ("role-policy:", "instance-profile", "iam-role")
+        (lambda kind: lambda r: r.base_kind == kind)(kind)  # noqa: B023 (bound here)
+        for kind in reversed(shared)
     ]
     for which in phases:  # each phase's calls finish inside its iteration, so `which` is the current one
         _parallel(
@@ -453,7 +456,7 @@ def _teardown_states(
             playbook=state.data.get("playbook", ""),
         )
         runs.append(LabRun(state.data["lab"], state, lab_reporter))
-    left = _teardown_all(runs, aws, settings, include_adopted=include_adopted)
+    left = teardown_all(runs, aws, settings, include_adopted=include_adopted)
     again = shlex.join(
         ["ops", "teardown", lab, *(["--state", location.url] if location else []), *(["--dry-run"] if dry_run else [])]
     )

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
-from .context import TAG_LAB
+from .model import TAG_LAB
 from .refs import REF, parse_ref
 
 ANY = "*"

@@ -9,11 +9,11 @@ from typing import Any, Dict, List, Optional
 
 from .aws import error_code, error_message
 from .context import StepContext
+from .model import Change
 from .playbook import Playbook
 from .pricing import Prices
 from .refs import REF, resolve
 from .state import RunState
-from .steps.base import Change
 
 PREVIOUS_GENERATION = (
     "cache.t1.",

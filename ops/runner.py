@@ -7,35 +7,30 @@ first, through the step type that created it, so it works from a fresh process.
 
 import queue
 import threading
-from typing import Any, Callable, Dict, List, Set
+from typing import Any, Callable, Dict, List, Optional, Set
 
 from .aws import CREDENTIAL_HINTS, aws_failure, error_code, error_message
 from .context import StepContext
 from .errors import Interrupted, OpsError, StepFailed
 from .interrupts import stop_requested
+from .model import Resource
 from .playbook import Playbook, resolve_runtime
-from .steps import registry
-from .steps.base import Resource
+from .steps import registry, resource_kinds
 from .steps.iam import StillInUse
 from .waiting import WaitFailed, WaitTimeout
 
+# what to do next, by AWS error code, for any step (a step type adds its own: StepType.hints)
 HINTS = {
     "AccessDenied": "The credentials lack a permission this step needs: ask for it (see the step's permissions in 'ops steps').",
     "AccessDeniedException": "The credentials lack a permission this step needs: ask for it (see 'ops steps').",
     "UnauthorizedOperation": "The credentials lack a permission this step needs: ask for it (see 'ops steps').",
-    "InsufficientCacheClusterCapacity": "Try another node type (--var node_type=...) or another region.",
     "InvalidParameterValue": "A parameter was refused: check the values in the playbook and --var.",
-    "InvalidParameterCombination": "AWS refused this combination (e.g. a previous-generation node type): "
-    "try --var node_type=cache.t3.micro.",
-    "ClusterQuotaForCustomerExceeded": "The account's cluster quota is used up: delete unused clusters or ask for more.",
-    "NodeQuotaForCustomerExceeded": "The account's node quota is used up: delete unused clusters or ask for more.",
-    "InstanceLimitExceeded": "The account's instance limit is reached: stop unused instances or ask for more.",
-    "VPCIdNotSpecified": "This region has no default VPC: create one with 'aws ec2 create-default-vpc'.",
 }
 
 
-def describe_failure(step: str, exc: BaseException) -> StepFailed:
-    """Turn whatever a step raised into one paragraph: step, AWS error, what to do."""
+def describe_failure(step: str, exc: BaseException, hints: Optional[Dict[str, str]] = None) -> StepFailed:
+    """Turn whatever a step raised into one paragraph: step, AWS error, what to do (hints:
+    its step type's, by error code)."""
     if isinstance(exc, StepFailed):
         return exc
     code = error_code(exc)
@@ -43,7 +38,8 @@ def describe_failure(step: str, exc: BaseException) -> StepFailed:
         return StepFailed(
             step,
             f"AWS answered {code}: {error_message(exc).rstrip('.')}.",
-            HINTS.get(code)
+            (hints or {}).get(code)
+            or HINTS.get(code)
             or CREDENTIAL_HINTS.get(code, "Fix the cause, then re-run: the run resumes where it stopped."),
         )
     if isinstance(exc, WaitTimeout):
@@ -81,6 +77,7 @@ class Runner:
 
     def context(self, step: str, step_type: str, timeout: float) -> StepContext:
         return StepContext(
+            kinds={kind.name for kind in registry()[step_type].kinds},
             aws=self.aws,
             clock=self.clock,
             state=self.state,
@@ -176,7 +173,7 @@ class Runner:
         except Exception as exc:  # noqa: BLE001 - every AWS failure becomes one readable paragraph
             if _refused(exc):
                 self._forget_intents(step.name)
-            failure = describe_failure(step.name, exc)
+            failure = describe_failure(step.name, exc, step.step_type.hints)
             self.reporter.event("step_failed", step=step.name, error=failure.message)
             raise failure from exc
         self.reporter.event(
@@ -204,12 +201,10 @@ class Runner:
                 )
 
 
-ACCOUNT_SCOPED = ("iam-role", "instance-profile", "role-policy:")
-
-
 def account_scoped(resource: Resource) -> bool:
     """Account-wide resources (the Cloud9 SSM role and profile) that other labs may share."""
-    return resource.kind.startswith(ACCOUNT_SCOPED)
+    found = resource_kinds().get(resource.base_kind)
+    return found is not None and found[0].account_wide
 
 
 def teardown(
@@ -326,7 +321,7 @@ def _delete_step(resources, state, aws, clock, reporter, settings, lab, results)
                 continue
             except Exception as exc:  # noqa: BLE001 - keep going: delete everything that can be deleted
                 try:
-                    failure = describe_failure(resource.step, exc)
+                    failure = describe_failure(resource.step, exc, types[resource.type].hints)
                     error = failure.message + " " + failure.hint
                 except Exception:  # noqa: BLE001 - not an AWS error: still report it, and go on
                     error = f"{exc.__class__.__name__}: {exc}"

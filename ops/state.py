@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from .errors import OpsError
+from .model import Resource
 from .record_schema import FORMAT_VERSION
 from .records import LocalSlot
-from .steps.base import Resource
 
 LIVE = ("intent", "created", "adopted")
 FIELDS = {f.name for f in fields(Resource)}

@@ -3,21 +3,13 @@
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
-from .aws import error_code
 from .durations import format_duration
+from .model import Resource
 from .pricing import Prices
 from .state import RunState
-from .steps.base import Resource
-
-# what costs money while it exists: (pricing.yaml service, the recorded attribute giving its size)
-BILLABLE = {
-    "cache-cluster": ("elasticache", "node_type"),
-    "replication-group": ("elasticache", "node_type"),
-    "cloud9-environment": ("ec2", "instance_type"),
-    "ec2-instance": ("ec2", "instance_type"),
-}
+from .steps import resource_kinds
 
 
 def _parse_time(text: Optional[str]) -> Optional[float]:
@@ -61,49 +53,10 @@ class LabStatus:
 
 
 def _live_state(aws, resource: Resource) -> str:
-    """What AWS says of a recorded resource now ('gone' when it no longer exists)."""
-    kind = resource.kind.split(":")[0]
-    finders: Dict[str, Callable[[], str]] = {
-        "cache-cluster": lambda: aws.call(
-            aws.client("elasticache").describe_cache_clusters, CacheClusterId=resource.id
-        )["CacheClusters"][0]["CacheClusterStatus"],
-        "replication-group": lambda: aws.call(
-            aws.client("elasticache").describe_replication_groups, ReplicationGroupId=resource.id
-        )["ReplicationGroups"][0]["Status"],
-        "ec2-instance": lambda: _instance_state(aws, resource.id),
-        "cloud9-environment": lambda: aws.call(
-            aws.client("cloud9").describe_environment_status, environmentId=resource.id
-        )["status"],
-        "dynamodb-table": lambda: aws.call(aws.client("dynamodb").describe_table, TableName=resource.id)["Table"][
-            "TableStatus"
-        ],
-        "iam-role": lambda: aws.call(aws.client("iam").get_role, RoleName=resource.id) and "exists",
-        "instance-profile": lambda: (
-            aws.call(aws.client("iam").get_instance_profile, InstanceProfileName=resource.id) and "exists"
-        ),
-    }
-    if kind not in finders:
-        return "recorded"
-    try:
-        return finders[kind]()
-    except Exception as exc:  # noqa: BLE001
-        if error_code(exc) in (
-            "CacheClusterNotFound",
-            "ReplicationGroupNotFoundFault",
-            "InvalidInstanceID.NotFound",
-            "NotFoundException",
-            "ResourceNotFoundException",
-            "NoSuchEntity",
-        ):
-            return "gone"
-        raise
-
-
-def _instance_state(aws, instance_id: str) -> str:
-    """An instance's state; a terminated one costs nothing more, so it counts as gone."""
-    reservations = aws.call(aws.client("ec2").describe_instances, InstanceIds=[instance_id])["Reservations"]
-    state = reservations[0]["Instances"][0]["State"]["Name"] if reservations else "terminated"
-    return "gone" if state == "terminated" else state
+    """What AWS says of a recorded resource now ('gone' when it no longer exists; 'recorded'
+    for a kind AWS cannot be asked about on its own, such as a policy attachment)."""
+    found = resource_kinds().get(resource.base_kind)
+    return found[0].state_of(aws, resource.id) if found else "recorded"
 
 
 def lab_status(state: RunState, aws, prices: Prices, now: Optional[float] = None) -> LabStatus:
@@ -115,10 +68,11 @@ def lab_status(state: RunState, aws, prices: Prices, now: Optional[float] = None
             continue
         live = _live_state(aws, resource) if aws else "unknown"
         created = _parse_time(row.get("recorded_at"))
-        billable = BILLABLE.get(resource.kind)
+        found = resource_kinds().get(resource.base_kind)
+        price = found[0].price if found else None
         hourly = None
-        if billable and resource.ours and live != "gone":
-            service, attr = billable
+        if price and resource.ours and live != "gone":
+            service, attr = price
             hourly = prices.hourly(state.region, service, resource.attrs.get(attr, ""))
         status.rows.append(Row(resource, live, None if created is None else now - created, hourly))
     return status

@@ -10,23 +10,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from .durations import format_duration
-from .inventory import Found, find_tagged
+from .inventory import find_tagged
+from .model import Found, Resource
 from .state import RunState
-from .steps import registry
-from .steps.base import Resource
-
-# Creation order within a run, so that teardown (newest first) removes rules first.
-ORDER = (
-    "iam-role",
-    "instance-profile",
-    "security-group",
-    "ec2-instance",
-    "cloud9-environment",
-    "cache-cluster",
-    "replication-group",
-    "dynamodb-table",
-    "ingress-rule",
-)
+from .steps import registry, resource_kinds
 
 
 def candidates(aws, *, older_than: Optional[float] = None, lab: Optional[str] = None) -> List[Found]:
@@ -58,8 +45,10 @@ def deletable(found: List[Found]) -> Tuple[List[Found], List[Found]]:
 
 def records(found: List[Found], region: str, folder: Path) -> List[RunState]:
     """A throwaway record per (lab, run), as if the run had written it."""
+    kinds = resource_kinds()
+    order = list(kinds)  # creation order: teardown (newest first) removes rules first
     groups: Dict[Tuple[str, str], List[Found]] = {}
-    for item in sorted(found, key=lambda i: ORDER.index(i.kind) if i.kind in ORDER else len(ORDER)):
+    for item in sorted(found, key=lambda i: order.index(i.kind) if i.kind in order else len(order)):
         groups.setdefault((item.lab, item.run), []).append(item)
     states = []
     for index, ((lab, run), items) in enumerate(groups.items()):
@@ -71,7 +60,8 @@ def records(found: List[Found], region: str, folder: Path) -> List[RunState]:
                 Resource(
                     step=item.step or item.kind,
                     type=item.step_type,
-                    kind=_record_kind(item),
+                    # a record keys resources by step and kind: several of a kind on one step need distinct kinds
+                    kind=f"{item.kind}:{item.id}" if kinds[item.kind][0].several_per_step else item.kind,
                     id=item.id,
                     region=region,
                     status="created",
@@ -82,14 +72,9 @@ def records(found: List[Found], region: str, folder: Path) -> List[RunState]:
     return states
 
 
-def _record_kind(item: Found) -> str:
-    """Ingress rules are keyed by step in a record: several on one step need distinct kinds."""
-    return f"{item.kind}:{item.id}" if item.kind == "ingress-rule" else item.kind
-
-
 def delete(found: List[Found], aws, reporter, settings: Dict[str, Any]) -> Dict[str, List[str]]:
-    from .lab import LabRun, _teardown_all
+    from .lab import LabRun, teardown_all
 
     with tempfile.TemporaryDirectory() as folder:
         runs = [LabRun(f"{s.data['lab']}/{s.run_id}", s, reporter) for s in records(found, aws.region, Path(folder))]
-        return _teardown_all(runs, aws, settings, check_account=False)
+        return teardown_all(runs, aws, settings, check_account=False)

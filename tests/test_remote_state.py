@@ -20,9 +20,9 @@ from click.testing import CliRunner
 from ops.cli import cli
 from ops.errors import BadInput
 from ops.lock import LabLock, LockOptions, hold_locks
+from ops.model import Resource
 from ops.records import Location, S3Records, StaleRecord, parse_location
 from ops.state import RecordKeptLocally, RunState
-from ops.steps.base import Resource
 from ops.target import open_target, sim_home
 
 STATE = "s3://team-ops-state/labs"

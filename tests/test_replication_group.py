@@ -7,9 +7,9 @@ from harness import events, make_runner, playbook_from
 from ops.aws import Aws
 from ops.context import StepContext
 from ops.inventory import tagged_resources
+from ops.model import Resource
 from ops.runner import teardown
 from ops.state import RunState
-from ops.steps.base import Resource
 from ops.steps.replication_group import CacheReplicationGroup
 
 CACHE = """\

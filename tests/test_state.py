@@ -3,9 +3,9 @@
 import json
 import stat
 
+from ops.model import Resource
 from ops.records import LocalRecords
 from ops.state import RunState, new_run_id
-from ops.steps.base import Resource
 
 
 def test_run_ids_fit_resource_names():

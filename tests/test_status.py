@@ -7,10 +7,10 @@ import pytest
 from click.testing import CliRunner
 
 from ops.cli import cli
+from ops.model import Resource
 from ops.pricing import Prices
 from ops.state import RunState
 from ops.status import lab_status
-from ops.steps.base import Resource
 
 LAB = """\
 name: status-lab

@@ -10,10 +10,10 @@ from ops.aws import Aws
 from ops.context import StepContext
 from ops.errors import StepFailed
 from ops.inventory import tagged_resources
+from ops.model import Resource
 from ops.runner import teardown
 from ops.sim.base import error_response
 from ops.state import RunState
-from ops.steps.base import Resource
 from ops.steps.ec2_host import AL2023
 from ops.steps.iam import run_scoped_name
 

@@ -17,13 +17,35 @@ timelines or SSM command text.
 
 import os
 import re
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 from ..authtoken import generate_auth_token, valid_auth_token
 from ..aws import error_code
 from ..errors import BadInput, StepFailed
+from ..model import Found, ResourceKind, tag_map
 
 PARAMETER = "ssm-parameter"
+
+
+def _find_parameters(aws) -> List[Found]:
+    """The SecureStrings ops keeps AUTH tokens in (all under /ops/)."""
+    client = aws.client("ssm")
+    pages = client.get_paginator("describe_parameters").paginate(
+        ParameterFilters=[{"Key": "Name", "Option": "BeginsWith", "Values": ["/ops/"]}]
+    )
+    found = []
+    for page in aws.call(lambda: list(pages)):
+        for parameter in page["Parameters"]:
+            tags = aws.call(client.list_tags_for_resource, ResourceType="Parameter", ResourceId=parameter["Name"])
+            found.append(Found(PARAMETER, parameter["Name"], "exists", tag_map(tags["TagList"])))
+    return found
+
+
+PARAMETER_KIND = ResourceKind(
+    PARAMETER,
+    creation_order=30,  # before the group whose token it holds; deleted after it
+    find=_find_parameters,
+)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SSM_NAME = re.compile(r"^/?[A-Za-z0-9_.\-/]{1,1011}$")
 RULES = "16-128 characters: letters, digits and only these specials: ! & # $ ^ < > -"

@@ -6,10 +6,11 @@ what this run already made), wait for them, report outputs, and delete them agai
 is derived from what `create` recorded, so it is never written twice.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, List, Optional, Tuple, Type
 
 from ..durations import parse_duration
+from ..model import Change, Resource, ResourceKind
 
 if TYPE_CHECKING:  # ops.permissions imports ops.context, which imports this module
     from ..permissions import Grant
@@ -105,33 +106,6 @@ class Output:
     early: bool = False  # known right after create(), before the resource is ready
 
 
-@dataclass
-class Resource:
-    """One thing a step made or changed, as recorded in the run's state."""
-
-    step: str
-    type: str  # the step type that knows how to delete it
-    kind: str  # e.g. "cache-cluster", "ingress-rule"
-    id: str
-    region: str
-    ours: bool = True  # False: it existed before this run; teardown leaves it alone
-    status: str = "intent"  # intent -> created | adopted | refused (AWS said no) -> deleted
-    attrs: Dict[str, Any] = field(default_factory=dict)
-
-    def label(self) -> str:
-        return f"{self.kind} {self.id}"
-
-
-@dataclass
-class Change:
-    """One line of a plan: what a step would do, and what it would cost while it exists."""
-
-    action: str  # create | adopt | change | run
-    what: str
-    service: Optional[str] = None  # pricing.yaml service and size, for billable things
-    size: Optional[str] = None
-
-
 class StepType:
     """Base class. Subclasses set the class attributes and implement create/wait/delete."""
 
@@ -143,6 +117,10 @@ class StepType:
     default_timeout: ClassVar[float] = 600.0
     # what it may do in AWS (ops/permissions.py): `ops iam-policy` and `ops doctor` build on it
     permissions: ClassVar[List["Grant"]] = []
+    # every kind of resource it records (ops/model.py): how to find, price and order each
+    kinds: ClassVar[Tuple[ResourceKind, ...]] = ()
+    # what to do next, by AWS error code, when one of its calls is refused
+    hints: ClassVar[Dict[str, str]] = {}
 
     @classmethod
     def policy_names(cls, names: Dict[str, Optional[str]], lab: str, step: str) -> Dict[str, Optional[str]]:

@@ -10,10 +10,12 @@ from typing import Any, Dict, List, Optional
 from ..aws import error_code
 from ..errors import StepFailed
 from ..instance_types import instance_type_problem
+from ..model import Change, Found, Resource, ResourceKind, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, iam_arn, merged
 from ..waiting import FAILURE, RETRY, SUCCESS
-from .base import Change, Output, Param, Resource, StepType, register
+from .base import Output, Param, StepType, register
 from .iam import (
+    INSTANCE_ROLE_KINDS,
     SSM_CORE,
     delete_iam,
     ensure_instance_profile,
@@ -27,6 +29,30 @@ SSM_ROLE, SSM_ROLE_PATH = "AWSCloud9SSMAccessRole", "/service-role/"
 SSM_PROFILE, SSM_PROFILE_PATH = "AWSCloud9SSMInstanceProfile", "/cloud9/"
 IMAGES = ("amazonlinux-2023-x86_64", "amazonlinux-2-x86_64", "ubuntu-22.04-x86_64")
 ENVIRONMENT = "cloud9-environment"
+
+
+def _find_environments(aws) -> List[Found]:
+    client = aws.client("cloud9")
+    ids = aws.call(client.list_environments)["environmentIds"]
+    found = []
+    for chunk in (ids[i : i + 25] for i in range(0, len(ids), 25)):
+        for env in aws.call(client.describe_environments, environmentIds=chunk)["environments"]:
+            tags = tag_map(aws.call(client.list_tags_for_resource, ResourceARN=env["arn"])["Tags"])
+            found.append(Found(ENVIRONMENT, env["id"], env["lifecycle"]["status"], tags, attrs={"name": env["name"]}))
+    return found
+
+
+ENVIRONMENT_KIND = ResourceKind(
+    ENVIRONMENT,
+    creation_order=22,
+    find=_find_environments,
+    live_state=lambda aws, env_id: aws.call(aws.client("cloud9").describe_environment_status, environmentId=env_id)[
+        "status"
+    ],
+    not_found=("NotFoundException",),
+    price=("ec2", "instance_type"),
+    actions=("cloud9:DescribeEnvironmentStatus",),
+)
 
 
 def find_environment(ctx, env_id: str) -> Optional[Dict[str, Any]]:
@@ -99,6 +125,8 @@ class Cloud9Environment(StepType):
     instance_type: t3.micro
 """
     default_timeout = 1200.0
+    kinds = (ENVIRONMENT_KIND, *INSTANCE_ROLE_KINDS)
+    hints = {"VPCIdNotSpecified": "This region has no default VPC: create one with 'aws ec2 create-default-vpc'."}
     permissions = [
         Grant(
             ["cloud9:CreateEnvironmentEC2"],

@@ -23,11 +23,12 @@ from typing import Any, Dict, List
 
 from ..errors import StepFailed
 from ..hostscript import HostScript, Template, Value
+from ..model import Change
 from ..netnames import check_network_name, ip_literal
 from ..permissions import RUN_COMMAND, Grant, arn, iam_arn
-from .base import Change, Output, Param, StepType, register
+from .base import Output, Param, StepType, register
 from .dynamodb import check_table_name
-from .iam import put_inline_policy
+from .iam import INLINE_KIND, put_inline_policy
 from .redis_ping import READ_TOKEN, check_parameter_name, token_statement, token_values
 from .ssm_command import run_shell
 
@@ -157,6 +158,7 @@ class CacheAsideDemo(StepType):
     auth_token_parameter: ${{ steps.redis.outputs.auth_token_parameter }}  # with a replication group
 """
     default_timeout = 900.0
+    kinds = (INLINE_KIND,)  # the instance role's policy for the run
     permissions = [
         *RUN_COMMAND,
         Grant(["dynamodb:DescribeTable"], [arn("dynamodb", "table/{table_name}")]),

@@ -3,11 +3,34 @@
 from typing import Any, Dict, List, Optional
 
 from ..aws import error_code
+from ..model import Change, Found, Resource, ResourceKind, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn
 from ..waiting import waiter_check
-from .base import Change, Output, Param, Resource, StepType, register
+from .base import Output, Param, StepType, register
 
 TABLE = "dynamodb-table"
+
+
+def _find_tables(aws) -> List[Found]:
+    client = aws.client("dynamodb")
+    found = []
+    for name in aws.call(client.list_tables)["TableNames"]:
+        table = aws.call(client.describe_table, TableName=name)["Table"]
+        tags = tag_map(aws.call(client.list_tags_of_resource, ResourceArn=table["TableArn"]).get("Tags", []))
+        found.append(Found(TABLE, name, table["TableStatus"], tags))
+    return found
+
+
+TABLE_KIND = ResourceKind(
+    TABLE,
+    creation_order=40,
+    find=_find_tables,
+    live_state=lambda aws, name: aws.call(aws.client("dynamodb").describe_table, TableName=name)["Table"][
+        "TableStatus"
+    ],
+    not_found=("ResourceNotFoundException",),
+    actions=("dynamodb:DescribeTable",),
+)
 
 
 def describe_table(ctx, name: str) -> Optional[Dict[str, Any]]:
@@ -51,6 +74,7 @@ class Table(StepType):
     table_name: reviews-${{ run.id }}
 """
     default_timeout = 600.0
+    kinds = (TABLE_KIND,)
     permissions = [
         Grant(
             ["dynamodb:CreateTable", "dynamodb:TagResource"], [arn("dynamodb", "table/{table_name}")], REQUEST_TAGGED

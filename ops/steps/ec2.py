@@ -10,8 +10,28 @@ from typing import Any, Dict, List, Optional
 
 from ..aws import error_code
 from ..errors import StepFailed
+from ..model import Change, Found, Resource, ResourceKind, tag_map
 from ..permissions import REQUEST_TAGGED, Grant, arn, merged
-from .base import Change, Output, Param, Resource, StepType, register
+from .base import Output, Param, StepType, register
+
+RULE = "ingress-rule"
+
+
+def _find_rules(aws) -> List[Found]:
+    ec2 = aws.client("ec2")
+    return [
+        Found(
+            RULE,
+            rule["SecurityGroupRuleId"],
+            f"on {rule['GroupId']}",
+            tag_map(rule.get("Tags")),
+            attrs={"group_id": rule["GroupId"]},
+        )
+        for rule in aws.call(ec2.describe_security_group_rules)["SecurityGroupRules"]
+    ]
+
+
+RULE_KIND = ResourceKind(RULE, creation_order=50, find=_find_rules, several_per_step=True)
 
 
 def default_vpc(ctx, instead: str = "give the step a subnet_id") -> str:
@@ -102,6 +122,7 @@ class IngressRule(StepType):
     source_group_id: ${{ steps.cloud9.outputs.security_group_id }}
 """
     default_timeout = 300.0
+    kinds = (RULE_KIND,)
     permissions = [
         # any group: the cache's is the VPC's default group, which ops did not make (so it has no ops tag)
         Grant(
@@ -142,10 +163,10 @@ class IngressRule(StepType):
             if _matches(rule, protocol, port, source_group, cidr):
                 rule_id = rule["SecurityGroupRuleId"]
                 if ctx.is_ours(rule.get("Tags", [])):
-                    recorded = ctx.find_recorded("ingress-rule") or ctx.intend("ingress-rule", rule_id, group_id=group)
+                    recorded = ctx.find_recorded(RULE) or ctx.intend(RULE, rule_id, group_id=group)
                     ctx.created(recorded, verb="resumed")
                 else:
-                    ctx.adopted("ingress-rule", rule_id, group_id=group)
+                    ctx.adopted(RULE, rule_id, group_id=group)
                 return {"rule_id": rule_id}
         permission: Dict[str, Any] = {"IpProtocol": protocol, "FromPort": port, "ToPort": port}
         if source_group:
@@ -154,7 +175,7 @@ class IngressRule(StepType):
             permission["Ipv6Ranges"] = [{"CidrIpv6": cidr, "Description": args["description"]}]
         else:
             permission["IpRanges"] = [{"CidrIp": cidr, "Description": args["description"]}]
-        pending = ctx.intend("ingress-rule", f"{group}:{protocol}:{port}:{source_group or cidr}", group_id=group)
+        pending = ctx.intend(RULE, f"{group}:{protocol}:{port}:{source_group or cidr}", group_id=group)
         answer = ctx.call(
             ec2.authorize_security_group_ingress,
             GroupId=group,

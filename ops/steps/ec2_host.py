@@ -15,11 +15,13 @@ from typing import Any, Dict, List, Optional
 from ..aws import error_code, error_message
 from ..errors import StepFailed
 from ..instance_types import instance_type_problem
+from ..model import Change, Found, Resource, ResourceKind, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
 from ..waiting import RETRY, SUCCESS
-from .base import Change, Output, Param, Resource, StepType, register
+from .base import Output, Param, StepType, register
 from .ec2 import default_vpc
 from .iam import (
+    INSTANCE_ROLE_KINDS,
     SSM_CORE,
     delete_iam,
     ensure_instance_role,
@@ -32,6 +34,60 @@ AL2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 INSTANCE, GROUP = "ec2-instance", "security-group"
 IAM_PATH = "/"  # role ARNs role/ops-*: what `ops iam-policy` lets iam:PassRole pass
 ALIVE = ("pending", "running", "stopping", "stopped")
+
+
+def _part_of_cloud9(tags: Dict[str, str], group_name: str = "") -> Dict[str, str]:
+    """A Cloud9 environment's instance and group go with their environment, not a step."""
+    parent = tags.get("aws:cloud9:environment") or (group_name if group_name.startswith("aws-cloud9-") else "")
+    return {"part_of": parent} if parent else {}
+
+
+def _find_instances(aws) -> List[Found]:
+    reservations = aws.call(
+        aws.client("ec2").describe_instances, Filters=[{"Name": "instance-state-name", "Values": list(ALIVE)}]
+    )["Reservations"]
+    return [
+        Found(
+            INSTANCE,
+            instance["InstanceId"],
+            instance["State"]["Name"],
+            tag_map(instance.get("Tags")),
+            attrs=_part_of_cloud9(tag_map(instance.get("Tags"))),
+        )
+        for instance in (i for r in reservations for i in r["Instances"])
+    ]
+
+
+def _find_groups(aws) -> List[Found]:
+    return [
+        Found(
+            GROUP,
+            group["GroupId"],
+            group["GroupName"],
+            tag_map(group.get("Tags")),
+            attrs=_part_of_cloud9(tag_map(group.get("Tags")), group["GroupName"]),
+        )
+        for group in aws.call(aws.client("ec2").describe_security_groups)["SecurityGroups"]
+    ]
+
+
+def _instance_state(aws, instance_id: str) -> str:
+    """An instance's state; a terminated one costs nothing more, so it counts as gone."""
+    reservations = aws.call(aws.client("ec2").describe_instances, InstanceIds=[instance_id])["Reservations"]
+    state = reservations[0]["Instances"][0]["State"]["Name"] if reservations else "terminated"
+    return "gone" if state == "terminated" else state
+
+
+GROUP_KIND = ResourceKind(GROUP, creation_order=20, find=_find_groups)
+INSTANCE_KIND = ResourceKind(
+    INSTANCE,
+    creation_order=21,
+    find=_find_instances,
+    live_state=_instance_state,
+    not_found=("InvalidInstanceID.NotFound",),
+    price=("ec2", "instance_type"),
+    actions=("ec2:DescribeInstances",),
+)
 
 
 def check_name(value: str) -> Optional[str]:
@@ -158,6 +214,11 @@ class ClientHost(StepType):
     instance_type: t3.micro
 """
     default_timeout = 900.0
+    kinds = (GROUP_KIND, INSTANCE_KIND, *INSTANCE_ROLE_KINDS)
+    hints = {
+        "InstanceLimitExceeded": "The account's instance limit is reached: stop unused instances or ask for more.",
+        "VPCIdNotSpecified": "This region has no default VPC: create one with 'aws ec2 create-default-vpc'.",
+    }
     permissions = [
         # the image's public parameter: AWS's, so any account (its ARN has none)
         Grant(["ssm:GetParameter"], [arn("ssm", "parameter/{image_parameter_path}", account="*")]),

@@ -6,8 +6,9 @@ from typing import Any, Callable, Dict, List, Optional
 from ..aws import error_code
 from ..errors import StepFailed
 from ..instance_types import node_type_problem
+from ..model import Change, Found, Resource, ResourceKind, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
-from .base import Change, Output, Param, Resource, StepType, register
+from .base import Output, Param, StepType, register
 from .ec2 import default_security_group
 
 CLUSTER_ID = re.compile(r"^[a-z](?!.*--)[a-z0-9-]{0,39}(?<!-)$")
@@ -91,6 +92,46 @@ def _no_transit_encryption(value: bool) -> Optional[str]:
     return None
 
 
+CLUSTER = "cache-cluster"
+
+
+def _find_clusters(aws) -> List[Found]:
+    """Clusters of their own: a replication group's members go with their group."""
+    client = aws.client("elasticache")
+    clusters = aws.call(client.describe_cache_clusters, ShowCacheClustersNotInReplicationGroups=True)
+    return [
+        Found(
+            CLUSTER,
+            cluster["CacheClusterId"],
+            cluster["CacheClusterStatus"],
+            tag_map(aws.call(client.list_tags_for_resource, ResourceName=cluster["ARN"])["TagList"]),
+        )
+        for cluster in clusters["CacheClusters"]
+    ]
+
+
+CLUSTER_KIND = ResourceKind(
+    CLUSTER,
+    creation_order=31,
+    find=_find_clusters,
+    live_state=lambda aws, cluster_id: aws.call(
+        aws.client("elasticache").describe_cache_clusters, CacheClusterId=cluster_id
+    )["CacheClusters"][0]["CacheClusterStatus"],
+    not_found=("CacheClusterNotFound",),
+    price=("elasticache", "node_type"),
+    actions=("elasticache:DescribeCacheClusters",),
+)
+
+# what to do when ElastiCache refuses a cluster or group (shared with replication_group.py)
+CACHE_HINTS = {
+    "InsufficientCacheClusterCapacity": "Try another node type (--var node_type=...) or another region.",
+    "InvalidParameterCombination": "AWS refused this combination (e.g. a previous-generation node type): "
+    "try --var node_type=cache.t3.micro.",
+    "ClusterQuotaForCustomerExceeded": "The account's cluster quota is used up: delete unused clusters or ask for more.",
+    "NodeQuotaForCustomerExceeded": "The account's node quota is used up: delete unused clusters or ask for more.",
+}
+
+
 @register
 class CacheCluster(StepType):
     name = "elasticache.cluster"
@@ -127,6 +168,8 @@ class CacheCluster(StepType):
     node_type: cache.t3.micro
 """
     default_timeout = 2400.0
+    kinds = (CLUSTER_KIND,)
+    hints = CACHE_HINTS
     permissions = [
         Grant(
             ["elasticache:CreateCacheCluster"],
@@ -164,17 +207,17 @@ class CacheCluster(StepType):
         if existing is None:
             request = node_request(ctx, args)
             groups = request["SecurityGroupIds"]
-            resource = ctx.intend("cache-cluster", cluster_id)
+            resource = ctx.intend(CLUSTER, cluster_id)
             ctx.call(client.create_cache_cluster, CacheClusterId=cluster_id, NumCacheNodes=1, **request)
             ctx.created(resource, security_group_ids=groups, node_type=args["node_type"])
             return {"cluster_id": cluster_id, "security_group_id": groups[0]}
         groups = [g["SecurityGroupId"] for g in existing.get("SecurityGroups", [])]
         tags = ctx.call(client.list_tags_for_resource, ResourceName=existing["ARN"])["TagList"]
         if ctx.is_ours(tags):
-            recorded = ctx.find_recorded("cache-cluster") or ctx.intend("cache-cluster", cluster_id)
+            recorded = ctx.find_recorded(CLUSTER) or ctx.intend(CLUSTER, cluster_id)
             ctx.created(recorded, verb="resumed", security_group_ids=groups, node_type=existing["CacheNodeType"])
         else:
-            ctx.adopted("cache-cluster", cluster_id, security_group_ids=groups)
+            ctx.adopted(CLUSTER, cluster_id, security_group_ids=groups)
         return {"cluster_id": cluster_id, "security_group_id": groups[0] if groups else ""}
 
     def wait(self) -> Dict[str, Any]:

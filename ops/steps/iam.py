@@ -10,10 +10,59 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..aws import error_code
 from ..errors import StepFailed
+from ..model import Change, Found, Resource, ResourceKind, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, iam_arn, managed_policy_arn, partition_of
-from .base import Change, Resource
 
 ROLE, PROFILE, MANAGED, INLINE = "iam-role", "instance-profile", "role-policy", "role-inline-policy"
+
+
+def _find_roles(aws) -> List[Found]:
+    iam = aws.client("iam")
+    return [
+        Found(
+            ROLE, role["RoleName"], "exists", tag_map(aws.call(iam.list_role_tags, RoleName=role["RoleName"])["Tags"])
+        )
+        for role in aws.call(iam.list_roles)["Roles"]
+    ]
+
+
+def _find_instance_profiles(aws) -> List[Found]:
+    iam = aws.client("iam")
+    found = []
+    for profile in aws.call(iam.list_instance_profiles)["InstanceProfiles"]:
+        name = profile["InstanceProfileName"]
+        tags = aws.call(iam.get_instance_profile, InstanceProfileName=name)["InstanceProfile"].get("Tags")
+        found.append(Found(PROFILE, name, "exists", tag_map(tags)))
+    return found
+
+
+# Roles and instance profiles count as account-wide: the Cloud9 SSM role and profile are
+# shared by every lab in the account, and go with the last lab out (ops/lab.py).
+ROLE_KIND = ResourceKind(
+    ROLE,
+    creation_order=10,
+    find=_find_roles,
+    live_state=lambda aws, name: aws.call(aws.client("iam").get_role, RoleName=name) and "exists",
+    not_found=("NoSuchEntity",),
+    account_wide=True,
+    actions=("iam:GetRole",),
+)
+PROFILE_KIND = ResourceKind(
+    PROFILE,
+    creation_order=11,
+    find=_find_instance_profiles,
+    live_state=lambda aws, name: (
+        aws.call(aws.client("iam").get_instance_profile, InstanceProfileName=name) and "exists"
+    ),
+    not_found=("NoSuchEntity",),
+    account_wide=True,
+    actions=("iam:GetInstanceProfile",),
+)
+# a managed policy attached to a role ("role-policy:NAME"), and a role's inline policy: not
+# tagged, they go with their role
+MANAGED_KIND = ResourceKind(MANAGED, creation_order=12, account_wide=True)
+INLINE_KIND = ResourceKind(INLINE, creation_order=13)
+INSTANCE_ROLE_KINDS = (ROLE_KIND, PROFILE_KIND, MANAGED_KIND)
 
 
 def _missing(exc) -> bool:
@@ -168,7 +217,7 @@ def put_inline_policy(ctx, role: str, policy_name: str, document: Dict) -> None:
 def delete_iam(ctx, resource: Resource) -> bool:
     """Delete one IAM resource recorded by a step; False if it is not an IAM kind."""
     iam = ctx.client("iam")
-    kind = resource.kind.split(":")[0]
+    kind = resource.base_kind
     if kind in (MANAGED, PROFILE, ROLE):
         _ensure_unused(ctx, resource)
     try:

@@ -13,10 +13,11 @@ from typing import Any, Dict, List, Optional
 
 from ..errors import StepFailed
 from ..hostscript import HostScript, Template, Value
+from ..model import Change
 from ..netnames import check_network_name, ip_literal
 from ..permissions import RUN_COMMAND, Grant, iam_arn, partition_of
-from .base import Change, Output, Param, StepType, register
-from .iam import put_inline_policy
+from .base import Output, Param, StepType, register
+from .iam import INLINE_KIND, put_inline_policy
 from .ssm_command import run_shell
 
 AUTH_REFUSED = ("-WRONGPASS", "-NOAUTH", "-ERR invalid password", "-ERR AUTH")
@@ -143,6 +144,7 @@ class RedisPing(StepType):
     role_name: ${{ steps.host.outputs.role_name }}
 """
     default_timeout = 600.0
+    kinds = (INLINE_KIND,)  # the instance role's policy for the run
     permissions = [
         *RUN_COMMAND,  # with a token: the host role's policy to read it (sts: ops/iam_policy.py)
         Grant(["iam:PutRolePolicy", "iam:DeleteRolePolicy"], [iam_arn("role/{role_name}")]),

@@ -14,10 +14,12 @@ itself). AWS offers in-transit encryption for Redis/Valkey only on replication g
 from typing import Any, Dict, List, Optional
 
 from ..aws import error_code
+from ..model import Change, Found, Resource, ResourceKind, tag_map
 from ..permissions import ANY, REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
 from . import auth_token
-from .base import Change, Output, Param, Resource, StepType, register
+from .base import Output, Param, StepType, register
 from .elasticache import (
+    CACHE_HINTS,
     EC2_DESCRIBE,
     NODE_PARAMS,
     NODE_TYPE,
@@ -31,6 +33,32 @@ from .elasticache import (
 )
 
 GROUP = "replication-group"
+
+
+def _find_groups(aws) -> List[Found]:
+    client = aws.client("elasticache")
+    return [
+        Found(
+            GROUP,
+            group["ReplicationGroupId"],
+            group["Status"],
+            tag_map(aws.call(client.list_tags_for_resource, ResourceName=group["ARN"])["TagList"]),
+        )
+        for group in aws.call(client.describe_replication_groups)["ReplicationGroups"]
+    ]
+
+
+GROUP_KIND = ResourceKind(
+    GROUP,
+    creation_order=32,
+    find=_find_groups,
+    live_state=lambda aws, group_id: aws.call(
+        aws.client("elasticache").describe_replication_groups, ReplicationGroupId=group_id
+    )["ReplicationGroups"][0]["Status"],
+    not_found=("ReplicationGroupNotFoundFault",),
+    price=("elasticache", "node_type"),
+    actions=("elasticache:DescribeReplicationGroups",),
+)
 # what creating a group names: the group and its member cluster(s), <group id>-001
 GROUP_AND_MEMBERS = [arn("elasticache", "replicationgroup:{group_id}"), arn("elasticache", "cluster:{group_id}-*")]
 
@@ -114,6 +142,8 @@ class CacheReplicationGroup(StepType):
     auth_token: generate
 """
     default_timeout = 2400.0
+    kinds = (auth_token.PARAMETER_KIND, GROUP_KIND)
+    hints = CACHE_HINTS
     permissions = [
         Grant(["elasticache:CreateReplicationGroup"], GROUP_AND_MEMBERS, merged(REQUEST_TAGGED, NODE_TYPE)),
         Grant(["elasticache:AddTagsToResource"], GROUP_AND_MEMBERS, REQUEST_TAGGED),
