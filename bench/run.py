@@ -34,8 +34,9 @@ from ops.config import load_settings  # noqa: E402
 from ops.lab import run_labs  # noqa: E402
 from ops.output import Reporter  # noqa: E402
 from ops.playbook import load_playbook  # noqa: E402
-from ops.report import summary  # noqa: E402
+from ops.report_data import summary  # noqa: E402
 from ops.sim.durations import DEFAULT_DURATIONS  # noqa: E402
+from ops.target import RunTarget  # noqa: E402
 from ops.waiting import Schedule  # noqa: E402
 
 WAITER_DELAY = 15  # botocore's cache_cluster_available / table_exists delay
@@ -67,16 +68,12 @@ def simulated_labs(count, durations=None, expected=None):
         started = time.perf_counter()
         code = run_labs(
             playbook,
-            root=Path(root),
+            RunTarget(Path(root), dry_run=True, throwaway=True, sim_durations=durations or {}),
             reporter=reporter,
             settings=settings,
-            dry_run=True,
-            region=None,
-            profile=None,
             keep=False,
             count=count if count > 1 else None,
             parallel=count,
-            simulation={"durations": durations or {}},
         )
         wall = time.perf_counter() - started
     return [{"lab": lab, "simulated": True, "events": events} for lab, events in timelines.items()], code, wall

@@ -188,6 +188,8 @@ def _unreachable(exc: BaseException) -> OpsError:
     return OpsError(f"could not reach AWS at {endpoint}: {why}.", hint)
 
 
+DRY_RUN_DEFAULT_REGION = "us-east-1"  # a dry run's region when nothing names one
+
 # (botocore's attempts per call, connect timeout in seconds). The commands people wait for
 # report an unreachable endpoint within a few seconds (Aws.call still retries throttling);
 # run and teardown wait out a slow network.

@@ -203,6 +203,25 @@ def _shared_records(state_flag, lock_timeout, settings):
     return location, LockOptions(wait=wait, lease=settings["lock_lease"])
 
 
+def _target(settings, dry_run, region, profile, state_flag=None, lock_timeout=None, **simulation):
+    """Where the command acts (ops/target.py), decided once from its flags and the config.
+    simulation: realtime, throwaway (a fresh account for previews), sim_durations."""
+    from .target import RunTarget
+
+    location, lock = _shared_records(state_flag, lock_timeout, settings)
+    simulation.setdefault("sim_durations", settings["sim_durations"])
+    return RunTarget(
+        root=Path.cwd(),
+        dry_run=dry_run,
+        region=region,
+        profile=profile,
+        config_region=settings.get("region"),
+        location=location,
+        lock=lock,
+        **simulation,
+    )
+
+
 allow_public_ingress_option = click.option(
     "--allow-public-ingress",
     is_flag=True,
@@ -330,32 +349,25 @@ def run(
     copy_names = _copy_names(names)
     expires_in = _ttl(ttl)
     loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress)
-    location, lock = _shared_records(state_flag, lock_timeout, settings)
-    simulation = {**_simulation(dry_run, settings), "realtime": realtime} if dry_run else None
+    target = _target(settings, dry_run, region, profile, state_flag, lock_timeout, realtime=realtime)
     from .preflight import check_before_run  # token sources readable, node types offered: before anything
 
-    check_before_run(loaded, dry_run, region or settings.get("region"), profile, simulation)
+    check_before_run(loaded, target)
     if not dry_run and not yes and chosen_output() == "text" and interactive():
-        _preview_and_confirm(loaded, settings, region, profile, count or len(copy_names or []) or 1)
-    with graceful_interrupts(), _ending_idle_simulation(dry_run):
+        _preview_and_confirm(loaded, settings, target, count or len(copy_names or []) or 1)
+    with graceful_interrupts(), _ending_idle_simulation(target):
         code = run_labs(
             loaded,
-            root=Path.cwd(),
+            target,
             reporter=_reporter(),
             settings=settings,
-            dry_run=dry_run,
-            region=region,
-            profile=profile,
             keep=keep,
             names=copy_names,
             count=count,
             parallel=parallel,
-            simulation=simulation,
             teardown_on_failure=teardown_on_failure,
             always_teardown=always_teardown,
             expires_in=expires_in,
-            location=location,
-            lock=lock,
         )
     if code:
         sys.exit(code)
@@ -379,21 +391,9 @@ def teardown(playbook, dry_run, include_adopted, state_flag, lock_timeout, regio
 
     lab = _lab_to_tear_down(playbook, var_flags)
     settings, _, _ = load_settings(config_files)
-    location, lock = _shared_records(state_flag, lock_timeout, settings)
-    with _ending_idle_simulation(dry_run):
-        code = teardown_lab(
-            lab,
-            root=Path.cwd(),
-            reporter=_reporter(),
-            settings=settings,
-            dry_run=dry_run,
-            region=region,
-            profile=profile,
-            include_adopted=include_adopted,
-            simulation=_simulation(dry_run, settings),
-            location=location,
-            lock=lock,
-        )
+    target = _target(settings, dry_run, region, profile, state_flag, lock_timeout)
+    with _ending_idle_simulation(target):
+        code = teardown_lab(lab, target, reporter=_reporter(), settings=settings, include_adopted=include_adopted)
     if code:
         sys.exit(code)
 
@@ -442,11 +442,10 @@ def plan(playbook, dry_run, allow_public_ingress, region, profile, var_flags, co
 
     from .plan import make_plan
     from .pricing import Prices
-    from .target import open_target
 
     loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress)
     prices = Prices.load()
-    with open_target(dry_run, region or settings.get("region"), profile, _fresh_simulation(dry_run, settings)) as aws:
+    with _target(settings, dry_run, region, profile, throwaway=True).open() as aws:
         result = make_plan(loaded, aws, _reporter(), settings, prices)
     if chosen_output() == "json":
         click.echo(json.dumps(result.to_json()))
@@ -468,12 +467,10 @@ def status(dry_run, state_flag, region, profile, var_flags, config_files):
     from .status import lines, team_status
 
     settings, _, _ = load_settings(config_files)
-    location, _ = _shared_records(state_flag, None, settings)
-    simulation = _simulation(dry_run, {"sim_durations": {}})
-    with _ending_idle_simulation(dry_run and location is not None):
-        statuses, prices = team_status(
-            Path.cwd(), dry_run, location, region or settings.get("region"), profile, simulation
-        )
+    target = _target(settings, dry_run, region, profile, state_flag, sim_durations={})
+    location = target.location
+    with _ending_idle_simulation(target if location is not None else None):
+        statuses, prices = team_status(target)
     if chosen_output() == "json":
         click.echo(
             json.dumps(
@@ -526,27 +523,15 @@ def sweep(older_than, lab, yes, expired, dry_run, state_flag, region, profile, v
         from .lab import teardown_expired
 
         settings, _, _ = load_settings(config_files)
-        location, lock = _shared_records(state_flag, None, settings)
-        with _ending_idle_simulation(dry_run):
-            code = teardown_expired(
-                root=Path.cwd(),
-                reporter=_reporter(),
-                settings=settings,
-                dry_run=dry_run,
-                region=region,
-                profile=profile,
-                confirmed=yes,
-                simulation=_simulation(dry_run, settings),
-                location=location,
-                lock=lock,
-            )
+        target = _target(settings, dry_run, region, profile, state_flag)
+        with _ending_idle_simulation(target):
+            code = teardown_expired(target, reporter=_reporter(), settings=settings, confirmed=yes)
         if code:
             sys.exit(code)
         return
     from .config import load_settings
     from .durations import parse_duration
     from .sweep import candidates, deletable, delete, preview_lines
-    from .target import open_target
 
     settings, _, _ = load_settings(config_files)
     try:
@@ -554,10 +539,8 @@ def sweep(older_than, lab, yes, expired, dry_run, state_flag, region, profile, v
     except ValueError as exc:
         raise BadInput(f"--older-than: {exc}.", "Write e.g. --older-than 2h.") from None
     reporter = _reporter()
-    with (
-        _ending_idle_simulation(dry_run),
-        open_target(dry_run, region or settings.get("region"), profile, _simulation(dry_run, settings)) as aws,
-    ):
+    target = _target(settings, dry_run, region, profile)
+    with _ending_idle_simulation(target), target.open() as aws:
         found = candidates(aws, older_than=age, lab=lab)
         can, cannot = deletable(found)
         if chosen_output() == "json":
@@ -605,12 +588,11 @@ def interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def _preview_and_confirm(playbook, settings, region, profile, copies: int) -> None:
+def _preview_and_confirm(playbook, settings, target, copies: int) -> None:
     from .plan import make_plan
     from .pricing import Prices
-    from .target import open_target
 
-    with open_target(False, region or settings.get("region"), profile) as aws:
+    with target.open() as aws:
         result = make_plan(playbook, aws, _reporter("text"), settings, Prices.load())
     click.echo("\n".join(result.lines()))
     if copies > 1:
@@ -620,28 +602,16 @@ def _preview_and_confirm(playbook, settings, region, profile, copies: int) -> No
         sys.exit(1)
 
 
-def _simulation(dry_run, settings):
-    """The dry runs' simulated account: persistent, in .ops/dry-run/account of this folder."""
-    from .target import sim_home
-
-    return {"durations": settings["sim_durations"], "home": sim_home(Path.cwd())} if dry_run else None
-
-
-def _fresh_simulation(dry_run, settings):
-    """A throwaway simulated account, for read-only previews of a new one (plan, doctor)."""
-    return {"durations": settings["sim_durations"]} if dry_run else None
-
-
 @contextlib.contextmanager
-def _ending_idle_simulation(dry_run):
+def _ending_idle_simulation(target):
     """After a dry-run command, end the simulated account if no lab is left in it."""
     try:
         yield
     finally:
-        if dry_run:
-            from .target import discard_simulation_if_idle
+        if target is not None and target.dry_run:
+            from .dryrun_account import discard_simulation_if_idle
 
-            discard_simulation_if_idle(Path.cwd())
+            discard_simulation_if_idle(target.root)
 
 
 @cli.command()
@@ -790,13 +760,13 @@ def doctor(playbook, dry_run, state_flag, region, profile, var_flags, config_fil
 
     from .config import load_settings
     from .doctor import diagnose, verdict
-    from .target import open_target
 
     loaded, settings = (
         _load(playbook, var_flags, config_files, True) if playbook else (None, load_settings(config_files)[0])
     )
-    with open_target(dry_run, region or settings.get("region"), profile, _fresh_simulation(dry_run, settings)) as aws:
-        findings = diagnose(aws, loaded, _shared_records(state_flag, None, settings)[0])
+    target = _target(settings, dry_run, region, profile, state_flag, throwaway=True)
+    with target.open() as aws:
+        findings = diagnose(aws, loaded, target.location)
     last = verdict(findings)
     if chosen_output() == "json":
         click.echo(
@@ -824,25 +794,26 @@ def sim_reset():
     """Discard the simulated account: its servers, its resources and the dry-run records."""
     import shutil
 
+    from .paths import sim_home, state_dir
     from .sim.world import SimWorld
-    from .target import sim_home
 
     SimWorld.destroy(sim_home(Path.cwd()))
-    shutil.rmtree(Path.cwd() / ".ops" / "dry-run" / "state", ignore_errors=True)
+    shutil.rmtree(state_dir(Path.cwd(), dry_run=True), ignore_errors=True)
     _say("ops: the simulated account and its dry-run records are gone.")
 
 
-def _required_location(state_flag, lock_timeout, config_files, command: str):
+def _required_location(state_flag, lock_timeout, config_files, command: str, dry_run, region, profile):
+    """The target of a command that works on records in S3: refused without a location."""
     from .config import load_settings
 
     settings, _, _ = load_settings(config_files)
-    location, lock = _shared_records(state_flag, lock_timeout, settings)
-    if location is None:
+    target = _target(settings, dry_run, region, profile, state_flag, lock_timeout)
+    if target.location is None:
         raise BadInput(
             f"'ops {command}' works on records kept in S3, and no location was given.",
             "Pass --state s3://BUCKET/PREFIX (or set OPS_STATE, or 'state:' in a config file).",
         )
-    return location, lock, settings
+    return target
 
 
 @cli.command()
@@ -858,7 +829,8 @@ def unlock(lab, dry_run, yes, force, state_flag, region, profile, var_flags, con
     from .remote import unlock as unlock_lab
 
     check_lab(lab)
-    location, _, settings = _required_location(state_flag, None, config_files, "unlock")
+    target = _required_location(state_flag, None, config_files, "unlock", dry_run, region, profile)
+    location = target.location
 
     def confirm(description: str) -> bool:
         click.echo(f"ops: {description}", err=True)
@@ -871,20 +843,8 @@ def unlock(lab, dry_run, yes, force, state_flag, region, profile, var_flags, con
             )
         return click.confirm("Remove this lock?", default=False)
 
-    with _ending_idle_simulation(dry_run):
-        _say(
-            unlock_lab(
-                lab,
-                root=Path.cwd(),
-                dry_run=dry_run,
-                location=location,
-                region=region or settings.get("region"),
-                profile=profile,
-                simulation=_simulation(dry_run, settings),
-                force=force,
-                confirm=confirm,
-            )
-        )
+    with _ending_idle_simulation(target):
+        _say(unlock_lab(lab, target, force=force, confirm=confirm))
 
 
 @cli.group("state")
@@ -905,23 +865,11 @@ def _move_command(direction: str, summary: str):
         from .remote import move
 
         check_lab(lab)
-        location, lock, settings = _required_location(state_flag, lock_timeout, config_files, f"state {direction}")
-        with _ending_idle_simulation(dry_run):
-            _say(
-                move(
-                    lab,
-                    direction,
-                    root=Path.cwd(),
-                    dry_run=dry_run,
-                    location=location,
-                    region=region or settings.get("region"),
-                    profile=profile,
-                    simulation=_simulation(dry_run, settings),
-                    lock=lock,
-                    force=force,
-                    reporter=_reporter(),
-                )
-            )
+        target = _required_location(
+            state_flag, lock_timeout, config_files, f"state {direction}", dry_run, region, profile
+        )
+        with _ending_idle_simulation(target):
+            _say(move(lab, direction, target, force=force, reporter=_reporter()))
 
     return command
 

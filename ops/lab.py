@@ -11,22 +11,22 @@ import dataclasses
 import shlex
 import threading
 import time
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from .aws import RateLimiter
 from .durations import format_duration
 from .errors import BadInput, Interrupted, StepFailed
 from .inventory import tagged_resources
-from .lock import LockOptions, hold_locks
+from .lock import hold_locks
+from .paths import runs_dir
 from .playbook import Playbook
-from .records import Location, fallback_slot, open_records
+from .records import Location
 from .runner import Runner, account_scoped, teardown
 from .state import RecordKeptLocally, RunState
 from .status import all_states
 from .steps import resource_kinds
-from .target import open_target
-from .timeline import Timeline, runs_dir
+from .target import RunTarget
+from .timeline import Timeline
 
 
 def teardown_command(
@@ -75,39 +75,33 @@ class LabRun:
 
 def run_labs(
     playbook: Playbook,
+    target: RunTarget,
     *,
-    root: Path,
     reporter,
     settings: Dict[str, Any],
-    dry_run: bool,
-    region: Optional[str],
-    profile: Optional[str],
     keep: bool,
     names: Optional[List[str]] = None,
     count: Optional[int] = None,
     parallel: int = 10,
-    simulation: Optional[dict] = None,
     teardown_on_failure: bool = False,
     always_teardown: bool = False,
     expires_in: Optional[float] = None,
-    location: Optional[Location] = None,
-    lock: LockOptions = LockOptions(),
 ) -> int:
     """Create the lab(s), then tear them down: after success unless keep; after a failed step
     with teardown_on_failure or always_teardown; after an interrupt with always_teardown.
     A dry run whose simulated account ends with the process always cleans up. Records go to
-    `location` (S3) when given, each lab under its lock. Returns the exit code, or raises the
-    first failure (StepFailed, Interrupted, RecordKeptLocally)."""
+    the target's location (S3) when it has one, each lab under its lock. Returns the exit code,
+    or raises the first failure (StepFailed, Interrupted, RecordKeptLocally)."""
     labs = lab_names(playbook.name, count, names)
-    with open_target(dry_run, region or settings.get("region"), profile, simulation, patient=True) as aws:
+    with target.open(patient=True) as aws:
         aws.limiter = RateLimiter(aws.clock, settings.get("rate_limits", {}))
         reporter.set_clock(aws.clock)
-        store = open_records(root, dry_run, location, aws)
+        store = target.records(aws)
         states: Dict[str, RunState] = {}
         with hold_locks(
             store,
             labs,
-            lock,
+            target.lock,
             reporter,
             on_lost=lambda lab, lost: states[lab].lose_lock(lost) if lab in states else None,
         ) as held:
@@ -115,14 +109,11 @@ def run_labs(
                 _prepare(
                     dataclasses.replace(playbook, name=lab),
                     playbook.name,
-                    root,
                     store,
                     reporter,
                     aws,
-                    dry_run,
-                    profile,
+                    target,
                     multi=len(labs) > 1,
-                    location=location,
                 )
                 for lab in labs
             ]
@@ -133,9 +124,18 @@ def run_labs(
             if expires_in:
                 for run in runs:
                     run.state.set("expires_at", time.time() + expires_in)
-            command = teardown_command(playbook.source, dry_run, region, profile, location)
+            command = teardown_command(playbook.source, target.dry_run, target.region, target.profile, target.location)
             return _run_and_tear(
-                runs, aws, settings, parallel, dry_run, keep, teardown_on_failure, always_teardown, reporter, command
+                runs,
+                aws,
+                settings,
+                parallel,
+                target.dry_run,
+                keep,
+                teardown_on_failure,
+                always_teardown,
+                reporter,
+                command,
             )
 
 
@@ -213,18 +213,8 @@ def _outcome_word(outcome: BaseException) -> str:
     return "FAILED" if isinstance(outcome, StepFailed) else "interrupted"
 
 
-def _prepare(
-    playbook: Playbook,
-    group: str,
-    root: Path,
-    store,
-    reporter,
-    aws,
-    dry_run: bool,
-    profile,
-    multi: bool,
-    location: Optional[Location] = None,
-) -> LabRun:
+def _prepare(playbook: Playbook, group: str, store, reporter, aws, target: RunTarget, multi: bool) -> LabRun:
+    dry_run = target.dry_run
     slot = store.slot(playbook.name)
     previous = RunState.load(slot)
     resumable = previous is not None and previous.live() and (not dry_run or getattr(aws, "persistent", False))
@@ -234,7 +224,8 @@ def _prepare(
         raise BadInput(
             f"lab '{playbook.name}' has live resources from run {resumed.run_id} in "
             f"{resumed.region}, not {aws.region}.",
-            f"Tear it down first: {teardown_command(playbook.source, dry_run, resumed.region, profile, location)}",
+            "Tear it down first: "
+            + teardown_command(playbook.source, dry_run, resumed.region, target.profile, target.location),
         )
     state = (
         resumed
@@ -245,8 +236,8 @@ def _prepare(
     )
     lab_reporter = reporter.for_lab(playbook.name) if multi else reporter
     if store.remote:
-        state.fallback = fallback_slot(root, dry_run, playbook.name, state.run_id)
-        here = RunState.load(open_records(root, dry_run, None).slot(playbook.name))
+        state.fallback = target.fallback_slot(playbook.name, state.run_id)
+        here = RunState.load(target.local_records().slot(playbook.name))
         if here is not None and here.live():
             lab_reporter.event(
                 "note",
@@ -258,7 +249,7 @@ def _prepare(
     state.set("dependencies", dependencies)
     state.set("group", group)
     timeline = Timeline(
-        runs_dir(root, dry_run) / playbook.name / f"{state.run_id}.json",
+        runs_dir(target.root, dry_run) / playbook.name / f"{state.run_id}.json",
         playbook.name,
         state.run_id,
         simulated=aws.clock.virtual,
@@ -373,44 +364,35 @@ def lab_states(store, lab: str) -> List[RunState]:
 
 def teardown_lab(
     lab: str,
+    target: RunTarget,
     *,
-    root: Path,
     reporter,
     settings: Dict[str, Any],
-    dry_run: bool,
-    region: Optional[str],
-    profile: Optional[str],
     include_adopted: bool = False,
     only: Optional[List[RunState]] = None,
-    simulation: Optional[dict] = None,
-    location: Optional[Location] = None,
-    lock: LockOptions = LockOptions(),
 ) -> int:
-    """Tear down a lab (and its copies) from its records: kept here, or in S3 under the lab's lock."""
-    if location is None:
-        store = open_records(root, dry_run, None)
+    """Tear down a lab (and its copies) from its records: kept here, or in S3 under the lab's
+    lock. The region is --region's, else the records' (not the config's: they know)."""
+    if target.location is None:
+        store = target.local_records()
         states = [s for s in (only or lab_states(store, lab)) if s.live()]
         if not states:
             return _nothing_to_delete(lab, store, reporter)
-        with open_target(dry_run, region or states[0].region, profile, simulation, patient=True) as aws:
-            return _teardown_states(lab, states, aws, reporter, settings, dry_run, region, include_adopted, None)
-    with open_target(dry_run, region or settings.get("region"), profile, simulation, patient=True) as aws:
-        store = open_records(root, dry_run, location, aws)
+        with target.open(target.region or states[0].region, patient=True) as aws:
+            return _teardown_states(lab, states, aws, reporter, settings, target, include_adopted)
+    with target.open(patient=True) as aws:
+        store = target.records(aws)
         labs = [s.data["lab"] for s in (only or lab_states(store, lab)) if s.live()]
         if not labs:
             return _nothing_to_delete(lab, store, reporter)
-        with hold_locks(store, labs, lock, reporter) as held:
+        with hold_locks(store, labs, target.lock, reporter) as held:
             states = [s for s in lab_states(store, lab) if s.data["lab"] in held and s.live()]  # as of now
             if not states:
                 return _nothing_to_delete(lab, store, reporter)
-            if region or states[0].region == aws.region:
-                return _teardown_states(
-                    lab, states, aws, reporter, settings, dry_run, region, include_adopted, location
-                )
-            with open_target(dry_run, states[0].region, profile, simulation, patient=True) as there:
-                return _teardown_states(
-                    lab, states, there, reporter, settings, dry_run, region, include_adopted, location
-                )
+            if target.region or states[0].region == aws.region:
+                return _teardown_states(lab, states, aws, reporter, settings, target, include_adopted)
+            with target.open(states[0].region, patient=True) as there:
+                return _teardown_states(lab, states, there, reporter, settings, target, include_adopted)
 
 
 def _nothing_to_delete(lab: str, store, reporter) -> int:
@@ -421,16 +403,9 @@ def _nothing_to_delete(lab: str, store, reporter) -> int:
 
 
 def _teardown_states(
-    lab: str,
-    states: List[RunState],
-    aws,
-    reporter,
-    settings,
-    dry_run: bool,
-    region: Optional[str],
-    include_adopted: bool,
-    location: Optional[Location],
+    lab: str, states: List[RunState], aws, reporter, settings, target: RunTarget, include_adopted: bool
 ) -> int:
+    dry_run, location = target.dry_run, target.location
     regions = {s.region for s in states}
     if len(regions) > 1:
         raise BadInput(
@@ -474,26 +449,14 @@ def _teardown_states(
     return 0 if not any(left.values()) else 1
 
 
-def teardown_expired(
-    *,
-    root: Path,
-    reporter,
-    settings: Dict[str, Any],
-    dry_run: bool,
-    region: Optional[str],
-    profile: Optional[str],
-    confirmed: bool,
-    simulation: Optional[dict] = None,
-    location: Optional[Location] = None,
-    lock: LockOptions = LockOptions(),
-) -> int:
+def teardown_expired(target: RunTarget, *, reporter, settings: Dict[str, Any], confirmed: bool) -> int:
     """Tear down every lab recorded here (or in S3) whose --ttl has passed (preview unless confirmed)."""
     now = time.time()
-    if location is None:
-        states = all_states(open_records(root, dry_run, None))
+    if target.location is None:
+        states = all_states(target.local_records())
     else:
-        with open_target(dry_run, region or settings.get("region"), profile, simulation) as aws:
-            states = all_states(open_records(root, dry_run, location, aws))
+        with target.open() as aws:
+            states = all_states(target.records(aws))
     expired = [s for s in states if s.live() and s.data.get("expires_at") and s.data["expires_at"] < now]
     if not expired:
         reporter.event("note", text="ops: no expired labs.")
@@ -509,20 +472,5 @@ def teardown_expired(
         return 0
     code = 0
     for state in expired:
-        code = max(
-            code,
-            teardown_lab(
-                state.data["lab"],
-                root=root,
-                reporter=reporter,
-                settings=settings,
-                dry_run=dry_run,
-                region=region,
-                profile=profile,
-                only=[state],
-                simulation=simulation,
-                location=location,
-                lock=lock,
-            ),
-        )
+        code = max(code, teardown_lab(state.data["lab"], target, reporter=reporter, settings=settings, only=[state]))
     return code

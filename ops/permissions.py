@@ -138,7 +138,7 @@ def partition_of(region: Optional[str]) -> str:
     ops's default region."""
     import boto3
 
-    from .target import DRY_RUN_DEFAULT_REGION
+    from .aws import DRY_RUN_DEFAULT_REGION
 
     region = region if region and region != ANY else DRY_RUN_DEFAULT_REGION
     return boto3.session.Session().get_partition_for_region(region)

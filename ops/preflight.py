@@ -7,13 +7,15 @@ CreateCacheCluster, after the steps before it had made (and billed) their resour
 """
 
 import contextlib
-from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
 from .aws import error_code, error_message, is_unreachable
 from .errors import BadInput
 from .instance_types import CREATABLE, closest_node_type
 from .refs import REF
+
+if TYPE_CHECKING:
+    from .target import RunTarget
 
 _REFUSED = ("InvalidParameterValue", "InvalidParameterCombination")
 
@@ -49,7 +51,7 @@ def not_offered(aws, node_type: str) -> Optional[str]:
     return None
 
 
-def check_before_run(playbook, dry_run: bool, region: Optional[str], profile: Optional[str], simulation=None) -> None:
+def check_before_run(playbook, target: "RunTarget") -> None:
     """BadInput (exit 2) for the first token source or node type the run would fail on. The
     account is opened at most once, and only when a check needs it."""
     from .steps.auth_token import check_sources
@@ -60,24 +62,21 @@ def check_before_run(playbook, dry_run: bool, region: Optional[str], profile: Op
         @contextlib.contextmanager
         def account():
             if not opened:
-                opened.append(stack.enter_context(_open_account(dry_run, region, profile, simulation)))
+                opened.append(stack.enter_context(_open_account(target)))
             yield opened[0]
 
         check_sources(playbook, account)
-        _check_node_types(playbook, dry_run, account)
+        _check_node_types(playbook, target.dry_run, account)
 
 
 @contextlib.contextmanager
-def _open_account(dry_run: bool, region: Optional[str], profile: Optional[str], simulation):
+def _open_account(target: "RunTarget"):
     """The account the run will use; None for a simulated one that does not exist yet (it
     holds nothing, and looking must not create it)."""
-    from .target import open_target
-
-    home = (simulation or {}).get("home")
-    if dry_run and home is not None and not Path(home).exists():
+    if target.dry_run and not target.throwaway and not target.sim_home.exists():
         yield None
         return
-    with open_target(dry_run, region, profile, dict(simulation or {})) as aws:
+    with target.open() as aws:
         yield aws
 
 

@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from .aws import error_code, error_message, is_transient
 from .errors import BadInput, OpsError
 from .names import check_lab, check_record_file, inside, is_lab_name, lab_of_record_file, shown
+from .paths import private_dir, state_dir
 from .record_schema import check_record
 
 Revision = Optional[str]  # what a store knows one copy of a record as: S3 its ETag, a folder nothing
@@ -38,20 +39,6 @@ class StaleRecord(OpsError):
 
 class StateUnavailable(OpsError):
     """The shared store did not answer (or refused us) in the middle of work."""
-
-
-def private_dir(path: Path) -> None:
-    """mkdir -p, with every folder from .ops/ down readable by the owner only."""
-    path.mkdir(parents=True, exist_ok=True)
-    parts = path.parts
-    if ".ops" in parts:
-        top = Path(*parts[: parts.index(".ops") + 1])
-        for folder in [top, *[p for p in path.parents if top in p.parents]][::-1] + [path]:
-            os.chmod(folder, 0o700)
-
-
-def state_dir(root: Path, dry_run: bool) -> Path:
-    return root / ".ops" / ("dry-run/state" if dry_run else "state")
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,16 @@
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
 from .durations import format_duration
 from .model import Resource
 from .pricing import Prices
 from .state import RunState
 from .steps import resource_kinds
+
+if TYPE_CHECKING:
+    from .target import RunTarget
 
 
 def _parse_time(text: Optional[str]) -> Optional[float]:
@@ -83,26 +85,22 @@ def all_states(store) -> List[RunState]:
     return [state for state in (RunState.load(slot) for slot in store.slots()) if state is not None]
 
 
-def team_status(
-    root: Path, dry_run: bool, location, region: Optional[str], profile: Optional[str], simulation: Optional[dict]
-) -> Tuple[List[LabStatus], Prices]:
+def team_status(target: "RunTarget") -> Tuple[List[LabStatus], Prices]:
     """The status of every lab with live resources (or, in S3, a lock) in this folder's records
-    or in the S3 prefix `location`, each looked up live in its region."""
-    from .records import LocalRecords, open_records
-    from .target import open_target
-
+    or in the target's S3 prefix, each looked up live in its region."""
     prices = Prices.load()
-    if location is None:
-        states = [s for s in all_states(LocalRecords(root, dry_run)) if s.live()]
+    if target.location is None:
+        states = [s for s in all_states(target.local_records()) if s.live()]
         statuses = []
         for state in states:
-            with open_target(dry_run, region or state.region, profile, simulation) as aws:
-                statuses.append(lab_status(state, aws if getattr(aws, "persistent", not dry_run) else None, prices))
+            with target.open(target.chosen_region or state.region) as aws:
+                live = aws if getattr(aws, "persistent", not target.dry_run) else None
+                statuses.append(lab_status(state, live, prices))
         return statuses, prices
     from .lock import LabLock
 
-    with open_target(dry_run, region, profile, simulation) as aws:
-        store = open_records(root, dry_run, location, aws)
+    with target.open() as aws:
+        store = target.records(aws)
         statuses = []
         for state in all_states(store):
             holder, _ = LabLock(store, state.data["lab"]).current()
@@ -111,7 +109,7 @@ def team_status(
             if state.region == aws.region:
                 status = lab_status(state, aws, prices)
             else:
-                with open_target(dry_run, state.region, profile, simulation) as there:
+                with target.open(state.region) as there:
                     status = lab_status(state, there, prices)
             status.locked_by = holder.describe() if holder else None
             statuses.append(status)

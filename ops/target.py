@@ -1,16 +1,25 @@
-"""Where a command runs: the real AWS account, or a simulated one (moto + ops.sim)."""
+"""Where a command runs: the real AWS account, or a simulated one (moto + ops.sim).
 
+RunTarget holds every such decision of one command, made once by the CLI from its flags and
+the config: real or simulated (and how: durations, wall-clock pace, a throwaway account for
+previews), region and profile, the folder whose .ops/ holds the records (or the S3 prefix
+that does) and how long to wait for a lab's lock. It owns the paths below .ops/ and opens
+the account; the commands' work takes one instead of a handful of loose arguments.
+"""
+
+import dataclasses
 import functools
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Dict, Iterator, Mapping, Optional
 
-from .aws import Aws, real_session
+from .aws import DRY_RUN_DEFAULT_REGION, Aws, real_session
 from .clock import VirtualClock, WallClock
 from .errors import BadInput, OpsError
-
-DRY_RUN_DEFAULT_REGION = "us-east-1"
+from .lock import LockOptions
+from .paths import ops_dir, sim_home
+from .records import LocalRecords, LocalSlot, Location, fallback_slot, open_records
 
 
 @functools.lru_cache(maxsize=None)
@@ -40,6 +49,69 @@ def check_region(region: Optional[str]) -> None:
             f"'{region}' is not an AWS region.",
             f"Did you mean '{close[0]}'?" if close else "Pass a real one, e.g. --region us-east-1.",
         )
+
+
+ATTACHED = "attached"  # in the simulated account's home: a file per process using it, named by pid
+
+
+@dataclasses.dataclass(frozen=True)
+class RunTarget:
+    """Where one command acts (see the module's docstring)."""
+
+    root: Path  # the folder whose .ops/ holds this machine's records and the simulated account
+    dry_run: bool
+    region: Optional[str] = None  # --region's
+    profile: Optional[str] = None
+    config_region: Optional[str] = None  # the config's `region:`; neither: the profile's or environment's
+    location: Optional[Location] = None  # records in S3; None: in .ops/ here
+    lock: LockOptions = LockOptions()
+    sim_durations: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    realtime: bool = False  # a dry run's lifecycles at the wall clock's pace (demos)
+    throwaway: bool = False  # a fresh simulated account, gone with the process (plan, doctor, tests)
+    sim_faults: Any = None  # a dry run's ops.sim.faults.FaultPlan (the fault tests and the benchmark)
+
+    @property
+    def ops_dir(self) -> Path:
+        """.ops/ (real runs) or .ops/dry-run/ (simulated ones) of the root folder."""
+        return ops_dir(self.root, self.dry_run)
+
+    @property
+    def sim_home(self) -> Path:
+        return sim_home(self.root)
+
+    @property
+    def simulation(self) -> Optional[Dict[str, Any]]:
+        """The SimWorld arguments of a dry run (None for a real one)."""
+        if not self.dry_run:
+            return None
+        options: Dict[str, Any] = {"durations": dict(self.sim_durations)}
+        if not self.throwaway:
+            options["home"] = self.sim_home
+        if self.realtime:
+            options["realtime"] = True
+        if self.sim_faults is not None:
+            options["faults"] = self.sim_faults
+        return options
+
+    @property
+    def chosen_region(self) -> Optional[str]:
+        """--region, else the config's (else, when the account is opened, the profile's or
+        environment's; a dry run's default is us-east-1)."""
+        return self.region or self.config_region
+
+    def open(self, region: Optional[str] = None, patient: bool = False):
+        """The account (a context manager yielding ops.aws.Aws), in `region` or the target's."""
+        return open_target(self.dry_run, region or self.chosen_region, self.profile, self.simulation, patient=patient)
+
+    def records(self, aws=None):
+        """The store this command's records are in: S3 (with `aws`) or .ops/ here."""
+        return open_records(self.root, self.dry_run, self.location, aws)
+
+    def local_records(self) -> LocalRecords:
+        return LocalRecords(self.root, self.dry_run)
+
+    def fallback_slot(self, lab: str, run_id: str) -> LocalSlot:
+        return fallback_slot(self.root, self.dry_run, lab, run_id)
 
 
 class SimAccountOutOfReach(OpsError):
@@ -101,73 +173,8 @@ def _attach(home: Optional[Path]) -> Optional[Path]:
     does not discard it from under us, e.g. while we wait for a lab's lock)."""
     if home is None:
         return None
-    folder = Path(home) / "attached"
+    folder = Path(home) / ATTACHED
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     mark = folder / str(os.getpid())
     mark.touch(mode=0o600)
     return mark
-
-
-def _others_attached(home: Path) -> bool:
-    from .sim.processes import alive
-
-    others = [p for p in (home / "attached").glob("*") if p.name.isdigit() and int(p.name) != os.getpid()]
-    return any(alive(int(p.name)) for p in others)
-
-
-def sim_home(root: Path) -> Path:
-    """Where the dry runs' simulated account lives: it outlives one process."""
-    return root / ".ops" / "dry-run" / "account"
-
-
-def discard_simulation_if_idle(root: Path) -> bool:
-    """End the simulated account once nothing of ops's is left in it: no live dry-run record
-    here, and no ops-tagged resource (leftovers whose record was lost wait for `ops sweep`)."""
-    from .inventory import find_tagged
-    from .records import LocalRecords
-    from .sim.world import SimWorld
-    from .state import RunState
-
-    home = sim_home(root)
-    try:
-        loaded = (RunState.load(slot) for slot in LocalRecords(root, dry_run=True).slots())
-        states = [state for state in loaded if state is not None]
-    except BadInput:
-        return False  # a record ops cannot read (the command says so): keep the account
-    if not home.exists() or any(state.live() for state in states) or _others_attached(home):
-        return False
-    try:
-        with open_target(True, states[-1].region if states else None, None, {"home": home}) as aws:
-            if find_tagged(aws) or _shared_records_in_use(aws):
-                return False
-    except (BadInput, SimAccountOutOfReach):
-        return False  # not sure what is in it: keep it (ops sim reset discards it)
-    except OpsError:
-        pass  # a lost account: nothing to keep
-    SimWorld.destroy(home)
-    return True
-
-
-def _shared_records_in_use(aws) -> bool:
-    """Does the simulated S3 hold a lab's lock (a run at work) or a record of live resources?"""
-    import json
-
-    from .record_schema import check_record
-
-    s3 = aws.client("s3")
-    for bucket in s3.list_buckets().get("Buckets", []):
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"]):
-            for item in page.get("Contents", []):
-                if item["Key"].endswith(".lock"):
-                    return True
-                if item["Key"].endswith(".json"):
-                    try:
-                        record = check_record(
-                            json.loads(s3.get_object(Bucket=bucket["Name"], Key=item["Key"])["Body"].read()),
-                            item["Key"],
-                        )
-                    except (ValueError, BadInput):
-                        return True  # not sure what it records: keep the account
-                    if any(r["status"] in ("intent", "created", "adopted") for r in record["resources"]):
-                        return True
-    return False

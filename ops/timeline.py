@@ -11,11 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from .records import private_dir
-
-
-def runs_dir(root: Path, dry_run: bool) -> Path:
-    return root / ".ops" / ("dry-run/runs" if dry_run else "runs")
+from .paths import private_dir, runs_dir
 
 
 class Timeline:

@@ -15,7 +15,7 @@ import tempfile
 
 import pytest
 
-from ops.sim.forkserver import ENV_VAR as FORKSERVER_ENV_VAR
+from ops.sim.warmstart import ENV_VAR as FORKSERVER_ENV_VAR
 
 AWS_ENV_TO_HIDE = (
     "AWS_PROFILE",

@@ -13,6 +13,7 @@ from ops.lab import run_labs
 from ops.output import Reporter
 from ops.playbook import load_playbook
 from ops.sim.faults import FaultPlan
+from ops.target import RunTarget
 
 LAB = Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml"
 CONTROL_PLANE = ("cloud9", "elasticache", "ec2", "iam", "ssm")
@@ -24,14 +25,10 @@ def rehearse(workdir, plan):
     try:
         code = run_labs(
             load_playbook(LAB),
-            root=workdir,
+            RunTarget(workdir, dry_run=True, throwaway=True, sim_faults=plan),
             reporter=Reporter("json", stream),
             settings=settings,
-            dry_run=True,
-            region=None,
-            profile=None,
             keep=False,
-            simulation={"faults": plan},
         )
     except StepFailed as failure:
         code = failure
@@ -86,14 +83,10 @@ def rehearse_with(workdir, plan, **overrides):
     try:
         code = run_labs(
             load_playbook(LAB, overrides),
-            root=workdir,
+            RunTarget(workdir, dry_run=True, throwaway=True, sim_faults=plan),
             reporter=Reporter("json", stream),
             settings=settings,
-            dry_run=True,
-            region=None,
-            profile=None,
             keep=False,
-            simulation={"faults": plan},
         )
     except StepFailed as failure:
         code = failure

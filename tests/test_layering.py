@@ -16,33 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # (a strongly connected component of the import graph). The test fails when one of these is
 # gone or has changed, as well as on a new one: remove or update the entry, so the list
 # only shrinks.
-KNOWN_CYCLES = [
-    # issue 14: being removed. ops/sim/server.py starts a server through
-    # ops/sim/forkserver.py (fork_server), whose forked child runs server.main.
-    {"ops.sim.forkserver", "ops.sim.server"},
-    # issue 14: being removed. ops/aws.py imports SimWorld for a type (under TYPE_CHECKING),
-    # ops/sim/world.py takes private_dir from ops/records.py, which imports ops/aws.py.
-    {"ops.aws", "ops.records", "ops.sim.world"},
-    # issue 14: being removed. Every step type imports ops/permissions.py, which imports
-    # DRY_RUN_DEFAULT_REGION from ops/target.py, whose discard_simulation_if_idle imports
-    # ops/inventory.py, which imports ops.steps (the registry, and with it every step type).
-    {
-        "ops.inventory",
-        "ops.permissions",
-        "ops.steps",
-        "ops.steps.base",
-        "ops.steps.cloud9",
-        "ops.steps.demo",
-        "ops.steps.dynamodb",
-        "ops.steps.ec2",
-        "ops.steps.ec2_host",
-        "ops.steps.elasticache",
-        "ops.steps.iam",
-        "ops.steps.redis_ping",
-        "ops.steps.replication_group",
-        "ops.target",
-    },
-]
+KNOWN_CYCLES: list = []  # none left (issue 14); a new cycle fails the test below
 
 
 def test_the_import_contracts_hold():

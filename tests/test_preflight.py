@@ -12,6 +12,7 @@ from ops.aws import Aws
 from ops.errors import BadInput
 from ops.playbook import load_playbook
 from ops.sim.base import error_response, ok_response
+from ops.target import RunTarget
 from tests.test_bad_inputs import describe, invoke
 
 LAB = Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml"
@@ -43,7 +44,9 @@ def _node_type_line() -> int:
 
 
 def test_a_dry_run_with_an_offered_node_type_passes_the_preflight():
-    preflight.check_before_run(load_playbook(LAB, {"node_type": "cache.t4g.small"}), True, None, None)
+    preflight.check_before_run(
+        load_playbook(LAB, {"node_type": "cache.t4g.small"}), RunTarget(Path.cwd(), dry_run=True, throwaway=True)
+    )
 
 
 def real_account(world, answer):
@@ -52,7 +55,7 @@ def real_account(world, answer):
     session.events.register_first("before-call.elasticache.DescribeReservedCacheNodesOfferings", lambda **_: answer)
 
     @contextlib.contextmanager
-    def open_target(dry_run, region, profile, simulation=None):
+    def open_target(dry_run, region, profile, simulation=None, patient=False):
         assert dry_run is False
         yield Aws(session, world.region, world.clock)
 
@@ -77,10 +80,10 @@ def test_a_real_run_asks_the_account(world, monkeypatch, answer, refused):
     monkeypatch.setattr(ops.target, "open_target", real_account(world, answer))
     playbook = load_playbook(LAB)
     if refused is None:
-        preflight.check_before_run(playbook, False, world.region, None)
+        preflight.check_before_run(playbook, RunTarget(Path.cwd(), dry_run=False, region=world.region))
         return
     with pytest.raises(BadInput) as error:
-        preflight.check_before_run(playbook, False, world.region, None)
+        preflight.check_before_run(playbook, RunTarget(Path.cwd(), dry_run=False, region=world.region))
     assert refused in str(error.value) and error.value.line == playbook.step("redis").arg_lines["node_type"]
 
 

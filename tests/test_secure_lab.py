@@ -21,10 +21,10 @@ from ops.aws import Aws
 from ops.cli import cli
 from ops.clock import VirtualClock
 from ops.errors import StepFailed
+from ops.paths import sim_home
 from ops.playbook import load_playbook
 from ops.runner import teardown
 from ops.sim.world import SimWorld
-from ops.target import sim_home
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAYBOOK = ROOT / "playbooks" / "lab-secure.yaml"

@@ -20,34 +20,10 @@ import os
 import signal
 import socket
 import sys
-from pathlib import Path
-from typing import Dict, List, Optional
 
-ENV_VAR = "OPS_SIM_FORKSERVER"
+from .warmstart import network_namespace
+
 _POLL_SECONDS = 1.0  # how often the idle loop checks that its starter still runs
-
-
-def fork_server(socket_path: str, home: Path, argv: List[str], env: Dict[str, str], log: Path) -> Optional[int]:
-    """Ask the forkserver at `socket_path` for a server (`argv` as server.main takes them):
-    its pid, or None when it is gone or cannot start one that this process could reach
-    (another network namespace: its loopback is not ours). The caller then starts one cold."""
-    request = {"home": str(home), "argv": argv, "env": env, "log": str(log), "network": _network_namespace()}
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
-            connection.settimeout(30)
-            connection.connect(socket_path)
-            connection.sendall(json.dumps(request).encode() + b"\n")
-            answer = connection.makefile("rb").readline()
-        return json.loads(answer)["pid"]
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def _network_namespace() -> Optional[str]:
-    try:
-        return os.readlink("/proc/self/ns/net")
-    except OSError:
-        return None
 
 
 def _serve(listener: socket.socket, starter: int) -> None:
@@ -61,7 +37,7 @@ def _serve(listener: socket.socket, starter: int) -> None:
         with connection:
             connection.settimeout(30)
             request = json.loads(connection.makefile("rb").readline())
-            if request["network"] != _network_namespace():
+            if request["network"] != network_namespace():
                 connection.sendall(json.dumps({"pid": None}).encode() + b"\n")
                 continue
             pid = os.fork()

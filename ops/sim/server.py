@@ -37,7 +37,7 @@ from typing import Dict, Optional
 
 from botocore.config import Config
 
-from . import forkserver
+from . import warmstart
 from .account_keys import AccountKeys, make_keys, read_keys, refusal, signed_headers
 from .local_redis import LOOPBACK
 from .network import Gate, SharedAttribution, admits
@@ -99,9 +99,9 @@ class SimServer:
         # it runs in home, so ops must be importable from where this process found it
         source = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))}
-        warm = os.environ.get(forkserver.ENV_VAR)
+        warm = os.environ.get(warmstart.ENV_VAR)
         with os.fdopen(_private_file(home / SERVER_LOG, os.O_WRONLY | os.O_APPEND), "ab") as log:
-            pid = forkserver.fork_server(warm, home, argv, env, home / SERVER_LOG) if warm else None
+            pid = warmstart.fork_server(warm, home, argv, env, home / SERVER_LOG) if warm else None
             if pid is None:
                 process = subprocess.Popen(
                     [sys.executable, "-m", "ops.sim.server", *argv],

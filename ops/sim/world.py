@@ -46,7 +46,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 
-from ..records import private_dir
+from ..paths import private_dir
 from .account_keys import SIGNED_URL_HEADER
 from .base import SimStore, to_datetime, wall_anchor
 from .cloud9 import Cloud9Backend

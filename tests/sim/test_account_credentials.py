@@ -29,9 +29,9 @@ from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from ops.cli import cli
+from ops.paths import sim_home
 from ops.sim.account_keys import SIGNED_URL_HEADER
 from ops.sim.world import SimWorld
-from ops.target import sim_home
 
 PLAYBOOK = Path(__file__).resolve().parents[2] / "playbooks" / "lab-secure.yaml"
 LAB = "elasticache-lab-secure"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.sim import forkserver
+from ops.sim import warmstart
 from ops.sim.processes import alive
 from ops.sim.world import SimWorld
 
@@ -26,7 +26,7 @@ def parent_of(pid: int) -> int:
 @pytest.mark.parametrize("start", ["warm", "cold"])
 def test_a_server_is_detached_in_its_home_either_way(start, tmp_path, monkeypatch, warm_simulator_servers):
     if start == "cold":
-        monkeypatch.delenv(forkserver.ENV_VAR)
+        monkeypatch.delenv(warmstart.ENV_VAR)
     home = tmp_path / "account"
     world = open_world(home)
     try:
@@ -47,7 +47,7 @@ def test_a_server_is_detached_in_its_home_either_way(start, tmp_path, monkeypatc
 
 
 def test_a_server_is_started_cold_when_the_forkserver_is_gone(tmp_path, monkeypatch):
-    monkeypatch.setenv(forkserver.ENV_VAR, str(tmp_path / "no-such-socket"))
+    monkeypatch.setenv(warmstart.ENV_VAR, str(tmp_path / "no-such-socket"))
     home = tmp_path / "account"
     world = open_world(home)
     try:
@@ -60,10 +60,10 @@ def test_a_server_is_started_cold_when_the_forkserver_is_gone(tmp_path, monkeypa
 
 def test_the_forkserver_refuses_a_caller_in_another_network_namespace(monkeypatch, warm_simulator_servers, tmp_path):
     """Its children would listen on a loopback the caller cannot reach (`unshare -n`)."""
-    monkeypatch.setattr(forkserver, "_network_namespace", lambda: "net:[0]")
+    monkeypatch.setattr(warmstart, "network_namespace", lambda: "net:[0]")
     home = tmp_path / "account"
     home.mkdir()
-    pid = forkserver.fork_server(warm_simulator_servers, home, ["--home", str(home)], dict(os.environ), home / "log")
+    pid = warmstart.fork_server(warm_simulator_servers, home, ["--home", str(home)], dict(os.environ), home / "log")
     assert pid is None
 
 

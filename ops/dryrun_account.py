@@ -1,0 +1,71 @@
+"""When the dry runs' simulated account ends: once nothing of ops's is left in it.
+
+The account (ops/sim/, in .ops/dry-run/account) outlives one process, so that a kept lab
+can be looked at and torn down later; after a dry-run command, it is discarded when no
+record here is live, no ops-tagged resource is left in it, no lab's lock or live record is
+in its S3, and no other process is using it.
+"""
+
+import json
+import os
+from pathlib import Path
+
+from .errors import BadInput, OpsError
+from .inventory import find_tagged
+from .paths import sim_home
+from .record_schema import check_record
+from .records import LocalRecords
+from .sim.processes import alive
+from .state import RunState
+from .target import ATTACHED, SimAccountOutOfReach, open_target
+
+
+def _others_attached(home: Path) -> bool:
+    others = [p for p in (home / ATTACHED).glob("*") if p.name.isdigit() and int(p.name) != os.getpid()]
+    return any(alive(int(p.name)) for p in others)
+
+
+def discard_simulation_if_idle(root: Path) -> bool:
+    """End the simulated account once nothing of ops's is left in it: no live dry-run record
+    here, and no ops-tagged resource (leftovers whose record was lost wait for `ops sweep`)."""
+    from .sim.world import SimWorld
+
+    home = sim_home(root)
+    try:
+        loaded = (RunState.load(slot) for slot in LocalRecords(root, dry_run=True).slots())
+        states = [state for state in loaded if state is not None]
+    except BadInput:
+        return False  # a record ops cannot read (the command says so): keep the account
+    if not home.exists() or any(state.live() for state in states) or _others_attached(home):
+        return False
+    try:
+        with open_target(True, states[-1].region if states else None, None, {"home": home}) as aws:
+            if find_tagged(aws) or _shared_records_in_use(aws):
+                return False
+    except (BadInput, SimAccountOutOfReach):
+        return False  # not sure what is in it: keep it (ops sim reset discards it)
+    except OpsError:
+        pass  # a lost account: nothing to keep
+    SimWorld.destroy(home)
+    return True
+
+
+def _shared_records_in_use(aws) -> bool:
+    """Does the simulated S3 hold a lab's lock (a run at work) or a record of live resources?"""
+    s3 = aws.client("s3")
+    for bucket in s3.list_buckets().get("Buckets", []):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"]):
+            for item in page.get("Contents", []):
+                if item["Key"].endswith(".lock"):
+                    return True
+                if item["Key"].endswith(".json"):
+                    try:
+                        record = check_record(
+                            json.loads(s3.get_object(Bucket=bucket["Name"], Key=item["Key"])["Body"].read()),
+                            item["Key"],
+                        )
+                    except (ValueError, BadInput):
+                        return True  # not sure what it records: keep the account
+                    if any(r["status"] in ("intent", "created", "adopted") for r in record["resources"]):
+                        return True
+    return False

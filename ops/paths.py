@@ -1,0 +1,35 @@
+"""The folders below .ops/ where ops keeps what it knows about a folder's labs, all readable by
+the owner only: .ops/ for real runs, .ops/dry-run/ for dry runs (records in state/, timelines
+in runs/, and the simulated account in account/). Built here only."""
+
+import os
+from pathlib import Path
+
+
+def ops_dir(root: Path, dry_run: bool) -> Path:
+    return root / ".ops" / "dry-run" if dry_run else root / ".ops"
+
+
+def state_dir(root: Path, dry_run: bool) -> Path:
+    """The lab records kept in this folder."""
+    return ops_dir(root, dry_run) / "state"
+
+
+def runs_dir(root: Path, dry_run: bool) -> Path:
+    """Every run's timeline."""
+    return ops_dir(root, dry_run) / "runs"
+
+
+def sim_home(root: Path) -> Path:
+    """Where the dry runs' simulated account lives: it outlives one process."""
+    return ops_dir(root, dry_run=True) / "account"
+
+
+def private_dir(path: Path) -> None:
+    """mkdir -p, with every folder from .ops/ down readable by the owner only."""
+    path.mkdir(parents=True, exist_ok=True)
+    parts = path.parts
+    if ".ops" in parts:
+        top = Path(*parts[: parts.index(".ops") + 1])
+        for folder in [top, *[p for p in path.parents if top in p.parents]][::-1] + [path]:
+            os.chmod(folder, 0o700)
