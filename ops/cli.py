@@ -350,15 +350,20 @@ def run(
     expires_in = _ttl(ttl)
     loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress)
     target = _target(settings, dry_run, region, profile, state_flag, lock_timeout, realtime=realtime)
-    from .preflight import check_before_run  # token sources readable, node types offered: before anything
+    from .preflight import check_before_run
 
-    check_before_run(loaded, target)
     if not dry_run and not yes and chosen_output() == "text" and interactive():
         _preview_and_confirm(loaded, settings, target, count or len(copy_names or []) or 1)
-    with graceful_interrupts(), _ending_idle_simulation(target):
+    with contextlib.ExitStack() as checks:  # refused input leaves the account as it found it
+        account = target.on_demand(checks)  # opened only if a check needs it
+        check_before_run(loaded, account, dry_run)  # token sources readable, node types offered: before anything
+        aws = account()  # the run uses the same account (None: a simulated one not made yet)
+        for_the_run = checks.pop_all()
+    with graceful_interrupts(), _ending_idle_simulation(target), for_the_run:
         code = run_labs(
             loaded,
             target,
+            aws=aws,
             reporter=_reporter(),
             settings=settings,
             keep=keep,
@@ -464,44 +469,13 @@ def status(dry_run, state_flag, region, profile, var_flags, config_files):
     import json
 
     from .config import load_settings
-    from .status import lines, team_status
+    from .status import team_status
 
     settings, _, _ = load_settings(config_files)
     target = _target(settings, dry_run, region, profile, state_flag, sim_durations={})
-    location = target.location
-    with _ending_idle_simulation(target if location is not None else None):
-        statuses, prices = team_status(target)
-    if chosen_output() == "json":
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "lab": s.lab,
-                        "run_id": s.run_id,
-                        "region": s.region,
-                        "expires_at": s.expires,
-                        "expired": s.expired,
-                        "hourly_usd": round(s.hourly, 4),
-                        "cost_usd": round(s.cost, 4),
-                        "locked_by": s.locked_by,
-                        "resources": [
-                            {
-                                "kind": r.resource.kind,
-                                "id": r.resource.id,
-                                "state": r.live,
-                                "ours": r.resource.ours,
-                                "age_s": r.age,
-                                "hourly_usd": r.hourly,
-                            }
-                            for r in s.rows
-                        ],
-                    }
-                    for s in statuses
-                ]
-            )
-        )
-    else:
-        click.echo("\n".join(lines(statuses, prices, location.url if location else None)))
+    with _ending_idle_simulation(target if target.location is not None else None):
+        report = team_status(target)
+    click.echo(json.dumps(report.to_json()) if chosen_output() == "json" else "\n".join(report.lines()))
 
 
 @cli.command()
@@ -514,62 +488,35 @@ def status(dry_run, state_flag, region, profile, var_flags, config_files):
 @common_options
 def sweep(older_than, lab, yes, expired, dry_run, state_flag, region, profile, var_flags, config_files):
     """Find every ops-tagged resource in the region, even with no state file; delete on --yes."""
+    from .config import load_settings
+    from .durations import parse_duration
+    from .sweep import sweep_account, sweep_expired
+
     if lab is not None:
         from .names import check_lab
 
         check_lab(lab, "--playbook")
+    settings, _, _ = load_settings(config_files)
     if expired:
-        from .config import load_settings
-        from .lab import teardown_expired
-
-        settings, _, _ = load_settings(config_files)
         target = _target(settings, dry_run, region, profile, state_flag)
         with _ending_idle_simulation(target):
-            code = teardown_expired(target, reporter=_reporter(), settings=settings, confirmed=yes)
-        if code:
-            sys.exit(code)
-        return
-    from .config import load_settings
-    from .durations import parse_duration
-    from .sweep import candidates, deletable, delete, preview_lines
+            code = sweep_expired(target, reporter=_reporter(), settings=settings, confirmed=yes)
+    else:
+        try:
+            age = parse_duration(older_than) if older_than else None
+        except ValueError as exc:
+            raise BadInput(f"--older-than: {exc}.", "Write e.g. --older-than 2h.") from None
 
-    settings, _, _ = load_settings(config_files)
-    try:
-        age = parse_duration(older_than) if older_than else None
-    except ValueError as exc:
-        raise BadInput(f"--older-than: {exc}.", "Write e.g. --older-than 2h.") from None
-    reporter = _reporter()
-    target = _target(settings, dry_run, region, profile)
-    with _ending_idle_simulation(target), target.open() as aws:
-        found = candidates(aws, older_than=age, lab=lab)
-        can, cannot = deletable(found)
-        if chosen_output() == "json":
-            reporter.event(
-                "sweep_found",
-                resources=[
-                    {"kind": f.kind, "id": f.id, "lab": f.lab, "run": f.run, "age": f.age(), "status": f.status}
-                    for f in found
-                ],
+        def confirm(count: int) -> bool:
+            return yes or (sys.stdin.isatty() and click.confirm(f"Delete these {count} resource(s)?", default=False))
+
+        target = _target(settings, dry_run, region, profile)
+        with _ending_idle_simulation(target):
+            code = sweep_account(
+                target, settings=settings, reporter=_reporter(), older_than=age, lab=lab, confirm=confirm
             )
-        else:
-            click.echo("\n".join(preview_lines(found)))
-        if not can:
-            return
-        if not yes:
-            if not sys.stdin.isatty() or not click.confirm(f"Delete these {len(can)} resource(s)?", default=False):
-                reporter.event("note", text=f"ops: preview only; add --yes to delete these {len(can)} resource(s).")
-                return
-        reporter.set_clock(aws.clock)
-        left = delete(can, aws, reporter, settings)
-        remaining = [item for items in left.values() for item in items] + [f.line() for f in cannot]
-        reporter.event(
-            "run_finished",
-            result="sweep complete" if not remaining else "sweep incomplete",
-            elapsed=reporter.elapsed(),
-            left=remaining,
-        )
-        if remaining:
-            sys.exit(1)
+    if code:
+        sys.exit(code)
 
 
 def _ttl(ttl):

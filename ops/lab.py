@@ -7,6 +7,7 @@ phases: first every copy's own resources, in parallel; then the account-wide pie
 Cloud9 SSM role and profile) that all of them used.
 """
 
+import contextlib
 import dataclasses
 import shlex
 import threading
@@ -14,7 +15,6 @@ import time
 from typing import Any, Dict, List, Optional
 
 from .aws import RateLimiter
-from .durations import format_duration
 from .errors import BadInput, Interrupted, StepFailed
 from .inventory import tagged_resources
 from .lock import hold_locks
@@ -77,6 +77,7 @@ def run_labs(
     playbook: Playbook,
     target: RunTarget,
     *,
+    aws=None,
     reporter,
     settings: Dict[str, Any],
     keep: bool,
@@ -90,10 +91,11 @@ def run_labs(
     """Create the lab(s), then tear them down: after success unless keep; after a failed step
     with teardown_on_failure or always_teardown; after an interrupt with always_teardown.
     A dry run whose simulated account ends with the process always cleans up. Records go to
-    the target's location (S3) when it has one, each lab under its lock. Returns the exit code,
-    or raises the first failure (StepFailed, Interrupted, RecordKeptLocally)."""
+    the target's location (S3) when it has one, each lab under its lock. aws: the account,
+    when the caller has opened it already (the CLI has, for its checks). Returns the exit
+    code, or raises the first failure (StepFailed, Interrupted, RecordKeptLocally)."""
     labs = lab_names(playbook.name, count, names)
-    with target.open(patient=True) as aws:
+    with contextlib.nullcontext(aws) if aws is not None else target.open(patient=True) as aws:
         aws.limiter = RateLimiter(aws.clock, settings.get("rate_limits", {}))
         reporter.set_clock(aws.clock)
         store = target.records(aws)
@@ -447,30 +449,3 @@ def _teardown_states(
             teardown_command=again if mine else None,
         )
     return 0 if not any(left.values()) else 1
-
-
-def teardown_expired(target: RunTarget, *, reporter, settings: Dict[str, Any], confirmed: bool) -> int:
-    """Tear down every lab recorded here (or in S3) whose --ttl has passed (preview unless confirmed)."""
-    now = time.time()
-    if target.location is None:
-        states = all_states(target.local_records())
-    else:
-        with target.open() as aws:
-            states = all_states(target.records(aws))
-    expired = [s for s in states if s.live() and s.data.get("expires_at") and s.data["expires_at"] < now]
-    if not expired:
-        reporter.event("note", text="ops: no expired labs.")
-        return 0
-    for state in expired:
-        reporter.event(
-            "note",
-            text=f"ops: lab {state.data['lab']} (run {state.run_id}) expired "
-            f"{format_duration(now - state.data['expires_at'])} ago.",
-        )
-    if not confirmed:
-        reporter.event("note", text=f"ops: preview only; add --yes to tear down these {len(expired)} lab(s).")
-        return 0
-    code = 0
-    for state in expired:
-        code = max(code, teardown_lab(state.data["lab"], target, reporter=reporter, settings=settings, only=[state]))
-    return code

@@ -142,13 +142,13 @@ def make_plan(
 
 def _token_sources(playbook: Playbook, aws) -> List[Finding]:
     """AUTH token sources (env:NAME, ssm:/name) that a run could not read."""
-    import contextlib
-
     from .errors import BadInput
-    from .steps.auth_token import check_sources
+    from .steps.auth_token import check_source_readable
 
     try:
-        check_sources(playbook, lambda: contextlib.nullcontext(aws))
+        for step in playbook.steps:
+            if step.step_type.param("auth_token") is not None:
+                check_source_readable(playbook, step, lambda: aws)
     except BadInput as exc:
         return [Finding("problem", exc.message + (f" {exc.hint}" if exc.hint else ""))]
     return []

@@ -1,34 +1,20 @@
-"""What `ops run` checks before any step creates anything: that every AUTH token source can
-be read (ops/steps/auth_token.py) and that the region offers every literal node type.
+"""What `ops run` checks before any step creates anything: each step type's own preflight
+(StepType.preflight), e.g. that an AUTH token source can be read (ops/steps/auth_token.py)
+and that the region offers a literal node type (here, for the ElastiCache step types).
 
 Validation knows a node type's name is real (ops/instance_types.py), not whether the region
 offers it: without this check an unknown size such as cache.m5.8xlarge would fail only at
 CreateCacheCluster, after the steps before it had made (and billed) their resources.
 """
 
-import contextlib
-from typing import TYPE_CHECKING, List, Optional, Tuple
+from typing import Optional
 
 from .aws import error_code, error_message, is_unreachable
 from .errors import BadInput
 from .instance_types import CREATABLE, closest_node_type
 from .refs import REF
 
-if TYPE_CHECKING:
-    from .target import RunTarget
-
 _REFUSED = ("InvalidParameterValue", "InvalidParameterCombination")
-
-
-def literal_node_types(playbook) -> List[Tuple[object, str]]:
-    """(step, node type) of every cache step whose node type is known before the run."""
-    return [
-        (step, step.args["node_type"])
-        for step in playbook.steps
-        if step.type.startswith("elasticache.")
-        and isinstance(step.args.get("node_type"), str)
-        and not REF.search(step.args["node_type"])
-    ]
 
 
 def not_offered(aws, node_type: str) -> Optional[str]:
@@ -51,57 +37,40 @@ def not_offered(aws, node_type: str) -> Optional[str]:
     return None
 
 
-def check_before_run(playbook, target: "RunTarget") -> None:
-    """BadInput (exit 2) for the first token source or node type the run would fail on. The
-    account is opened at most once, and only when a check needs it."""
-    from .steps.auth_token import check_sources
-
-    with contextlib.ExitStack() as stack:
-        opened: list = []
-
-        @contextlib.contextmanager
-        def account():
-            if not opened:
-                opened.append(stack.enter_context(_open_account(target)))
-            yield opened[0]
-
-        check_sources(playbook, account)
-        _check_node_types(playbook, target.dry_run, account)
+def check_before_run(playbook, account, dry_run: bool) -> None:
+    """BadInput (exit 2, naming the file and line) for the first thing a step would fail on,
+    before any step creates anything: each step type's own check (StepType.preflight).
+    account(): the account the run will use, opened when a check first asks (RunTarget.on_demand)."""
+    for step in playbook.steps:
+        step.step_type.preflight(playbook, step, account, dry_run)
 
 
-@contextlib.contextmanager
-def _open_account(target: "RunTarget"):
-    """The account the run will use; None for a simulated one that does not exist yet (it
-    holds nothing, and looking must not create it)."""
-    if target.dry_run and not target.throwaway and not target.sim_home.exists():
-        yield None
-        return
-    with target.open() as aws:
-        yield aws
+def literal_node_type(step) -> Optional[str]:
+    """The step's node type when the playbook gives it literally (a reference is known only
+    at run time, and checked by the step)."""
+    node_type = step.args.get("node_type")
+    return node_type if isinstance(node_type, str) and not REF.search(node_type) else None
 
 
-def _check_node_types(playbook, dry_run: bool, account) -> None:
-    """A dry run asks the simulator's list (nothing is opened, so nothing is written); a real
+def check_node_type_offered(playbook, step, account, dry_run: bool) -> None:
+    """The region offers the step's node type. A dry run asks the simulator's list; a real
     run asks the account."""
-    wanted = literal_node_types(playbook)
-    if not wanted:
+    node_type = literal_node_type(step)
+    if node_type is None:
         return
     if dry_run:
-        for step, node_type in wanted:
-            if node_type not in CREATABLE:
-                _refuse(
-                    playbook,
-                    step,
-                    node_type,
-                    f"the simulated account, like AWS today, creates no {node_type} "
-                    "nodes (previous-generation or unknown size)",
-                )
+        if node_type not in CREATABLE:
+            _refuse(
+                playbook,
+                step,
+                node_type,
+                f"the simulated account, like AWS today, creates no {node_type} "
+                "nodes (previous-generation or unknown size)",
+            )
         return
-    with account() as aws:
-        for step, node_type in wanted:
-            problem = not_offered(aws, node_type)
-            if problem:
-                _refuse(playbook, step, node_type, problem)
+    problem = not_offered(account(), node_type)
+    if problem:
+        _refuse(playbook, step, node_type, problem)
 
 
 def _refuse(playbook, step, node_type: str, problem: str) -> None:

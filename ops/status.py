@@ -2,7 +2,7 @@
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from .durations import format_duration
 from .model import Resource
@@ -85,7 +85,7 @@ def all_states(store) -> List[RunState]:
     return [state for state in (RunState.load(slot) for slot in store.slots()) if state is not None]
 
 
-def team_status(target: "RunTarget") -> Tuple[List[LabStatus], Prices]:
+def team_status(target: "RunTarget") -> "StatusReport":
     """The status of every lab with live resources (or, in S3, a lock) in this folder's records
     or in the target's S3 prefix, each looked up live in its region."""
     prices = Prices.load()
@@ -96,7 +96,7 @@ def team_status(target: "RunTarget") -> Tuple[List[LabStatus], Prices]:
             with target.open(target.chosen_region or state.region) as aws:
                 live = aws if getattr(aws, "persistent", not target.dry_run) else None
                 statuses.append(lab_status(state, live, prices))
-        return statuses, prices
+        return StatusReport(statuses, prices)
     from .lock import LabLock
 
     with target.open() as aws:
@@ -113,10 +113,49 @@ def team_status(target: "RunTarget") -> Tuple[List[LabStatus], Prices]:
                     status = lab_status(state, there, prices)
             status.locked_by = holder.describe() if holder else None
             statuses.append(status)
-        return statuses, prices
+        return StatusReport(statuses, prices, target.location.url)
 
 
-def lines(statuses: List[LabStatus], prices: Prices, where: Optional[str] = None) -> List[str]:
+@dataclass
+class StatusReport:
+    """What `ops status` found: each lab's status, the prices used, and where the records are
+    (an S3 URL, or None for this folder)."""
+
+    labs: List[LabStatus]
+    prices: Prices
+    where: Optional[str] = None
+
+    def lines(self) -> List[str]:
+        return _lines(self.labs, self.prices, self.where)
+
+    def to_json(self) -> List[Dict[str, Any]]:
+        return [
+            {
+                "lab": s.lab,
+                "run_id": s.run_id,
+                "region": s.region,
+                "expires_at": s.expires,
+                "expired": s.expired,
+                "hourly_usd": round(s.hourly, 4),
+                "cost_usd": round(s.cost, 4),
+                "locked_by": s.locked_by,
+                "resources": [
+                    {
+                        "kind": r.resource.kind,
+                        "id": r.resource.id,
+                        "state": r.live,
+                        "ours": r.resource.ours,
+                        "age_s": r.age,
+                        "hourly_usd": r.hourly,
+                    }
+                    for r in s.rows
+                ],
+            }
+            for s in self.labs
+        ]
+
+
+def _lines(statuses: List[LabStatus], prices: Prices, where: Optional[str] = None) -> List[str]:
     if not statuses:
         return [f"ops: no labs recorded {'in ' + where if where else 'here'}."]
     out = []

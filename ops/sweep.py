@@ -6,14 +6,18 @@ careful as a teardown. Only resources carrying ops's tags are ever considered.
 """
 
 import tempfile
+import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .durations import format_duration
 from .inventory import find_tagged
+from .lab import LabRun, teardown_all, teardown_lab
 from .model import Found, Resource
 from .state import RunState
+from .status import all_states
 from .steps import registry, resource_kinds
+from .target import RunTarget
 
 
 def candidates(aws, *, older_than: Optional[float] = None, lab: Optional[str] = None) -> List[Found]:
@@ -73,8 +77,76 @@ def records(found: List[Found], region: str, folder: Path) -> List[RunState]:
 
 
 def delete(found: List[Found], aws, reporter, settings: Dict[str, Any]) -> Dict[str, List[str]]:
-    from .lab import LabRun, teardown_all
 
     with tempfile.TemporaryDirectory() as folder:
         runs = [LabRun(f"{s.data['lab']}/{s.run_id}", s, reporter) for s in records(found, aws.region, Path(folder))]
         return teardown_all(runs, aws, settings, check_account=False)
+
+
+def sweep_account(
+    target: RunTarget,
+    *,
+    settings: Dict[str, Any],
+    reporter,
+    older_than: Optional[float],
+    lab: Optional[str],
+    confirm: Callable[[int], bool],
+) -> int:
+    """`ops sweep`: show every ops-tagged resource in the target's region (of `lab`, at least
+    `older_than` seconds old), then delete what a step type can delete once confirm(how many)
+    says yes. Returns the exit code: 1 when something is left."""
+    with target.open() as aws:
+        found = candidates(aws, older_than=older_than, lab=lab)
+        can, cannot = deletable(found)
+        if reporter.mode == "json":
+            reporter.event(
+                "sweep_found",
+                resources=[
+                    {"kind": f.kind, "id": f.id, "lab": f.lab, "run": f.run, "age": f.age(), "status": f.status}
+                    for f in found
+                ],
+            )
+        else:
+            reporter.event("note", text="\n".join(preview_lines(found)))
+        if not can:
+            return 0
+        if not confirm(len(can)):
+            reporter.event("note", text=f"ops: preview only; add --yes to delete these {len(can)} resource(s).")
+            return 0
+        reporter.set_clock(aws.clock)
+        left = delete(can, aws, reporter, settings)
+        remaining = [item for items in left.values() for item in items] + [f.line() for f in cannot]
+        reporter.event(
+            "run_finished",
+            result="sweep complete" if not remaining else "sweep incomplete",
+            elapsed=reporter.elapsed(),
+            left=remaining,
+        )
+        return 1 if remaining else 0
+
+
+def sweep_expired(target: RunTarget, *, reporter, settings: Dict[str, Any], confirmed: bool) -> int:
+    """Tear down every lab recorded here (or in S3) whose --ttl has passed (preview unless confirmed)."""
+    now = time.time()
+    if target.location is None:
+        states = all_states(target.local_records())
+    else:
+        with target.open() as aws:
+            states = all_states(target.records(aws))
+    expired = [s for s in states if s.live() and s.data.get("expires_at") and s.data["expires_at"] < now]
+    if not expired:
+        reporter.event("note", text="ops: no expired labs.")
+        return 0
+    for state in expired:
+        reporter.event(
+            "note",
+            text=f"ops: lab {state.data['lab']} (run {state.run_id}) expired "
+            f"{format_duration(now - state.data['expires_at'])} ago.",
+        )
+    if not confirmed:
+        reporter.event("note", text=f"ops: preview only; add --yes to tear down these {len(expired)} lab(s).")
+        return 0
+    code = 0
+    for state in expired:
+        code = max(code, teardown_lab(state.data["lab"], target, reporter=reporter, settings=settings, only=[state]))
+    return code

@@ -10,9 +10,9 @@ the account; the commands' work takes one instead of a handful of loose argument
 import dataclasses
 import functools
 import os
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, Mapping, Optional
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 
 from .aws import DRY_RUN_DEFAULT_REGION, Aws, real_session
 from .clock import VirtualClock, WallClock
@@ -102,6 +102,22 @@ class RunTarget:
     def open(self, region: Optional[str] = None, patient: bool = False):
         """The account (a context manager yielding ops.aws.Aws), in `region` or the target's."""
         return open_target(self.dry_run, region or self.chosen_region, self.profile, self.simulation, patient=patient)
+
+    def on_demand(self, stack: ExitStack) -> Callable[[], Optional[Aws]]:
+        """A function giving the account, opened (patiently, in `stack`) the first time it is
+        called, so that checks that need no account open none, and the run then uses the one
+        its checks opened. It gives None for a simulated account that does not exist yet: it
+        holds nothing, and looking must not create it."""
+        opened: List[Aws] = []
+
+        def account() -> Optional[Aws]:
+            if not opened:
+                if self.dry_run and not self.throwaway and not self.sim_home.exists():
+                    return None
+                opened.append(stack.enter_context(self.open(patient=True)))
+            return opened[0]
+
+        return account
 
     def records(self, aws=None):
         """The store this command's records are in: S3 (with `aws`) or .ops/ here."""

@@ -2,7 +2,6 @@
 a node type with a real name but no nodes (cache.m5.8xlarge) used to fail at CreateCacheCluster,
 after the client host before it had been made and billed."""
 
-import contextlib
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,6 @@ from ops.aws import Aws
 from ops.errors import BadInput
 from ops.playbook import load_playbook
 from ops.sim.base import error_response, ok_response
-from ops.target import RunTarget
 from tests.test_bad_inputs import describe, invoke
 
 LAB = Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml"
@@ -44,22 +42,14 @@ def _node_type_line() -> int:
 
 
 def test_a_dry_run_with_an_offered_node_type_passes_the_preflight():
-    preflight.check_before_run(
-        load_playbook(LAB, {"node_type": "cache.t4g.small"}), RunTarget(Path.cwd(), dry_run=True, throwaway=True)
-    )
+    preflight.check_before_run(load_playbook(LAB, {"node_type": "cache.t4g.small"}), lambda: None, True)
 
 
 def real_account(world, answer):
-    """The preflight's view of a real account whose DescribeReservedCacheNodesOfferings gives `answer`."""
+    """A real account (to the preflight) whose DescribeReservedCacheNodesOfferings gives `answer`."""
     session = world.session()
     session.events.register_first("before-call.elasticache.DescribeReservedCacheNodesOfferings", lambda **_: answer)
-
-    @contextlib.contextmanager
-    def open_target(dry_run, region, profile, simulation=None, patient=False):
-        assert dry_run is False
-        yield Aws(session, world.region, world.clock)
-
-    return open_target
+    return Aws(session, world.region, world.clock)
 
 
 OFFER = {"ReservedCacheNodesOfferingId": "x", "CacheNodeType": "cache.t3.micro", "Duration": 31536000}
@@ -75,19 +65,16 @@ OFFER = {"ReservedCacheNodesOfferingId": "x", "CacheNodeType": "cache.t3.micro",
     ],
 )
 def test_a_real_run_asks_the_account(world, monkeypatch, answer, refused):
-    import ops.target
-
-    monkeypatch.setattr(ops.target, "open_target", real_account(world, answer))
     playbook = load_playbook(LAB)
     if refused is None:
-        preflight.check_before_run(playbook, RunTarget(Path.cwd(), dry_run=False, region=world.region))
+        preflight.check_before_run(playbook, lambda: real_account(world, answer), False)
         return
     with pytest.raises(BadInput) as error:
-        preflight.check_before_run(playbook, RunTarget(Path.cwd(), dry_run=False, region=world.region))
+        preflight.check_before_run(playbook, lambda: real_account(world, answer), False)
     assert refused in str(error.value) and error.value.line == playbook.step("redis").arg_lines["node_type"]
 
 
 def test_node_types_only_known_at_run_time_are_left_to_the_step():
     playbook = load_playbook(LAB)
     playbook.step("redis").args["node_type"] = "${{ steps.cloud9.outputs.instance_id }}"
-    assert preflight.literal_node_types(playbook) == []
+    assert preflight.literal_node_type(playbook.step("redis")) is None

@@ -102,7 +102,7 @@ def preload() -> None:
     """Import the server app and every backend a dry run calls, and parse every model a new
     account's first calls would parse: moto's own copies, the service data its account
     backends read their region lists from (a new botocore session's, per account), and the
-    clients the server's gates open (ops/sim/world.py's shared loader)."""
+    clients the server's gates open (ops/sim/sessions.py's shared loader)."""
     import importlib
 
     from moto.backends import get_backend

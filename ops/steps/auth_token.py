@@ -95,54 +95,46 @@ def read_user_parameter(call, ssm, name: str) -> Tuple[Optional[str], Optional[s
     return parameter["Value"], None
 
 
-def check_sources(playbook, aws_opener) -> None:
-    """Before a run creates anything: every token source can be read, and holds a valid
-    token; otherwise BadInput (exit 2). `aws_opener()` is a context manager giving the
-    account, opened only when an ssm: source needs looking at."""
-    wanted = []
-    for step in playbook.steps:
-        source = step.args.get("auth_token")
-        if step.type != "elasticache.replication_group" or not isinstance(source, str):
-            continue
-        try:
-            kind, name = parse_source(source)
-        except ValueError:
-            continue  # a reference, checked at run time
-        where = dict(source=playbook.source, line=step.arg_lines.get("auth_token", step.line))
-        if kind == "env":
-            if name not in os.environ:
-                raise BadInput(
-                    f"step '{step.name}' takes its AUTH token from the environment variable {name}, which is not set.",
-                    f"Set it (export {name}=...) or use auth_token: generate.",
-                    **where,
-                )
-            if not valid_auth_token(os.environ[name]):
-                raise BadInput(
-                    f"step '{step.name}': the AUTH token in {name} does not follow AWS's rules ({RULES}).",
-                    "Use another token, or auth_token: generate.",
-                    **where,
-                )
-        elif kind == "ssm":
-            wanted.append((step, name, where))
-    if not wanted:
+def check_source_readable(playbook, step, account) -> None:
+    """Before a run creates anything: the step's token source can be read and holds a valid
+    token; otherwise BadInput (exit 2) naming the playbook's line. account(): the account,
+    opened only for an ssm: source (None: a simulated account with nothing in it yet)."""
+    source = step.args.get("auth_token")
+    if not isinstance(source, str):
         return
-    with aws_opener() as aws:
-        for step, name, where in wanted:
-            token: Optional[str] = None
-            problem: Optional[str]
-            if aws is not None:
-                token, problem = read_user_parameter(aws.call, aws.client("ssm"), name)
-            else:
-                problem = f"the SSM parameter {name} does not exist (the simulated account has none yet)"
-            if problem is None and not valid_auth_token(token):
-                problem = f"the token in the SSM parameter {name} does not follow AWS's rules ({RULES})"
-            if problem:
-                raise BadInput(
-                    f"step '{step.name}': {problem}.",
-                    "Create it as a SecureString (aws ssm put-parameter --type SecureString ...), or use "
-                    "auth_token: generate.",
-                    **where,
-                )
+    try:
+        kind, name = parse_source(source)
+    except ValueError:
+        return  # a reference, checked at run time
+    where = dict(source=playbook.source, line=step.arg_lines.get("auth_token", step.line))
+    problem: Optional[str] = None
+    if kind == "env":
+        if name not in os.environ:
+            raise BadInput(
+                f"step '{step.name}' takes its AUTH token from the environment variable {name}, which is not set.",
+                f"Set it (export {name}=...) or use auth_token: generate.",
+                **where,
+            )
+        if not valid_auth_token(os.environ[name]):
+            raise BadInput(
+                f"step '{step.name}': the AUTH token in {name} does not follow AWS's rules ({RULES}).",
+                "Use another token, or auth_token: generate.",
+                **where,
+            )
+    elif kind == "ssm":
+        aws = account()
+        if aws is None:
+            token, problem = None, f"the SSM parameter {name} does not exist (the simulated account has none yet)"
+        else:
+            token, problem = read_user_parameter(aws.call, aws.client("ssm"), name)
+        if problem is None and not valid_auth_token(token):
+            problem = f"the token in the SSM parameter {name} does not follow AWS's rules ({RULES})"
+    if problem:
+        raise BadInput(
+            f"step '{step.name}': {problem}.",
+            "Create it as a SecureString (aws ssm put-parameter --type SecureString ...), or use auth_token: generate.",
+            **where,
+        )
 
 
 def token_for(ctx, source: str) -> Tuple[str, str]:

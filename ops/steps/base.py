@@ -149,6 +149,12 @@ class StepType:
         hint), or None. Values that refer to step outputs are still `${{ ... }}` strings."""
         return None
 
+    @classmethod
+    def preflight(cls, playbook, step, account, dry_run: bool) -> None:
+        """Before a run creates anything: raise BadInput (naming the playbook's line) for what
+        this step would fail on. account() opens the account the run will use, only if a check
+        needs it (None: a simulated account that does not exist yet). Nothing by default."""
+
     def preview(self) -> List[Change]:
         """What create() would do, found out with read-only calls (args may hold references)."""
         return [Change("run", self.summary)]

@@ -8,6 +8,7 @@ from ..errors import StepFailed
 from ..instance_types import node_type_problem
 from ..model import Change, Found, Resource, ResourceKind, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
+from ..preflight import check_node_type_offered
 from .base import Output, Param, StepType, register
 from .ec2 import default_security_group
 
@@ -170,6 +171,11 @@ class CacheCluster(StepType):
     default_timeout = 2400.0
     kinds = (CLUSTER_KIND,)
     hints = CACHE_HINTS
+
+    @classmethod
+    def preflight(cls, playbook, step, account, dry_run: bool) -> None:
+        check_node_type_offered(playbook, step, account, dry_run)
+
     permissions = [
         Grant(
             ["elasticache:CreateCacheCluster"],

@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional
 from ..aws import error_code
 from ..model import Change, Found, Resource, ResourceKind, tag_map
 from ..permissions import ANY, REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
+from ..preflight import check_node_type_offered
 from . import auth_token
 from .base import Output, Param, StepType, register
 from .elasticache import (
@@ -144,6 +145,12 @@ class CacheReplicationGroup(StepType):
     default_timeout = 2400.0
     kinds = (auth_token.PARAMETER_KIND, GROUP_KIND)
     hints = CACHE_HINTS
+
+    @classmethod
+    def preflight(cls, playbook, step, account, dry_run: bool) -> None:
+        check_node_type_offered(playbook, step, account, dry_run)
+        auth_token.check_source_readable(playbook, step, account)
+
     permissions = [
         Grant(["elasticache:CreateReplicationGroup"], GROUP_AND_MEMBERS, merged(REQUEST_TAGGED, NODE_TYPE)),
         Grant(["elasticache:AddTagsToResource"], GROUP_AND_MEMBERS, REQUEST_TAGGED),
