@@ -279,10 +279,19 @@ def _prepare(
 
 def _apply_all(runs: List[LabRun], aws, settings, parallel: int) -> None:
     """Run every copy, at most `parallel` at once; each copy's outcome is kept on it."""
+
+    def copy(run: LabRun) -> None:
+        try:
+            _apply(run, aws, settings)
+        except RecordKeptLocally as exc:
+            if len(runs) == 1 or exc is not run.state.problem:
+                raise
+            # among copies, the record's problem stops that copy alone: _run_and_tear acts on it
+
     run_each(
         aws.clock,
         runs,
-        lambda run: _apply(run, aws, settings),
+        copy,
         name=lambda run: f"lab-{run.name}",
         limit=max(1, parallel),
     )
