@@ -10,7 +10,6 @@ Cloud9 SSM role and profile) that all of them used.
 import contextlib
 import dataclasses
 import shlex
-import threading
 import time
 from typing import Any, Dict, List, Optional
 
@@ -22,6 +21,7 @@ from .paths import runs_dir
 from .playbook import Playbook
 from .records import Location
 from .runner import Runner, account_scoped, teardown
+from .scheduler import run_each
 from .state import RecordKeptLocally, RunState
 from .status import all_states
 from .steps import resource_kinds
@@ -272,32 +272,22 @@ def _prepare(playbook: Playbook, group: str, store, reporter, aws, target: RunTa
 
 def _apply_all(runs: List[LabRun], aws, settings, parallel: int) -> None:
     """Run every copy, at most `parallel` at once; each copy's outcome is kept on it."""
-    if len(runs) == 1:
-        _apply(runs[0], aws, settings)
-        return
-    gate = threading.BoundedSemaphore(max(1, parallel))
-    clock = aws.clock
 
-    def work(run: LabRun) -> None:
+    def copy(run: LabRun) -> None:
         try:
-            with clock.blocked():
-                gate.acquire()
-            try:
-                _apply(run, aws, settings)
-            finally:
-                gate.release()
-        finally:
-            clock.task_done()
+            _apply(run, aws, settings)
+        except RecordKeptLocally as exc:
+            if len(runs) == 1 or exc is not run.state.problem:
+                raise
+            # among copies, the record's problem stops that copy alone: _run_and_tear acts on it
 
-    threads = []
-    for run in runs:
-        clock.task_submitted()
-        thread = threading.Thread(target=work, args=(run,), daemon=True, name=f"lab-{run.name}")
-        thread.start()
-        threads.append(thread)
-    with clock.blocked():
-        for thread in threads:
-            thread.join()
+    run_each(
+        aws.clock,
+        runs,
+        copy,
+        name=lambda run: f"lab-{run.name}",
+        limit=max(1, parallel),
+    )
 
 
 def _apply(run: LabRun, aws, settings) -> None:
@@ -323,40 +313,19 @@ def teardown_all(
         for kind in reversed(shared)
     ]
     for which in phases:  # each phase's calls finish inside its iteration, so `which` is the current one
-        _parallel(
-            runs,
+        run_each(
             aws.clock,
+            runs,
             lambda run: failed[run.name].extend(
                 f"{r.kind} {r.id}"
                 for r in teardown(run.state, aws, aws.clock, run.reporter, settings, run.name, which, include_adopted)  # noqa: B023
             ),
+            name=lambda run: f"lab-{run.name}",
         )
     if aws.dry_run and check_account:
         for run in runs:
             failed[run.name] += tagged_resources(aws, lab=run.name, run=run.state.run_id)
     return {lab: list(dict.fromkeys(items)) for lab, items in failed.items()}
-
-
-def _parallel(runs: List[LabRun], clock, action) -> None:
-    if len(runs) == 1:
-        action(runs[0])
-        return
-    threads = []
-
-    def work(run):
-        try:
-            action(run)
-        finally:
-            clock.task_done()
-
-    for run in runs:
-        clock.task_submitted()
-        thread = threading.Thread(target=work, args=(run,), daemon=True)
-        thread.start()
-        threads.append(thread)
-    with clock.blocked():
-        for thread in threads:
-            thread.join()
 
 
 def lab_states(store, lab: str) -> List[RunState]:

@@ -5,9 +5,8 @@ needs nothing but the run's state: it deletes every live resource the run owns, 
 first, through the step type that created it, so it works from a fresh process.
 """
 
-import queue
 import threading
-from typing import Any, Callable, Dict, List, Optional, Set
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set
 
 from .aws import CREDENTIAL_HINTS, aws_failure, error_code, error_message
 from .context import StepContext
@@ -15,6 +14,7 @@ from .errors import Interrupted, OpsError, StepFailed
 from .interrupts import stop_requested
 from .model import Resource
 from .playbook import Playbook, resolve_runtime
+from .scheduler import DONE, run_graph
 from .steps import registry, resource_kinds
 from .steps.iam import StillInUse
 from .waiting import WaitFailed, WaitTimeout
@@ -92,63 +92,38 @@ class Runner:
     def apply(self) -> Dict[str, Dict[str, Any]]:
         """Run every step as soon as what it depends on is far enough along.
 
-        Steps run on threads; each posts "created" (early outputs known), then "done" or
-        "failed" to a queue that this thread consumes. A posted event keeps the clock from
-        moving until it has been handled, so dependants start at the simulated instant their
-        inputs appeared. After a failure no new step starts; running ones finish, so their
-        resources are recorded; then the first failure is raised.
+        Steps run on threads (ops/scheduler.py, run_graph); each posts "created" (early
+        outputs known), then "done" or "failed". Dependants start at the simulated instant
+        their inputs appeared. After a failure (or the record's problem, or a Ctrl-C) no new
+        step starts; running ones finish, so their resources are recorded; then the first
+        failure is raised.
         """
-        progress: Dict[str, str] = {}
-        events: "queue.Queue" = queue.Queue()
-        started: set = set()
-        failures: List[BaseException] = []
-        while True:
-            if not failures and self.state.problem is not None:
-                failures.append(self.state.problem)
-            if not failures and stop_requested.is_set():
-                failures.append(Interrupted("stopped before every step had run."))
-            if not failures:
-                for step in self.playbook.steps:
-                    if step.name not in started and self._ready(step, progress):
-                        started.add(step.name)
-                        self.clock.task_submitted()
-                        threading.Thread(
-                            target=self._run_step, args=(step, events), daemon=True, name=f"step-{step.name}"
-                        ).start()
-            if all(progress.get(name) in ("done", "failed") for name in started) and (
-                failures or len(started) == len(self.playbook.steps)
-            ):
-                break
-            with self.clock.blocked():
-                name, phase, error = events.get()
-            progress[name] = phase
-            if error is not None:
-                failures.append(error)
-            self.clock.task_done()  # the event is handled
-        if failures:
-            raise failures[0]
+        steps = {step.name: step for step in self.playbook.steps}
+        run_graph(
+            self.clock,
+            list(steps),
+            work=lambda name, post: self.run_step(steps[name], on_created=lambda: post("created")),
+            ready=lambda name, phases: self._ready(steps[name], phases),
+            stop=self._stop_reason,
+            thread_prefix="step-",
+        )
         return self.outputs
 
+    def _stop_reason(self) -> Optional[BaseException]:
+        """Why no new step may start, if one may not: the record's problem, or a Ctrl-C."""
+        if self.state.problem is not None:
+            return self.state.problem
+        if stop_requested.is_set():
+            return Interrupted("stopped before every step had run.")
+        return None
+
     @staticmethod
-    def _ready(step, progress: Dict[str, str]) -> bool:
+    def _ready(step, progress: Mapping[str, str]) -> bool:
         for other, needed in step.after.items():
             phase = progress.get(other)
             if phase != "done" and not (needed == "created" and phase == "created"):
                 return False
         return True
-
-    def _post(self, events, name: str, phase: str, error=None) -> None:
-        self.clock.task_submitted()  # released by apply() once it has handled the event
-        events.put((name, phase, error))
-
-    def _run_step(self, step, events) -> None:
-        try:
-            self.run_step(step, on_created=lambda: self._post(events, step.name, "created"))
-            self._post(events, step.name, "done")
-        except BaseException as exc:  # noqa: BLE001 - handed to apply(), which raises it
-            self._post(events, step.name, "failed", exc)
-        finally:
-            self.clock.task_done()
 
     def run_step(self, step, on_created=lambda: None) -> None:
         ctx = self.context(step.name, step.type, step.timeout)
@@ -242,27 +217,14 @@ def teardown(
     for resource in pending:
         by_step.setdefault(resource.step, []).append(resource)
     dependents = _dependents(state.data.get("dependencies", {}), list(by_step))
-    results: "queue.Queue" = queue.Queue()
-    started: Set[str] = set()
-    finished: Set[str] = set()
-    failed: List[Resource] = []
-    while len(finished) < len(by_step):
-        for step in by_step:
-            if step not in started and dependents[step] <= finished:
-                started.add(step)
-                clock.task_submitted()
-                threading.Thread(
-                    target=_delete_step,
-                    daemon=True,
-                    name=f"delete-{step}",
-                    args=(by_step[step], state, aws, clock, reporter, settings, lab, results),
-                ).start()
-        with clock.blocked():
-            step, left = results.get()
-        finished.add(step)
-        failed.extend(left)
-        clock.task_done()
-    return failed
+    left = run_graph(
+        clock,
+        list(by_step),
+        work=lambda step, _post: _delete_step(by_step[step], state, aws, clock, reporter, settings, lab),
+        ready=lambda step, phases: all(phases.get(other) == DONE for other in dependents[step]),
+        thread_prefix="delete-",
+    )
+    return [resource for step_left in left.values() for resource in step_left]
 
 
 def _dependents(dependencies: Dict[str, List[str]], steps: List[str]) -> Dict[str, Set[str]]:
@@ -286,59 +248,56 @@ def _dependents(dependencies: Dict[str, List[str]], steps: List[str]) -> Dict[st
     return result
 
 
-def _delete_step(resources, state, aws, clock, reporter, settings, lab, results) -> None:
+def _delete_step(resources, state, aws, clock, reporter, settings, lab) -> List[Resource]:
+    """Delete one step's resources, newest first; returns those that could not be deleted."""
     types = registry()
     timeout = float(settings.get("delete_timeout", 2400))
     left: List[Resource] = []
-    try:
-        for resource in resources:
-            ctx = StepContext(
-                aws=aws,
-                clock=clock,
-                state=state,
-                reporter=reporter,
-                settings=settings,
-                lab=lab,
-                step=resource.step,
-                step_type=resource.type,
-                timeout=timeout,
-            )
-            ctx.finishing = True
-            started = clock.now()
-            reporter.event("resource_deleting", step=resource.step, kind=resource.kind, id=resource.id)
-            try:
-                types[resource.type].delete(ctx, resource)
-            except StillInUse as busy:
-                resource.status = "handed-over"  # no longer this lab's to delete
-                state.record(resource)
-                reporter.event(
-                    "resource_kept",
-                    step=resource.step,
-                    kind=resource.kind,
-                    id=resource.id,
-                    reason=f"{busy}; the last lab using it deletes it",
-                )
-                continue
-            except Exception as exc:  # noqa: BLE001 - keep going: delete everything that can be deleted
-                try:
-                    failure = describe_failure(resource.step, exc, types[resource.type].hints)
-                    error = failure.message + " " + failure.hint
-                except Exception:  # noqa: BLE001 - not an AWS error: still report it, and go on
-                    error = f"{exc.__class__.__name__}: {exc}"
-                reporter.event(
-                    "resource_delete_failed", step=resource.step, kind=resource.kind, id=resource.id, error=error
-                )
-                left.append(resource)
-                continue
-            ctx.deleted(resource)
+    for resource in resources:
+        ctx = StepContext(
+            aws=aws,
+            clock=clock,
+            state=state,
+            reporter=reporter,
+            settings=settings,
+            lab=lab,
+            step=resource.step,
+            step_type=resource.type,
+            timeout=timeout,
+        )
+        ctx.finishing = True
+        started = clock.now()
+        reporter.event("resource_deleting", step=resource.step, kind=resource.kind, id=resource.id)
+        try:
+            types[resource.type].delete(ctx, resource)
+        except StillInUse as busy:
+            resource.status = "handed-over"  # no longer this lab's to delete
+            state.record(resource)
             reporter.event(
-                "resource_deleted",
+                "resource_kept",
                 step=resource.step,
                 kind=resource.kind,
                 id=resource.id,
-                elapsed=round(clock.now() - started, 1),
+                reason=f"{busy}; the last lab using it deletes it",
             )
-    finally:
-        clock.task_submitted()  # released by teardown() once it has read the result
-        results.put((resources[0].step, left))
-        clock.task_done()
+            continue
+        except Exception as exc:  # noqa: BLE001 - keep going: delete everything that can be deleted
+            try:
+                failure = describe_failure(resource.step, exc, types[resource.type].hints)
+                error = failure.message + " " + failure.hint
+            except Exception:  # noqa: BLE001 - not an AWS error: still report it, and go on
+                error = f"{exc.__class__.__name__}: {exc}"
+            reporter.event(
+                "resource_delete_failed", step=resource.step, kind=resource.kind, id=resource.id, error=error
+            )
+            left.append(resource)
+            continue
+        ctx.deleted(resource)
+        reporter.event(
+            "resource_deleted",
+            step=resource.step,
+            kind=resource.kind,
+            id=resource.id,
+            elapsed=round(clock.now() - started, 1),
+        )
+    return left
