@@ -350,7 +350,7 @@ def run(
     expires_in = _ttl(ttl)
     loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress)
     target = _target(settings, dry_run, region, profile, state_flag, lock_timeout, realtime=realtime)
-    from .preflight import check_before_run
+    from .lab import check_before_run
 
     if not dry_run and not yes and chosen_output() == "text" and interactive():
         _preview_and_confirm(loaded, settings, target, count or len(copy_names or []) or 1)

@@ -53,6 +53,14 @@ def _live_lines(state: RunState) -> List[str]:
     return [f"{r.kind} {r.id} (step {r.step}{'' if r.ours else ', not created by ops'})" for r in state.live()]
 
 
+def check_before_run(playbook, account, dry_run: bool) -> None:
+    """BadInput (exit 2, naming the file and line) for the first thing a step would fail on,
+    before any step creates anything: each step type's own check (StepType.preflight).
+    account(): the account the run will use, opened when a check first asks (RunTarget.on_demand)."""
+    for step in playbook.steps:
+        step.step_type.preflight(playbook, step, account, dry_run)
+
+
 def lab_names(base: str, count: Optional[int], names: Optional[List[str]]) -> List[str]:
     if names:
         return [f"{base}-{name}" for name in names]

@@ -87,7 +87,7 @@ def test_keep_stops_before_the_delete_phase(workdir):
     assert " deleted " not in result.output and "resource(s) to delete" not in result.output
 
 
-# A node type AWS would refuse is now caught before anything is created (ops/preflight.py), so a
+# A node type AWS would refuse is now caught before anything is created (StepType.preflight; ops/steps/node_types.py), so a
 # step that fails mid-run is the demo asked for a restaurant the seed data does not have.
 MISSING_RESTAURANT = "restaurant=Nowhere Diner"
 

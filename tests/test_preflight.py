@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from ops import preflight
 from ops.aws import Aws
 from ops.errors import BadInput
+from ops.lab import check_before_run
 from ops.playbook import load_playbook
 from ops.sim.base import error_response, ok_response
+from ops.steps.node_types import literal_node_type
 from tests.test_bad_inputs import describe, invoke
 
 LAB = Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml"
@@ -42,7 +43,7 @@ def _node_type_line() -> int:
 
 
 def test_a_dry_run_with_an_offered_node_type_passes_the_preflight():
-    preflight.check_before_run(load_playbook(LAB, {"node_type": "cache.t4g.small"}), lambda: None, True)
+    check_before_run(load_playbook(LAB, {"node_type": "cache.t4g.small"}), lambda: None, True)
 
 
 def real_account(world, answer):
@@ -67,14 +68,14 @@ OFFER = {"ReservedCacheNodesOfferingId": "x", "CacheNodeType": "cache.t3.micro",
 def test_a_real_run_asks_the_account(world, monkeypatch, answer, refused):
     playbook = load_playbook(LAB)
     if refused is None:
-        preflight.check_before_run(playbook, lambda: real_account(world, answer), False)
+        check_before_run(playbook, lambda: real_account(world, answer), False)
         return
     with pytest.raises(BadInput) as error:
-        preflight.check_before_run(playbook, lambda: real_account(world, answer), False)
+        check_before_run(playbook, lambda: real_account(world, answer), False)
     assert refused in str(error.value) and error.value.line == playbook.step("redis").arg_lines["node_type"]
 
 
 def test_node_types_only_known_at_run_time_are_left_to_the_step():
     playbook = load_playbook(LAB)
     playbook.step("redis").args["node_type"] = "${{ steps.cloud9.outputs.instance_id }}"
-    assert preflight.literal_node_type(playbook.step("redis")) is None
+    assert literal_node_type(playbook.step("redis")) is None

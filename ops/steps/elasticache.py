@@ -8,9 +8,9 @@ from ..errors import StepFailed
 from ..instance_types import node_type_problem
 from ..model import Change, Found, Resource, ResourceKind, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
-from ..preflight import check_node_type_offered
 from .base import Output, Param, StepType, register
 from .ec2 import default_security_group
+from .node_types import check_node_type_offered
 
 CLUSTER_ID = re.compile(r"^[a-z](?!.*--)[a-z0-9-]{0,39}(?<!-)$")
 

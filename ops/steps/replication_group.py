@@ -16,7 +16,6 @@ from typing import Any, Dict, List, Optional
 from ..aws import error_code
 from ..model import Change, Found, Resource, ResourceKind, tag_map
 from ..permissions import ANY, REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
-from ..preflight import check_node_type_offered
 from . import auth_token
 from .base import Output, Param, StepType, register
 from .elasticache import (
@@ -32,6 +31,7 @@ from .elasticache import (
     node_request,
     vanished,
 )
+from .node_types import check_node_type_offered
 
 GROUP = "replication-group"
 

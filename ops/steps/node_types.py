@@ -1,6 +1,5 @@
-"""What `ops run` checks before any step creates anything: each step type's own preflight
-(StepType.preflight), e.g. that an AUTH token source can be read (ops/steps/auth_token.py)
-and that the region offers a literal node type (here, for the ElastiCache step types).
+"""Whether the region offers an ElastiCache node type: the ElastiCache step types' preflight
+(StepType.preflight), asked before a run creates anything.
 
 Validation knows a node type's name is real (ops/instance_types.py), not whether the region
 offers it: without this check an unknown size such as cache.m5.8xlarge would fail only at
@@ -9,10 +8,10 @@ CreateCacheCluster, after the steps before it had made (and billed) their resour
 
 from typing import Optional
 
-from .aws import error_code, error_message, is_unreachable
-from .errors import BadInput
-from .instance_types import CREATABLE, closest_node_type
-from .refs import REF
+from ..aws import error_code, error_message, is_unreachable
+from ..errors import BadInput
+from ..instance_types import CREATABLE, closest_node_type
+from ..refs import REF
 
 _REFUSED = ("InvalidParameterValue", "InvalidParameterCombination")
 
@@ -35,14 +34,6 @@ def not_offered(aws, node_type: str) -> Optional[str]:
     if not offers:
         return f"AWS offers no {node_type} nodes in {aws.region}"
     return None
-
-
-def check_before_run(playbook, account, dry_run: bool) -> None:
-    """BadInput (exit 2, naming the file and line) for the first thing a step would fail on,
-    before any step creates anything: each step type's own check (StepType.preflight).
-    account(): the account the run will use, opened when a check first asks (RunTarget.on_demand)."""
-    for step in playbook.steps:
-        step.step_type.preflight(playbook, step, account, dry_run)
 
 
 def literal_node_type(step) -> Optional[str]:
