@@ -30,13 +30,13 @@ ROOT = Path(__file__).resolve().parent.parent
 LAB = ROOT / "playbooks" / "lab.yaml"
 sys.path.insert(0, str(ROOT))
 
-from ops.config import load_settings  # noqa: E402
-from ops.lab import run_labs  # noqa: E402
+from ops.commands.config import load_settings  # noqa: E402
+from ops.commands.lab import run_labs  # noqa: E402
+from ops.commands.report_data import summary  # noqa: E402
+from ops.engine.playbook import load_playbook  # noqa: E402
+from ops.engine.target import RunTarget  # noqa: E402
 from ops.output import Reporter  # noqa: E402
-from ops.playbook import load_playbook  # noqa: E402
-from ops.report_data import summary  # noqa: E402
 from ops.sim.durations import DEFAULT_DURATIONS  # noqa: E402
-from ops.target import RunTarget  # noqa: E402
 from ops.waiting import Schedule  # noqa: E402
 
 WAITER_DELAY = 15  # botocore's cache_cluster_available / table_exists delay

@@ -228,7 +228,7 @@ class RateLimiter:
 class Aws:
     """Clients for one region (real or simulated), and the retrying call wrapper."""
 
-    # set by ops.target on a dry run's Aws only, so they are declared, not assigned here: code
+    # set by ops.engine.target on a dry run's Aws only, so they are declared, not assigned here: code
     # reads them with getattr(aws, ..., default)
     world: "SimWorld"  # the simulated account
     persistent: bool  # does that account outlive this process?

@@ -154,8 +154,8 @@ def common_options(command):
 
 
 def _load(playbook_path, var_flags, config_files, allow_public_ingress=False):
-    from .config import load_settings, parse_var_flags
-    from .playbook import check_ingress_sources, load_playbook
+    from .commands.config import load_settings, parse_var_flags
+    from .engine.playbook import check_ingress_sources, load_playbook
 
     settings, overrides, override_source = load_settings(config_files)
     flags = parse_var_flags(var_flags)
@@ -190,8 +190,8 @@ def lock_timeout_option(command):
 def _shared_records(state_flag, lock_timeout, settings):
     """(where records live, lock options) from --state/--lock-timeout, else the config."""
     from .durations import parse_wait
-    from .lock import LockOptions
-    from .records import parse_location
+    from .engine.lock import LockOptions
+    from .engine.records import parse_location
 
     location = parse_location(state_flag) if state_flag else settings.get("state")
     wait = settings["lock_timeout"]
@@ -204,9 +204,9 @@ def _shared_records(state_flag, lock_timeout, settings):
 
 
 def _target(settings, dry_run, region, profile, state_flag=None, lock_timeout=None, **simulation):
-    """Where the command acts (ops/target.py), decided once from its flags and the config.
+    """Where the command acts (ops/engine/target.py), decided once from its flags and the config.
     simulation: realtime, throwaway (a fresh account for previews), sim_durations."""
-    from .target import RunTarget
+    from .engine.target import RunTarget
 
     location, lock = _shared_records(state_flag, lock_timeout, settings)
     simulation.setdefault("sim_durations", settings["sim_durations"])
@@ -337,8 +337,8 @@ def run(
     config_files,
 ):
     """Create the lab, run its checks, then delete everything it created."""
+    from .commands.lab import run_labs
     from .interrupts import graceful_interrupts
-    from .lab import run_labs
 
     if keep and always_teardown:
         raise BadInput("--keep and --teardown contradict each other.", "Use one of them.")
@@ -350,7 +350,7 @@ def run(
     expires_in = _ttl(ttl)
     loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress)
     target = _target(settings, dry_run, region, profile, state_flag, lock_timeout, realtime=realtime)
-    from .lab import check_before_run
+    from .commands.lab import check_before_run
 
     if not dry_run and not yes and chosen_output() == "text" and interactive():
         _preview_and_confirm(loaded, settings, target, count or len(copy_names or []) or 1)
@@ -391,8 +391,8 @@ def run(
 @common_options
 def teardown(playbook, dry_run, include_adopted, state_flag, lock_timeout, region, profile, var_flags, config_files):
     """Delete what the last run of a playbook (or lab name) created, from its record."""
-    from .config import load_settings
-    from .lab import teardown_lab
+    from .commands.config import load_settings
+    from .commands.lab import teardown_lab
 
     lab = _lab_to_tear_down(playbook, var_flags)
     settings, _, _ = load_settings(config_files)
@@ -445,8 +445,8 @@ def plan(playbook, dry_run, allow_public_ingress, region, profile, var_flags, co
     """Show what a run would create, adopt and change, what it would cost, and what would break it."""
     import json
 
-    from .plan import make_plan
-    from .pricing import Prices
+    from .commands.plan import make_plan
+    from .commands.pricing import Prices
 
     loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress)
     prices = Prices.load()
@@ -468,8 +468,8 @@ def status(dry_run, state_flag, region, profile, var_flags, config_files):
     """Every lab recorded here (or in S3 with --state): what exists now, its age, $/hour and cost so far."""
     import json
 
-    from .config import load_settings
-    from .status import team_status
+    from .commands.config import load_settings
+    from .commands.status import team_status
 
     settings, _, _ = load_settings(config_files)
     target = _target(settings, dry_run, region, profile, state_flag, sim_durations={})
@@ -488,9 +488,9 @@ def status(dry_run, state_flag, region, profile, var_flags, config_files):
 @common_options
 def sweep(older_than, lab, yes, expired, dry_run, state_flag, region, profile, var_flags, config_files):
     """Find every ops-tagged resource in the region, even with no state file; delete on --yes."""
-    from .config import load_settings
+    from .commands.config import load_settings
+    from .commands.sweep import sweep_account, sweep_expired
     from .durations import parse_duration
-    from .sweep import sweep_account, sweep_expired
 
     if lab is not None:
         from .names import check_lab
@@ -536,8 +536,8 @@ def interactive() -> bool:
 
 
 def _preview_and_confirm(playbook, settings, target, copies: int) -> None:
-    from .plan import make_plan
-    from .pricing import Prices
+    from .commands.plan import make_plan
+    from .commands.pricing import Prices
 
     with target.open() as aws:
         result = make_plan(playbook, aws, _reporter("text"), settings, Prices.load())
@@ -556,7 +556,7 @@ def _ending_idle_simulation(target):
         yield
     finally:
         if target is not None and target.dry_run:
-            from .dryrun_account import discard_simulation_if_idle
+            from .commands.dryrun_account import discard_simulation_if_idle
 
             discard_simulation_if_idle(target.root)
 
@@ -673,7 +673,7 @@ def report(run, html_file, dry_run, width):
     import json
     import shutil
 
-    from .report_data import find_run_timeline, phases, read_timeline, rows, summary
+    from .commands.report_data import find_run_timeline, phases, read_timeline, rows, summary
 
     path = find_run_timeline(run, dry_run)
     timeline = read_timeline(path)
@@ -682,12 +682,12 @@ def report(run, html_file, dry_run, width):
         click.echo(json.dumps({"timeline": str(path), **summary(timeline), "rows": rows(phases(timeline))}))
         return
     if html_file is None:
-        from .report import chart_lines
+        from .commands.report import chart_lines
 
         columns = width or shutil.get_terminal_size().columns
         click.echo("\n".join(line.rstrip() for line in chart_lines(timeline, columns)))
         return
-    from .report_html import render_html
+    from .commands.report_html import render_html
 
     html_file.write_text(render_html(timeline), encoding="utf-8")
     written = f"ops: report written to {html_file}"
@@ -705,8 +705,8 @@ def doctor(playbook, dry_run, state_flag, region, profile, var_flags, config_fil
     """Check this account and region for what would stop a lab; end with what to fix first."""
     import json
 
-    from .config import load_settings
-    from .doctor import diagnose, verdict
+    from .commands.config import load_settings
+    from .commands.doctor import diagnose, verdict
 
     loaded, settings = (
         _load(playbook, var_flags, config_files, True) if playbook else (None, load_settings(config_files)[0])
@@ -751,7 +751,7 @@ def sim_reset():
 
 def _required_location(state_flag, lock_timeout, config_files, command: str, dry_run, region, profile):
     """The target of a command that works on records in S3: refused without a location."""
-    from .config import load_settings
+    from .commands.config import load_settings
 
     settings, _, _ = load_settings(config_files)
     target = _target(settings, dry_run, region, profile, state_flag, lock_timeout)
@@ -772,8 +772,8 @@ def _required_location(state_flag, lock_timeout, config_files, command: str, dry
 @common_options
 def unlock(lab, dry_run, yes, force, state_flag, region, profile, var_flags, config_files):
     """Take over the lock of a lab whose holder is gone (its lease ran out)."""
+    from .commands.remote import unlock as unlock_lab
     from .names import check_lab
-    from .remote import unlock as unlock_lab
 
     check_lab(lab)
     target = _required_location(state_flag, None, config_files, "unlock", dry_run, region, profile)
@@ -808,8 +808,8 @@ def _move_command(direction: str, summary: str):
     @lock_timeout_option
     @common_options
     def command(lab, dry_run, force, state_flag, lock_timeout, region, profile, var_flags, config_files):
+        from .commands.remote import move
         from .names import check_lab
-        from .remote import move
 
         check_lab(lab)
         target = _required_location(
@@ -839,7 +839,7 @@ def iam_policy(playbook, account, split, state_flag, region, profile, var_flags,
     """Print the least-privilege IAM policy that running this playbook needs (with --state: and its records)."""
     import json
 
-    from .iam_policy import MANAGED_POLICY_LIMIT, policy_for, policy_size, scope_for, split_policy
+    from .commands.iam_policy import MANAGED_POLICY_LIMIT, policy_for, policy_size, scope_for, split_policy
 
     loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress=True)
     location, _ = _shared_records(state_flag, None, settings)
@@ -869,7 +869,7 @@ def schema(write):
     """Print the JSON Schema of playbooks (for editors: see playbooks/*.yaml's first line)."""
     import json
 
-    from .schema import playbook_schema
+    from .commands.schema import playbook_schema
 
     text = json.dumps(playbook_schema(), indent=2, sort_keys=True) + "\n"
     if write:

@@ -43,7 +43,7 @@ def iam_arn(resource: str) -> str:
     return arn("iam", resource, region="")
 
 
-# ops tags everything it creates with ops:lab (ops/context.py): a create must carry the lab's
+# ops tags everything it creates with ops:lab (ops/engine/context.py): a create must carry the lab's
 # own value (the playbook's name, or `<name>-<copy>` for copies) ...
 REQUEST_TAGGED = {"StringLike": {f"aws:RequestTag/{TAG_LAB}": "{lab}*"}}
 # ... and a change or delete needs the tag on the resource, whatever lab made it: account-wide

@@ -4,12 +4,12 @@ import io
 import json
 import textwrap
 
-from ops.config import load_settings
+from ops.commands.config import load_settings
+from ops.engine.playbook import build_playbook
+from ops.engine.runner import Runner
+from ops.engine.state import RunState
+from ops.engine.yamlsource import parse_yaml
 from ops.output import Reporter
-from ops.playbook import build_playbook
-from ops.runner import Runner
-from ops.state import RunState
-from ops.yamlsource import parse_yaml
 
 # What the demo prints for The Vineyard from the seed data (its summary, then its newest reviews).
 VINEYARD = [
@@ -56,7 +56,7 @@ def calls_of_a_run_and_teardown(playbook, tmp_path, monkeypatch, inspect=lambda 
 
     from ops.aws import Aws
     from ops.clock import VirtualClock
-    from ops.runner import teardown
+    from ops.engine.runner import teardown
     from ops.sim.world import SimWorld
 
     calls = set()

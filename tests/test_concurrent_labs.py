@@ -6,8 +6,8 @@ from harness import make_runner, playbook_from
 
 from ops.aws import Aws
 from ops.clock import VirtualClock
-from ops.inventory import find_tagged
-from ops.runner import teardown
+from ops.engine.inventory import find_tagged
+from ops.engine.runner import teardown
 from ops.sim.world import SimWorld
 
 LAB = """\

@@ -6,8 +6,8 @@ from click.testing import CliRunner
 
 from ops.aws import Aws
 from ops.cli import cli
-from ops.doctor import diagnose, verdict
-from ops.playbook import load_playbook
+from ops.commands.doctor import diagnose, verdict
+from ops.engine.playbook import load_playbook
 from ops.sim.base import error_response, ok_response
 
 LAB = Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml"
@@ -136,7 +136,7 @@ def test_a_quota_with_room_is_fine(world):
 
 
 def test_the_state_bucket_is_checked_when_records_are_kept_in_s3(world):
-    from ops.records import parse_location
+    from ops.engine.records import parse_location
 
     location = parse_location("s3://team-ops-state/labs")
     aws = Aws(world.session(), world.region, world.clock)  # as on AWS: a missing bucket is a problem

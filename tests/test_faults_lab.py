@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from ops.config import load_settings
+from ops.commands.config import load_settings
+from ops.commands.lab import run_labs
+from ops.engine.playbook import load_playbook
+from ops.engine.target import RunTarget
 from ops.errors import StepFailed
-from ops.lab import run_labs
 from ops.output import Reporter
-from ops.playbook import load_playbook
 from ops.sim.faults import FaultPlan
-from ops.target import RunTarget
 
 LAB = Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml"
 CONTROL_PLANE = ("cloud9", "elasticache", "ec2", "iam", "ssm")

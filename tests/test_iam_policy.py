@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from harness import ON_THE_HOST, allowed_actions, calls_of_a_run_and_teardown, statements_allowing, touched_resources
 
 from ops.cli import cli
-from ops.iam_policy import Scope, policy_for, wildcard_reasons
-from ops.playbook import load_playbook
+from ops.commands.iam_policy import Scope, policy_for, wildcard_reasons
+from ops.engine.playbook import load_playbook
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = ROOT / "playbooks" / "lab.yaml"
@@ -197,7 +197,7 @@ def test_the_plan_says_what_the_aws_managed_instance_policy_grants():
 
 def test_the_doctor_simulates_each_statement_on_the_labs_resources(world):
     from ops.aws import Aws
-    from ops.doctor import diagnose
+    from ops.commands.doctor import diagnose
     from ops.sim.base import ok_response
 
     asked = []
@@ -236,7 +236,7 @@ def test_the_doctor_simulates_each_statement_on_the_labs_resources(world):
 
 
 def test_a_policy_too_big_for_iam_is_split_into_policies_that_each_fit():
-    from ops.iam_policy import MANAGED_POLICY_LIMIT, policy_size
+    from ops.commands.iam_policy import MANAGED_POLICY_LIMIT, policy_size
 
     secure = ROOT / "playbooks" / "lab-secure.yaml"
     args = ["iam-policy", str(secure), "--region", "us-east-1", "--account", "123456789012"]

@@ -8,11 +8,11 @@ import shlex
 
 import pytest
 
+from ops.commands.lab import lab_names, teardown_command
+from ops.engine.records import LocalRecords, Location, fallback_slot, parse_location
+from ops.engine.state import RunState
 from ops.errors import BadInput
-from ops.lab import lab_names, teardown_command
 from ops.names import is_lab_name
-from ops.records import LocalRecords, Location, fallback_slot, parse_location
-from ops.state import RunState
 from tests import test_bad_inputs
 from tests.test_bad_inputs import invoke
 from tests.test_remote_state import STATE, TABLE_LAB, simulated_s3

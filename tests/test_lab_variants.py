@@ -18,8 +18,8 @@ from harness import (
 )
 
 from ops.cli import cli
-from ops.iam_policy import Scope, policy_for
-from ops.playbook import load_playbook
+from ops.commands.iam_policy import Scope, policy_for
+from ops.engine.playbook import load_playbook
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = {

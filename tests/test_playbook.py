@@ -4,8 +4,8 @@ import textwrap
 
 import pytest
 
+from ops.engine.playbook import load_playbook
 from ops.errors import BadInput
-from ops.playbook import load_playbook
 
 GOOD = """\
 name: demo-lab

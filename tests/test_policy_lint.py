@@ -17,10 +17,10 @@ import pytest
 from harness import statements_allowing
 from policy_sentry.querying.actions import get_action_data
 
-from ops.iam_policy import ALWAYS, Scope, policy_for, wildcard_reasons
+from ops.commands.iam_policy import ALWAYS, Scope, policy_for, wildcard_reasons
+from ops.engine.playbook import load_playbook
+from ops.engine.records import parse_location
 from ops.permissions import ANY, render
-from ops.playbook import load_playbook
-from ops.records import parse_location
 from ops.steps import registry
 
 PLAYBOOKS = sorted((Path(__file__).resolve().parent.parent / "playbooks").glob("*.yaml"))

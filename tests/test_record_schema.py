@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from ops.state import RunState
+from ops.engine.state import RunState
 from tests import test_bad_inputs
 from tests.test_bad_inputs import invoke
 from tests.test_remote_state import STATE, TABLE_LAB, simulated_s3

@@ -18,13 +18,13 @@ from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from ops.cli import cli
+from ops.engine.lock import LabLock, LockOptions, hold_locks
+from ops.engine.records import Location, S3Records, StaleRecord, parse_location
+from ops.engine.state import RecordKeptLocally, RunState
+from ops.engine.target import RunTarget, open_target
 from ops.errors import BadInput
-from ops.lock import LabLock, LockOptions, hold_locks
 from ops.model import Resource
 from ops.paths import sim_home
-from ops.records import Location, S3Records, StaleRecord, parse_location
-from ops.state import RecordKeptLocally, RunState
-from ops.target import RunTarget, open_target
 
 STATE = "s3://team-ops-state/labs"
 TABLE_LAB = """\
@@ -118,7 +118,7 @@ def test_a_write_based_on_a_stale_copy_is_refused(workdir):
         assert stored["serial"] == 2
 
         # with a local fallback, the refused writer keeps its record here and asks its run to stop
-        from ops.records import LocalSlot
+        from ops.engine.records import LocalSlot
 
         theirs.fallback = LocalSlot(workdir / "kept.json")
         theirs.record(Resource("table", "dynamodb.table", "dynamodb-table", "t2", "us-east-1", status="created"))
@@ -162,7 +162,7 @@ def test_a_lock_is_exclusive_renewed_and_released(workdir):
         # S3 holds that renewal, or a later one (the renewer writes S3, then its holder)
         before = first.holder.renewed_at
         assert read_json(s3, "labs/lab.lock")["renewed_at"] >= before > first_renewal
-        from ops.lock import Locked
+        from ops.engine.lock import Locked
 
         with pytest.raises(Locked, match=f"pid {os.getpid()}"):
             LabLock(store, "lab").acquire(wait=0)
@@ -198,7 +198,7 @@ def test_a_lock_taken_over_is_lost_and_the_record_goes_local(workdir):
         s3 = aws.client("s3")
         s3.create_bucket(Bucket="team-ops-state")
         store = S3Records(parse_location(STATE), aws)
-        from ops.records import LocalSlot
+        from ops.engine.records import LocalSlot
 
         state = RunState.start(
             store.slot("lab"), "lab", "p", "us-east-1", dry_run=True, fallback=LocalSlot(workdir / "local.json")
@@ -349,8 +349,8 @@ def test_push_refuses_to_hide_another_runs_live_resources(workdir):
 def test_s3_failing_mid_run_stops_the_run_and_keeps_the_record_here(workdir):
     import io
 
-    from ops.config import load_settings
-    from ops.lab import run_labs
+    from ops.commands.config import load_settings
+    from ops.commands.lab import run_labs
     from ops.output import Reporter
     from ops.sim.faults import FaultPlan
     from tests.harness import playbook_from
@@ -513,8 +513,8 @@ def test_teardown_from_the_shared_record_on_another_machine(emulator, tmp_path, 
 def test_iam_policy_with_state_covers_every_s3_call_of_a_run_status_and_teardown(workdir, monkeypatch):
     import botocore.client
 
-    from ops.iam_policy import policy_for
-    from ops.playbook import load_playbook
+    from ops.commands.iam_policy import policy_for
+    from ops.engine.playbook import load_playbook
 
     (workdir / "lab.yaml").write_text(TABLE_LAB)
     calls = []
@@ -569,7 +569,7 @@ def test_expired_labs_of_the_team_are_flagged_and_swept(workdir):
 def test_a_holder_without_a_user_name_is_still_described(monkeypatch):
     import getpass
 
-    from ops.lock import me
+    from ops.engine.lock import me
 
     def nameless():
         raise KeyError("getpwuid(): uid not found: 1234")

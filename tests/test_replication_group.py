@@ -5,11 +5,11 @@ import pytest
 from harness import events, make_runner, playbook_from
 
 from ops.aws import Aws
-from ops.context import StepContext
-from ops.inventory import tagged_resources
+from ops.engine.context import StepContext
+from ops.engine.inventory import tagged_resources
+from ops.engine.runner import teardown
+from ops.engine.state import RunState
 from ops.model import Resource
-from ops.runner import teardown
-from ops.state import RunState
 from ops.steps.replication_group import CacheReplicationGroup
 
 CACHE = """\

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from ops.cli import OpsGroup, report
-from ops.report_data import critical_path, phases, summary
+from ops.commands.report_data import critical_path, phases, summary
 
 BAR = set("░█▓|✗")
 
@@ -397,7 +397,7 @@ def test_html_is_a_self_contained_page_with_a_rect_per_phase_and_escaped_names(t
 
 def test_report_imports_no_aws_or_redis_libraries():
     code = (
-        "import sys, ops.report, ops.report_html; "
+        "import sys, ops.commands.report, ops.commands.report_html; "
         "print([m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'moto', 'redis')])"
     )
     assert (

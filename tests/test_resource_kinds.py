@@ -14,18 +14,18 @@ from typing import List
 import pytest
 from harness import make_runner, playbook_from
 
-from ops.config import load_settings
+from ops.commands.config import load_settings
+from ops.commands.pricing import Prices
+from ops.commands.status import lab_status
+from ops.commands.sweep import deletable, delete
+from ops.engine.inventory import find_tagged
 from ops.errors import StepFailed
-from ops.inventory import find_tagged
 from ops.model import Change, Found, Resource, ResourceKind, tag_map
 from ops.output import Reporter
 from ops.permissions import Grant
-from ops.pricing import Prices
-from ops.status import lab_status
 from ops.steps import registry, resource_kinds
 from ops.steps.base import REGISTRY, Output, Param, StepType
 from ops.steps.dynamodb import Table
-from ops.sweep import deletable, delete
 
 # ids no account has, in each kind's own format
 MADE_UP_IDS = {

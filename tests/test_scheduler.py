@@ -1,4 +1,4 @@
-"""ops/scheduler.py on a virtual clock: the pool and the dependency-graph scheduler.
+"""ops/engine/scheduler.py on a virtual clock: the pool and the dependency-graph scheduler.
 
 Each test runs its body on a thread of its own and fails if that does not end within a few
 real seconds: a clock whose count of tasks went wrong does not fail, it stands still.
@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from ops.clock import VirtualClock
-from ops.scheduler import DONE, Pool, run_each, run_graph
+from ops.engine.scheduler import DONE, Pool, run_each, run_graph
 
 
 def within(seconds, body):

@@ -9,7 +9,7 @@ import yaml
 from click.testing import CliRunner
 
 from ops.cli import cli
-from ops.schema import playbook_schema
+from ops.commands.schema import playbook_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 

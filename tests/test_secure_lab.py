@@ -20,10 +20,10 @@ from harness import make_runner
 from ops.aws import Aws
 from ops.cli import cli
 from ops.clock import VirtualClock
+from ops.engine.playbook import load_playbook
+from ops.engine.runner import teardown
 from ops.errors import StepFailed
 from ops.paths import sim_home
-from ops.playbook import load_playbook
-from ops.runner import teardown
 from ops.sim.world import SimWorld
 
 ROOT = Path(__file__).resolve().parent.parent

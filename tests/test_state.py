@@ -3,9 +3,9 @@
 import json
 import stat
 
+from ops.engine.records import LocalRecords
+from ops.engine.state import RunState, new_run_id
 from ops.model import Resource
-from ops.records import LocalRecords
-from ops.state import RunState, new_run_id
 
 
 def test_run_ids_fit_resource_names():
@@ -55,7 +55,7 @@ def test_teardown_order_is_newest_first_and_skips_what_is_not_ours(tmp_path):
 
 
 def test_a_write_cut_short_leaves_no_second_record(tmp_path):
-    from ops.status import all_states
+    from ops.commands.status import all_states
 
     state = RunState.start(tmp_path / ".ops" / "state" / "lab.json", "lab", "p", "us-east-1", dry_run=False)
     (state.path.parent / ".state-abc123.json").write_text(state.path.read_text())  # SIGKILL during a save

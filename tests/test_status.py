@@ -7,10 +7,10 @@ import pytest
 from click.testing import CliRunner
 
 from ops.cli import cli
+from ops.commands.pricing import Prices
+from ops.commands.status import lab_status
+from ops.engine.state import RunState
 from ops.model import Resource
-from ops.pricing import Prices
-from ops.state import RunState
-from ops.status import lab_status
 
 LAB = """\
 name: status-lab

@@ -7,8 +7,8 @@ from moto import mock_aws
 
 from ops.aws import Aws
 from ops.clock import VirtualClock
-from ops.runner import teardown
-from ops.state import RunState
+from ops.engine.runner import teardown
+from ops.engine.state import RunState
 
 PLAYBOOK = """\
 name: ingress-test

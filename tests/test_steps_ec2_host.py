@@ -7,13 +7,13 @@ import pytest
 from harness import events, make_runner, playbook_from
 
 from ops.aws import Aws
-from ops.context import StepContext
+from ops.engine.context import StepContext
+from ops.engine.inventory import tagged_resources
+from ops.engine.runner import teardown
+from ops.engine.state import RunState
 from ops.errors import StepFailed
-from ops.inventory import tagged_resources
 from ops.model import Resource
-from ops.runner import teardown
 from ops.sim.base import error_response
-from ops.state import RunState
 from ops.steps.ec2_host import AL2023
 from ops.steps.iam import run_scoped_name
 

@@ -3,11 +3,11 @@
 from harness import make_runner, playbook_from
 
 from ops.aws import Aws
-from ops.context import StepContext
-from ops.inventory import tagged_resources
+from ops.engine.context import StepContext
+from ops.engine.inventory import tagged_resources
+from ops.engine.runner import teardown
+from ops.engine.state import RunState
 from ops.model import Resource
-from ops.runner import teardown
-from ops.state import RunState
 
 LAB = """\
 name: steps-lab

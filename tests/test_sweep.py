@@ -4,10 +4,10 @@ import io
 
 from harness import make_runner, playbook_from
 
-from ops.config import load_settings
-from ops.inventory import find_tagged
+from ops.commands.config import load_settings
+from ops.commands.sweep import candidates, deletable, delete, preview_lines
+from ops.engine.inventory import find_tagged
 from ops.output import Reporter
-from ops.sweep import candidates, deletable, delete, preview_lines
 
 LAB = """\
 name: sweep-lab

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ops import yamlsource
+from ops.engine import yamlsource
+from ops.engine.yamlsource import load_yaml_file, parse_yaml
 from ops.errors import BadInput
-from ops.yamlsource import load_yaml_file, parse_yaml
 from tests.test_bad_inputs import describe, invoke
 
 FAST = 1.0  # seconds: each bomb below is refused well within this on a busy 2-core machine

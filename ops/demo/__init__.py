@@ -4,8 +4,8 @@ Light imports only here (no boto3, no redis), so `import ops.demo.command` stays
 The cache lives in ops.demo.cache (SummaryCache) and the runnable demo in ops.demo.run (run_demo).
 """
 
-from ops.demo.entities import Restaurant, RestaurantSummary, Review
-from ops.demo.seed import load_seed
-from ops.demo.table import table_definition
+from .entities import Restaurant, RestaurantSummary, Review
+from .seed import load_seed
+from .table import table_definition
 
 __all__ = ["Restaurant", "RestaurantSummary", "Review", "load_seed", "table_definition"]

@@ -1,6 +1,6 @@
 """python -m ops.demo --redis-url URL --table NAME [...]: the demo on a host without the ops CLI."""
 
-from ops.demo.command import cache_aside
+from .command import cache_aside
 
 if __name__ == "__main__":
     cache_aside(prog_name="python -m ops.demo")

@@ -14,9 +14,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from ops.demo.entities import RestaurantSummary, Review
-from ops.demo.payload import CacheFormatError, decode_summary, encode_summary, summary_key
-from ops.demo.table import ReviewTable
+from .entities import RestaurantSummary, Review
+from .payload import CacheFormatError, decode_summary, encode_summary, summary_key
+from .table import ReviewTable
 
 DEFAULT_TTL_S = 900
 DEFAULT_JITTER = 0.10  # up to +10%, so keys written together do not all expire together

@@ -62,8 +62,8 @@ def cache_aside(redis_url, table, restaurant, reads, ttl, seed, region):
     environment variable OPS_REDIS_PASSWORD when set; use a rediss:// URL with it."""
     import boto3
 
-    from ops.demo.run import run_demo
-    from ops.demo.seed import load_seed
+    from .run import run_demo
+    from .seed import load_seed
 
     try:
         client = boto3.client("dynamodb", region_name=region)
@@ -88,9 +88,9 @@ def explain(exc: Exception, *, table: str, region) -> str:
     """What went wrong and what to do about it, in one paragraph."""
     from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
 
-    from ops.demo.entities import Restaurant
-    from ops.demo.seed import SeedLoadError, seed_entities
-    from ops.demo.table import RestaurantNotFound
+    from .entities import Restaurant
+    from .seed import SeedLoadError, seed_entities
+    from .table import RestaurantNotFound
 
     where = f"region {region}" if region else "the default region"
     if isinstance(exc, RestaurantNotFound):

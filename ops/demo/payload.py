@@ -7,7 +7,7 @@ and anything it finds with another version inside is treated as a miss.
 import json
 from typing import Union
 
-from ops.demo.entities import RestaurantSummary
+from .entities import RestaurantSummary
 
 CACHE_VERSION = 1
 KEY_NAMESPACE = "ops-demo"

@@ -3,10 +3,10 @@
 import logging
 from typing import Callable, Optional
 
-from ops.demo.cache import SummaryCache, redis_from_url
-from ops.demo.latency import percentile, time_calls_ms
-from ops.demo.payload import summary_key
-from ops.demo.table import ReviewTable
+from .cache import SummaryCache, redis_from_url
+from .latency import percentile, time_calls_ms
+from .payload import summary_key
+from .table import ReviewTable
 
 logger = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ import time
 from importlib import resources
 from typing import Callable, List, Union
 
-from ops.demo.entities import Restaurant, Review
-from ops.demo.table import restaurant_item, review_item
+from .entities import Restaurant, Review
+from .table import restaurant_item, review_item
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
 MAX_ATTEMPTS = 8

@@ -12,7 +12,7 @@ Prefixing the restaurant with "#" instead would put it LAST in descending order.
 
 from typing import Union
 
-from ops.demo.entities import Restaurant, RestaurantSummary, Review
+from .entities import Restaurant, RestaurantSummary, Review
 
 SUMMARY_REVIEW_COUNT = 5
 RESTAURANT_PREFIX = "RESTAURANT#"

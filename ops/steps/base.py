@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, List, Optional,
 from ..durations import parse_duration
 from ..model import Change, Resource, ResourceKind
 
-if TYPE_CHECKING:  # ops.permissions imports ops.context, which imports this module
+if TYPE_CHECKING:  # ops.permissions imports ops.engine.context, which imports this module
     from ..permissions import Grant
 
 REGISTRY: Dict[str, Type["StepType"]] = {}

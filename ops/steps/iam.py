@@ -37,7 +37,7 @@ def _find_instance_profiles(aws) -> List[Found]:
 
 
 # Roles and instance profiles count as account-wide: the Cloud9 SSM role and profile are
-# shared by every lab in the account, and go with the last lab out (ops/lab.py).
+# shared by every lab in the account, and go with the last lab out (ops/commands/lab.py).
 ROLE_KIND = ResourceKind(
     ROLE,
     creation_order=10,

@@ -146,7 +146,7 @@ class RedisPing(StepType):
     default_timeout = 600.0
     kinds = (INLINE_KIND,)  # the instance role's policy for the run
     permissions = [
-        *RUN_COMMAND,  # with a token: the host role's policy to read it (sts: ops/iam_policy.py)
+        *RUN_COMMAND,  # with a token: the host role's policy to read it (sts: ops/commands/iam_policy.py)
         Grant(["iam:PutRolePolicy", "iam:DeleteRolePolicy"], [iam_arn("role/{role_name}")]),
     ]
 

@@ -3,10 +3,10 @@
 import time
 from typing import Any, Callable, Collection, Dict, List, Optional, Tuple
 
-from .errors import Interrupted
-from .interrupts import stop_requested
-from .model import TAG_CREATED, TAG_LAB, TAG_RUN, TAG_STEP, Resource, base_kind
-from .waiting import Schedule, wait_until
+from ..errors import Interrupted
+from ..interrupts import stop_requested
+from ..model import TAG_CREATED, TAG_LAB, TAG_RUN, TAG_STEP, Resource, base_kind
+from ..waiting import Schedule, wait_until
 
 
 class StepContext:

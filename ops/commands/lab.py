@@ -13,20 +13,20 @@ import shlex
 import time
 from typing import Any, Dict, List, Optional
 
-from .aws import RateLimiter
-from .errors import BadInput, Interrupted, StepFailed
-from .inventory import tagged_resources
-from .lock import hold_locks
-from .paths import runs_dir
-from .playbook import Playbook
-from .records import Location
-from .runner import Runner, account_scoped, teardown
-from .scheduler import run_each
-from .state import RecordKeptLocally, RunState
+from ..aws import RateLimiter
+from ..engine.inventory import tagged_resources
+from ..engine.lock import hold_locks
+from ..engine.playbook import Playbook
+from ..engine.records import Location
+from ..engine.runner import Runner, account_scoped, teardown
+from ..engine.scheduler import run_each
+from ..engine.state import RecordKeptLocally, RunState
+from ..engine.target import RunTarget
+from ..engine.timeline import Timeline
+from ..errors import BadInput, Interrupted, StepFailed
+from ..paths import runs_dir
+from ..steps import resource_kinds
 from .status import all_states
-from .steps import resource_kinds
-from .target import RunTarget
-from .timeline import Timeline
 
 
 def teardown_command(

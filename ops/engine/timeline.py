@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from .paths import private_dir, runs_dir
+from ..paths import private_dir, runs_dir
 
 
 class Timeline:

@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-from .permissions import ANY, Grant, glob_of, iam_arn, one_or_list, partition_of, statement
-from .playbook import Playbook, Step
+from ..engine.playbook import Playbook, Step
+from ..permissions import ANY, Grant, glob_of, iam_arn, one_or_list, partition_of, statement
 
 # what ops plan and ops doctor ask, whatever the playbook
 ALWAYS = [
@@ -164,8 +164,8 @@ def scope_for(region: Optional[str], profile: Optional[str], account: Optional[s
     import botocore.exceptions
     import botocore.session
 
-    from .errors import BadInput
-    from .target import check_region
+    from ..engine.target import check_region
+    from ..errors import BadInput
 
     if account is not None and not re.fullmatch(r"\d{12}", account):
         raise BadInput(

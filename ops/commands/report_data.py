@@ -1,8 +1,8 @@
 """What a run's timeline says: its phases, the chart's rows, the summary figures and the time axis.
 
-Reads a timeline saved by ops/timeline.py. phases(), step_durations(), critical_path() and
+Reads a timeline saved by ops/engine/timeline.py. phases(), step_durations(), critical_path() and
 summary() are pure functions of a loaded timeline, shared by the terminal chart
-(ops/report.py), the HTML page (ops/report_html.py) and the benchmark. Only the standard
+(ops/commands/report.py), the HTML page (ops/commands/report_html.py) and the benchmark. Only the standard
 library: a report never needs AWS.
 """
 
@@ -11,9 +11,9 @@ from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .durations import format_duration
-from .errors import BadInput
-from .timeline import find_timeline, load_timeline
+from ..durations import format_duration
+from ..engine.timeline import find_timeline, load_timeline
+from ..errors import BadInput
 
 CREATE, WAIT, DELETE = "create", "wait", "delete"
 FINISHED, FAILED, UNFINISHED = "finished", "failed", "unfinished"

@@ -8,16 +8,16 @@ first, through the step type that created it, so it works from a fresh process.
 import threading
 from typing import Any, Callable, Dict, List, Mapping, Optional, Set
 
-from .aws import CREDENTIAL_HINTS, aws_failure, error_code, error_message
+from ..aws import CREDENTIAL_HINTS, aws_failure, error_code, error_message
+from ..errors import Interrupted, OpsError, StepFailed
+from ..interrupts import stop_requested
+from ..model import Resource
+from ..steps import registry, resource_kinds
+from ..steps.iam import StillInUse
+from ..waiting import WaitFailed, WaitTimeout
 from .context import StepContext
-from .errors import Interrupted, OpsError, StepFailed
-from .interrupts import stop_requested
-from .model import Resource
 from .playbook import Playbook, resolve_runtime
 from .scheduler import DONE, run_graph
-from .steps import registry, resource_kinds
-from .steps.iam import StillInUse
-from .waiting import WaitFailed, WaitTimeout
 
 # what to do next, by AWS error code, for any step (a step type adds its own: StepType.hints)
 HINTS = {
@@ -92,7 +92,7 @@ class Runner:
     def apply(self) -> Dict[str, Dict[str, Any]]:
         """Run every step as soon as what it depends on is far enough along.
 
-        Steps run on threads (ops/scheduler.py, run_graph); each posts "created" (early
+        Steps run on threads (ops/engine/scheduler.py, run_graph); each posts "created" (early
         outputs known), then "done" or "failed". Dependants start at the simulated instant
         their inputs appeared. After a failure (or the record's problem, or a Ctrl-C) no new
         step starts; running ones finish, so their resources are recorded; then the first

@@ -14,11 +14,11 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 
-from .aws import DRY_RUN_DEFAULT_REGION, Aws, real_session
-from .clock import VirtualClock, WallClock
-from .errors import BadInput, OpsError
+from ..aws import DRY_RUN_DEFAULT_REGION, Aws, real_session
+from ..clock import VirtualClock, WallClock
+from ..errors import BadInput, OpsError
+from ..paths import ops_dir, sim_home
 from .lock import LockOptions
-from .paths import ops_dir, sim_home
 from .records import LocalRecords, LocalSlot, Location, fallback_slot, open_records
 
 
@@ -152,8 +152,8 @@ def open_target(
         check_region(session.region_name)
         yield Aws(session, session.region_name, WallClock(), patient=patient)
         return
-    from .sim.server import SimServerError
-    from .sim.world import SimAccountLost, SimWorld
+    from ..sim.server import SimServerError
+    from ..sim.world import SimAccountLost, SimWorld
 
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DRY_RUN_DEFAULT_REGION
     check_region(region)

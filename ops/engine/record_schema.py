@@ -10,8 +10,8 @@ something this version cannot see.
 import re
 from typing import TYPE_CHECKING, Any, Optional
 
-from .errors import BadInput
-from .names import RUN_ID_RE, is_lab_name, shown
+from ..errors import BadInput
+from ..names import RUN_ID_RE, is_lab_name, shown
 
 if TYPE_CHECKING:  # typing.TypeGuard is Python 3.10+; only the type checker reads the annotation
     from typing_extensions import TypeGuard

@@ -3,8 +3,8 @@ playbooks with the same parameters, types and defaults that `ops validate` enfor
 
 from typing import Any, Dict
 
-from .playbook import NAME_RE, STEP_NAME_RE
-from .steps import registry
+from ..engine.playbook import NAME_RE, STEP_NAME_RE
+from ..steps import registry
 
 DURATION = {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": r"^(\d+(\.\d+)?\s*[hms])+$"}]}
 

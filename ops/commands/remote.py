@@ -8,10 +8,10 @@ source is removed only after the destination is written.
 
 from typing import Callable
 
-from .errors import BadInput
-from .lock import LabLock, Locked, hold_locks, take_over
-from .state import LIVE
-from .target import RunTarget
+from ..engine.lock import LabLock, Locked, hold_locks, take_over
+from ..engine.state import LIVE
+from ..engine.target import RunTarget
+from ..errors import BadInput
 
 
 def _live_count(data) -> int:

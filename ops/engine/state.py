@@ -22,8 +22,8 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
-from .errors import OpsError
-from .model import Resource
+from ..errors import OpsError
+from ..model import Resource
 from .record_schema import FORMAT_VERSION
 from .records import LocalSlot
 

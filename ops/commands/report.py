@@ -1,14 +1,14 @@
 """`ops report`: where the time of a run went, as a Gantt chart in the terminal.
 
-The figures, rows and axis come from ops/report_data.py, which the HTML page
-(ops/report_html.py) shares; the command itself is in ops/cli.py. Only the standard library:
+The figures, rows and axis come from ops/commands/report_data.py, which the HTML page
+(ops/commands/report_html.py) shares; the command itself is in ops/cli.py. Only the standard library:
 a report never needs AWS.
 """
 
 import textwrap
 from typing import Any, Dict, List, Optional, Tuple
 
-from .durations import format_duration
+from ..durations import format_duration
 from .report_data import (
     CREATE,
     DELETE,

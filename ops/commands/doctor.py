@@ -6,11 +6,11 @@ the simulator) cannot answer say so instead of guessing. The last line is the ve
 
 from typing import Callable, Dict, List, Optional
 
-from .aws import aws_failure, error_code
+from ..aws import aws_failure, error_code
+from ..engine.playbook import Playbook
+from ..refs import REF
 from .iam_policy import Scope, policy_for
 from .plan import PREVIOUS_GENERATION, Finding, _checks
-from .playbook import Playbook
-from .refs import REF
 
 UNANSWERED = "could not check"
 
@@ -39,8 +39,8 @@ def diagnose(aws, playbook: Optional[Playbook], location=None) -> List[Finding]:
 
 def _records(aws, location) -> Finding:
     """Can these credentials see the S3 prefix where the team's records are kept? (read-only)"""
-    from .errors import OpsError
-    from .records import S3Records
+    from ..engine.records import S3Records
+    from ..errors import OpsError
 
     try:
         labs = S3Records(location, aws).slots()

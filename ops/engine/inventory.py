@@ -6,9 +6,9 @@ state file. A resource counts when it carries the ops:lab tag (optionally of one
 
 from typing import List, Optional
 
-from .aws import error_code
-from .model import TAG_LAB, Found
-from .steps import resource_kinds
+from ..aws import error_code
+from ..model import TAG_LAB, Found
+from ..steps import resource_kinds
 
 
 def find_tagged(aws, lab: Optional[str] = None, run: Optional[str] = None) -> List[Found]:

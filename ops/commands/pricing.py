@@ -3,10 +3,10 @@
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from .errors import BadInput
-from .yamlsource import load_yaml_file
+from ..engine.yamlsource import load_yaml_file
+from ..errors import BadInput
 
-PRICING = Path(__file__).resolve().parent.parent / "config" / "pricing.yaml"
+PRICING = Path(__file__).resolve().parents[2] / "config" / "pricing.yaml"
 
 
 class Prices:

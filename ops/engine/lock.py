@@ -25,9 +25,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Dict, Iterator, List, Optional
 
-from .durations import format_duration
-from .errors import Interrupted, OpsError
-from .interrupts import stop_requested
+from ..durations import format_duration
+from ..errors import Interrupted, OpsError
+from ..interrupts import stop_requested
 from .records import S3Records
 
 EXIT_LOCKED = 3

@@ -9,7 +9,7 @@ from html import escape
 from itertools import groupby
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .durations import format_duration
+from ..durations import format_duration
 from .report_data import FAILED, FINISHED, axis_label, axis_ticks, chart_span, phases, rows, summary
 
 LABEL_WIDTH, CHART_WIDTH, ENDING_WIDTH = 300, 900, 110

@@ -11,9 +11,9 @@ import math
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Tuple
 
-from .durations import DAY, parse_duration, parse_wait
-from .errors import BadInput
-from .yamlsource import LineDict, load_yaml_file, parse_yaml
+from ..durations import DAY, parse_duration, parse_wait
+from ..engine.yamlsource import LineDict, load_yaml_file, parse_yaml
+from ..errors import BadInput
 
 KEYS = (
     "vars",
@@ -26,7 +26,7 @@ KEYS = (
     "lock_timeout",
     "lock_lease",
 )
-DEFAULTS = Path(__file__).with_name("defaults.yaml")
+DEFAULTS = Path(__file__).resolve().parents[1] / "defaults.yaml"
 MAX_WAIT = DAY  # every wait and timing here is minutes in practice; a day is the most that makes sense
 
 
@@ -41,7 +41,7 @@ def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], LineDict
     sources: List[str] = []
     for path in config_files:
         doc = load_yaml_file(path)
-        if not isinstance(doc, LineDict):  # how ops.yamlsource reads every mapping
+        if not isinstance(doc, LineDict):  # how ops.engine.yamlsource reads every mapping
             raise BadInput(
                 "a config file must be a mapping (keys: " + ", ".join(KEYS) + ").",
                 "",
@@ -62,7 +62,7 @@ def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], LineDict
                 overrides.sources[key] = str(path)
             sources.append(str(path))
         if "region" in doc:
-            from .target import check_region
+            from ..engine.target import check_region
 
             try:
                 check_region(str(doc["region"]))
@@ -105,7 +105,7 @@ def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], LineDict
                 )
             settings["rate_limits"][service] = rate
         if "state" in doc:
-            from .records import parse_location
+            from ..engine.records import parse_location
 
             settings["state"] = parse_location(str(doc["state"]), str(path), doc.line_of("state"))
         for key in ("lock_timeout", "lock_lease"):
@@ -125,7 +125,7 @@ def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], LineDict
 
 
 def _sim_durations(node, source: str) -> Dict[str, float]:
-    from .sim.durations import DEFAULT_DURATIONS
+    from ..sim.durations import DEFAULT_DURATIONS
 
     if not isinstance(node, LineDict) or set(node) - {"durations"}:
         raise BadInput("'simulator:' holds one key, 'durations:'.", "", source, getattr(node, "line", 0))

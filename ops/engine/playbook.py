@@ -10,15 +10,15 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Collection, Dict, List, Optional, Type
 
-from .durations import DAY, format_limit, parse_duration
-from .errors import BadInput
-from .names import NAME_RE
-from .refs import RefError, refs_in, resolve
-from .steps import registry
+from ..durations import DAY, format_limit, parse_duration
+from ..errors import BadInput
+from ..names import NAME_RE
+from ..refs import RefError, refs_in, resolve
+from ..steps import registry
 from .yamlsource import LineDict, LineList, load_yaml_file
 
 if TYPE_CHECKING:
-    from .steps.base import StepType
+    from ..steps.base import StepType
 
 TOP_KEYS = ("name", "description", "vars", "steps")
 STEP_KEYS = ("name", "type", "with", "needs", "timeout", "description")
@@ -80,7 +80,7 @@ def load_playbook(path, overrides: Optional[Dict[str, Any]] = None, override_sou
 
 
 def build_playbook(doc, source: str, overrides: Dict[str, Any], override_source: str = "--var") -> Playbook:
-    # every YAML mapping is read as a LineDict and every sequence as a LineList (ops.yamlsource)
+    # every YAML mapping is read as a LineDict and every sequence as a LineList (ops.engine.yamlsource)
     if not isinstance(doc, LineDict):
         raise BadInput(
             "a playbook must be a mapping with 'name:' and 'steps:'.",

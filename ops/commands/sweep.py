@@ -10,14 +10,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .durations import format_duration
-from .inventory import find_tagged
+from ..durations import format_duration
+from ..engine.inventory import find_tagged
+from ..engine.state import RunState
+from ..engine.target import RunTarget
+from ..model import Found, Resource
+from ..steps import registry, resource_kinds
 from .lab import LabRun, teardown_all, teardown_lab
-from .model import Found, Resource
-from .state import RunState
 from .status import all_states
-from .steps import registry, resource_kinds
-from .target import RunTarget
 
 
 def candidates(aws, *, older_than: Optional[float] = None, lab: Optional[str] = None) -> List[Found]:

@@ -7,13 +7,13 @@ only at run time are shown as such. Findings say what to do about each problem.
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from .aws import error_code, error_message
-from .context import StepContext
-from .model import Change
-from .playbook import Playbook
+from ..aws import error_code, error_message
+from ..engine.context import StepContext
+from ..engine.playbook import Playbook
+from ..engine.state import RunState
+from ..model import Change
+from ..refs import REF, resolve
 from .pricing import Prices
-from .refs import REF, resolve
-from .state import RunState
 
 PREVIOUS_GENERATION = (
     "cache.t1.",
@@ -142,8 +142,8 @@ def make_plan(
 
 def _token_sources(playbook: Playbook, aws) -> List[Finding]:
     """AUTH token sources (env:NAME, ssm:/name) that a run could not read."""
-    from .errors import BadInput
-    from .steps.auth_token import check_source_readable
+    from ..errors import BadInput
+    from ..steps.auth_token import check_source_readable
 
     try:
         for step in playbook.steps:

@@ -10,14 +10,14 @@ import json
 import os
 from pathlib import Path
 
-from .errors import BadInput, OpsError
-from .inventory import find_tagged
-from .paths import sim_home
-from .record_schema import check_record
-from .records import LocalRecords
-from .sim.processes import alive
-from .state import RunState
-from .target import ATTACHED, SimAccountOutOfReach, open_target
+from ..engine.inventory import find_tagged
+from ..engine.record_schema import check_record
+from ..engine.records import LocalRecords
+from ..engine.state import RunState
+from ..engine.target import ATTACHED, SimAccountOutOfReach, open_target
+from ..errors import BadInput, OpsError
+from ..paths import sim_home
+from ..sim.processes import alive
 
 
 def _others_attached(home: Path) -> bool:
@@ -28,7 +28,7 @@ def _others_attached(home: Path) -> bool:
 def discard_simulation_if_idle(root: Path) -> bool:
     """End the simulated account once nothing of ops's is left in it: no live dry-run record
     here, and no ops-tagged resource (leftovers whose record was lost wait for `ops sweep`)."""
-    from .sim.world import SimWorld
+    from ..sim.world import SimWorld
 
     home = sim_home(root)
     try:

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, NoReturn, Tuple
 
 import yaml
 
-from .errors import BadInput
+from ..errors import BadInput
 
 MAX_BYTES = 1_000_000
 # The largest shipped file (a playbook) has under 150 nodes and 6 levels.

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from .aws import error_code, error_message, is_transient
-from .errors import BadInput, OpsError
-from .names import check_lab, check_record_file, inside, is_lab_name, lab_of_record_file, shown
-from .paths import private_dir, state_dir
+from ..aws import error_code, error_message, is_transient
+from ..errors import BadInput, OpsError
+from ..names import check_lab, check_record_file, inside, is_lab_name, lab_of_record_file, shown
+from ..paths import private_dir, state_dir
 from .record_schema import check_record
 
 Revision = Optional[str]  # what a store knows one copy of a record as: S3 its ETag, a folder nothing
@@ -165,8 +165,8 @@ class S3Records:
         """aws: the command's target; its session is used with a wall clock, since records
         (and lock leases) live in real time even in a simulated run, and a write must not wait
         for simulated time while it holds the record."""
-        from .aws import Aws
-        from .clock import WallClock
+        from ..aws import Aws
+        from ..clock import WallClock
 
         self.location = location
         self.aws = Aws(aws.session, aws.region, WallClock(), dry_run=aws.dry_run, max_attempts=4, patient=aws.patient)

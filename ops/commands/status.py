@@ -4,14 +4,14 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from .durations import format_duration
-from .model import Resource
+from ..durations import format_duration
+from ..engine.state import RunState
+from ..model import Resource
+from ..steps import resource_kinds
 from .pricing import Prices
-from .state import RunState
-from .steps import resource_kinds
 
 if TYPE_CHECKING:
-    from .target import RunTarget
+    from ..engine.target import RunTarget
 
 
 def _parse_time(text: Optional[str]) -> Optional[float]:
@@ -97,7 +97,7 @@ def team_status(target: "RunTarget") -> "StatusReport":
                 live = aws if getattr(aws, "persistent", not target.dry_run) else None
                 statuses.append(lab_status(state, live, prices))
         return StatusReport(statuses, prices)
-    from .lock import LabLock
+    from ..engine.lock import LabLock
 
     with target.open() as aws:
         store = target.records(aws)
