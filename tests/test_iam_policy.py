@@ -91,7 +91,7 @@ def test_arns_are_built_from_the_regions_partition():
 
 
 def test_no_policy_module_writes_a_literal_aws_partition():
-    sources = [ROOT / "ops" / name for name in ("permissions.py", "iam_policy.py", "doctor.py")]
+    sources = [ROOT / "ops" / name for name in ("permissions.py", "commands/iam_policy.py", "commands/doctor.py")]
     sources += sorted((ROOT / "ops" / "steps").glob("*.py"))
     assert [str(p) for p in sources if re.search(r"arn:aws[:-]", p.read_text())] == []
 
