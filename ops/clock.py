@@ -14,7 +14,23 @@ import itertools
 import threading
 import time
 from contextlib import contextmanager
-from typing import List, Set, Tuple
+from typing import ContextManager, Iterator, List, Protocol, Set, Tuple
+
+
+class Clock(Protocol):
+    """What everything that waits asks (WallClock, VirtualClock)."""
+
+    virtual: bool
+
+    def now(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+    def task_submitted(self) -> None: ...
+
+    def task_done(self) -> None: ...
+
+    def blocked(self) -> ContextManager[None]: ...
 
 
 class WallClock:
@@ -34,7 +50,7 @@ class WallClock:
         pass
 
     @contextmanager
-    def blocked(self):
+    def blocked(self) -> Iterator[None]:
         yield
 
 
@@ -89,7 +105,7 @@ class VirtualClock:
             self._advance()
 
     @contextmanager
-    def blocked(self):
+    def blocked(self) -> Iterator[None]:
         with self._cond:
             self._active -= 1
             self._advance()

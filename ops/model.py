@@ -85,9 +85,9 @@ class Found:
         return f"{self.kind} {self.id} ({self.status})"
 
 
-def tag_map(pairs) -> Dict[str, str]:
+def tag_map(pairs: Optional[Iterable[Dict[str, str]]]) -> Dict[str, str]:
     """AWS's tag lists ({Key, Value} or, in Cloud9, {key, value}) as a dict."""
-    return {(t.get("Key") or t.get("key")): (t.get("Value") or t.get("value") or "") for t in pairs or []}
+    return {(t.get("Key") or t.get("key") or ""): (t.get("Value") or t.get("value") or "") for t in pairs or []}
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ class ResourceKind:
     # a step may record several (ingress rules): a made-up record keys each by its id
     several_per_step: bool = False
 
-    def state_of(self, aws, resource_id: str) -> str:
+    def state_of(self, aws: Any, resource_id: str) -> str:
         """live_state, or 'gone' when AWS says there is no such resource."""
         from .aws import error_code
 

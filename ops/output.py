@@ -8,7 +8,7 @@ object per line: {"event": kind, "t": seconds, ...fields}.
 import json
 import sys
 import threading
-from typing import Any, Dict, Optional, TextIO
+from typing import Any, Callable, Dict, Optional, Protocol, TextIO
 
 from .durations import format_duration
 
@@ -21,6 +21,17 @@ def chosen_output() -> str:
 
     ctx = click.get_current_context(silent=True)
     return ((ctx.find_root().obj or {}) if ctx else {}).get("output", "text")
+
+
+class Reporting(Protocol):
+    """What the engine and the commands report progress to (Reporter, or one lab's
+    LabReporter within a run of several): events, each a name and its fields."""
+
+    def event(self, name: str, /, **fields: Any) -> None: ...
+
+    def listen(self, listener: Callable[[str, float, Dict[str, Any]], None]) -> None: ...
+
+    def elapsed(self) -> float: ...
 
 
 class Reporter:

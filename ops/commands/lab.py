@@ -360,14 +360,14 @@ def teardown_lab(
         with target.open(target.region or states[0].region, patient=True) as aws:
             return _teardown_states(lab, states, aws, reporter, settings, target, include_adopted)
     with target.open(patient=True) as aws:
-        store = target.records(aws)
-        labs = [s.data["lab"] for s in (only or lab_states(store, lab)) if s.live()]
+        shared = target.shared_records(aws)
+        labs = [s.data["lab"] for s in (only or lab_states(shared, lab)) if s.live()]
         if not labs:
-            return _nothing_to_delete(lab, store, reporter)
-        with hold_locks(store, labs, target.lock, reporter) as held:
-            states = [s for s in lab_states(store, lab) if s.data["lab"] in held and s.live()]  # as of now
+            return _nothing_to_delete(lab, shared, reporter)
+        with hold_locks(shared, labs, target.lock, reporter) as held:
+            states = [s for s in lab_states(shared, lab) if s.data["lab"] in held and s.live()]  # as of now
             if not states:
-                return _nothing_to_delete(lab, store, reporter)
+                return _nothing_to_delete(lab, shared, reporter)
             if target.region or states[0].region == aws.region:
                 return _teardown_states(lab, states, aws, reporter, settings, target, include_adopted)
             with target.open(states[0].region, patient=True) as there:

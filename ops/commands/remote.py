@@ -57,7 +57,7 @@ def move(lab: str, direction: str, target: RunTarget, *, force: bool, reporter) 
 def unlock(lab: str, target: RunTarget, *, force: bool, confirm: Callable[[str], bool]) -> str:
     """Remove the lock of a lab whose holder is gone, after confirm(description) says yes."""
     with target.open() as aws:
-        lock = LabLock(target.records(aws), lab)
+        lock = LabLock(target.shared_records(aws), lab)
         holder, etag = lock.current()
         if holder is None:
             return f"ops: lab '{lab}' is not locked ({lock.where()} does not exist)."

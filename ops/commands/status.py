@@ -100,7 +100,7 @@ def team_status(target: "RunTarget") -> "StatusReport":
     from ..engine.lock import LabLock
 
     with target.open() as aws:
-        store = target.records(aws)
+        store = target.shared_records(aws)
         statuses = []
         for state in all_states(store):
             holder, _ = LabLock(store, state.data["lab"]).current()

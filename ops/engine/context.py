@@ -1,22 +1,28 @@
 """What a step type sees while it works: AWS clients, the clock, the record, progress."""
 
 import time
-from typing import Any, Callable, Collection, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Collection, Dict, List, Optional, Tuple
 
+from ..clock import Clock
 from ..errors import Interrupted
 from ..interrupts import stop_requested
 from ..model import TAG_CREATED, TAG_LAB, TAG_RUN, TAG_STEP, Resource, base_kind
+from ..output import Reporting
 from ..waiting import Schedule, wait_until
+
+if TYPE_CHECKING:  # the engine's own modules, for types only (the state imports nothing of this)
+    from ..aws import Aws
+    from .state import RunState
 
 
 class StepContext:
     def __init__(
         self,
         *,
-        aws,
-        clock,
-        state,
-        reporter,
+        aws: "Aws",
+        clock: Clock,
+        state: Optional["RunState"],  # None: a plan, which records nothing
+        reporter: Reporting,
         settings: Dict[str, Any],
         lab: str,
         step: str,
@@ -41,8 +47,15 @@ class StepContext:
         self.finishing = False  # teardown waits are not cut short by a stop request
 
     @property
+    def record(self) -> "RunState":
+        """The run's record (a plan has none, and records nothing)."""
+        if self.state is None:
+            raise RuntimeError(f"step {self.step} tried to use the record during a plan")
+        return self.state
+
+    @property
     def run_id(self) -> str:
-        return self.state.run_id
+        return self.record.run_id
 
     @property
     def region(self) -> str:
@@ -52,10 +65,10 @@ class StepContext:
     def dry_run(self) -> bool:
         return self.aws.dry_run
 
-    def client(self, service: str):
+    def client(self, service: str) -> Any:
         return self.aws.client(service)
 
-    def call(self, operation: Callable, **kwargs):
+    def call(self, operation: Callable[..., Any], **kwargs: Any) -> Any:
         return self.aws.call(operation, **kwargs)
 
     def tags(self) -> List[Dict[str, str]]:
@@ -75,13 +88,13 @@ class StepContext:
     # --- the record ----------------------------------------------------------------
     def find_recorded(self, kind: str) -> Optional[Resource]:
         """A live resource of this kind that this step already recorded (resume after a crash)."""
-        return next((r for r in self.state.live() if r.step == self.step and r.kind == kind), None)
+        return next((r for r in self.record.live() if r.step == self.step and r.kind == kind), None)
 
     def _declared(self, kind: str) -> None:
         if self.kinds is not None and base_kind(kind) not in self.kinds:
             raise RuntimeError(f"step type {self.step_type} records a {kind} but does not declare that kind")
 
-    def intend(self, kind: str, resource_id: str, **attrs) -> Resource:
+    def intend(self, kind: str, resource_id: str, **attrs: Any) -> Resource:
         """Record, before the create call, what is about to be created."""
         self._declared(kind)
         resource = Resource(
@@ -94,17 +107,17 @@ class StepContext:
             status="intent",
             attrs=attrs,
         )
-        self.state.record(resource)
+        self.record.record(resource)
         return resource
 
-    def created(self, resource: Resource, verb: str = "created", **attrs) -> Resource:
+    def created(self, resource: Resource, verb: str = "created", **attrs: Any) -> Resource:
         resource.status = "created"
         resource.attrs.update(attrs)
-        self.state.record(resource)
+        self.record.record(resource)
         self.reporter.event("step_created", step=self.step, kind=resource.kind, id=resource.id, ours=True, verb=verb)
         return resource
 
-    def adopted(self, kind: str, resource_id: str, **attrs) -> Resource:
+    def adopted(self, kind: str, resource_id: str, **attrs: Any) -> Resource:
         """Record something that existed before this run: used, never deleted."""
         self._declared(kind)
         resource = Resource(
@@ -117,13 +130,13 @@ class StepContext:
             status="adopted",
             attrs=attrs,
         )
-        self.state.record(resource)
+        self.record.record(resource)
         self.reporter.event("step_created", step=self.step, kind=kind, id=resource_id, ours=False, verb="adopted")
         return resource
 
     def deleted(self, resource: Resource) -> None:
         resource.status = "deleted"
-        self.state.record(resource)
+        self.record.record(resource)
 
     # --- waiting and progress ------------------------------------------------------
     def remaining(self) -> float:
@@ -138,8 +151,8 @@ class StepContext:
             self.reporter.event("step_waiting", step=self.step, what=what, status=status, elapsed=round(elapsed, 1))
             if self.finishing:
                 return
-            if self.state.problem is not None:
-                raise self.state.problem
+            if self.record.problem is not None:
+                raise self.record.problem
             if stop_requested.is_set():
                 raise Interrupted(f"stopped while waiting for {what} ({status}).")
 

@@ -28,7 +28,8 @@ from typing import Callable, Dict, Iterator, List, Optional
 from ..durations import format_duration
 from ..errors import Interrupted, OpsError
 from ..interrupts import stop_requested
-from .records import S3Records
+from ..output import Reporting
+from .records import RecordStore, S3Records
 
 EXIT_LOCKED = 3
 DEFAULT_LEASE = 120.0
@@ -244,15 +245,15 @@ class LockOptions:
 
 @contextlib.contextmanager
 def hold_locks(
-    store,
+    store: RecordStore,
     labs: List[str],
     options: LockOptions,
-    reporter,
+    reporter: Reporting,
     on_lost: Callable[[str, LockLost], None] = lambda lab, lost: None,
 ) -> Iterator[Dict[str, LabLock]]:
     """Hold the lock of each lab (records kept here need none), released on the way out."""
     held: Dict[str, LabLock] = {}
-    if not store.remote:
+    if not isinstance(store, S3Records):  # records kept here are this folder's alone
         yield held
         return
     try:

@@ -20,7 +20,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Protocol, Sequence, Tuple
 
 from ..aws import error_code, error_message, is_transient
 from ..errors import BadInput, OpsError
@@ -29,6 +29,35 @@ from ..paths import private_dir, state_dir
 from .record_schema import check_record
 
 Revision = Optional[str]  # what a store knows one copy of a record as: S3 its ETag, a folder nothing
+
+
+class RecordSlot(Protocol):
+    """Where one lab's record is kept (LocalSlot, S3Slot): read it with its revision, and
+    write or remove it only if it is still at that revision (StaleRecord otherwise)."""
+
+    remote: bool
+
+    def where(self) -> str: ...
+
+    def read(self) -> Tuple[Optional[Dict[str, Any]], Revision]: ...
+
+    def write(self, data: Dict[str, Any], revision: Revision) -> Revision: ...
+
+    def remove(self, revision: Revision) -> None: ...
+
+
+class RecordStore(Protocol):
+    """Where a command's lab records are (LocalRecords: .ops/ here; S3Records: a team's prefix)."""
+
+    remote: bool
+
+    def where(self) -> str: ...
+
+    def slot(self, lab: str) -> RecordSlot: ...
+
+    def slots(self) -> Sequence[RecordSlot]: ...
+
+
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 REFUSED_WRITE = ("PreconditionFailed", "ConditionalRequestConflict")
 
@@ -339,16 +368,6 @@ class S3Slot:
                 f"the record {self.where()} was changed by someone else; it was not deleted.",
                 "Look at it ('ops status --state ...') first.",
             )
-
-
-def open_records(root: Path, dry_run: bool, location: Optional[Location], aws=None):
-    """The store a command works with: this folder's, or the S3 prefix of --state / config."""
-    if location is None:
-        return LocalRecords(root, dry_run)
-    store = S3Records(location, aws)
-    if dry_run:
-        store.ensure_bucket()
-    return store
 
 
 def fallback_slot(root: Path, dry_run: bool, lab: str, run_id: str) -> LocalSlot:

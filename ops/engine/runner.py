@@ -8,16 +8,19 @@ first, through the step type that created it, so it works from a fresh process.
 import threading
 from typing import Any, Callable, Dict, List, Mapping, Optional, Set
 
-from ..aws import CREDENTIAL_HINTS, aws_failure, error_code, error_message
+from ..aws import CREDENTIAL_HINTS, Aws, aws_failure, error_code, error_message
+from ..clock import Clock
 from ..errors import Interrupted, OpsError, StepFailed
 from ..interrupts import stop_requested
 from ..model import Resource
+from ..output import Reporting
 from ..steps import registry, resource_kinds
 from ..steps.iam import StillInUse
 from ..waiting import WaitFailed, WaitTimeout
 from .context import StepContext
-from .playbook import Playbook, resolve_runtime
+from .playbook import Playbook, Step, resolve_runtime
 from .scheduler import DONE, run_graph
+from .state import RunState
 
 # what to do next, by AWS error code, for any step (a step type adds its own: StepType.hints)
 HINTS = {
@@ -65,7 +68,9 @@ def _refused(exc: BaseException) -> bool:
 
 
 class Runner:
-    def __init__(self, playbook: Playbook, aws, clock, state, reporter, settings: Dict[str, Any]):
+    def __init__(
+        self, playbook: Playbook, aws: Aws, clock: Clock, state: RunState, reporter: Reporting, settings: Dict[str, Any]
+    ):
         self.playbook = playbook
         self.aws = aws
         self.clock = clock
@@ -118,14 +123,14 @@ class Runner:
         return None
 
     @staticmethod
-    def _ready(step, progress: Mapping[str, str]) -> bool:
+    def _ready(step: Step, progress: Mapping[str, str]) -> bool:
         for other, needed in step.after.items():
             phase = progress.get(other)
             if phase != "done" and not (needed == "created" and phase == "created"):
                 return False
         return True
 
-    def run_step(self, step, on_created=lambda: None) -> None:
+    def run_step(self, step: Step, on_created: Callable[[], None] = lambda: None) -> None:
         ctx = self.context(step.name, step.type, step.timeout)
         started = self.clock.now()
         self.reporter.event("step_started", step=step.name, type=step.type)
@@ -162,7 +167,7 @@ class Runner:
                 resource.status = "refused"
                 self.state.record(resource)
 
-    def _check_resolved(self, step, args: Dict[str, Any]) -> None:
+    def _check_resolved(self, step: Step, args: Dict[str, Any]) -> None:
         for name, value in args.items():
             param = step.step_type.param(name)
             if value is None or param is None:
@@ -183,10 +188,10 @@ def account_scoped(resource: Resource) -> bool:
 
 
 def teardown(
-    state,
-    aws,
-    clock,
-    reporter,
+    state: RunState,
+    aws: Aws,
+    clock: Clock,
+    reporter: Reporting,
     settings: Dict[str, Any],
     lab: str,
     which: Callable[[Resource], bool] = lambda r: True,
@@ -248,7 +253,15 @@ def _dependents(dependencies: Dict[str, List[str]], steps: List[str]) -> Dict[st
     return result
 
 
-def _delete_step(resources, state, aws, clock, reporter, settings, lab) -> List[Resource]:
+def _delete_step(
+    resources: List[Resource],
+    state: RunState,
+    aws: Aws,
+    clock: Clock,
+    reporter: Reporting,
+    settings: Dict[str, Any],
+    lab: str,
+) -> List[Resource]:
     """Delete one step's resources, newest first; returns those that could not be deleted."""
     types = registry()
     timeout = float(settings.get("delete_timeout", 2400))

@@ -27,6 +27,8 @@ import threading
 from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Set, Tuple, TypeVar
 
+from ..clock import Clock
+
 T = TypeVar("T")
 
 # the phases run_graph posts itself when a node's work returns or raises
@@ -37,7 +39,7 @@ FAILED = "failed"
 class Pool:
     """Callables on threads, at most `limit` running at once (None: no limit), on a clock."""
 
-    def __init__(self, clock, limit: Optional[int] = None):
+    def __init__(self, clock: Clock, limit: Optional[int] = None):
         if limit is not None and limit < 1:
             raise ValueError(f"a pool runs at least one task at a time, not {limit}")
         self._clock = clock
@@ -100,7 +102,7 @@ class Pool:
 
 
 def run_each(
-    clock,
+    clock: Clock,
     items: Sequence[T],
     action: Callable[[T], Any],
     name: Callable[[T], str],
@@ -119,7 +121,7 @@ def run_each(
 
 
 def run_graph(
-    clock,
+    clock: Clock,
     nodes: Sequence[str],
     work: Callable[[str, Callable[[str], None]], T],
     ready: Callable[[str, Mapping[str, str]], bool],

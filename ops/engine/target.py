@@ -12,14 +12,14 @@ import functools
 import os
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
+from typing import Any, Callable, ContextManager, Dict, Iterator, List, Mapping, Optional
 
 from ..aws import DRY_RUN_DEFAULT_REGION, Aws, real_session
 from ..clock import VirtualClock, WallClock
 from ..errors import BadInput, OpsError
 from ..paths import ops_dir, sim_home
 from .lock import LockOptions
-from .records import LocalRecords, LocalSlot, Location, fallback_slot, open_records
+from .records import LocalRecords, LocalSlot, Location, RecordStore, S3Records, fallback_slot
 
 
 @functools.lru_cache(maxsize=None)
@@ -99,7 +99,7 @@ class RunTarget:
         environment's; a dry run's default is us-east-1)."""
         return self.region or self.config_region
 
-    def open(self, region: Optional[str] = None, patient: bool = False):
+    def open(self, region: Optional[str] = None, patient: bool = False) -> ContextManager[Aws]:
         """The account (a context manager yielding ops.aws.Aws), in `region` or the target's."""
         return open_target(self.dry_run, region or self.chosen_region, self.profile, self.simulation, patient=patient)
 
@@ -119,9 +119,18 @@ class RunTarget:
 
         return account
 
-    def records(self, aws=None):
+    def records(self, aws: Optional[Aws] = None) -> RecordStore:
         """The store this command's records are in: S3 (with `aws`) or .ops/ here."""
-        return open_records(self.root, self.dry_run, self.location, aws)
+        return self.local_records() if self.location is None else self.shared_records(aws)
+
+    def shared_records(self, aws: Optional[Aws]) -> S3Records:
+        """The S3 prefix of --state (or the config's), in a dry run the simulated account's."""
+        if self.location is None:
+            raise ValueError("this command keeps its records here, not in S3")
+        store = S3Records(self.location, aws)
+        if self.dry_run:
+            store.ensure_bucket()
+        return store
 
     def local_records(self) -> LocalRecords:
         return LocalRecords(self.root, self.dry_run)
