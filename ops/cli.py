@@ -567,74 +567,33 @@ def _ending_idle_simulation(target):
 @common_options
 def validate(playbook, allow_public_ingress, region, profile, var_flags, config_files):
     """Check a playbook without touching AWS."""
+    import json
+
     loaded, _ = _load(playbook, var_flags, config_files, allow_public_ingress)
     if chosen_output() == "json":
-        import json
-
-        click.echo(
-            json.dumps(
-                {
-                    "event": "valid",
-                    "playbook": playbook,
-                    "lab": loaded.name,
-                    "steps": [{"name": s.name, "type": s.type, "needs": s.needs} for s in loaded.steps],
-                }
-            )
-        )
+        click.echo(json.dumps({"event": "valid", "playbook": playbook, **loaded.to_json()}))
     else:
-        click.echo(
-            f"{playbook}: valid: lab '{loaded.name}', {len(loaded.steps)} steps "
-            f"({', '.join(s.name for s in loaded.steps)})."
-        )
+        click.echo(f"{playbook}: valid: {loaded.summary()}.")
 
 
 @cli.command()
 @click.argument("step_type", required=False)
 def steps(step_type):
     """List step types, or describe one: parameters, outputs, an example."""
+    import json
+
     from .steps import registry
 
     types = registry()
     if step_type is not None and step_type not in types:
         raise BadInput(f"unknown step type '{step_type}'.", f"Known: {', '.join(sorted(types))}.")
     if chosen_output() == "json":
-        import json
-
-        described = [_step_type_json(types[name]) for name in ([step_type] if step_type else sorted(types))]
+        described = [types[name].to_json() for name in ([step_type] if step_type else sorted(types))]
         click.echo(json.dumps(described[0] if step_type else described, default=str))
-        return
-    if step_type is None:
-        for name in sorted(types):
-            click.echo(f"{name:<22} {types[name].summary}")
-        return
-    cls = types[step_type]
-    click.echo(f"{cls.name}: {cls.summary}\n\nparameters:")
-    for p in cls.params:
-        need = "required" if p.required else f"default {p.default!r}"
-        click.echo(f"  {p.name:<24} {p.type:<9} {need:<28} {p.doc}")
-    click.echo("\noutputs:")
-    for name, out in cls.outputs.items():
-        click.echo(f"  {name:<24} {out.doc}{' (known right after create)' if out.early else ''}")
-    click.echo("\nexample:\n" + "\n".join("  " + line for line in cls.example.splitlines()))
-
-
-def _step_type_json(cls) -> dict:
-    return {
-        "type": cls.name,
-        "summary": cls.summary,
-        "parameters": [
-            {
-                "name": p.name,
-                "type": p.type,
-                "required": p.required,
-                **({} if p.required else {"default": p.default}),
-                "doc": p.doc,
-            }
-            for p in cls.params
-        ],
-        "outputs": [{"name": name, "doc": out.doc, "early": out.early} for name, out in cls.outputs.items()],
-        "example": cls.example,
-    }
+    elif step_type is None:
+        click.echo("\n".join(f"{name:<22} {types[name].summary}" for name in sorted(types)))
+    else:
+        click.echo("\n".join(types[step_type].describe()))
 
 
 @cli.group()
@@ -706,28 +665,14 @@ def doctor(playbook, dry_run, state_flag, region, profile, var_flags, config_fil
     import json
 
     from .commands.config import load_settings
-    from .commands.doctor import diagnose, verdict
+    from .commands.doctor import doctor as diagnose
 
     loaded, settings = (
         _load(playbook, var_flags, config_files, True) if playbook else (None, load_settings(config_files)[0])
     )
-    target = _target(settings, dry_run, region, profile, state_flag, throwaway=True)
-    with target.open() as aws:
-        findings = diagnose(aws, loaded, target.location)
-    last = verdict(findings)
-    if chosen_output() == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "findings": [{"level": f.level, "text": f.text} for f in findings],
-                    "ready": last == "Ready.",
-                    "verdict": last,
-                }
-            )
-        )
-    else:
-        click.echo("\n".join(f"[{f.level}] {f.text}" for f in findings) + "\n" + last)
-    if last != "Ready.":
+    diagnosis = diagnose(_target(settings, dry_run, region, profile, state_flag, throwaway=True), loaded)
+    click.echo(json.dumps(diagnosis.to_json()) if chosen_output() == "json" else "\n".join(diagnosis.lines()))
+    if not diagnosis.ready:
         sys.exit(1)
 
 

@@ -4,10 +4,12 @@ Each check says what it found and, for a problem, what to do. Checks that the ac
 the simulator) cannot answer say so instead of guessing. The last line is the verdict.
 """
 
-from typing import Callable, Dict, List, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional
 
 from ..aws import aws_failure, error_code
 from ..engine.playbook import Playbook
+from ..engine.target import RunTarget
 from ..refs import REF
 from .iam_policy import Scope, policy_for
 from .plan import PREVIOUS_GENERATION, Finding, _checks
@@ -193,3 +195,34 @@ def _permissions(aws, caller: str, account: str, playbook: Playbook, location=No
         )
 
     return _guarded("IAM permissions", simulate)
+
+
+@dataclass
+class Diagnosis:
+    """What `ops doctor` found, and what to fix first."""
+
+    findings: List[Finding]
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.findings)
+
+    @property
+    def ready(self) -> bool:
+        return self.verdict == "Ready."
+
+    def lines(self) -> List[str]:
+        return [f"[{f.level}] {f.text}" for f in self.findings] + [self.verdict]
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "findings": [{"level": f.level, "text": f.text} for f in self.findings],
+            "ready": self.ready,
+            "verdict": self.verdict,
+        }
+
+
+def doctor(target: RunTarget, playbook: Optional[Playbook]) -> Diagnosis:
+    """`ops doctor`: this account and region, checked for what would stop a lab."""
+    with target.open() as aws:
+        return Diagnosis(diagnose(aws, playbook, target.location))

@@ -59,6 +59,13 @@ class Playbook:
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)
 
+    def summary(self) -> str:
+        """What `ops validate` says of a valid playbook."""
+        return f"lab '{self.name}', {len(self.steps)} steps ({', '.join(s.name for s in self.steps)})"
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"lab": self.name, "steps": [{"name": s.name, "type": s.type, "needs": s.needs} for s in self.steps]}
+
 
 def _suggest(word: str, options) -> str:
     close = difflib.get_close_matches(str(word), list(options), n=1)

@@ -150,6 +150,37 @@ class StepType:
         return None
 
     @classmethod
+    def describe(cls) -> List[str]:
+        """What `ops steps TYPE` prints: parameters, outputs, an example."""
+        lines = [f"{cls.name}: {cls.summary}", "", "parameters:"]
+        for p in cls.params:
+            need = "required" if p.required else f"default {p.default!r}"
+            lines.append(f"  {p.name:<24} {p.type:<9} {need:<28} {p.doc}")
+        lines += ["", "outputs:"]
+        for name, out in cls.outputs.items():
+            lines.append(f"  {name:<24} {out.doc}{' (known right after create)' if out.early else ''}")
+        return lines + ["", "example:"] + ["  " + line for line in cls.example.splitlines()]
+
+    @classmethod
+    def to_json(cls) -> Dict[str, Any]:
+        return {
+            "type": cls.name,
+            "summary": cls.summary,
+            "parameters": [
+                {
+                    "name": p.name,
+                    "type": p.type,
+                    "required": p.required,
+                    **({} if p.required else {"default": p.default}),
+                    "doc": p.doc,
+                }
+                for p in cls.params
+            ],
+            "outputs": [{"name": name, "doc": out.doc, "early": out.early} for name, out in cls.outputs.items()],
+            "example": cls.example,
+        }
+
+    @classmethod
     def preflight(cls, playbook, step, account, dry_run: bool) -> None:
         """Before a run creates anything: raise BadInput (naming the playbook's line) for what
         this step would fail on. account() opens the account the run will use, only if a check
