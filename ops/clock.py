@@ -17,12 +17,20 @@ from contextlib import contextmanager
 from typing import ContextManager, Iterator, List, Protocol, Set, Tuple
 
 
+def wall_time() -> float:
+    """Seconds since the epoch, now: where ops reads the calendar (expiry, ages), so that a
+    test moves one function instead of sleeping."""
+    return time.time()
+
+
 class Clock(Protocol):
     """What everything that waits asks (WallClock, VirtualClock)."""
 
     virtual: bool
 
     def now(self) -> float: ...
+
+    def wall(self) -> float: ...
 
     def sleep(self, seconds: float) -> None: ...
 
@@ -38,6 +46,9 @@ class WallClock:
 
     def now(self) -> float:
         return time.monotonic()
+
+    def wall(self) -> float:
+        return wall_time()
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
@@ -67,6 +78,7 @@ class VirtualClock:
 
     def __init__(self, start: float = 0.0):
         self._now = start
+        self._epoch = wall_time() - start  # wall() at `start` is the calendar's now
         self._cond = threading.Condition()
         self._active = 1
         self._sleepers: List[Tuple[float, int]] = []  # heap of (wake_time, seq)
@@ -76,6 +88,12 @@ class VirtualClock:
     def now(self) -> float:
         with self._cond:
             return self._now
+
+    def wall(self) -> float:
+        """The calendar's time as this clock sees it: simulated time passes on it too (a
+        dry-run lab kept with --ttl 2h expires 2 h after its simulated end)."""
+        with self._cond:
+            return self._epoch + self._now
 
     def sleep(self, seconds: float) -> None:
         with self._cond:
@@ -93,7 +111,9 @@ class VirtualClock:
         """Jump forward to `t` (never back), before anyone sleeps on the clock: a simulated
         account reopened by a new process resumes at the time it was left at."""
         with self._cond:
-            self._now = max(self._now, t)
+            jump = max(0.0, t - self._now)
+            self._now += jump
+            self._epoch -= jump  # a resumed account's past is not this process's future
 
     def task_submitted(self) -> None:
         with self._cond:

@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
+from .clock import wall_time
+
 TAG_LAB, TAG_RUN, TAG_STEP, TAG_CREATED = "ops:lab", "ops:run", "ops:step", "ops:created"
 
 
@@ -79,7 +81,7 @@ class Found:
             then = time.mktime(time.strptime(created, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
         except ValueError:
             return None
-        return (now or time.time()) - then
+        return (now or wall_time()) - then
 
     def line(self) -> str:
         return f"{self.kind} {self.id} ({self.status})"

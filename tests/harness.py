@@ -134,3 +134,12 @@ def touched_resources(calls, partition: str, account: str) -> list:
         if service == "cloud9" and "environmentId" in params:
             found.append((action, base + f"environment:{params['environmentId']}"))
     return found
+
+
+def move_calendar(monkeypatch, seconds: float) -> None:
+    """Let `seconds` of calendar time pass for ops (expiries, ages), without sleeping."""
+    import time
+
+    import ops.clock
+
+    monkeypatch.setattr(ops.clock, "wall_time", lambda: time.time() + seconds)

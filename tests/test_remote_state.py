@@ -16,6 +16,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
+from harness import move_calendar
 
 from ops.cli import cli
 from ops.engine.lock import LabLock, LockOptions, hold_locks
@@ -551,10 +552,10 @@ def test_iam_policy_with_state_covers_every_s3_call_of_a_run_status_and_teardown
             assert granted[needs[op]] == "arn:aws:s3:::team-ops-state/labs/*" and key.startswith("labs/")
 
 
-def test_expired_labs_of_the_team_are_flagged_and_swept(workdir):
+def test_expired_labs_of_the_team_are_flagged_and_swept(workdir, monkeypatch):
     (workdir / "lab.yaml").write_text(TABLE_LAB)
     assert invoke("run", "lab.yaml", "--dry-run", "--keep", "--ttl", "1s", "--state", STATE).exit_code == 0
-    time.sleep(1.2)
+    move_calendar(monkeypatch, 3600)  # past the run's simulated end, plus its 1 s TTL
     text = invoke("status", "--dry-run", "--state", STATE).output
     assert f"EXPIRED: ops sweep --expired --state {STATE} removes it" in text
     assert "no expired labs" in invoke("sweep", "--expired", "--dry-run").output  # nothing recorded here

@@ -5,6 +5,7 @@ import time
 
 import pytest
 from click.testing import CliRunner
+from harness import move_calendar
 
 from ops.cli import cli
 from ops.commands.pricing import Prices
@@ -27,13 +28,13 @@ def invoke(*args):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
-def test_status_shows_live_state_then_ttl_expiry_and_sweep_expired(emulator, workdir):
+def test_status_shows_live_state_then_ttl_expiry_and_sweep_expired(emulator, workdir, monkeypatch):
     (workdir / "lab.yaml").write_text(LAB)
     assert invoke("run", "lab.yaml", "--region", "us-east-1", "--keep", "--ttl", "1s").exit_code == 0
     doc = json.loads(invoke("status", "--output", "json", "--region", "us-east-1").output)
     [lab] = doc
     assert lab["lab"] == "status-lab" and lab["resources"][0]["state"] == "ACTIVE"
-    time.sleep(1.2)  # let the 1 s TTL pass
+    move_calendar(monkeypatch, 2)  # let the 1 s TTL pass
     text = invoke("status").output
     assert "EXPIRED: ops sweep --expired removes it" in text
     preview = invoke("sweep", "--expired")

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from click.testing import CliRunner
+from harness import move_calendar
 
 from ops.cli import cli
 
@@ -81,12 +82,12 @@ def kept_lab(tmp_path_factory):
         finally:
             server.stop()
     assert result.exit_code == 0, result.output
-    time.sleep(1.1)  # the --ttl has passed: sweep --expired wants it gone
     return folder
 
 
 @pytest.fixture
-def with_kept_lab(kept_lab, workdir):
+def with_kept_lab(kept_lab, workdir, monkeypatch):
+    move_calendar(monkeypatch, 2)  # the --ttl has passed: sweep --expired wants it gone
     shutil.copytree(kept_lab / ".ops", workdir / ".ops")
     shutil.copy(kept_lab / "lab.yaml", workdir / "lab.yaml")
     return workdir

@@ -10,7 +10,6 @@ Cloud9 SSM role and profile) that all of them used.
 import contextlib
 import dataclasses
 import shlex
-import time
 from typing import Any, Dict, List, Optional
 
 from ..aws import RateLimiter
@@ -133,7 +132,7 @@ def run_labs(
                     states[lab].lose_lock(lab_lock.lost)
             if expires_in:
                 for run in runs:
-                    run.state.set("expires_at", time.time() + expires_in)
+                    run.state.set("expires_at", aws.clock.wall() + expires_in)
             command = teardown_command(playbook.source, target.dry_run, target.region, target.profile, target.location)
             return _run_and_tear(
                 runs,

@@ -4,6 +4,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
+from ..clock import wall_time
 from ..durations import format_duration
 from ..engine.state import RunState
 from ..model import Resource
@@ -43,7 +44,7 @@ class LabStatus:
 
     @property
     def expired(self) -> bool:
-        return self.expires is not None and time.time() > self.expires and bool(self.rows)
+        return self.expires is not None and wall_time() > self.expires and bool(self.rows)
 
     @property
     def hourly(self) -> float:
@@ -62,7 +63,7 @@ def _live_state(aws, resource: Resource) -> str:
 
 
 def lab_status(state: RunState, aws, prices: Prices, now: Optional[float] = None) -> LabStatus:
-    now = now or time.time()
+    now = now or wall_time()
     status = LabStatus(state.data["lab"], state.run_id, state.region, state.data.get("expires_at"))
     rows = state.data["resources"]
     for resource, row in zip(state.resources(), rows):

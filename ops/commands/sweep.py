@@ -6,10 +6,10 @@ careful as a teardown. Only resources carrying ops's tags are ever considered.
 """
 
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ..clock import wall_time
 from ..durations import format_duration
 from ..engine.inventory import find_tagged
 from ..engine.state import RunState
@@ -127,7 +127,7 @@ def sweep_account(
 
 def sweep_expired(target: RunTarget, *, reporter, settings: Dict[str, Any], confirmed: bool) -> int:
     """Tear down every lab recorded here (or in S3) whose --ttl has passed (preview unless confirmed)."""
-    now = time.time()
+    now = wall_time()
     if target.location is None:
         states = all_states(target.local_records())
     else:
