@@ -14,13 +14,15 @@ import itertools
 import threading
 import time
 from contextlib import contextmanager
-from typing import ContextManager, Iterator, List, Protocol, Set, Tuple
+from typing import Callable, ContextManager, Iterator, List, Protocol, Set, Tuple
+
+calendar: Callable[[], float] = time.time  # the one calendar ops reads; a test may move it
 
 
 def wall_time() -> float:
-    """Seconds since the epoch, now: where ops reads the calendar (expiry, ages), so that a
-    test moves one function instead of sleeping."""
-    return time.time()
+    """Seconds since the epoch, now: what expiries and ages are measured on (every module
+    imports this function; tests replace `calendar` instead of sleeping)."""
+    return calendar()
 
 
 class Clock(Protocol):

@@ -142,4 +142,4 @@ def move_calendar(monkeypatch, seconds: float) -> None:
 
     import ops.clock
 
-    monkeypatch.setattr(ops.clock, "wall_time", lambda: time.time() + seconds)
+    monkeypatch.setattr(ops.clock, "calendar", lambda: time.time() + seconds)

@@ -16,7 +16,7 @@ def test_the_wall_clock_reads_the_calendar(monkeypatch):
 
 
 def test_simulated_time_passes_on_a_virtual_clocks_calendar(monkeypatch):
-    monkeypatch.setattr(ops.clock, "wall_time", lambda: 1_000_000.0)
+    monkeypatch.setattr(ops.clock, "calendar", lambda: 1_000_000.0)
     clock = VirtualClock()
     assert clock.wall() == 1_000_000.0
     clock.sleep(726)  # a lab's simulated twelve minutes
@@ -26,7 +26,7 @@ def test_simulated_time_passes_on_a_virtual_clocks_calendar(monkeypatch):
 def test_a_resumed_accounts_past_is_not_this_processs_future(monkeypatch):
     """A simulated account reopened at its time 5000 resumes there; the calendar does not
     jump 5000 s ahead."""
-    monkeypatch.setattr(ops.clock, "wall_time", lambda: 2_000_000.0)
+    monkeypatch.setattr(ops.clock, "calendar", lambda: 2_000_000.0)
     clock = VirtualClock()
     clock.advance_to(5000)
     assert clock.now() == 5000 and clock.wall() == 2_000_000.0

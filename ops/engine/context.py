@@ -94,8 +94,7 @@ class StepContext:
         if self.kinds is not None and base_kind(kind) not in self.kinds:
             raise RuntimeError(f"step type {self.step_type} records a {kind} but does not declare that kind")
 
-    def intend(self, kind: str, resource_id: str, **attrs: Any) -> Resource:
-        """Record, before the create call, what is about to be created."""
+    def _record_new(self, kind: str, resource_id: str, ours: bool, status: str, attrs: Dict[str, Any]) -> Resource:
         self._declared(kind)
         resource = Resource(
             step=self.step,
@@ -103,12 +102,16 @@ class StepContext:
             kind=kind,
             id=resource_id,
             region=self.region,
-            ours=True,
-            status="intent",
+            ours=ours,
+            status=status,
             attrs=attrs,
         )
         self.record.record(resource)
         return resource
+
+    def intend(self, kind: str, resource_id: str, **attrs: Any) -> Resource:
+        """Record, before the create call, what is about to be created."""
+        return self._record_new(kind, resource_id, True, "intent", attrs)
 
     def created(self, resource: Resource, verb: str = "created", **attrs: Any) -> Resource:
         resource.status = "created"
@@ -119,18 +122,7 @@ class StepContext:
 
     def adopted(self, kind: str, resource_id: str, **attrs: Any) -> Resource:
         """Record something that existed before this run: used, never deleted."""
-        self._declared(kind)
-        resource = Resource(
-            step=self.step,
-            type=self.step_type,
-            kind=kind,
-            id=resource_id,
-            region=self.region,
-            ours=False,
-            status="adopted",
-            attrs=attrs,
-        )
-        self.record.record(resource)
+        resource = self._record_new(kind, resource_id, False, "adopted", attrs)
         self.reporter.event("step_created", step=self.step, kind=kind, id=resource_id, ours=False, verb="adopted")
         return resource
 
