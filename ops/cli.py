@@ -9,6 +9,7 @@ Imports of boto3, moto and redis happen inside commands that need AWS, so `ops -
 """
 
 import contextlib
+import os
 import re
 import sys
 import traceback
@@ -825,7 +826,20 @@ def schema(write):
 
 
 def main():
-    cli(prog_name="ops")
+    try:
+        cli(prog_name="ops")
+    finally:
+        _quiet_if_the_reader_left()
+
+
+def _quiet_if_the_reader_left() -> None:
+    """After `ops ... | head`, Python's last flush of stdout at exit would fail with a
+    BrokenPipeError traceback; point stdout at /dev/null instead (Python's documented recipe)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ class Reporter:
         self._last_wait: Dict[Any, Any] = {}
         self.listeners: list = []  # callables(name, t, fields), e.g. a Timeline
         self.show_lab = False
+        self.reader_gone = False  # the output's reader left (`| head`): lines are dropped, work goes on
 
     def listen(self, listener) -> None:
         self.listeners.append(listener)
@@ -80,8 +81,19 @@ class Reporter:
                 if text is None:
                     return
                 line = text
-            self.stream.write(line + "\n")
+            self._write(line + "\n")
+
+    def _write(self, text: str) -> None:
+        """Write a line; when the reader of the output has gone (a closed pipe), drop it and
+        every later one: a run must not stop mid-create because nobody reads its progress
+        (its record and timeline still get every event)."""
+        if self.reader_gone:
+            return
+        try:
+            self.stream.write(text)
             self.stream.flush()
+        except BrokenPipeError:
+            self.reader_gone = True
 
     def _text(self, name: str, f: Dict[str, Any]) -> Optional[str]:
         stamp = f"[{format_duration(self.elapsed()):>8}]"
