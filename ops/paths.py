@@ -20,6 +20,11 @@ def runs_dir(root: Path, dry_run: bool) -> Path:
     return ops_dir(root, dry_run) / "runs"
 
 
+def locks_dir(root: Path, dry_run: bool) -> Path:
+    """The locks of the labs whose records are kept here (one file per lab)."""
+    return ops_dir(root, dry_run) / "locks"
+
+
 def sim_home(root: Path) -> Path:
     """Where the dry runs' simulated account lives: it outlives one process."""
     return ops_dir(root, dry_run=True) / "account"

@@ -353,11 +353,15 @@ def teardown_lab(
     lock. The region is --region's, else the records' (not the config's: they know)."""
     if target.location is None:
         store = target.local_records()
-        states = [s for s in (only or lab_states(store, lab)) if s.live()]
-        if not states:
+        labs = [s.data["lab"] for s in (only or lab_states(store, lab)) if s.live()]
+        if not labs:
             return _nothing_to_delete(lab, store, reporter)
-        with target.open(target.region or states[0].region, patient=True) as aws:
-            return _teardown_states(lab, states, aws, reporter, settings, target, include_adopted)
+        with hold_locks(store, labs, target.lock, reporter):
+            states = [s for s in lab_states(store, lab) if s.data["lab"] in labs and s.live()]  # as of now
+            if not states:
+                return _nothing_to_delete(lab, store, reporter)
+            with target.open(target.region or states[0].region, patient=True) as aws:
+                return _teardown_states(lab, states, aws, reporter, settings, target, include_adopted)
     with target.open(patient=True) as aws:
         shared = target.shared_records(aws)
         labs = [s.data["lab"] for s in (only or lab_states(shared, lab)) if s.live()]

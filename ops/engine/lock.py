@@ -15,6 +15,7 @@ times), so they need clocks that roughly agree, as Terraform's S3 lock does.
 """
 
 import contextlib
+import fcntl
 import getpass
 import json
 import os
@@ -23,13 +24,16 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, Iterator, List, Optional
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional, Union
 
 from ..durations import format_duration
 from ..errors import Interrupted, OpsError
 from ..interrupts import stop_requested
+from ..names import check_lab, inside
 from ..output import Reporting
-from .records import RecordStore, S3Records
+from ..paths import locks_dir, private_dir
+from .records import LocalRecords, RecordStore, S3Records
 
 EXIT_LOCKED = 3
 DEFAULT_LEASE = 120.0
@@ -237,6 +241,62 @@ def take_over(lock: LabLock, etag: str) -> None:
         )
 
 
+class LocalLabLock:
+    """A lab's lock when its records are kept in this folder: an exclusive flock on
+    .ops/[dry-run/]locks/<lab>.lock, which says who holds it. The kernel releases it when
+    its holder ends, however it ends, so it never goes stale and needs no lease or unlock."""
+
+    lost: Optional[LockLost] = None  # a local lock cannot be taken over
+
+    def __init__(self, folder: Path, lab: str):
+        self.lab = lab
+        self.path = inside(folder, f"{check_lab(lab)}.lock")
+        self._fd: Optional[int] = None
+
+    def acquire(self, wait: float = 0.0, on_wait: Callable[[str], None] = lambda holder: None) -> None:
+        """Take the lock, waiting up to `wait` seconds for its holder to finish (Locked after)."""
+        private_dir(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + wait
+        told = False
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    holder = self._holder(fd)
+                if time.monotonic() >= deadline:
+                    raise Locked(
+                        f"lab '{self.lab}' is locked by {holder} (its records are in this folder).",
+                        "Wait for that run to finish (or pass --lock-timeout 10m to wait for it).",
+                    )
+                if not told:
+                    on_wait(holder)
+                    told = True
+                if stop_requested.wait(min(0.5, max(0.05, deadline - time.monotonic()))):
+                    raise Interrupted(f"stopped while waiting for the lock of lab '{self.lab}'; nothing was done.")
+        except BaseException:
+            os.close(fd)
+            raise
+        mine = me(0.0)
+        since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(mine.acquired_at))
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{mine.who}, pid {mine.pid} ('{mine.command}'), since {since}".encode())
+        self._fd = fd
+
+    @staticmethod
+    def _holder(fd: int) -> str:
+        text = os.pread(fd, 1000, 0).decode(errors="replace").strip()
+        return text or "another ops process"
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing releases the flock
+            self._fd = None
+
+
 @dataclass(frozen=True)
 class LockOptions:
     wait: float = 0.0  # --lock-timeout: how long to wait for another holder
@@ -250,14 +310,25 @@ def hold_locks(
     options: LockOptions,
     reporter: Reporting,
     on_lost: Callable[[str, LockLost], None] = lambda lab, lost: None,
-) -> Iterator[Dict[str, LabLock]]:
-    """Hold the lock of each lab (records kept here need none), released on the way out."""
-    held: Dict[str, LabLock] = {}
-    if not isinstance(store, S3Records):  # records kept here are this folder's alone
-        yield held
-        return
+) -> Iterator[Dict[str, Union[LabLock, LocalLabLock]]]:
+    """Hold the lock of each lab (in S3 beside shared records, or a local one for records kept
+    here), released on the way out."""
+    held: Dict[str, Union[LabLock, LocalLabLock]] = {}
     try:
         for lab in labs:
+            if isinstance(store, LocalRecords):
+
+                def announce(holder: str, lab: str = lab) -> None:
+                    reporter.event(
+                        "note",
+                        text=f"ops: lab '{lab}' is locked by {holder}; waiting up to {format_duration(options.wait)}...",
+                    )
+
+                local = LocalLabLock(locks_dir(store.root, store.dry_run), lab)
+                local.acquire(options.wait, on_wait=announce)
+                held[lab] = local
+                continue
+            assert isinstance(store, S3Records)
             lock = LabLock(store, lab, options.lease)
 
             def on_wait(holder: Holder, lab: str = lab) -> None:
@@ -274,5 +345,5 @@ def hold_locks(
             held[lab] = lock
         yield held
     finally:
-        for lock in held.values():
-            lock.release()
+        for taken in held.values():
+            taken.release()

@@ -157,6 +157,7 @@ class LocalRecords:
     remote = False
 
     def __init__(self, root: Path, dry_run: bool):
+        self.root, self.dry_run = root, dry_run
         self.folder = state_dir(root, dry_run)
 
     def where(self) -> str:

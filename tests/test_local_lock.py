@@ -1,0 +1,86 @@
+"""Two ops processes on one lab whose records are kept in this folder: the second waits for
+the first or stops at once (exit 3, naming the holder), as with records in S3; before, both
+ran and the record kept only one run's resources (issue 15)."""
+
+import os
+import subprocess
+import sys
+import time
+
+from click.testing import CliRunner
+
+from ops.cli import cli
+
+LAB = """\
+name: local-lab
+steps:
+  - name: table
+    type: dynamodb.table
+    with:
+      table_name: reviews-${{ run.id }}
+"""
+SLOW = """\
+simulator:
+  durations:
+    dynamodb.create: 4s
+    dynamodb.delete: 1s
+expected:
+  dynamodb.create: 4s
+"""
+
+
+def start_run(folder, *extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ops.cli",
+            "run",
+            "lab.yaml",
+            "--dry-run",
+            "--realtime",
+            "--config",
+            "slow.yaml",
+            *extra,
+        ],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def held_by(folder, timeout=60) -> str:
+    lock = folder / ".ops/dry-run/locks/local-lab.lock"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if lock.exists() and lock.read_text():
+            return lock.read_text()
+        time.sleep(0.1)
+    raise AssertionError("the first run never took the lock")
+
+
+def test_a_second_run_of_a_lab_in_one_folder_stops_or_waits(tmp_path, monkeypatch):
+    (tmp_path / "lab.yaml").write_text(LAB)
+    (tmp_path / "slow.yaml").write_text(SLOW)
+    first = start_run(tmp_path)
+    assert f"pid {first.pid}" in held_by(tmp_path)
+    impatient = start_run(tmp_path)
+    patient = start_run(tmp_path, "--lock-timeout", "2m", "--keep")
+    out, err = impatient.communicate(timeout=120)
+    assert impatient.returncode == 3, out + err
+    assert f"pid {first.pid}" in out + err and "--lock-timeout" in out + err
+    first_out, first_err = first.communicate(timeout=120)
+    assert first.returncode == 0, first_out + first_err
+    out, err = patient.communicate(timeout=180)
+    assert patient.returncode == 0, out + err
+    assert "is locked by" in out and "waiting up to 2m" in out
+    # the record is the patient run's, whole; and its teardown takes the lock too
+    monkeypatch.chdir(tmp_path)
+    done = CliRunner().invoke(cli, ["teardown", "local-lab", "--dry-run"])
+    assert done.exit_code == 0, done.output
+    assert "nothing from this run is left in the account." in done.output
+    assert (tmp_path / ".ops/dry-run/locks/local-lab.lock").read_text() == ""  # released
