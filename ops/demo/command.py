@@ -13,6 +13,7 @@ import click
 
 REDIS_SCHEMES = ("redis", "rediss")
 PASSWORD_VARIABLE = "OPS_REDIS_PASSWORD"
+DYNAMODB_ATTEMPTS = 8
 
 
 def _check_redis_url(ctx, param, url: str) -> str:
@@ -61,15 +62,22 @@ def cache_aside(redis_url, table, restaurant, reads, ttl, seed, region):
     The Redis AUTH token (ElastiCache with in-transit encryption) is read from the
     environment variable OPS_REDIS_PASSWORD when set; use a rediss:// URL with it."""
     import boto3
+    from botocore.config import Config
 
     from .run import run_demo
     from .seed import load_seed
 
     try:
-        client = boto3.client("dynamodb", region_name=region)
+        # botocore's standard retries, with more attempts than its default 3: a throttled or
+        # briefly unreachable table should not end the lesson
+        client = boto3.client(
+            "dynamodb",
+            region_name=region,
+            config=Config(retries={"mode": "standard", "max_attempts": DYNAMODB_ATTEMPTS}),
+        )
         if seed:
             click.echo(f"Seeded {load_seed(client, table)} items into {table}.")
-        run_demo(
+        report = run_demo(
             redis_url,
             table,
             client,
@@ -82,6 +90,13 @@ def cache_aside(redis_url, table, restaurant, reads, ttl, seed, region):
         )
     except Exception as exc:  # the command's one error boundary: a paragraph, not a traceback
         raise click.ClickException(explain(exc, table=table, region=region)) from exc
+    if not report["redis_ok"]:  # the demo is about the cache: answering around it is a failure
+        where = urlsplit(redis_url)
+        raise click.ClickException(
+            f"the demo answered from DynamoDB only: Redis at {where.hostname}:{where.port or 6379} failed "
+            f"{report['cache_errors']} time(s). Check the cache's endpoint, the ingress rule that lets "
+            "this host reach it, and the AUTH token."
+        )
 
 
 def explain(exc: Exception, *, table: str, region) -> str:

@@ -24,11 +24,22 @@ def test_command_seeds_and_runs_the_demo(invoke, empty_table, local_redis, viney
     assert "  cache hits / misses:  6 / 1" in lines
 
 
-def test_command_warns_on_stderr_when_redis_is_down(invoke, seeded_table, closed_port_url):
-    result = invoke("--redis-url", closed_port_url, "--table", seeded_table.name, "--reads", "2")
-    assert result.exit_code == 0, result.output
+def test_command_warns_then_fails_when_redis_is_down(invoke, seeded_table, closed_port_url):
+    """It still answers from DynamoDB (the app degrades), but the demo of a cache that never
+    answered is a failure, not a success (issue 15: a real run reported it as one)."""
+    result = invoke(
+        "--redis-url",
+        closed_port_url.replace("redis://", "redis://:s3cret@"),
+        "--table",
+        seeded_table.name,
+        "--reads",
+        "2",
+    )
+    assert result.exit_code == 1, result.output
     assert "Using cached result!" not in result.stdout
     assert "warning: Redis unavailable" in result.stderr
+    assert "answered from DynamoDB only" in result.stderr and "failed" in result.stderr
+    assert "s3cret" not in result.output
 
 
 @pytest.mark.parametrize(
