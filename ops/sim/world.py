@@ -56,6 +56,7 @@ from .ec2 import EC2Overlay
 from .elasticache import ElastiCacheBackend
 from .endpoints import DetachedEndpoints, InProcessEndpoints
 from .faults import FaultInjector, FaultPlan
+from .iam import IAMOverlay
 from .local_redis import LOOPBACK, PIDFILE
 from .network import Attribution, SharedAttribution
 from .persist import STORE_FILE, PersistentStore
@@ -116,7 +117,8 @@ class SimWorld:
         self.ssm = SSMBackend(self)
         self.ec2 = EC2Overlay(self)
         self.dynamodb = DynamoDBOverlay(self)
-        self._backends = [self.cloud9, self.elasticache, self.ssm, self.ec2, self.dynamodb]
+        self.iam = IAMOverlay(self)
+        self._backends = [self.cloud9, self.elasticache, self.ssm, self.ec2, self.dynamodb, self.iam]
 
     # lifecycle
 

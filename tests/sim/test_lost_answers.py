@@ -128,3 +128,31 @@ def test_a_persistent_account_loses_answers_too(tmp_path):
             assert group_names(world) == ["default", "lab"]
     finally:
         SimWorld.destroy(home)
+
+
+def test_a_re_sent_launch_with_its_client_token_launches_nothing_more(clock):
+    with SimWorld(clock, faults=FaultPlan(seed=1, lost_answer=1.0, services={"ec2"})) as world:
+        ec2 = world.session().client("ec2")
+        request = dict(ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1, ClientToken="launch-1")
+        with pytest.raises(ConnectionClosedError):
+            ec2.run_instances(**request)
+        world.faults = None
+        again = ec2.run_instances(**request)["Instances"]
+        everything = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+        assert [i["InstanceId"] for i in again] == everything and len(everything) == 1
+        other = ec2.run_instances(**{**request, "ClientToken": "launch-2"})["Instances"][0]["InstanceId"]
+        assert other not in everything
+
+
+def test_a_re_sent_role_removal_finds_it_done(clock):
+    with SimWorld(clock, faults=FaultPlan(seed=1, lost_answer=1.0, services={"iam"})) as world:
+        iam = world.session().client("iam")
+        world.faults = None
+        create_ssm_iam(world.session())
+        world.faults = FaultPlan(seed=1, lost_answer=1.0, services={"iam"})
+        remove = dict(InstanceProfileName="AWSCloud9SSMInstanceProfile", RoleName="AWSCloud9SSMAccessRole")
+        with pytest.raises(ConnectionClosedError):
+            iam.remove_role_from_instance_profile(**remove)
+        world.faults = None
+        with pytest.raises(iam.exceptions.NoSuchEntityException):  # as IAM answers, not moto's ValueError
+            iam.remove_role_from_instance_profile(**remove)
