@@ -180,8 +180,10 @@ class IngressRule(StepType):
         except Exception as exc:  # noqa: BLE001
             # a re-sent authorize whose first answer was lost: the rule is there, tagged by this
             # run (recorded with its id, so teardown revokes it); another's is used, not ours
+            if error_code(exc) != "InvalidPermission.Duplicate":
+                raise
             found = self._existing(group, protocol, port, source_group, cidr)
-            if error_code(exc) != "InvalidPermission.Duplicate" or found is None:
+            if found is None:
                 raise
             return found
         pending.id = answer["SecurityGroupRules"][0]["SecurityGroupRuleId"]
