@@ -114,3 +114,41 @@ def test_a_cluster_stuck_creating_fails_clearly_and_is_reported_not_forgotten(wo
     assert any("fixed-cluster" in item for item in finished["left"])  # still there, and said so
     others = [item for item in finished["left"] if "fixed-cluster" not in item]
     assert others == []  # everything else was deleted
+
+
+class LosingPlan(FaultPlan):
+    """A FaultPlan that remembers which calls' answers it lost."""
+
+    def draw(self, service, operation, n):
+        fault = super().draw(service, operation, n)
+        if fault == "lost_answer":
+            self.__dict__.setdefault("lost", []).append(operation)
+        return fault
+
+
+# Issue 15's plan: 20% throttling, 5% server errors, 5% dropped connections, 8% answers lost
+# after the call was applied, on every service. Runs mostly fail (at the demo's hundred
+# DynamoDB reads, as above), after their creates. Each seed here loses the answer of at least
+# one create call (seeds 1-24 that do; together: CreateEnvironmentEC2, CreateCacheCluster,
+# AuthorizeSecurityGroupIngress, CreateRole, CreateInstanceProfile, AddRoleToInstanceProfile,
+# AttachRolePolicy, PutRolePolicy; tests/test_lost_answers_lab.py loses each create and delete
+# on its own). Left out: seeds 12 and 19, where one teardown call drew a fault on all 6 of
+# Aws.call's attempts and the run reported that role or profile as left (reported, not lost:
+# the outcome for a run out of retries), and seed 25, where the account check after teardown
+# (ListRoles) ran out of retries.
+LOSING_SEEDS = (1, 2, 4, 5, 6, 7, 10, 11, 13, 14, 15, 24)
+CREATE_CALLS = ("Create", "Authorize", "RunInstances", "Put", "AddRole", "Attach")
+
+
+@pytest.mark.parametrize("seed", LOSING_SEEDS)
+def test_lost_answers_on_creates_never_leak(workdir, seed):
+    plan = LosingPlan(seed=seed, throttle=0.2, server_error=0.05, dropped=0.05, lost_answer=0.08)
+    code, events = rehearse(workdir, plan)
+    lost_creates = sorted({op for op in plan.__dict__.get("lost", []) if op.startswith(CREATE_CALLS)})
+    finished = events[-1]
+    print(f"\nseed {seed}: {'succeeded' if code == 0 else f'failed at {code.step}'}, lost answers of {lost_creates}")
+    assert lost_creates  # the case of the issue happened in this run
+    if code != 0:
+        assert isinstance(code, StepFailed) and code.step
+    assert all(e["event"] != "resource_delete_failed" for e in events)
+    assert finished["event"] == "run_finished" and finished["checked_account"] and finished["left"] == []

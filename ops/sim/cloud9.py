@@ -23,7 +23,9 @@ What it reproduces, and where the behaviour comes from:
 - DescribeEnvironments answers NotFoundException for an unknown or deleted id (Terraform's
   finder treats that error, and an empty list, as gone).
 - Duplicate environment names: no source found saying AWS rejects them, so they are
-  accepted; each call makes a new environment.
+  accepted; each call makes a new environment. A call repeating an earlier call's
+  clientRequestToken (a re-sent request) makes none: it answers with the environment that
+  call made ("ensure this operation completes no more than one time", the API reference).
 - Not simulated: auto-stop after automaticStopTimeMinutes (stored only), SSH environments'
   inbound rule from Cloud9's IP ranges, memberships, UpdateEnvironment.
 """
@@ -188,6 +190,10 @@ class Cloud9Backend(Backend):
             self._check_ssm_iam()
         if params.get("dryRun"):
             raise DryRunOperation()
+        token = params.get("clientRequestToken")
+        made = self.world.store.section("cloud9").setdefault("client_tokens", {})
+        if token and made.get(token) in self.environments:
+            return {"environmentId": made[token]}
 
         caller = self.world.client("sts").get_caller_identity()
         env_id = uuid.uuid4().hex
@@ -213,6 +219,8 @@ class Cloud9Backend(Backend):
             "created_at": self.now(),
             "delete_started_at": None,
         }
+        if token:
+            made[token] = env_id
         # AWS accepted the environment: from here on it exists, whatever becomes of this process
         self.world.store.write_ahead()
         self._build_stack(self.environments[env_id])

@@ -1,4 +1,9 @@
-"""What moto's EC2 lets slide and a rehearsal must not: deleting a security group in use.
+"""What moto's EC2 lets slide and a rehearsal must not: deleting a security group in use, and
+launching again for a re-sent RunInstances.
+
+moto ignores RunInstances' ClientToken; EC2 answers a request repeating an earlier one's
+token with the instances that one launched, launching none (Run_Instance_Idempotency in the
+EC2 API reference), which is what makes a launch whose answer was lost safe to re-send.
 
 moto 5.2 deletes a group that another group's rule references, that a running instance
 uses, and even a VPC's `default` group. AWS refuses: DependencyViolation ("resource sg-...
@@ -8,7 +13,7 @@ Cloud9 environment's deletion can remove its instance security group.
 
 from typing import List
 
-from .base import Backend, SimError
+from .base import PARAMS_KEY, Backend, SimError
 
 
 class DependencyViolation(SimError):
@@ -48,11 +53,16 @@ def security_group_dependents(world, group_id: str) -> List[str]:
 
 class EC2Overlay(Backend):
     service = "ec2"
-    operations = ("DeleteSecurityGroup",)
+    operations = ("DeleteSecurityGroup", "RunInstances")
 
     @property
     def launched(self):
         return self.world.store.section("ec2").setdefault("launched_at", {})
+
+    @property
+    def client_tokens(self):
+        """ClientToken -> the ids of the instances the launch with that token made"""
+        return self.world.store.section("ec2").setdefault("client_tokens", {})
 
     def register(self, events) -> None:
         super().register(events)
@@ -77,12 +87,31 @@ class EC2Overlay(Backend):
             raise DependencyViolation(group_id)
         return None
 
-    def _record_launch(self, http_response, parsed, **_):
-        """When each instance booted, on the world's clock: SSM Agent registers later."""
+    def run_instances(self, params):
+        """The same answer for a repeated ClientToken; else moto launches (None)."""
+        ids = self.client_tokens.get(params.get("ClientToken") or "")
+        if not ids:
+            return None
+        reservations = self.world.client("ec2").describe_instances(InstanceIds=ids)["Reservations"]
+        reservation = reservations[0]
+        return {
+            "ReservationId": reservation["ReservationId"],
+            "OwnerId": reservation["OwnerId"],
+            "Groups": reservation.get("Groups", []),
+            "Instances": [i for r in reservations for i in r["Instances"]],
+        }
+
+    def _record_launch(self, http_response, parsed, context, **_):
+        """When each instance booted, on the world's clock: SSM Agent registers later; and the
+        launch's ClientToken."""
         if http_response.status_code < 300:
             with self.lock:
-                for instance in parsed.get("Instances", []):
-                    self.launched[instance["InstanceId"]] = self.now()
+                ids = [instance["InstanceId"] for instance in parsed.get("Instances", [])]
+                for instance_id in ids:
+                    self.launched.setdefault(instance_id, self.now())
+                token = context.get(PARAMS_KEY, {}).get("ClientToken")
+                if token:
+                    self.client_tokens.setdefault(token, ids)
 
     def launched_at(self, instance_id: str):
         return self.launched.get(instance_id)

@@ -1,18 +1,27 @@
-"""Injected failures for fault-injection runs: throttling, server errors, stuck resources.
+"""Injected failures for fault-injection runs: throttling, server errors, dropped connections,
+lost answers, stuck resources.
 
 Whether a call fails is a pure function of (seed, service, operation, how many times that
 operation was called before), so a run replays identically for a seed even when unrelated
 calls interleave differently.
 
-The error is returned from `before-call`, above botocore's retry loop, so botocore's own
-retry modes never see it: every injected error reaches the caller, which is what a test of
-the caller's retry policy and waiter error handling wants (a real throttle may instead be
-absorbed by botocore's retries).
+The error is returned (or, for a dropped connection, raised) from `before-call`, above
+botocore's retry loop, so botocore's own retry modes never see it: every injected error
+reaches the caller, which is what a test of the caller's retry policy and waiter error
+handling wants (a real throttle may instead be absorbed by botocore's retries).
+
+A lost answer is the meanest: the call is applied (moto or a fake answers it, the resource
+exists), then `after-call` raises ConnectionClosedError, as when the connection drops after
+AWS processed the request. The caller sees a dropped connection, retries, and meets what its
+first attempt made ("already exists", "duplicate").
 """
 
 import hashlib
+import threading
 from dataclasses import dataclass, field
-from typing import FrozenSet, Iterable, Optional
+from typing import FrozenSet, Iterable, Optional, Tuple
+
+from botocore.exceptions import ConnectionClosedError
 
 from .base import error_response
 
@@ -39,7 +48,10 @@ def _frozen(ids: Optional[Iterable[str]]) -> FrozenSet[str]:
 @dataclass(frozen=True)
 class FaultPlan:
     """seed: the replay key. throttle / server_error: the share (0..1) of calls that fail
-    that way. services: hyphenized service ids to affect (None: all).
+    that way. dropped: the share of calls whose connection drops before the request is
+    applied (ConnectionClosedError, nothing happens). lost_answer: the share of calls that
+    are applied and whose answer is then lost (ConnectionClosedError, the effect stays).
+    The four shares add up to at most 1. services: hyphenized service ids to affect (None: all).
     stuck_creating: cache cluster / replication group ids that never leave `creating`.
     fail_first_delete: cache cluster ids whose first DeleteCacheCluster fails with
     InvalidCacheClusterState (as when a backup window is running).
@@ -49,20 +61,25 @@ class FaultPlan:
     seed: int
     throttle: float = 0.0
     server_error: float = 0.0
+    dropped: float = 0.0
+    lost_answer: float = 0.0
     services: Optional[Iterable[str]] = None
     stuck_creating: Iterable[str] = field(default=())
     fail_first_delete: Iterable[str] = field(default=())
     from_call: int = 0
 
     def __post_init__(self):
-        if self.throttle + self.server_error > 1:
-            raise ValueError("throttle + server_error must not exceed 1")
+        shares = (self.throttle, self.server_error, self.dropped, self.lost_answer)
+        if any(share < 0 for share in shares) or sum(shares) > 1:
+            raise ValueError("throttle, server_error, dropped and lost_answer must be >= 0 and add up to at most 1")
         object.__setattr__(self, "services", None if self.services is None else frozenset(self.services))
         object.__setattr__(self, "stuck_creating", _frozen(self.stuck_creating))
         object.__setattr__(self, "fail_first_delete", _frozen(self.fail_first_delete))
 
     def draw(self, service: str, operation: str, n: int) -> Optional[str]:
-        """'throttle', 'server_error' or None for the n-th call of service.operation."""
+        """'throttle', 'server_error', 'dropped', 'lost_answer' or None for the n-th call of
+        service.operation (the later kinds take the shares above the earlier ones, so adding
+        them leaves a seed's throttles and server errors where they were)."""
         if (self.services is not None and service not in self.services) or n < self.from_call:
             return None
         digest = hashlib.sha256(f"{self.seed}:{service}:{operation}:{n}".encode()).digest()
@@ -71,7 +88,15 @@ class FaultPlan:
             return "throttle"
         if u < self.throttle + self.server_error:
             return "server_error"
+        if u < self.throttle + self.server_error + self.dropped:
+            return "dropped"
+        if u < self.throttle + self.server_error + self.dropped + self.lost_answer:
+            return "lost_answer"
         return None
+
+
+def _connection_closed(service: str, region: str) -> ConnectionClosedError:
+    return ConnectionClosedError(endpoint_url=f"https://{service}.{region}.amazonaws.com/")
 
 
 class FaultInjector:
@@ -81,6 +106,9 @@ class FaultInjector:
         self.plan = plan
         self.store = store
         self.lock = store.lock
+        # the call (service, operation) whose answer is to be lost, per thread: botocore emits
+        # a call's before-call and after-call on the caller's thread, one call at a time
+        self._losing = threading.local()
 
     @property
     def state(self):
@@ -91,7 +119,10 @@ class FaultInjector:
         return state
 
     def check(self, service: str, operation: str, protocol: str):
-        """An error response for this call, or None to let it through."""
+        """An error response for this call, or None to let it through; raises
+        ConnectionClosedError for a dropped connection. A call whose answer is to be lost
+        is let through, and after_call loses the answer."""
+        self._losing.call = None  # a call that never reached after-call (it raised) loses nothing later
         with self.lock:
             key = f"{service}.{operation}"
             n = self.state["calls"].get(key, 0)
@@ -99,12 +130,27 @@ class FaultInjector:
         fault = self.plan.draw(service, operation, n)
         if fault is None:
             return None
+        if fault == "dropped":
+            raise _connection_closed(service, self._region())
+        if fault == "lost_answer":
+            self._losing.call = (service, operation)
+            return None
         if fault == "throttle":
             family = "query" if protocol in ("query", "ec2") else "json"
             code, status, message = _THROTTLE.get(service) or _THROTTLE[family]
         else:
             code, status, message = _SERVER_ERROR.get(service, _DEFAULT_SERVER_ERROR)
         return error_response(code, message, status)
+
+    def after_call(self, service: str, operation: str, region: str) -> None:
+        """After the call was answered: raise ConnectionClosedError if its answer is lost."""
+        losing: Optional[Tuple[str, str]] = getattr(self._losing, "call", None)
+        self._losing.call = None
+        if losing == (service, operation):
+            raise _connection_closed(service, region)
+
+    def _region(self) -> str:
+        return self.store.section("meta").get("region", "us-east-1")
 
     def is_stuck(self, resource_id: str) -> bool:
         return resource_id.lower() in self.plan.stuck_creating

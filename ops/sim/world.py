@@ -56,6 +56,7 @@ from .ec2 import EC2Overlay
 from .elasticache import ElastiCacheBackend
 from .endpoints import DetachedEndpoints, InProcessEndpoints
 from .faults import FaultInjector, FaultPlan
+from .iam import IAMOverlay
 from .local_redis import LOOPBACK, PIDFILE
 from .network import Attribution, SharedAttribution
 from .persist import STORE_FILE, PersistentStore
@@ -116,7 +117,8 @@ class SimWorld:
         self.ssm = SSMBackend(self)
         self.ec2 = EC2Overlay(self)
         self.dynamodb = DynamoDBOverlay(self)
-        self._backends = [self.cloud9, self.elasticache, self.ssm, self.ec2, self.dynamodb]
+        self.iam = IAMOverlay(self)
+        self._backends = [self.cloud9, self.elasticache, self.ssm, self.ec2, self.dynamodb, self.iam]
 
     # lifecycle
 
@@ -235,6 +237,9 @@ class SimWorld:
         for backend in self._backends:
             backend.register(events)
         events.register_last("before-send", self._route_request, unique_id="ops-sim-guard")
+        # after every other after-call handler (the overlays' own ones are more specific, so
+        # they run first): a lost answer loses it once the world has applied the call
+        events.register_last("after-call", self._lose_answer, unique_id="ops-sim-lost-answer")
         return session
 
     def client(self, service: str):
@@ -291,6 +296,12 @@ class SimWorld:
         if (model.service_model.service_id.hyphenize(), model.name) in self.answered:
             return None  # its own handler runs the preflight
         return self.preflight(model)
+
+    def _lose_answer(self, model, **_):
+        """After any call: raise the dropped connection of a lost answer, if one is due."""
+        injector = self.injector
+        if injector:
+            injector.after_call(model.service_model.service_id.hyphenize(), model.name, self.region)
 
     def _route_request(self, request, **_):
         """Last line of defence: nothing made by a sim session may leave the machine.

@@ -167,16 +167,27 @@ def token_for(ctx, source: str) -> Tuple[str, str]:
     else:
         token = generate_auth_token()
     resource = recorded or ctx.intend(PARAMETER, own)
-    ctx.call(
-        ssm.put_parameter,
-        Name=own,
-        Value=token,
-        Type="SecureString",
-        Tags=ctx.tags(),
-        Description=f"AUTH token of the ElastiCache replication group of ops lab {ctx.lab}, run {ctx.run_id}",
-    )
+    try:
+        ctx.call(
+            ssm.put_parameter,
+            Name=own,
+            Value=token,
+            Type="SecureString",
+            Tags=ctx.tags(),
+            Description=f"AUTH token of the ElastiCache replication group of ops lab {ctx.lab}, run {ctx.run_id}",
+        )
+    except Exception as exc:  # noqa: BLE001
+        # a re-sent put whose first answer was lost finds the parameter holding our token
+        if error_code(exc) != "ParameterAlreadyExists" or not _holds(ctx, own, token):
+            raise
     ctx.created(resource)
     return token, own
+
+
+def _holds(ctx, name: str, token: str) -> bool:
+    ssm = ctx.client("ssm")
+    found = ctx.call(ssm.get_parameter, Name=name, WithDecryption=True)["Parameter"]["Value"]
+    return found == token
 
 
 def delete_parameter(ctx, name: str) -> None:

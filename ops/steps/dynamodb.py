@@ -101,16 +101,24 @@ class Table(StepType):
         table = describe_table(ctx, name)
         if table is None:
             resource = ctx.intend(TABLE, name)
-            table = ctx.call(client.create_table, TableName=name, Tags=ctx.tags(), **table_definition())[
-                "TableDescription"
-            ]
-            ctx.created(resource, arn=table["TableArn"])
-        else:
-            tags = ctx.call(client.list_tags_of_resource, ResourceArn=table["TableArn"]).get("Tags", [])
-            if ctx.is_ours(tags):
-                ctx.created(ctx.find_recorded(TABLE) or ctx.intend(TABLE, name), verb="resumed")
+            try:
+                table = ctx.call(client.create_table, TableName=name, Tags=ctx.tags(), **table_definition())[
+                    "TableDescription"
+                ]
+            except Exception as exc:  # noqa: BLE001
+                # "Table already exists": a re-sent create whose first answer was lost (or another's
+                # table of that name, made since we looked), told apart by its tags below
+                table = describe_table(ctx, name) if error_code(exc) == "ResourceInUseException" else None
+                if table is None or table.get("TableStatus") == "DELETING":  # not a name in use by a table
+                    raise
             else:
-                ctx.adopted(TABLE, name, arn=table["TableArn"])
+                ctx.created(resource, arn=table["TableArn"])
+                return {"table_name": name, "table_arn": table["TableArn"]}
+        tags = ctx.call(client.list_tags_of_resource, ResourceArn=table["TableArn"]).get("Tags", [])
+        if ctx.is_ours(tags):
+            ctx.created(ctx.find_recorded(TABLE) or ctx.intend(TABLE, name), verb="resumed", arn=table["TableArn"])
+        else:
+            ctx.adopted(TABLE, name, arn=table["TableArn"])
         return {"table_name": name, "table_arn": table["TableArn"]}
 
     def wait(self) -> Dict[str, Any]:
@@ -157,7 +165,8 @@ class Table(StepType):
                 try:
                     ctx.call(client.delete_table, TableName=resource.id)
                 except Exception as again:  # noqa: BLE001
-                    if error_code(again) != "ResourceNotFoundException":
+                    # in use now: being deleted, by this call's first attempt whose answer was lost
+                    if error_code(again) not in ("ResourceNotFoundException", "ResourceInUseException"):
                         raise
         ctx.wait(
             f"table {resource.id} deletion",

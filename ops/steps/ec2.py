@@ -159,15 +159,9 @@ class IngressRule(StepType):
             )
         ec2 = ctx.client("ec2")
         group, port, protocol = args["group_id"], args["port"], args["protocol"]
-        for rule in self._rules(group):
-            if _matches(rule, protocol, port, source_group, cidr):
-                rule_id = rule["SecurityGroupRuleId"]
-                if ctx.is_ours(rule.get("Tags", [])):
-                    recorded = ctx.find_recorded(RULE) or ctx.intend(RULE, rule_id, group_id=group)
-                    ctx.created(recorded, verb="resumed")
-                else:
-                    ctx.adopted(RULE, rule_id, group_id=group)
-                return {"rule_id": rule_id}
+        found = self._existing(group, protocol, port, source_group, cidr)
+        if found is not None:
+            return found
         permission: Dict[str, Any] = {"IpProtocol": protocol, "FromPort": port, "ToPort": port}
         if source_group:
             permission["UserIdGroupPairs"] = [{"GroupId": source_group, "Description": args["description"]}]
@@ -176,18 +170,44 @@ class IngressRule(StepType):
         else:
             permission["IpRanges"] = [{"CidrIp": cidr, "Description": args["description"]}]
         pending = ctx.intend(RULE, f"{group}:{protocol}:{port}:{source_group or cidr}", group_id=group)
-        answer = ctx.call(
-            ec2.authorize_security_group_ingress,
-            GroupId=group,
-            IpPermissions=[permission],
-            TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": ctx.tags()}],
-        )
+        try:
+            answer = ctx.call(
+                ec2.authorize_security_group_ingress,
+                GroupId=group,
+                IpPermissions=[permission],
+                TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": ctx.tags()}],
+            )
+        except Exception as exc:  # noqa: BLE001
+            # a re-sent authorize whose first answer was lost: the rule is there, tagged by this
+            # run (recorded with its id, so teardown revokes it); another's is used, not ours
+            if error_code(exc) != "InvalidPermission.Duplicate":
+                raise
+            found = self._existing(group, protocol, port, source_group, cidr)
+            if found is None:
+                raise
+            return found
         pending.id = answer["SecurityGroupRules"][0]["SecurityGroupRuleId"]
         ctx.created(pending, port=port, source=source_group or cidr)
         return {"rule_id": pending.id}
 
     def _rules(self, group: str) -> List[Dict[str, Any]]:
         return _rules(self.ctx, group)
+
+    def _existing(self, group: str, protocol: str, port: int, source_group: str, cidr: str) -> Optional[Dict[str, Any]]:
+        """Record a rule already there that lets the source in (this run's: created, whose answer
+        was lost or before a crash; another's: adopted) and give the step's outputs; None if none."""
+        ctx = self.ctx
+        for rule in self._rules(group):
+            if _matches(rule, protocol, port, source_group, cidr):
+                rule_id = rule["SecurityGroupRuleId"]
+                if ctx.is_ours(rule.get("Tags", [])):
+                    recorded = ctx.find_recorded(RULE) or ctx.intend(RULE, rule_id, group_id=group)
+                    recorded.id = rule_id
+                    ctx.created(recorded, verb="resumed", port=port, source=source_group or cidr)
+                else:
+                    ctx.adopted(RULE, rule_id, group_id=group)
+                return {"rule_id": rule_id}
+        return None
 
     @classmethod
     def delete(cls, ctx, resource: Resource) -> None:

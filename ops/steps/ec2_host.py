@@ -334,25 +334,32 @@ class ClientHost(StepType):
                 return recorded.id
         existing = find_group(ctx, name=name, vpc_id=vpc_id)
         if existing is not None and not ctx.is_ours(existing.get("Tags", [])):
-            raise StepFailed(
-                ctx.step,
-                f"a security group named {name} already exists in {vpc_id} and is not this run's.",
-                "Give the step another name (or omit name for a per-run one).",
-            )
+            raise _not_ours(ctx, name, vpc_id)
         resource = _intent(ctx, recorded, GROUP, name, name=name, vpc_id=vpc_id)
         if existing is not None:  # ours: made by this run's create call whose answer was lost
             group_id = existing["GroupId"]
         else:
             ec2 = ctx.client("ec2")
-            group_id = ctx.call(
-                ec2.create_security_group,
-                GroupName=name,
-                VpcId=vpc_id,
-                Description="ops lab client host: no inbound rules, reached through SSM",
-                TagSpecifications=[
-                    {"ResourceType": "security-group", "Tags": ctx.tags() + [{"Key": "Name", "Value": name}]}
-                ],
-            )["GroupId"]
+            try:
+                group_id = ctx.call(
+                    ec2.create_security_group,
+                    GroupName=name,
+                    VpcId=vpc_id,
+                    Description="ops lab client host: no inbound rules, reached through SSM",
+                    TagSpecifications=[
+                        {"ResourceType": "security-group", "Tags": ctx.tags() + [{"Key": "Name", "Value": name}]}
+                    ],
+                )["GroupId"]
+            except Exception as exc:  # noqa: BLE001
+                if error_code(exc) != "InvalidGroup.Duplicate":
+                    raise
+                # a re-sent create whose first answer was lost (ours), or another's group made since we looked
+                existing = find_group(ctx, name=name, vpc_id=vpc_id)
+                if existing is None:
+                    raise
+                if not ctx.is_ours(existing.get("Tags", [])):  # teardown leaves an untagged one alone
+                    raise _not_ours(ctx, name, vpc_id) from None
+                group_id = existing["GroupId"]
         resource.id = group_id
         ctx.created(resource, name=name, vpc_id=vpc_id)
         return group_id
@@ -445,6 +452,14 @@ class ClientHost(StepType):
             _terminate(ctx, resource)
         elif resource.kind == GROUP:
             _delete_group(ctx, resource)
+
+
+def _not_ours(ctx, name: str, vpc_id: str) -> StepFailed:
+    return StepFailed(
+        ctx.step,
+        f"a security group named {name} already exists in {vpc_id} and is not this run's.",
+        "Give the step another name (or omit name for a per-run one).",
+    )
 
 
 def _intent(ctx, recorded: Optional[Resource], kind: str, resource_id: str, **attrs) -> Resource:

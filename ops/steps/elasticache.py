@@ -214,9 +214,17 @@ class CacheCluster(StepType):
             request = node_request(ctx, args)
             groups = request["SecurityGroupIds"]
             resource = ctx.intend(CLUSTER, cluster_id)
-            ctx.call(client.create_cache_cluster, CacheClusterId=cluster_id, NumCacheNodes=1, **request)
-            ctx.created(resource, security_group_ids=groups, node_type=args["node_type"])
-            return {"cluster_id": cluster_id, "security_group_id": groups[0]}
+            try:
+                ctx.call(client.create_cache_cluster, CacheClusterId=cluster_id, NumCacheNodes=1, **request)
+            except Exception as exc:  # noqa: BLE001
+                # a re-sent create whose first answer was lost (or another's cluster of that name,
+                # made since we looked): look at it as at one found before creating
+                existing = describe_cluster(ctx, cluster_id) if error_code(exc) == "CacheClusterAlreadyExists" else None
+                if existing is None:
+                    raise
+            else:
+                ctx.created(resource, security_group_ids=groups, node_type=args["node_type"])
+                return {"cluster_id": cluster_id, "security_group_id": groups[0]}
         groups = [g["SecurityGroupId"] for g in existing.get("SecurityGroups", [])]
         tags = ctx.call(client.list_tags_for_resource, ResourceName=existing["ARN"])["TagList"]
         if ctx.is_ours(tags):

@@ -178,11 +178,28 @@ def ensure_instance_profile(ctx, name: str, path: str, role: str) -> None:
                 if _already_exists(exc):
                     continue
                 raise
-            ctx.call(iam.add_role_to_instance_profile, InstanceProfileName=name, RoleName=role)
+            add_role_to_profile(ctx, name, role)
             ctx.created(resource)
             return
         _adopt_or_resume(ctx, PROFILE, name, profile.get("Tags", []), role=role)
+        if ctx.is_ours(profile.get("Tags", [])) and not profile.get("Roles"):
+            # ours, made by a create call whose answer was lost (or before a crash): it gets its role now
+            add_role_to_profile(ctx, name, role)
         return
+
+
+def add_role_to_profile(ctx, profile: str, role: str) -> None:
+    """AddRoleToInstanceProfile, which a re-sent call (its first answer lost) finds done:
+    IAM then answers LimitExceeded (a profile holds one role), and the role is in it."""
+    iam = ctx.client("iam")
+    try:
+        ctx.call(iam.add_role_to_instance_profile, InstanceProfileName=profile, RoleName=role)
+    except Exception as exc:  # noqa: BLE001
+        if error_code(exc) not in ("LimitExceeded", "EntityAlreadyExists"):
+            raise
+        roles = ctx.call(iam.get_instance_profile, InstanceProfileName=profile)["InstanceProfile"].get("Roles", [])
+        if not any(r["RoleName"] == role for r in roles):
+            raise
 
 
 def ensure_managed_policy(ctx, role: str, policy_name: str) -> None:
@@ -220,30 +237,50 @@ def delete_iam(ctx, resource: Resource) -> bool:
     kind = resource.base_kind
     if kind in (MANAGED, PROFILE, ROLE):
         _ensure_unused(ctx, resource)
-    try:
-        if kind == MANAGED:
-            ctx.call(iam.detach_role_policy, RoleName=resource.attrs["role"], PolicyArn=resource.attrs["policy_arn"])
-        elif kind == INLINE:
-            ctx.call(iam.delete_role_policy, RoleName=resource.attrs["role"], PolicyName=resource.attrs["policy"])
-        elif kind == PROFILE:
+    if kind == MANAGED:
+        _unless_gone(
+            ctx, iam.detach_role_policy, RoleName=resource.attrs["role"], PolicyArn=resource.attrs["policy_arn"]
+        )
+    elif kind == INLINE:
+        _unless_gone(ctx, iam.delete_role_policy, RoleName=resource.attrs["role"], PolicyName=resource.attrs["policy"])
+    elif kind == PROFILE:
+        try:
             profile = ctx.call(iam.get_instance_profile, InstanceProfileName=resource.id)["InstanceProfile"]
-            for role in profile.get("Roles", []):
-                ctx.call(
-                    iam.remove_role_from_instance_profile, InstanceProfileName=resource.id, RoleName=role["RoleName"]
-                )
-            ctx.call(iam.delete_instance_profile, InstanceProfileName=resource.id)
-        elif kind == ROLE:
-            for policy in ctx.call(iam.list_attached_role_policies, RoleName=resource.id)["AttachedPolicies"]:
-                ctx.call(iam.detach_role_policy, RoleName=resource.id, PolicyArn=policy["PolicyArn"])
-            for name in ctx.call(iam.list_role_policies, RoleName=resource.id)["PolicyNames"]:
-                ctx.call(iam.delete_role_policy, RoleName=resource.id, PolicyName=name)
-            ctx.call(iam.delete_role, RoleName=resource.id)
-        else:
-            return False
+        except Exception as exc:  # noqa: BLE001
+            if not _missing(exc):
+                raise
+            return True
+        for role in profile.get("Roles", []):
+            _unless_gone(
+                ctx, iam.remove_role_from_instance_profile, InstanceProfileName=resource.id, RoleName=role["RoleName"]
+            )
+        _unless_gone(ctx, iam.delete_instance_profile, InstanceProfileName=resource.id)
+    elif kind == ROLE:
+        try:
+            attached = ctx.call(iam.list_attached_role_policies, RoleName=resource.id)["AttachedPolicies"]
+            inline = ctx.call(iam.list_role_policies, RoleName=resource.id)["PolicyNames"]
+        except Exception as exc:  # noqa: BLE001
+            if not _missing(exc):
+                raise
+            return True
+        for policy in attached:
+            _unless_gone(ctx, iam.detach_role_policy, RoleName=resource.id, PolicyArn=policy["PolicyArn"])
+        for name in inline:
+            _unless_gone(ctx, iam.delete_role_policy, RoleName=resource.id, PolicyName=name)
+        _unless_gone(ctx, iam.delete_role, RoleName=resource.id)
+    else:
+        return False
+    return True
+
+
+def _unless_gone(ctx, operation, **kwargs) -> None:
+    """One call of a deletion, done unless what it removes is gone already: each on its own, so
+    that a call re-sent after its answer was lost (NoSuchEntity: done) does not stop the rest."""
+    try:
+        ctx.call(operation, **kwargs)
     except Exception as exc:  # noqa: BLE001
         if not _missing(exc):
             raise
-    return True
 
 
 # --- a role and instance profile of the run's own (the EC2 client host's) ------------------
@@ -315,7 +352,7 @@ def ensure_instance_role(
         iam = ctx.client("iam")
         roles = ctx.call(iam.get_instance_profile, InstanceProfileName=name)["InstanceProfile"].get("Roles", [])
         if not roles:
-            ctx.call(iam.add_role_to_instance_profile, InstanceProfileName=name, RoleName=name)
+            add_role_to_profile(ctx, name, name)
 
 
 def instance_role_changes(ctx, role: str, profile: str, notes: Tuple[str, str], attach: Optional[str]) -> List[Change]:

@@ -227,6 +227,7 @@ class CacheReplicationGroup(StepType):
         client = ctx.client("elasticache")
         group_id = args["group_id"]
         existing = describe_group(ctx, group_id)
+        parameter = ""
         if existing is None:
             request = node_request(ctx, args)
             groups = request["SecurityGroupIds"]
@@ -242,22 +243,30 @@ class CacheReplicationGroup(StepType):
                 request["TransitEncryptionEnabled"] = True
             if token is not None:
                 request["AuthToken"] = token
-            created = ctx.call(client.create_replication_group, **request)["ReplicationGroup"]
-            members = created.get("MemberClusters") or [f"{group_id}-001"]
-            ctx.created(resource, security_group_ids=groups, node_type=args["node_type"], engine=args["engine"])
-            return {
-                "group_id": group_id,
-                "cluster_id": members[0],
-                "security_group_id": groups[0],
-                "tls": bool(args["transit_encryption"]),
-                "auth_token_parameter": parameter,
-            }
+            try:
+                created = ctx.call(client.create_replication_group, **request)["ReplicationGroup"]
+            except Exception as exc:  # noqa: BLE001
+                # a re-sent create whose first answer was lost (or another's group of that name,
+                # made since we looked): look at it as at one found before creating
+                existing = describe_group(ctx, group_id) if error_code(exc) == "ReplicationGroupAlreadyExists" else None
+                if existing is None:
+                    raise
+            else:
+                members = created.get("MemberClusters") or [f"{group_id}-001"]
+                ctx.created(resource, security_group_ids=groups, node_type=args["node_type"], engine=args["engine"])
+                return {
+                    "group_id": group_id,
+                    "cluster_id": members[0],
+                    "security_group_id": groups[0],
+                    "tls": bool(args["transit_encryption"]),
+                    "auth_token_parameter": parameter,
+                }
         groups = group_security_groups(ctx, existing)
         members = existing.get("MemberClusters") or [""]
-        parameter = ""
+        made_with, parameter = parameter, ""  # the parameter our create call was made with, if it was
         if _tagged_ours(ctx, existing):
             if args["auth_token"]:  # resumed: the token it was made with
-                parameter = auth_token.token_for(ctx, args["auth_token"])[1]
+                parameter = made_with or auth_token.token_for(ctx, args["auth_token"])[1]
             recorded = ctx.find_recorded(GROUP) or ctx.intend(GROUP, group_id)
             ctx.created(recorded, verb="resumed", security_group_ids=groups, node_type=existing.get("CacheNodeType"))
         else:
