@@ -93,8 +93,11 @@ def wait_until(
         clock.sleep(min(schedule.delay(elapsed) * backoff, remaining))
 
 
-def waiter_check(aws, client, waiter_name: str, status_of: Callable[[dict], str], **params):
-    """A check() for wait_until built from a botocore waiter's acceptors."""
+def waiter_check(
+    aws, client, waiter_name: str, status_of: Callable[[dict], str], failed: Tuple[str, ...] = (), **params
+):
+    """A check() for wait_until built from a botocore waiter's acceptors; `failed`: statuses
+    that end the wait as a failure although the waiter has no acceptor for them."""
     from botocore import xform_name
 
     config = client.get_waiter(waiter_name).config
@@ -114,6 +117,7 @@ def waiter_check(aws, client, waiter_name: str, status_of: Callable[[dict], str]
                 return acceptor.state, status_of(response)
         if "Error" in response:
             raise WaitFailed(f"{response['Error'].get('Code')}: {response['Error'].get('Message', '')}")
-        return RETRY, status_of(response)
+        status = status_of(response)
+        return (FAILURE if status in failed else RETRY), status
 
     return check

@@ -12,7 +12,7 @@ import dataclasses
 import shlex
 from typing import Any, Dict, List, Optional
 
-from ..aws import RateLimiter
+from ..aws import RateLimiter, aws_failure
 from ..engine.inventory import tagged_resources
 from ..engine.lock import hold_locks
 from ..engine.playbook import Playbook
@@ -331,7 +331,13 @@ def teardown_all(
         )
     if aws.dry_run and check_account:
         for run in runs:
-            failed[run.name] += tagged_resources(aws, lab=run.name, run=run.state.run_id)
+            try:
+                failed[run.name] += tagged_resources(aws, lab=run.name, run=run.state.run_id)
+            except Exception as exc:  # noqa: BLE001 - out of retries: say the check is missing, never crash
+                failure = aws_failure(exc)
+                if failure is None:
+                    raise
+                failed[run.name].append(f"(the account could not be checked for leftovers: {failure.message})")
     return {lab: list(dict.fromkeys(items)) for lab, items in failed.items()}
 
 

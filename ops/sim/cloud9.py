@@ -101,10 +101,17 @@ class Cloud9Backend(Backend):
     def settle(self) -> None:
         now = self.now()
         for env in list(self.environments.values()):
-            if env["instanceId"] is None:  # a creation cut short (its process was killed)
+            if env["instanceId"] is None and not env.get("failing"):  # a creation cut short (its process was killed)
                 self._build_stack(env)
             if env["lifecycle"] == "CREATING" and now >= env["created_at"] + self.world.durations["cloud9.create"]:
-                env["lifecycle"] = "CREATED"
+                if env.get("failing"):
+                    env["lifecycle"] = "CREATE_FAILED"
+                    env["reason"] = (
+                        "The following resource(s) failed to create: [Instance]. The instance could not be "
+                        "launched (ops sim: create_failed in the fault plan)."
+                    )
+                else:
+                    env["lifecycle"] = "CREATED"
             elif (
                 env["lifecycle"] == "DELETING"
                 and now >= env["delete_started_at"] + self.world.durations["cloud9.delete"]
@@ -137,6 +144,8 @@ class Cloud9Backend(Backend):
             group_id = found[0]["GroupId"] if found else self._create_security_group(stack, env["vpcId"], all_tags)
             env["securityGroupId"] = group_id
             self.world.store.write_ahead()
+        if env.get("failing"):  # the stack fails at its instance
+            return
         running = ec2.describe_instances(
             Filters=by_stack + [{"Name": "instance-state-name", "Values": ["pending", "running"]}]
         )["Reservations"]
@@ -221,6 +230,9 @@ class Cloud9Backend(Backend):
         }
         if token:
             made[token] = env_id
+        injector = self.world.injector
+        if injector is not None and injector.creation_fails(name):
+            self.environments[env_id]["failing"] = True  # its stack never gets an instance
         # AWS accepted the environment: from here on it exists, whatever becomes of this process
         self.world.store.write_ahead()
         self._build_stack(self.environments[env_id])
@@ -236,6 +248,7 @@ class Cloud9Backend(Backend):
             "CREATED": ("ready", "Environment is ready to use"),
             "DELETING": ("deleting", "Deleting environment"),
             "DELETE_FAILED": ("error", env["reason"] or "Environment deletion failed"),
+            "CREATE_FAILED": ("error", env["reason"] or "Environment creation failed"),
         }[env["lifecycle"]]
         return {"status": status, "message": message}
 
@@ -251,7 +264,8 @@ class Cloud9Backend(Backend):
     def delete_environment(self, params):
         env = self._get(params["environmentId"])
         if env["lifecycle"] != "DELETING":
-            self.world.client("ec2").terminate_instances(InstanceIds=[env["instanceId"]])
+            if env["instanceId"] is not None:  # a failed environment never got one
+                self.world.client("ec2").terminate_instances(InstanceIds=[env["instanceId"]])
             env.update(lifecycle="DELETING", reason=None, failureResource=None, delete_started_at=self.now())
         return {}
 

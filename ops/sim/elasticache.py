@@ -53,7 +53,7 @@ What it reproduces, and where the behaviour comes from:
 """
 
 import re
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from ..authtoken import valid_auth_token
 from ..instance_types import CREATABLE
@@ -179,27 +179,32 @@ class ElastiCacheBackend(Backend):
     def _stuck(self, resource_id: str) -> bool:
         return self.world.injector is not None and self.world.injector.is_stuck(resource_id)
 
+    def _fails(self, group_id: Optional[str]) -> bool:
+        """A replication group whose creation the fault plan makes fail (create-failed)."""
+        injector = self.world.injector
+        return group_id is not None and injector is not None and injector.creation_fails(group_id)
+
     def settle(self) -> None:
         now = self.now()
         for group in list(self.groups.values()):
-            self._advance(group, now, group["id"])
+            self._advance(group, now, group["id"], fails=self._fails(group["id"]))
             if group["status"] == "gone":
                 del self.groups[group["id"]]
         for cluster in list(self.clusters.values()):
             group = cluster["replication_group_id"]
-            self._advance(cluster, now, group or cluster["id"])
+            self._advance(cluster, now, group or cluster["id"], fails=self._fails(group))
             if cluster["status"] == "available":
                 self.world.endpoints.ensure(cluster)
             if cluster["status"] == "gone":
                 del self.clusters[cluster["id"]]
 
-    def _advance(self, resource, now, stuck_key) -> None:
+    def _advance(self, resource, now, stuck_key, fails: bool = False) -> None:
         if (
             resource["status"] == "creating"
             and not self._stuck(stuck_key)
             and now >= resource["created_at"] + self._duration(resource, "create")
         ):
-            resource["status"] = "available"
+            resource["status"] = "create-failed" if fails else "available"
         elif resource["status"] == "deleting" and now >= resource["delete_started_at"] + self._duration(
             resource, "delete"
         ):
@@ -360,7 +365,7 @@ class ElastiCacheBackend(Backend):
         group = self._group(params["ReplicationGroupId"])
         if params.get("RetainPrimaryCluster"):
             raise InvalidParameterCombination("ops sim: RetainPrimaryCluster is not simulated")
-        if group["status"] != "available":
+        if group["status"] not in ("available", "create-failed"):  # a failed one is deleted to clean up
             raise InvalidReplicationGroupState(
                 f"Replication group {group['id']} has status {group['status']} which is not valid for deletion."
             )

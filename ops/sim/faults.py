@@ -53,6 +53,8 @@ class FaultPlan:
     are applied and whose answer is then lost (ConnectionClosedError, the effect stays).
     The four shares add up to at most 1. services: hyphenized service ids to affect (None: all).
     stuck_creating: cache cluster / replication group ids that never leave `creating`.
+    create_failed: replication group ids that end `create-failed`, and Cloud9 environment
+    names that end `CREATE_FAILED` with no instance (as when its stack cannot launch one).
     fail_first_delete: cache cluster ids whose first DeleteCacheCluster fails with
     InvalidCacheClusterState (as when a backup window is running).
     from_call: calls of an operation before this one (counted per operation) always pass,
@@ -65,6 +67,7 @@ class FaultPlan:
     lost_answer: float = 0.0
     services: Optional[Iterable[str]] = None
     stuck_creating: Iterable[str] = field(default=())
+    create_failed: Iterable[str] = field(default=())
     fail_first_delete: Iterable[str] = field(default=())
     from_call: int = 0
 
@@ -74,6 +77,7 @@ class FaultPlan:
             raise ValueError("throttle, server_error, dropped and lost_answer must be >= 0 and add up to at most 1")
         object.__setattr__(self, "services", None if self.services is None else frozenset(self.services))
         object.__setattr__(self, "stuck_creating", _frozen(self.stuck_creating))
+        object.__setattr__(self, "create_failed", _frozen(self.create_failed))
         object.__setattr__(self, "fail_first_delete", _frozen(self.fail_first_delete))
 
     def draw(self, service: str, operation: str, n: int) -> Optional[str]:
@@ -154,6 +158,9 @@ class FaultInjector:
 
     def is_stuck(self, resource_id: str) -> bool:
         return resource_id.lower() in self.plan.stuck_creating
+
+    def creation_fails(self, resource_id: str) -> bool:
+        return resource_id.lower() in self.plan.create_failed
 
     def take_first_delete_failure(self, cluster_id: str) -> bool:
         """True exactly once per id listed in fail_first_delete."""

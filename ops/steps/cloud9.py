@@ -249,6 +249,10 @@ class Cloud9Environment(StepType):
             if instance:
                 found.update(instance)
                 return SUCCESS, instance["State"]["Name"]
+            environment = find_environment(self.ctx, env_id) or {}
+            lifecycle = environment.get("lifecycle", {})
+            if lifecycle.get("status") == "CREATE_FAILED":  # its stack gave up: no instance will come
+                return FAILURE, f"CREATE_FAILED: {lifecycle.get('reason') or 'no reason given'}"
             return RETRY, "no instance yet"
 
         self.ctx.wait(f"environment {env_id} instance", check, "cloud9.instance")

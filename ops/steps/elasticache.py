@@ -192,6 +192,16 @@ class CacheCluster(StepType):
         Grant(["ec2:DescribeVpcs", "ec2:DescribeSecurityGroups"], why=EC2_DESCRIBE),
     ]
 
+    @classmethod
+    def check_args(cls, args):
+        if args.get("engine") == "valkey":  # CreateCacheCluster takes redis or memcached only
+            return (
+                "engine",
+                "Valkey is not offered as a bare cache cluster (AWS's CreateCacheCluster refuses it)",
+                "Use the step type elasticache.replication_group for Valkey (playbooks/lab-secure.yaml does).",
+            )
+        return None
+
     def preview(self) -> List[Change]:
         cluster_id, node_type = self.args["cluster_id"], self.args["node_type"]
         if describe_cluster(self.ctx, cluster_id) is not None:

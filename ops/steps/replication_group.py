@@ -326,5 +326,7 @@ def _check(ctx, waiter: str, group_id: str):
         ctx.client("elasticache"),
         waiter,
         lambda r: r["ReplicationGroups"][0]["Status"],
+        # botocore's ReplicationGroupAvailable waiter never gives up on create-failed
+        failed=("create-failed",),
         ReplicationGroupId=group_id,
     )
