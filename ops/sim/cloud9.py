@@ -39,8 +39,9 @@ from typing import Any, Dict
 from .base import ACCOUNT_ID, Backend, SimError, tag_dict_to_list, tag_list_to_dict
 from .ec2 import security_group_dependents
 
-IMAGE_ALIASES = ("amazonlinux-2-x86_64", "amazonlinux-2023-x86_64", "ubuntu-22.04-x86_64")
-RETIRED_IMAGE_ALIASES = ("amazonlinux-1-x86_64", "ubuntu-18.04-x86_64")
+# what CreateEnvironmentEC2's imageId lists today (botocore's model): Amazon Linux 2 is gone too
+IMAGE_ALIASES = ("amazonlinux-2023-x86_64", "ubuntu-22.04-x86_64")
+RETIRED_IMAGE_ALIASES = ("amazonlinux-1-x86_64", "amazonlinux-2-x86_64", "ubuntu-18.04-x86_64")
 SSM_PATH_PREFIX = "resolve:ssm:/aws/service/cloud9/amis/"
 SSM_ROLE, SSM_ROLE_PATH = "AWSCloud9SSMAccessRole", "/service-role/"
 SSM_PROFILE, SSM_PROFILE_PATH = "AWSCloud9SSMInstanceProfile", "/cloud9/"
@@ -188,7 +189,7 @@ class Cloud9Backend(Backend):
             raise BadRequestException(f"The imageId {image_id} is no longer supported. Choose a supported AMI.")
         if alias not in IMAGE_ALIASES:
             raise BadRequestException(
-                f"{image_id} is not a valid imageId. Use an AMI alias or an SSM path such as {IMAGE_ALIASES[1]}."
+                f"{image_id} is not a valid imageId. Use an AMI alias or an SSM path such as {IMAGE_ALIASES[0]}."
             )
         tags = tag_list_to_dict(params.get("tags"))
         if any(key.lower().startswith("aws:") for key in tags):

@@ -27,7 +27,8 @@ from .iam import (
 
 SSM_ROLE, SSM_ROLE_PATH = "AWSCloud9SSMAccessRole", "/service-role/"
 SSM_PROFILE, SSM_PROFILE_PATH = "AWSCloud9SSMInstanceProfile", "/cloud9/"
-IMAGES = ("amazonlinux-2023-x86_64", "amazonlinux-2-x86_64", "ubuntu-22.04-x86_64")
+# what CreateEnvironmentEC2 offers today (botocore's model); amazonlinux-2-x86_64 is retired
+IMAGES = ("amazonlinux-2023-x86_64", "ubuntu-22.04-x86_64")
 ENVIRONMENT = "cloud9-environment"
 
 
