@@ -143,3 +143,44 @@ def move_calendar(monkeypatch, seconds: float) -> None:
     import ops.clock
 
     monkeypatch.setattr(ops.clock, "calendar", lambda: time.time() + seconds)
+
+
+def start_ops(folder, *argv):
+    """`ops ARGV...` in a process of its own, in `folder`, with no AWS_* of the user's; its
+    output as text pipes."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "ops.cli", *argv],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def rehearse_faults(workdir, playbook, plan):
+    """A dry run of `playbook` (then its teardown) through the public API in a throwaway
+    simulated account with the FaultPlan `plan`: (0, or the StepFailed it ended with; events)."""
+    from ops.commands.lab import run_labs
+    from ops.engine.target import RunTarget
+    from ops.errors import StepFailed
+
+    settings, _, _ = load_settings(())
+    stream = io.StringIO()
+    try:
+        code = run_labs(
+            playbook,
+            RunTarget(workdir, dry_run=True, throwaway=True, sim_faults=plan),
+            reporter=Reporter("json", stream),
+            settings=settings,
+            keep=False,
+        )
+    except StepFailed as failure:
+        code = failure
+    return code, [json.loads(line) for line in stream.getvalue().splitlines()]

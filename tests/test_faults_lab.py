@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from harness import rehearse_faults
 
 from ops.commands.config import load_settings
-from ops.commands.lab import run_labs
 from ops.engine.playbook import load_playbook
-from ops.engine.target import RunTarget
 from ops.errors import StepFailed
 from ops.output import Reporter
 from ops.sim.faults import FaultPlan
@@ -20,19 +19,7 @@ CONTROL_PLANE = ("cloud9", "elasticache", "ec2", "iam", "ssm")
 
 
 def rehearse(workdir, plan):
-    settings, _, _ = load_settings(())
-    stream = io.StringIO()
-    try:
-        code = run_labs(
-            load_playbook(LAB),
-            RunTarget(workdir, dry_run=True, throwaway=True, sim_faults=plan),
-            reporter=Reporter("json", stream),
-            settings=settings,
-            keep=False,
-        )
-    except StepFailed as failure:
-        code = failure
-    return code, [json.loads(line) for line in stream.getvalue().splitlines()]
+    return rehearse_faults(workdir, load_playbook(LAB), plan)
 
 
 class CountingPlan(FaultPlan):
@@ -78,19 +65,7 @@ def test_throttling_and_server_errors_never_leak(workdir, seed, scope):
 
 
 def rehearse_with(workdir, plan, **overrides):
-    settings, _, _ = load_settings(())
-    stream = io.StringIO()
-    try:
-        code = run_labs(
-            load_playbook(LAB, overrides),
-            RunTarget(workdir, dry_run=True, throwaway=True, sim_faults=plan),
-            reporter=Reporter("json", stream),
-            settings=settings,
-            keep=False,
-        )
-    except StepFailed as failure:
-        code = failure
-    return code, [json.loads(line) for line in stream.getvalue().splitlines()]
+    return rehearse_faults(workdir, load_playbook(LAB, overrides), plan)
 
 
 def test_a_delete_refused_for_now_is_retried(workdir):
@@ -135,22 +110,11 @@ def test_a_replication_group_that_ends_create_failed_fails_the_step_and_is_delet
     """botocore's ReplicationGroupAvailable waiter has no acceptor for create-failed: ops
     waited out its 40-minute timeout; now create-failed is a failure, and the failed group is
     deleted with the rest (issue 15)."""
-    settings, _, _ = load_settings(())
-    stream = io.StringIO()
-    secure = LAB.with_name("lab-secure.yaml")
-    try:
-        code = run_labs(
-            load_playbook(secure, {"group_id": "failed-group"}),
-            RunTarget(
-                workdir, dry_run=True, throwaway=True, sim_faults=FaultPlan(seed=1, create_failed=["failed-group"])
-            ),
-            reporter=Reporter("json", stream),
-            settings=settings,
-            keep=False,
-        )
-    except StepFailed as failure:
-        code = failure
-    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    code, events = rehearse_faults(
+        workdir,
+        load_playbook(LAB.with_name("lab-secure.yaml"), {"group_id": "failed-group"}),
+        FaultPlan(seed=1, create_failed=["failed-group"]),
+    )
     assert isinstance(code, StepFailed) and code.step == "cache"
     assert "create-failed" in str(code)
     waited = max(e["elapsed"] for e in events if e["event"] == "step_waiting" and e["step"] == "cache")

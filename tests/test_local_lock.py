@@ -2,12 +2,10 @@
 the first or stops at once (exit 3, naming the holder), as with records in S3; before, both
 ran and the record kept only one run's resources (issue 15)."""
 
-import os
-import subprocess
-import sys
 import time
 
 from click.testing import CliRunner
+from harness import start_ops
 
 from ops.cli import cli
 
@@ -30,27 +28,7 @@ expected:
 
 
 def start_run(folder, *extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ops.cli",
-            "run",
-            "lab.yaml",
-            "--dry-run",
-            "--realtime",
-            "--config",
-            "slow.yaml",
-            *extra,
-        ],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
+    return start_ops(folder, "run", "lab.yaml", "--dry-run", "--realtime", "--config", "slow.yaml", *extra)
 
 
 def held_by(folder, timeout=60) -> str:

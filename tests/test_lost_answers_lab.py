@@ -6,18 +6,12 @@ Each test loses exactly one answer, the first of one operation, in a whole dry r
 (throwaway account, teardown at the end), and compares what was recorded with a run where
 nothing was lost."""
 
-import io
-import json
 from pathlib import Path
 
 import pytest
+from harness import rehearse_faults
 
-from ops.commands.config import load_settings
-from ops.commands.lab import run_labs
 from ops.engine.playbook import load_playbook
-from ops.engine.target import RunTarget
-from ops.errors import StepFailed
-from ops.output import Reporter
 from ops.sim.faults import FaultPlan
 
 PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
@@ -39,19 +33,7 @@ class LoseOne(FaultPlan):
 
 
 def rehearse(workdir, playbook, plan):
-    settings, _, _ = load_settings(())
-    stream = io.StringIO()
-    try:
-        code = run_labs(
-            load_playbook(PLAYBOOKS / playbook),
-            RunTarget(workdir, dry_run=True, throwaway=True, sim_faults=plan),
-            reporter=Reporter("json", stream),
-            settings=settings,
-            keep=False,
-        )
-    except StepFailed as failure:
-        code = failure
-    return code, [json.loads(line) for line in stream.getvalue().splitlines()]
+    return rehearse_faults(workdir, load_playbook(PLAYBOOKS / playbook), plan)
 
 
 def recorded(events):

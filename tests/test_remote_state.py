@@ -8,15 +8,13 @@ like two machines share a real bucket.
 
 import json
 import os
-import subprocess
-import sys
 import time
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
-from harness import move_calendar
+from harness import move_calendar, start_ops
 
 from ops.cli import cli
 from ops.engine.lock import LabLock, LockOptions, hold_locks
@@ -396,27 +394,8 @@ expected:
 
 
 def start_run(workdir, *extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ops.cli",
-            "run",
-            "lab.yaml",
-            "--dry-run",
-            "--realtime",
-            "--config",
-            "slow.yaml",
-            "--state",
-            STATE,
-            *extra,
-        ],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    return start_ops(
+        workdir, "run", "lab.yaml", "--dry-run", "--realtime", "--config", "slow.yaml", "--state", STATE, *extra
     )
 
 
