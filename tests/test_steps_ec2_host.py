@@ -287,3 +287,22 @@ def test_names_stay_unique_per_run_and_within_the_iam_limit():
     first, second = run_scoped_name(lab, "r1111111", step), run_scoped_name(lab, "r2222222", step)
     assert len(first) <= 64 and len(second) <= 64 and first != second
     assert "r1111111" in first
+
+
+def test_a_relaunch_whose_token_names_a_dead_instance_launches_a_new_one(world, aws, tmp_path):
+    """Resumed from its intent row, the step re-sends the launch's ClientToken; when that
+    launch's instance has died since, EC2 answers with the dead one (as the simulator now
+    does): the step launches a new instance under the next token instead of waiting on it."""
+    runner = make_runner(playbook_from(LAB), aws, tmp_path)
+    first = runner.apply()["host"]["instance_id"]
+    aws.client("ec2").terminate_instances(InstanceIds=[first])
+    row = next(r for r in runner.state.live() if r.kind == "ec2-instance")
+    row.status = "intent"  # as if a relaunch was sent and its answer never recorded
+    runner.state.record(row)
+    again = make_runner(playbook_from(LAB), aws, tmp_path / "again")
+    again.state = RunState.load(runner.state.path)
+    second = again.apply()["host"]["instance_id"]
+    assert second != first and instance(aws, second)["State"]["Name"] == "running"
+    assert [r.attrs["launch"] for r in again.state.live() if r.kind == "ec2-instance"] == [2]
+    assert teardown(again.state, aws, world.clock, again.reporter, again.settings, "host-lab") == []
+    assert tagged_resources(aws, lab="host-lab") == []

@@ -398,11 +398,19 @@ class ClientHost(StepType):
 
         def send():
             try:
-                launched.update(ctx.call(ec2.run_instances, **request)["Instances"][0])
+                answer = ctx.call(ec2.run_instances, **request)["Instances"][0]
             except Exception as exc:  # noqa: BLE001
                 if _profile_not_visible_yet(exc):
                     return RETRY, "instance profile not visible to EC2 yet"
                 raise
+            if answer["State"]["Name"] in ("shutting-down", "terminated"):
+                # the token names an earlier launch (resumed from its intent) whose instance has
+                # died since, and EC2 answers with that one: launch anew, under the next token
+                resource.attrs["launch"] += 1
+                ctx.record.record(resource)  # the new token is written before it is sent
+                request["ClientToken"] = f"ops-{ctx.run_id}-{ctx.step[:40]}-{resource.attrs['launch']}"
+                return RETRY, f"instance {answer['InstanceId']} of this token is {answer['State']['Name']}"
+            launched.update(answer)
             return SUCCESS, "launched"
 
         ctx.wait(f"instance {name} launch", send, "iam.propagation")
