@@ -105,6 +105,30 @@ def me(lease: float) -> Holder:
     )
 
 
+class _Turn:
+    """Waiting for another holder of a lab's lock to finish: until a deadline (Locked after),
+    saying once that we wait, and giving up on Ctrl-C; the S3 lock and the local one alike."""
+
+    def __init__(self, lab: str, wait: float, poll: float):
+        self.lab = lab
+        self.deadline = time.monotonic() + wait
+        self.poll = poll
+        self.told = False
+
+    def wait(self, described: str, tell: Callable[[], None]) -> None:
+        """One more wait for the holder `described`; tell() the first time."""
+        if time.monotonic() >= self.deadline:
+            raise Locked(
+                f"lab '{self.lab}' is locked by {described}.",
+                "Wait for that run to finish (or pass --lock-timeout 10m to wait for it).",
+            )
+        if not self.told:
+            tell()
+            self.told = True
+        if stop_requested.wait(min(self.poll, max(0.05, self.deadline - time.monotonic()))):
+            raise Interrupted(f"stopped while waiting for the lock of lab '{self.lab}'; nothing was done.")
+
+
 class LabLock:
     """The lock of one lab in a store."""
 
@@ -144,8 +168,7 @@ class LabLock:
     ) -> Holder:
         """Take the lock, waiting up to `wait` seconds for its holder to finish; then keep it
         renewed until release(). on_lost is called (from the renewing thread) if it is lost."""
-        deadline = time.monotonic() + wait
-        told = False
+        turn = _Turn(self.lab, wait, poll=2.0)
         while True:
             holder = me(self.lease)
             if self._put(holder, {"IfNoneMatch": "*"}):
@@ -161,16 +184,7 @@ class LabLock:
                     f"lab '{self.lab}' is locked by {other.describe()}.",
                     f"If that run is gone, take the lock over: ops unlock {self.lab} --state {self.store.location.url}",
                 )
-            if time.monotonic() >= deadline:
-                raise Locked(
-                    f"lab '{self.lab}' is locked by {other.describe()}.",
-                    "Wait for that run to finish (or pass --lock-timeout 10m to wait for it).",
-                )
-            if not told:
-                on_wait(other)
-                told = True
-            if stop_requested.wait(min(2.0, max(0.05, deadline - time.monotonic()))):
-                raise Interrupted(f"stopped while waiting for the lock of lab '{self.lab}'; nothing was done.")
+            turn.wait(other.describe(), lambda: on_wait(other))  # noqa: B023 (called at once)
 
     def _put(self, holder: Holder, condition: dict) -> bool:
         """Write the lock object; False when S3 refused the condition."""
@@ -257,8 +271,7 @@ class LocalLabLock:
         """Take the lock, waiting up to `wait` seconds for its holder to finish (Locked after)."""
         private_dir(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        deadline = time.monotonic() + wait
-        told = False
+        turn = _Turn(self.lab, wait, poll=0.5)
         try:
             while True:
                 try:
@@ -266,16 +279,7 @@ class LocalLabLock:
                     break
                 except BlockingIOError:
                     holder = self._holder(fd)
-                if time.monotonic() >= deadline:
-                    raise Locked(
-                        f"lab '{self.lab}' is locked by {holder} (its records are in this folder).",
-                        "Wait for that run to finish (or pass --lock-timeout 10m to wait for it).",
-                    )
-                if not told:
-                    on_wait(holder)
-                    told = True
-                if stop_requested.wait(min(0.5, max(0.05, deadline - time.monotonic()))):
-                    raise Interrupted(f"stopped while waiting for the lock of lab '{self.lab}'; nothing was done.")
+                turn.wait(f"{holder} (its records are in this folder)", lambda: on_wait(holder))  # noqa: B023
         except BaseException:
             os.close(fd)
             raise
