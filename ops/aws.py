@@ -286,6 +286,14 @@ class Aws:
         """Transient failures, except a connection to an endpoint that never answered."""
         return is_transient(exc) and (self.reached or not is_unreachable(exc))
 
+    def listing(self, client, operation: str, key: str, **kwargs) -> list:
+        """Every item under `key` of a listing, from all its pages (botocore's paginator: a
+        first page alone stops at 100 roles, tables or clusters); on a transient failure the
+        listing is asked again from its start."""
+        paginator = client.get_paginator(operation)
+        pages = self.call(lambda: list(paginator.paginate(**kwargs)))
+        return [item for page in pages for item in page.get(key, [])]
+
     def call(self, operation: Callable, **kwargs):
         """operation(**kwargs), retrying throttling and transient failures with backoff."""
         from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential

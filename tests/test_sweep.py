@@ -97,3 +97,17 @@ def test_sweep_through_the_cli_previews_then_deletes_a_lab_whose_record_was_lost
     again = runner.invoke(cli, ["sweep", "--dry-run"])
     assert "no ops-tagged resources found" in again.output
     assert not (workdir / ".ops/dry-run/account").exists()  # nothing left: the account ended
+
+
+def test_leftovers_beyond_the_first_page_of_a_listing_are_found(aws):
+    """IAM's ListRoles answers 100 roles a page (as moto does): a sweep that read one page
+    missed the rest. 105 tagged roles are all found."""
+    iam = aws.client("iam")
+    for n in range(105):
+        iam.create_role(
+            RoleName=f"ops-many-{n}",
+            AssumeRolePolicyDocument="{}",
+            Tags=[{"Key": "ops:lab", "Value": "many"}, {"Key": "ops:run", "Value": "r1"}],
+        )
+    found = [f for f in find_tagged(aws, lab="many") if f.kind == "iam-role"]
+    assert len(found) == 105

@@ -30,14 +30,11 @@ PARAMETER = "ssm-parameter"
 def _find_parameters(aws) -> List[Found]:
     """The SecureStrings ops keeps AUTH tokens in (all under /ops/)."""
     client = aws.client("ssm")
-    pages = client.get_paginator("describe_parameters").paginate(
-        ParameterFilters=[{"Key": "Name", "Option": "BeginsWith", "Values": ["/ops/"]}]
-    )
     found = []
-    for page in aws.call(lambda: list(pages)):
-        for parameter in page["Parameters"]:
-            tags = aws.call(client.list_tags_for_resource, ResourceType="Parameter", ResourceId=parameter["Name"])
-            found.append(Found(PARAMETER, parameter["Name"], "exists", tag_map(tags["TagList"])))
+    ours = [{"Key": "Name", "Option": "BeginsWith", "Values": ["/ops/"]}]
+    for parameter in aws.listing(client, "describe_parameters", "Parameters", ParameterFilters=ours):
+        tags = aws.call(client.list_tags_for_resource, ResourceType="Parameter", ResourceId=parameter["Name"])
+        found.append(Found(PARAMETER, parameter["Name"], "exists", tag_map(tags["TagList"])))
     return found
 
 

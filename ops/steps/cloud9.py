@@ -34,7 +34,7 @@ ENVIRONMENT = "cloud9-environment"
 
 def _find_environments(aws) -> List[Found]:
     client = aws.client("cloud9")
-    ids = aws.call(client.list_environments)["environmentIds"]
+    ids = aws.listing(client, "list_environments", "environmentIds")
     found = []
     for chunk in (ids[i : i + 25] for i in range(0, len(ids), 25)):
         for env in aws.call(client.describe_environments, environmentIds=chunk)["environments"]:

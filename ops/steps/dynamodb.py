@@ -14,7 +14,7 @@ TABLE = "dynamodb-table"
 def _find_tables(aws) -> List[Found]:
     client = aws.client("dynamodb")
     found = []
-    for name in aws.call(client.list_tables)["TableNames"]:
+    for name in aws.listing(client, "list_tables", "TableNames"):
         table = aws.call(client.describe_table, TableName=name)["Table"]
         tags = tag_map(aws.call(client.list_tags_of_resource, ResourceArn=table["TableArn"]).get("Tags", []))
         found.append(Found(TABLE, name, table["TableStatus"], tags))

@@ -27,7 +27,7 @@ def _find_rules(aws) -> List[Found]:
             tag_map(rule.get("Tags")),
             attrs={"group_id": rule["GroupId"]},
         )
-        for rule in aws.call(ec2.describe_security_group_rules)["SecurityGroupRules"]
+        for rule in aws.listing(ec2, "describe_security_group_rules", "SecurityGroupRules")
     ]
 
 

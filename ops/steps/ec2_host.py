@@ -43,9 +43,12 @@ def _part_of_cloud9(tags: Dict[str, str], group_name: str = "") -> Dict[str, str
 
 
 def _find_instances(aws) -> List[Found]:
-    reservations = aws.call(
-        aws.client("ec2").describe_instances, Filters=[{"Name": "instance-state-name", "Values": list(ALIVE)}]
-    )["Reservations"]
+    reservations = aws.listing(
+        aws.client("ec2"),
+        "describe_instances",
+        "Reservations",
+        Filters=[{"Name": "instance-state-name", "Values": list(ALIVE)}],
+    )
     return [
         Found(
             INSTANCE,
@@ -67,7 +70,7 @@ def _find_groups(aws) -> List[Found]:
             tag_map(group.get("Tags")),
             attrs=_part_of_cloud9(tag_map(group.get("Tags")), group["GroupName"]),
         )
-        for group in aws.call(aws.client("ec2").describe_security_groups)["SecurityGroups"]
+        for group in aws.listing(aws.client("ec2"), "describe_security_groups", "SecurityGroups")
     ]
 
 

@@ -96,19 +96,31 @@ def _no_transit_encryption(value: bool) -> Optional[str]:
 CLUSTER = "cache-cluster"
 
 
-def _find_clusters(aws) -> List[Found]:
-    """Clusters of their own: a replication group's members go with their group."""
+def find_caches(aws, kind: str, operation: str, key: str, id_key: str, status_key: str, **kwargs) -> List[Found]:
+    """Every cluster or replication group the listing gives, with its tags."""
     client = aws.client("elasticache")
-    clusters = aws.call(client.describe_cache_clusters, ShowCacheClustersNotInReplicationGroups=True)
     return [
         Found(
-            CLUSTER,
-            cluster["CacheClusterId"],
-            cluster["CacheClusterStatus"],
-            tag_map(aws.call(client.list_tags_for_resource, ResourceName=cluster["ARN"])["TagList"]),
+            kind,
+            item[id_key],
+            item[status_key],
+            tag_map(aws.call(client.list_tags_for_resource, ResourceName=item["ARN"])["TagList"]),
         )
-        for cluster in clusters["CacheClusters"]
+        for item in aws.listing(client, operation, key, **kwargs)
     ]
+
+
+def _find_clusters(aws) -> List[Found]:
+    """Clusters of their own: a replication group's members go with their group."""
+    return find_caches(
+        aws,
+        CLUSTER,
+        "describe_cache_clusters",
+        "CacheClusters",
+        "CacheClusterId",
+        "CacheClusterStatus",
+        ShowCacheClustersNotInReplicationGroups=True,
+    )
 
 
 CLUSTER_KIND = ResourceKind(

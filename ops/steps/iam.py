@@ -22,14 +22,14 @@ def _find_roles(aws) -> List[Found]:
         Found(
             ROLE, role["RoleName"], "exists", tag_map(aws.call(iam.list_role_tags, RoleName=role["RoleName"])["Tags"])
         )
-        for role in aws.call(iam.list_roles)["Roles"]
+        for role in aws.listing(iam, "list_roles", "Roles")
     ]
 
 
 def _find_instance_profiles(aws) -> List[Found]:
     iam = aws.client("iam")
     found = []
-    for profile in aws.call(iam.list_instance_profiles)["InstanceProfiles"]:
+    for profile in aws.listing(iam, "list_instance_profiles", "InstanceProfiles"):
         name = profile["InstanceProfileName"]
         tags = aws.call(iam.get_instance_profile, InstanceProfileName=name)["InstanceProfile"].get("Tags")
         found.append(Found(PROFILE, name, "exists", tag_map(tags)))

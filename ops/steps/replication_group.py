@@ -14,7 +14,7 @@ itself). AWS offers in-transit encryption for Redis/Valkey only on replication g
 from typing import Any, Dict, List, Optional
 
 from ..aws import error_code
-from ..model import Change, Found, Resource, ResourceKind, tag_map
+from ..model import Change, Found, Resource, ResourceKind
 from ..permissions import ANY, REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
 from . import auth_token
 from .base import Output, Param, StepType, register
@@ -28,6 +28,7 @@ from .elasticache import (
     default_groups,
     delete_cache,
     describe_cluster,
+    find_caches,
     node_request,
     vanished,
 )
@@ -37,16 +38,7 @@ GROUP = "replication-group"
 
 
 def _find_groups(aws) -> List[Found]:
-    client = aws.client("elasticache")
-    return [
-        Found(
-            GROUP,
-            group["ReplicationGroupId"],
-            group["Status"],
-            tag_map(aws.call(client.list_tags_for_resource, ResourceName=group["ARN"])["TagList"]),
-        )
-        for group in aws.call(client.describe_replication_groups)["ReplicationGroups"]
-    ]
+    return find_caches(aws, GROUP, "describe_replication_groups", "ReplicationGroups", "ReplicationGroupId", "Status")
 
 
 GROUP_KIND = ResourceKind(
