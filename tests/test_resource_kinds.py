@@ -9,6 +9,7 @@ inventory, status and sweep handle it with no other change.
 """
 
 import io
+import json
 from typing import List
 
 import pytest
@@ -112,9 +113,9 @@ def _find_topics(aws) -> List[Found]:
             TOPIC,
             topic["TopicArn"],
             "exists",
-            tag_map(sns.list_tags_for_resource(ResourceArn=topic["TopicArn"])["Tags"]),
+            tag_map(aws.call(sns.list_tags_for_resource, ResourceArn=topic["TopicArn"])["Tags"]),
         )
-        for topic in sns.list_topics()["Topics"]
+        for topic in aws.listing(sns, "list_topics", "Topics")
     ]
 
 
@@ -122,7 +123,7 @@ TOPIC_KIND = ResourceKind(
     TOPIC,
     creation_order=90,
     find=_find_topics,
-    live_state=lambda aws, arn: aws.client("sns").get_topic_attributes(TopicArn=arn) and "exists",
+    live_state=lambda aws, arn: aws.call(aws.client("sns").get_topic_attributes, TopicArn=arn) and "exists",
     not_found=("NotFound",),
     actions=("sns:GetTopicAttributes",),
 )
@@ -157,6 +158,12 @@ class Topic(StepType):
         ctx.call(ctx.client("sns").delete_topic, TopicArn=resource.id)
 
 
+def topics_runner(aws, tmp_path, topic_name: str):
+    """A runner for a lab of one sns.topic step named `topic_name`."""
+    step = {"name": "alerts", "type": "sns.topic", "with": {"topic_name": topic_name}}
+    return make_runner(playbook_from(json.dumps({"name": "topics", "steps": [step]})), aws, tmp_path)
+
+
 @pytest.fixture
 def topic_step_type():
     REGISTRY[Topic.name] = Topic
@@ -165,19 +172,7 @@ def topic_step_type():
 
 
 def test_a_new_kind_declared_on_its_step_type_is_found_priced_and_swept(topic_step_type, aws, tmp_path):
-    runner = make_runner(
-        playbook_from(
-            """\
-            name: topics
-            steps:
-              - name: alerts
-                type: sns.topic
-                with: {topic_name: alerts}
-            """
-        ),
-        aws,
-        tmp_path,
-    )
+    runner = topics_runner(aws, tmp_path, "alerts")
     runner.apply()
     arn = runner.outputs["alerts"]["topic_arn"]
 
@@ -197,19 +192,7 @@ def test_a_new_kind_declared_on_its_step_type_is_found_priced_and_swept(topic_st
 
 def test_a_failed_create_of_the_new_kind_is_explained_with_its_hints(topic_step_type, aws, tmp_path, monkeypatch):
     monkeypatch.setattr(Topic, "hints", {"InvalidParameter": "Topic names are letters, digits, - and _."})
-    runner = make_runner(
-        playbook_from(
-            """\
-            name: topics
-            steps:
-              - name: alerts
-                type: sns.topic
-                with: {topic_name: "no spaces allowed"}
-            """
-        ),
-        aws,
-        tmp_path,
-    )
+    runner = topics_runner(aws, tmp_path, "no spaces allowed")
     with pytest.raises(StepFailed) as failed:
         runner.apply()
     assert "Topic names are letters, digits, - and _." in str(failed.value.hint)
