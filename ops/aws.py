@@ -1,10 +1,13 @@
 """AWS sessions and clients, the one retry policy every call goes through, and what a failed
 call means to the person who ran ops.
 
-Clients use botocore's `standard` retry mode; on top of it, ops.aws.Aws.call retries
-throttling and transient errors with tenacity (exponential backoff with jitter), sleeping on
-the run's clock so simulated runs stay instant. An endpoint that has never answered is not
-retried beyond botocore's attempts: that is a network or AWS_ENDPOINT_URL problem, not a
+One retry layer: botocore's `standard` retry mode retries throttling, 5xx answers, dropped
+connections and timeouts (exponential backoff with jitter, capped at 20 s, within its retry
+quota), up to ATTEMPTS tries per call; its sleeps are taken on the run's clock, so a
+simulated run's backoffs cost no real time (the simulator's faults happen on its network,
+inside that loop: ops/sim/transport.py). What botocore does not retry (a resource still
+changing, eventual consistency) is each step's to wait out (ops.waiting). An endpoint that
+has never answered gets few tries: that is a network or AWS_ENDPOINT_URL problem, not a
 blip. Commands people wait for (plan, status, doctor...) connect with a short timeout; run
 and teardown are patient.
 
@@ -190,11 +193,40 @@ def _unreachable(exc: BaseException) -> OpsError:
 
 DRY_RUN_DEFAULT_REGION = "us-east-1"  # a dry run's region when nothing names one
 
-# (botocore's attempts per call, connect timeout in seconds). The commands people wait for
-# report an unreachable endpoint within a few seconds (Aws.call still retries throttling);
-# run and teardown wait out a slow network.
+ATTEMPTS = 8  # tries per call at throttling and transient failures (botocore's own default: 3)
+# (tries at an endpoint that has never answered, connect timeout in seconds). The commands people
+# wait for report an unreachable endpoint within a few seconds; run and teardown wait out a slow
+# network.
 FAIL_FAST = (2, 3)
 PATIENT = (4, 10)
+
+
+def retry_on_clock(client, clock, may_retry: Callable[..., bool], before_retry: Callable[[], None]) -> None:
+    """Make `client` (created with retries mode `standard`) take its retry sleeps on `clock`.
+
+    botocore asks its `needs-retry` handler how long to wait, then calls time.sleep itself;
+    the standard handler is replaced by one that asks it, vetoes what `may_retry(attempts=,
+    caught_exception=)` refuses, sleeps on the clock, calls `before_retry`, and tells botocore
+    to wait 0 s."""
+    from botocore.retries import standard
+
+    service = client.meta.service_model.service_id.hyphenize()
+    event, botocore_id = f"needs-retry.{service}", f"retry-config-{service}"
+    client.meta.events.unregister(event, unique_id=botocore_id)
+    policy = standard.register_retry_handler(client, client.meta.config.retries["total_max_attempts"])
+    client.meta.events.unregister(event, unique_id=botocore_id)
+
+    def needs_retry(attempts, caught_exception=None, **kwargs):
+        if not may_retry(attempts=attempts, caught_exception=caught_exception):
+            return None
+        delay = policy.needs_retry(attempts=attempts, caught_exception=caught_exception, **kwargs)
+        if delay is None:
+            return None
+        clock.sleep(delay)
+        before_retry()
+        return 0
+
+    client.meta.events.register(event, needs_retry, unique_id=f"ops-retry-{service}")
 
 
 class RateLimiter:
@@ -226,7 +258,8 @@ class RateLimiter:
 
 
 class Aws:
-    """Clients for one region (real or simulated), and the retrying call wrapper."""
+    """Clients for one region (real or simulated) that retry on the run's clock, and the call
+    wrapper that paces them."""
 
     # set by ops.engine.target on a dry run's Aws only, so they are declared, not assigned here: code
     # reads them with getattr(aws, ..., default)
@@ -239,7 +272,7 @@ class Aws:
         region: str,
         clock,
         dry_run: bool = False,
-        max_attempts: int = 6,
+        max_attempts: int = ATTEMPTS,
         limiter: Optional[RateLimiter] = None,
         patient: bool = False,
     ):
@@ -264,10 +297,10 @@ class Aws:
         if service not in self._clients:
             from botocore.config import Config
 
-            attempts, connect_timeout = PATIENT if self.patient else FAIL_FAST
+            _, connect_timeout = PATIENT if self.patient else FAIL_FAST
             config = Config(
                 region_name=self.region,
-                retries={"mode": "standard", "total_max_attempts": attempts},
+                retries={"mode": "standard", "total_max_attempts": self.max_attempts},
                 user_agent_extra="ops-lab/0.1",
                 connect_timeout=connect_timeout,
                 read_timeout=60,
@@ -275,47 +308,40 @@ class Aws:
                 ignore_configured_endpoint_urls=True if self.dry_run else None,
             )
             client = self.session.client(service, config=config)
-            client.meta.events.register("after-call", self._answered)
+            client.meta.events.register("response-received", self._answered)
+            retry_on_clock(client, self.clock, self._may_retry, lambda: self._pace(client))
             self._clients[service] = client
         return self._clients[service]
 
-    def _answered(self, **_) -> None:
-        self.reached = True
+    def _answered(self, response_dict=None, **_) -> None:
+        if response_dict is not None:
+            self.reached = True
 
-    def _worth_retrying(self, exc: BaseException) -> bool:
-        """Transient failures, except a connection to an endpoint that never answered."""
-        return is_transient(exc) and (self.reached or not is_unreachable(exc))
+    def _may_retry(self, attempts: int, caught_exception: Optional[BaseException]) -> bool:
+        """Not once an endpoint that has never answered has had its few tries."""
+        tries, _ = PATIENT if self.patient else FAIL_FAST
+        unreachable = caught_exception is not None and is_unreachable(caught_exception)
+        return not (unreachable and not self.reached and attempts >= tries)
+
+    def _pace(self, client) -> None:
+        """Wait for the service's rate limit (RateLimiter), if the run has one, before a request."""
+        if self.limiter is not None:
+            self.limiter.acquire(client.meta.service_model.service_name)
 
     def listing(self, client, operation: str, key: str, **kwargs) -> list:
         """Every item under `key` of a listing, from all its pages (botocore's paginator: a
-        first page alone stops at 100 roles, tables or clusters); on a transient failure the
-        listing is asked again from its start."""
+        first page alone stops at 100 roles, tables or clusters)."""
         paginator = client.get_paginator(operation)
-        pages = self.call(lambda: list(paginator.paginate(**kwargs)))
-        return [item for page in pages for item in page.get(key, [])]
+        self._pace(client)
+        return [item for page in paginator.paginate(**kwargs) for item in page.get(key, [])]
 
     def call(self, operation: Callable, **kwargs):
-        """operation(**kwargs), retrying throttling and transient failures with backoff."""
-        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
-
-        retrying = Retrying(
-            retry=retry_if_exception(self._worth_retrying),
-            stop=stop_after_attempt(self.max_attempts),
-            wait=wait_random_exponential(multiplier=1, max=20),
-            sleep=self.clock.sleep,
-            reraise=True,
-        )
+        """operation(**kwargs), paced by the run's rate limits when it is a client call (its
+        client retries what is worth retrying: retry_on_clock)."""
         client: Any = getattr(operation, "__self__", None)  # a botocore client (untyped), for a client call
-        limiter = self.limiter
-        if limiter is None or not hasattr(client, "meta"):  # not a client call: no per-service limit
-            return retrying(operation, **kwargs)
-        service = client.meta.service_model.service_name
-
-        def attempt():
-            limiter.acquire(service)
-            return operation(**kwargs)
-
-        return retrying(attempt)
+        if hasattr(client, "meta"):
+            self._pace(client)
+        return operation(**kwargs)
 
 
 def real_session(region: Optional[str], profile: Optional[str]):

@@ -184,3 +184,23 @@ def rehearse_faults(workdir, playbook, plan):
     except StepFailed as failure:
         code = failure
     return code, [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def ok_response(parsed):
+    """What a `before-call` handler returns to answer a call in a test: botocore then skips
+    the request (and the simulator) and hands `parsed` to the caller as AWS's answer."""
+    from botocore.awsrequest import AWSResponse
+
+    metadata = {"RequestId": "test", "HTTPStatusCode": 200, "HTTPHeaders": {}, "RetryAttempts": 0}
+    return AWSResponse(None, 200, {}, None), {**parsed, "ResponseMetadata": metadata}
+
+
+def error_response(code, message, status=400):
+    """A `before-call` handler's error answer (see ok_response): botocore raises it as AWS's."""
+    from botocore.awsrequest import AWSResponse
+
+    metadata = {"RequestId": "test", "HTTPStatusCode": status, "HTTPHeaders": {}, "RetryAttempts": 0}
+    return AWSResponse(None, status, {}, None), {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": metadata,
+    }

@@ -3,12 +3,12 @@
 from pathlib import Path
 
 from click.testing import CliRunner
+from harness import error_response, ok_response
 
 from ops.aws import Aws
 from ops.cli import cli
 from ops.commands.doctor import diagnose, verdict
 from ops.engine.playbook import load_playbook
-from ops.sim.base import error_response, ok_response
 
 LAB = Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml"
 

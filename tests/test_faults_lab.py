@@ -178,13 +178,9 @@ def test_an_account_check_out_of_retries_is_reported_not_raised(world, tmp_path)
     from ops.aws import Aws
     from ops.commands.lab import LabRun, teardown_all
     from ops.engine.state import RunState
-    from ops.sim.base import error_response
 
-    session = world.session()
-    session.events.register_first(
-        "before-call.iam.ListRoles", lambda **_: error_response("Throttling", "Rate exceeded", 400)
-    )
-    aws = Aws(session, world.region, world.clock, dry_run=True, max_attempts=2)
+    world.faults = FaultPlan(seed=0, throttle=1.0, services={"iam"})  # every IAM attempt is throttled
+    aws = Aws(world.session(), world.region, world.clock, dry_run=True, max_attempts=2)
     state = RunState.start(tmp_path / "lab.json", "lab", "lab.yaml", world.region, dry_run=True)
     settings, _, _ = load_settings(())
     left = teardown_all([LabRun("lab", state, Reporter("json", io.StringIO(), world.clock))], aws, settings)

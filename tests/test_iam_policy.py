@@ -196,9 +196,10 @@ def test_the_plan_says_what_the_aws_managed_instance_policy_grants():
 
 
 def test_the_doctor_simulates_each_statement_on_the_labs_resources(world):
+    from harness import ok_response
+
     from ops.aws import Aws
     from ops.commands.doctor import diagnose
-    from ops.sim.base import ok_response
 
     asked = []
 

@@ -5,12 +5,12 @@ after the client host before it had been made and billed."""
 from pathlib import Path
 
 import pytest
+from harness import error_response, ok_response
 
 from ops.aws import Aws
 from ops.commands.lab import check_before_run
 from ops.engine.playbook import load_playbook
 from ops.errors import BadInput
-from ops.sim.base import error_response, ok_response
 from ops.steps.node_types import literal_node_type
 from tests.test_bad_inputs import describe, invoke
 

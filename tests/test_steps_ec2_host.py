@@ -4,7 +4,7 @@ propagation retries; adoption, resume, lost answers; teardown from the record al
 import json
 
 import pytest
-from harness import events, make_runner, playbook_from
+from harness import error_response, events, make_runner, playbook_from
 
 from ops.aws import Aws
 from ops.engine.context import StepContext
@@ -13,7 +13,6 @@ from ops.engine.runner import teardown
 from ops.engine.state import RunState
 from ops.errors import StepFailed
 from ops.model import Resource
-from ops.sim.base import error_response
 from ops.steps.ec2_host import AL2023
 from ops.steps.iam import run_scoped_name
 

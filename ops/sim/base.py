@@ -1,22 +1,19 @@
-"""Plumbing shared by the fakes: the state store, error and response shapes, the hook-up.
+"""Plumbing shared by the fakes: the state store, error and response shapes.
 
-A fake answers a boto3 call from a `before-call.<service>.<Op>` handler: botocore then
-skips HTTP and treats the returned `(http_response, parsed)` pair exactly like a parsed
-wire response, so real clients keep their parameter validation, waiters and modelled
-exception classes. The caller's parameters are not passed to `before-call` (only the
-serialized request is), so a `before-parameter-build` handler stashes them in the per-call
-`context` first. botocore validates the parameters between the two events, so a fake only
-ever sees calls that passed the service model.
+A fake (or an overlay on moto) is a Backend: for each operation in `operations`, the world's
+transport (transport.py) calls `answer(op, params)` with the caller's parameters, after
+botocore validated them against the service model; the dict it returns is the answer (put on
+the wire in the service's protocol by wire.py), a SimError is the service's error answer, and
+None lets moto answer. For each operation in `amended`, moto's successful answer is passed
+to `amend(op, params, parsed)` to change before it is sent back.
 """
 
-import copy
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, ContextManager, Dict, Optional
+from typing import Any, ContextManager, Dict, Optional
 
 from botocore import xform_name
-from botocore.awsrequest import AWSResponse
 
 PARAMS_KEY = "ops_sim_params"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -58,40 +55,13 @@ def request_id() -> str:
     return str(uuid.uuid4())
 
 
-def ok_response(parsed: Dict[str, Any]):
-    parsed = copy.deepcopy(parsed)
-    parsed["ResponseMetadata"] = {
-        "RequestId": request_id(),
-        "HTTPStatusCode": 200,
-        "HTTPHeaders": {},
-        "RetryAttempts": 0,
-    }
-    return AWSResponse(None, 200, {}, None), parsed
-
-
-def error_response(code: str, message: str, status: int = 400):
-    parsed = {
-        "Error": {"Code": code, "Message": message},
-        "ResponseMetadata": {
-            "RequestId": request_id(),
-            "HTTPStatusCode": status,
-            "HTTPHeaders": {},
-            "RetryAttempts": 0,
-        },
-    }
-    return AWSResponse(None, status, {}, None), parsed
-
-
-def stash_params(params, context, **_):
-    context[PARAMS_KEY] = copy.deepcopy(params)
-
-
 class Backend:
     """A fake service: `service` is the hyphenized botocore service id; every public
     method named after an operation in `operations` answers that operation."""
 
     service = ""
     operations: tuple = ()
+    amended: tuple = ()  # operations whose moto answer amend_<operation>(params, parsed) changes
     unlocked: tuple = ()  # operations that take the store lock themselves (they may block)
 
     def __init__(self, world):
@@ -104,48 +74,25 @@ class Backend:
     def close(self) -> None:
         """Release runtime resources (processes, servers) when the world stops."""
 
-    def register(self, events) -> None:
-        for op in self.operations:
-            events.register(
-                f"before-parameter-build.{self.service}.{op}",
-                stash_params,
-                unique_id=f"ops-sim-stash-{self.service}-{op}",
-            )
-            method = getattr(self, xform_name(op))
-            events.register(
-                f"before-call.{self.service}.{op}",
-                answer(self.world, self.service, op, method, locked=op not in self.unlocked),
-                unique_id=f"ops-sim-{self.service}-{op}",
-            )
+    def answer(self, operation: str, params: dict) -> Optional[dict]:
+        """The answer to `operation` (None: moto's), under the store lock unless the
+        operation takes it itself."""
+        method = getattr(self, xform_name(operation))
+        if operation in self.unlocked:
+            return method(params)
+        with self.lock:
+            return method(params)
+
+    def amend(self, operation: str, params: dict, parsed: dict) -> None:
+        """Change moto's successful answer to `operation` in place (see `amended`)."""
+        with self.lock:
+            getattr(self, "amend_" + xform_name(operation))(params, parsed)
 
     def now(self) -> float:
         return self.world.clock.now()
 
     def timestamp(self, at: float) -> datetime:
         return self.world.timestamp(at)
-
-
-def answer(world, service: str, op: str, method: Callable[[dict], Optional[dict]], locked: bool = True):
-    """A before-call handler: injected faults first, then the clock's effects, then
-    `method(params)`, whose dict is the parsed response (None: let moto answer)."""
-    world.answered.add((service, op))
-
-    def handler(model, context, **_):
-        fault = world.preflight(model)
-        if fault is not None:
-            return fault
-        params = context.get(PARAMS_KEY, {})
-        try:
-            if locked:
-                with world.store.lock:
-                    result = method(params)
-            else:
-                result = method(params)
-        except SimError as e:
-            return error_response(e.code, e.message, e.status)
-        return None if result is None else ok_response(result)
-
-    return handler
 
 
 def wall_anchor(clock) -> Dict[str, float]:

@@ -37,16 +37,12 @@ def _without_timestamps(value):
 class DynamoDBOverlay(Backend):
     service = "dynamodb"
     operations = ("CreateTable", "DescribeTable", "DeleteTable", "UpdateTable") + _ITEM_OPERATIONS
+    amended = ("CreateTable", "DescribeTable", "DeleteTable")
 
     @property
     def tables(self):
         """name -> {"created_at", "deleted_at", "description" (kept while DELETING)}"""
         return self.world.store.section("dynamodb").setdefault("tables", {})
-
-    def register(self, events) -> None:
-        super().register(events)
-        for op in ("CreateTable", "DescribeTable", "DeleteTable"):
-            events.register(f"after-call.dynamodb.{op}", self._after_call, unique_id=f"ops-sim-dynamodb-after-{op}")
 
     def settle(self) -> None:
         now = self.now()
@@ -64,7 +60,7 @@ class DynamoDBOverlay(Backend):
             return "CREATING"
         return None
 
-    # before-call: refuse what AWS refuses, else let moto answer (None)
+    # refuse what AWS refuses, else let moto answer (None)
 
     def create_table(self, params):
         if self._phase(params["TableName"]) == "DELETING":
@@ -96,27 +92,22 @@ class DynamoDBOverlay(Backend):
     put_item = get_item = update_item = delete_item = query = scan = _refuse_items
     batch_write_item = batch_get_item = _refuse_items
 
-    # after-call: stamp moto's answers with the simulated status
+    # stamp moto's answers with the simulated status
 
-    def _after_call(self, http_response, parsed, model, **_):
-        if http_response.status_code >= 300:
-            return
-        with self.lock:
-            if model.name == "CreateTable":
-                description = parsed["TableDescription"]
-                self.tables[description["TableName"]] = {
-                    "created_at": self.now(),
-                    "deleted_at": None,
-                    "description": None,
-                }
-                description["TableStatus"] = "CREATING"
-            elif model.name == "DeleteTable":
-                description = parsed["TableDescription"]
-                self.tables[description["TableName"]] = {
-                    "created_at": None,
-                    "deleted_at": self.now(),
-                    "description": _without_timestamps(description),
-                }
-                description["TableStatus"] = "DELETING"
-            elif self._phase(parsed["Table"]["TableName"]) == "CREATING":
-                parsed["Table"]["TableStatus"] = "CREATING"
+    def amend_create_table(self, params, parsed):
+        description = parsed["TableDescription"]
+        self.tables[description["TableName"]] = {"created_at": self.now(), "deleted_at": None, "description": None}
+        description["TableStatus"] = "CREATING"
+
+    def amend_delete_table(self, params, parsed):
+        description = parsed["TableDescription"]
+        self.tables[description["TableName"]] = {
+            "created_at": None,
+            "deleted_at": self.now(),
+            "description": _without_timestamps(description),
+        }
+        description["TableStatus"] = "DELETING"
+
+    def amend_describe_table(self, params, parsed):
+        if self._phase(parsed["Table"]["TableName"]) == "CREATING":
+            parsed["Table"]["TableStatus"] = "CREATING"

@@ -13,7 +13,7 @@ Cloud9 environment's deletion can remove its instance security group.
 
 from typing import List
 
-from .base import PARAMS_KEY, Backend, SimError
+from .base import Backend, SimError
 
 
 class DependencyViolation(SimError):
@@ -54,6 +54,7 @@ def security_group_dependents(world, group_id: str) -> List[str]:
 class EC2Overlay(Backend):
     service = "ec2"
     operations = ("DeleteSecurityGroup", "RunInstances")
+    amended = ("RunInstances",)
 
     @property
     def launched(self):
@@ -63,10 +64,6 @@ class EC2Overlay(Backend):
     def client_tokens(self):
         """ClientToken -> the ids of the instances the launch with that token made"""
         return self.world.store.section("ec2").setdefault("client_tokens", {})
-
-    def register(self, events) -> None:
-        super().register(events)
-        events.register("after-call.ec2.RunInstances", self._record_launch, unique_id="ops-sim-ec2-launch")
 
     def delete_security_group(self, params):
         ec2 = self.world.client("ec2")
@@ -101,17 +98,15 @@ class EC2Overlay(Backend):
             "Instances": [i for r in reservations for i in r["Instances"]],
         }
 
-    def _record_launch(self, http_response, parsed, context, **_):
-        """When each instance booted, on the world's clock: SSM Agent registers later; and the
-        launch's ClientToken."""
-        if http_response.status_code < 300:
-            with self.lock:
-                ids = [instance["InstanceId"] for instance in parsed.get("Instances", [])]
-                for instance_id in ids:
-                    self.launched.setdefault(instance_id, self.now())
-                token = context.get(PARAMS_KEY, {}).get("ClientToken")
-                if token:
-                    self.client_tokens.setdefault(token, ids)
+    def amend_run_instances(self, params, parsed):
+        """Record when each instance booted, on the world's clock (SSM Agent registers later),
+        and the launch's ClientToken."""
+        ids = [instance["InstanceId"] for instance in parsed.get("Instances", [])]
+        for instance_id in ids:
+            self.launched.setdefault(instance_id, self.now())
+        token = params.get("ClientToken")
+        if token:
+            self.client_tokens.setdefault(token, ids)
 
     def launched_at(self, instance_id: str):
         return self.launched.get(instance_id)

@@ -5,25 +5,20 @@ Whether a call fails is a pure function of (seed, service, operation, how many t
 operation was called before), so a run replays identically for a seed even when unrelated
 calls interleave differently.
 
-The error is returned (or, for a dropped connection, raised) from `before-call`, above
-botocore's retry loop, so botocore's own retry modes never see it: every injected error
-reaches the caller, which is what a test of the caller's retry policy and waiter error
-handling wants (a real throttle may instead be absorbed by botocore's retries).
+Faults happen on the simulated network (transport.py), inside botocore's retry loop, once
+per attempt: a client's retry mode sees an injected throttle, 500 or dropped connection as it
+would see AWS's, and absorbs it or gives up as it would on AWS. (A client made straight from
+a sim session makes one attempt per call, so a test of the faults themselves sees each one.)
 
 A lost answer is the meanest: the call is applied (moto or a fake answers it, the resource
-exists), then `after-call` raises ConnectionClosedError, as when the connection drops after
-AWS processed the request. The caller sees a dropped connection, retries, and meets what its
-first attempt made ("already exists", "duplicate").
+exists), then the connection drops (ConnectionClosedError), as when it drops after AWS
+processed the request. The retry meets what the first attempt made ("already exists",
+"duplicate").
 """
 
 import hashlib
-import threading
 from dataclasses import dataclass, field
 from typing import FrozenSet, Iterable, Optional, Tuple
-
-from botocore.exceptions import ConnectionClosedError
-
-from .base import error_response
 
 # Throttling as each protocol family reports it; EC2 has its own code and status.
 _THROTTLE = {
@@ -99,10 +94,6 @@ class FaultPlan:
         return None
 
 
-def _connection_closed(service: str, region: str) -> ConnectionClosedError:
-    return ConnectionClosedError(endpoint_url=f"https://{service}.{region}.amazonaws.com/")
-
-
 class FaultInjector:
     """Applies a FaultPlan; its call counters live in the world's store."""
 
@@ -110,9 +101,6 @@ class FaultInjector:
         self.plan = plan
         self.store = store
         self.lock = store.lock
-        # the call (service, operation) whose answer is to be lost, per thread: botocore emits
-        # a call's before-call and after-call on the caller's thread, one call at a time
-        self._losing = threading.local()
 
     @property
     def state(self):
@@ -122,39 +110,21 @@ class FaultInjector:
         state.setdefault("failed_first_delete", [])
         return state
 
-    def check(self, service: str, operation: str, protocol: str):
-        """An error response for this call, or None to let it through; raises
-        ConnectionClosedError for a dropped connection. A call whose answer is to be lost
-        is let through, and after_call loses the answer."""
-        self._losing.call = None  # a call that never reached after-call (it raised) loses nothing later
+    def draw(self, service: str, operation: str) -> Optional[str]:
+        """The fault of this attempt at service.operation (FaultPlan.draw), counted."""
         with self.lock:
             key = f"{service}.{operation}"
             n = self.state["calls"].get(key, 0)
             self.state["calls"][key] = n + 1
-        fault = self.plan.draw(service, operation, n)
-        if fault is None:
-            return None
-        if fault == "dropped":
-            raise _connection_closed(service, self._region())
-        if fault == "lost_answer":
-            self._losing.call = (service, operation)
-            return None
+        return self.plan.draw(service, operation, n)
+
+    @staticmethod
+    def error_for(fault: str, service: str, protocol: str) -> Tuple[str, int, str]:
+        """(code, HTTP status, message) of a 'throttle' or 'server_error' as `service` answers it."""
         if fault == "throttle":
             family = "query" if protocol in ("query", "ec2") else "json"
-            code, status, message = _THROTTLE.get(service) or _THROTTLE[family]
-        else:
-            code, status, message = _SERVER_ERROR.get(service, _DEFAULT_SERVER_ERROR)
-        return error_response(code, message, status)
-
-    def after_call(self, service: str, operation: str, region: str) -> None:
-        """After the call was answered: raise ConnectionClosedError if its answer is lost."""
-        losing: Optional[Tuple[str, str]] = getattr(self._losing, "call", None)
-        self._losing.call = None
-        if losing == (service, operation):
-            raise _connection_closed(service, region)
-
-    def _region(self) -> str:
-        return self.store.section("meta").get("region", "us-east-1")
+            return _THROTTLE.get(service) or _THROTTLE[family]
+        return _SERVER_ERROR.get(service, _DEFAULT_SERVER_ERROR)
 
     def is_stuck(self, resource_id: str) -> bool:
         return resource_id.lower() in self.plan.stuck_creating

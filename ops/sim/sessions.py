@@ -44,7 +44,9 @@ _LOADER = _SharedLoader(
 )
 
 
-def isolated_session(region: str, direct: bool = False, keys: Optional[AccountKeys] = None) -> boto3.Session:
+def isolated_session(
+    region: str, direct: bool = False, keys: Optional[AccountKeys] = None, attempts: Optional[int] = None
+) -> boto3.Session:
     """A boto3 Session with `keys` (a persistent account's), else dummy credentials, that
     ignores the user's environment.
 
@@ -52,8 +54,9 @@ def isolated_session(region: str, direct: bool = False, keys: Optional[AccountKe
     variables and ~/.aws; the session is built without any environment variable behind
     its settings, with no config or credentials file, and with configured endpoint URLs
     ignored (AWS_ENDPOINT_URL* are read from os.environ by a separate provider).
-    direct: its clients ignore HTTP(S)_PROXY too (they talk to a local server); a
-    client's own Config still merges over that.
+    direct: its clients ignore HTTP(S)_PROXY too (they talk to a local server). attempts:
+    how many times its clients try a call (botocore's default otherwise). A client's own
+    Config still merges over both.
     """
     no_env = {
         name: (config_name, None, default, convert)
@@ -64,8 +67,13 @@ def isolated_session(region: str, direct: bool = False, keys: Optional[AccountKe
     core.set_config_variable("config_file", os.devnull)
     core.set_config_variable("credentials_file", os.devnull)
     core.set_config_variable("ignore_configured_endpoint_urls", True)
+    defaults: dict = {}
     if direct:
-        core.set_default_client_config(Config(proxies={}))
+        defaults["proxies"] = {}
+    if attempts is not None:
+        defaults["retries"] = {"total_max_attempts": attempts}
+    if defaults:
+        core.set_default_client_config(Config(**defaults))
     credentials = (
         _DUMMY_CREDENTIALS
         if keys is None

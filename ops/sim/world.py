@@ -6,8 +6,9 @@
 
 EC2, IAM, DynamoDB, STS and most of SSM are moto's (`moto.mock_aws`). Cloud9 (absent from
 moto), ElastiCache (no lifecycle, no endpoint in moto) and SSM Run Command (moto runs
-nothing) are fakes answering from botocore event handlers registered on the session, so
-real boto3 clients, with their validation, waiters and exception classes, talk to them.
+nothing) are fakes answering on the simulated network (transport.py) in each service's wire
+protocol, so real boto3 clients, with their validation, retries, waiters and exception
+classes, talk to them.
 Thin overlays add to moto what a rehearsal needs: DynamoDB tables pass through CREATING and
 DELETING, and EC2 refuses to delete a security group something still depends on.
 
@@ -22,9 +23,9 @@ With `home` (a folder), the world is persistent: the account outlives the proces
     world = SimWorld(VirtualClock(), home=Path(".ops/dry-run/account"))
 
 - `start()` finds the account's server (server.py: moto on a 127.0.0.1 port, plus the
-  endpoints' gates), or starts it detached; boto3 requests from the world's sessions are
-  rewritten to it in `before-send`, after botocore has validated and signed them with the
-  account's own keys (the server answers no one else: account_keys.py). The hosts' `aws`
+  endpoints' gates), or starts it detached; the transport sends the world's sessions'
+  requests to it, after botocore has validated and signed them with the account's own keys
+  (the server answers no one else: account_keys.py). The hosts' `aws`
   shim (hostcli.py) asks this process, which asks the server with the same keys.
 - The fakes' state is HOME/store.json, loaded and saved by every call under a file lock
   (persist.py). The clock's time is saved with it, and a new process's VirtualClock is
@@ -36,15 +37,14 @@ With `home` (a folder), the world is persistent: the account outlives the proces
 """
 
 import json
-import re
 import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Optional, Set, Tuple
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 import boto3
+from moto.core.models import botocore_stubber
 
 from ..paths import private_dir
 from .account_keys import SIGNED_URL_HEADER
@@ -57,20 +57,17 @@ from .elasticache import ElastiCacheBackend
 from .endpoints import DetachedEndpoints, InProcessEndpoints
 from .faults import FaultInjector, FaultPlan
 from .iam import IAMOverlay
-from .local_redis import LOOPBACK, PIDFILE
+from .local_redis import PIDFILE
 from .network import Attribution, SharedAttribution
 from .persist import STORE_FILE, PersistentStore
 from .processes import belongs_to, terminate
 from .server import SERVER_FILE, SimServer
 from .sessions import isolated_session
 from .ssm import SSMBackend
+from .transport import SimulatorStopped, Transport, check_destination, server_url, stash_call
 
 if TYPE_CHECKING:
     from moto.core.models import MockAWS
-
-
-class SimulatorStopped(RuntimeError):
-    pass
 
 
 class SimAccountLost(RuntimeError):
@@ -101,7 +98,6 @@ class SimWorld:
         self.store = PersistentStore(self.home) if self.home else SimStore()
         self.injector: Optional[FaultInjector] = None
         self.faults = faults
-        self.answered: Set[Tuple[str, str]] = set()  # (service, operation) pairs a fake or overlay answers
         # which local processes act for which instance
         self.attribution = SharedAttribution(self.home / "attribution") if self.home else Attribution()
         self.endpoints = DetachedEndpoints(self) if self.home else InProcessEndpoints(self)
@@ -119,6 +115,10 @@ class SimWorld:
         self.dynamodb = DynamoDBOverlay(self)
         self.iam = IAMOverlay(self)
         self._backends = [self.cloud9, self.elasticache, self.ssm, self.ec2, self.dynamodb, self.iam]
+        # (service, operation) -> the backend that answers it, or amends moto's answer
+        self.answering = {(b.service, op): b for b in self._backends for op in b.operations}
+        self.amending = {(b.service, op): b for b in self._backends for op in b.amended}
+        self.transport = Transport(self)
 
     # lifecycle
 
@@ -228,18 +228,18 @@ class SimWorld:
     # sessions
 
     def session(self) -> boto3.Session:
-        """A fresh Session wired to this world; clients made from it inherit the fakes."""
+        """A fresh Session wired to this world: its clients' requests go to the transport.
+        They make one attempt per call unless their own Config says otherwise (ops.aws.Aws's
+        clients retry on the run's clock; botocore's own retries would sleep in real time)."""
         if not self.started:
             raise SimulatorStopped("start the SimWorld before asking it for a session")
-        session = self._isolated_session()
+        session = self._isolated_session(attempts=1)
         events = session.events
-        events.register("before-call.*.*", self._preflight_moto_call, unique_id="ops-sim-preflight")
-        for backend in self._backends:
-            backend.register(events)
-        events.register_last("before-send", self._route_request, unique_id="ops-sim-guard")
-        # after every other after-call handler (the overlays' own ones are more specific, so
-        # they run first): a lost answer loses it once the world has applied the call
-        events.register_last("after-call", self._lose_answer, unique_id="ops-sim-lost-answer")
+        events.register("before-parameter-build", stash_call, unique_id="ops-sim-stash")
+        # the transport asks moto itself, after the faults and fakes: moto's own before-send
+        # hook would apply every request a second time
+        events.unregister("before-send", botocore_stubber)
+        events.register_first("before-send", self.transport, unique_id="ops-sim-transport")
         return session
 
     def client(self, service: str):
@@ -255,10 +255,10 @@ class SimWorld:
                 self._clients[service] = internal.client(service)
             return self._clients[service]
 
-    def _isolated_session(self) -> boto3.Session:
+    def _isolated_session(self, attempts: Optional[int] = None) -> boto3.Session:
         if self.server is None:
-            return isolated_session(self.region)
-        return isolated_session(self.region, direct=True, keys=self.server.keys)
+            return isolated_session(self.region, attempts=attempts)
+        return isolated_session(self.region, direct=True, keys=self.server.keys, attempts=attempts)
 
     @property
     def faults(self) -> Optional[FaultPlan]:
@@ -279,53 +279,13 @@ class SimWorld:
     def timestamp(self, at: float):
         return to_datetime(self.store.section("meta"), at)
 
-    # event handlers
-
-    def preflight(self, model):
-        """Before any call: an injected fault, if one is due, else settle the clock's effects."""
-        injector = self.injector
-        if injector:
-            service_model = model.service_model
-            fault = injector.check(service_model.service_id.hyphenize(), model.name, service_model.protocol)
-            if fault is not None:
-                return fault
-        self.settle()
-        return None
-
-    def _preflight_moto_call(self, model, **_):
-        if (model.service_model.service_id.hyphenize(), model.name) in self.answered:
-            return None  # its own handler runs the preflight
-        return self.preflight(model)
-
-    def _lose_answer(self, model, **_):
-        """After any call: raise the dropped connection of a lost answer, if one is due."""
-        injector = self.injector
-        if injector:
-            injector.after_call(model.service_model.service_id.hyphenize(), model.name, self.region)
-
     def _route_request(self, request, **_):
-        """Last line of defence: nothing made by a sim session may leave the machine.
-
-        In-process, moto answers every *.amazonaws.com request while the world runs;
-        anything else (an explicit endpoint_url, a stopped world) would otherwise go to the
-        network. A persistent world sends *.amazonaws.com requests to its server instead."""
-        url = urlsplit(request.url)
-        host = url.hostname or ""
-        if not self.started:
-            raise SimulatorStopped(f"the SimWorld is stopped; refusing to send {request.url}")
-        if not host.endswith(".amazonaws.com"):
-            raise SimulatorStopped(f"a dry run never sends requests to {host}")
+        """The simulator's own clients' requests: moto answers them in-process while the world
+        runs; a persistent world sends them to its server. Nothing else leaves the machine."""
+        check_destination(self, request.url)
         if self.server is not None:
-            path = url.path
-            bucket = _S3_VIRTUAL_HOST.match(host)
-            if bucket:  # the server knows the bucket only from the path
-                path = f"/{bucket.group(1)}{path}"
             request.headers[SIGNED_URL_HEADER] = request.url  # for the server's check of the signature
-            request.url = urlunsplit(("http", f"{LOOPBACK}:{self.server.port}", path, url.query, ""))
-
-
-# bucket.s3.amazonaws.com, bucket.s3.us-west-2.amazonaws.com: S3's virtual-hosted addressing
-_S3_VIRTUAL_HOST = re.compile(r"^(.+)\.s3(?:[.-][a-z0-9-]+)?\.amazonaws\.com$")
+            request.url = server_url(request.url, self.server.port)
 
 
 def _account_pids(home: Path):

@@ -228,7 +228,7 @@ class CacheAsideDemo(StepType):
         world = getattr(ctx.aws, "world", None)
         ca_file = world.ca_file if args["tls"] and world is not None else None
         try:
-            # a throttled read starts the demo again (on AWS, botocore's retries absorb most of them)
+            # the client retries a throttled read itself, on the run's clock (ops.aws)
             report = ctx.call(
                 run_demo,
                 redis_url=url,

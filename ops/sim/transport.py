@@ -1,0 +1,135 @@
+"""The simulated network between a dry run's clients and its account.
+
+Every request a client of `SimWorld.session()` sends is handed, in botocore's `before-send`
+event, to `Transport`, which answers it in place of the network. That event fires inside
+botocore's retry loop, once per attempt, so whatever the client's retry mode does with a
+throttle, a 500 or a dropped connection from AWS, it does with the simulator's. Per attempt:
+
+1. The fault plan's draw (faults.py): a dropped connection (nothing is applied), a throttle
+   or a server error in the service's own protocol (nothing is applied), or a lost answer
+   (applied below, then the connection drops: the retry meets what the first attempt made).
+2. The world settles what its clock says has happened since the last call.
+3. A fake's answer (Cloud9, ElastiCache, SSM Run Command) or an overlay's refusal; else
+4. moto's: the in-process mock's, or the persistent account's server's over loopback.
+5. An overlay's amendment of moto's successful answer (a new table is CREATING).
+
+Nothing a sim session sends can leave the machine: a request for anything but an
+*.amazonaws.com host, or to a stopped world, is refused.
+"""
+
+import copy
+import re
+from typing import Any, Dict
+from urllib.parse import urlsplit, urlunsplit
+
+from botocore.awsrequest import AWSPreparedRequest
+from botocore.exceptions import ConnectionClosedError
+from moto.core.models import botocore_stubber
+
+from . import wire
+from .account_keys import SIGNED_URL_HEADER
+from .base import PARAMS_KEY, SimError
+from .local_redis import LOOPBACK
+
+MODEL_KEY = "ops_sim_operation"  # in a call's botocore context: the operation's model (PARAMS_KEY: its parameters)
+
+# bucket.s3.amazonaws.com, bucket.s3.us-west-2.amazonaws.com: S3's virtual-hosted addressing
+_S3_VIRTUAL_HOST = re.compile(r"^(.+)\.s3(?:[.-][a-z0-9-]+)?\.amazonaws\.com$")
+
+
+class SimulatorStopped(RuntimeError):
+    pass
+
+
+def stash_call(params, model, context, **_) -> None:
+    """before-parameter-build: keep the caller's parameters and the operation for the
+    transport (botocore hands `before-send` only the serialized request and its context)."""
+    context[PARAMS_KEY] = copy.deepcopy(params)
+    context[MODEL_KEY] = model
+
+
+def server_url(url: str, port: int) -> str:
+    """An AWS request URL as the persistent account's server on loopback takes it."""
+    parts = urlsplit(url)
+    path = parts.path
+    bucket = _S3_VIRTUAL_HOST.match(parts.hostname or "")
+    if bucket:  # the server knows the bucket only from the path
+        path = f"/{bucket.group(1)}{path}"
+    return urlunsplit(("http", f"{LOOPBACK}:{port}", path, parts.query, ""))
+
+
+def check_destination(world, url: str) -> None:
+    if not world.started:
+        raise SimulatorStopped(f"the SimWorld is stopped; refusing to send {url}")
+    host = urlsplit(url).hostname or ""
+    if not host.endswith(".amazonaws.com"):
+        raise SimulatorStopped(f"a dry run never sends requests to {host}")
+
+
+class Transport:
+    def __init__(self, world):
+        """world: the SimWorld whose account this network leads to."""
+        self.world = world
+        self._http: Any = None  # a persistent account's connection pool, made on first use
+
+    def __call__(self, request, event_name: str = "", **_):
+        world = self.world
+        check_destination(world, request.url)
+        context: Dict[str, Any] = request.context or {}
+        model = context.get(MODEL_KEY)
+        if model is None:
+            raise SimulatorStopped(f"a dry run sends only API calls made by a client, not {request.url}")
+        service = model.service_model.service_id.hyphenize()
+        injector = world.injector
+        fault = injector.draw(service, model.name) if injector else None
+        if fault == "dropped":
+            raise self._connection_closed(service)
+        if fault in ("throttle", "server_error"):
+            assert injector is not None
+            code, status, message = injector.error_for(fault, service, model.service_model.protocol)
+            return wire.error(model, request.url, code, message, status)
+        response = self._apply(request, model, service, context.get(PARAMS_KEY, {}), event_name)
+        if fault == "lost_answer":
+            _ = response.content  # the whole answer was sent; it never arrives
+            raise self._connection_closed(service)
+        return response
+
+    def _connection_closed(self, service: str) -> ConnectionClosedError:
+        return ConnectionClosedError(endpoint_url=f"https://{service}.{self.world.region}.amazonaws.com/")
+
+    def _apply(self, request, model, service: str, params: dict, event_name: str):
+        world = self.world
+        world.settle()
+        backend = world.answering.get((service, model.name))
+        if backend is not None:
+            try:
+                parsed = backend.answer(model.name, params)
+            except SimError as e:
+                return wire.error(model, request.url, e.code, e.message, e.status)
+            if parsed is not None:
+                return wire.answer(model, request.url, parsed)
+        response = self._moto(request, event_name)
+        amender = world.amending.get((service, model.name))
+        if amender is not None and response.status_code < 300:
+            parsed = wire.parse(model, response)
+            amender.amend(model.name, params, parsed)
+            response = wire.answer(model, request.url, parsed)
+        return response
+
+    def _moto(self, request, event_name: str):
+        server = self.world.server
+        if server is None:  # moto's mock runs in this process
+            response = botocore_stubber(event_name, request)
+            if response is None:
+                raise SimulatorStopped(f"moto does not answer {request.url}; a dry run never sends it out")
+            return response
+        headers = request.headers.copy()
+        headers[SIGNED_URL_HEADER] = request.url  # the server checks the signature against it
+        routed = AWSPreparedRequest(
+            request.method, server_url(request.url, server.port), headers, request.body, request.stream_output
+        )
+        if self._http is None:
+            from botocore.httpsession import URLLib3Session
+
+            self._http = URLLib3Session(proxies={}, timeout=60)
+        return self._http.send(routed)
