@@ -323,7 +323,7 @@ def test_the_demo_script_runs_nothing_but_what_it_should(
         ["base64", "-d"],
         ["tar", "-xz"],
         ["python3", "-m", "venv", "venv"],
-        ["pip", "install", "--quiet", "--disable-pip-version-check", "redis", "boto3", "click"],
+        ["pip", "install", "--quiet", "--disable-pip-version-check", "redis", "boto3", "click", "tenacity"],
         ["seq", "1", "24"],
     ]
     assert sorted(map(tuple, argvs[:3])) == sorted(map(tuple, expected[:3]))  # a pipeline: any order

@@ -31,21 +31,39 @@ def seed_items() -> List[dict]:
 
 
 def load_seed(dynamodb_client, table_name: str, *, sleep: Callable[[float], None] = time.sleep) -> int:
-    """Write every seed item (idempotent: puts overwrite), 25 per BatchWriteItem call,
-    resending UnprocessedItems with exponential backoff. Returns the number of items."""
+    """Write every seed item (idempotent: puts overwrite), 25 per BatchWriteItem call.
+    Returns the number of items."""
     items = seed_items()
     for start in range(0, len(items), BATCH_SIZE):
-        pending = {table_name: [{"PutRequest": {"Item": item}} for item in items[start : start + BATCH_SIZE]]}
-        for attempt in range(MAX_ATTEMPTS):
-            if attempt:
-                sleep(min(0.05 * 2**attempt, 2.0))
-            pending = dynamodb_client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-            if not pending:
-                break
-        else:
-            left = sum(len(requests) for requests in pending.values())
-            raise SeedLoadError(
-                f"{left} seed items were still unprocessed after {MAX_ATTEMPTS} "
-                f"attempts (table {table_name!r} is being throttled)"
-            )
+        _write_batch(dynamodb_client, table_name, items[start : start + BATCH_SIZE], sleep)
     return len(items)
+
+
+def _write_batch(dynamodb_client, table_name: str, batch: List[dict], sleep: Callable[[float], None]) -> None:
+    """One batch, its UnprocessedItems re-sent with exponential backoff. A BatchWriteItem that
+    leaves items unprocessed (a throttled partition) was answered 200, so the client's own
+    retries (botocore's, for throttled or failed calls) never see it: this is the one retry
+    layer of the demo's own."""
+    from tenacity import RetryError, Retrying, retry_if_result, stop_after_attempt, wait_exponential
+
+    pending = {table_name: [{"PutRequest": {"Item": item}} for item in batch]}
+
+    def write() -> dict:
+        nonlocal pending
+        pending = dynamodb_client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        return pending
+
+    retrying = Retrying(
+        retry=retry_if_result(bool),
+        stop=stop_after_attempt(MAX_ATTEMPTS),
+        wait=wait_exponential(multiplier=0.05, max=2.0),
+        sleep=sleep,
+    )
+    try:
+        retrying(write)
+    except RetryError:
+        left = sum(len(requests) for requests in pending.values())
+        raise SeedLoadError(
+            f"{left} seed items were still unprocessed after {MAX_ATTEMPTS} "
+            f"attempts (table {table_name!r} is being throttled)"
+        ) from None

@@ -60,7 +60,7 @@ _PREPARE = Template(
     "set -e\n"
     'work=$(mktemp -d); trap \'rm -rf "$work"\' EXIT; cd "$work"\n'
     "printf '%s' \"$OPS_DEMO_BUNDLE\" | base64 -d | tar -xz\n"
-    "python3 -m venv venv && venv/bin/pip install --quiet --disable-pip-version-check redis boto3 click\n"
+    "python3 -m venv venv && venv/bin/pip install --quiet --disable-pip-version-check redis boto3 click tenacity\n"
     # the table policy was just attached: IAM takes a few seconds to apply it
     "for i in $(seq 1 24); do venv/bin/python -c 'import boto3, os; "
     'boto3.client("dynamodb", region_name=os.environ["OPS_REGION"])'
