@@ -12,6 +12,8 @@ What it reproduces, and where the behaviour comes from:
   `ssm.register` seconds since launch to register. Anything else: InvalidInstanceId,
   "Instances [[i-...]] not in a valid state for account 123456789012" (the text users
   quote). A Cloud9 CONNECT_SSH instance has no instance profile, so it is not one.
+  DescribeInstanceInformation filtered by InstanceIds answers InvalidInstanceId too for any
+  that is not (yet) one: the service model lists it for that case (the agent not registered).
 - GetCommandInvocation: InvocationDoesNotExist just after sending (botocore's
   command_executed waiter retries on it) and for unknown ids; InProgress until
   `ssm.command` has passed; then Success / Failed (exit code in ResponseCode) / TimedOut.
@@ -324,8 +326,12 @@ class SSMBackend(Backend):
             else:
                 raise InvalidFilterKey(f"ops sim: filter key {key} is not simulated")
         now = self.timestamp(self.now())
+        managed = self.managed_instances()
+        unregistered = sorted((wanted_ids or set()) - set(managed))
+        if unregistered:  # SSM Agent has not registered them (yet): the model's InvalidInstanceId
+            raise InvalidInstanceId(unregistered)
         items = []
-        for iid, instance in sorted(self.managed_instances().items()):
+        for iid, instance in sorted(managed.items()):
             if wanted_ids is not None and iid not in wanted_ids:
                 continue
             if wanted_ping is not None and "Online" not in wanted_ping:

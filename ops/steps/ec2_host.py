@@ -442,9 +442,12 @@ class ClientHost(StepType):
         ssm = ctx.client("ssm")
 
         def online():
-            found = ctx.call(
-                ssm.describe_instance_information, Filters=[{"Key": "InstanceIds", "Values": [instance_id]}]
-            )["InstanceInformationList"]
+            try:
+                found = ctx.call(
+                    ssm.describe_instance_information, Filters=[{"Key": "InstanceIds", "Values": [instance_id]}]
+                )["InstanceInformationList"]
+            except ssm.exceptions.InvalidInstanceId:  # SSM answers so until the agent registers
+                return RETRY, "SSM agent not registered yet"
             if not found:
                 return RETRY, "SSM agent not registered yet"
             status = found[0].get("PingStatus", "?")

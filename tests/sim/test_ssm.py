@@ -118,6 +118,8 @@ def test_only_managed_instances_take_commands(world, session, clock):
     )["Instances"][0]["InstanceId"]
     with pytest.raises(ssm.exceptions.InvalidInstanceId):
         ssm.send_command(InstanceIds=[managed], **send)  # SSM Agent not registered yet
+    with pytest.raises(ssm.exceptions.InvalidInstanceId):  # nor is it described by id (issue 15)
+        ssm.describe_instance_information(Filters=[{"Key": "InstanceIds", "Values": [managed]}])
     clock.sleep(world.durations["ssm.register"])
     [info] = ssm.describe_instance_information()["InstanceInformationList"]
     assert (info["InstanceId"], info["PingStatus"], info["IamRole"]) == (managed, "Online", "ssm")
