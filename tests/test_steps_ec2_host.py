@@ -305,3 +305,48 @@ def test_a_relaunch_whose_token_names_a_dead_instance_launches_a_new_one(world, 
     assert [r.attrs["launch"] for r in again.state.live() if r.kind == "ec2-instance"] == [2]
     assert teardown(again.state, aws, world.clock, again.reporter, again.settings, "host-lab") == []
     assert tagged_resources(aws, lab="host-lab") == []
+
+
+SUBNET_LAB = LAB.replace("with: {}", "with:\n      subnet_id: {subnet}")
+
+
+def test_a_subnet_that_assigns_no_public_ip_gets_one_asked_for_and_the_host_registers(world, aws, tmp_path):
+    """A public subnet (an internet gateway) that does not auto-assign public IPv4: an instance
+    launched there has no address, its SSM Agent never reaches SSM and the step would wait out
+    ssm.online; the launch asks for an address instead (issue 15)."""
+    ec2 = aws.client("ec2")
+    default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [default_vpc]}])["Subnets"][0]["SubnetId"]
+    ec2.modify_subnet_attribute(SubnetId=subnet, MapPublicIpOnLaunch={"Value": False})
+    runner = make_runner(playbook_from(SUBNET_LAB.format(subnet=subnet)), aws, tmp_path)
+    outputs = runner.apply()["host"]
+    host = instance(aws, outputs["instance_id"])
+    assert host["SubnetId"] == subnet and host.get("PublicIpAddress")
+    assert [g["GroupId"] for g in host["SecurityGroups"]] == [outputs["security_group_id"]]
+    assert teardown(runner.state, aws, world.clock, runner.reporter, runner.settings, "host-lab") == []
+    assert live_instances(aws) == []
+
+
+def test_a_subnet_with_no_way_to_ssm_is_refused_before_anything_is_created(world, aws, tmp_path):
+    """No internet gateway, no NAT, no ssm endpoint: the host could never register. The run's
+    preflight refuses it naming the playbook line; the step itself refuses before launching."""
+    from ops.commands.lab import check_before_run
+    from ops.errors import BadInput
+
+    ec2 = aws.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.8.1.0/24")["Subnet"]["SubnetId"]
+    playbook = playbook_from(SUBNET_LAB.format(subnet=subnet))
+    with pytest.raises(BadInput) as refused:
+        check_before_run(playbook, lambda: aws, dry_run=True)
+    assert "no route to the internet" in str(refused.value) and refused.value.line == 7
+    assert "NAT gateway" in refused.value.hint
+    runner = make_runner(playbook, aws, tmp_path)
+    with pytest.raises(StepFailed, match="could never reach Systems Manager"):
+        runner.apply()
+    assert live_instances(aws) == []
+    endpoint = ec2.create_vpc_endpoint(
+        VpcId=vpc, ServiceName=f"com.amazonaws.{aws.region}.ssm", VpcEndpointType="Interface", SubnetIds=[subnet]
+    )
+    assert endpoint["VpcEndpoint"]["VpcEndpointId"]
+    check_before_run(playbook, lambda: aws, dry_run=True)  # an ssm endpoint is a way: accepted

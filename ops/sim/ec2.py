@@ -1,5 +1,5 @@
-"""What moto's EC2 lets slide and a rehearsal must not: deleting a security group in use, and
-launching again for a re-sent RunInstances.
+"""What moto's EC2 lets slide and a rehearsal must not: deleting a security group in use,
+launching again for a re-sent RunInstances, and a network with no way out.
 
 moto ignores RunInstances' ClientToken; EC2 answers a request repeating an earlier one's
 token with the instances that one launched, launching none (Run_Instance_Idempotency in the
@@ -9,9 +9,15 @@ moto 5.2 deletes a group that another group's rule references, that a running in
 uses, and even a VPC's `default` group. AWS refuses: DependencyViolation ("resource sg-...
 has a dependent object") and CannotDelete. The same dependency check decides whether a
 Cloud9 environment's deletion can remove its instance security group.
+
+moto's default VPC has no internet gateway; AWS's has one, with a 0.0.0.0/0 route in its
+main route table (connect_default_vpc gives it one). An instance's SSM Agent reaches
+Systems Manager only through the internet with a public IPv4 address, through a NAT, or
+through an `ssm` interface endpoint in its VPC (reaches_ssm): an instance in a private
+subnet without those never registers, as on AWS.
 """
 
-from typing import List
+from typing import List, Set
 
 from .base import Backend, SimError
 
@@ -43,9 +49,7 @@ def security_group_dependents(world, group_id: str) -> List[str]:
                 break
     for reservation in ec2.describe_instances()["Reservations"]:
         for instance in reservation["Instances"]:
-            if instance["State"]["Name"] != "terminated" and any(
-                g["GroupId"] == group_id for g in instance.get("SecurityGroups", [])
-            ):
+            if instance["State"]["Name"] != "terminated" and group_id in instance_groups(instance):
                 found.append(instance["InstanceId"])
     found.extend(world.elasticache.clusters_using(group_id))
     return found
@@ -54,7 +58,7 @@ def security_group_dependents(world, group_id: str) -> List[str]:
 class EC2Overlay(Backend):
     service = "ec2"
     operations = ("DeleteSecurityGroup", "RunInstances")
-    amended = ("RunInstances",)
+    amended = ("RunInstances", "DescribeInstances")
 
     @property
     def launched(self):
@@ -101,6 +105,7 @@ class EC2Overlay(Backend):
     def amend_run_instances(self, params, parsed):
         """Record when each instance booted, on the world's clock (SSM Agent registers later),
         and the launch's ClientToken."""
+        _list_interface_groups(parsed.get("Instances", []))
         ids = [instance["InstanceId"] for instance in parsed.get("Instances", [])]
         for instance_id in ids:
             self.launched.setdefault(instance_id, self.now())
@@ -108,5 +113,70 @@ class EC2Overlay(Backend):
         if token:
             self.client_tokens.setdefault(token, ids)
 
+    def amend_describe_instances(self, params, parsed):
+        _list_interface_groups([i for r in parsed.get("Reservations", []) for i in r.get("Instances", [])])
+
     def launched_at(self, instance_id: str):
         return self.launched.get(instance_id)
+
+
+def connect_default_vpc(world) -> None:
+    """Give the default VPC the internet gateway and default route AWS's has (once)."""
+    ec2 = world.client("ec2")
+    vpc_id = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    attached = [{"Name": "attachment.vpc-id", "Values": [vpc_id]}]
+    if ec2.describe_internet_gateways(Filters=attached)["InternetGateways"]:
+        return
+    gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc_id)
+    main = [{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "association.main", "Values": ["true"]}]
+    table = ec2.describe_route_tables(Filters=main)["RouteTables"][0]["RouteTableId"]
+    ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+
+
+def default_routes(ec2, subnet_id: str, vpc_id: str) -> List[dict]:
+    """The 0.0.0.0/0 routes of a subnet's route table (its own, else its VPC's main one)."""
+    tables = (
+        ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])["RouteTables"]
+        or ec2.describe_route_tables(
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "association.main", "Values": ["true"]}]
+        )["RouteTables"]
+    )
+    return [r for t in tables for r in t.get("Routes", []) if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
+
+
+def reaches_ssm(world, instance: dict) -> bool:
+    """Can this instance's SSM Agent reach Systems Manager (see the module's docstring)?"""
+    ec2 = world.client("ec2")
+    subnet_id, vpc_id = instance.get("SubnetId"), instance.get("VpcId")
+    if not subnet_id or not vpc_id:
+        return False
+    routes = default_routes(ec2, subnet_id, vpc_id)
+    if any(r.get("NatGatewayId") or r.get("InstanceId") or r.get("NetworkInterfaceId") for r in routes):
+        return True
+    if instance.get("PublicIpAddress") and any(r.get("GatewayId", "").startswith("igw-") for r in routes):
+        return True
+    endpoint = [
+        {"Name": "vpc-id", "Values": [vpc_id]},
+        {"Name": "service-name", "Values": [f"com.amazonaws.{world.region}.ssm"]},
+    ]
+    return bool(ec2.describe_vpc_endpoints(Filters=endpoint)["VpcEndpoints"])
+
+
+def instance_groups(instance: dict) -> Set[str]:
+    """An instance's security groups. moto lists the groups of a launch that gave them in
+    NetworkInterfaces on the interface only; AWS lists them on the instance too."""
+    groups = {g["GroupId"] for g in instance.get("SecurityGroups", [])}
+    for interface in instance.get("NetworkInterfaces", []):
+        groups.update(g["GroupId"] for g in interface.get("Groups", []))
+    return groups
+
+
+def _list_interface_groups(instances: List[dict]) -> None:
+    """Answer with the instance's groups as AWS does (see instance_groups)."""
+    for instance in instances:
+        if not instance.get("SecurityGroups"):
+            listed = {}
+            for interface in instance.get("NetworkInterfaces", []):
+                listed.update({g["GroupId"]: g for g in interface.get("Groups", [])})
+            instance["SecurityGroups"] = list(listed.values())

@@ -36,6 +36,7 @@ import threading
 from pathlib import Path
 from typing import Callable, Dict, Optional
 
+from .ec2 import instance_groups
 from .local_redis import LOOPBACK
 
 _HOLD_SECONDS = 30
@@ -135,7 +136,7 @@ def admits(ec2, group_ids, instance_id: str, port: int) -> bool:
     instance = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
     if instance["State"]["Name"] != "running":
         return False
-    sources = {g["GroupId"] for g in instance.get("SecurityGroups", [])}
+    sources = instance_groups(instance)
     address = ipaddress.ip_address(instance.get("PrivateIpAddress", "0.0.0.0"))
     for group in ec2.describe_security_groups(GroupIds=list(group_ids))["SecurityGroups"]:
         for rule in group.get("IpPermissions", []):

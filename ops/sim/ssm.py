@@ -9,7 +9,8 @@ What it reproduces, and where the behaviour comes from:
 
 - Only managed nodes take commands: a Cloud9 CONNECT_SSM instance once its environment is
   ready, or a running EC2 instance with an instance profile whose SSM Agent has had
-  `ssm.register` seconds since launch to register. Anything else: InvalidInstanceId,
+  `ssm.register` seconds since launch to register, if it can reach SSM at all (a public
+  IPv4 address and an internet gateway, a NAT, or an endpoint: ec2.py). Anything else: InvalidInstanceId,
   "Instances [[i-...]] not in a valid state for account 123456789012" (the text users
   quote). A Cloud9 CONNECT_SSH instance has no instance profile, so it is not one.
   DescribeInstanceInformation filtered by InstanceIds answers InvalidInstanceId too for any
@@ -47,6 +48,7 @@ import uuid
 from typing import Any, Dict, Optional
 
 from .base import ACCOUNT_ID, Backend, SimError
+from .ec2 import reaches_ssm
 from .processes import alive
 from .tls import CA_FILE
 
@@ -225,8 +227,10 @@ class SSMBackend(Backend):
                         online[iid] = instance
                     continue
                 launched = self.world.ec2.launched_at(iid)
-                if instance.get("IamInstanceProfile") and (
-                    launched is None or now >= launched + self.world.durations["ssm.register"]
+                if (
+                    instance.get("IamInstanceProfile")
+                    and (launched is None or now >= launched + self.world.durations["ssm.register"])
+                    and reaches_ssm(self.world, instance)
                 ):
                     online[iid] = instance
         return online

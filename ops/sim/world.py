@@ -52,7 +52,7 @@ from .base import SimStore, to_datetime, wall_anchor
 from .cloud9 import Cloud9Backend
 from .durations import DEFAULT_DURATIONS
 from .dynamodb import DynamoDBOverlay
-from .ec2 import EC2Overlay
+from .ec2 import EC2Overlay, connect_default_vpc
 from .elasticache import ElastiCacheBackend
 from .endpoints import DetachedEndpoints, InProcessEndpoints
 from .faults import FaultInjector, FaultPlan
@@ -139,6 +139,7 @@ class SimWorld:
         for backend in self._backends:  # an empty account's state, rather than none
             self.store.section(backend.service)
         self._running = True
+        connect_default_vpc(self)
         return self
 
     def _open_account(self) -> None:

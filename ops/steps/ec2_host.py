@@ -13,7 +13,7 @@ still sees the terminated instance's network interface), then the IAM pieces, ne
 from typing import Any, Dict, List, Optional
 
 from ..aws import error_code, error_message
-from ..errors import StepFailed
+from ..errors import BadInput, StepFailed
 from ..instance_types import instance_type_problem
 from ..model import Change, Found, Resource, ResourceKind, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
@@ -29,6 +29,7 @@ from .iam import (
     instance_role_grants,
     run_scoped_name,
 )
+from .ssm_routes import NO_ROUTE_HINT, literal_subnet, ssm_access
 
 AL2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 INSTANCE, GROUP = "ec2-instance", "security-group"
@@ -227,7 +228,14 @@ class ClientHost(StepType):
         Grant(["ssm:GetParameter"], [arn("ssm", "parameter/{image_parameter_path}", account="*")]),
         Grant(["ssm:DescribeInstanceInformation"], why="SSM defines no resource type for listing managed instances"),
         Grant(
-            ["ec2:DescribeVpcs", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeInstances"],
+            [
+                "ec2:DescribeVpcs",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeInstances",
+                "ec2:DescribeRouteTables",
+                "ec2:DescribeVpcEndpoints",
+            ],
             why="EC2 defines no resource type for Describe* calls",
         ),
         Grant(["ec2:CreateSecurityGroup"], [arn("ec2", "vpc/*")]),
@@ -257,6 +265,27 @@ class ClientHost(StepType):
             "instance_profile": host,
             "image_parameter": None if names["image_id"] else names["image_parameter"],
         }
+
+    @classmethod
+    def preflight(cls, playbook, step, account, dry_run: bool) -> None:
+        """A subnet the playbook names must let the host reach SSM, before anything is made."""
+        subnet = literal_subnet(step)
+        aws = account() if subnet else None
+        if aws is None:
+            return
+        try:
+            _, problem = ssm_access(aws, subnet)
+        except aws.client("ec2").exceptions.ClientError as exc:
+            if error_code(exc) != "InvalidSubnetID.NotFound":
+                raise
+            problem = f"subnet {subnet} does not exist in {aws.region}"
+        if problem:
+            raise BadInput(
+                f"step '{step.name}': {problem}. Nothing was created.",
+                NO_ROUTE_HINT,
+                playbook.source,
+                step.arg_lines.get("subnet_id", step.line),
+            )
 
     # --- names and the image ---------------------------------------------------------
 
@@ -395,6 +424,18 @@ class ClientHost(StepType):
         )
         if args["subnet_id"]:
             request["SubnetId"] = args["subnet_id"]
+            needs_public_ip, problem = ssm_access(ctx, args["subnet_id"])
+            if problem:
+                raise StepFailed(ctx.step, f"{problem}.", NO_ROUTE_HINT)
+            if needs_public_ip:  # an internet gateway, but no address of its own: ask for one
+                request["NetworkInterfaces"] = [
+                    {
+                        "DeviceIndex": 0,
+                        "SubnetId": request.pop("SubnetId"),
+                        "Groups": request.pop("SecurityGroupIds"),
+                        "AssociatePublicIpAddress": True,
+                    }
+                ]
         resource = _intent(ctx, recorded, INSTANCE, name, name=name, launch=launch)
         ec2 = ctx.client("ec2")
         launched: Dict[str, Any] = {}
