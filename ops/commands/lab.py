@@ -12,7 +12,7 @@ import dataclasses
 import shlex
 from typing import Any, Dict, List, Optional
 
-from ..aws import RateLimiter, aws_failure
+from ..aws import RateLimiter, aws_failure, is_transient
 from ..engine.inventory import tagged_resources
 from ..engine.lock import hold_locks
 from ..engine.playbook import Playbook
@@ -332,13 +332,33 @@ def teardown_all(
     if aws.dry_run and check_account:
         for run in runs:
             try:
-                failed[run.name] += tagged_resources(aws, lab=run.name, run=run.state.run_id)
+                failed[run.name] += _leftovers(aws, run)
             except Exception as exc:  # noqa: BLE001 - out of retries: say the check is missing, never crash
                 failure = aws_failure(exc)
                 if failure is None:
                     raise
                 failed[run.name].append(f"(the account could not be checked for leftovers: {failure.message})")
     return {lab: list(dict.fromkeys(items)) for lab, items in failed.items()}
+
+
+CHECK_TRIES, CHECK_PAUSE = 3, 30.0  # the account check, when a listing ran out of botocore's retries
+
+
+def _leftovers(aws, run: LabRun) -> List[str]:
+    """What the account still holds of this run, by its tags. The answer is what tells the user
+    nothing keeps billing, so a listing that ran out of its client's retries (throttling,
+    or botocore's retry quota spent by a run that met many faults) is asked again after a
+    pause, on the run's clock, before the check is reported missing."""
+    from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixed
+
+    retrying = Retrying(
+        retry=retry_if_exception(is_transient),
+        stop=stop_after_attempt(CHECK_TRIES),
+        wait=wait_fixed(CHECK_PAUSE),
+        sleep=aws.clock.sleep,
+        reraise=True,
+    )
+    return retrying(tagged_resources, aws, lab=run.name, run=run.state.run_id)
 
 
 def lab_states(store, lab: str) -> List[RunState]:
