@@ -270,8 +270,8 @@ class ClientHost(StepType):
     def preflight(cls, playbook, step, account, dry_run: bool) -> None:
         """A subnet the playbook names must let the host reach SSM, before anything is made."""
         subnet = literal_subnet(step)
-        aws = account() if subnet else None
-        if aws is None:
+        aws = account() if subnet is not None else None
+        if subnet is None or aws is None:
             return
         try:
             _, problem = ssm_access(aws, subnet)
