@@ -13,6 +13,12 @@ and teardown are patient.
 
 aws_failure() turns network, credential, permission and throttling failures into one
 paragraph and an exit code (ops.errors), for the CLI's error boundary and for `ops doctor`.
+
+Code that expects an error catches it by what it is: the client's modeled exception where the
+service models it (`except client.exceptions.NoSuchEntityException:`), else botocore's
+ClientError with error_code() (EC2 models none; ResourceKind.not_found lists codes of any
+service); transient failures also come as BotoCoreError (no answer). A handler that must catch
+everything says why (`# noqa: BLE001 - <reason>`; tests/test_error_matching.py checks).
 """
 
 import os

@@ -122,13 +122,15 @@ class ResourceKind:
 
     def state_of(self, aws: Any, resource_id: str) -> str:
         """live_state, or 'gone' when AWS says there is no such resource."""
+        from botocore.exceptions import ClientError  # not_found: codes, for any service (EC2 models none)
+
         from .aws import error_code
 
         if self.live_state is None:
             return "recorded"
         try:
             return self.live_state(aws, resource_id)
-        except Exception as exc:  # noqa: BLE001
+        except ClientError as exc:
             if error_code(exc) in self.not_found:
                 return "gone"
             raise

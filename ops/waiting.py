@@ -67,6 +67,8 @@ def wait_until(
     Throttling and transient errors count as RETRY with a doubled delay, so a waiter's
     throttling never fails the step. Raises WaitTimeout at the deadline, WaitFailed on FAILURE.
     """
+    from botocore.exceptions import BotoCoreError, ClientError
+
     started = clock.now()
     status = "unknown"
     backoff = 1.0
@@ -74,7 +76,7 @@ def wait_until(
         try:
             outcome, status = check()
             backoff = 1.0
-        except Exception as exc:  # noqa: BLE001 - only transient AWS errors are swallowed
+        except (ClientError, BotoCoreError) as exc:  # only the transient ones are waited out (is_transient)
             if not is_transient(exc):
                 raise
             outcome = RETRY
@@ -99,6 +101,7 @@ def waiter_check(
     """A check() for wait_until built from a botocore waiter's acceptors; `failed`: statuses
     that end the wait as a failure although the waiter has no acceptor for them."""
     from botocore import xform_name
+    from botocore.exceptions import ClientError
 
     config = client.get_waiter(waiter_name).config
     operation = getattr(client, xform_name(config.operation))
@@ -106,8 +109,8 @@ def waiter_check(
     def check() -> Tuple[str, str]:
         try:
             response = aws.call(operation, **params)
-        except Exception as exc:  # noqa: BLE001
-            response = getattr(exc, "response", None)
+        except ClientError as exc:  # an error answer some acceptors match (e.g. not found: deleted)
+            response = exc.response
             if not response or is_transient(exc):
                 raise
         for acceptor in config.acceptors:

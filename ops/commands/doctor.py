@@ -19,9 +19,11 @@ UNANSWERED = "could not check"
 
 def diagnose(aws, playbook: Optional[Playbook], location=None) -> List[Finding]:
     """location: where records are kept (S3), if not in this folder."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         identity = aws.call(aws.client("sts").get_caller_identity)
-    except Exception as exc:  # noqa: BLE001 - unreachable, or credentials refused: the first thing to fix
+    except (ClientError, BotoCoreError) as exc:  # unreachable, or credentials refused: the first thing to fix
         failure = aws_failure(exc)
         if failure is None:
             raise
@@ -82,11 +84,13 @@ def verdict(findings: List[Finding]) -> str:
 
 
 def _guarded(what: str, check: Callable[[], Finding]) -> Finding:
+    from botocore.exceptions import ClientError  # codes from several services (service quotas, ElastiCache)
+
     try:
         return check()
     except NotImplementedError:
         return Finding("note", f"{what}: {UNANSWERED} (the simulated account does not implement it).")
-    except Exception as exc:  # noqa: BLE001
+    except ClientError as exc:
         if error_code(exc) in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
             return Finding("note", f"{what}: {UNANSWERED} (your credentials may not ask: {error_code(exc)}).")
         if error_code(exc) == "NoSuchResourceException":

@@ -330,10 +330,12 @@ def teardown_all(
             name=lambda run: f"lab-{run.name}",
         )
     if aws.dry_run and check_account:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         for run in runs:
             try:
                 failed[run.name] += _leftovers(aws, run)
-            except Exception as exc:  # noqa: BLE001 - out of retries: say the check is missing, never crash
+            except (ClientError, BotoCoreError) as exc:  # out of retries: say the check is missing, never crash
                 failure = aws_failure(exc)
                 if failure is None:
                     raise

@@ -103,6 +103,8 @@ def _placeholders(value, run_id: str, region: str):
 def make_plan(
     playbook: Playbook, aws, reporter, settings: Dict[str, Any], prices: Prices, state: Optional[RunState] = None
 ) -> Plan:
+    from botocore.exceptions import ClientError
+
     account = aws.call(aws.client("sts").get_caller_identity)["Account"]  # refused: the CLI says why
     plan = Plan(playbook.name, aws.region, account, prices_taken=prices.taken)
     plan.findings.append(Finding("ok", f"credentials work (account {account}), region {aws.region}."))
@@ -122,7 +124,7 @@ def make_plan(
         )
         try:
             changes = step.step_type(ctx, step.name, args).preview()
-        except Exception as exc:  # noqa: BLE001 - a plan reports, it does not stop
+        except ClientError as exc:  # a plan reports AWS's refusals, it does not stop
             code = error_code(exc)
             if not code:
                 raise
@@ -197,9 +199,11 @@ def _checks(playbook: Playbook, aws) -> List[Finding]:
 
 
 def _cloud9_access(aws) -> Finding:
+    from botocore.exceptions import ClientError
+
     try:
         aws.call(aws.client("cloud9").list_environments)
-    except Exception as exc:  # noqa: BLE001
+    except ClientError as exc:  # no access: said in the message, or by a code Cloud9 does not model
         message = error_message(exc)
         if "does not have access" in message or error_code(exc) in ("AccessDeniedException", "AccessDenied"):
             return Finding(

@@ -107,7 +107,7 @@ class SummaryCache:
         key = summary_key(review.restaurant)
         try:
             summary = self._table.fetch_summary(review.restaurant, consistent=True)
-        except Exception:
+        except Exception:  # noqa: BLE001 - whatever failed, no stale summary stays cached; re-raised
             self._discard(key)
             raise
         if not self._store(key, summary, only_if_absent=False):

@@ -88,7 +88,7 @@ def cache_aside(redis_url, table, restaurant, reads, ttl, seed, region):
             warn=lambda message: click.echo(f"warning: {message}", err=True),
             redis_password=os.environ.get(PASSWORD_VARIABLE) or None,
         )
-    except Exception as exc:  # the command's one error boundary: a paragraph, not a traceback
+    except Exception as exc:  # noqa: BLE001 - the command's one error boundary: a paragraph, not a traceback
         raise click.ClickException(explain(exc, table=table, region=region)) from exc
     if not report["redis_ok"]:  # the demo is about the cache: answering around it is a failure
         where = urlsplit(redis_url)

@@ -13,13 +13,15 @@ from ..steps import resource_kinds
 
 def find_tagged(aws, lab: Optional[str] = None, run: Optional[str] = None) -> List[Found]:
     """Every ops-tagged resource that still exists (deleting counts as existing)."""
+    from botocore.exceptions import ClientError  # denied: the same few codes from every service
+
     found: List[Found] = []
     for name, (kind, step_type) in resource_kinds().items():
         if kind.find is None:  # untagged: goes with another resource
             continue
         try:
             items = list(kind.find(aws))
-        except Exception as exc:  # noqa: BLE001
+        except ClientError as exc:
             if error_code(exc) in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
                 found.append(Found(name, "(not checked: access denied)", "unknown", {}))
                 continue

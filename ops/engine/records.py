@@ -241,9 +241,11 @@ class S3Records:
 
     def ensure_bucket(self) -> None:
         """Dry runs only: the simulated account gets the bucket the team's account would have."""
+        from botocore.exceptions import ClientError  # HeadBucket's 404 has no body, so no modeled error
+
         try:
             self.client.head_bucket(Bucket=self.location.bucket)
-        except Exception as exc:  # noqa: BLE001
+        except ClientError as exc:
             if error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
                 raise
             self.client.create_bucket(Bucket=self.location.bucket)
@@ -253,26 +255,25 @@ class S3Records:
         they are; a missing or denied bucket is bad input; anything else StateUnavailable."""
         try:
             return self.aws.call(operation, **kwargs)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any failure is StateUnavailable: a run then keeps its record locally
             if error_code(exc) in expected:
                 raise
             raise self.explain(exc, doing) from exc
 
     def get(self, key: str, doing: str) -> Tuple[Optional[bytes], Revision]:
         """(body, ETag) of key, or (None, None) when there is no such key."""
+        client = self.client
         try:
-            answer = self.call(
-                doing, self.client.get_object, expected=("NoSuchKey",), Bucket=self.location.bucket, Key=key
-            )
-        except OpsError:
-            raise
-        except Exception:  # noqa: BLE001 - only NoSuchKey comes back unexplained
+            answer = self.call(doing, client.get_object, expected=("NoSuchKey",), Bucket=self.location.bucket, Key=key)
+        except client.exceptions.NoSuchKey:
             return None, None
         return answer["Body"].read(), answer["ETag"]
 
     def put(self, key: str, body: bytes, condition: Dict[str, str], doing: str) -> Optional[str]:
         """A conditional put (IfMatch / IfNoneMatch): the new ETag, or None if S3 refused the condition
         (including If-Match on a key deleted meanwhile: 404 NoSuchKey)."""
+        from botocore.exceptions import ClientError
+
         try:
             answer = self.call(
                 doing,
@@ -284,14 +285,14 @@ class S3Records:
                 ContentType="application/json",
                 **condition,
             )
-        except OpsError:
-            raise
-        except Exception:  # noqa: BLE001 - only a refused condition comes back unexplained
+        except ClientError:  # only the expected codes come back unexplained (S3 models none of REFUSED_WRITE)
             return None
         return answer["ETag"]
 
     def delete(self, key: str, etag: Revision, doing: str) -> bool:
         """Delete key if it still has this ETag (any, when None); False if it changed. Gone is fine."""
+        from botocore.exceptions import ClientError
+
         try:
             self.call(
                 doing,
@@ -301,9 +302,7 @@ class S3Records:
                 Key=key,
                 **({"IfMatch": etag} if etag else {}),
             )
-        except OpsError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a refused condition, or a key already gone
+        except ClientError as exc:  # a refused condition, or a key already gone (the expected codes)
             return error_code(exc) not in REFUSED_WRITE
         return True
 

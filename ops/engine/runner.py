@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Set
 
 from ..aws import CREDENTIAL_HINTS, Aws, aws_failure, error_code, error_message
 from ..clock import Clock
-from ..errors import Interrupted, OpsError, StepFailed
+from ..errors import Interrupted, StepFailed
 from ..interrupts import stop_requested
 from ..model import Resource
 from ..output import Reporting
@@ -131,6 +131,8 @@ class Runner:
         return True
 
     def run_step(self, step: Step, on_created: Callable[[], None] = lambda: None) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         ctx = self.context(step.name, step.type, step.timeout)
         started = self.clock.now()
         self.reporter.event("step_started", step=step.name, type=step.type)
@@ -148,9 +150,7 @@ class Runner:
             late = instance.wait()
             with self._lock:
                 outputs.update(late)
-        except OpsError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - every AWS failure becomes one readable paragraph
+        except (ClientError, BotoCoreError, WaitTimeout, WaitFailed) as exc:  # each becomes one readable paragraph
             if _refused(exc):
                 self._forget_intents(step.name)
             failure = describe_failure(step.name, exc, step.step_type.hints)

@@ -212,7 +212,7 @@ class Gate:
     def _admitted(self, instance_id: str) -> bool:
         try:
             return self._allow(instance_id)
-        except Exception:  # the instance or a group vanished meanwhile: nothing gets through
+        except Exception:  # noqa: BLE001 - the instance or a group vanished meanwhile: nothing gets through
             return False
 
     def stop(self) -> None:

@@ -20,7 +20,6 @@ import re
 from typing import List, Optional, Tuple
 
 from ..authtoken import generate_auth_token, valid_auth_token
-from ..aws import error_code
 from ..errors import BadInput, StepFailed
 from ..model import Found, ResourceKind, tag_map
 
@@ -83,10 +82,8 @@ def read_user_parameter(call, ssm, name: str) -> Tuple[Optional[str], Optional[s
     """(token, problem): an existing SecureString of the user's."""
     try:
         parameter = call(ssm.get_parameter, Name=name, WithDecryption=True)["Parameter"]
-    except Exception as exc:  # noqa: BLE001
-        if error_code(exc) == "ParameterNotFound":
-            return None, f"the SSM parameter {name} does not exist"
-        raise
+    except ssm.exceptions.ParameterNotFound:
+        return None, f"the SSM parameter {name} does not exist"
     if parameter.get("Type") != "SecureString":
         return None, f"the SSM parameter {name} is a {parameter.get('Type')}, not a SecureString"
     return parameter["Value"], None
@@ -150,9 +147,8 @@ def token_for(ctx, source: str) -> Tuple[str, str]:
         token = ctx.call(ssm.get_parameter, Name=own, WithDecryption=True)["Parameter"]["Value"]
         ctx.created(recorded or ctx.intend(PARAMETER, own), verb="resumed")
         return token, own
-    except Exception as exc:  # noqa: BLE001
-        if error_code(exc) != "ParameterNotFound":
-            raise
+    except ssm.exceptions.ParameterNotFound:
+        pass  # not made yet
     if kind == "env":
         token = os.environ.get(name)
         if token is None or not valid_auth_token(token):
@@ -173,9 +169,9 @@ def token_for(ctx, source: str) -> Tuple[str, str]:
             Tags=ctx.tags(),
             Description=f"AUTH token of the ElastiCache replication group of ops lab {ctx.lab}, run {ctx.run_id}",
         )
-    except Exception as exc:  # noqa: BLE001
+    except ssm.exceptions.ParameterAlreadyExists:
         # a re-sent put whose first answer was lost finds the parameter holding our token
-        if error_code(exc) != "ParameterAlreadyExists" or not _holds(ctx, own, token):
+        if not _holds(ctx, own, token):
             raise
     ctx.created(resource)
     return token, own
@@ -191,6 +187,5 @@ def delete_parameter(ctx, name: str) -> None:
     ssm = ctx.client("ssm")
     try:
         ctx.call(ssm.delete_parameter, Name=name)
-    except Exception as exc:  # noqa: BLE001
-        if error_code(exc) != "ParameterNotFound":
-            raise
+    except ssm.exceptions.ParameterNotFound:
+        pass  # gone already

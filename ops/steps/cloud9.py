@@ -7,7 +7,6 @@ shortly after the create call; the group is what the cache's ingress rule admits
 
 from typing import Any, Dict, List, Optional
 
-from ..aws import error_code
 from ..errors import StepFailed
 from ..instance_types import instance_type_problem
 from ..model import Change, Found, Resource, ResourceKind, tag_map
@@ -60,10 +59,8 @@ def find_environment(ctx, env_id: str) -> Optional[Dict[str, Any]]:
     client = ctx.client("cloud9")
     try:
         found = ctx.call(client.describe_environments, environmentIds=[env_id])["environments"]
-    except Exception as exc:  # noqa: BLE001
-        if error_code(exc) == "NotFoundException":
-            return None
-        raise
+    except client.exceptions.NotFoundException:
+        return None
     return found[0] if found else None
 
 
@@ -208,6 +205,8 @@ class Cloud9Environment(StepType):
         }
 
     def _find_or_create(self) -> str:
+        from botocore.exceptions import ClientError
+
         ctx, args = self.ctx, self.args
         recorded = ctx.find_recorded(ENVIRONMENT)
         if recorded and recorded.status == "created" and find_environment(ctx, recorded.id):
@@ -229,7 +228,7 @@ class Cloud9Environment(StepType):
         resource = recorded or ctx.intend(ENVIRONMENT, args["name"], name=args["name"])
         try:
             env_id = ctx.call(client.create_environment_ec2, **request)["environmentId"]
-        except Exception as exc:  # noqa: BLE001
+        except ClientError as exc:  # no access to Cloud9: known by its message, not by a code
             if "does not have access" in str(exc):
                 raise StepFailed(
                     ctx.step,

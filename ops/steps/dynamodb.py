@@ -2,7 +2,6 @@
 
 from typing import Any, Dict, List, Optional
 
-from ..aws import error_code
 from ..model import Change, Found, Resource, ResourceKind, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn
 from ..waiting import waiter_check
@@ -37,10 +36,8 @@ def describe_table(ctx, name: str) -> Optional[Dict[str, Any]]:
     client = ctx.client("dynamodb")
     try:
         return ctx.call(client.describe_table, TableName=name)["Table"]
-    except Exception as exc:  # noqa: BLE001
-        if error_code(exc) == "ResourceNotFoundException":
-            return None
-        raise
+    except client.exceptions.ResourceNotFoundException:
+        return None
 
 
 def check_table_name(value: str) -> Optional[str]:
@@ -105,10 +102,10 @@ class Table(StepType):
                 table = ctx.call(client.create_table, TableName=name, Tags=ctx.tags(), **table_definition())[
                     "TableDescription"
                 ]
-            except Exception as exc:  # noqa: BLE001
+            except client.exceptions.ResourceInUseException:
                 # "Table already exists": a re-sent create whose first answer was lost (or another's
                 # table of that name, made since we looked), told apart by its tags below
-                table = describe_table(ctx, name) if error_code(exc) == "ResourceInUseException" else None
+                table = describe_table(ctx, name)
                 if table is None or table.get("TableStatus") == "DELETING":  # not a name in use by a table
                     raise
             else:
@@ -148,11 +145,9 @@ class Table(StepType):
                 return
         try:
             ctx.call(client.delete_table, TableName=resource.id)
-        except Exception as exc:  # noqa: BLE001
-            if error_code(exc) == "ResourceNotFoundException":
-                return
-            if error_code(exc) != "ResourceInUseException":
-                raise
+        except client.exceptions.ResourceNotFoundException:
+            return
+        except client.exceptions.ResourceInUseException:
             table = describe_table(ctx, resource.id)
             if table is not None and table["TableStatus"] != "DELETING":  # still creating/updating: wait, retry
                 ctx.wait(
@@ -164,10 +159,8 @@ class Table(StepType):
                 )
                 try:
                     ctx.call(client.delete_table, TableName=resource.id)
-                except Exception as again:  # noqa: BLE001
-                    # in use now: being deleted, by this call's first attempt whose answer was lost
-                    if error_code(again) not in ("ResourceNotFoundException", "ResourceInUseException"):
-                        raise
+                except (client.exceptions.ResourceNotFoundException, client.exceptions.ResourceInUseException):
+                    pass  # in use now: being deleted, by this call's first attempt whose answer was lost
         ctx.wait(
             f"table {resource.id} deletion",
             waiter_check(

@@ -149,6 +149,8 @@ class IngressRule(StepType):
         ]
 
     def create(self) -> Dict[str, Any]:
+        from botocore.exceptions import ClientError  # EC2 models no errors: its codes are strings
+
         ctx, args = self.ctx, self.args
         source_group, cidr = args["source_group_id"], args["cidr"]
         if bool(source_group) == bool(cidr):
@@ -177,7 +179,7 @@ class IngressRule(StepType):
                 IpPermissions=[permission],
                 TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": ctx.tags()}],
             )
-        except Exception as exc:  # noqa: BLE001
+        except ClientError as exc:
             # a re-sent authorize whose first answer was lost: the rule is there, tagged by this
             # run (recorded with its id, so teardown revokes it); another's is used, not ours
             if error_code(exc) != "InvalidPermission.Duplicate":
@@ -211,6 +213,8 @@ class IngressRule(StepType):
 
     @classmethod
     def delete(cls, ctx, resource: Resource) -> None:
+        from botocore.exceptions import ClientError
+
         ec2 = ctx.client("ec2")
         group = resource.attrs["group_id"]
         rule_ids = [resource.id]
@@ -225,7 +229,7 @@ class IngressRule(StepType):
                 return
         try:
             ctx.call(ec2.revoke_security_group_ingress, GroupId=group, SecurityGroupRuleIds=rule_ids)
-        except Exception as exc:  # noqa: BLE001
+        except ClientError as exc:
             if error_code(exc) not in (
                 "InvalidSecurityGroupRuleId.NotFound",
                 "InvalidGroup.NotFound",

@@ -103,10 +103,12 @@ def check_name(value: str) -> Optional[str]:
 
 
 def find_instance(ctx, instance_id: str) -> Optional[Dict[str, Any]]:
+    from botocore.exceptions import ClientError  # EC2 models no errors: its codes are strings
+
     ec2 = ctx.client("ec2")
     try:
         reservations = ctx.call(ec2.describe_instances, InstanceIds=[instance_id])["Reservations"]
-    except Exception as exc:  # noqa: BLE001
+    except ClientError as exc:
         if error_code(exc) == "InvalidInstanceID.NotFound":
             return None
         raise
@@ -131,6 +133,8 @@ def tagged_instance(ctx, step: str) -> Optional[Dict[str, Any]]:
 
 
 def find_group(ctx, group_id: str = "", name: str = "", vpc_id: str = "") -> Optional[Dict[str, Any]]:
+    from botocore.exceptions import ClientError
+
     ec2 = ctx.client("ec2")
     try:
         if group_id:
@@ -140,7 +144,7 @@ def find_group(ctx, group_id: str = "", name: str = "", vpc_id: str = "") -> Opt
             if vpc_id:
                 filters.append({"Name": "vpc-id", "Values": [vpc_id]})
             groups = ctx.call(ec2.describe_security_groups, Filters=filters)["SecurityGroups"]
-    except Exception as exc:  # noqa: BLE001
+    except ClientError as exc:
         if error_code(exc) in ("InvalidGroup.NotFound", "InvalidGroupId.NotFound"):
             return None
         raise
@@ -148,10 +152,12 @@ def find_group(ctx, group_id: str = "", name: str = "", vpc_id: str = "") -> Opt
 
 
 def subnet_vpc(ctx, subnet_id: str) -> str:
+    from botocore.exceptions import ClientError
+
     ec2 = ctx.client("ec2")
     try:
         return ctx.call(ec2.describe_subnets, SubnetIds=[subnet_id])["Subnets"][0]["VpcId"]
-    except Exception as exc:  # noqa: BLE001
+    except ClientError as exc:
         if error_code(exc) == "InvalidSubnetID.NotFound":
             raise StepFailed(
                 ctx.step,
@@ -296,16 +302,15 @@ class ClientHost(StepType):
         if self.args["image_id"]:
             return self.args["image_id"]
         ctx, parameter = self.ctx, self.args["image_parameter"]
+        ssm = ctx.client("ssm")
         try:
-            return ctx.call(ctx.client("ssm").get_parameter, Name=parameter)["Parameter"]["Value"]
-        except Exception as exc:  # noqa: BLE001
-            if error_code(exc) in ("ParameterNotFound", "AccessDeniedException"):
-                raise StepFailed(
-                    ctx.step,
-                    f"could not read the AMI id from the SSM parameter {parameter} ({error_code(exc)}).",
-                    "Give the step an explicit image_id (an Amazon Linux 2023 AMI in this region).",
-                ) from None
-            raise
+            return ctx.call(ssm.get_parameter, Name=parameter)["Parameter"]["Value"]
+        except (ssm.exceptions.ParameterNotFound, ssm.exceptions.AccessDeniedException) as exc:
+            raise StepFailed(
+                ctx.step,
+                f"could not read the AMI id from the SSM parameter {parameter} ({error_code(exc)}).",
+                "Give the step an explicit image_id (an Amazon Linux 2023 AMI in this region).",
+            ) from None
 
     # --- plan --------------------------------------------------------------------------
 
@@ -371,6 +376,8 @@ class ClientHost(StepType):
         if existing is not None:  # ours: made by this run's create call whose answer was lost
             group_id = existing["GroupId"]
         else:
+            from botocore.exceptions import ClientError
+
             ec2 = ctx.client("ec2")
             try:
                 group_id = ctx.call(
@@ -382,7 +389,7 @@ class ClientHost(StepType):
                         {"ResourceType": "security-group", "Tags": ctx.tags() + [{"Key": "Name", "Value": name}]}
                     ],
                 )["GroupId"]
-            except Exception as exc:  # noqa: BLE001
+            except ClientError as exc:
                 if error_code(exc) != "InvalidGroup.Duplicate":
                     raise
                 # a re-sent create whose first answer was lost (ours), or another's group made since we looked
@@ -397,6 +404,8 @@ class ClientHost(StepType):
         return group_id
 
     def _instance(self, name: str, group_id: str) -> Dict[str, Any]:
+        from botocore.exceptions import ClientError
+
         ctx, args = self.ctx, self.args
         recorded = ctx.find_recorded(INSTANCE)
         if recorded is not None:
@@ -443,7 +452,7 @@ class ClientHost(StepType):
         def send():
             try:
                 answer = ctx.call(ec2.run_instances, **request)["Instances"][0]
-            except Exception as exc:  # noqa: BLE001
+            except ClientError as exc:
                 if _profile_not_visible_yet(exc):
                     return RETRY, "instance profile not visible to EC2 yet"
                 raise
@@ -548,6 +557,8 @@ def _terminate(ctx, resource: Resource) -> None:
 
 
 def _delete_group(ctx, resource: Resource) -> None:
+    from botocore.exceptions import ClientError
+
     if resource.status != "intent":
         group = find_group(ctx, group_id=resource.id)
     else:  # the create call's answer was lost: the group of that name, if this run tagged it
@@ -561,7 +572,7 @@ def _delete_group(ctx, resource: Resource) -> None:
     def check():
         try:
             ctx.call(ec2.delete_security_group, GroupId=group["GroupId"])
-        except Exception as exc:  # noqa: BLE001
+        except ClientError as exc:
             code = error_code(exc)
             if code == "DependencyViolation":  # the terminated instance's interface lingers a while
                 return RETRY, "in use (DependencyViolation)"

@@ -1,7 +1,7 @@
 """ElastiCache: a single-node Redis (or Valkey) cluster, deleted without a final snapshot."""
 
 import re
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Type
 
 from ..aws import error_code
 from ..errors import StepFailed
@@ -77,10 +77,8 @@ def describe_cluster(ctx, cluster_id: str) -> Optional[Dict[str, Any]]:
     client = ctx.client("elasticache")
     try:
         found = ctx.call(client.describe_cache_clusters, CacheClusterId=cluster_id, ShowCacheNodeInfo=True)
-    except Exception as exc:  # noqa: BLE001
-        if error_code(exc) == "CacheClusterNotFound":
-            return None
-        raise
+    except client.exceptions.CacheClusterNotFoundFault:
+        return None
     return found["CacheClusters"][0]
 
 
@@ -238,10 +236,10 @@ class CacheCluster(StepType):
             resource = ctx.intend(CLUSTER, cluster_id)
             try:
                 ctx.call(client.create_cache_cluster, CacheClusterId=cluster_id, NumCacheNodes=1, **request)
-            except Exception as exc:  # noqa: BLE001
+            except client.exceptions.CacheClusterAlreadyExistsFault:
                 # a re-sent create whose first answer was lost (or another's cluster of that name,
                 # made since we looked): look at it as at one found before creating
-                existing = describe_cluster(ctx, cluster_id) if error_code(exc) == "CacheClusterAlreadyExists" else None
+                existing = describe_cluster(ctx, cluster_id)
                 if existing is None:
                     raise
             else:
@@ -276,8 +274,8 @@ class CacheCluster(StepType):
             lambda: describe_cluster(ctx, resource.id),
             "CacheClusterStatus",
             lambda: ctx.call(client.delete_cache_cluster, CacheClusterId=resource.id),
-            "InvalidCacheClusterState",
-            "CacheClusterNotFound",
+            client.exceptions.InvalidCacheClusterStateFault,
+            client.exceptions.CacheClusterNotFoundFault,
             _check(ctx, "cache_cluster_deleted", resource.id),
         )
 
@@ -289,13 +287,14 @@ def delete_cache(
     describe: Callable[[], Optional[Dict[str, Any]]],
     status_key: str,
     send: Callable[[], Any],
-    refused: str,
-    missing: str,
+    refused: Type[Exception],
+    missing: Type[Exception],
     gone,
 ) -> None:
     """Delete a cluster or replication group this run made (no final snapshot) and wait until
-    it is gone. AWS refuses deletes while it is creating/modifying/snapshotting (`refused`):
-    wait for a deletable state, and try again while it still refuses, until the deadline."""
+    it is gone. AWS refuses deletes while it is creating/modifying/snapshotting (`refused`, the
+    client's modeled error; `missing`: the one saying it is gone): wait for a deletable state,
+    and try again while it still refuses, until the deadline."""
     found = describe()
     if found is None:
         return
@@ -339,11 +338,14 @@ def _tagged_ours(ctx, cluster) -> bool:
     return ctx.is_ours(tags)
 
 
-def delete_when_allowed(status: Callable[[], Optional[str]], delete: Callable[[], Any], refused: str, missing: str):
+def delete_when_allowed(
+    status: Callable[[], Optional[str]], delete: Callable[[], Any], refused: Type[Exception], missing: Type[Exception]
+):
     """A check for ctx.wait that sends a delete (no final snapshot) once ElastiCache accepts it.
 
     status() gives the resource's status (None: gone); AWS refuses deletes while it is busy
-    (error code `refused`), so busy states are waited out and a refusal is asked again.
+    (the modeled error `refused`), so busy states are waited out and a refusal is asked again;
+    `missing` (gone meanwhile) counts as deleted.
     """
     from ..waiting import RETRY, SUCCESS
 
@@ -355,11 +357,10 @@ def delete_when_allowed(status: Callable[[], Optional[str]], delete: Callable[[]
             return RETRY, current
         try:
             delete()
-        except Exception as exc:  # noqa: BLE001
-            if error_code(exc) == refused:
-                return RETRY, f"delete refused for now ({refused})"
-            if error_code(exc) != missing:
-                raise
+        except refused as exc:
+            return RETRY, f"delete refused for now ({error_code(exc)})"
+        except missing:
+            pass
         return SUCCESS, "deleting"
 
     return check

@@ -8,7 +8,6 @@ teardown, so the role ends as it was.
 import json
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..aws import error_code
 from ..errors import StepFailed
 from ..model import Change, Found, Resource, ResourceKind, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, iam_arn, managed_policy_arn, partition_of
@@ -65,10 +64,6 @@ INLINE_KIND = ResourceKind(INLINE, creation_order=13)
 INSTANCE_ROLE_KINDS = (ROLE_KIND, PROFILE_KIND, MANAGED_KIND)
 
 
-def _missing(exc) -> bool:
-    return error_code(exc) == "NoSuchEntity"
-
-
 def _made_by_ops(tags) -> bool:
     return any(t.get("Key") == "ops:lab" for t in tags or [])
 
@@ -95,10 +90,8 @@ def _role_users(ctx, role: str) -> List[str]:
     iam = ctx.client("iam")
     try:
         profiles = ctx.call(iam.list_instance_profiles_for_role, RoleName=role)["InstanceProfiles"]
-    except Exception as exc:  # noqa: BLE001
-        if _missing(exc):
-            return []
-        raise
+    except iam.exceptions.NoSuchEntityException:
+        return []
     return _profile_users(ctx, [p["InstanceProfileName"] for p in profiles])
 
 
@@ -119,11 +112,6 @@ def _ensure_unused(ctx, resource: Resource) -> None:
         raise StillInUse(f"still used by {', '.join(users)}")
 
 
-def _already_exists(exc) -> bool:
-    """Another lab created the same account-wide name between our look and our create."""
-    return error_code(exc) == "EntityAlreadyExists"
-
-
 def _adopt_or_resume(ctx, kind: str, name: str, tags, **attrs) -> None:
     if ctx.is_ours(tags):
         ctx.created(ctx.find_recorded(kind) or ctx.intend(kind, name, **attrs), verb="resumed")
@@ -140,9 +128,7 @@ def ensure_role(ctx, name: str, path: str, services: List[str], description: str
     for _ in range(2):  # a lost creation race means: look again, and adopt the winner's
         try:
             role = ctx.call(iam.get_role, RoleName=name)["Role"]
-        except Exception as exc:  # noqa: BLE001
-            if not _missing(exc):
-                raise
+        except iam.exceptions.NoSuchEntityException:
             resource = ctx.find_recorded(ROLE) or ctx.intend(ROLE, name)
             try:
                 ctx.call(
@@ -153,10 +139,8 @@ def ensure_role(ctx, name: str, path: str, services: List[str], description: str
                     Description=description,
                     Tags=ctx.tags(),
                 )
-            except Exception as exc:  # noqa: BLE001
-                if _already_exists(exc):
-                    continue
-                raise
+            except iam.exceptions.EntityAlreadyExistsException:
+                continue  # another lab created the same account-wide name between our look and our create
             ctx.created(resource)
             return
         _adopt_or_resume(ctx, ROLE, name, role.get("Tags", []))
@@ -168,16 +152,12 @@ def ensure_instance_profile(ctx, name: str, path: str, role: str) -> None:
     for _ in range(2):
         try:
             profile = ctx.call(iam.get_instance_profile, InstanceProfileName=name)["InstanceProfile"]
-        except Exception as exc:  # noqa: BLE001
-            if not _missing(exc):
-                raise
+        except iam.exceptions.NoSuchEntityException:
             resource = ctx.find_recorded(PROFILE) or ctx.intend(PROFILE, name, role=role)
             try:
                 ctx.call(iam.create_instance_profile, InstanceProfileName=name, Path=path, Tags=ctx.tags())
-            except Exception as exc:  # noqa: BLE001
-                if _already_exists(exc):
-                    continue
-                raise
+            except iam.exceptions.EntityAlreadyExistsException:
+                continue  # another lab created the same account-wide name between our look and our create
             add_role_to_profile(ctx, name, role)
             ctx.created(resource)
             return
@@ -194,9 +174,7 @@ def add_role_to_profile(ctx, profile: str, role: str) -> None:
     iam = ctx.client("iam")
     try:
         ctx.call(iam.add_role_to_instance_profile, InstanceProfileName=profile, RoleName=role)
-    except Exception as exc:  # noqa: BLE001
-        if error_code(exc) not in ("LimitExceeded", "EntityAlreadyExists"):
-            raise
+    except (iam.exceptions.LimitExceededException, iam.exceptions.EntityAlreadyExistsException):
         roles = ctx.call(iam.get_instance_profile, InstanceProfileName=profile)["InstanceProfile"].get("Roles", [])
         if not any(r["RoleName"] == role for r in roles):
             raise
@@ -246,9 +224,7 @@ def delete_iam(ctx, resource: Resource) -> bool:
     elif kind == PROFILE:
         try:
             profile = ctx.call(iam.get_instance_profile, InstanceProfileName=resource.id)["InstanceProfile"]
-        except Exception as exc:  # noqa: BLE001
-            if not _missing(exc):
-                raise
+        except iam.exceptions.NoSuchEntityException:
             return True
         for role in profile.get("Roles", []):
             _unless_gone(
@@ -259,9 +235,7 @@ def delete_iam(ctx, resource: Resource) -> bool:
         try:
             attached = ctx.call(iam.list_attached_role_policies, RoleName=resource.id)["AttachedPolicies"]
             inline = ctx.call(iam.list_role_policies, RoleName=resource.id)["PolicyNames"]
-        except Exception as exc:  # noqa: BLE001
-            if not _missing(exc):
-                raise
+        except iam.exceptions.NoSuchEntityException:
             return True
         for policy in attached:
             _unless_gone(ctx, iam.detach_role_policy, RoleName=resource.id, PolicyArn=policy["PolicyArn"])
@@ -276,11 +250,11 @@ def delete_iam(ctx, resource: Resource) -> bool:
 def _unless_gone(ctx, operation, **kwargs) -> None:
     """One call of a deletion, done unless what it removes is gone already: each on its own, so
     that a call re-sent after its answer was lost (NoSuchEntity: done) does not stop the rest."""
+    iam = ctx.client("iam")
     try:
         ctx.call(operation, **kwargs)
-    except Exception as exc:  # noqa: BLE001
-        if not _missing(exc):
-            raise
+    except iam.exceptions.NoSuchEntityException:
+        pass  # gone already: done
 
 
 # --- a role and instance profile of the run's own (the EC2 client host's) ------------------
@@ -367,9 +341,7 @@ def instance_role_changes(ctx, role: str, profile: str, notes: Tuple[str, str], 
         try:
             ctx.call(call)
             changes.append(Change("adopt", f"{label} {name} (exists; used, never deleted)"))
-        except Exception as exc:  # noqa: BLE001
-            if not _missing(exc):
-                raise
+        except iam.exceptions.NoSuchEntityException:
             changes.append(Change("create", f"{label} {name} ({note})"))
     if attach:
         what = f" (AWS managed; grants {SSM_CORE_GRANTS})" if attach == SSM_CORE else ""

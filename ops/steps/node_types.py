@@ -8,26 +8,27 @@ CreateCacheCluster, after the steps before it had made (and billed) their resour
 
 from typing import Optional
 
-from ..aws import error_code, error_message, is_unreachable
+from ..aws import error_message, is_unreachable
 from ..errors import BadInput
 from ..instance_types import CREATABLE, closest_node_type
 from ..refs import REF
-
-_REFUSED = ("InvalidParameterValue", "InvalidParameterCombination")
 
 
 def not_offered(aws, node_type: str) -> Optional[str]:
     """Why AWS will not create node_type in aws.region, or None when it is offered or the
     account cannot say (no permission to ask, or no answer: CreateCacheCluster will judge).
     An endpoint that cannot be reached at all raises (the CLI explains it)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     client = aws.client("elasticache")
+    refused = (client.exceptions.InvalidParameterValueException, client.exceptions.InvalidParameterCombinationException)
     try:
         offers = aws.call(client.describe_reserved_cache_nodes_offerings, CacheNodeType=node_type, MaxRecords=20)[
             "ReservedCacheNodesOfferings"
         ]
-    except Exception as exc:  # noqa: BLE001
-        if error_code(exc) in _REFUSED:
-            return f"AWS refuses it in {aws.region}: {error_message(exc)}"
+    except refused as exc:
+        return f"AWS refuses it in {aws.region}: {error_message(exc)}"
+    except (ClientError, BotoCoreError) as exc:  # denied, or no answer after the retries
         if is_unreachable(exc):
             raise  # no step would get further: say so before anything starts
         return None

@@ -13,7 +13,6 @@ itself). AWS offers in-transit encryption for Redis/Valkey only on replication g
 
 from typing import Any, Dict, List, Optional
 
-from ..aws import error_code
 from ..model import Change, Found, Resource, ResourceKind
 from ..permissions import ANY, REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
 from . import auth_token
@@ -65,10 +64,8 @@ def describe_group(ctx, group_id: str) -> Optional[Dict[str, Any]]:
     client = ctx.client("elasticache")
     try:
         found = ctx.call(client.describe_replication_groups, ReplicationGroupId=group_id)
-    except Exception as exc:  # noqa: BLE001
-        if error_code(exc) == "ReplicationGroupNotFoundFault":
-            return None
-        raise
+    except client.exceptions.ReplicationGroupNotFoundFault:
+        return None
     return found["ReplicationGroups"][0]
 
 
@@ -237,10 +234,10 @@ class CacheReplicationGroup(StepType):
                 request["AuthToken"] = token
             try:
                 created = ctx.call(client.create_replication_group, **request)["ReplicationGroup"]
-            except Exception as exc:  # noqa: BLE001
+            except client.exceptions.ReplicationGroupAlreadyExistsFault:
                 # a re-sent create whose first answer was lost (or another's group of that name,
                 # made since we looked): look at it as at one found before creating
-                existing = describe_group(ctx, group_id) if error_code(exc) == "ReplicationGroupAlreadyExists" else None
+                existing = describe_group(ctx, group_id)
                 if existing is None:
                     raise
             else:
@@ -304,8 +301,8 @@ class CacheReplicationGroup(StepType):
             lambda: describe_group(ctx, resource.id),
             "Status",
             lambda: ctx.call(client.delete_replication_group, ReplicationGroupId=resource.id),
-            "InvalidReplicationGroupState",
-            "ReplicationGroupNotFoundFault",
+            client.exceptions.InvalidReplicationGroupStateFault,
+            client.exceptions.ReplicationGroupNotFoundFault,
             _check(ctx, "replication_group_deleted", resource.id),
         )
 

@@ -7,7 +7,6 @@ a HostScript (ops/hostscript.py): constant text, values only in the environment.
 
 from typing import Dict
 
-from ..aws import error_code
 from ..errors import StepFailed
 from ..hostscript import HostScript
 from ..waiting import FAILURE, RETRY, SUCCESS
@@ -33,10 +32,8 @@ def run_shell(ctx, instance_id: str, script: HostScript, what: str, timeout_seco
                 Parameters={"commands": [script.bash_command()], "executionTimeout": [str(timeout_seconds)]},
                 TimeoutSeconds=max(30, min(timeout_seconds, 2592000)),
             )
-        except Exception as exc:  # noqa: BLE001
-            if error_code(exc) == "InvalidInstanceId":  # the SSM agent has not registered yet
-                return RETRY, "waiting for the SSM agent"
-            raise
+        except ssm.exceptions.InvalidInstanceId:  # the SSM agent has not registered yet
+            return RETRY, "waiting for the SSM agent"
         sent["id"] = answer["Command"]["CommandId"]
         return SUCCESS, "sent"
 
@@ -46,10 +43,8 @@ def run_shell(ctx, instance_id: str, script: HostScript, what: str, timeout_seco
     def finished():
         try:
             answer = ctx.call(ssm.get_command_invocation, CommandId=sent["id"], InstanceId=instance_id)
-        except Exception as exc:  # noqa: BLE001
-            if error_code(exc) == "InvocationDoesNotExist":  # not visible yet, right after send
-                return RETRY, "pending"
-            raise
+        except ssm.exceptions.InvocationDoesNotExist:  # not visible yet, right after send
+            return RETRY, "pending"
         invocation.update(answer)
         status = answer["Status"]
         if status == "Success":
@@ -60,7 +55,7 @@ def run_shell(ctx, instance_id: str, script: HostScript, what: str, timeout_seco
 
     try:
         ctx.wait(what, finished, "ssm.command")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - whatever ended the wait once the command ran, said with its output
         if not invocation:
             raise
         output = (invocation.get("StandardErrorContent") or invocation.get("StandardOutputContent") or "").strip()
