@@ -3,6 +3,7 @@ and dropped connections, inside its loop, sleeping on the run's clock; nothing r
 of it. The simulator's faults happen on its network, so these tests see what AWS would cause."""
 
 import socket
+from pathlib import Path
 
 import boto3
 import pytest
@@ -120,3 +121,23 @@ def test_an_endpoint_that_never_answered_gets_few_tries(monkeypatch, no_real_sle
     with pytest.raises(EndpointConnectionError):
         aws.call(sts.get_caller_identity)
     assert len(sent) == tries
+
+
+def test_a_step_out_of_retries_says_so_and_what_to_do(tmp_path):
+    """Every attempt at CreateTable throttled: the table step fails saying AWS kept throttling
+    after ATTEMPTS tries, and to wait and re-run (the run resumes), not 'fix the cause'."""
+    from harness import rehearse_faults
+
+    from ops.engine.playbook import load_playbook
+    from ops.errors import StepFailed
+
+    lab = load_playbook(Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml")
+    class ThrottleCreateTable(FaultPlan):
+        def draw(self, service, operation, n):
+            return "throttle" if operation == "CreateTable" else None
+
+    code, events = rehearse_faults(tmp_path, lab, ThrottleCreateTable(seed=0))
+    assert isinstance(code, StepFailed) and code.step == "table"
+    assert f"AWS kept answering ThrottlingException (Rate exceeded) after {ATTEMPTS} tries" in str(code)
+    assert code.hint.startswith("Wait a minute and re-run: the run resumes where it stopped.")
+    assert events[-1]["left"] == []

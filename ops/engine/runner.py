@@ -8,7 +8,7 @@ first, through the step type that created it, so it works from a fresh process.
 import threading
 from typing import Any, Callable, Dict, List, Mapping, Optional, Set
 
-from ..aws import CREDENTIAL_HINTS, Aws, aws_failure, error_code, error_message
+from ..aws import CREDENTIAL_HINTS, Aws, aws_failure, error_code, error_message, is_transient
 from ..clock import Clock
 from ..errors import Interrupted, StepFailed
 from ..interrupts import stop_requested
@@ -37,6 +37,14 @@ def describe_failure(step: str, exc: BaseException, hints: Optional[Dict[str, st
     if isinstance(exc, StepFailed):
         return exc
     code = error_code(exc)
+    if code and is_transient(exc):
+        tries = 1 + getattr(exc, "response", {}).get("ResponseMetadata", {}).get("RetryAttempts", 0)
+        return StepFailed(
+            step,
+            f"AWS kept answering {code} ({error_message(exc).rstrip('.')}) after {tries} tries.",
+            "Wait a minute and re-run: the run resumes where it stopped. With many labs at once, lower "
+            "--parallel or the rate_limits in your config.",
+        )
     if code:
         return StepFailed(
             step,
