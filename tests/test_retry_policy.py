@@ -132,6 +132,7 @@ def test_a_step_out_of_retries_says_so_and_what_to_do(tmp_path):
     from ops.errors import StepFailed
 
     lab = load_playbook(Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml")
+
     class ThrottleCreateTable(FaultPlan):
         def draw(self, service, operation, n):
             return "throttle" if operation == "CreateTable" else None

@@ -88,11 +88,15 @@ def test_the_host_is_running_online_in_ssm_closed_and_torn_down_from_the_record(
     profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
     assert [r["RoleName"] for r in profile["Roles"]] == [name]
 
-    # The group and role were known at once; the host was done only once SSM saw its agent.
+    # The launch waited for EC2 to see the new profile (iam.propagation); the host was done only
+    # once SSM saw its agent.
     seen = events(runner)
     created = next(e for e in seen if e["event"] == "step_create_finished")
     finished = next(e for e in seen if e["event"] == "step_finished")
-    assert created["elapsed"] < 5 <= world.durations["ssm.register"] <= finished["elapsed"]
+    propagation = world.durations["iam.propagation"]
+    assert propagation <= created["elapsed"] < propagation + 10
+    assert world.durations["ssm.register"] <= finished["elapsed"]
+    assert any(e["event"] == "step_waiting" and "instance profile not visible" in e["status"] for e in seen)
     kinds = [r.kind for r in runner.state.live()]
     assert kinds == [
         "iam-role",
@@ -117,6 +121,8 @@ def test_the_host_is_running_online_in_ssm_closed_and_torn_down_from_the_record(
     assert not [p for p in iam.list_instance_profiles()["InstanceProfiles"] if p["InstanceProfileName"] == name]
     assert tagged_resources(fresh, lab="host-lab") == []
     assert record.to_delete() == []
+    # the group's deletion waited while the terminated instance's interface lingered
+    assert any(e["event"] == "step_waiting" and "DependencyViolation" in e["status"] for e in events(runner))
 
 
 def test_the_launch_is_retried_while_ec2_cannot_see_the_new_instance_profile(world, tmp_path):

@@ -28,4 +28,10 @@ DEFAULT_DURATIONS: Dict[str, float] = {
     # the invocation ends.
     "ssm.invocation_delay": 1,
     "ssm.command": 2,
+    # IAM is eventually consistent: EC2 refuses a new instance profile ("Invalid IAM Instance
+    # Profile name") for a few seconds after CreateInstanceProfile (a typical observation).
+    "iam.propagation": 8,
+    # A terminated instance's network interface keeps its security groups in use for a while
+    # (DeleteSecurityGroup: DependencyViolation) (a typical observation).
+    "ec2.eni_linger": 45,
 }

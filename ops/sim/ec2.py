@@ -7,8 +7,11 @@ EC2 API reference), which is what makes a launch whose answer was lost safe to r
 
 moto 5.2 deletes a group that another group's rule references, that a running instance
 uses, and even a VPC's `default` group. AWS refuses: DependencyViolation ("resource sg-...
-has a dependent object") and CannotDelete. The same dependency check decides whether a
-Cloud9 environment's deletion can remove its instance security group.
+has a dependent object") and CannotDelete; a terminated instance's network interface
+lingers `ec2.eni_linger` seconds, holding its groups. The same dependency check decides
+whether a Cloud9 environment's deletion can remove its instance security group. A launch
+naming an instance profile IAM made less than `iam.propagation` seconds ago is refused
+(InvalidParameterValue, "Invalid IAM Instance Profile name"), as EC2's view of IAM lags.
 
 moto's default VPC has no internet gateway; AWS's has one, with a 0.0.0.0/0 route in its
 main route table (connect_default_vpc gives it one). An instance's SSM Agent reaches
@@ -29,6 +32,10 @@ class DependencyViolation(SimError):
         super().__init__(f"resource {group_id} has a dependent object")
 
 
+class InvalidParameterValue(SimError):
+    code = "InvalidParameterValue"
+
+
 class CannotDelete(SimError):
     code = "CannotDelete"
 
@@ -37,7 +44,8 @@ class CannotDelete(SimError):
 
 
 def security_group_dependents(world, group_id: str) -> List[str]:
-    """What still holds on to a group: other groups' rules, live instances, cache clusters."""
+    """What still holds on to a group: other groups' rules, live instances (and the interfaces
+    of ones just terminated), cache clusters."""
     ec2 = world.client("ec2")
     found = []
     for group in ec2.describe_security_groups()["SecurityGroups"]:
@@ -49,7 +57,8 @@ def security_group_dependents(world, group_id: str) -> List[str]:
                 break
     for reservation in ec2.describe_instances()["Reservations"]:
         for instance in reservation["Instances"]:
-            if instance["State"]["Name"] != "terminated" and group_id in instance_groups(instance):
+            alive = instance["State"]["Name"] != "terminated" or world.ec2.interface_lingers(instance["InstanceId"])
+            if alive and group_id in instance_groups(instance):
                 found.append(instance["InstanceId"])
     found.extend(world.elasticache.clusters_using(group_id))
     return found
@@ -58,7 +67,7 @@ def security_group_dependents(world, group_id: str) -> List[str]:
 class EC2Overlay(Backend):
     service = "ec2"
     operations = ("DeleteSecurityGroup", "RunInstances")
-    amended = ("RunInstances", "DescribeInstances")
+    amended = ("RunInstances", "DescribeInstances", "TerminateInstances")
 
     @property
     def launched(self):
@@ -89,9 +98,16 @@ class EC2Overlay(Backend):
         return None
 
     def run_instances(self, params):
-        """The same answer for a repeated ClientToken; else moto launches (None)."""
+        """The same answer for a repeated ClientToken; a refusal while EC2 cannot see a new
+        instance profile yet; else moto launches (None)."""
         ids = self.client_tokens.get(params.get("ClientToken") or "")
         if not ids:
+            profile = params.get("IamInstanceProfile") or {}
+            name = profile.get("Name") or profile.get("Arn", "").rsplit("/", 1)[-1]
+            if name and not self.world.iam.visible_to_ec2(name):
+                raise InvalidParameterValue(
+                    f"Value ({name}) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name"
+                )
             return None
         reservations = self.world.client("ec2").describe_instances(InstanceIds=ids)["Reservations"]
         reservation = reservations[0]
@@ -115,6 +131,20 @@ class EC2Overlay(Backend):
 
     def amend_describe_instances(self, params, parsed):
         _list_interface_groups([i for r in parsed.get("Reservations", []) for i in r.get("Instances", [])])
+
+    @property
+    def terminated(self):
+        """instance id -> when TerminateInstances was asked, on the world's clock"""
+        return self.world.store.section("ec2").setdefault("terminated_at", {})
+
+    def amend_terminate_instances(self, params, parsed):
+        for change in parsed.get("TerminatingInstances", []):
+            self.terminated.setdefault(change["InstanceId"], self.now())
+
+    def interface_lingers(self, instance_id: str) -> bool:
+        """Does the terminated instance's network interface still hold its groups?"""
+        at = self.terminated.get(instance_id)
+        return at is not None and self.now() < at + self.world.durations["ec2.eni_linger"]
 
     def launched_at(self, instance_id: str):
         return self.launched.get(instance_id)

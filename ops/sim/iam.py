@@ -1,5 +1,6 @@
 """What moto's IAM gets wrong that a re-sent call meets: removing a role an instance profile
-no longer holds.
+no longer holds; and when each instance profile was made, for EC2's view of IAM, which lags
+(`iam.propagation`: ec2.py refuses a launch with a profile younger than that).
 
 moto 5 fails RemoveRoleFromInstanceProfile for a role not in the profile with a Python
 ValueError (list.remove) instead of an answer. IAM answers NoSuchEntity (404), which is what
@@ -17,6 +18,19 @@ class NoSuchEntity(SimError):
 class IAMOverlay(Backend):
     service = "iam"
     operations = ("RemoveRoleFromInstanceProfile",)
+    amended = ("CreateInstanceProfile",)
+
+    @property
+    def profiles_made(self):
+        """instance profile name -> when it was created, on the world's clock"""
+        return self.world.store.section("iam").setdefault("profiles_made", {})
+
+    def amend_create_instance_profile(self, params, parsed):
+        self.profiles_made[parsed["InstanceProfile"]["InstanceProfileName"]] = self.now()
+
+    def visible_to_ec2(self, profile: str) -> bool:
+        made = self.profiles_made.get(profile)
+        return made is None or self.now() >= made + self.world.durations["iam.propagation"]
 
     def remove_role_from_instance_profile(self, params):
         iam = self.world.client("iam")

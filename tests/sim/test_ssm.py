@@ -113,9 +113,11 @@ def test_only_managed_instances_take_commands(world, session, clock):
     iam.create_role(RoleName="ssm", AssumeRolePolicyDocument=SSM_ROLE_POLICY)
     iam.create_instance_profile(InstanceProfileName="ssm")
     iam.add_role_to_instance_profile(InstanceProfileName="ssm", RoleName="ssm")
-    managed = ec2.run_instances(
-        ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1, IamInstanceProfile={"Name": "ssm"}
-    )["Instances"][0]["InstanceId"]
+    launch = dict(ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1, IamInstanceProfile={"Name": "ssm"})
+    with pytest.raises(ec2.exceptions.ClientError, match="Invalid IAM Instance Profile name"):
+        ec2.run_instances(**launch)  # EC2 does not see the new profile yet (issue 15)
+    clock.sleep(world.durations["iam.propagation"])
+    managed = ec2.run_instances(**launch)["Instances"][0]["InstanceId"]
     with pytest.raises(ssm.exceptions.InvalidInstanceId):
         ssm.send_command(InstanceIds=[managed], **send)  # SSM Agent not registered yet
     with pytest.raises(ssm.exceptions.InvalidInstanceId):  # nor is it described by id (issue 15)
@@ -158,3 +160,18 @@ def test_other_documents_are_not_simulated(session, ready_cloud9):
             DocumentName="AWS-RunPowerShellScript",
             Parameters={"commands": ["dir"]},
         )
+
+
+def test_a_terminated_instances_interface_holds_its_group_for_a_while(world, session, clock):
+    """AWS keeps a terminated instance's network interface a while: its security group cannot
+    be deleted yet (DependencyViolation), then can (issue 15)."""
+    ec2 = session.client("ec2")
+    group = ec2.create_security_group(GroupName="host", Description="host")["GroupId"]
+    instance = ec2.run_instances(ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1, SecurityGroupIds=[group])[
+        "Instances"
+    ][0]["InstanceId"]
+    ec2.terminate_instances(InstanceIds=[instance])
+    with pytest.raises(ec2.exceptions.ClientError, match="DependencyViolation"):
+        ec2.delete_security_group(GroupId=group)
+    clock.sleep(world.durations["ec2.eni_linger"])
+    ec2.delete_security_group(GroupId=group)
