@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from ops.hostscript import HostScript, Template
 from ops.netnames import check_network_name
 from ops.sim.local_redis import start_local_redis
-from ops.steps.demo import remote_script
+from ops.steps.demo import EXIT_NO_PACKAGE_INDEX, NO_PACKAGE_INDEX_HINT, remote_script
 from ops.steps.redis_ping import check_parameter_name, ping_script
 from ops.steps.ssm_command import run_shell
 
@@ -200,9 +200,12 @@ TRACER = """#!/bin/bash
 # NUL-separated, one file per call (a count, not a marker: any argument may look like a marker)
 name=${0##*/}
 printf '%s\\0' "$#" "$name" "$@" "${!OPS_@}" > "$TRACE_LOG/$EPOCHREALTIME-$$"
+[ "$name" = "${TRACE_FAIL:-}" ] && exit 1
 case $name in
   seq) exec /usr/bin/seq "$@" ;;
   mktemp) printf '%s\\n' "$TRACE_WORK" ;;
+  python3)  # `python3 -m venv DIR` makes DIR/bin/pip and DIR/bin/python, tracers too
+    if [ "$1" = -m ] && [ "$2" = venv ]; then /usr/bin/mkdir -p "$3/bin" && /usr/bin/ln -s "$0" "$3/bin/pip" && /usr/bin/ln -s "$0" "$3/bin/python"; fi ;;
 esac
 exit 0
 """
@@ -237,9 +240,9 @@ def closed_port() -> int:
         return s.getsockname()[1]  # nothing listens once it is closed
 
 
-def run_sandboxed(script: HostScript, tracers, where: Path, work: Path = None):
+def run_sandboxed(script: HostScript, tracers, where: Path, work: Path = None, fail: str = ""):
     """Run the script as SSM would (`bash -c SCRIPT`), with only the tracers on PATH; return the
-    exit code and the calls, in order, as (argv, OPS_* names seen)."""
+    exit code and the calls, in order, as (argv, OPS_* names seen). fail: a command that exits 1."""
     bin_dir, log = tracers
     for old in log.iterdir():
         old.unlink()
@@ -249,6 +252,7 @@ def run_sandboxed(script: HostScript, tracers, where: Path, work: Path = None):
         "LANG": "C.UTF-8",
         "TRACE_LOG": str(log),
         "TRACE_WORK": str(work or where),
+        "TRACE_FAIL": fail,
     }
     done = subprocess.run(["/bin/bash", "-c", script.text()], cwd=where, env=env, capture_output=True, timeout=30)
     calls = []
@@ -309,27 +313,39 @@ def test_the_demo_script_runs_nothing_but_what_it_should(
     tracers, tmp_path_factory, small_bundle, url, table, region, restaurant, reads, parameter
 ):
     where, work = tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("work")
-    (work / "venv" / "bin").mkdir(parents=True)
-    for tool in ("pip", "python"):
-        (work / "venv" / "bin" / tool).symlink_to(tracers[0] / "python3")
     before = files_under(work)
     done, calls = run_sandboxed(
         remote_script(url, table, region, restaurant, reads, 900, parameter, 1), tracers, where, work
     )
     assert done.returncode == 0, done.stderr
     argvs = [argv for argv, _ in calls]
+    venv = str(where / ".cache" / "ops-demo" / "venv-1")
     expected = [
         ["mktemp", "-d"],
         ["base64", "-d"],
         ["tar", "-xz"],
-        ["python3", "-m", "venv", "venv"],
-        ["pip", "install", "--quiet", "--disable-pip-version-check", "redis", "boto3", "click", "tenacity"],
+        ["rm", "-rf", venv],
+        ["python3", "-m", "venv", venv],
+        [
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--timeout",
+            "20",
+            "--retries",
+            "2",
+            "redis",
+            "boto3",
+            "click",
+            "tenacity",
+        ],
         ["seq", "1", "24"],
     ]
     assert sorted(map(tuple, argvs[:3])) == sorted(map(tuple, expected[:3]))  # a pipeline: any order
-    assert argvs[3:6] == expected[3:]
-    probe = argvs[6]
-    assert probe[:2] == ["python", "-c"] and "os.environ" in probe[2] and calls[6][1] >= {"OPS_REGION", "OPS_TABLE"}
+    assert argvs[3:7] == expected[3:]
+    probe = argvs[7]
+    assert probe[:2] == ["python", "-c"] and "os.environ" in probe[2] and calls[7][1] >= {"OPS_REGION", "OPS_TABLE"}
     reads_token = [
         ["seq", "1", "1"],
         [
@@ -345,7 +361,7 @@ def test_the_demo_script_runs_nothing_but_what_it_should(
             "text",
         ],
     ]
-    assert argvs[7:-2] == (reads_token if parameter else [])
+    assert argvs[8:-2] == (reads_token if parameter else [])
     assert argvs[-2] == [
         "python",
         "-m",
@@ -358,7 +374,56 @@ def test_the_demo_script_runs_nothing_but_what_it_should(
         "--ttl=900",
     ]
     assert argvs[-1] == ["rm", "-rf", str(work)]
-    assert files_under(where) == [] and files_under(work) == before
+    assert files_under(work) == before
+    kept = ".cache/ops-demo/venv-1"  # the demo's venv stays for the next run, and nothing else
+    assert files_under(where) == [
+        ".cache",
+        ".cache/ops-demo",
+        kept,
+        f"{kept}/bin",
+        f"{kept}/bin/pip",
+        f"{kept}/bin/python",
+    ]
+
+
+def test_the_demo_installs_its_packages_once_per_host_and_from_the_index_given(tracers, tmp_path, small_bundle):
+    where, work = tmp_path / "home", tmp_path / "work"
+    where.mkdir(), work.mkdir()
+    script = remote_script("redis://h:1/0", "t", "us-east-1", "r", 1, 900, index_url="https://pypi.example/simple")
+    done, calls = run_sandboxed(script, tracers, where, work)
+    assert done.returncode == 0, done.stderr
+    pip = [argv for argv, _ in calls if argv[0] == "pip"]
+    assert len(pip) == 1 and pip[0][-6:] == [
+        "--index-url",
+        "https://pypi.example/simple",
+        "redis",
+        "boto3",
+        "click",
+        "tenacity",
+    ]
+    done, calls = run_sandboxed(script, tracers, where, work)  # the next run finds the venv it made
+    assert done.returncode == 0, done.stderr
+    names = [argv[0] for argv, _ in calls]
+    assert "pip" not in names and "python3" not in names
+    assert [argv[:2] for argv, _ in calls if argv[0] == "python"][0] == ["python", "-c"]  # the import check
+
+
+def test_a_host_that_reaches_no_package_index_says_so_and_what_to_do(tracers, tmp_path, small_bundle):
+    where, work = tmp_path / "home", tmp_path / "work"
+    where.mkdir(), work.mkdir()
+    done, calls = run_sandboxed(
+        remote_script("redis://h:1/0", "t", "us-east-1", "r", 1, 900), tracers, where, work, fail="pip"
+    )
+    assert done.returncode == EXIT_NO_PACKAGE_INDEX
+    assert (
+        b"could not install the demo packages (redis, boto3, click, tenacity) from the index pip is configured with"
+        in done.stderr
+    )
+    assert [argv for argv, _ in calls][-2:] == [
+        ["rm", "-rf", str(where / ".cache" / "ops-demo" / "venv-1")],
+        ["rm", "-rf", str(work)],
+    ]
+    assert "--var demo_index_url=" in NO_PACKAGE_INDEX_HINT
 
 
 @pytest.mark.parametrize("kind", ["fakeredis", "redis-server"])

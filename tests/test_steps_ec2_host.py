@@ -356,3 +356,33 @@ def test_a_subnet_with_no_way_to_ssm_is_refused_before_anything_is_created(world
     )
     assert endpoint["VpcEndpoint"]["VpcEndpointId"]
     check_before_run(playbook, lambda: aws, dry_run=True)  # an ssm endpoint is a way: accepted
+
+
+def test_a_host_script_exit_code_brings_its_own_hint(world, aws, tmp_path):
+    """The demo's host script exits 7 when no package index answers: the step failure says
+    what to do about that (a NAT, a proxy, --var demo_index_url), not to check the cache rule."""
+    from ops.hostscript import HostScript, Template
+    from ops.steps.demo import EXIT_NO_PACKAGE_INDEX, NO_PACKAGE_INDEX_HINT
+    from ops.steps.ssm_command import run_shell
+
+    runner = make_runner(playbook_from(LAB), aws, tmp_path)
+    outputs = runner.apply()["host"]
+    ctx = StepContext(
+        aws=aws,
+        clock=aws.clock,
+        state=runner.state,
+        reporter=runner.reporter,
+        settings={"expected": {}},
+        lab="host-lab",
+        step="demo",
+        step_type="demo.cache_aside",
+        timeout=600,
+    )
+    script = HostScript({"OPS_CODE": EXIT_NO_PACKAGE_INDEX}, Template('echo "no index" >&2; exit "$OPS_CODE"'))
+    with pytest.raises(StepFailed) as failed:
+        run_shell(ctx, outputs["instance_id"], script, "the demo", hints={EXIT_NO_PACKAGE_INDEX: NO_PACKAGE_INDEX_HINT})
+    assert "no index" in str(failed.value) and failed.value.hint == NO_PACKAGE_INDEX_HINT
+    with pytest.raises(StepFailed) as other:
+        run_shell(ctx, outputs["instance_id"], HostScript({}, Template("exit 3")), "the demo", hints={7: "x"})
+    assert "security group rule" in other.value.hint
+    assert teardown(runner.state, aws, world.clock, runner.reporter, runner.settings, "host-lab") == []

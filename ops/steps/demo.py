@@ -17,9 +17,10 @@ reads it from the simulated SSM itself and hands it to redis-py.
 
 import base64
 import io
+import re
 import tarfile
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from ..errors import StepFailed
 from ..hostscript import HostScript, Template, Value
@@ -54,22 +55,43 @@ def demo_bundle() -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-# On the host: unpack the demo, make a venv, wait for the table policy, read the AUTH token
-# (when there is one), run the demo. Values arrive only as the OPS_* variables.
+# The demo's packages on the host, in a venv kept between runs (one per package list: a
+# changed list gets a new one) under the running user's cache folder.
+DEMO_PACKAGES = ("redis", "boto3", "click", "tenacity")
+DEMO_VENV = "venv-1"  # bump with DEMO_PACKAGES
+EXIT_NO_PACKAGE_INDEX = 7
+NO_PACKAGE_INDEX_HINT = (
+    "The host reaches no Python package index: give its subnet a NAT gateway, or set a proxy in pip's "
+    "configuration on the host, or name an index it can reach with --var demo_index_url=URL."
+)
+
+# On the host: unpack the demo, find or make its venv, wait for the table policy, read the AUTH
+# token (when there is one), run the demo. Values arrive only as the OPS_* variables.
 _PREPARE = Template(
     "set -e\n"
     'work=$(mktemp -d); trap \'rm -rf "$work"\' EXIT; cd "$work"\n'
     "printf '%s' \"$OPS_DEMO_BUNDLE\" | base64 -d | tar -xz\n"
-    "python3 -m venv venv && venv/bin/pip install --quiet --disable-pip-version-check redis boto3 click tenacity\n"
+    'venv="${HOME:-/root}/.cache/ops-demo/$OPS_DEMO_VENV"\n'
+    'if ! "$venv/bin/python" -c "import redis, boto3, click, tenacity" 2>/dev/null; then\n'
+    '  rm -rf "$venv"\n'
+    '  python3 -m venv "$venv"\n'
+    '  "$venv/bin/pip" install --quiet --disable-pip-version-check --timeout 20 --retries 2 '
+    '${OPS_INDEX_URL:+--index-url "$OPS_INDEX_URL"} redis boto3 click tenacity || {\n'
+    '    rm -rf "$venv"\n'
+    "    printf 'ops: the host could not install the demo packages (redis, boto3, click, tenacity) from %s\\n' "
+    '"${OPS_INDEX_URL:-the index pip is configured with, PyPI by default}" >&2\n'
+    "    exit 7\n"
+    "  }\n"
+    "fi\n"
     # the table policy was just attached: IAM takes a few seconds to apply it
-    "for i in $(seq 1 24); do venv/bin/python -c 'import boto3, os; "
+    'for i in $(seq 1 24); do "$venv/bin/python" -c \'import boto3, os; '
     'boto3.client("dynamodb", region_name=os.environ["OPS_REGION"])'
     '.describe_table(TableName=os.environ["OPS_TABLE"])\' 2>/dev/null && break; sleep 5; done'
 )
 # the AUTH token: read by the host with its role, handed over in the environment only
 _PASS_TOKEN = Template("OPS_REDIS_PASSWORD=$token; unset token; export OPS_REDIS_PASSWORD")
 _RUN = Template(
-    'PYTHONPATH="$work" venv/bin/python -m ops.demo --redis-url="$OPS_REDIS_URL" --table="$OPS_TABLE" '
+    'PYTHONPATH="$work" "$venv/bin/python" -m ops.demo --redis-url="$OPS_REDIS_URL" --table="$OPS_TABLE" '
     '--region="$OPS_REGION" --restaurant="$OPS_RESTAURANT" --reads="$OPS_READS" --ttl="$OPS_TTL"'
 )
 
@@ -83,9 +105,12 @@ def remote_script(
     ttl: int,
     token_parameter: str = "",
     token_attempts: int = 12,
+    index_url: str = "",
 ) -> HostScript:
     values: Dict[str, Value] = {
         "OPS_DEMO_BUNDLE": demo_bundle(),
+        "OPS_DEMO_VENV": DEMO_VENV,
+        "OPS_INDEX_URL": index_url,
         "OPS_REDIS_URL": redis_url,
         "OPS_TABLE": table,
         "OPS_REGION": region,
@@ -98,6 +123,13 @@ def remote_script(
         values.update(token_values(token_parameter, token_attempts))
         templates += [READ_TOKEN, _PASS_TOKEN]
     return HostScript(values, *templates, _RUN)
+
+
+def check_index_url(value: str) -> Optional[str]:
+    """A package index is an http(s) URL without spaces (it reaches pip as one argument)."""
+    if value and not re.fullmatch(r"https?://[^\s]+", value):
+        return f"{value!r} is not an http:// or https:// URL"
+    return None
 
 
 def cache_url(tls: bool, address: str, port: int) -> str:
@@ -137,6 +169,13 @@ class CacheAsideDemo(StepType):
             default="",
             check=check_parameter_name,
             doc="SSM SecureString holding the AUTH token (its name); the host role may read it for the run",
+        ),
+        Param(
+            "index_url",
+            default="",
+            check=check_index_url,
+            doc="Python package index the host installs the demo's packages from once (pip --index-url); "
+            "empty: pip's own configuration (PyPI)",
         ),
     ]
     outputs = {
@@ -208,9 +247,11 @@ class CacheAsideDemo(StepType):
                 args["reads"],
                 args["ttl"],
                 args["auth_token_parameter"],
+                index_url=args["index_url"],
             ),
             "the cache-aside demo",
             600,
+            hints={EXIT_NO_PACKAGE_INDEX: NO_PACKAGE_INDEX_HINT},
         )
         ctx.output(result["stdout"].rstrip())
         return _report_from_text(result["stdout"])

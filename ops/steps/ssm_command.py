@@ -5,7 +5,7 @@ anything that must reach the cache (PING, the demo) runs there through SSM. What
 a HostScript (ops/hostscript.py): constant text, values only in the environment.
 """
 
-from typing import Dict
+from typing import Dict, Optional
 
 from ..errors import StepFailed
 from ..hostscript import HostScript
@@ -14,9 +14,16 @@ from ..waiting import FAILURE, RETRY, SUCCESS
 TERMINAL_FAILURES = ("Failed", "Cancelled", "TimedOut", "Cancelling")
 
 
-def run_shell(ctx, instance_id: str, script: HostScript, what: str, timeout_seconds: int = 300) -> Dict[str, str]:
+def run_shell(
+    ctx,
+    instance_id: str,
+    script: HostScript,
+    what: str,
+    timeout_seconds: int = 300,
+    hints: Optional[Dict[int, str]] = None,
+) -> Dict[str, str]:
     """Send the script (run by bash); wait until it finishes; return the invocation (status,
-    stdout, stderr)."""
+    stdout, stderr). hints: what to do when the script exits with a given code."""
     if not isinstance(script, HostScript):
         raise TypeError("run_shell sends a HostScript, built from constant templates")
     ssm = ctx.client("ssm")
@@ -62,7 +69,10 @@ def run_shell(ctx, instance_id: str, script: HostScript, what: str, timeout_seco
         raise StepFailed(
             ctx.step,
             f"{what} ended {invocation.get('Status')} on {instance_id}: {output or exc}",
-            "Check the instance can reach the endpoint (security group rule, same VPC).",
+            (hints or {}).get(
+                int(invocation.get("ResponseCode", -1)),
+                "Check the instance can reach the endpoint (security group rule, same VPC).",
+            ),
         ) from None
     return {
         "status": invocation["Status"],
