@@ -300,6 +300,32 @@ def test_unlock_refuses_a_running_lease_unless_forced(workdir):
     assert invoke("unlock", "x", "--dry-run").exit_code == 2  # no location: bad input
 
 
+def test_a_forced_unlock_takes_over_a_lock_its_holder_renews_meanwhile(workdir):
+    """--force takes over the holder the user confirmed, even when that holder renews its lease
+    between the read and the delete (a lease of seconds renews often); a lease that had run
+    out and is renewed meanwhile means its holder lives: without --force that is refused."""
+    from ops.commands.remote import unlock
+    from ops.engine.lock import Locked
+
+    target = RunTarget(workdir, dry_run=True, location=parse_location(STATE))
+    with simulated_s3(workdir) as aws:
+        s3 = aws.client("s3")
+        s3.create_bucket(Bucket="team-ops-state")
+        put_lock(s3, "shared-lab", "alice@laptop", 4242, renewed_ago=1)
+
+        def confirm_while_it_renews(description):
+            put_lock(s3, "shared-lab", "alice@laptop", 4242, renewed_ago=0)  # same holder, new lease: new ETag
+            return True
+
+        said = unlock("shared-lab", target, force=True, confirm=confirm_while_it_renews)
+        assert "removed the lock" in said
+        assert "Contents" not in s3.list_objects_v2(Bucket="team-ops-state", Prefix="labs/shared-lab.lock")
+
+        put_lock(s3, "shared-lab", "alice@laptop", 4242, renewed_ago=600, lease=120)  # ran out
+        with pytest.raises(Locked, match="changed while you were deciding"):
+            unlock("shared-lab", target, force=False, confirm=confirm_while_it_renews)
+
+
 # --- status, push and pull ---------------------------------------------------------------
 
 

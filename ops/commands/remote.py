@@ -54,6 +54,9 @@ def move(lab: str, direction: str, target: RunTarget, *, force: bool, reporter) 
     )
 
 
+FORCED_TRIES = 5  # takeovers that race the confirmed holder's renewals
+
+
 def unlock(lab: str, target: RunTarget, *, force: bool, confirm: Callable[[str], bool]) -> str:
     """Remove the lock of a lab whose holder is gone, after confirm(description) says yes."""
     with target.open() as aws:
@@ -69,7 +72,24 @@ def unlock(lab: str, target: RunTarget, *, force: bool, confirm: Callable[[str],
             )
         if not confirm(f"lab '{lab}' is locked by {holder.describe()}."):
             return "ops: cancelled; the lock is unchanged."
-        take_over(lock, etag)
+        for _ in range(FORCED_TRIES):
+            try:
+                take_over(lock, etag)
+                break
+            except Locked:
+                # --force: the holder that was confirmed may renew its lease meanwhile; that is
+                # still the lock to take over. Another holder, or a lease that was expired and
+                # is now renewed (its holder lives), is not.
+                again, etag = lock.current()
+                if again is None:
+                    break
+                if not (force and again.id == holder.id):
+                    raise
+        else:
+            raise Locked(
+                f"lab '{lab}' is locked by {holder.describe()}, which renewed its lease at every try.",
+                "Try again, or stop that run first.",
+            )
     return (
         f"ops: removed the lock of lab '{lab}' (held by {holder.who}, pid {holder.pid}). The next run "
         "resumes from the record; its holder, if still running, stops when it next renews."
