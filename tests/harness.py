@@ -39,6 +39,23 @@ def make_runner(playbook, aws, tmp_path, stream=None):
     return Runner(playbook, aws, aws.clock, state, reporter, settings)
 
 
+def step_context(aws, state, reporter, lab, step, step_type):
+    """A StepContext for calling a step type's helpers directly, as the runner would."""
+    from ops.engine.context import StepContext
+
+    return StepContext(
+        aws=aws,
+        clock=aws.clock,
+        state=state,
+        reporter=reporter,
+        settings={"expected": {}},
+        lab=lab,
+        step=step,
+        step_type=step_type,
+        timeout=600,
+    )
+
+
 def events(runner):
     return [json.loads(line) for line in runner.reporter.stream.getvalue().splitlines()]
 

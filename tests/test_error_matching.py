@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
-from harness import error_response, events, make_runner, playbook_from
+from harness import error_response, events, make_runner, playbook_from, step_context
 
 from ops.clock import VirtualClock
-from ops.engine.context import StepContext
 from ops.engine.runner import teardown
 from ops.steps.dynamodb import TABLE_KIND
 from ops.steps.ec2_host import find_instance
@@ -37,18 +36,8 @@ def a_bug(**_):
     raise KeyError("TableStatus")
 
 
-def context(aws, runner) -> StepContext:
-    return StepContext(
-        aws=aws,
-        clock=aws.clock,
-        state=runner.state,
-        reporter=runner.reporter,
-        settings={"expected": {}},
-        lab="table-lab",
-        step="table",
-        step_type="dynamodb.table",
-        timeout=600,
-    )
+def context(aws, runner):
+    return step_context(aws, runner.state, runner.reporter, "table-lab", "table", "dynamodb.table")
 
 
 def test_a_bug_where_the_table_is_looked_up_fails_the_run_and_creates_nothing(aws, tmp_path):

@@ -2,10 +2,9 @@
 no replicas; PING from the EC2 host; adoption, resume, early teardown, lost answers."""
 
 import pytest
-from harness import events, make_runner, playbook_from
+from harness import events, make_runner, playbook_from, step_context
 
 from ops.aws import Aws
-from ops.engine.context import StepContext
 from ops.engine.inventory import tagged_resources
 from ops.engine.runner import teardown
 from ops.engine.state import RunState
@@ -160,17 +159,7 @@ def test_teardown_while_creating_waits_until_the_group_may_be_deleted(world, aws
 def test_teardown_after_a_lost_create_answer_deletes_only_a_group_tagged_ours(world, aws, tmp_path):
     state = RunState.start(tmp_path / "s.json", "group-lab", "p", aws.region, dry_run=True)
     reporter = make_runner(playbook_from(CACHE.replace("ENGINE", "valkey")), aws, tmp_path).reporter
-    ctx = StepContext(
-        aws=aws,
-        clock=aws.clock,
-        state=state,
-        reporter=reporter,
-        settings={"expected": {}},
-        lab="group-lab",
-        step="cache",
-        step_type="elasticache.replication_group",
-        timeout=600,
-    )
+    ctx = step_context(aws, state, reporter, "group-lab", "cache", "elasticache.replication_group")
     elasticache = aws.client("elasticache")
     for group_id, tags in (("lost-ours", ctx.tags()), ("lost-theirs", [])):
         state.record(

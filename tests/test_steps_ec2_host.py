@@ -4,10 +4,9 @@ propagation retries; adoption, resume, lost answers; teardown from the record al
 import json
 
 import pytest
-from harness import error_response, events, make_runner, playbook_from
+from harness import error_response, events, make_runner, playbook_from, step_context
 
 from ops.aws import Aws
-from ops.engine.context import StepContext
 from ops.engine.inventory import tagged_resources
 from ops.engine.runner import teardown
 from ops.engine.state import RunState
@@ -229,17 +228,7 @@ def test_a_rerun_resumes_the_host_instead_of_launching_another(world, aws, tmp_p
 def test_teardown_finds_a_group_and_instance_whose_create_answers_were_lost(world, aws, tmp_path):
     state = RunState.start(tmp_path / "s.json", "host-lab", "p", aws.region, dry_run=True)
     reporter = make_runner(playbook_from(LAB), aws, tmp_path).reporter
-    ctx = StepContext(
-        aws=aws,
-        clock=aws.clock,
-        state=state,
-        reporter=reporter,
-        settings={"expected": {}},
-        lab="host-lab",
-        step="host",
-        step_type="ec2.client_host",
-        timeout=600,
-    )
+    ctx = step_context(aws, state, reporter, "host-lab", "host", "ec2.client_host")
     ec2 = aws.client("ec2")
     name = run_scoped_name("host-lab", state.run_id, "host")
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
@@ -367,17 +356,7 @@ def test_a_host_script_exit_code_brings_its_own_hint(world, aws, tmp_path):
 
     runner = make_runner(playbook_from(LAB), aws, tmp_path)
     outputs = runner.apply()["host"]
-    ctx = StepContext(
-        aws=aws,
-        clock=aws.clock,
-        state=runner.state,
-        reporter=runner.reporter,
-        settings={"expected": {}},
-        lab="host-lab",
-        step="demo",
-        step_type="demo.cache_aside",
-        timeout=600,
-    )
+    ctx = step_context(aws, runner.state, runner.reporter, "host-lab", "demo", "demo.cache_aside")
     script = HostScript({"OPS_CODE": EXIT_NO_PACKAGE_INDEX}, Template('echo "no index" >&2; exit "$OPS_CODE"'))
     with pytest.raises(StepFailed) as failed:
         run_shell(ctx, outputs["instance_id"], script, "the demo", hints={EXIT_NO_PACKAGE_INDEX: NO_PACKAGE_INDEX_HINT})

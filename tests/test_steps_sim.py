@@ -1,9 +1,8 @@
 """Step types against the simulated account: create, adopt, resume, wait, delete."""
 
-from harness import make_runner, playbook_from
+from harness import make_runner, playbook_from, step_context
 
 from ops.aws import Aws
-from ops.engine.context import StepContext
 from ops.engine.inventory import tagged_resources
 from ops.engine.runner import teardown
 from ops.engine.state import RunState
@@ -125,16 +124,8 @@ def test_rerun_resumes_what_the_run_already_made(world, aws, tmp_path):
 def test_teardown_finds_resources_whose_create_answer_was_lost(world, aws, tmp_path):
     """The create call went out, the process died before recording the answer."""
     state = RunState.start(tmp_path / "s.json", "steps-lab", "p", aws.region, dry_run=True)
-    ctx = StepContext(
-        aws=aws,
-        clock=aws.clock,
-        state=state,
-        reporter=make_runner(playbook_from(LAB), aws, tmp_path).reporter,
-        settings={"expected": {}},
-        lab="steps-lab",
-        step="cloud9",
-        step_type="cloud9.environment",
-        timeout=600,
+    ctx = step_context(
+        aws, state, make_runner(playbook_from(LAB), aws, tmp_path).reporter, "steps-lab", "cloud9", "cloud9.environment"
     )
     iam = aws.client("iam")
     iam.create_role(RoleName="AWSCloud9SSMAccessRole", Path="/service-role/", AssumeRolePolicyDocument="{}")
