@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 
+import ops_forkserver
 import pytest
 
 from ops.sim.warmstart import ENV_VAR as FORKSERVER_ENV_VAR
@@ -164,5 +165,25 @@ def warm_simulator_servers():
     os.environ.pop(FORKSERVER_ENV_VAR, None)
     process.terminate()
     process.wait()
+    process.stdout.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_ops_processes():
+    """Every ops process a test starts through tests/ops_forkserver.py (harness.start_ops, the
+    kill points of test_crash_points.py, ...) forked from one process per test worker that has
+    imported ops, click and boto3 and parsed the lab's service models: about a second of CPU
+    saved per process. tests/test_ops_forkserver.py checks that a forked ops is a cold one's
+    equal, and that ops starts cold when the forkserver is gone."""
+    folder = tempfile.mkdtemp(prefix="ops-cli-")  # short: a Unix socket's path is ~100 bytes at most
+    path = os.path.join(folder, "socket")
+    process = ops_forkserver.launch(path)
+    os.environ[ops_forkserver.ENV_VAR] = path
+    yield path
+    os.environ.pop(ops_forkserver.ENV_VAR, None)
+    process.terminate()
+    process.wait()
+    assert process.stdout is not None
     process.stdout.close()
     shutil.rmtree(folder, ignore_errors=True)

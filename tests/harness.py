@@ -163,15 +163,16 @@ def move_calendar(monkeypatch, seconds: float) -> None:
 
 
 def start_ops(folder, *argv):
-    """`ops ARGV...` in a process of its own, in `folder`, with no AWS_* of the user's; its
-    output as text pipes."""
+    """`ops ARGV...` in a process of its own (forked warm by tests/ops_forkserver.py, else
+    `python -m ops.cli`), in `folder`, with no AWS_* of the user's; its output as text pipes."""
     import os
     import subprocess
-    import sys
+
+    import ops_forkserver
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "ops.cli", *argv],
+    return ops_forkserver.start(
+        argv,
         cwd=folder,
         env=env,
         stdout=subprocess.PIPE,

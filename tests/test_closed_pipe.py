@@ -5,16 +5,17 @@ output is dropped, and no BrokenPipeError reaches the user (issue 15)."""
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
+
+import ops_forkserver
 
 LAB = str(Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml")
 
 
 def test_a_run_whose_reader_left_finishes_and_leaves_nothing(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    run = subprocess.Popen(
-        [sys.executable, "-m", "ops.cli", "run", LAB, "--dry-run", "--output", "json"],
+    run = ops_forkserver.start(
+        ["run", LAB, "--dry-run", "--output", "json"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

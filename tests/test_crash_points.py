@@ -6,17 +6,18 @@ The kill points are those of a reference run's timeline, so they follow the play
 a test of its own (so pytest-xdist spreads them), and one more test makes a reference run and
 checks that KILL_POINTS is exactly its kill points, no more and no fewer. When the playbook
 changes, that test fails and prints the list to paste here.
-`OPS_CRASH_AT` (ops/crashpoints.py) makes ops kill itself right after the chosen event.
+`OPS_CRASH_AT` (ops/crashpoints.py) makes ops kill itself right after the chosen event. Each
+run is a process of its own, forked warm by tests/ops_forkserver.py (a cold start would cost
+a second of imports and model parsing per kill point).
 """
 
 import json
 import os
 import signal
-import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 
+import ops_forkserver
 import pytest
 from click.testing import CliRunner
 
@@ -66,9 +67,7 @@ def ops(cwd, *args, crash_at=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "OPS_CRASH_AT"}
     if crash_at:
         env["OPS_CRASH_AT"] = crash_at
-    return subprocess.run(
-        [sys.executable, "-m", "ops.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-    )
+    return ops_forkserver.run(args, cwd=cwd, env=env, timeout=300)
 
 
 def kill_points(folder):

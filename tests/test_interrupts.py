@@ -4,9 +4,10 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
+
+import ops_forkserver
 
 LAB = str(Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml")
 # The cluster and the environment take 5 real seconds to create: long enough to signal the run
@@ -34,8 +35,8 @@ expected:
 def start(tmp_path, *extra):
     (tmp_path / "slow.yaml").write_text(SLOW)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "ops.cli", "run", LAB, "--dry-run", "--realtime", "--config", "slow.yaml", *extra],
+    return ops_forkserver.start(  # forked warm (tests/ops_forkserver.py), with a new interpreter's signal handlers
+        ["run", LAB, "--dry-run", "--realtime", "--config", "slow.yaml", *extra],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -59,14 +60,7 @@ def wait_for(process, text, timeout=60):
 
 def teardown_in_a_new_process(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.run(
-        [sys.executable, "-m", "ops.cli", "teardown", LAB, "--dry-run"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return ops_forkserver.run(["teardown", LAB, "--dry-run"], cwd=tmp_path, env=env, timeout=300)
 
 
 def test_first_ctrl_c_stops_at_a_safe_point_and_a_new_process_tears_down(tmp_path):

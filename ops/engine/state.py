@@ -29,7 +29,13 @@ from .records import LocalSlot
 
 LIVE = ("intent", "created", "adopted")
 FIELDS = {f.name for f in fields(Resource)}
-WRITER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def writer() -> str:
+    """Who writes a record: this machine and process. Asked at each write, not once at import:
+    a process forked from one that imported this module (the test suite's warm ops processes,
+    tests/ops_forkserver.py) is a writer of its own."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def new_run_id() -> str:
@@ -142,7 +148,7 @@ class RunState:
     def save(self) -> None:
         with self._lock:
             self.data["serial"] = self.data.get("serial", 0) + 1
-            self.data["written_by"] = WRITER
+            self.data["written_by"] = writer()
             try:
                 self.revision = self.slot.write(self.data, self.revision)
             except OpsError as exc:

@@ -15,11 +15,11 @@ import secrets
 import socket
 import stat
 import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import boto3
+import ops_forkserver
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -55,14 +55,7 @@ def ops_in_new_process(root: Path, *args) -> subprocess.CompletedProcess:
         "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
         "LAB_REDIS_TOKEN": TOKEN,
     }
-    return subprocess.run(
-        [sys.executable, "-c", "from ops.cli import main; main()", *map(str, args)],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return ops_forkserver.run(args, cwd=root, env=env, timeout=300)  # forked warm when it can be
 
 
 KEEP_RUN = ("run", PLAYBOOK, "--dry-run", "--keep", "--var", "auth_token=env:LAB_REDIS_TOKEN")
