@@ -88,6 +88,13 @@ def is_throttling(exc: BaseException) -> bool:
     return error_code(exc) in THROTTLING_CODES
 
 
+def answer_may_be_lost(exc: BaseException) -> bool:
+    """The request was sent and its answer never came: it may have been applied."""
+    from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
+
+    return isinstance(exc, (ConnectionClosedError, ReadTimeoutError))
+
+
 def is_unreachable(exc: BaseException) -> bool:
     """No connection could be made: refused, timed out, no route, no DNS, TLS or proxy failure."""
     from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -200,6 +207,9 @@ def _unreachable(exc: BaseException) -> OpsError:
 DRY_RUN_DEFAULT_REGION = "us-east-1"  # a dry run's region when nothing names one
 
 ATTEMPTS = 8  # tries per call at throttling and transient failures (botocore's own default: 3)
+# Calls that must not be re-sent blind when their answer may have been lost (the request may
+# have been applied): the caller finds out what happened instead (ops/steps/ssm_command.py).
+NOT_RESENT = frozenset({"SendCommand"})
 # (tries at an endpoint that has never answered, connect timeout in seconds). The commands people
 # wait for report an unreachable endpoint within a few seconds; run and teardown wait out a slow
 # network.
@@ -212,7 +222,7 @@ def retry_on_clock(client, clock, may_retry: Callable[..., bool], before_retry: 
 
     botocore asks its `needs-retry` handler how long to wait, then calls time.sleep itself;
     the standard handler is replaced by one that asks it, vetoes what `may_retry(attempts=,
-    caught_exception=)` refuses, sleeps on the clock, calls `before_retry`, and tells botocore
+    operation=, caught_exception=)` refuses, sleeps on the clock, calls `before_retry`, and tells botocore
     to wait 0 s."""
     from botocore.retries import standard
 
@@ -222,10 +232,10 @@ def retry_on_clock(client, clock, may_retry: Callable[..., bool], before_retry: 
     policy = standard.register_retry_handler(client, client.meta.config.retries["total_max_attempts"])
     client.meta.events.unregister(event, unique_id=botocore_id)
 
-    def needs_retry(attempts, caught_exception=None, **kwargs):
-        if not may_retry(attempts=attempts, caught_exception=caught_exception):
+    def needs_retry(attempts, operation, caught_exception=None, **kwargs):
+        if not may_retry(attempts=attempts, operation=operation.name, caught_exception=caught_exception):
             return None
-        delay = policy.needs_retry(attempts=attempts, caught_exception=caught_exception, **kwargs)
+        delay = policy.needs_retry(attempts=attempts, operation=operation, caught_exception=caught_exception, **kwargs)
         if delay is None:
             return None
         clock.sleep(delay)
@@ -323,8 +333,11 @@ class Aws:
         if response_dict is not None:
             self.reached = True
 
-    def _may_retry(self, attempts: int, caught_exception: Optional[BaseException]) -> bool:
-        """Not once an endpoint that has never answered has had its few tries."""
+    def _may_retry(self, attempts: int, operation: str, caught_exception: Optional[BaseException]) -> bool:
+        """Not once an endpoint that has never answered has had its few tries; never a call in
+        NOT_RESENT whose answer may have been lost."""
+        if operation in NOT_RESENT and caught_exception is not None and answer_may_be_lost(caught_exception):
+            return False
         tries, _ = PATIENT if self.patient else FAIL_FAST
         unreachable = caught_exception is not None and is_unreachable(caught_exception)
         return not (unreachable and not self.reached and attempts >= tries)

@@ -68,6 +68,8 @@ RUN_COMMAND = [
     Grant(["ssm:SendCommand"], [arn("ec2", "instance/*")], RESOURCE_TAGGED),
     Grant(["ssm:SendCommand"], [RUN_SHELL_SCRIPT]),
     Grant(["ssm:GetCommandInvocation"], why="SSM defines no resource type for reading a command's result"),
+    # a SendCommand whose answer was lost is found by its comment, not sent again
+    Grant(["ssm:ListCommands"], why="SSM defines no resource type for listing commands"),
 ]
 
 

@@ -365,3 +365,28 @@ def test_a_host_script_exit_code_brings_its_own_hint(world, aws, tmp_path):
         run_shell(ctx, outputs["instance_id"], HostScript({}, Template("exit 3")), "the demo", hints={7: "x"})
     assert "security group rule" in other.value.hint
     assert teardown(runner.state, aws, world.clock, runner.reporter, runner.settings, "host-lab") == []
+
+
+def test_a_command_whose_answer_was_lost_is_found_not_sent_twice(world, aws, tmp_path):
+    """SendCommand is not idempotent: re-sent after its answer was lost, the script would run
+    twice. botocore does not re-send it; run_shell finds it by its comment (issue 15)."""
+    from ops.hostscript import HostScript, Template
+    from ops.sim.faults import FaultPlan
+    from ops.steps.ssm_command import run_shell
+
+    class LoseFirstSend(FaultPlan):
+        def draw(self, service, operation, n):
+            return "lost_answer" if operation == "SendCommand" and n == 0 else None
+
+    runner = make_runner(playbook_from(LAB), aws, tmp_path)
+    outputs = runner.apply()["host"]
+    ctx = step_context(aws, runner.state, runner.reporter, "host-lab", "ping", "redis.ping")
+    world.faults = LoseFirstSend(seed=0)
+    result = run_shell(ctx, outputs["instance_id"], HostScript({}, Template("echo ran")), "a command")
+    assert result["status"] == "Success" and result["stdout"].strip() == "ran"
+    world.faults = None
+    commands = world.session().client("ssm").list_commands(InstanceId=outputs["instance_id"])["Commands"]
+    assert len(commands) == 1  # applied once, found, never sent again
+    assert world.injector is None and "host-lab" in commands[0]["Comment"]
+    assert any("answer was lost" in e.get("status", "") for e in events(runner) if e["event"] == "step_waiting")
+    assert teardown(runner.state, aws, world.clock, runner.reporter, runner.settings, "host-lab") == []

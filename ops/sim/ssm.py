@@ -169,7 +169,7 @@ class _Run:
 
 class SSMBackend(Backend):
     service = "ssm"
-    operations = ("SendCommand", "GetCommandInvocation", "DescribeInstanceInformation")
+    operations = ("SendCommand", "GetCommandInvocation", "DescribeInstanceInformation", "ListCommands")
     unlocked = ("GetCommandInvocation",)
 
     def __init__(self, world):
@@ -317,6 +317,20 @@ class SSMBackend(Backend):
                     record["outcome"] = self._outcome(result)
                 self.runs.pop(key, None)
         return self._invocation_view(record)
+
+    def list_commands(self, params):
+        """The commands sent, newest first, for one CommandId or InstanceId if given (no
+        filters or pages: ops asks for its own commands on one instance)."""
+        if params.get("Filters"):
+            raise InvalidFilterKey("ops sim: ListCommands filters are not simulated")
+        commands = [
+            command
+            for command in self.commands.values()
+            if params.get("CommandId") in (None, command["CommandId"])
+            and params.get("InstanceId") in (None, *command["InstanceIds"])
+        ]
+        commands.sort(key=lambda command: command["sent_at"], reverse=True)
+        return {"Commands": [self._command_view(command) for command in commands]}
 
     def describe_instance_information(self, params):
         wanted_ids, wanted_ping = None, None

@@ -3,8 +3,14 @@
 The lab's client host has no inbound ports; ElastiCache answers only inside its VPC, so
 anything that must reach the cache (PING, the demo) runs there through SSM. What it runs is
 a HostScript (ops/hostscript.py): constant text, values only in the environment.
+
+A command is not idempotent (the script would run twice), so a SendCommand whose answer may
+have been lost is never re-sent blind: botocore does not retry it (ops.aws.NOT_RESENT), and
+run_shell looks for it by its comment, which names the lab, run, step and this send, before
+it sends again.
 """
 
+import uuid
 from typing import Dict, Optional
 
 from ..errors import StepFailed
@@ -26,21 +32,33 @@ def run_shell(
     stdout, stderr). hints: what to do when the script exits with a given code."""
     if not isinstance(script, HostScript):
         raise TypeError("run_shell sends a HostScript, built from constant templates")
+    from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
+
     ssm = ctx.client("ssm")
     sent: Dict[str, str] = {}
+    comment = f"ops {uuid.uuid4().hex[:12]} {ctx.lab} {ctx.run_id} {ctx.step}"[:100]
 
     def send():
+        if sent.get("lost"):  # an earlier send may have arrived: find it rather than run twice
+            commands = ctx.call(ssm.list_commands, InstanceId=instance_id)["Commands"]
+            found = [c["CommandId"] for c in commands if c.get("Comment") == comment]
+            if found:
+                sent["id"] = found[0]
+                return SUCCESS, "found the command whose answer was lost"
         try:
             answer = ctx.call(
                 ssm.send_command,
                 InstanceIds=[instance_id],
                 DocumentName="AWS-RunShellScript",
-                Comment=f"ops {ctx.lab} {ctx.run_id} {ctx.step}"[:100],
+                Comment=comment,
                 Parameters={"commands": [script.bash_command()], "executionTimeout": [str(timeout_seconds)]},
                 TimeoutSeconds=max(30, min(timeout_seconds, 2592000)),
             )
         except ssm.exceptions.InvalidInstanceId:  # the SSM agent has not registered yet
             return RETRY, "waiting for the SSM agent"
+        except (ConnectionClosedError, ReadTimeoutError):  # sent, unanswered: it may have arrived
+            sent["lost"] = "yes"
+            return RETRY, "the answer was lost; looking for the command"
         sent["id"] = answer["Command"]["CommandId"]
         return SUCCESS, "sent"
 
