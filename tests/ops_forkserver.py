@@ -45,6 +45,7 @@ import threading
 import time
 from typing import Dict, List, Optional
 
+from ops.sim.forkserver import private_listener
 from ops.sim.warmstart import network_namespace
 
 ENV_VAR = "OPS_TEST_CLI_FORKSERVER"
@@ -79,11 +80,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     starter = os.getppid()
     _warm()
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
-        listener.bind(args.socket)
-        os.chmod(args.socket, 0o600)
-        listener.listen(16)
-        print("ready", flush=True)
+    with private_listener(args.socket) as listener:
         _serve(listener, starter)
 
 

@@ -15,11 +15,13 @@ starts from an empty account. It ends when the process that started it ends.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import signal
 import socket
 import sys
+from typing import Iterator
 
 from .warmstart import network_namespace
 
@@ -92,12 +94,20 @@ def main(argv=None) -> None:
     from . import moto_setup, server  # noqa: F401  (imported here so that every child has them)
 
     moto_setup.preload()
+    with private_listener(args.socket) as listener:
+        _serve(listener, starter)
+
+
+@contextlib.contextmanager
+def private_listener(path: str) -> Iterator[socket.socket]:
+    """A Unix socket at `path` that only this user may connect to, listening; says "ready" on
+    stdout, which is what the one who started the forkserver waits for."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
-        listener.bind(args.socket)
-        os.chmod(args.socket, 0o600)
+        listener.bind(path)
+        os.chmod(path, 0o600)
         listener.listen(16)
         print("ready", flush=True)
-        _serve(listener, starter)
+        yield listener
 
 
 if __name__ == "__main__":
