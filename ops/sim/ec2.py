@@ -14,7 +14,7 @@ naming an instance profile IAM made less than `iam.propagation` seconds ago is r
 (InvalidParameterValue, "Invalid IAM Instance Profile name"), as EC2's view of IAM lags.
 
 moto's default VPC has no internet gateway; AWS's has one, with a 0.0.0.0/0 route in its
-main route table (connect_default_vpc gives it one). An instance's SSM Agent reaches
+main route table (connect_default_vpc gives it one, before a world's first EC2 or SSM call). An instance's SSM Agent reaches
 Systems Manager only through the internet with a public IPv4 address, through a NAT, or
 through an `ssm` interface endpoint in its VPC (reaches_ssm): an instance in a private
 subnet without those never registers, as on AWS.

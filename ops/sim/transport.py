@@ -99,6 +99,7 @@ class Transport:
 
     def _apply(self, request, model, service: str, params: dict, event_name: str):
         world = self.world
+        world.before_network_call(service)
         world.settle()
         backend = world.answering.get((service, model.name))
         if backend is not None:

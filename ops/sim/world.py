@@ -107,6 +107,8 @@ class SimWorld:
         self._internal: Optional[boto3.Session] = None
         self._clients: Dict[str, Any] = {}  # botocore clients
         self._clients_lock = threading.Lock()
+        self._vpc_connected = False
+        self._vpc_lock = threading.Lock()
         self.workdir: Optional[str] = None  # set by start()
         self.cloud9 = Cloud9Backend(self)
         self.elasticache = ElastiCacheBackend(self)
@@ -139,7 +141,7 @@ class SimWorld:
         for backend in self._backends:  # an empty account's state, rather than none
             self.store.section(backend.service)
         self._running = True
-        connect_default_vpc(self)
+        self._vpc_connected = False
         return self
 
     def _open_account(self) -> None:
@@ -271,6 +273,15 @@ class SimWorld:
         self.injector = FaultInjector(plan, self.store) if plan else None
 
     # time
+
+    def before_network_call(self, service: str) -> None:
+        """Give the default VPC its internet gateway (ec2.py) before the first call that could
+        see it or depend on it: made lazily, as most in-process worlds of the tests never ask."""
+        if not self._vpc_connected and service in ("ec2", "ssm"):
+            with self._vpc_lock:
+                if not self._vpc_connected:
+                    connect_default_vpc(self)
+                    self._vpc_connected = True
 
     def settle(self) -> None:
         with self.store.lock:
