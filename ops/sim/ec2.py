@@ -20,7 +20,7 @@ through an `ssm` interface endpoint in its VPC (reaches_ssm): an instance in a p
 subnet without those never registers, as on AWS.
 """
 
-from typing import List, Set
+from typing import Dict, List, Set
 
 from .base import Backend, SimError
 
@@ -193,20 +193,21 @@ def reaches_ssm(world, instance: dict) -> bool:
     return bool(ec2.describe_vpc_endpoints(Filters=endpoint)["VpcEndpoints"])
 
 
-def instance_groups(instance: dict) -> Set[str]:
-    """An instance's security groups. moto lists the groups of a launch that gave them in
-    NetworkInterfaces on the interface only; AWS lists them on the instance too."""
-    groups = {g["GroupId"] for g in instance.get("SecurityGroups", [])}
+def _groups_by_id(instance: dict) -> Dict[str, dict]:
+    """An instance's security groups ({GroupId, GroupName} by id). moto lists the groups of a
+    launch that gave them in NetworkInterfaces on the interface only; AWS lists them on the
+    instance too."""
+    groups = {g["GroupId"]: g for g in instance.get("SecurityGroups", [])}
     for interface in instance.get("NetworkInterfaces", []):
-        groups.update(g["GroupId"] for g in interface.get("Groups", []))
+        groups.update({g["GroupId"]: g for g in interface.get("Groups", [])})
     return groups
 
 
+def instance_groups(instance: dict) -> Set[str]:
+    return set(_groups_by_id(instance))
+
+
 def _list_interface_groups(instances: List[dict]) -> None:
-    """Answer with the instance's groups as AWS does (see instance_groups)."""
+    """Answer with the instance's groups as AWS does (see _groups_by_id)."""
     for instance in instances:
-        if not instance.get("SecurityGroups"):
-            listed = {}
-            for interface in instance.get("NetworkInterfaces", []):
-                listed.update({g["GroupId"]: g for g in interface.get("Groups", [])})
-            instance["SecurityGroups"] = list(listed.values())
+        instance["SecurityGroups"] = list(_groups_by_id(instance).values())
