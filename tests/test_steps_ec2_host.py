@@ -382,6 +382,8 @@ def test_a_command_whose_answer_was_lost_is_found_not_sent_twice(world, aws, tmp
     outputs = runner.apply()["host"]
     ctx = step_context(aws, runner.state, runner.reporter, "host-lab", "ping", "redis.ping")
     world.faults = LoseFirstSend(seed=0)
+    world.durations["ssm.invocation_delay"] = 12  # SSM lists the command only after a while,
+    ctx.settings["expected"]["ssm.online"] = 4  # and ops looks again every 5 s
     result = run_shell(ctx, outputs["instance_id"], HostScript({}, Template("echo ran")), "a command")
     assert result["status"] == "Success" and result["stdout"].strip() == "ran"
     world.faults = None

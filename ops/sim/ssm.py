@@ -320,14 +320,18 @@ class SSMBackend(Backend):
 
     def list_commands(self, params):
         """The commands sent, newest first, for one CommandId or InstanceId if given (no
-        filters or pages: ops asks for its own commands on one instance)."""
+        filters or pages: ops asks for its own commands on one instance). Like
+        GetCommandInvocation, a command is listed only `ssm.invocation_delay` after it was
+        sent: a caller looking for one whose answer was lost must not give up at once."""
         if params.get("Filters"):
             raise InvalidFilterKey("ops sim: ListCommands filters are not simulated")
+        visible_from = self.now() - self.world.durations["ssm.invocation_delay"]
         commands = [
             command
             for command in self.commands.values()
             if params.get("CommandId") in (None, command["CommandId"])
             and params.get("InstanceId") in (None, *command["InstanceIds"])
+            and command["sent_at"] <= visible_from
         ]
         commands.sort(key=lambda command: command["sent_at"], reverse=True)
         return {"Commands": [self._command_view(command) for command in commands]}

@@ -11,13 +11,14 @@ it sends again.
 """
 
 import uuid
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from ..errors import StepFailed
 from ..hostscript import HostScript
 from ..waiting import FAILURE, RETRY, SUCCESS
 
 TERMINAL_FAILURES = ("Failed", "Cancelled", "TimedOut", "Cancelling")
+LISTED_WITHIN = 15.0  # seconds a command whose answer was lost is looked for before it is sent again
 
 
 def run_shell(
@@ -36,15 +37,18 @@ def run_shell(
 
     ssm = ctx.client("ssm")
     sent: Dict[str, str] = {}
+    lost_at: List[float] = []  # when a send's answer was lost
     comment = f"ops {uuid.uuid4().hex[:12]} {ctx.lab} {ctx.run_id} {ctx.step}"[:100]
 
     def send():
-        if sent.get("lost"):  # an earlier send may have arrived: find it rather than run twice
+        if lost_at:  # an earlier send may have arrived: find it rather than run the script twice
             commands = ctx.call(ssm.list_commands, InstanceId=instance_id)["Commands"]
             found = [c["CommandId"] for c in commands if c.get("Comment") == comment]
             if found:
                 sent["id"] = found[0]
                 return SUCCESS, "found the command whose answer was lost"
+            if ctx.clock.now() - lost_at[-1] < LISTED_WITHIN:  # SSM lists a new command after a moment
+                return RETRY, "the answer was lost; looking for the command"
         try:
             answer = ctx.call(
                 ssm.send_command,
@@ -57,7 +61,7 @@ def run_shell(
         except ssm.exceptions.InvalidInstanceId:  # the SSM agent has not registered yet
             return RETRY, "waiting for the SSM agent"
         except (ConnectionClosedError, ReadTimeoutError):  # sent, unanswered: it may have arrived
-            sent["lost"] = "yes"
+            lost_at.append(ctx.clock.now())
             return RETRY, "the answer was lost; looking for the command"
         sent["id"] = answer["Command"]["CommandId"]
         return SUCCESS, "sent"
