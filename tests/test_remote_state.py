@@ -437,6 +437,19 @@ def wait_for_lock(workdir, timeout=60):
     raise AssertionError("the first run never took the lock")
 
 
+def wait_for_a_recorded_resource(workdir, timeout=60):
+    """Until the shared record names a resource (the run has begun to create, not just locked)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with simulated_s3(workdir) as aws:
+            s3 = aws.client("s3")
+            found = s3.list_objects_v2(Bucket="team-ops-state", Prefix="labs/shared-lab.json")
+            if found.get("Contents") and read_json(s3, "labs/shared-lab.json").get("resources"):
+                return
+        time.sleep(0.2)
+    raise AssertionError("the first run never recorded a resource")
+
+
 # One table, deleted quickly: the lock is held for one creation and one deletion (~10 s of real
 # polls), not two of each.
 ONE_TABLE_LAB = TABLE_LAB.split("  - name: second")[0]
@@ -475,6 +488,7 @@ def test_a_run_whose_lock_is_taken_over_stops_and_keeps_its_record(workdir):
         aws.client("s3").create_bucket(Bucket="team-ops-state")
     run = start_run(workdir)
     wait_for_lock(workdir)
+    wait_for_a_recorded_resource(workdir)  # taken over before that, the run has nothing to keep
     result = invoke("unlock", "shared-lab", "--dry-run", "--state", STATE, "--yes", "--force")
     assert result.exit_code == 0, result.output
     out, err = run.communicate(timeout=120)
