@@ -28,7 +28,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -99,38 +99,44 @@ def run_sessions(names: Optional[List[str]] = None) -> Dict[str, Tuple[str, str]
     return outputs
 
 
-def run_session(name: str, folder: Path) -> Dict[str, Tuple[str, str]]:
-    """Run every command of session `name` in `folder`: {key: (command line, combined output)}."""
+def cold_ops(argv: List[str], *, cwd: Path, env: Dict[str, str], stdout: Any, stderr: Any, stdin: Any) -> Any:
+    """`python -m ops.cli ARGV` as a new process (subprocess.Popen); the tests pass a warm one."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "ops.cli", *argv], cwd=cwd, env=env, stdout=stdout, stderr=stderr, stdin=stdin, text=True
+    )
+
+
+def run_session(name: str, folder: Path, start: Callable[..., Any] = cold_ops) -> Dict[str, Tuple[str, str]]:
+    """Run every command of session `name` in `folder`: {key: (command line, combined output)}.
+    start(argv, cwd=, env=, stdout=, stderr=, stdin=) starts one ops process (Popen-like)."""
     shutil.copytree(ROOT / "playbooks", folder / "playbooks")
     env = _environment(folder)
     outputs: Dict[str, Tuple[str, str]] = {}
+
+    def ops(argv: List[str], output: Any) -> Tuple[int, str]:
+        with start(
+            argv, cwd=folder, env=env, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        ) as process:
+            try:
+                out, _ = process.communicate(timeout=300)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                raise
+        return process.returncode, out or ""
+
     try:
         for key, argv in SESSIONS[name]:
-            done = subprocess.run(
-                [sys.executable, "-m", "ops.cli", *argv],
-                cwd=folder,
-                env=env,
-                text=True,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                timeout=300,
-            )
-            if done.returncode != 0:
-                raise RuntimeError(f"`ops {' '.join(argv)}` exited {done.returncode}:\n{done.stdout}")
+            code, out = ops(argv, subprocess.PIPE)
+            if code != 0:
+                raise RuntimeError(f"`ops {' '.join(argv)}` exited {code}:\n{out}")
             outputs[key] = (
                 "$ ops " + " ".join(argv),
-                done.stdout.replace(str(folder.resolve()), "$PWD").replace(str(folder), "$PWD"),
+                out.replace(str(folder.resolve()), "$PWD").replace(str(folder), "$PWD"),
             )
     finally:
         if "sim-reset" not in outputs:  # never leave the simulated account's servers running
-            subprocess.run(
-                [sys.executable, "-m", "ops.cli", "sim", "reset"],
-                cwd=folder,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            ops(["sim", "reset"], subprocess.DEVNULL)
     return outputs
 
 

@@ -7,10 +7,12 @@ docs/ must lead somewhere; the architecture page must name every module. When th
 `python docs/gen_docs.py` and commit what it changed.
 """
 
+import functools
 import importlib.util
 import re
 from pathlib import Path
 
+import ops_forkserver
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +40,8 @@ def test_every_sample_in_the_docs_comes_from_a_session():
 def test_every_sample_in_the_docs_is_what_the_code_prints(session, tmp_path):
     """Each session of real commands (against its own simulated account) on its own, so that
     xdist runs them side by side."""
-    fresh = gen_docs.samples(gen_docs.run_session(session, tmp_path))
+    warm = functools.partial(ops_forkserver.start, text=True)  # each command forked warm, when it can be
+    fresh = gen_docs.samples(gen_docs.run_session(session, tmp_path, start=warm))
     stale = []
     for page, name, text in committed_samples():
         if name not in fresh:  # another session's
