@@ -24,6 +24,7 @@ from click.testing import CliRunner
 from ops.cli import cli
 
 LAB = str(Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml")
+FEW_READS = ("--var", "demo_reads=5")  # the demo times 50 reads by default: CPU, and no kill point
 
 # What kill_points() finds in a dry run of playbooks/lab.yaml (sorted; checked below).
 KILL_POINTS = [
@@ -72,7 +73,7 @@ def ops(cwd, *args, crash_at=None):
 
 def kill_points(folder):
     """Every step boundary, and the middle poll of every wait, of a real dry run."""
-    done = ops(folder, "run", LAB, "--dry-run", "--output", "json")
+    done = ops(folder, "run", LAB, "--dry-run", *FEW_READS, "--output", "json")
     assert done.returncode == 0, done.stderr
     events = [json.loads(line) for line in done.stdout.splitlines()]
     points = [
@@ -113,7 +114,7 @@ def test_there_are_kill_points_for_every_step_and_wait():
 
 @pytest.mark.parametrize("point", KILL_POINTS)
 def test_a_kill_at_this_point_leaves_nothing_after_teardown(point, tmp_path, monkeypatch):
-    killed = ops(tmp_path, "run", LAB, "--dry-run", crash_at=point)
+    killed = ops(tmp_path, "run", LAB, "--dry-run", *FEW_READS, crash_at=point)
     assert killed.returncode == -signal.SIGKILL, f"{point}: not killed ({killed.returncode}): {killed.stderr[-800:]}"
     # the teardown runs here, in a process that never saw the run (no second interpreter to start)
     monkeypatch.chdir(tmp_path)
