@@ -630,7 +630,14 @@ _add_commands()
     help="Instead: how long each wait took in earlier runs (real ones; dry runs' with --dry-run), "
     "per region, wait and size, and the expectation a run uses now.",
 )
-@state_option
+@click.option(
+    "--state",
+    "state_flag",
+    envvar="OPS_STATE",
+    metavar="s3://BUCKET/PREFIX",
+    help="With --waits: the history of the runs whose records are in S3, a team's (default: 'state:' in "
+    "config, else .ops/ here). Env: OPS_STATE.",
+)
 @common_options
 def report(run, html_file, dry_run, width, waits, state_flag, region, profile, var_flags, config_files):
     """Where the time of a run went: a Gantt chart of its steps and teardown.
