@@ -9,6 +9,7 @@ simulated time costs a few seconds of wall time.
 import json
 import stat
 
+import pytest
 from click.testing import CliRunner
 
 from ops.cli import cli
@@ -157,6 +158,25 @@ def test_a_corrupt_history_is_ignored_with_a_note_and_replaced(workdir):
     assert len(rows[("dynamodb.create", "")]["samples"]) == 1  # this run's, in a file that reads again
 
 
+@pytest.mark.parametrize(
+    "entry, why",
+    [
+        ({"region": "us-east-1", "wait": "x", "size": "\x1b[2J", "seconds": [1]}, "without a region, wait and size"),
+        ({"region": "us-east-1", "wait": "x", "size": "", "seconds": [0]}, "more than 0 s, up to a day"),
+        ({"region": "us-east-1", "wait": "x", "size": "", "seconds": [1e9]}, "more than 0 s, up to a day"),
+        ({"region": "us-east-1", "wait": "x", "size": "", "seconds": ["5m"]}, "more than 0 s, up to a day"),
+        ({"region": "us-east-1", "wait": "x", "seconds": [1]}, "without a region, wait and size"),
+    ],
+)
+def test_a_history_ops_would_not_write_is_refused_by_the_report(workdir, entry, why):
+    history = workdir / ".ops" / "dry-run" / "waits.json"
+    history.parent.mkdir(parents=True)
+    history.write_text(json.dumps({"version": 1, "waits": [entry]}))
+    refused = invoke("report", "--waits", "--dry-run")
+    assert refused.exit_code == 2 and why in refused.output
+    assert "\x1b" not in refused.output  # shown escaped, never sent to the terminal
+
+
 def test_a_history_that_cannot_be_written_never_fails_the_run(workdir):
     history = workdir / ".ops" / "dry-run" / "waits.json"
     history.mkdir(parents=True)  # a folder where the file should be: unreadable and unwritable
@@ -176,8 +196,9 @@ def test_labs_run_at_once_all_add_their_samples(workdir):
     assert len(samples) == 3 and all(85 <= s <= 115 for s in samples)  # ready at 100 s, to half a poll interval
 
 
-def test_two_processes_saving_at_once_keep_each_others_samples(workdir):
-    """Each history reads the file at its start; each save merges into the file as it is then."""
+def test_histories_opened_at_once_keep_each_others_samples(workdir):
+    """Two commands that read the file at their start: each save merges into the file as it
+    is then (under its lock), so the one that saves last does not drop the other's samples."""
     key = ("us-east-1", "dynamodb.create", "")
     one = WaitHistory([LocalHistory(workdir, dry_run=True)], note=print)
     other = WaitHistory([LocalHistory(workdir, dry_run=True)], note=print)

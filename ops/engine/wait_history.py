@@ -1,15 +1,15 @@
 """How long each wait took in earlier runs, so that a run polls when readiness is likely in
 this account and region rather than when a built-in guess says.
 
-Every successful wait of a step that created its resource adds one sample, keyed by (region,
-wait, size): the wait's name (`elasticache.create`, the keys of `expected:`) and what makes
+Every successful wait adds one sample, keyed by (region, wait, size): the wait's name (`elasticache.create`, the keys of `expected:`) and what makes
 one resource slower than another of its kind (`cache.t3.micro redis cluster`, an instance
 type; "" when nothing does). A sample is the time from the start of the wait to midway
 between the last look that found the resource not ready and the first that found it ready:
 the moment of readiness to within half a poll interval, where the ready look's own time is
 up to a whole interval late, and a late guess would only teach the next run to be late.
 A wait that was over at its first look teaches nothing (the resource was ready before ops
-looked: waited for by an earlier step, adopted, or resumed).
+looked: waited for by an earlier step, or adopted), nor does a wait of a step that resumed or
+adopted a resource (it times only part of a creation).
 
 The last KEEP samples of each key are kept; their median is the key's expectation from
 MIN_SAMPLES on. MIN_SAMPLES is 1: one measured run of this account, region and size says
@@ -31,6 +31,7 @@ import fcntl
 import json
 import math
 import os
+import re
 import statistics
 import tempfile
 import threading
@@ -38,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Tuple
 
+from ..names import shown
 from ..paths import private_dir, wait_history_file
 from .records import OPS_OWN, RecordStore, S3Records
 
@@ -48,6 +50,7 @@ KEEP = 9
 MIN_SAMPLES = 1
 SHARED_NAME = f"{OPS_OWN}waits.json"  # under the records' prefix, named like no lab's record
 MAX_SAMPLE = 24 * 3600.0  # a wait longer than a day is not something to learn from
+NAME = re.compile(r"[A-Za-z0-9 ._:/-]{0,100}")  # a region, wait or size, as ops writes them: printable as they are
 WRITE_TRIES = 5  # conditional writes to S3 refused by a concurrent writer, before giving up
 
 FALLBACK = 60.0  # the expectation of a wait that no setting names
@@ -111,22 +114,27 @@ def from_json(data: Any) -> Samples:
         raise HistoryUnreadable("not a version 1 wait history")
     samples: Samples = {}
     for entry in data["waits"]:
-        if not isinstance(entry, dict) or not all(isinstance(entry.get(f), str) for f in ("region", "wait", "size")):
-            raise HistoryUnreadable(f"an entry without region, wait and size: {str(entry)[:80]}")
+        if not isinstance(entry, dict) or not all(_name(entry.get(f)) for f in ("region", "wait", "size")):
+            raise HistoryUnreadable(f"an entry without a region, wait and size ops would write: {shown(entry)}")
         values = entry.get("seconds")
         if not isinstance(values, list) or not all(_plausible(v) for v in values):
-            raise HistoryUnreadable(f"{entry['wait']}: seconds must be a list of durations up to a day")
+            raise HistoryUnreadable(f"{entry['wait']}: 'seconds' must list durations of more than 0 s, up to a day")
         if values:
             samples[(entry["region"], entry["wait"], entry["size"])] = [float(v) for v in values][-KEEP:]
     return samples
 
 
+def _name(value: Any) -> bool:
+    return isinstance(value, str) and NAME.fullmatch(value) is not None
+
+
 def _plausible(value: Any) -> bool:
+    """A duration a wait can have taken (a schedule needs a positive expectation)."""
     return (
         isinstance(value, (int, float))
         and not isinstance(value, bool)
         and math.isfinite(value)
-        and 0 <= value <= MAX_SAMPLE
+        and 0 < value <= MAX_SAMPLE
     )
 
 
