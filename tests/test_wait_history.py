@@ -6,6 +6,7 @@ The runs are dry runs, on the simulator's virtual clock: a cluster that takes 15
 simulated time costs a few seconds of wall time.
 """
 
+import io
 import json
 import stat
 
@@ -254,3 +255,42 @@ def test_report_waits_takes_no_run_html_or_width(workdir):
     for extra in (["some-lab"], ["--html", "x.html"], ["--width", "80"]):
         result = invoke("report", "--waits", *extra)
         assert result.exit_code == 2 and "--waits shows every learned wait as one table" in result.output
+
+
+def test_only_a_wait_that_saw_its_resource_get_ready_teaches(aws, tmp_path):
+    """A sample is the midpoint of the last two looks; a wait over at its first look (the
+    resource was ready before) and a wait of a step that resumed an earlier run's work
+    (it saw only the rest of a creation) add none."""
+    from ops.commands.config import load_settings
+    from ops.engine.context import StepContext
+    from ops.engine.state import RunState
+    from ops.output import Reporter
+    from ops.waiting import RETRY, SUCCESS
+
+    state = RunState.start(tmp_path / "lab.json", "lab", "lab.yaml", aws.region, dry_run=True)
+    history = WaitHistory([LocalHistory(tmp_path, dry_run=True)], note=print)
+    settings = load_settings(())[0]  # dynamodb.create: 8 s expected, so the second look is 5 s in
+
+    def wait(answers, resumed=False):
+        ctx = StepContext(
+            aws=aws,
+            clock=aws.clock,
+            state=state,
+            reporter=Reporter("json", io.StringIO(), aws.clock),
+            settings=settings,
+            lab="lab",
+            step="table",
+            step_type="dynamodb.table",
+            timeout=600,
+            waits=history,
+        )
+        if resumed:
+            ctx.created(ctx.intend("dynamodb-table", "t"), verb="resumed")
+        looks = iter(answers)
+        ctx.wait("table t", lambda: next(looks), "dynamodb.create")
+
+    wait([(RETRY, "CREATING"), (SUCCESS, "ACTIVE")])
+    wait([(SUCCESS, "ACTIVE")])
+    wait([(RETRY, "CREATING"), (SUCCESS, "ACTIVE")], resumed=True)
+    history.save()
+    assert LocalHistory(tmp_path, dry_run=True).read() == {(aws.region, "dynamodb.create", ""): [2.5]}

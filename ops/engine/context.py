@@ -10,12 +10,11 @@ from ..interrupts import stop_requested
 from ..model import TAG_CREATED, TAG_LAB, TAG_RUN, TAG_STEP, Resource, base_kind
 from ..output import Reporting
 from ..waiting import Schedule, wait_until
-from .wait_history import Expectation, expectation
+from .wait_history import Expectation, WaitHistory, expectation
 
 if TYPE_CHECKING:  # the engine's own modules, for types only (the state imports nothing of this)
     from ..aws import Aws
     from .state import RunState
-    from .wait_history import WaitHistory
 
 
 class StepContext:
@@ -32,7 +31,7 @@ class StepContext:
         step_type: str,
         timeout: float,
         kinds: Optional[Collection[str]] = None,
-        waits: Optional["WaitHistory"] = None,
+        waits: Optional[WaitHistory] = None,
     ):
         """kinds: the resource kinds the step type declares (StepType.kinds); recording any
         other is a bug in the step type, caught here rather than by a sweep that cannot
@@ -51,7 +50,7 @@ class StepContext:
         self.waits = waits
         self.started = clock.now()
         self.finishing = False  # teardown waits are not cut short by a stop request
-        self.learning = True  # until the step resumes or adopts: its waits then time only part of a creation
+        self.learning = True  # until the step resumes an earlier run's work: its waits then time only part of it
 
     @property
     def record(self) -> "RunState":
@@ -131,7 +130,6 @@ class StepContext:
 
     def adopted(self, kind: str, resource_id: str, **attrs: Any) -> Resource:
         """Record something that existed before this run: used, never deleted."""
-        self.learning = False
         resource = self._record_new(kind, resource_id, False, "adopted", attrs)
         self.reporter.event("step_created", step=self.step, kind=kind, id=resource_id, ours=False, verb="adopted")
         return resource

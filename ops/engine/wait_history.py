@@ -8,8 +8,8 @@ between the last look that found the resource not ready and the first that found
 the moment of readiness to within half a poll interval, where the ready look's own time is
 up to a whole interval late, and a late guess would only teach the next run to be late.
 A wait that was over at its first look teaches nothing (the resource was ready before ops
-looked: waited for by an earlier step, or adopted), nor does a wait of a step that resumed or
-adopted a resource (it times only part of a creation).
+looked: waited for by an earlier step, or adopted), nor does a wait of a step that resumed an
+earlier run's work (it times only the rest of a creation).
 
 The last KEEP samples of each key are kept; their median is the key's expectation from
 MIN_SAMPLES on. MIN_SAMPLES is 1: one measured run of this account, region and size says
