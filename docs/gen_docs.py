@@ -54,6 +54,7 @@ SESSIONS: Dict[str, List[Tuple[str, List[str]]]] = {
     "lab": [
         ("dry-run", ["run", "playbooks/lab.yaml", "--dry-run"]),
         ("report", ["report", "--width", "100"]),
+        ("waits", ["report", "--waits", "--dry-run"]),
     ],
     "kept-lab": [
         ("plan", ["plan", "playbooks/lab.yaml", "--dry-run"]),
@@ -212,6 +213,7 @@ SAMPLES: Dict[str, Sample] = {
     ),
     "dry-run-full": Sample("dry-run"),
     "report": Sample("report"),
+    "waits": Sample("waits", loose=False),
     "plan": Sample("plan", loose=False),
     "keep": Sample("keep", keep=r"^\$ |^ops: |^  - |\] \S+ +done "),
     "status": Sample("status", ages=True),

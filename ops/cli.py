@@ -624,15 +624,36 @@ _add_commands()
     "--dry-run/--real", "dry_run", default=None, help="Only dry runs / only real runs (default: either, the newest)."
 )
 @click.option("--width", type=click.IntRange(min=40), help="Columns for the chart (default: the terminal's).")
-def report(run, html_file, dry_run, width):
+@click.option(
+    "--waits",
+    is_flag=True,
+    help="Instead: how long each wait took in earlier runs (real ones; dry runs' with --dry-run), "
+    "per region, wait and size, and the expectation a run uses now.",
+)
+@click.option(
+    "--state",
+    "state_flag",
+    envvar="OPS_STATE",
+    metavar="s3://BUCKET/PREFIX",
+    help="With --waits: the history of the runs whose records are in S3, a team's (default: 'state:' in "
+    "config, else .ops/ here). Env: OPS_STATE.",
+)
+@common_options
+def report(run, html_file, dry_run, width, waits, state_flag, region, profile, var_flags, config_files):
     """Where the time of a run went: a Gantt chart of its steps and teardown.
 
     RUN is a lab name or a run id (default: the newest timeline under ./.ops). With
     --output json: the figures and the rows, with every phase, as one document.
+
+    With --waits: what runs here (or, with --state, a team's runs) learned about each wait,
+    and whether a run expects the learned time, the config's (--config) or the built-in one.
     """
     import json
     import shutil
 
+    if waits:
+        _report_waits(run, html_file, width, dry_run, state_flag, region, profile, config_files)
+        return
     from .commands.report_data import find_run_timeline, phases, read_timeline, rows, summary
 
     path = find_run_timeline(run, dry_run)
@@ -654,6 +675,25 @@ def report(run, html_file, dry_run, width):
     if as_json:
         written = json.dumps({"event": "note", "text": written})
     click.echo(written)
+
+
+def _report_waits(run, html_file, width, dry_run, state_flag, region, profile, config_files):
+    import json
+
+    from .commands.config import load_settings
+    from .commands.report_waits import learned_waits
+
+    if run or html_file or width:
+        raise BadInput(
+            "--waits shows every learned wait as one table: it takes no RUN, --html or --width.",
+            "Drop them, or drop --waits for a run's chart.",
+        )
+    settings, _, _ = load_settings(config_files)
+    built_in = load_settings(())[0]["expected"]
+    target = _target(settings, bool(dry_run), region, profile, state_flag, sim_durations={})
+    with _ending_idle_simulation(target if target.location is not None else None):
+        table = learned_waits(target, settings, built_in)
+    click.echo(json.dumps(table.to_json()) if chosen_output() == "json" else "\n".join(table.lines()))
 
 
 @cli.command()

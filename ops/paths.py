@@ -1,6 +1,6 @@
 """The folders below .ops/ where ops keeps what it knows about a folder's labs, all readable by
 the owner only: .ops/ for real runs, .ops/dry-run/ for dry runs (records in state/, timelines
-in runs/, and the simulated account in account/). Built here only."""
+in runs/, what waits took in waits.json, and the simulated account in account/). Built here only."""
 
 import os
 from pathlib import Path
@@ -18,6 +18,11 @@ def state_dir(root: Path, dry_run: bool) -> Path:
 def runs_dir(root: Path, dry_run: bool) -> Path:
     """Every run's timeline."""
     return ops_dir(root, dry_run) / "runs"
+
+
+def wait_history_file(root: Path, dry_run: bool) -> Path:
+    """How long each wait took in this folder's runs (ops/engine/wait_history.py)."""
+    return ops_dir(root, dry_run) / "waits.json"
 
 
 def locks_dir(root: Path, dry_run: bool) -> Path:

@@ -283,7 +283,8 @@ def test_an_expired_lease_is_taken_over_with_unlock_after_confirmation(workdir):
     with simulated_s3(workdir) as aws:
         s3 = aws.client("s3")
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket="team-ops-state")["Contents"]]
-        assert keys == ["labs/shared-lab.json"]  # the lock is released; the record stays
+        # the lock is released; the record stays, and the team's wait history beside it
+        assert keys == ["labs/_waits.json", "labs/shared-lab.json"]
         record = read_json(s3, "labs/shared-lab.json")
         assert {r["status"] for r in record["resources"]} == {"created"}
     assert invoke("teardown", "shared-lab", "--dry-run", "--state", STATE).exit_code == 0

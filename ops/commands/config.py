@@ -31,9 +31,13 @@ MAX_WAIT = DAY  # every wait and timing here is minutes in practice; a day is th
 
 
 def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], LineDict, str]:
-    """(settings, var overrides, where the var overrides came from)."""
+    """(settings, var overrides, where the var overrides came from).
+
+    settings["expected_configured"]: the `expected:` keys a config file set, which win over
+    what earlier runs took (ops/engine/wait_history.py); the built-in ones do not."""
     settings: Dict[str, Any] = dict(parse_yaml(DEFAULTS.read_text(), str(DEFAULTS)))
     settings["expected"] = dict(settings["expected"])
+    settings["expected_configured"] = set()
     settings["sim_durations"] = {}
     settings["rate_limits"] = dict(settings["rate_limits"])
     overrides = LineDict()
@@ -83,6 +87,7 @@ def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], LineDict
         for name, value in (doc.get("expected") or {}).items():
             try:
                 settings["expected"][name] = parse_duration(value, MAX_WAIT)
+                settings["expected_configured"].add(name)
             except ValueError as exc:
                 raise BadInput(f"expected.{name}: {exc}.", "", str(path), doc["expected"].line_of(name)) from None
         if "delete_timeout" in doc:

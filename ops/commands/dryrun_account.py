@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..engine.inventory import find_tagged
 from ..engine.record_schema import check_record
-from ..engine.records import LocalRecords
+from ..engine.records import OPS_OWN, LocalRecords
 from ..engine.state import RunState
 from ..engine.target import ATTACHED, SimAccountOutOfReach, open_target
 from ..errors import BadInput, OpsError
@@ -58,7 +58,7 @@ def _shared_records_in_use(aws) -> bool:
             for item in page.get("Contents", []):
                 if item["Key"].endswith(".lock"):
                     return True
-                if item["Key"].endswith(".json"):
+                if item["Key"].endswith(".json") and not item["Key"].rsplit("/", 1)[-1].startswith(OPS_OWN):
                     try:
                         record = check_record(
                             json.loads(s3.get_object(Bucket=bucket["Name"], Key=item["Key"])["Body"].read()),

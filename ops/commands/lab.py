@@ -22,6 +22,7 @@ from ..engine.scheduler import run_each
 from ..engine.state import RecordKeptLocally, RunState
 from ..engine.target import RunTarget
 from ..engine.timeline import Timeline
+from ..engine.wait_history import WaitHistory, open_history
 from ..errors import BadInput, Interrupted, StepFailed
 from ..paths import runs_dir
 from ..steps import resource_kinds
@@ -106,6 +107,7 @@ def run_labs(
         aws.limiter = RateLimiter(aws.clock, settings.get("rate_limits", {}))
         reporter.set_clock(aws.clock)
         store = target.records(aws)
+        waits = open_history(target, store, lambda text: reporter.event("note", text=text))
         states: Dict[str, RunState] = {}
         with hold_locks(
             store,
@@ -145,6 +147,7 @@ def run_labs(
                 always_teardown,
                 reporter,
                 command,
+                waits,
             )
 
 
@@ -159,9 +162,10 @@ def _run_and_tear(
     always_teardown: bool,
     reporter,
     command: str,
+    waits: WaitHistory,
 ) -> int:
     try:
-        _apply_all(runs, aws, settings, parallel)
+        _apply_all(runs, aws, settings, parallel, waits)
         for run in runs:
             if run.state.problem is not None:  # whatever else went wrong, this is what to act on
                 run.outcome = run.state.problem
@@ -190,7 +194,7 @@ def _run_and_tear(
             if first is not None:  # i.e. failed
                 raise first
             return 0
-        left = teardown_all(runs, aws, settings)
+        left = teardown_all(runs, aws, settings, waits=waits)
         for run in runs:
             result = (
                 "lab completed and torn down"
@@ -214,6 +218,7 @@ def _run_and_tear(
         for run in runs:
             if run.timeline is not None:  # every run here comes from _prepare, which gives it one
                 run.timeline.save()
+        waits.save()
 
 
 def _outcome_word(outcome: BaseException) -> str:
@@ -277,12 +282,12 @@ def _prepare(playbook: Playbook, group: str, store, reporter, aws, target: RunTa
     return LabRun(playbook.name, state, lab_reporter, playbook, timeline)
 
 
-def _apply_all(runs: List[LabRun], aws, settings, parallel: int) -> None:
+def _apply_all(runs: List[LabRun], aws, settings, parallel: int, waits: WaitHistory) -> None:
     """Run every copy, at most `parallel` at once; each copy's outcome is kept on it."""
 
     def copy(run: LabRun) -> None:
         try:
-            _apply(run, aws, settings)
+            _apply(run, aws, settings, waits)
         except RecordKeptLocally as exc:
             if len(runs) == 1 or exc is not run.state.problem:
                 raise
@@ -297,19 +302,25 @@ def _apply_all(runs: List[LabRun], aws, settings, parallel: int) -> None:
     )
 
 
-def _apply(run: LabRun, aws, settings) -> None:
+def _apply(run: LabRun, aws, settings, waits: WaitHistory) -> None:
     if run.playbook is None:
         raise ValueError(f"lab run {run.name} was loaded for teardown only: it has no playbook to apply")
     try:
-        Runner(run.playbook, aws, aws.clock, run.state, run.reporter, settings).apply()
+        Runner(run.playbook, aws, aws.clock, run.state, run.reporter, settings, waits).apply()
     except (StepFailed, Interrupted) as exc:  # a second Ctrl-C (KeyboardInterrupt) stops everything at once
         run.outcome = exc
 
 
 def teardown_all(
-    runs: List[LabRun], aws, settings, check_account: bool = True, include_adopted: bool = False
+    runs: List[LabRun],
+    aws,
+    settings,
+    check_account: bool = True,
+    include_adopted: bool = False,
+    waits: Optional[WaitHistory] = None,
 ) -> Dict[str, List[str]]:
-    """Each copy's own resources (in parallel), then the account-wide ones; what is left, per lab."""
+    """Each copy's own resources (in parallel), then the account-wide ones; what is left, per
+    lab. waits: what earlier deletions took, and where these go."""
     failed: Dict[str, List[str]] = {run.name: [] for run in runs}
     # Another copy may own the profile that holds the role this copy owns: account-wide
     # pieces go kind by kind across all copies, newest kind first (attachments, then
@@ -325,7 +336,17 @@ def teardown_all(
             runs,
             lambda run: failed[run.name].extend(
                 f"{r.kind} {r.id}"
-                for r in teardown(run.state, aws, aws.clock, run.reporter, settings, run.name, which, include_adopted)  # noqa: B023
+                for r in teardown(
+                    run.state,
+                    aws,
+                    aws.clock,
+                    run.reporter,
+                    settings,
+                    run.name,
+                    which,  # noqa: B023
+                    include_adopted,
+                    waits,
+                )
             ),
             name=lambda run: f"lab-{run.name}",
         )
@@ -389,7 +410,7 @@ def teardown_lab(
             if not states:
                 return _nothing_to_delete(lab, store, reporter)
             with target.open(target.region or states[0].region, patient=True) as aws:
-                return _teardown_states(lab, states, aws, reporter, settings, target, include_adopted)
+                return _teardown_states(lab, states, aws, reporter, settings, target, include_adopted, store)
     with target.open(patient=True) as aws:
         shared = target.shared_records(aws)
         labs = [s.data["lab"] for s in (only or lab_states(shared, lab)) if s.live()]
@@ -400,9 +421,9 @@ def teardown_lab(
             if not states:
                 return _nothing_to_delete(lab, shared, reporter)
             if target.region or states[0].region == aws.region:
-                return _teardown_states(lab, states, aws, reporter, settings, target, include_adopted)
+                return _teardown_states(lab, states, aws, reporter, settings, target, include_adopted, shared)
             with target.open(states[0].region, patient=True) as there:
-                return _teardown_states(lab, states, there, reporter, settings, target, include_adopted)
+                return _teardown_states(lab, states, there, reporter, settings, target, include_adopted, shared)
 
 
 def _nothing_to_delete(lab: str, store, reporter) -> int:
@@ -413,7 +434,7 @@ def _nothing_to_delete(lab: str, store, reporter) -> int:
 
 
 def _teardown_states(
-    lab: str, states: List[RunState], aws, reporter, settings, target: RunTarget, include_adopted: bool
+    lab: str, states: List[RunState], aws, reporter, settings, target: RunTarget, include_adopted: bool, records
 ) -> int:
     dry_run, location = target.dry_run, target.location
     regions = {s.region for s in states}
@@ -441,7 +462,11 @@ def _teardown_states(
             playbook=state.data.get("playbook", ""),
         )
         runs.append(LabRun(state.data["lab"], state, lab_reporter))
-    left = teardown_all(runs, aws, settings, include_adopted=include_adopted)
+    waits = open_history(target, records, lambda text: reporter.event("note", text=text))
+    try:
+        left = teardown_all(runs, aws, settings, include_adopted=include_adopted, waits=waits)
+    finally:
+        waits.save()
     again = shlex.join(
         ["ops", "teardown", lab, *(["--state", location.url] if location else []), *(["--dry-run"] if dry_run else [])]
     )

@@ -1,6 +1,7 @@
 """What a step type sees while it works: AWS clients, the clock, the record, progress."""
 
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Collection, Dict, List, Optional, Tuple
 
 from ..clock import Clock
@@ -9,6 +10,7 @@ from ..interrupts import stop_requested
 from ..model import TAG_CREATED, TAG_LAB, TAG_RUN, TAG_STEP, Resource, base_kind
 from ..output import Reporting
 from ..waiting import Schedule, wait_until
+from .wait_history import Expectation, WaitHistory, expectation
 
 if TYPE_CHECKING:  # the engine's own modules, for types only (the state imports nothing of this)
     from ..aws import Aws
@@ -29,10 +31,12 @@ class StepContext:
         step_type: str,
         timeout: float,
         kinds: Optional[Collection[str]] = None,
+        waits: Optional[WaitHistory] = None,
     ):
         """kinds: the resource kinds the step type declares (StepType.kinds); recording any
         other is a bug in the step type, caught here rather than by a sweep that cannot
-        find it."""
+        find it. waits: what earlier runs' waits took, and where this run's go (None: the
+        configured and built-in expectations, nothing learned)."""
         self.aws = aws
         self.clock = clock
         self.state = state
@@ -43,8 +47,10 @@ class StepContext:
         self.step_type = step_type
         self.timeout = timeout
         self.kinds = kinds
+        self.waits = waits
         self.started = clock.now()
         self.finishing = False  # teardown waits are not cut short by a stop request
+        self.learning = True  # until the step resumes an earlier run's work: its waits then time only part of it
 
     @property
     def record(self) -> "RunState":
@@ -114,6 +120,8 @@ class StepContext:
         return self._record_new(kind, resource_id, True, "intent", attrs)
 
     def created(self, resource: Resource, verb: str = "created", **attrs: Any) -> Resource:
+        if verb == "resumed":
+            self.learning = False
         resource.status = "created"
         resource.attrs.update(attrs)
         self.record.record(resource)
@@ -134,12 +142,24 @@ class StepContext:
     def remaining(self) -> float:
         return max(0.0, self.timeout - (self.clock.now() - self.started))
 
-    def schedule(self, key: str) -> Schedule:
-        expected = self.settings.get("expected", {}).get(key, 60)
-        return Schedule(expected=float(expected))
+    def expectation(self, key: str, size: str = "") -> Expectation:
+        """How long the wait `key` (a key of `expected:`) for a resource of this size should
+        take: the config's value, else what earlier runs took here, else the built-in one."""
+        if self.waits is not None:
+            return self.waits.expectation(self.settings, self.region, key, size)
+        return expectation(self.settings, {}, self.region, key, size)
 
-    def wait(self, what: str, check: Callable[[], Tuple[str, str]], expected_key: str) -> str:
+    def schedule(self, key: str, size: str = "") -> Schedule:
+        return Schedule(expected=self.expectation(key, size).seconds)
+
+    def wait(self, what: str, check: Callable[[], Tuple[str, str]], expected_key: str, *, size: str = "") -> str:
+        """Poll check() on the schedule for expected_key until it succeeds. size: what makes
+        this resource slower or faster than others of its kind (node type and engine,
+        instance type), so that what is learned of one is not expected of another."""
+        looks: deque = deque(maxlen=2)  # the elapsed time of the last two polls
+
         def on_poll(status: str, elapsed: float) -> None:
+            looks.append(elapsed)
             self.reporter.event("step_waiting", step=self.step, what=what, status=status, elapsed=round(elapsed, 1))
             if self.finishing:
                 return
@@ -148,14 +168,17 @@ class StepContext:
             if stop_requested.is_set():
                 raise Interrupted(f"stopped while waiting for {what} ({status}).")
 
-        return wait_until(
+        status = wait_until(
             self.clock,
             check,
             what=what,
             timeout=self.remaining(),
-            schedule=self.schedule(expected_key),
+            schedule=self.schedule(expected_key, size),
             on_poll=on_poll,
         )
+        if self.waits is not None and self.learning and len(looks) == 2:  # one look: ready before the wait
+            self.waits.add(self.region, expected_key, size, (looks[0] + looks[1]) / 2)
+        return status
 
     def output(self, text: str) -> None:
         self.reporter.event("step_output", step=self.step, text=text)

@@ -58,6 +58,7 @@ class RecordStore(Protocol):
     def slots(self) -> Sequence[RecordSlot]: ...
 
 
+OPS_OWN = "_"  # starts the name of what ops keeps beside the records (the wait history), and no lab's
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 REFUSED_WRITE = ("PreconditionFailed", "ConditionalRequestConflict")
 
@@ -223,7 +224,7 @@ class S3Records:
             )
             for item in page.get("Contents", []):
                 name = item["Key"][len(self.location.prefix) :]
-                if "/" not in name and name.endswith(".json"):
+                if "/" not in name and name.endswith(".json") and not name.startswith(OPS_OWN):
                     found.append(self.slot(self._lab_of(item["Key"], name[: -len(".json")])))
             token = page.get("NextContinuationToken")
             if not token:

@@ -21,6 +21,7 @@ from .context import StepContext
 from .playbook import Playbook, Step, resolve_runtime
 from .scheduler import DONE, run_graph
 from .state import RunState
+from .wait_history import WaitHistory
 
 # what to do next, by AWS error code, for any step (a step type adds its own: StepType.hints)
 HINTS = {
@@ -77,14 +78,23 @@ def _refused(exc: BaseException) -> bool:
 
 class Runner:
     def __init__(
-        self, playbook: Playbook, aws: Aws, clock: Clock, state: RunState, reporter: Reporting, settings: Dict[str, Any]
+        self,
+        playbook: Playbook,
+        aws: Aws,
+        clock: Clock,
+        state: RunState,
+        reporter: Reporting,
+        settings: Dict[str, Any],
+        waits: Optional[WaitHistory] = None,
     ):
+        """waits: what earlier runs' waits took, and where this run's go (StepContext)."""
         self.playbook = playbook
         self.aws = aws
         self.clock = clock
         self.state = state
         self.reporter = reporter
         self.settings = settings
+        self.waits = waits
         self.outputs: Dict[str, Dict[str, Any]] = {}
         self._lock = threading.Lock()
 
@@ -100,6 +110,7 @@ class Runner:
             step=step,
             step_type=step_type,
             timeout=timeout,
+            waits=self.waits,
         )
 
     def apply(self) -> Dict[str, Dict[str, Any]]:
@@ -204,8 +215,10 @@ def teardown(
     lab: str,
     which: Callable[[Resource], bool] = lambda r: True,
     include_adopted: bool = False,
+    waits: Optional[WaitHistory] = None,
 ) -> List[Resource]:
     """Delete what the record says this run owns. Returns what could not be deleted.
+    waits: what earlier deletions took, and where these go (StepContext).
 
     Steps' resources are deleted in parallel where the record allows: a step's resources go
     once every step that depended on it has none left (an ingress rule before the
@@ -233,7 +246,7 @@ def teardown(
     left = run_graph(
         clock,
         list(by_step),
-        work=lambda step, _post: _delete_step(by_step[step], state, aws, clock, reporter, settings, lab),
+        work=lambda step, _post: _delete_step(by_step[step], state, aws, clock, reporter, settings, lab, waits),
         ready=lambda step, phases: all(phases.get(other) == DONE for other in dependents[step]),
         thread_prefix="delete-",
     )
@@ -269,6 +282,7 @@ def _delete_step(
     reporter: Reporting,
     settings: Dict[str, Any],
     lab: str,
+    waits: Optional[WaitHistory],
 ) -> List[Resource]:
     """Delete one step's resources, newest first; returns those that could not be deleted."""
     types = registry()
@@ -285,6 +299,7 @@ def _delete_step(
             step=resource.step,
             step_type=resource.type,
             timeout=timeout,
+            waits=waits,
         )
         ctx.finishing = True
         started = clock.now()

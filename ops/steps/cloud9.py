@@ -255,7 +255,7 @@ class Cloud9Environment(StepType):
                 return FAILURE, f"CREATE_FAILED: {lifecycle.get('reason') or 'no reason given'}"
             return RETRY, "no instance yet"
 
-        self.ctx.wait(f"environment {env_id} instance", check, "cloud9.instance")
+        self.ctx.wait(f"environment {env_id} instance", check, "cloud9.instance", size=self.args["instance_type"])
         return found
 
     def wait(self) -> Dict[str, Any]:
@@ -271,7 +271,7 @@ class Cloud9Environment(StepType):
                 return FAILURE, status
             return RETRY, status
 
-        ctx.wait(f"environment {env_id}", check, "cloud9.create")
+        ctx.wait(f"environment {env_id}", check, "cloud9.create", size=self.args["instance_type"])
         return {}
 
     @classmethod

@@ -488,6 +488,7 @@ class ClientHost(StepType):
                 InstanceIds=[instance_id],
             ),
             "ec2.running",
+            size=self.args["instance_type"],
         )
         ssm = ctx.client("ssm")
 

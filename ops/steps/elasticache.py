@@ -257,7 +257,12 @@ class CacheCluster(StepType):
     def wait(self) -> Dict[str, Any]:
         ctx = self.ctx
         cluster_id = self.args["cluster_id"]
-        ctx.wait(f"cluster {cluster_id}", _check(ctx, "cache_cluster_available", cluster_id), "elasticache.create")
+        ctx.wait(
+            f"cluster {cluster_id}",
+            _check(ctx, "cache_cluster_available", cluster_id),
+            "elasticache.create",
+            size=f"{self.args['node_type']} {self.args['engine']} cluster",
+        )
         cluster = describe_cluster(ctx, cluster_id)
         if cluster is None:
             raise vanished(ctx.step, f"cluster {cluster_id}")

@@ -275,7 +275,10 @@ class CacheReplicationGroup(StepType):
         ctx = self.ctx
         group_id = self.args["group_id"]
         ctx.wait(
-            f"replication group {group_id}", _check(ctx, "replication_group_available", group_id), "elasticache.create"
+            f"replication group {group_id}",
+            _check(ctx, "replication_group_available", group_id),
+            "elasticache.create",
+            size=f"{self.args['node_type']} {self.args['engine']} replication group",
         )
         group = describe_group(ctx, group_id)
         if group is None:
