@@ -12,7 +12,6 @@ import contextlib
 import os
 import re
 import sys
-import traceback
 from pathlib import Path
 
 import click
@@ -97,7 +96,7 @@ class OpsGroup(CommandGroup):
                 _report_error(ctx, failure)
                 ctx.exit(failure.exit_code)
             if _debug(ctx):
-                traceback.print_exc()
+                _print_traceback()
             click.echo(
                 f"ops: internal error: {exc.__class__.__name__}: {exc}. "
                 "Re-run with --debug for the traceback, and please report it.",
@@ -123,9 +122,15 @@ def _debug(ctx) -> bool:
     return bool((ctx.find_root().obj or {}).get("debug"))
 
 
+def _print_traceback() -> None:
+    import traceback
+
+    traceback.print_exc()
+
+
 def _report_error(ctx, exc: OpsError) -> None:
     if _debug(ctx):
-        traceback.print_exc()
+        _print_traceback()
     prefix = "ops: error: " if isinstance(exc, BadInput) else "ops: "
     click.echo(prefix + str(exc), err=True)
     if (ctx.find_root().obj or {}).get("output") == "json":

@@ -95,6 +95,28 @@ def test_quick_commands_do_not_import_aws_or_redis_libraries(argv):
     assert out.strip().splitlines()[-1] == "[]"
 
 
+@pytest.mark.parametrize(
+    "argv, unneeded",
+    [
+        (["--help"], ["yaml", "ops.demo.entities", "ops.demo.seed", "ops.steps.base", "traceback", "secrets"]),
+        (["validate", LAB], ["secrets", "traceback", "ops.demo.seed"]),
+    ],
+)
+def test_quick_commands_leave_what_they_do_not_use_unimported(argv, unneeded):
+    """Start-up time (bench/run.py, 'cold start'): --help reads no YAML and no step type,
+    validate generates no token and prints no traceback."""
+    import subprocess
+    import sys
+
+    code = (
+        f"import sys; sys.argv=['ops'] + {argv!r}\nfrom ops.cli import main\ntry: main()\n"
+        "except SystemExit as exit: assert not exit.code, exit.code\n"
+        f"print(sorted(set(sys.modules) & {set(unneeded)!r}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
 def test_a_cidr_source_needs_allow_public_ingress(tmp_path):
     playbook = tmp_path / "p.yaml"
     playbook.write_text(

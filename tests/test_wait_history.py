@@ -89,18 +89,21 @@ def learned(workdir, *extra):
 def test_a_second_run_expects_what_the_first_took_and_notices_readiness_sooner(workdir):
     code, first = dry_run(workdir, CLUSTER_LAB, FAST_CACHE)
     assert code == 0
-    # expecting 7 minutes: looks at 0, 105 (a quarter of 420) and 210 s: ready at 150, seen 60 s late
-    assert polls(first, "cluster") == [(0.0, "creating"), (105.0, "creating"), (210.0, "available")]
+    seen = polls(first, "cluster")
+    ready_at = next(t for t, status in seen if status == "available")
+    assert 150 <= ready_at <= 165  # ready at 150 s: seen within 10 %, whatever was expected (420 s)
+    assert all(t != 420.0 for t, _ in seen)
 
     document, rows = learned(workdir)
     assert document["simulated"] is True and document["history"].endswith(".ops/dry-run/waits.json")
     cluster = rows[("elasticache.create", SIZE)]
     # midway between the last look that found it creating and the first that found it ready
-    assert cluster["samples"] == [157.5]
+    sample = (max(t for t, status in seen if status == "creating") + ready_at) / 2
+    assert cluster["samples"] == [pytest.approx(sample, abs=0.05)]
     assert (cluster["median"], cluster["default"], cluster["in_use"], cluster["source"]) == (
-        157.5,
+        cluster["samples"][0],
         420.0,
-        157.5,
+        cluster["samples"][0],
         "learned",
     )
     # the teardown found the cluster deletable at its first look: that teaches nothing
@@ -109,9 +112,9 @@ def test_a_second_run_expects_what_the_first_took_and_notices_readiness_sooner(w
     code, second = dry_run(workdir, CLUSTER_LAB, FAST_CACHE)
     assert code == 0
     seen = polls(second, "cluster")
-    assert seen[1][0] == round(157.5 / 4, 1)  # the schedule's first checkpoint, of the learned time
+    assert any(t == pytest.approx(sample, abs=0.1) for t, _ in seen)  # one look at the learned time
     ready_at = next(t for t, status in seen if status == "available")
-    assert 150 <= ready_at <= 155  # dense polls around the learned time: at most 5 s late, not 60
+    assert 150 <= ready_at <= 155  # then every 5 s just after it: at most 5 s late
     _, rows = learned(workdir)
     assert len(rows[("elasticache.create", SIZE)]["samples"]) == 2
 
@@ -119,9 +122,11 @@ def test_a_second_run_expects_what_the_first_took_and_notices_readiness_sooner(w
 def test_a_configured_expectation_wins_over_the_learned_one(workdir):
     code, _ = dry_run(workdir, CLUSTER_LAB, FAST_CACHE)
     assert code == 0
+    _, rows = learned(workdir)
+    (sample,) = rows[("elasticache.create", SIZE)]["samples"]
     code, configured = dry_run(workdir, CLUSTER_LAB, FAST_CACHE + "expected:\n  elasticache.create: 10m\n")
     assert code == 0
-    assert polls(configured, "cluster")[1][0] == 150.0  # a quarter of the configured 10 minutes
+    assert all(t != pytest.approx(sample, abs=0.1) for t, _ in polls(configured, "cluster"))  # no look at it
     (workdir / "mine.yaml").write_text("expected:\n  elasticache.create: 10m\n")
     _, rows = learned(workdir, "--config", "mine.yaml")
     assert (rows[("elasticache.create", SIZE)]["in_use"], rows[("elasticache.create", SIZE)]["source"]) == (
@@ -224,7 +229,8 @@ def test_a_team_shares_its_history_in_s3_and_racing_writers_lose_nothing(workdir
 
     code, second = dry_run(workdir, TABLE_LAB, SLOW_TABLE, "--state", STATE, "--names", "b")
     assert code == 0
-    assert polls(second, "table")[1][0] == round(sample / 4, 1)  # the team's history, read from S3
+    # the team's history, read from S3: one look at the time it learned
+    assert any(t == pytest.approx(sample, abs=0.1) for t, _ in polls(second, "table"))
     _, rows = learned(workdir, "--state", STATE)
     assert len(rows[("dynamodb.create", "")]["samples"]) == 2
     status = invoke("status", "--dry-run", "--state", STATE)

@@ -1,11 +1,6 @@
 """The restaurant-review cache-aside demo (ElastiCache Redis in front of DynamoDB).
 
-Light imports only here (no boto3, no redis), so `import ops.demo.command` stays cheap.
-The cache lives in ops.demo.cache (SummaryCache) and the runnable demo in ops.demo.run (run_demo).
+Nothing is imported here, so `ops --help` (which imports ops.demo.command) stays cheap: the
+entities are in ops.demo.entities, the seed in ops.demo.seed, the table in ops.demo.table,
+the cache in ops.demo.cache (SummaryCache) and the runnable demo in ops.demo.run (run_demo).
 """
-
-from .entities import Restaurant, RestaurantSummary, Review
-from .seed import load_seed
-from .table import table_definition
-
-__all__ = ["Restaurant", "RestaurantSummary", "Review", "load_seed", "table_definition"]
