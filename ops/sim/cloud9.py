@@ -20,8 +20,11 @@ What it reproduces, and where the behaviour comes from:
   stack deletion fails and the environment stays, lifecycle DELETE_FAILED with the group as
   failureResource (the user guide: "the card for the environment indicates that
   environment deletion failed"); DeleteEnvironment may then be called again.
-- DescribeEnvironments answers NotFoundException for an unknown or deleted id (Terraform's
-  finder treats that error, and an empty list, as gone).
+- DescribeEnvironments answers NotFoundException for an unknown or deleted id, for the whole
+  call when it names several (Terraform's finder treats that error, and an empty list, as
+  gone). More than 25 ids (the model's maximum, which botocore does not check): a
+  BadRequestException with AWS's usual "1 validation error detected" text (the code is an
+  assumption: Cloud9 models no ValidationException).
 - Duplicate environment names: no source found saying AWS rejects them, so they are
   accepted; each call makes a new environment. A call repeating an earlier call's
   clientRequestToken (a re-sent request) makes none: it answers with the environment that
@@ -42,6 +45,7 @@ from .ec2 import security_group_dependents
 # what CreateEnvironmentEC2's imageId lists today (botocore's model): Amazon Linux 2 is gone too
 IMAGE_ALIASES = ("amazonlinux-2023-x86_64", "ubuntu-22.04-x86_64")
 RETIRED_IMAGE_ALIASES = ("amazonlinux-1-x86_64", "amazonlinux-2-x86_64", "ubuntu-18.04-x86_64")
+DESCRIBE_LIMIT = 25  # environmentIds per DescribeEnvironments call (botocore's model; botocore checks only the minimum)
 SSM_PATH_PREFIX = "resolve:ssm:/aws/service/cloud9/amis/"
 SSM_ROLE, SSM_ROLE_PATH = "AWSCloud9SSMAccessRole", "/service-role/"
 SSM_PROFILE, SSM_PROFILE_PATH = "AWSCloud9SSMInstanceProfile", "/cloud9/"
@@ -240,7 +244,13 @@ class Cloud9Backend(Backend):
         return {"environmentId": env_id}
 
     def describe_environments(self, params):
-        return {"environments": [self._view(self._get(env_id)) for env_id in params["environmentIds"]]}
+        ids = params["environmentIds"]
+        if len(ids) > DESCRIBE_LIMIT:
+            raise BadRequestException(
+                "1 validation error detected: Value at 'environmentIds' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {DESCRIBE_LIMIT}"
+            )
+        return {"environments": [self._view(self._get(env_id)) for env_id in ids]}
 
     def describe_environment_status(self, params):
         env = self._get(params["environmentId"])

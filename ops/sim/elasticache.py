@@ -48,6 +48,11 @@ What it reproduces, and where the behaviour comes from:
   TransitEncryptionEnabled, TransitEncryptionMode and AuthTokenEnabled on the group and its
   member cluster. TransitEncryptionEnabled on CreateCacheCluster with redis is refused
   (InvalidParameterCombination; AWS documents it for memcached only; the text is ops's).
+- Listings (DescribeCacheClusters / DescribeReplicationGroups without an id) come in pages
+  of MaxRecords, 20 to 100 as the API reference says (100 by default), with a Marker to the
+  next; out of range: InvalidParameterValue "Invalid value 5 for MaxRecords. Must be between
+  20 and 100" (the text is RDS's for the same rule, assumed). The Marker is opaque on AWS;
+  here it is the id the page ended on, so creations and deletions between pages shift nothing.
 - Not simulated: memcached, subnet groups other than `default`, modify/snapshot
   operations (a FinalSnapshotIdentifier is recorded, nothing more), multi-node groups.
 """
@@ -265,7 +270,7 @@ class ElastiCacheBackend(Backend):
             clusters = list(self.clusters.values())
             if params.get("ShowCacheClustersNotInReplicationGroups"):
                 clusters = [c for c in clusters if not c["replication_group_id"]]
-        page, marker = _page(clusters, params, default_size=100)
+        page, marker = _page(clusters, params)
         result = {"CacheClusters": [self._cluster_view(c, params.get("ShowCacheNodeInfo", False)) for c in page]}
         if marker:
             result["Marker"] = marker
@@ -355,7 +360,7 @@ class ElastiCacheBackend(Backend):
             groups = [self._group(params["ReplicationGroupId"])]
         else:
             groups = list(self.groups.values())
-        page, marker = _page(groups, params, default_size=100)
+        page, marker = _page(groups, params)
         result = {"ReplicationGroups": [self._group_view(g) for g in page]}
         if marker:
             result["Marker"] = marker
@@ -587,8 +592,20 @@ def _encryption_view(tls: bool, auth: bool):
     return view
 
 
-def _page(items, params, default_size: int):
-    start = int(params.get("Marker") or 0)
-    size = params.get("MaxRecords") or default_size
-    marker = str(start + size) if start + size < len(items) else None
-    return items[start : start + size], marker
+def _page(items, params):
+    """A page of a listing, in id order: MaxRecords (20 to 100, 100 when not given) after the
+    Marker, which is the id the previous page ended on, so a cluster created or deleted
+    between two pages never shifts another off the listing."""
+    size = params.get("MaxRecords")
+    if size is None:
+        size = 100
+    elif not 20 <= size <= 100:
+        raise InvalidParameterValue(f"Invalid value {size} for MaxRecords. Must be between 20 and 100")
+    after = params.get("Marker")
+    ordered = sorted(items, key=lambda item: item["id"])
+    if after is not None:
+        if not _ID.match(after):
+            raise InvalidParameterValue(f"Invalid marker: {after}")
+        ordered = [item for item in ordered if item["id"] > after]
+    page = ordered[:size]
+    return page, page[-1]["id"] if len(ordered) > size else None
