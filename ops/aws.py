@@ -303,6 +303,7 @@ class Aws:
         self.patient = patient or dry_run
         self.reached = False  # has any endpoint answered (anything at all) yet?
         self._clients: Dict[str, Any] = {}
+        self._shared: Dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def client(self, service: str):
@@ -328,6 +329,14 @@ class Aws:
             retry_on_clock(client, self.clock, self._may_retry, lambda: self._pace(client))
             self._clients[service] = client
         return self._clients[service]
+
+    def shared(self, key: str, make: Callable[[], Any]) -> Any:
+        """The one object under `key` for everything that uses this account (made by make()
+        on first use): the labs of a run share their Aws, and so their shared describes."""
+        with self._lock:
+            if key not in self._shared:
+                self._shared[key] = make()
+            return self._shared[key]
 
     def _answered(self, response_dict=None, **_) -> None:
         if response_dict is not None:

@@ -110,19 +110,28 @@ def wait_until(
 
 
 def waiter_check(
-    aws, client, waiter_name: str, status_of: Callable[[dict], str], failed: Tuple[str, ...] = (), **params
+    aws,
+    client,
+    waiter_name: str,
+    status_of: Callable[[dict], str],
+    failed: Tuple[str, ...] = (),
+    answer: Optional[Callable[[], dict]] = None,
+    **params,
 ):
     """A check() for wait_until built from a botocore waiter's acceptors; `failed`: statuses
-    that end the wait as a failure although the waiter has no acceptor for them."""
+    that end the wait as a failure although the waiter has no acceptor for them. answer():
+    the waiter's describe response for its resource (or the error that call raises), in place
+    of calling it with `params` (a SharedDescribe's answer, ops/shared_describe.py)."""
     from botocore import xform_name
     from botocore.exceptions import ClientError
 
     config = client.get_waiter(waiter_name).config
     operation = getattr(client, xform_name(config.operation))
+    describe = answer or (lambda: aws.call(operation, **params))
 
     def check() -> Tuple[str, str]:
         try:
-            response = aws.call(operation, **params)
+            response = describe()
         except ClientError as exc:  # an error answer some acceptors match (e.g. not found: deleted)
             response = exc.response
             if not response or is_transient(exc):

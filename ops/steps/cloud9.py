@@ -1,8 +1,10 @@
 """Cloud9: an EC2 environment reached through SSM (no inbound ports), the lab's client host.
 
-boto3 has no Cloud9 waiters, so readiness is polled with describe_environment_status. The
-environment's instance (tagged aws:cloud9:environment=<id>) and its security group appear
-shortly after the create call; the group is what the cache's ingress rule admits.
+boto3 has no Cloud9 waiters: an environment's creation is polled through its lifecycle in
+DescribeEnvironments, which takes 25 ids a call, so the labs of a run share those calls
+(ops/shared_describe.py); once created, describe_environment_status says when it is ready.
+The environment's instance (tagged aws:cloud9:environment=<id>) and its security group
+appear shortly after the create call; the group is what the cache's ingress rule admits.
 """
 
 from typing import Any, Dict, List, Optional
@@ -11,6 +13,7 @@ from ..errors import StepFailed
 from ..instance_types import instance_type_problem
 from ..model import Change, Found, Resource, ResourceKind, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, iam_arn, merged
+from ..shared_describe import SharedDescribe, not_found, shared_describe
 from ..waiting import FAILURE, RETRY, SUCCESS
 from .base import Output, Param, StepType, register
 from .iam import (
@@ -62,6 +65,50 @@ def find_environment(ctx, env_id: str) -> Optional[Dict[str, Any]]:
     except client.exceptions.NotFoundException:
         return None
     return found[0] if found else None
+
+
+DESCRIBE_BATCH = 25  # environmentIds a DescribeEnvironments call takes (botocore's model)
+
+
+def _environment_answers(aws, ids: List[str]) -> Dict[str, Any]:
+    """The answers of the shared describe of environments: DescribeEnvironments, 25 ids a call,
+    each id's environment as the response of a call for it alone."""
+    answers: Dict[str, Any] = {}
+    for start in range(0, len(ids), DESCRIBE_BATCH):
+        answers.update(_describe_batch(aws, ids[start : start + DESCRIBE_BATCH]))
+    return answers
+
+
+def _describe_batch(aws, ids: List[str]) -> Dict[str, Any]:
+    """Cloud9 refuses the whole call (NotFoundException) when one id is gone: the account's
+    list then says which are gone (answered with that error), and the others are asked again
+    (one by one if the list still names one that is gone, deleted meanwhile)."""
+    client = aws.client("cloud9")
+    try:
+        found = aws.call(client.describe_environments, environmentIds=ids)["environments"]
+    except client.exceptions.NotFoundException as exc:
+        if len(ids) == 1:
+            return {ids[0]: exc}
+        listed = set(aws.listing(client, "list_environments", "environmentIds"))
+        present = [env_id for env_id in ids if env_id in listed]
+        answers = {env_id: _gone(client, env_id) for env_id in ids if env_id not in listed}
+        if len(present) == len(ids):
+            for env_id in ids:
+                answers.update(_describe_batch(aws, [env_id]))
+        elif present:
+            answers.update(_describe_batch(aws, present))
+        return answers
+    by_id = {env["id"]: env for env in found}
+    return {env_id: {"environments": [by_id[env_id]]} if env_id in by_id else _gone(client, env_id) for env_id in ids}
+
+
+def _gone(client, env_id: str) -> BaseException:
+    return not_found(client, "DescribeEnvironments", "NotFoundException", f"environment {env_id} is not in the account")
+
+
+def environments(aws) -> SharedDescribe:
+    """Every wait on a Cloud9 environment in this run shares its DescribeEnvironments calls."""
+    return shared_describe(aws, ENVIRONMENT, _environment_answers)
 
 
 def environment_instance(ctx, env_id: str) -> Optional[Dict[str, Any]]:
@@ -262,8 +309,19 @@ class Cloud9Environment(StepType):
         ctx = self.ctx
         env_id = ctx.find_recorded(ENVIRONMENT).id
         client = ctx.client("cloud9")
+        shared = environments(ctx.aws)
 
         def check():
+            try:
+                lifecycle = shared.answer(env_id)["environments"][0]["lifecycle"]
+            except client.exceptions.NotFoundException:
+                return FAILURE, "deleted"
+            if lifecycle["status"] == "CREATE_FAILED":
+                return FAILURE, f"CREATE_FAILED: {lifecycle.get('reason') or 'no reason given'}"
+            if lifecycle["status"] in ("DELETING", "DELETE_FAILED"):  # something else is deleting it
+                return FAILURE, lifecycle["status"].lower()
+            if lifecycle["status"] != "CREATED":
+                return RETRY, lifecycle["status"].lower()
             status = ctx.call(client.describe_environment_status, environmentId=env_id)["status"]
             if status == "ready":
                 return SUCCESS, status
@@ -271,7 +329,8 @@ class Cloud9Environment(StepType):
                 return FAILURE, status
             return RETRY, status
 
-        ctx.wait(f"environment {env_id}", check, "cloud9.create", size=self.args["instance_type"])
+        with shared.watching(env_id):
+            ctx.wait(f"environment {env_id}", check, "cloud9.create", size=self.args["instance_type"])
         return {}
 
     @classmethod
@@ -283,20 +342,30 @@ class Cloud9Environment(StepType):
             if not resource.id:
                 return
         client = ctx.client("cloud9")
-        environment = find_environment(ctx, resource.id)
-        if environment is None:
-            return
-        if environment.get("lifecycle", {}).get("status") != "DELETING":
-            ctx.call(client.delete_environment, environmentId=resource.id)
+        shared = environments(ctx.aws)
+
+        def found() -> Optional[Dict[str, Any]]:
+            try:
+                return shared.answer(resource.id)["environments"][0]
+            except client.exceptions.NotFoundException:
+                return None
+
+        with shared.watching(resource.id):
+            environment = found()
+            if environment is None:
+                return
+            if environment.get("lifecycle", {}).get("status") != "DELETING":
+                ctx.call(client.delete_environment, environmentId=resource.id)
 
         def check():
-            found = find_environment(ctx, resource.id)
-            if found is None:
+            environment = found()
+            if environment is None:
                 return SUCCESS, "gone"
-            status = found.get("lifecycle", {}).get("status", "?")
+            status = environment.get("lifecycle", {}).get("status", "?")
             return (FAILURE if status == "DELETE_FAILED" else RETRY), status
 
-        ctx.wait(f"environment {resource.id} deletion", check, "cloud9.delete")
+        with shared.watching(resource.id):  # a new wait: no answer from before the delete serves it
+            ctx.wait(f"environment {resource.id} deletion", check, "cloud9.delete")
 
 
 def _find_by_name(ctx, name: str) -> Optional[str]:

@@ -12,11 +12,12 @@ still sees the terminated instance's network interface), then the IAM pieces, ne
 
 from typing import Any, Dict, List, Optional
 
-from ..aws import error_code, error_message
+from ..aws import error_code, error_message, is_transient
 from ..errors import BadInput, StepFailed
 from ..instance_types import instance_type_problem
 from ..model import Change, Found, Resource, ResourceKind, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
+from ..shared_describe import SharedDescribe, not_found, shared_describe
 from ..waiting import RETRY, SUCCESS
 from .base import Output, Param, StepType, register
 from .ec2 import default_vpc
@@ -114,6 +115,47 @@ def find_instance(ctx, instance_id: str) -> Optional[Dict[str, Any]]:
         raise
     instances = [i for r in reservations for i in r["Instances"]]
     return instances[0] if instances else None
+
+
+FILTER_VALUES = 200  # values one EC2 filter takes
+
+
+def _instance_answers(aws, ids: List[str]) -> Dict[str, Any]:
+    """The answers of the shared describe of instances. One id gets its own call (what a lab
+    alone makes). EC2 refuses a whole call naming ids when one is unknown
+    (InvalidInstanceID.NotFound, as it is for a moment after RunInstances), so more ids go in
+    an instance-id filter, which lists the known ones; an id not listed is answered with
+    that error."""
+    from botocore.exceptions import ClientError
+
+    ec2 = aws.client("ec2")
+    if len(ids) == 1:
+        try:
+            return {ids[0]: aws.call(ec2.describe_instances, InstanceIds=ids)}
+        except ClientError as exc:
+            if is_transient(exc):
+                raise
+            return {ids[0]: exc}
+    listed: Dict[str, Any] = {}
+    for start in range(0, len(ids), FILTER_VALUES):
+        chunk = ids[start : start + FILTER_VALUES]
+        for reservation in aws.listing(
+            ec2, "describe_instances", "Reservations", Filters=[{"Name": "instance-id", "Values": chunk}]
+        ):
+            listed.update((instance["InstanceId"], instance) for instance in reservation["Instances"])
+    return {
+        instance_id: {"Reservations": [{"Instances": [listed[instance_id]]}]}
+        if instance_id in listed
+        else not_found(
+            ec2, "DescribeInstances", "InvalidInstanceID.NotFound", f"The instance ID '{instance_id}' is not listed"
+        )
+        for instance_id in ids
+    }
+
+
+def instances(aws) -> SharedDescribe:
+    """Every wait on an EC2 instance in this run shares its DescribeInstances calls."""
+    return shared_describe(aws, INSTANCE, _instance_answers)
 
 
 def tagged_instance(ctx, step: str) -> Optional[Dict[str, Any]]:
@@ -478,18 +520,20 @@ class ClientHost(StepType):
 
         ctx = self.ctx
         instance_id = ctx.find_recorded(INSTANCE).id
-        ctx.wait(
-            f"instance {instance_id}",
-            waiter_check(
-                ctx.aws,
-                ctx.client("ec2"),
-                "instance_running",
-                lambda r: r["Reservations"][0]["Instances"][0]["State"]["Name"],
-                InstanceIds=[instance_id],
-            ),
-            "ec2.running",
-            size=self.args["instance_type"],
-        )
+        shared = instances(ctx.aws)
+        with shared.watching(instance_id):
+            ctx.wait(
+                f"instance {instance_id}",
+                waiter_check(
+                    ctx.aws,
+                    ctx.client("ec2"),
+                    "instance_running",
+                    lambda r: r["Reservations"][0]["Instances"][0]["State"]["Name"],
+                    answer=lambda: shared.answer(instance_id),
+                ),
+                "ec2.running",
+                size=self.args["instance_type"],
+            )
         ssm = ctx.client("ssm")
 
         def online():
@@ -539,22 +583,39 @@ def _intent(ctx, recorded: Optional[Resource], kind: str, resource_id: str, **at
 
 
 def _terminate(ctx, resource: Resource) -> None:
+    shared = instances(ctx.aws)
+
+    def state(instance_id: str) -> str:
+        from botocore.exceptions import ClientError
+
+        try:
+            reservations = shared.answer(instance_id)["Reservations"]
+        except ClientError as exc:
+            if error_code(exc) != "InvalidInstanceID.NotFound":
+                raise
+            reservations = []
+        return reservations[0]["Instances"][0]["State"]["Name"] if reservations else "terminated"
+
     if resource.status != "intent":
-        instance = find_instance(ctx, resource.id)
+        instance_id = resource.id
     else:  # the launch was sent but its answer never recorded: find the instance by its tags
-        instance = tagged_instance(ctx, resource.step)
-    if instance is None or instance["State"]["Name"] == "terminated":
-        return
-    instance_id = instance["InstanceId"]
-    if instance["State"]["Name"] != "shutting-down":
-        ctx.call(ctx.client("ec2").terminate_instances, InstanceIds=[instance_id])
+        tagged = tagged_instance(ctx, resource.step)
+        if tagged is None:
+            return
+        instance_id = tagged["InstanceId"]
+    with shared.watching(instance_id):
+        now = state(instance_id)
+        if now == "terminated":
+            return
+        if now != "shutting-down":
+            ctx.call(ctx.client("ec2").terminate_instances, InstanceIds=[instance_id])
 
     def check():
-        found = find_instance(ctx, instance_id)
-        state = found["State"]["Name"] if found else "terminated"
-        return (SUCCESS if state == "terminated" else RETRY), state
+        now = state(instance_id)
+        return (SUCCESS if now == "terminated" else RETRY), now
 
-    ctx.wait(f"instance {instance_id} termination", check, "ec2.terminated")
+    with shared.watching(instance_id):  # a new wait: no answer from before the terminate call serves it
+        ctx.wait(f"instance {instance_id} termination", check, "ec2.terminated")
 
 
 def _delete_group(ctx, resource: Resource) -> None:

@@ -3,11 +3,12 @@
 import re
 from typing import Any, Callable, Dict, List, Optional, Type
 
-from ..aws import error_code
+from ..aws import error_code, is_transient
 from ..errors import StepFailed
 from ..instance_types import node_type_problem
 from ..model import Change, Found, Resource, ResourceKind, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
+from ..shared_describe import SharedDescribe, not_found, shared_describe
 from .base import Output, Param, StepType, register
 from .ec2 import default_security_group
 from .node_types import check_node_type_offered
@@ -80,6 +81,52 @@ def describe_cluster(ctx, cluster_id: str) -> Optional[Dict[str, Any]]:
     except client.exceptions.CacheClusterNotFoundFault:
         return None
     return found["CacheClusters"][0]
+
+
+def cache_answers(
+    aws, ids: List[str], operation: str, key: str, id_key: str, missing: str, **kwargs: Any
+) -> Dict[str, Any]:
+    """The answers of a shared describe (ops/shared_describe.py) of clusters or replication
+    groups. ElastiCache describes one id or every one: one id gets its own call (what a lab
+    alone makes); more get one paginated listing of the account's, each id's item as the
+    response of a call for it alone, one not listed as the `missing` error that call raises.
+    An account with hundreds of caches pays a page per hundred: still one call, not one per lab."""
+    from botocore.exceptions import ClientError
+
+    client = aws.client("elasticache")
+    describe = getattr(client, operation)
+    if len(ids) == 1:
+        try:
+            return {ids[0]: aws.call(describe, **{id_key: ids[0]}, **kwargs)}
+        except ClientError as exc:
+            if is_transient(exc):
+                raise
+            return {ids[0]: exc}
+    listed = {item[id_key]: item for item in aws.listing(client, operation, key, **kwargs)}
+    operation_name = client.meta.method_to_api_mapping[operation]
+    return {
+        resource_id: {key: [listed[resource_id]]}
+        if resource_id in listed
+        else not_found(client, operation_name, missing, f"{resource_id} is not in the account's {operation_name}")
+        for resource_id in ids
+    }
+
+
+def clusters(aws) -> SharedDescribe:
+    """Every wait on a cache cluster in this run shares its DescribeCacheClusters calls."""
+    return shared_describe(
+        aws,
+        CLUSTER,
+        lambda aws, ids: cache_answers(
+            aws,
+            ids,
+            "describe_cache_clusters",
+            "CacheClusters",
+            "CacheClusterId",
+            "CacheClusterNotFound",
+            ShowCacheNodeInfo=True,
+        ),
+    )
 
 
 def _no_transit_encryption(value: bool) -> Optional[str]:
@@ -198,6 +245,8 @@ class CacheCluster(StepType):
             ["elasticache:DescribeCacheClusters", "elasticache:ListTagsForResource"],
             [arn("elasticache", "cluster:{cluster_id}")],
         ),
+        # many labs' waits share one listing of the account's clusters (clusters(), below)
+        Grant(["elasticache:DescribeCacheClusters"], [arn("elasticache", "cluster:*")]),
         Grant(["elasticache:DeleteCacheCluster"], [arn("elasticache", "cluster:{cluster_id}")], RESOURCE_TAGGED),
         Grant(["ec2:DescribeVpcs", "ec2:DescribeSecurityGroups"], why=EC2_DESCRIBE),
     ]
@@ -257,15 +306,18 @@ class CacheCluster(StepType):
     def wait(self) -> Dict[str, Any]:
         ctx = self.ctx
         cluster_id = self.args["cluster_id"]
-        ctx.wait(
-            f"cluster {cluster_id}",
-            _check(ctx, "cache_cluster_available", cluster_id),
-            "elasticache.create",
-            size=f"{self.args['node_type']} {self.args['engine']} cluster",
-        )
-        cluster = describe_cluster(ctx, cluster_id)
-        if cluster is None:
-            raise vanished(ctx.step, f"cluster {cluster_id}")
+        shared = clusters(ctx.aws)
+        with shared.watching(cluster_id):
+            ctx.wait(
+                f"cluster {cluster_id}",
+                _check(ctx, "cache_cluster_available", cluster_id, shared),
+                "elasticache.create",
+                size=f"{self.args['node_type']} {self.args['engine']} cluster",
+            )
+            try:  # the answer the wait ended on (with the node's endpoint), not another call
+                cluster = shared.answer(cluster_id)["CacheClusters"][0]
+            except ctx.client("elasticache").exceptions.CacheClusterNotFoundFault:
+                raise vanished(ctx.step, f"cluster {cluster_id}") from None
         node = cluster["CacheNodes"][0]["Endpoint"]
         return {"address": node["Address"], "port": node["Port"], "endpoint": f"{node['Address']}:{node['Port']}"}
 
@@ -276,12 +328,13 @@ class CacheCluster(StepType):
             ctx,
             resource,
             f"cluster {resource.id}",
-            lambda: describe_cluster(ctx, resource.id),
+            clusters(ctx.aws),
+            "CacheClusters",
             "CacheClusterStatus",
             lambda: ctx.call(client.delete_cache_cluster, CacheClusterId=resource.id),
             client.exceptions.InvalidCacheClusterStateFault,
             client.exceptions.CacheClusterNotFoundFault,
-            _check(ctx, "cache_cluster_deleted", resource.id),
+            _check(ctx, "cache_cluster_deleted", resource.id, clusters(ctx.aws)),
         )
 
 
@@ -289,7 +342,8 @@ def delete_cache(
     ctx,
     resource: Resource,
     what: str,
-    describe: Callable[[], Optional[Dict[str, Any]]],
+    shared: SharedDescribe,
+    key: str,
     status_key: str,
     send: Callable[[], Any],
     refused: Type[Exception],
@@ -299,25 +353,37 @@ def delete_cache(
     """Delete a cluster or replication group this run made (no final snapshot) and wait until
     it is gone. AWS refuses deletes while it is creating/modifying/snapshotting (`refused`, the
     client's modeled error; `missing`: the one saying it is gone): wait for a deletable state,
-    and try again while it still refuses, until the deadline."""
-    found = describe()
-    if found is None:
-        return
-    if resource.status == "intent" and not _tagged_ours(ctx, found):
-        return  # our create call never answered, and this one is not ours
-    if found[status_key] != "deleting":
-        ctx.wait(
-            f"{what} to be deletable",
-            delete_when_allowed(lambda: (describe() or {}).get(status_key), send, refused, missing),
-            "elasticache.create",
-        )
-    ctx.wait(f"{what} deletion", gone, "elasticache.delete")
+    and try again while it still refuses, until the deadline. Its status comes from the run's
+    shared describe of its kind (`key`: the answer's list); `gone`: the deletion's check, on
+    that describe, waited on as a new wait once the delete is sent, so no answer from before
+    it serves."""
+
+    def describe() -> Optional[Dict[str, Any]]:
+        try:
+            return shared.answer(resource.id)[key][0]
+        except missing:
+            return None
+
+    with shared.watching(resource.id):
+        found = describe()
+        if found is None:
+            return
+        if resource.status == "intent" and not _tagged_ours(ctx, found):
+            return  # our create call never answered, and this one is not ours
+        if found[status_key] != "deleting":
+            ctx.wait(
+                f"{what} to be deletable",
+                delete_when_allowed(lambda: (describe() or {}).get(status_key), send, refused, missing),
+                "elasticache.create",
+            )
+    with shared.watching(resource.id):
+        ctx.wait(f"{what} deletion", gone, "elasticache.delete")
 
 
 BUSY = ("creating", "modifying", "snapshotting", "rebooting cluster nodes")
 
 
-def _check(ctx, waiter: str, cluster_id: str):
+def _check(ctx, waiter: str, cluster_id: str, shared: SharedDescribe):
     from ..waiting import waiter_check
 
     return waiter_check(
@@ -325,7 +391,7 @@ def _check(ctx, waiter: str, cluster_id: str):
         ctx.client("elasticache"),
         waiter,
         lambda r: r["CacheClusters"][0]["CacheClusterStatus"],
-        CacheClusterId=cluster_id,
+        answer=lambda: shared.answer(cluster_id),
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 
 from ..model import Change, Found, Resource, ResourceKind
 from ..permissions import ANY, REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
+from ..shared_describe import SharedDescribe, shared_describe
 from . import auth_token
 from .base import Output, Param, StepType, register
 from .elasticache import (
@@ -23,6 +24,7 @@ from .elasticache import (
     NODE_PARAMS,
     NODE_TYPE,
     _tagged_ours,
+    cache_answers,
     check_cluster_id,
     default_groups,
     delete_cache,
@@ -67,6 +69,22 @@ def describe_group(ctx, group_id: str) -> Optional[Dict[str, Any]]:
     except client.exceptions.ReplicationGroupNotFoundFault:
         return None
     return found["ReplicationGroups"][0]
+
+
+def groups(aws) -> SharedDescribe:
+    """Every wait on a replication group in this run shares its DescribeReplicationGroups calls."""
+    return shared_describe(
+        aws,
+        GROUP,
+        lambda aws, ids: cache_answers(
+            aws,
+            ids,
+            "describe_replication_groups",
+            "ReplicationGroups",
+            "ReplicationGroupId",
+            "ReplicationGroupNotFoundFault",
+        ),
+    )
 
 
 def group_security_groups(ctx, group: Dict[str, Any]) -> List[str]:
@@ -149,6 +167,8 @@ class CacheReplicationGroup(StepType):
             [arn("elasticache", "replicationgroup:{group_id}")],
         ),
         Grant(["elasticache:DescribeCacheClusters"], [arn("elasticache", "cluster:{group_id}-*")]),
+        # many labs' waits share one listing of the account's groups (groups(), above)
+        Grant(["elasticache:DescribeReplicationGroups"], [arn("elasticache", "replicationgroup:*")]),
         Grant(
             ["elasticache:DeleteReplicationGroup"], [arn("elasticache", "replicationgroup:{group_id}")], RESOURCE_TAGGED
         ),
@@ -274,15 +294,18 @@ class CacheReplicationGroup(StepType):
     def wait(self) -> Dict[str, Any]:
         ctx = self.ctx
         group_id = self.args["group_id"]
-        ctx.wait(
-            f"replication group {group_id}",
-            _check(ctx, "replication_group_available", group_id),
-            "elasticache.create",
-            size=f"{self.args['node_type']} {self.args['engine']} replication group",
-        )
-        group = describe_group(ctx, group_id)
-        if group is None:
-            raise vanished(ctx.step, f"replication group {group_id}")
+        shared = groups(ctx.aws)
+        with shared.watching(group_id):
+            ctx.wait(
+                f"replication group {group_id}",
+                _check(ctx, "replication_group_available", group_id, shared),
+                "elasticache.create",
+                size=f"{self.args['node_type']} {self.args['engine']} replication group",
+            )
+            try:  # the answer the wait ended on (with the primary endpoint), not another call
+                group = shared.answer(group_id)["ReplicationGroups"][0]
+            except ctx.client("elasticache").exceptions.ReplicationGroupNotFoundFault:
+                raise vanished(ctx.step, f"replication group {group_id}") from None
         endpoint = group["NodeGroups"][0]["PrimaryEndpoint"]
         return {
             "address": endpoint["Address"],
@@ -301,16 +324,17 @@ class CacheReplicationGroup(StepType):
             ctx,
             resource,
             f"replication group {resource.id}",
-            lambda: describe_group(ctx, resource.id),
+            groups(ctx.aws),
+            "ReplicationGroups",
             "Status",
             lambda: ctx.call(client.delete_replication_group, ReplicationGroupId=resource.id),
             client.exceptions.InvalidReplicationGroupStateFault,
             client.exceptions.ReplicationGroupNotFoundFault,
-            _check(ctx, "replication_group_deleted", resource.id),
+            _check(ctx, "replication_group_deleted", resource.id, groups(ctx.aws)),
         )
 
 
-def _check(ctx, waiter: str, group_id: str):
+def _check(ctx, waiter: str, group_id: str, shared: SharedDescribe):
     from ..waiting import waiter_check
 
     return waiter_check(
@@ -320,5 +344,5 @@ def _check(ctx, waiter: str, group_id: str):
         lambda r: r["ReplicationGroups"][0]["Status"],
         # botocore's ReplicationGroupAvailable waiter never gives up on create-failed
         failed=("create-failed",),
-        ReplicationGroupId=group_id,
+        answer=lambda: shared.answer(group_id),
     )
