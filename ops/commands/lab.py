@@ -13,7 +13,7 @@ import shlex
 from typing import Any, Dict, List, Optional
 
 from ..aws import RateLimiter, aws_failure, is_transient
-from ..engine.inventory import tagged_resources
+from ..engine.inventory import find_tagged
 from ..engine.lock import hold_locks
 from ..engine.playbook import Playbook
 from ..engine.records import Location
@@ -353,25 +353,27 @@ def teardown_all(
     if aws.dry_run and check_account:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        try:
+            left = _leftovers(aws, runs)
+        except (ClientError, BotoCoreError) as exc:  # out of retries: say the check is missing, never crash
+            failure = aws_failure(exc)
+            if failure is None:
+                raise
+            left = {run.name: [f"(the account could not be checked for leftovers: {failure.message})"] for run in runs}
         for run in runs:
-            try:
-                failed[run.name] += _leftovers(aws, run)
-            except (ClientError, BotoCoreError) as exc:  # out of retries: say the check is missing, never crash
-                failure = aws_failure(exc)
-                if failure is None:
-                    raise
-                failed[run.name].append(f"(the account could not be checked for leftovers: {failure.message})")
+            failed[run.name] += left[run.name]
     return {lab: list(dict.fromkeys(items)) for lab, items in failed.items()}
 
 
 CHECK_TRIES, CHECK_PAUSE = 3, 30.0  # the account check, when a listing ran out of botocore's retries
 
 
-def _leftovers(aws, run: LabRun) -> List[str]:
-    """What the account still holds of this run, by its tags. The answer is what tells the user
-    nothing keeps billing, so a listing that ran out of its client's retries (throttling,
-    or botocore's retry quota spent by a run that met many faults) is asked again after a
-    pause, on the run's clock, before the check is reported missing."""
+def _leftovers(aws, runs: List[LabRun]) -> Dict[str, List[str]]:
+    """What the account still holds of each run, by its tags: one inventory of the account
+    for all of them (50 labs' checks are not 50 listings of every kind). The answer is what
+    tells the user nothing keeps billing, so a listing that ran out of its client's retries
+    (throttling, or botocore's retry quota spent by a run that met many faults) is asked
+    again after a pause, on the run's clock, before the check is reported missing."""
     from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixed
 
     retrying = Retrying(
@@ -381,7 +383,16 @@ def _leftovers(aws, run: LabRun) -> List[str]:
         sleep=aws.clock.sleep,
         reraise=True,
     )
-    return retrying(tagged_resources, aws, lab=run.name, run=run.state.run_id)
+    found = retrying(find_tagged, aws)
+    return {
+        run.name: [
+            item.line()
+            for item in found
+            # an untagged entry says a kind could not be checked: for every lab
+            if (item.lab, item.run) == (run.name, run.state.run_id) or not item.tags
+        ]
+        for run in runs
+    }
 
 
 def lab_states(store, lab: str) -> List[RunState]:
