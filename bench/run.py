@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAB = ROOT / "playbooks" / "lab.yaml"
 sys.path.insert(0, str(ROOT))
 
+from batched_describes import batched_figures  # noqa: E402  (bench/, beside this file)
 from learned_waits import learned_expectation  # noqa: E402  (bench/, beside this file)
 
 from ops.commands.config import load_settings  # noqa: E402
@@ -321,6 +322,7 @@ def main():
         "start": start_figures(3 if args.quick else 7),
         "many": many_figures((1, 10) if args.quick else (1, 10, 50)),
         "learned": learned_expectation(),
+        "batched": batched_figures(10 if args.quick else 50),
     }
 
     print_table("lab steps (simulated; ElastiCache creation 6 min, teardown not included)", [results["lab"]])
@@ -333,6 +335,7 @@ def main():
     print_table("cold start (median)", [results["start"]])
     print_table("many labs at once (simulated)", results["many"])
     print_table("learned expectation: the lab twice in one folder, ElastiCache creation 150 s", results["learned"])
+    print_table("describe calls and makespan: one lab vs many at once (simulated)", results["batched"])
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(f"\nwritten to {args.out}")
 
