@@ -16,7 +16,7 @@ account-wide IAM pieces' in-use checks at teardown); "all describes" adds the op
 that stay one per lab (DescribeTable has no batch form; DescribeEnvironmentStatus says
 "ready" once an environment's shared lifecycle says CREATED).
 
-What the makespan ratio is made of, last measured (50 labs: 789.5 s against 726.3 s, 1.087):
+What the makespan ratio is made of, last measured (50 labs: 788.6 s against 725.3 s, 1.087):
 the rate limits spread the labs' create calls over the first seconds (ops/defaults.yaml:
 iam 10/s, cloud9 5/s), a shared answer up to 3 s old can notice readiness one poll late,
 and the account-wide teardown phase (the Cloud9 role and profile every lab adopted: each
