@@ -13,7 +13,7 @@ import shlex
 from typing import Any, Dict, List, Optional
 
 from ..aws import RateLimiter, aws_failure, is_transient
-from ..engine.inventory import tagged_resources
+from ..engine.inventory import find_tagged
 from ..engine.lock import hold_locks
 from ..engine.playbook import Playbook
 from ..engine.records import Location
@@ -347,9 +347,10 @@ CHECK_TRIES, CHECK_PAUSE = 3, 30.0  # the account check, when a listing ran out 
 
 
 def _leftovers(aws, run: LabRun) -> List[str]:
-    """What the account still holds of this run, by its tags. The answer is what tells the user
-    nothing keeps billing, so a listing that ran out of its client's retries (throttling,
-    or botocore's retry quota spent by a run that met many faults) is asked again after a
+    """What the account still holds of this run, by its tags, but for the account-wide pieces
+    it handed over to the labs still using them. The answer is what tells the user nothing
+    keeps billing, so a listing that ran out of its client's retries (throttling, or
+    botocore's retry quota spent by a run that met many faults) is asked again after a
     pause, on the run's clock, before the check is reported missing."""
     from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixed
 
@@ -360,7 +361,9 @@ def _leftovers(aws, run: LabRun) -> List[str]:
         sleep=aws.clock.sleep,
         reraise=True,
     )
-    return retrying(tagged_resources, aws, lab=run.name, run=run.state.run_id)
+    handed_over = {(r.base_kind, r.id) for r in run.state.resources() if r.status == "handed-over"}
+    found = retrying(find_tagged, aws, lab=run.name, run=run.state.run_id)
+    return [item.line() for item in found if (item.kind, item.id) not in handed_over]
 
 
 def lab_states(store, lab: str) -> List[RunState]:
