@@ -193,6 +193,7 @@ def test_a_role_and_profile_that_existed_are_used_and_end_as_they_were(world, aw
     }
     iam.create_role(RoleName="team-host", AssumeRolePolicyDocument=json.dumps(trust))
     iam.create_instance_profile(InstanceProfileName="team-host")
+    world.clock.sleep(world.durations["iam.consistency"])  # IAM shows a new role a moment later
     iam.add_role_to_instance_profile(InstanceProfileName="team-host", RoleName="team-host")
     runner = make_runner(playbook_from(LAB.replace("with: {}", "with:\n      name: team-host")), aws, tmp_path)
     outputs = runner.apply()["host"]
