@@ -139,11 +139,11 @@ class LosingPlan(FaultPlan):
 
 # Issue 15's plan: 20% throttling, 5% server errors, 5% dropped connections, 8% answers lost
 # after the call was applied, on every service. Each seed here loses the answer of at least one
-# create call (seeds 1-25 that do; together: CreateEnvironmentEC2, CreateCacheCluster,
+# create call (14 of the seeds 1-25 that do; together: CreateEnvironmentEC2, CreateCacheCluster,
 # AuthorizeSecurityGroupIngress, CreateRole, CreateInstanceProfile, AddRoleToInstanceProfile, CreateTable,
 # AttachRolePolicy, PutRolePolicy; tests/test_lost_answers_lab.py loses each create and delete
 # on its own). bench/faults.py runs 100 seeds of this plan, and CI runs it.
-LOSING_SEEDS = (1, 2, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 24, 25)
+LOSING_SEEDS = (1, 2, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 24)
 CREATE_CALLS = ("Create", "Authorize", "RunInstances", "Put", "AddRole", "Attach")
 
 

@@ -505,7 +505,7 @@ def _send_with_working_directory(world, folder: str):
     from sim.conftest import cloud9_instance, create_ssm_environment
 
     session = world.session()
-    environment = create_ssm_environment(session)
+    environment = create_ssm_environment(world)
     world.clock.sleep(world.durations["cloud9.create"])
     instance = cloud9_instance(session, environment)["InstanceId"]
     ssm = session.client("ssm")

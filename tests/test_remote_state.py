@@ -172,6 +172,29 @@ def test_a_lock_is_exclusive_renewed_and_released(workdir):
         second.release()
 
 
+def test_the_account_wide_lock_beside_the_records_takes_over_a_holder_gone_for_a_lease(workdir):
+    """Held for a few IAM calls at a time (tests/test_iam_shared.py): a holder whose lease ran
+    out is gone, so the next run takes its lock over at once, where a lab's needs ops unlock."""
+    from ops.engine.account_wide import AccountLock
+    from ops.engine.lock import Locked
+
+    with simulated_s3(workdir) as aws:
+        s3 = aws.client("s3")
+        s3.create_bucket(Bucket="team-ops-state")
+        store = S3Records(parse_location(STATE), aws)
+        gone = {"id": "x", "who": "ci@runner-7", "pid": 1, "command": "ops run lab.yaml", "lease_seconds": 120.0}
+        gone.update(acquired_at=time.time() - 400, renewed_at=time.time() - 300)
+        s3.put_object(Bucket="team-ops-state", Key="labs/_account/iam.lock", Body=json.dumps(gone).encode())
+        lock = AccountLock(store)
+        lock.acquire(0)
+        assert read_json(s3, "labs/_account/iam.lock")["pid"] == os.getpid()
+        with pytest.raises(Locked, match="account-wide IAM lock s3://team-ops-state/labs/_account/iam.lock"):
+            AccountLock(store).acquire(0)  # a live holder: waited for, never taken over
+        lock.release()
+        assert s3.list_objects_v2(Bucket="team-ops-state", Prefix="labs/").get("KeyCount") == 0
+        assert store.slots() == []  # not a lab's record
+
+
 def test_a_deleted_lock_is_lost_at_the_next_renewal_not_when_the_lease_ends(workdir):
     with simulated_s3(workdir) as aws:
         s3 = aws.client("s3")

@@ -193,6 +193,7 @@ def test_a_role_and_profile_that_existed_are_used_and_end_as_they_were(world, aw
     }
     iam.create_role(RoleName="team-host", AssumeRolePolicyDocument=json.dumps(trust))
     iam.create_instance_profile(InstanceProfileName="team-host")
+    world.clock.sleep(world.durations["iam.consistency"])  # IAM shows a new role a moment later
     iam.add_role_to_instance_profile(InstanceProfileName="team-host", RoleName="team-host")
     runner = make_runner(playbook_from(LAB.replace("with: {}", "with:\n      name: team-host")), aws, tmp_path)
     outputs = runner.apply()["host"]
@@ -392,3 +393,26 @@ def test_a_command_whose_answer_was_lost_is_found_not_sent_twice(world, aws, tmp
     assert world.injector is None and "host-lab" in commands[0]["Comment"]
     assert any("answer was lost" in e.get("status", "") for e in events(runner) if e["event"] == "step_waiting")
     assert teardown(runner.state, aws, world.clock, runner.reporter, runner.settings, "host-lab") == []
+
+
+def test_the_host_group_waits_for_the_network_interfaces_a_deleted_cache_leaves_in_it(world, aws, tmp_path):
+    """A cache in the host's own security group: once the cache is gone, its interfaces stay in
+    the VPC a while (ec2.eni_linger) and EC2 refuses to delete the group; teardown waits."""
+    ec2, elasticache = aws.client("ec2"), aws.client("elasticache")
+    state = RunState.start(tmp_path / "s.json", "host-lab", "p", aws.region, dry_run=True)
+    group = ec2.create_security_group(GroupName="host-lab-host", Description="host")["GroupId"]
+    state.record(Resource("host", "ec2.client_host", "security-group", group, aws.region, status="created"))
+    elasticache.create_cache_cluster(
+        CacheClusterId="lab-redis", Engine="redis", CacheNodeType="cache.t3.micro", SecurityGroupIds=[group]
+    )
+    state.record(Resource("redis", "elasticache.cluster", "cache-cluster", "lab-redis", aws.region, status="created"))
+    world.clock.sleep(world.durations["elasticache.create"])
+    runner = make_runner(playbook_from(LAB), aws, tmp_path / "other")
+
+    assert teardown(state, aws, world.clock, runner.reporter, runner.settings, "host-lab") == []
+    seen = events(runner)
+    cache_gone = next(e["t"] for e in seen if e["event"] == "resource_deleted" and e["kind"] == "cache-cluster")
+    group_gone = next(e["t"] for e in seen if e["event"] == "resource_deleted" and e["kind"] == "security-group")
+    assert group_gone >= cache_gone + world.durations["ec2.eni_linger"]
+    assert any(e["event"] == "step_waiting" and "DependencyViolation" in e["status"] for e in seen)
+    assert ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": [group]}])["SecurityGroups"] == []

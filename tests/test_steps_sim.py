@@ -74,6 +74,7 @@ def test_iam_that_existed_is_adopted_and_ends_as_it_was(world, aws, tmp_path):
         RoleName="AWSCloud9SSMAccessRole", PolicyArn="arn:aws:iam::aws:policy/AWSCloud9SSMInstanceProfile"
     )
     iam.create_instance_profile(InstanceProfileName="AWSCloud9SSMInstanceProfile", Path="/cloud9/")
+    world.clock.sleep(world.durations["iam.consistency"])  # IAM shows a new role a moment later
     iam.add_role_to_instance_profile(
         InstanceProfileName="AWSCloud9SSMInstanceProfile", RoleName="AWSCloud9SSMAccessRole"
     )
@@ -130,6 +131,7 @@ def test_teardown_finds_resources_whose_create_answer_was_lost(world, aws, tmp_p
     iam = aws.client("iam")
     iam.create_role(RoleName="AWSCloud9SSMAccessRole", Path="/service-role/", AssumeRolePolicyDocument="{}")
     iam.create_instance_profile(InstanceProfileName="AWSCloud9SSMInstanceProfile", Path="/cloud9/")
+    world.clock.sleep(world.durations["iam.consistency"])  # IAM shows a new role a moment later
     iam.add_role_to_instance_profile(
         InstanceProfileName="AWSCloud9SSMInstanceProfile", RoleName="AWSCloud9SSMAccessRole"
     )
@@ -143,6 +145,7 @@ def test_teardown_finds_resources_whose_create_answer_was_lost(world, aws, tmp_p
             attrs={"name": "lost-env"},
         )
     )
+    world.clock.sleep(world.durations["iam.propagation"])  # Cloud9 sees the new IAM pieces
     aws.client("cloud9").create_environment_ec2(
         name="lost-env",
         instanceType="t3.micro",

@@ -369,8 +369,9 @@ CHECK_TRIES, CHECK_PAUSE = 3, 30.0  # the account check, when a listing ran out 
 
 
 def _leftovers(aws, runs: List[LabRun]) -> Dict[str, List[str]]:
-    """What the account still holds of each run, by its tags: one inventory of the account
-    for all of them (50 labs' checks are not 50 listings of every kind). The answer is what
+    """What the account still holds of each run, by its tags, but for the account-wide pieces
+    it handed over to the labs still using them: one inventory of the account for all of
+    them (50 labs' checks are not 50 listings of every kind). The answer is what
     tells the user nothing keeps billing, so a listing that ran out of its client's retries
     (throttling, or botocore's retry quota spent by a run that met many faults) is asked
     again after a pause, on the run's clock, before the check is reported missing."""
@@ -384,15 +385,17 @@ def _leftovers(aws, runs: List[LabRun]) -> Dict[str, List[str]]:
         reraise=True,
     )
     found = retrying(find_tagged, aws)
-    return {
-        run.name: [
+    left: Dict[str, List[str]] = {}
+    for run in runs:
+        handed_over = {(r.base_kind, r.id) for r in run.state.resources() if r.status == "handed-over"}
+        left[run.name] = [
             item.line()
             for item in found
             # an untagged entry says a kind could not be checked: for every lab
-            if (item.lab, item.run) == (run.name, run.state.run_id) or not item.tags
+            if ((item.lab, item.run) == (run.name, run.state.run_id) and (item.kind, item.id) not in handed_over)
+            or not item.tags
         ]
-        for run in runs
-    }
+    return left
 
 
 def lab_states(store, lab: str) -> List[RunState]:

@@ -1,8 +1,9 @@
 """What a step type sees while it works: AWS clients, the clock, the record, progress."""
 
+import contextlib
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable, Collection, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Collection, ContextManager, Dict, List, Optional, Tuple
 
 from ..clock import Clock
 from ..errors import Interrupted
@@ -10,6 +11,7 @@ from ..interrupts import stop_requested
 from ..model import TAG_CREATED, TAG_LAB, TAG_RUN, TAG_STEP, Resource, base_kind
 from ..output import Reporting
 from ..waiting import Schedule, wait_until
+from .account_wide import AccountWide
 from .wait_history import Expectation, WaitHistory, expectation
 
 if TYPE_CHECKING:  # the engine's own modules, for types only (the state imports nothing of this)
@@ -137,6 +139,20 @@ class StepContext:
     def deleted(self, resource: Resource) -> None:
         resource.status = "deleted"
         self.record.record(resource)
+
+    # --- pieces shared by every lab in the account (account_wide.py) ---------------
+    def account_lock(self) -> ContextManager[None]:
+        """Held around deciding that no lab uses an account-wide piece and deleting it, and
+        around creating or adopting one and recording that; across the labs that share this
+        record's store, in this process and others."""
+        if self.state is None:  # a plan changes nothing
+            return contextlib.nullcontext()
+        return AccountWide.of(self.state.slot).held(self.clock)
+
+    def recorded_elsewhere(self, kind: str, resource_id: str) -> List[Tuple[str, Dict[str, Any]]]:
+        """(lab, row) for each other record in this record's store that uses this piece now."""
+        slot = self.record.slot
+        return AccountWide.of(slot).uses(kind, resource_id, slot, self.record.data["lab"], self.run_id)
 
     # --- waiting and progress ------------------------------------------------------
     def remaining(self) -> float:

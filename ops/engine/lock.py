@@ -105,38 +105,43 @@ def me(lease: float) -> Holder:
     )
 
 
-class _Turn:
-    """Waiting for another holder of a lab's lock to finish: until a deadline (Locked after),
-    saying once that we wait, and giving up on Ctrl-C; the S3 lock and the local one alike."""
+LAB_LOCK_HINT = "Wait for that run to finish (or pass --lock-timeout 10m to wait for it)."
 
-    def __init__(self, lab: str, wait: float, poll: float):
-        self.lab = lab
+
+class _Turn:
+    """Waiting for another holder of a lock to finish: until a deadline (Locked after), saying
+    once that we wait, and giving up on Ctrl-C; the S3 locks and the local ones alike.
+    subject: what is locked, for messages ("lab 'x'")."""
+
+    def __init__(self, subject: str, wait: float, poll: float, hint: str = LAB_LOCK_HINT):
+        self.subject = subject
         self.deadline = time.monotonic() + wait
         self.poll = poll
+        self.hint = hint
         self.told = False
 
     def wait(self, described: str, tell: Callable[[], None]) -> None:
         """One more wait for the holder `described`; tell() the first time."""
         if time.monotonic() >= self.deadline:
-            raise Locked(
-                f"lab '{self.lab}' is locked by {described}.",
-                "Wait for that run to finish (or pass --lock-timeout 10m to wait for it).",
-            )
+            raise Locked(f"{self.subject} is locked by {described}.", self.hint)
         if not self.told:
             tell()
             self.told = True
         if stop_requested.wait(min(self.poll, max(0.05, self.deadline - time.monotonic()))):
-            raise Interrupted(f"stopped while waiting for the lock of lab '{self.lab}'; nothing was done.")
+            raise Interrupted(f"stopped while waiting for the lock of {self.subject}; nothing was done.")
 
 
 class LabLock:
     """The lock of one lab in a store."""
 
-    def __init__(self, store: S3Records, lab: str, lease: float = DEFAULT_LEASE):
+    poll = 2.0  # seconds between looks at a lock another run holds
+    hint = LAB_LOCK_HINT
+
+    def __init__(self, store: S3Records, lab: str, lease: float = DEFAULT_LEASE, key: Optional[str] = None):
         self.store = store
         self.lab = lab
         self.lease = lease
-        self.key = store.location.key(f"{lab}.lock")
+        self.key = key or store.location.key(f"{lab}.lock")
         self.holder: Optional[Holder] = None
         self.lost: Optional[LockLost] = None
         self._etag: Optional[str] = None
@@ -168,7 +173,7 @@ class LabLock:
     ) -> Holder:
         """Take the lock, waiting up to `wait` seconds for its holder to finish; then keep it
         renewed until release(). on_lost is called (from the renewing thread) if it is lost."""
-        turn = _Turn(self.lab, wait, poll=2.0)
+        turn = _Turn(self.subject, wait, self.poll, self.hint)
         while True:
             holder = me(self.lease)
             if self._put(holder, {"IfNoneMatch": "*"}):
@@ -176,15 +181,24 @@ class LabLock:
                 self._on_lost = on_lost
                 self._start_renewing()
                 return holder
-            other, _ = self.current()
+            other, etag = self.current()
             if other is None:
                 continue  # released in between: try again at once
             if other.expired():
-                raise Locked(
-                    f"lab '{self.lab}' is locked by {other.describe()}.",
-                    f"If that run is gone, take the lock over: ops unlock {self.lab} --state {self.store.location.url}",
-                )
+                self._expired(other, etag)
+                continue  # taken over: try again at once
             turn.wait(other.describe(), lambda: on_wait(other))  # noqa: B023 (called at once)
+
+    @property
+    def subject(self) -> str:
+        return f"lab '{self.lab}'"
+
+    def _expired(self, other: Holder, etag: str) -> None:
+        """A holder whose lease ran out: a lab's lock is taken over by a person (ops unlock)."""
+        raise Locked(
+            f"lab '{self.lab}' is locked by {other.describe()}.",
+            f"If that run is gone, take the lock over: ops unlock {self.lab} --state {self.store.location.url}",
+        )
 
     def _put(self, holder: Holder, condition: dict) -> bool:
         """Write the lock object; False when S3 refused the condition."""
@@ -261,17 +275,23 @@ class LocalLabLock:
     its holder ends, however it ends, so it never goes stale and needs no lease or unlock."""
 
     lost: Optional[LockLost] = None  # a local lock cannot be taken over
+    poll = 0.5
+    hint = LAB_LOCK_HINT
 
     def __init__(self, folder: Path, lab: str):
         self.lab = lab
         self.path = inside(folder, f"{check_lab(lab)}.lock")
         self._fd: Optional[int] = None
 
+    @property
+    def subject(self) -> str:
+        return f"lab '{self.lab}'"
+
     def acquire(self, wait: float = 0.0, on_wait: Callable[[str], None] = lambda holder: None) -> None:
         """Take the lock, waiting up to `wait` seconds for its holder to finish (Locked after)."""
         private_dir(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        turn = _Turn(self.lab, wait, poll=0.5)
+        turn = _Turn(self.subject, wait, self.poll, self.hint)
         try:
             while True:
                 try:

@@ -112,12 +112,15 @@ def parse_location(text: str, source: str = "--state", line: int = 0) -> Locatio
 
 
 class LocalSlot:
-    """One lab's record in a folder: an owner-only file, replaced atomically."""
+    """One lab's record in a folder: an owner-only file, replaced atomically. store: the
+    LocalRecords it belongs to (None for a file of its own, such as a sweep's throwaway
+    record)."""
 
     remote = False
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, store: Optional["LocalRecords"] = None):
         self.path = path
+        self.store = store
 
     def where(self) -> str:
         return str(self.path)
@@ -165,7 +168,7 @@ class LocalRecords:
         return str(self.folder)
 
     def slot(self, lab: str) -> LocalSlot:
-        return LocalSlot(inside(self.folder, f"{check_lab(lab)}.json"))
+        return LocalSlot(inside(self.folder, f"{check_lab(lab)}.json"), self)
 
     def slots(self) -> List[LocalSlot]:
         """Every record (not the temporary files of an interrupted write), each named for its lab."""
@@ -181,7 +184,7 @@ class LocalRecords:
                     "name it after the lab ('lab' in it).",
                     str(path),
                 )
-        return [LocalSlot(path) for path in found]
+        return [LocalSlot(path, self) for path in found]
 
 
 # --- S3 --------------------------------------------------------------------------------
@@ -381,5 +384,5 @@ def fallback_slot(root: Path, dry_run: bool, lab: str, run_id: str) -> LocalSlot
         and data.get("run_id") != run_id
         and any(r.get("status") in ("intent", "created", "adopted") for r in data.get("resources", []))
     ):
-        return LocalSlot(inside(slot.path.parent, f"{lab}.{run_id}.json"))
+        return LocalSlot(inside(slot.path.parent, f"{lab}.{run_id}.json"), slot.store)
     return slot

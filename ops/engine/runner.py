@@ -15,7 +15,7 @@ from ..interrupts import stop_requested
 from ..model import Resource
 from ..output import Reporting
 from ..steps import registry, resource_kinds
-from ..steps.iam import StillInUse
+from ..steps.iam import Kept
 from ..waiting import WaitFailed, WaitTimeout
 from .context import StepContext
 from .playbook import Playbook, Step, resolve_runtime
@@ -306,16 +306,10 @@ def _delete_step(
         reporter.event("resource_deleting", step=resource.step, kind=resource.kind, id=resource.id)
         try:
             types[resource.type].delete(ctx, resource)
-        except StillInUse as busy:
+        except Kept as kept:  # an account-wide piece another lab uses, or one ops no longer made
             resource.status = "handed-over"  # no longer this lab's to delete
             state.record(resource)
-            reporter.event(
-                "resource_kept",
-                step=resource.step,
-                kind=resource.kind,
-                id=resource.id,
-                reason=f"{busy}; the last lab using it deletes it",
-            )
+            reporter.event("resource_kept", step=resource.step, kind=resource.kind, id=resource.id, reason=str(kept))
             continue
         except Exception as exc:  # noqa: BLE001 - keep going: delete everything that can be deleted
             try:

@@ -10,7 +10,9 @@ What it reproduces, and where the behaviour comes from:
   does not. Without the profile AWS answers "Instance profile AWSCloud9SSMInstanceProfile
   does not exist in this account. Please create an instance profile and role as described
   here ..." (Cloud9 user guide, troubleshooting; the text seen by CloudFormation users).
-  The error code for it, and the message for a missing role, are assumptions.
+  The error code for it, and the message for a missing role, are assumptions. Cloud9 sees
+  IAM late: a role or profile made less than `iam.propagation` seconds ago gets the same
+  answer (iam.py).
 - Like the real service (a CloudFormation stack named aws-cloud9-<name>-<id>), creation
   makes, in EC2, a security group named aws-cloud9-<name>-<id>-InstanceSecurityGroup-<rand>
   with no inbound rule and an instance in it tagged aws:cloud9:environment, aws:cloud9:owner
@@ -349,7 +351,8 @@ class Cloud9Backend(Backend):
             profile = iam.get_instance_profile(InstanceProfileName=SSM_PROFILE)["InstanceProfile"]
         except iam.exceptions.NoSuchEntityException:
             profile = None
-        if profile is None or profile["Path"] != SSM_PROFILE_PATH:
+        visible = self.world.iam.visible_to_services
+        if profile is None or profile["Path"] != SSM_PROFILE_PATH or not visible("profile", SSM_PROFILE):
             raise BadRequestException(
                 f"Instance profile {SSM_PROFILE} does not exist in this account. Please create an instance "
                 "profile and role as described here https://docs.aws.amazon.com/cloud9/latest/user-guide/ec2-ssm.html"
@@ -358,7 +361,7 @@ class Cloud9Backend(Backend):
             role = iam.get_role(RoleName=SSM_ROLE)["Role"]
         except iam.exceptions.NoSuchEntityException:
             role = None
-        if role is None or role["Path"] != SSM_ROLE_PATH:
+        if role is None or role["Path"] != SSM_ROLE_PATH or not visible("role", SSM_ROLE):
             raise BadRequestException(
                 f"Service role {SSM_ROLE} (path {SSM_ROLE_PATH}) does not exist in this account. Please create "
                 "it as described here https://docs.aws.amazon.com/cloud9/latest/user-guide/ec2-ssm.html"

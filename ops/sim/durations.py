@@ -28,8 +28,10 @@ DEFAULT_DURATIONS: Dict[str, float] = {
     # the invocation ends.
     "ssm.invocation_delay": 1,
     "ssm.command": 2,
-    # IAM is eventually consistent: EC2 refuses a new instance profile ("Invalid IAM Instance
-    # Profile name") for a few seconds after CreateInstanceProfile (a typical observation).
+    # IAM is eventually consistent (sim/iam.py): its own reads of a role or instance profile
+    # it just made answer NoSuchEntity for a moment, and EC2 ("Invalid IAM Instance Profile
+    # name") and Cloud9 refuse a new one for a few seconds more (typical observations).
+    "iam.consistency": 3,
     "iam.propagation": 8,
     # A terminated instance's network interface keeps its security groups in use for a while
     # (DeleteSecurityGroup: DependencyViolation) (a typical observation).

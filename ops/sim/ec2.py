@@ -104,7 +104,7 @@ class EC2Overlay(Backend):
         if not ids:
             profile = params.get("IamInstanceProfile") or {}
             name = profile.get("Name") or profile.get("Arn", "").rsplit("/", 1)[-1]
-            if name and not self.world.iam.visible_to_ec2(name):
+            if name and not self.world.iam.visible_to_services("profile", name):
                 raise InvalidParameterValue(
                     f"Value ({name}) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name"
                 )

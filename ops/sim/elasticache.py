@@ -22,7 +22,9 @@ What it reproduces, and where the behaviour comes from:
 - Lifecycle: creating for `elasticache.create`, then available with
   CacheNodes[0].Endpoint = {Address: 127.0.0.1, Port}; deleting for `elasticache.delete`,
   then CacheClusterNotFound ("CacheCluster not found: <id>"). The local Redis stops when
-  deletion starts.
+  deletion starts. A deleted cluster's network interfaces stay in its VPC `ec2.eni_linger`
+  seconds more, holding its security groups: deleting one of them meanwhile is refused
+  (DependencyViolation, ec2.py), as AWS users meet it (a typical observation).
 - DeleteCacheCluster outside available: InvalidCacheClusterState, "Can only delete cache
   clusters with state in: available, failed, incompatible-parameters, incompatible-network,
   restore-failed, recovering. Cluster <id> has state: creating." (Terraform's changelog
@@ -174,6 +176,11 @@ class ElastiCacheBackend(Backend):
     def snapshots(self):
         return self.world.store.section("elasticache").setdefault("final_snapshots", {})
 
+    @property
+    def lingering(self):
+        """cluster id -> {security_group_ids, until}: the network interfaces of a deleted cluster"""
+        return self.world.store.section("elasticache").setdefault("lingering_interfaces", {})
+
     # lifecycle
 
     def _duration(self, resource, phase: str) -> float:
@@ -201,6 +208,11 @@ class ElastiCacheBackend(Backend):
             if cluster["status"] == "available":
                 self.world.endpoints.ensure(cluster)
             if cluster["status"] == "gone":
+                gone_at = cluster["delete_started_at"] + self._duration(cluster, "delete")
+                self.lingering[cluster["id"]] = {
+                    "security_group_ids": cluster["security_group_ids"],
+                    "until": gone_at + self.world.durations["ec2.eni_linger"],
+                }
                 del self.clusters[cluster["id"]]
 
     def _advance(self, resource, now, stuck_key, fails: bool = False) -> None:
@@ -219,7 +231,16 @@ class ElastiCacheBackend(Backend):
         self.world.endpoints.close()
 
     def clusters_using(self, group_id: str):
-        return [c["id"] for c in self.clusters.values() if group_id in c["security_group_ids"]]
+        """The clusters whose network interfaces hold this security group, deleted ones too."""
+        now = self.now()
+        for cluster_id, interfaces in list(self.lingering.items()):
+            if now >= interfaces["until"]:
+                del self.lingering[cluster_id]
+        return [c["id"] for c in self.clusters.values() if group_id in c["security_group_ids"]] + [
+            f"{cluster_id} (deleted; its network interfaces linger)"
+            for cluster_id, interfaces in self.lingering.items()
+            if group_id in interfaces["security_group_ids"]
+        ]
 
     # cache clusters
 

@@ -9,14 +9,16 @@ appear shortly after the create call; the group is what the cache's ingress rule
 
 from typing import Any, Dict, List, Optional
 
+from ..aws import error_code
 from ..errors import StepFailed
 from ..instance_types import instance_type_problem
 from ..model import Change, Found, Resource, ResourceKind, tag_map
-from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, iam_arn, merged
+from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, iam_arn, managed_policy_arn, merged, partition_of
 from ..shared_describe import SharedDescribe, not_found, shared_describe
 from ..waiting import FAILURE, RETRY, SUCCESS
 from .base import Output, Param, StepType, register
 from .iam import (
+    IAM_LAG,
     INSTANCE_ROLE_KINDS,
     SSM_CORE,
     delete_iam,
@@ -25,6 +27,7 @@ from .iam import (
     ensure_role,
     instance_role_changes,
     instance_role_grants,
+    read_settled,
 )
 
 SSM_ROLE, SSM_ROLE_PATH = "AWSCloud9SSMAccessRole", "/service-role/"
@@ -185,7 +188,10 @@ class Cloud9Environment(StepType):
         Grant(["cloud9:TagResource"], [arn("cloud9", "environment:*")], REQUEST_TAGGED),
         Grant(["cloud9:DescribeEnvironments", "cloud9:DescribeEnvironmentStatus"], [arn("cloud9", "environment:*")]),
         Grant(["cloud9:DeleteEnvironment"], [arn("cloud9", "environment:*")], RESOURCE_TAGGED),
-        Grant(["cloud9:ListEnvironments"], why="listing environments (ops doctor) names no environment"),
+        Grant(
+            ["cloud9:ListEnvironments"],
+            why="listing environments (ops doctor; what uses the SSM role before teardown deletes it) names none",
+        ),
         Grant(["ec2:DescribeInstances"], why="EC2 defines no resource type for Describe* calls"),
         # Cloud9's first environment in an account creates its service-linked role
         Grant(
@@ -225,19 +231,10 @@ class Cloud9Environment(StepType):
         return changes
 
     def create(self) -> Dict[str, Any]:
-        ctx, args = self.ctx, self.args
-        ensure_role(
-            ctx,
-            SSM_ROLE,
-            SSM_ROLE_PATH,
-            ["cloud9.amazonaws.com", "ec2.amazonaws.com"],
-            "Cloud9 CONNECT_SSM instances (created by ops)",
-        )
-        ensure_instance_profile(ctx, SSM_PROFILE, SSM_PROFILE_PATH, SSM_ROLE)
-        ensure_managed_policy(ctx, SSM_ROLE, "AWSCloud9SSMInstanceProfile")
-        if args["ssm_run_command"]:
-            ensure_managed_policy(ctx, SSM_ROLE, SSM_CORE)
+        ctx = self.ctx
+        self._ensure_iam()
         env_id = self._find_or_create()
+        self._ensure_iam(unless_in_place=True)
         instance = self._wait_for_instance(env_id)
         groups = [g["GroupId"] for g in instance.get("SecurityGroups", [])]
         if not groups:
@@ -249,6 +246,50 @@ class Cloud9Environment(StepType):
             "instance_id": instance["InstanceId"],
             "security_group_id": groups[0],
             "role_name": SSM_ROLE,
+        }
+
+    # --- the account-wide role and instance profile (steps/iam.py) ------------------------
+
+    def _policies(self) -> List[str]:
+        return ["AWSCloud9SSMInstanceProfile"] + ([SSM_CORE] if self.args["ssm_run_command"] else [])
+
+    def _ensure_iam(self, unless_in_place: bool = False) -> None:
+        """Make or adopt the role, its profile and its policies, and record them, under the
+        account-wide lock: a lab sharing our records that decides meanwhile whether they are
+        unused sees our record. A lab elsewhere sees the use only once the environment exists;
+        so, after the create call, unless_in_place: put back whatever such a lab deleted before."""
+        ctx = self.ctx
+        with ctx.account_lock():
+            if unless_in_place and self._iam_in_place():
+                return
+            ensure_role(
+                ctx,
+                SSM_ROLE,
+                SSM_ROLE_PATH,
+                ["cloud9.amazonaws.com", "ec2.amazonaws.com"],
+                "Cloud9 CONNECT_SSM instances (created by ops)",
+            )
+            ensure_instance_profile(ctx, SSM_PROFILE, SSM_PROFILE_PATH, SSM_ROLE)
+            for policy in self._policies():
+                ensure_managed_policy(ctx, SSM_ROLE, policy)
+
+    def _iam_in_place(self) -> bool:
+        """Are they all there still? One that IAM does not show for IAM_LAG seconds is not."""
+        ctx = self.ctx
+        iam = ctx.client("iam")
+        what = f"instance profile {SSM_PROFILE}"
+        profile = read_settled(
+            ctx, what, iam.get_instance_profile, "InstanceProfile", IAM_LAG, InstanceProfileName=SSM_PROFILE
+        )
+        what = f"role {SSM_ROLE}"
+        attached = read_settled(
+            ctx, what, iam.list_attached_role_policies, "AttachedPolicies", IAM_LAG, RoleName=SSM_ROLE
+        )
+        if profile is None or attached is None:
+            return False
+        wanted = {managed_policy_arn(partition_of(ctx.region), name) for name in self._policies()}
+        return any(r["RoleName"] == SSM_ROLE for r in profile.get("Roles", [])) and wanted <= {
+            p["PolicyArn"] for p in attached
         }
 
     def _find_or_create(self) -> str:
@@ -273,17 +314,30 @@ class Cloud9Environment(StepType):
         if args["subnet_id"]:
             request["subnetId"] = args["subnet_id"]
         resource = recorded or ctx.intend(ENVIRONMENT, args["name"], name=args["name"])
-        try:
-            env_id = ctx.call(client.create_environment_ec2, **request)["environmentId"]
-        except ClientError as exc:  # no access to Cloud9: known by its message, not by a code
-            if "does not have access" in str(exc):
-                raise StepFailed(
-                    ctx.step,
-                    "this account cannot create Cloud9 environments (Cloud9 is closed to "
-                    "new customers since 2024-07-25).",
-                    "Use an account that already had Cloud9, or the EC2 client-host lab.",
-                ) from None
-            raise
+        accepted: Dict[str, str] = {}
+
+        def send():
+            try:
+                accepted["id"] = ctx.call(client.create_environment_ec2, **request)["environmentId"]
+            except ClientError as exc:  # no access to Cloud9: known by its message, not by a code
+                if "does not have access" in str(exc):
+                    raise StepFailed(
+                        ctx.step,
+                        "this account cannot create Cloud9 environments (Cloud9 is closed to "
+                        "new customers since 2024-07-25).",
+                        "Use an account that already had Cloud9, or the EC2 client-host lab.",
+                    ) from None
+                if error_code(exc) == "BadRequestException" and "does not exist in this account" in str(exc):
+                    # Cloud9 does not see the role or profile: made a moment ago (IAM's view
+                    # lags), or deleted since by a lab elsewhere (then made again here)
+                    self._ensure_iam(unless_in_place=True)
+                    return RETRY, "the SSM role or instance profile not visible to Cloud9 yet"
+                raise
+            return SUCCESS, "accepted"
+
+        if send()[0] == RETRY:
+            ctx.wait(f"environment {args['name']} creation", send, "iam.propagation")
+        env_id = accepted["id"]
         resource.id = env_id
         ctx.created(resource, name=args["name"], instance_type=args["instance_type"])
         return env_id
@@ -335,12 +389,13 @@ class Cloud9Environment(StepType):
 
     @classmethod
     def delete(cls, ctx, resource: Resource) -> None:
-        if delete_iam(ctx, resource):
+        if delete_iam(ctx, resource, shared_users=lambda: ssm_environments(ctx)):
             return
         if resource.status == "intent":  # the create call's answer was never recorded
-            resource.id = _find_by_name(ctx, resource.attrs.get("name", resource.id)) or ""
-            if not resource.id:
+            made = _find_by_name(ctx, resource.attrs.get("name", resource.id))
+            if made is None:  # never made (its record keeps a valid id)
                 return
+            resource.id = made
         client = ctx.client("cloud9")
         shared = environments(ctx.aws)
 
@@ -366,6 +421,25 @@ class Cloud9Environment(StepType):
 
         with shared.watching(resource.id):  # a new wait: no answer from before the delete serves it
             ctx.wait(f"environment {resource.id} deletion", check, "cloud9.delete")
+
+
+def ssm_environments(ctx) -> List[str]:
+    """The account's Cloud9 environments connected through SSM that exist or are being made:
+    each one's instance uses the SSM role and profile (one being made may have none yet)."""
+    client = ctx.client("cloud9")
+    ids = ctx.aws.listing(client, "list_environments", "environmentIds")
+    found = []
+    for chunk in (ids[i : i + 25] for i in range(0, len(ids), 25)):
+        try:
+            environments = ctx.call(client.describe_environments, environmentIds=chunk)["environments"]
+        except client.exceptions.NotFoundException:  # one went since the listing: ask one by one
+            environments = [env for env in (find_environment(ctx, env_id) for env_id in chunk) if env]
+        found += [
+            f"Cloud9 environment {env['name']} ({env['id']})"
+            for env in environments
+            if env.get("connectionType") == "CONNECT_SSM" and env["lifecycle"]["status"] in ("CREATING", "CREATED")
+        ]
+    return found
 
 
 def _find_by_name(ctx, name: str) -> Optional[str]:

@@ -57,19 +57,24 @@ def fast_world():
         yield w
 
 
-def create_ssm_iam(session):
-    """What the Cloud9 console would have made: the role and instance profile CONNECT_SSM needs."""
-    iam = session.client("iam")
+def create_ssm_iam(world):
+    """What the Cloud9 console would have made: the role and instance profile CONNECT_SSM
+    needs, made the way IAM lets them be (the role is in the profile once IAM shows it), and
+    seen by the other services (iam.propagation later)."""
+    iam = world.session().client("iam")
     iam.create_role(RoleName="AWSCloud9SSMAccessRole", Path="/service-role/", AssumeRolePolicyDocument=SSM_ROLE_POLICY)
     iam.create_instance_profile(InstanceProfileName="AWSCloud9SSMInstanceProfile", Path="/cloud9/")
+    world.clock.sleep(world.durations["iam.consistency"])
     iam.add_role_to_instance_profile(
         InstanceProfileName="AWSCloud9SSMInstanceProfile", RoleName="AWSCloud9SSMAccessRole"
     )
+    world.clock.sleep(world.durations["iam.propagation"])
 
 
-def create_ssm_environment(session) -> str:
+def create_ssm_environment(world) -> str:
     """A CONNECT_SSM environment (with the IAM pieces it needs), as the lab creates it: its id."""
-    create_ssm_iam(session)
+    create_ssm_iam(world)
+    session = world.session()
     return session.client("cloud9").create_environment_ec2(
         name="lab",
         instanceType="t3.small",
@@ -89,7 +94,7 @@ def cloud9_instance(session, environment_id):
 @pytest.fixture
 def ready_cloud9(world, session, clock):
     """A CONNECT_SSM environment, ready: (environment id, its EC2 instance)."""
-    env_id = create_ssm_environment(session)
+    env_id = create_ssm_environment(world)
     clock.sleep(world.durations["cloud9.create"])
     return env_id, cloud9_instance(session, env_id)
 

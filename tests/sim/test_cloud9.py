@@ -28,7 +28,7 @@ def security_group(session, group_id):
 
 
 def test_environment_lifecycle_with_its_instance_and_security_group(world, session, clock):
-    create_ssm_iam(session)
+    create_ssm_iam(world)
     cloud9 = session.client("cloud9")
     env_id = create(session, tags=[{"Key": "project", "Value": "ops"}])
 
@@ -63,19 +63,27 @@ def test_environment_lifecycle_with_its_instance_and_security_group(world, sessi
     assert cloud9.list_environments()["environmentIds"] == []
 
 
-def test_connect_ssm_needs_the_role_and_instance_profile(session):
+def test_connect_ssm_needs_the_role_and_instance_profile_once_cloud9_sees_them(world, session, clock):
     cloud9 = session.client("cloud9")
-    with pytest.raises(
-        cloud9.exceptions.BadRequestException,
-        match="Instance profile AWSCloud9SSMInstanceProfile does not exist in this account",
-    ):
+    no_profile = "Instance profile AWSCloud9SSMInstanceProfile does not exist in this account"
+    with pytest.raises(cloud9.exceptions.BadRequestException, match=no_profile):
         create(session)
     iam = session.client("iam")
     iam.create_instance_profile(InstanceProfileName="AWSCloud9SSMInstanceProfile", Path="/cloud9/")
+    with pytest.raises(cloud9.exceptions.BadRequestException, match=no_profile):
+        create(session)  # made a moment ago: Cloud9 does not see it yet (IAM propagation)
+    clock.sleep(world.durations["iam.propagation"])
+    with pytest.raises(cloud9.exceptions.BadRequestException, match="AWSCloud9SSMAccessRole"):
+        create(session)
+    iam.create_role(RoleName="AWSCloud9SSMAccessRole", Path="/service-role/", AssumeRolePolicyDocument="{}")
+    clock.sleep(world.durations["iam.propagation"] - 1)
     with pytest.raises(cloud9.exceptions.BadRequestException, match="AWSCloud9SSMAccessRole"):
         create(session)
     assert cloud9.list_environments()["environmentIds"] == []
     assert session.client("ec2").describe_instances()["Reservations"] == []
+    clock.sleep(1)
+    env_id = create(session)
+    assert cloud9.list_environments()["environmentIds"] == [env_id]
 
 
 def test_connect_ssh_needs_no_iam_and_gets_no_instance_profile(session):
@@ -87,8 +95,8 @@ def test_connect_ssh_needs_no_iam_and_gets_no_instance_profile(session):
     "image_id",
     ["ami-0abcdef1234567890", "ubuntu-18.04-x86_64", "resolve:ssm:/aws/service/cloud9/amis/amazonlinux-1-x86_64"],
 )
-def test_image_id_must_be_a_supported_alias_or_ssm_path(session, image_id):
-    create_ssm_iam(session)
+def test_image_id_must_be_a_supported_alias_or_ssm_path(world, session, image_id):
+    create_ssm_iam(world)
     with pytest.raises(session.client("cloud9").exceptions.BadRequestException):
         create(session, imageId=image_id)
 
@@ -98,8 +106,8 @@ def test_image_id_is_required_by_the_api_model(session):
         session.client("cloud9").create_environment_ec2(name="lab", instanceType="t3.small")
 
 
-def test_ssm_path_image_and_explicit_subnet(session):
-    create_ssm_iam(session)
+def test_ssm_path_image_and_explicit_subnet(world, session):
+    create_ssm_iam(world)
     subnet = session.client("ec2").describe_subnets()["Subnets"][-1]
     env_id = create(
         session, imageId="resolve:ssm:/aws/service/cloud9/amis/ubuntu-22.04-x86_64", subnetId=subnet["SubnetId"]
@@ -110,7 +118,7 @@ def test_ssm_path_image_and_explicit_subnet(session):
 
 
 def test_deletion_fails_while_another_group_references_the_instance_group(world, session, clock):
-    create_ssm_iam(session)
+    create_ssm_iam(world)
     cloud9, ec2 = session.client("cloud9"), session.client("ec2")
     env_id = create(session)
     clock.sleep(world.durations["cloud9.create"])
@@ -137,8 +145,8 @@ def test_deletion_fails_while_another_group_references_the_instance_group(world,
     assert security_group(session, cloud9_group) is None
 
 
-def test_tags(session):
-    create_ssm_iam(session)
+def test_tags(world, session):
+    create_ssm_iam(world)
     cloud9 = session.client("cloud9")
     env_id = create(session, tags=[{"Key": "a", "Value": "1"}])
     arn = cloud9.describe_environments(environmentIds=[env_id])["environments"][0]["arn"]

@@ -136,6 +136,41 @@ def test_duplicate_id_and_given_security_group(session):
         ec2.delete_security_group(GroupId=group)
 
 
+@pytest.mark.parametrize("kind", ["cluster", "replication group"])
+def test_a_deleted_caches_network_interfaces_hold_its_security_group_a_while(world, session, clock, kind):
+    elasticache, ec2 = session.client("elasticache"), session.client("ec2")
+    group = ec2.create_security_group(GroupName="redis", Description="redis")["GroupId"]
+    if kind == "cluster":
+        elasticache.create_cache_cluster(
+            CacheClusterId="lab", Engine="redis", CacheNodeType="cache.t3.micro", SecurityGroupIds=[group]
+        )
+        clock.sleep(world.durations["elasticache.create"])
+        elasticache.delete_cache_cluster(CacheClusterId="lab")
+        clock.sleep(world.durations["elasticache.delete"])
+        with pytest.raises(elasticache.exceptions.CacheClusterNotFoundFault):
+            cluster(elasticache, "lab")
+    else:
+        elasticache.create_replication_group(
+            ReplicationGroupId="lab",
+            ReplicationGroupDescription="lab",
+            Engine="valkey",
+            CacheNodeType="cache.t3.micro",
+            NumCacheClusters=1,
+            SecurityGroupIds=[group],
+        )
+        clock.sleep(world.durations["elasticache.replication_group.create"])
+        elasticache.delete_replication_group(ReplicationGroupId="lab")
+        clock.sleep(world.durations["elasticache.replication_group.delete"])
+        with pytest.raises(elasticache.exceptions.ReplicationGroupNotFoundFault):
+            elasticache.describe_replication_groups(ReplicationGroupId="lab")
+    clock.sleep(world.durations["ec2.eni_linger"] - 1)
+    with pytest.raises(ec2.exceptions.ClientError, match="DependencyViolation"):  # its interfaces linger
+        ec2.delete_security_group(GroupId=group)
+    clock.sleep(1)
+    ec2.delete_security_group(GroupId=group)
+    assert ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": [group]}])["SecurityGroups"] == []
+
+
 def test_tags_by_arn(session):
     elasticache = session.client("elasticache")
     elasticache.create_cache_cluster(

@@ -59,7 +59,7 @@ def test_the_fakes_lose_answers_too(clock):
     plan = FaultPlan(seed=1, lost_answer=1.0, services={"elasticache", "cloud9", "dynamodb"})
     with SimWorld(clock) as world:
         session = world.session()
-        create_ssm_iam(session)
+        create_ssm_iam(world)
         world.faults = plan
         elasticache, dynamodb = session.client("elasticache"), session.client("dynamodb")
         with pytest.raises(ConnectionClosedError):
@@ -148,7 +148,7 @@ def test_a_re_sent_role_removal_finds_it_done(clock):
     with SimWorld(clock, faults=FaultPlan(seed=1, lost_answer=1.0, services={"iam"})) as world:
         iam = world.session().client("iam")
         world.faults = None
-        create_ssm_iam(world.session())
+        create_ssm_iam(world)
         world.faults = FaultPlan(seed=1, lost_answer=1.0, services={"iam"})
         remove = dict(InstanceProfileName="AWSCloud9SSMInstanceProfile", RoleName="AWSCloud9SSMAccessRole")
         with pytest.raises(ConnectionClosedError):

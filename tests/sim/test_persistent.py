@@ -44,11 +44,11 @@ def open_world(home) -> SimWorld:
 
 
 def build_lab(world) -> dict:
-    """What the lab makes, all at virtual time 0: a Cloud9 environment (with its IAM), a
-    cache cluster in the default group, that group's ingress rule from the environment's
-    group, and a DynamoDB table. Their ids."""
+    """What the lab makes, all at one virtual instant (`at`, once the IAM pieces the console
+    made are there): a Cloud9 environment, a cache cluster in the default group, that group's
+    ingress rule from the environment's group, and a DynamoDB table. Their ids."""
     session = world.session()
-    environment_id = create_ssm_environment(session)
+    environment_id = create_ssm_environment(world)
     instance = cloud9_instance(session, environment_id)
     cluster = session.client("elasticache").create_cache_cluster(
         CacheClusterId="lab-redis", Engine="redis", CacheNodeType="cache.t3.micro", NumCacheNodes=1
@@ -61,6 +61,7 @@ def build_lab(world) -> dict:
     )["SecurityGroupRules"][0]["SecurityGroupRuleId"]
     create_table(session, "reviews")
     return {
+        "at": world.clock.now(),
         "environment": environment_id,
         "instance": instance["InstanceId"],
         "cluster_group": cluster_group,
@@ -78,11 +79,11 @@ def create_table(session, name) -> None:
 
 
 def assert_lab_continues(world, ids) -> dict:
-    """The lab as build_lab left it, 300 virtual seconds later: the environment is ready,
+    """The lab as build_lab left it, 300 virtual seconds on: the environment is ready,
     the table active, the rule there, and the cluster (420 s to create) available only
     after 120 more. The cluster's endpoint."""
     session = world.session()
-    assert world.clock.now() == 300
+    assert world.clock.now() == ids["at"] + 300
     assert session.client("cloud9").describe_environment_status(environmentId=ids["environment"])["status"] == "ready"
     assert cloud9_instance(session, ids["environment"])["InstanceId"] == ids["instance"]
     assert session.client("dynamodb").describe_table(TableName="reviews")["Table"]["TableStatus"] == "ACTIVE"
@@ -188,7 +189,7 @@ time.sleep(60)
         child.stdout.close()
 
     world = open_world(home)
-    assert world.clock.now() == 420
+    assert world.clock.now() == ids["at"] + 420
     session = world.session()
     first_redis = stored_redis(home)
     endpoint = cluster(session.client("elasticache"))["CacheNodes"][0]["Endpoint"]
@@ -255,7 +256,7 @@ import os
 from ops.sim.cloud9 import Cloud9Backend
 from sim.conftest import create_ssm_environment
 Cloud9Backend._run_instance = lambda *args: os._exit(9)  # killed between the two halves
-create_ssm_environment(world.session())
+create_ssm_environment(world)
 """
     )
     child = subprocess.run([sys.executable, "-c", script, str(home)], capture_output=True, text=True, timeout=60)

@@ -112,6 +112,9 @@ def test_only_managed_instances_take_commands(world, session, clock):
     bare = ec2.run_instances(ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
     iam.create_role(RoleName="ssm", AssumeRolePolicyDocument=SSM_ROLE_POLICY)
     iam.create_instance_profile(InstanceProfileName="ssm")
+    with pytest.raises(iam.exceptions.NoSuchEntityException, match="The role with name ssm cannot be found"):
+        iam.add_role_to_instance_profile(InstanceProfileName="ssm", RoleName="ssm")  # IAM's reads lag its writes
+    clock.sleep(world.durations["iam.consistency"])
     iam.add_role_to_instance_profile(InstanceProfileName="ssm", RoleName="ssm")
     launch = dict(ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1, IamInstanceProfile={"Name": "ssm"})
     with pytest.raises(ec2.exceptions.ClientError, match="Invalid IAM Instance Profile name"):
@@ -134,7 +137,7 @@ def test_only_managed_instances_take_commands(world, session, clock):
 
 
 def test_cloud9_instance_is_managed_only_while_its_environment_is_ready(world, session, clock):
-    create_ssm_iam(session)
+    create_ssm_iam(world)
     cloud9, ssm = session.client("cloud9"), session.client("ssm")
     env_id = cloud9.create_environment_ec2(
         name="lab", instanceType="t3.small", imageId="amazonlinux-2023-x86_64", connectionType="CONNECT_SSM"

@@ -148,7 +148,7 @@ READ = "aws ssm get-parameter --name /lab/token --with-decryption --query Parame
 @pytest.mark.managed_policies
 def test_the_instance_reads_a_parameter_only_when_its_role_may(world, session, clock):
     session.client("ssm").put_parameter(Name="/lab/token", Value=TOKEN, Type="SecureString")
-    env_id = create_ssm_environment(session)
+    env_id = create_ssm_environment(world)
     clock.sleep(world.durations["cloud9.create"])
     instance_id = cloud9_instance(session, env_id)["InstanceId"]
 

@@ -79,9 +79,10 @@ def test_simulated_state_is_plain_json(world, session, clock, ready_cloud9, avai
 
 
 @pytest.mark.managed_policies
-def test_aws_managed_policies_exist_as_in_a_real_account(session):
+def test_aws_managed_policies_exist_as_in_a_real_account(world, session):
     iam = session.client("iam")
     iam.create_role(RoleName="AWSCloud9SSMAccessRole", Path="/service-role/", AssumeRolePolicyDocument="{}")
+    world.clock.sleep(world.durations["iam.consistency"])  # IAM shows a new role a moment later
     for name in ("AWSCloud9SSMInstanceProfile", "AmazonSSMManagedInstanceCore"):
         iam.attach_role_policy(RoleName="AWSCloud9SSMAccessRole", PolicyArn=f"arn:aws:iam::aws:policy/{name}")
     attached = iam.list_attached_role_policies(RoleName="AWSCloud9SSMAccessRole")["AttachedPolicies"]
