@@ -20,10 +20,13 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 from ..clock import Clock
 from ..paths import locks_dir
 from .lock import DEFAULT_LEASE, Holder, LabLock, LocalLabLock, Locked
-from .records import LocalRecords, RecordSlot, S3Records
+from .records import OPS_OWN, LocalRecords, RecordSlot, S3Records
 from .state import LIVE
 
 ACCOUNT_LOCK_WAIT = 600.0  # wall seconds; each holder keeps it for a few IAM calls
+HOLDER = f"{OPS_OWN}account"  # what the lock is taken for: named like no lab, as records.py keeps ops's own
+S3_KEY = f"{HOLDER}/iam.lock"  # under the records' prefix
+FILE_NAME = f"{HOLDER}-iam.lock"  # in the records folder's locks
 
 
 class AccountLock(LabLock):
@@ -33,7 +36,7 @@ class AccountLock(LabLock):
     hint = "Its holder keeps it for a few IAM calls only; if it stays held, that process is stuck: stop it."
 
     def __init__(self, store: S3Records, lease: float = DEFAULT_LEASE):
-        super().__init__(store, "_account", lease, key=f"{store.location.prefix}_account/iam.lock")
+        super().__init__(store, HOLDER, lease, key=f"{store.location.prefix}{S3_KEY}")
 
     @property
     def subject(self) -> str:
@@ -51,8 +54,8 @@ class LocalAccountLock(LocalLabLock):
     hint = AccountLock.hint
 
     def __init__(self, folder: Path):
-        self.lab = "_account"
-        self.path = folder / "_account-iam.lock"
+        self.lab = HOLDER
+        self.path = folder / FILE_NAME
         self._fd: Optional[int] = None
 
     @property
@@ -98,10 +101,10 @@ class AccountWide:
         store = getattr(slot, "store", None)
         if isinstance(store, S3Records):
             s3 = store
-            return cls(f"{s3.location.url}/_account/iam.lock", lambda: AccountLock(s3), s3.slots)
+            return cls(f"{s3.location.url}/{S3_KEY}", lambda: AccountLock(s3), s3.slots)
         if isinstance(store, LocalRecords):
             folder = locks_dir(store.root, store.dry_run)
-            return cls(str(folder / "_account-iam.lock"), lambda: LocalAccountLock(folder), store.slots)
+            return cls(str(folder / FILE_NAME), lambda: LocalAccountLock(folder), store.slots)
         return cls("this process", None, lambda: [])
 
     @contextlib.contextmanager
