@@ -3,6 +3,7 @@ the last lab out (issue 15): teardown deletes one only when no instance, no Clou
 and no other lab's record uses it, decided under the account-wide lock and asked again right
 before each delete call; never one that ops's tags no longer claim."""
 
+import contextlib
 import io
 import json
 import threading
@@ -19,6 +20,7 @@ from ops.engine.inventory import tagged_resources
 from ops.engine.playbook import load_playbook
 from ops.engine.records import LocalRecords
 from ops.engine.runner import Runner, teardown
+from ops.engine.scheduler import Pool
 from ops.engine.state import RunState
 from ops.engine.target import RunTarget
 from ops.errors import StepFailed
@@ -147,6 +149,44 @@ def test_an_instance_that_takes_the_profile_between_two_calls_stops_its_deletion
     assert launched and launched[0] in kept(alpha)["instance-profile"]
     assert launched[0] in kept(alpha)["iam-role"]
     assert shared_pieces(world)["profile"] == [ROLE]  # put back as it was
+
+
+def test_two_labs_leaving_at_the_same_moment_leave_nothing(world, aws, tmp_path, monkeypatch):
+    """Each counts the other as a user of the profile. The one that decides first must hand it
+    over before the lock goes, or the other, deciding next, keeps it too: both leave it."""
+    from ops.engine.account_wide import AccountWide, _turns_of
+
+    records = LocalRecords(tmp_path, dry_run=True)
+    alpha, beta = runner_in(records, "alpha", aws), runner_in(records, "beta", aws)
+    alpha.apply()
+    beta.apply()
+    held, beta_went, beta_left = AccountWide.held, [], []
+
+    @contextlib.contextmanager
+    def then_beta_goes(self, clock):  # right after alpha's decision on the profile, beta goes
+        try:
+            with held(self, clock):
+                yield
+        finally:
+            deciding = [e for e in events(alpha) if e["event"] == "resource_deleting"]
+            released = _turns_of(self.key).depth == 0
+            if released and not beta_went and deciding and deciding[-1]["kind"] == "instance-profile":
+                beta_went.append(True)
+                pool = Pool(aws.clock)  # beta on its own thread; alpha's waits without holding up the clock
+                pool.start(
+                    "beta",
+                    lambda: beta_left.append(
+                        teardown(beta.state, aws, aws.clock, beta.reporter, beta.settings, "beta")
+                    ),
+                )
+                pool.join()
+
+    monkeypatch.setattr(AccountWide, "held", then_beta_goes)
+    assert teardown(alpha.state, aws, aws.clock, alpha.reporter, alpha.settings, "alpha") == []
+    assert beta_left == [[]]
+    assert "lab beta" in kept(alpha)["instance-profile"]  # alpha decided first: beta deleted it
+    assert "instance-profile" not in kept(beta)
+    assert shared_pieces(world) == {} and tagged_resources(aws) == []
 
 
 def test_pieces_someone_made_again_without_ops_tags_are_never_deleted(world, aws, tmp_path):

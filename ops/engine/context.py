@@ -140,6 +140,11 @@ class StepContext:
         resource.status = "deleted"
         self.record.record(resource)
 
+    def handed_over(self, resource: Resource) -> None:
+        """The piece is no longer this lab's to delete: another lab uses it, or ops no longer made it."""
+        resource.status = "handed-over"
+        self.record.record(resource)
+
     # --- pieces shared by every lab in the account (account_wide.py) ---------------
     def account_lock(self) -> ContextManager[None]:
         """Held around deciding that no lab uses an account-wide piece and deleting it, and

@@ -307,8 +307,7 @@ def _delete_step(
         try:
             types[resource.type].delete(ctx, resource)
         except Kept as kept:  # an account-wide piece another lab uses, or one ops no longer made
-            resource.status = "handed-over"  # no longer this lab's to delete
-            state.record(resource)
+            ctx.handed_over(resource)
             reporter.event("resource_kept", step=resource.step, kind=resource.kind, id=resource.id, reason=str(kept))
             continue
         except Exception as exc:  # noqa: BLE001 - keep going: delete everything that can be deleted

@@ -342,6 +342,9 @@ def delete_iam(ctx, resource: Resource, shared_users: Optional[Callable[[], List
         except StillInUse:  # a user came between two calls (a lab elsewhere): put back what went
             for undo in reversed(undone):
                 undo()
+            # still under the lock: a lab tearing down at the same moment, which this one
+            # counted as a user, must not count this one, or both would leave the piece
+            ctx.handed_over(resource)
             raise
     return True
 
