@@ -33,6 +33,10 @@ DEFAULT_DURATIONS: Dict[str, float] = {
     # name") and Cloud9 refuse a new one for a few seconds more (typical observations).
     "iam.consistency": 3,
     "iam.propagation": 8,
+    # An instance is `pending` for a while after RunInstances, then `running`; `shutting-down`
+    # for a while after TerminateInstances, then `terminated` (typical observations).
+    "ec2.boot": 20,
+    "ec2.shutdown": 30,
     # A terminated instance's network interface keeps its security groups in use for a while
     # (DeleteSecurityGroup: DependencyViolation) (a typical observation).
     "ec2.eni_linger": 45,

@@ -13,6 +13,11 @@ whether a Cloud9 environment's deletion can remove its instance security group. 
 naming an instance profile IAM made less than `iam.propagation` seconds ago is refused
 (InvalidParameterValue, "Invalid IAM Instance Profile name"), as EC2's view of IAM lags.
 
+moto's instances are `running` from the moment they launch and `terminated` from the moment
+they are asked to go; AWS's are `pending` for `ec2.boot` seconds first, and `shutting-down`
+for `ec2.shutdown` seconds (describe_instances shows those, and its instance-state-name
+filter goes by them).
+
 moto's default VPC has no internet gateway; AWS's has one, with a 0.0.0.0/0 route in its
 main route table (connect_default_vpc gives it one, before a world's first EC2 or SSM call). An instance's SSM Agent reaches
 Systems Manager only through the internet with a public IPv4 address, through a NAT, or
@@ -130,7 +135,33 @@ class EC2Overlay(Backend):
             self.client_tokens.setdefault(token, ids)
 
     def amend_describe_instances(self, params, parsed):
-        _list_interface_groups([i for r in parsed.get("Reservations", []) for i in r.get("Instances", [])])
+        states = [f for f in params.get("Filters", []) if f.get("Name") == "instance-state-name"]
+        if states:  # moto filtered by its own states: ask it again without, filter by AWS's
+            others = [f for f in params.get("Filters", []) if f.get("Name") != "instance-state-name"]
+            query = {k: v for k, v in params.items() if k not in ("Filters", "NextToken", "MaxResults")}
+            parsed["Reservations"] = self.world.client("ec2").describe_instances(
+                **query, **({"Filters": others} if others else {})
+            )["Reservations"]
+        for reservation in parsed.get("Reservations", []):
+            for instance in reservation.get("Instances", []):
+                instance["State"] = self._state(instance)
+            _list_interface_groups(reservation.get("Instances", []))
+            if states:
+                wanted = {value for f in states for value in f.get("Values", [])}
+                reservation["Instances"] = [i for i in reservation["Instances"] if i["State"]["Name"] in wanted]
+        if states:
+            parsed["Reservations"] = [r for r in parsed["Reservations"] if r["Instances"]]
+            parsed.pop("NextToken", None)
+
+    def _state(self, instance: dict) -> dict:
+        """The instance's state as AWS would tell it now (see the module's docstring)."""
+        now, state = self.now(), instance["State"]
+        launched, ended = self.launched.get(instance["InstanceId"]), self.terminated.get(instance["InstanceId"])
+        if state["Name"] == "running" and launched is not None and now < launched + self.world.durations["ec2.boot"]:
+            return {"Code": 0, "Name": "pending"}
+        if state["Name"] == "terminated" and ended is not None and now < ended + self.world.durations["ec2.shutdown"]:
+            return {"Code": 32, "Name": "shutting-down"}
+        return state
 
     @property
     def terminated(self):
@@ -139,7 +170,14 @@ class EC2Overlay(Backend):
 
     def amend_terminate_instances(self, params, parsed):
         for change in parsed.get("TerminatingInstances", []):
+            before = self.terminated.get(change["InstanceId"])
             self.terminated.setdefault(change["InstanceId"], self.now())
+            if before is not None:  # asked again: it is where the first call left it
+                change["PreviousState"] = change["CurrentState"] = self._state(
+                    {**change, "State": change["CurrentState"]}
+                )
+            elif change["PreviousState"]["Name"] == "running":
+                change["PreviousState"] = self._state({**change, "State": change["PreviousState"]})
 
     def interface_lingers(self, instance_id: str) -> bool:
         """Does the terminated instance's network interface still hold its groups?"""
