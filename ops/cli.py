@@ -14,6 +14,7 @@ import re
 import sys
 import traceback
 from pathlib import Path
+from typing import Optional
 
 import click
 
@@ -311,7 +312,9 @@ def cli():
 )
 @click.option("--yes", is_flag=True, help="Do not ask before creating billable resources (asked only on a terminal).")
 @click.option(
-    "--ttl", help="With --keep: record when the lab should be gone (e.g. 2h); see ops status / ops sweep --expired."
+    "--ttl",
+    help="How long the lab may live (e.g. 2h; default: the config's ttl, 4h): its expiry is tagged, recorded "
+    "and armed in the account, which deletes what bills if ops is gone; 'none': no expiry (a warning).",
 )
 @allow_public_ingress_option
 @state_option
@@ -348,8 +351,8 @@ def run(
     if count and names:
         raise BadInput("--count and --names both say how many copies.", "Use one of them.")
     copy_names = _copy_names(names)
-    expires_in = _ttl(ttl)
     loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress)
+    expires_in = settings["ttl"] = _ttl(ttl, settings)  # the plan shows it too
     target = _target(settings, dry_run, region, profile, state_flag, lock_timeout, realtime=realtime)
     from .commands.lab import check_before_run
 
@@ -440,9 +443,10 @@ def _is(path: Path, kind: str) -> bool:
 @cli.command()
 @click.argument("playbook", type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Plan against a fresh simulated account.")
+@click.option("--ttl", help="The run's time to live, as ops run takes it (default: the config's ttl).")
 @allow_public_ingress_option
 @common_options
-def plan(playbook, dry_run, allow_public_ingress, region, profile, var_flags, config_files):
+def plan(playbook, dry_run, ttl, allow_public_ingress, region, profile, var_flags, config_files):
     """Show what a run would create, adopt and change, what it would cost, and what would break it."""
     import json
 
@@ -450,6 +454,7 @@ def plan(playbook, dry_run, allow_public_ingress, region, profile, var_flags, co
     from .commands.pricing import Prices
 
     loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress)
+    settings["ttl"] = _ttl(ttl, settings)
     prices = Prices.load()
     with _target(settings, dry_run, region, profile, throwaway=True).open() as aws:
         result = make_plan(loaded, aws, _reporter(), settings, prices)
@@ -520,15 +525,16 @@ def sweep(older_than, lab, yes, expired, dry_run, state_flag, region, profile, v
         sys.exit(code)
 
 
-def _ttl(ttl):
+def _ttl(ttl, settings) -> Optional[float]:
+    """--ttl's seconds, else the config's ttl (None: the lab never expires)."""
     if ttl is None:
-        return None
-    from .durations import parse_duration
+        return settings.get("ttl")
+    from .durations import parse_ttl
 
     try:
-        return parse_duration(ttl)
+        return parse_ttl(ttl)
     except ValueError as exc:
-        raise BadInput(f"--ttl: {exc}.", "Write e.g. --ttl 2h.") from None
+        raise BadInput(f"--ttl: {exc}.", "Write e.g. --ttl 2h, or --ttl none.") from None
 
 
 def interactive() -> bool:

@@ -5,6 +5,7 @@ knows about one kind of resource, declared once on the step type that makes it
 the registry instead of keeping lists of their own.
 """
 
+import calendar
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
@@ -12,6 +13,23 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from .clock import wall_time
 
 TAG_LAB, TAG_RUN, TAG_STEP, TAG_CREATED = "ops:lab", "ops:run", "ops:step", "ops:created"
+TAG_EXPIRES = "ops:expires"  # when the lab should be gone (ISO 8601 UTC): what `ops sweep --expired` reads
+TAG_TIME = "%Y-%m-%dT%H:%M:%SZ"  # the tags' times: ISO 8601, UTC, to the second
+
+
+def tag_time(at: float) -> str:
+    """A time (seconds since the epoch) as ops's tags write it."""
+    return time.strftime(TAG_TIME, time.gmtime(at))
+
+
+def parse_tag_time(text: Optional[str]) -> Optional[float]:
+    """A tag's time back to seconds since the epoch (None: missing or not ops's format)."""
+    if not text:
+        return None
+    try:
+        return calendar.timegm(time.strptime(text, TAG_TIME))
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -73,15 +91,14 @@ class Found:
     def step(self) -> str:
         return self.tags.get(TAG_STEP, "")
 
+    @property
+    def expires(self) -> Optional[float]:
+        """When its lab should be gone, by its ops:expires tag (None: no expiry)."""
+        return parse_tag_time(self.tags.get(TAG_EXPIRES))
+
     def age(self, now: Optional[float] = None) -> Optional[float]:
-        created = self.tags.get(TAG_CREATED)
-        if not created:
-            return None
-        try:
-            then = time.mktime(time.strptime(created, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
-        except ValueError:
-            return None
-        return (now or wall_time()) - then
+        then = parse_tag_time(self.tags.get(TAG_CREATED))
+        return None if then is None else (now or wall_time()) - then
 
     def line(self) -> str:
         return f"{self.kind} {self.id} ({self.status})"

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ..aws import aws_failure
 from ..clock import wall_time
 from ..durations import format_duration
 from ..engine.inventory import find_tagged
@@ -88,15 +89,19 @@ def sweep_account(
     *,
     settings: Dict[str, Any],
     reporter,
-    older_than: Optional[float],
-    lab: Optional[str],
-    confirm: Callable[[int], bool],
+    older_than: Optional[float] = None,
+    lab: Optional[str] = None,
+    confirm: Callable[[int], bool] = lambda count: True,
+    expired_at: Optional[float] = None,
 ) -> int:
     """`ops sweep`: show every ops-tagged resource in the target's region (of `lab`, at least
-    `older_than` seconds old), then delete what a step type can delete once confirm(how many)
-    says yes. Returns the exit code: 1 when something is left."""
+    `older_than` seconds old; whose ops:expires tag is before `expired_at`), then delete what a
+    step type can delete once confirm(how many) says yes. Returns the exit code: 1 when
+    something is left."""
     with target.open() as aws:
         found = candidates(aws, older_than=older_than, lab=lab)
+        if expired_at is not None:
+            found = expired_among(found, expired_at)
         can, cannot = deletable(found)
         if reporter.mode == "json":
             reporter.event(
@@ -126,7 +131,10 @@ def sweep_account(
 
 
 def sweep_expired(target: RunTarget, *, reporter, settings: Dict[str, Any], confirmed: bool) -> int:
-    """Tear down every lab recorded here (or in S3) whose --ttl has passed (preview unless confirmed)."""
+    """Tear down every lab recorded here (or in S3) whose expiry has passed, then whatever
+    else in the region carries an ops:expires tag that has passed (a lab whose record is
+    lost, and what its dead man's switch leaves: ingress rules, IAM pieces, parameters).
+    Preview unless confirmed; returns the exit code."""
     now = wall_time()
     if target.location is None:
         states = all_states(target.local_records())
@@ -134,19 +142,49 @@ def sweep_expired(target: RunTarget, *, reporter, settings: Dict[str, Any], conf
         with target.open() as aws:
             states = all_states(target.records(aws))
     expired = [s for s in states if s.live() and s.data.get("expires_at") and s.data["expires_at"] < now]
-    if not expired:
-        reporter.event("note", text="ops: no expired labs.")
-        return 0
     for state in expired:
         reporter.event(
             "note",
             text=f"ops: lab {state.data['lab']} (run {state.run_id}) expired "
             f"{format_duration(now - state.data['expires_at'])} ago.",
         )
+    recorded = {(s.data["lab"], s.run_id) for s in expired}
+    tagged = [f for f in _expired_by_tag(target, now, reporter) if (f.lab, f.run) not in recorded]
+    if tagged:
+        reporter.event("note", text="ops: expired by their ops:expires tag:\n" + "\n".join(preview_lines(tagged)))
+    if not expired and not tagged:
+        reporter.event("note", text="ops: no expired labs.")
+        return 0
     if not confirmed:
-        reporter.event("note", text=f"ops: preview only; add --yes to tear down these {len(expired)} lab(s).")
+        what = [f"{len(expired)} lab(s)"] * bool(expired) + [f"{len(tagged)} tagged resource(s)"] * bool(tagged)
+        reporter.event("note", text=f"ops: preview only; add --yes to tear down these {' and '.join(what)}.")
         return 0
     code = 0
     for state in expired:
         code = max(code, teardown_lab(state.data["lab"], target, reporter=reporter, settings=settings, only=[state]))
+    if _expired_by_tag(target, now, reporter):  # found anew: the teardowns above took what their records knew
+        code = max(code, sweep_account(target, settings=settings, reporter=reporter, expired_at=now))
     return code
+
+
+def _expired_by_tag(target: RunTarget, now: float, reporter) -> List[Found]:
+    """Ops-tagged resources whose ops:expires has passed, in the target's region (none when
+    the dry runs' simulated account does not exist: looking must not create it). A listing
+    AWS refuses is said, and the recorded labs are still torn down."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if target.dry_run and not target.throwaway and not target.sim_home.exists():
+        return []
+    with target.open() as aws:
+        try:
+            return expired_among(find_tagged(aws), now)
+        except (ClientError, BotoCoreError) as exc:
+            failure = aws_failure(exc)
+            if failure is None:
+                raise
+            reporter.event("note", text=f"ops: could not look for expired tags: {failure.message}")
+            return []
+
+
+def expired_among(found: List[Found], now: float) -> List[Found]:
+    return [item for item in found if item.expires is not None and item.expires < now]

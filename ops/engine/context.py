@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Callable, Collection, Dict, List, Optiona
 from ..clock import Clock
 from ..errors import Interrupted
 from ..interrupts import stop_requested
-from ..model import TAG_CREATED, TAG_LAB, TAG_RUN, TAG_STEP, Resource, base_kind
+from ..model import TAG_CREATED, TAG_EXPIRES, TAG_LAB, TAG_RUN, TAG_STEP, Resource, base_kind, tag_time
 from ..output import Reporting
 from ..waiting import Schedule, wait_until
 
@@ -72,13 +72,18 @@ class StepContext:
         return self.aws.call(operation, **kwargs)
 
     def tags(self) -> List[Dict[str, str]]:
-        """The tags every resource ops creates carries: lab, run and step."""
-        return [
+        """The tags every resource ops creates carries: lab, run and step, and the run's
+        expiry when it has one (what `ops sweep --expired` finds with no record)."""
+        tags = [
             {"Key": TAG_LAB, "Value": self.lab},
             {"Key": TAG_RUN, "Value": self.run_id},
             {"Key": TAG_STEP, "Value": self.step},
             {"Key": TAG_CREATED, "Value": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
         ]
+        expires = self.record.data.get("expires_at")
+        if expires:
+            tags.append({"Key": TAG_EXPIRES, "Value": tag_time(expires)})
+        return tags
 
     def is_ours(self, tags: List[Dict[str, str]]) -> bool:
         """Tagged by this lab's current run (so: made by it, perhaps before a crash)."""
