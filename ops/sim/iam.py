@@ -18,7 +18,7 @@ class NoSuchEntity(SimError):
 class IAMOverlay(Backend):
     service = "iam"
     operations = ("RemoveRoleFromInstanceProfile",)
-    amended = ("CreateInstanceProfile",)
+    amended = ("CreateInstanceProfile", "CreateRole")
 
     @property
     def profiles_made(self):
@@ -30,6 +30,19 @@ class IAMOverlay(Backend):
 
     def visible_to_ec2(self, profile: str) -> bool:
         made = self.profiles_made.get(profile)
+        return made is None or self.now() >= made + self.world.durations["iam.propagation"]
+
+    @property
+    def roles_made(self):
+        """role name -> when it was created, on the world's clock"""
+        return self.world.store.section("iam").setdefault("roles_made", {})
+
+    def amend_create_role(self, params, parsed):
+        self.roles_made[parsed["Role"]["RoleName"]] = self.now()
+
+    def role_visible(self, role: str) -> bool:
+        """Whether services that assume roles (EventBridge Scheduler) see a role yet."""
+        made = self.roles_made.get(role)
         return made is None or self.now() >= made + self.world.durations["iam.propagation"]
 
     def remove_role_from_instance_profile(self, params):
