@@ -110,6 +110,21 @@ def tag_map(pairs: Optional[Iterable[Dict[str, str]]]) -> Dict[str, str]:
 
 
 @dataclass(frozen=True)
+class Switch:
+    """How the account deletes one resource of a kind by itself at its lab's expiry (the dead
+    man's switch, ops/steps/deadman.py): an EventBridge Scheduler universal target."""
+
+    service: str  # the SDK's service id, e.g. "elasticache"
+    action: str  # the API action in camelCase, e.g. "deleteCacheCluster"
+    input: Callable[[str], Dict[str, Any]]  # the request as modelled, for a resource's id
+    resource: str  # an ARN template (ops/permissions.py) of what it deletes: the execution role's policy
+
+    @property
+    def iam_action(self) -> str:
+        return f"{self.service}:{self.action[0].upper()}{self.action[1:]}"
+
+
+@dataclass(frozen=True)
 class ResourceKind:
     """Everything ops needs to know about one kind of resource outside the step that makes it.
 
@@ -136,6 +151,8 @@ class ResourceKind:
     actions: Tuple[str, ...] = ()
     # a step may record several (ingress rules): a made-up record keys each by its id
     several_per_step: bool = False
+    # it bills: the account deletes it at the lab's expiry (None: free, left to ops sweep)
+    switch: Optional[Switch] = None
 
     def state_of(self, aws: Any, resource_id: str) -> str:
         """live_state, or 'gone' when AWS says there is no such resource."""

@@ -89,19 +89,15 @@ def sweep_account(
     *,
     settings: Dict[str, Any],
     reporter,
-    older_than: Optional[float] = None,
-    lab: Optional[str] = None,
-    confirm: Callable[[int], bool] = lambda count: True,
-    expired_at: Optional[float] = None,
+    older_than: Optional[float],
+    lab: Optional[str],
+    confirm: Callable[[int], bool],
 ) -> int:
     """`ops sweep`: show every ops-tagged resource in the target's region (of `lab`, at least
-    `older_than` seconds old; whose ops:expires tag is before `expired_at`), then delete what a
-    step type can delete once confirm(how many) says yes. Returns the exit code: 1 when
-    something is left."""
+    `older_than` seconds old), then delete what a step type can delete once confirm(how many)
+    says yes. Returns the exit code: 1 when something is left."""
     with target.open() as aws:
         found = candidates(aws, older_than=older_than, lab=lab)
-        if expired_at is not None:
-            found = expired_among(found, expired_at)
         can, cannot = deletable(found)
         if reporter.mode == "json":
             reporter.event(
@@ -132,10 +128,11 @@ def sweep_account(
 
 def sweep_expired(target: RunTarget, *, reporter, settings: Dict[str, Any], confirmed: bool) -> int:
     """Tear down every lab recorded here (or in S3) whose expiry has passed, then whatever
-    else in the region carries an ops:expires tag that has passed (a lab whose record is
-    lost, and what its dead man's switch leaves: ingress rules, IAM pieces, parameters).
-    Preview unless confirmed; returns the exit code."""
-    now = wall_time()
+    else in the region carries an ops:expires tag that has passed and no live record here
+    speaks for (a lab whose record is lost, and what its dead man's switch leaves: ingress
+    rules, IAM pieces, parameters). Preview unless confirmed; returns the exit code. A dry
+    run's time is the simulated account's calendar."""
+    now = _now(target)
     if target.location is None:
         states = all_states(target.local_records())
     else:
@@ -148,7 +145,7 @@ def sweep_expired(target: RunTarget, *, reporter, settings: Dict[str, Any], conf
             text=f"ops: lab {state.data['lab']} (run {state.run_id}) expired "
             f"{format_duration(now - state.data['expires_at'])} ago.",
         )
-    recorded = {(s.data["lab"], s.run_id) for s in expired}
+    recorded = {(s.data["lab"], s.run_id) for s in states if s.live()}  # its record knows better than a tag
     tagged = [f for f in _expired_by_tag(target, now, reporter) if (f.lab, f.run) not in recorded]
     if tagged:
         reporter.event("note", text="ops: expired by their ops:expires tag:\n" + "\n".join(preview_lines(tagged)))
@@ -162,9 +159,31 @@ def sweep_expired(target: RunTarget, *, reporter, settings: Dict[str, Any], conf
     code = 0
     for state in expired:
         code = max(code, teardown_lab(state.data["lab"], target, reporter=reporter, settings=settings, only=[state]))
-    if _expired_by_tag(target, now, reporter):  # found anew: the teardowns above took what their records knew
-        code = max(code, sweep_account(target, settings=settings, reporter=reporter, expired_at=now))
+    if tagged or expired:  # found anew: a teardown takes only what its record knew
+        speaking = recorded - {(s.data["lab"], s.run_id) for s in expired}
+        with target.open() as aws:
+            found = [f for f in expired_among(find_tagged(aws), now) if (f.lab, f.run) not in speaking]
+            can, cannot = deletable(found)
+            if can:
+                reporter.set_clock(aws.clock)
+                left = delete(can, aws, reporter, settings)
+                remaining = [item for items in left.values() for item in items] + [f.line() for f in cannot]
+                reporter.event(
+                    "run_finished",
+                    result="sweep complete" if not remaining else "sweep incomplete",
+                    elapsed=reporter.elapsed(),
+                    left=remaining,
+                )
+                code = max(code, 1 if remaining else 0)
     return code
+
+
+def _now(target: RunTarget) -> float:
+    """The calendar expiries are compared with: a dry run's is its simulated account's."""
+    if target.dry_run and not target.throwaway and target.sim_home.exists():
+        with target.open() as aws:
+            return aws.clock.wall()
+    return wall_time()
 
 
 def _expired_by_tag(target: RunTarget, now: float, reporter) -> List[Found]:

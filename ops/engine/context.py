@@ -1,5 +1,6 @@
 """What a step type sees while it works: AWS clients, the clock, the record, progress."""
 
+import copy
 import time
 from typing import TYPE_CHECKING, Any, Callable, Collection, Dict, List, Optional, Tuple
 
@@ -45,6 +46,17 @@ class StepContext:
         self.kinds = kinds
         self.started = clock.now()
         self.finishing = False  # teardown waits are not cut short by a stop request
+        # called with each resource recorded as created or resumed (the runner arms the dead
+        # man's switch with it: ops/steps/deadman.py)
+        self.on_created: Optional[Callable[["StepContext", Resource], None]] = None
+
+    def acting_as(self, step_type: str, kinds: Collection[str], step: Optional[str] = None) -> "StepContext":
+        """This context for another step type's resources, recorded under this step (or
+        `step`): the dead man's switch records its schedules beside what they guard."""
+        other = copy.copy(self)
+        other.step_type, other.kinds, other.on_created = step_type, kinds, None
+        other.step = step or self.step
+        return other
 
     @property
     def record(self) -> "RunState":
@@ -123,6 +135,8 @@ class StepContext:
         resource.attrs.update(attrs)
         self.record.record(resource)
         self.reporter.event("step_created", step=self.step, kind=resource.kind, id=resource.id, ours=True, verb=verb)
+        if self.on_created is not None:
+            self.on_created(self, resource)
         return resource
 
     def adopted(self, kind: str, resource_id: str, **attrs: Any) -> Resource:

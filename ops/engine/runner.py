@@ -15,6 +15,7 @@ from ..interrupts import stop_requested
 from ..model import Resource
 from ..output import Reporting
 from ..steps import registry, resource_kinds
+from ..steps.deadman import arm
 from ..steps.iam import StillInUse
 from ..waiting import WaitFailed, WaitTimeout
 from .context import StepContext
@@ -89,7 +90,7 @@ class Runner:
         self._lock = threading.Lock()
 
     def context(self, step: str, step_type: str, timeout: float) -> StepContext:
-        return StepContext(
+        ctx = StepContext(
             kinds={kind.name for kind in registry()[step_type].kinds},
             aws=self.aws,
             clock=self.clock,
@@ -101,6 +102,8 @@ class Runner:
             step_type=step_type,
             timeout=timeout,
         )
+        ctx.on_created = arm  # what bills gets its dead man's switch as soon as it exists
+        return ctx
 
     def apply(self) -> Dict[str, Dict[str, Any]]:
         """Run every step as soon as what it depends on is far enough along.

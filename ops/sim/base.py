@@ -89,7 +89,7 @@ class Backend:
             getattr(self, "amend_" + xform_name(operation))(params, parsed)
 
     def now(self) -> float:
-        return self.world.clock.now()
+        return self.world.now()
 
     def timestamp(self, at: float) -> datetime:
         return self.world.timestamp(at)

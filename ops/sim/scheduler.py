@@ -35,7 +35,7 @@ What it reproduces, and where from (botocore's model; the Scheduler user guide):
 import json
 import re
 from datetime import datetime
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .base import ACCOUNT_ID, Backend, SimError, tag_dict_to_list, tag_list_to_dict
@@ -142,17 +142,26 @@ class SchedulerBackend(Backend):
         calendar = self.world.calendar()
         for key, schedule in sorted(self.schedules.items(), key=lambda item: item[1]["due"]):
             if schedule["State"] == "ENABLED" and schedule["due"] <= calendar and not schedule.get("ran"):
-                self._run(key, schedule)
+                with self.world.acting_at(now - (calendar - schedule["due"])):  # it ran when it fell due
+                    self._run(key, schedule)
+
+    @property
+    def log(self) -> List[str]:
+        """What each schedule that ran did, oldest first (`ops sim advance` shows it)."""
+        return self.world.store.section("scheduler").setdefault("log", [])
 
     def _run(self, key: str, schedule: Dict[str, Any]) -> None:
         """Call the schedule's universal target as its execution role (once: recorded first)."""
         schedule["ran"] = True
         self.world.store.write_ahead()
+        action = schedule["Target"]["Arn"].rsplit(":", 2)[-2:]
         try:
             self.world.invoke(*self.target_call(schedule["Target"]))
             schedule.pop("ops_error", None)
+            self.log.append(f"{key} ran {':'.join(action)} {schedule['Target'].get('Input', '')}")
         except Exception as exc:  # noqa: BLE001 - the Scheduler records a failed invocation and goes on
             schedule["ops_error"] = f"{type(exc).__name__}: {exc}"
+            self.log.append(f"{key} failed {':'.join(action)}: {schedule['ops_error']}")
         if schedule.get("ActionAfterCompletion") == "DELETE":
             self.schedules.pop(key, None)
 

@@ -36,12 +36,13 @@ With `home` (a folder), the world is persistent: the account outlives the proces
   kill), `start()` raises SimAccountLost and the account can only be destroyed.
 """
 
+import contextlib
 import json
 import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional
 
 import boto3
 from botocore import xform_name
@@ -112,6 +113,7 @@ class SimWorld:
         self._clients_lock = threading.Lock()
         self._vpc_connected = False
         self._vpc_lock = threading.Lock()
+        self._acting_at: Optional[float] = None
         self.workdir: Optional[str] = None  # set by start()
         self.cloud9 = Cloud9Backend(self)
         self.elasticache = ElastiCacheBackend(self)
@@ -295,6 +297,19 @@ class SimWorld:
 
     def timestamp(self, at: float):
         return to_datetime(self.store.section("meta"), at)
+
+    def now(self) -> float:
+        """The account's time on its clock: the clock's, or, while a schedule that fell due
+        earlier runs, that earlier instant (what it starts, such as a deletion, started then)."""
+        return self.clock.now() if self._acting_at is None else self._acting_at
+
+    @contextlib.contextmanager
+    def acting_at(self, at: float) -> Iterator[None]:
+        self._acting_at = min(at, self.clock.now())
+        try:
+            yield
+        finally:
+            self._acting_at = None
 
     def calendar(self) -> float:
         """The account's calendar now (seconds since the epoch): what its schedules run by, and

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional
 
 from ..errors import StepFailed
 from ..instance_types import instance_type_problem
-from ..model import Change, Found, Resource, ResourceKind, tag_map
+from ..model import Change, Found, Resource, ResourceKind, Switch, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, iam_arn, merged
 from ..waiting import FAILURE, RETRY, SUCCESS
 from .base import Output, Param, StepType, register
@@ -52,6 +52,9 @@ ENVIRONMENT_KIND = ResourceKind(
     not_found=("NotFoundException",),
     price=("ec2", "instance_type"),
     actions=("cloud9:DescribeEnvironmentStatus",),
+    switch=Switch(
+        "cloud9", "deleteEnvironment", lambda env_id: {"environmentId": env_id}, arn("cloud9", "environment:*")
+    ),
 )
 
 
