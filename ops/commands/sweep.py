@@ -161,9 +161,9 @@ def sweep_expired(target: RunTarget, *, reporter, settings: Dict[str, Any], conf
         code = max(code, teardown_lab(state.data["lab"], target, reporter=reporter, settings=settings, only=[state]))
     if tagged or expired:  # found anew: a teardown takes only what its record knew
         speaking = recorded - {(s.data["lab"], s.run_id) for s in expired}
+        found = [f for f in _expired_by_tag(target, now, reporter) if (f.lab, f.run) not in speaking]
+        can, cannot = deletable(found)
         with target.open() as aws:
-            found = [f for f in expired_among(find_tagged(aws), now) if (f.lab, f.run) not in speaking]
-            can, cannot = deletable(found)
             if can:
                 reporter.set_clock(aws.clock)
                 left = delete(can, aws, reporter, settings)

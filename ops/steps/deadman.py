@@ -26,9 +26,9 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..model import TAG_LAB, TAG_RUN, Found, Resource, ResourceKind, tag_map
+from ..model import TAG_LAB, TAG_RUN, Found, Resource, ResourceKind, kinds_of, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, iam_arn, partition_of, render
-from .base import StepType, register
+from .base import REGISTRY, StepType, register
 from .iam import INLINE, INLINE_KIND, ROLE, ROLE_KIND, delete_iam
 
 TYPE = "deadman.switch"
@@ -110,14 +110,23 @@ class DeadMansSwitch(StepType):
     kinds = SWITCH_KINDS
     permissions = [
         Grant(["iam:CreateRole", "iam:TagRole"], [ROLE_ARN], REQUEST_TAGGED),
-        Grant(["iam:GetRole", "iam:PutRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies"], [ROLE_ARN]),
-        Grant(["iam:ListInstanceProfilesForRole"], [ROLE_ARN]),
+        Grant(
+            [
+                "iam:GetRole",
+                "iam:PutRolePolicy",
+                "iam:ListAttachedRolePolicies",
+                "iam:ListRolePolicies",
+                "iam:ListInstanceProfilesForRole",
+            ],
+            [ROLE_ARN],
+        ),
         Grant(["iam:DeleteRole", "iam:DeleteRolePolicy"], [ROLE_ARN], RESOURCE_TAGGED),
         # the role goes to EventBridge Scheduler, and to nothing else
         Grant(["iam:PassRole"], [ROLE_ARN], {"StringEquals": {"iam:PassedToService": SCHEDULER}}),
         Grant(["scheduler:CreateScheduleGroup", "scheduler:TagResource"], [GROUP_ARN], REQUEST_TAGGED),
-        Grant(["scheduler:GetScheduleGroup", "scheduler:ListTagsForResource"], [GROUP_ARN]),
         Grant(["scheduler:DeleteScheduleGroup"], [GROUP_ARN], RESOURCE_TAGGED),
+        Grant(["scheduler:GetScheduleGroup", "scheduler:ListTagsForResource"], [GROUP_ARN]),
+        # schedules carry no tags (Scheduler tags groups only): named by the lab
         Grant(
             [
                 "scheduler:CreateSchedule",
@@ -171,11 +180,14 @@ def _run_lock(run_id: str) -> threading.Lock:
         return _arming.setdefault(run_id, threading.Lock())
 
 
+def _kinds() -> Dict[str, Tuple[ResourceKind, str]]:
+    """Every registered kind (registry() has imported the step types before anything arms)."""
+    return kinds_of(REGISTRY.values())
+
+
 def switch_of(resource: Resource):
     """The Switch of a resource's kind (None: it does not bill, or is not ours to delete)."""
-    from . import resource_kinds
-
-    found = resource_kinds().get(resource.base_kind)
+    found = _kinds().get(resource.base_kind)
     return found[0].switch if found and resource.ours else None
 
 
@@ -302,9 +314,7 @@ def _group_and_role(ctx) -> Tuple[str, str]:
 
 def switched_kinds() -> Dict[str, Any]:
     """{kind name: its Switch} for every kind that bills."""
-    from . import resource_kinds
-
-    return {name: kind.switch for name, (kind, _) in resource_kinds().items() if kind.switch is not None}
+    return {name: kind.switch for name, (kind, _) in _kinds().items() if kind.switch is not None}
 
 
 def execution_policy(lab: str, run_id: str, region: str, account: str) -> Dict[str, Any]:
