@@ -7,13 +7,14 @@ makes, in the account, a one-time schedule at the lab's expiry that calls it
 (`ActionAfterCompletion: DELETE`), in a schedule group of the run's own
 (`ops-<lab>-<run>`), run by an execution role of the run's own (`ops-switch-<lab>-<run>`,
 trusted by scheduler.amazonaws.com for this account only) whose one policy deletes only
-resources tagged with this lab and run. So a lab outlives its expiry by a minute at most,
+resources tagged with this lab and run (group and role made before any step). So a lab
+outlives its expiry by a minute at most,
 even when ops is gone: a crash, a closed laptop, a lost record.
 
 Each piece is recorded before it is made, as every resource is, by the `deadman.switch`
 type (internal: no playbook names it), under the step whose resource it guards: a schedule
 beside its resource (teardown, newest first, disarms it before deleting the resource); the
-group, the role and its policy under the first step that armed one. So teardown, resume,
+group, the role and its policy under the playbook's first step that makes something billable. So teardown, resume,
 `ops status` and `ops sweep` treat them like everything else. Schedules are free, and so
 are groups and roles: what they do not delete (ingress rules, IAM pieces, SSM parameters)
 carries the ops:expires tag for `ops sweep --expired`.
@@ -22,7 +23,6 @@ carries the ops:expires tag for `ops sweep --expired`.
 import hashlib
 import json
 import re
-import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -73,8 +73,7 @@ def _find_groups(aws) -> List[Found]:
 
 def _schedule_state(aws, schedule_id: str) -> str:
     group, name = schedule_id.split("/", 1)
-    found = aws.call(aws.client("scheduler").get_schedule, Name=name, GroupName=group)
-    return f"{found['State']}, {found['ScheduleExpression']}"
+    return aws.call(aws.client("scheduler").get_schedule, Name=name, GroupName=group)["State"]
 
 
 GROUP_KIND = ResourceKind(
@@ -170,14 +169,16 @@ def _group_gone(ctx, name: str) -> Tuple[str, str]:
 
 # --- arming ------------------------------------------------------------------------------
 
-_arming: Dict[str, threading.Lock] = {}
-_arming_guard = threading.Lock()
 
-
-def _run_lock(run_id: str) -> threading.Lock:
-    """One run's steps arm one at a time: the first makes the group and the role."""
-    with _arming_guard:
-        return _arming.setdefault(run_id, threading.Lock())
+def prepare(ctx, playbook_steps) -> None:
+    """Before any step: the run's schedule group and execution role, recorded under the first
+    step whose type makes something that bills (so arming, from steps running at once, only
+    looks them up). Nothing when the run has no expiry or nothing bills."""
+    if not ctx.record.data.get("expires_at"):
+        return
+    first = next((step for step in playbook_steps if any(k.switch for k in step.step_type.kinds)), None)
+    if first is not None:
+        _group_and_role(ctx.acting_as(first.type, ctx.kinds, step=first.name))
 
 
 def _kinds() -> Dict[str, Tuple[ResourceKind, str]]:
@@ -200,13 +201,7 @@ def arm(ctx, resource: Resource) -> None:
         return
     if any(r.base_kind == SCHEDULE and r.attrs.get("guards") == resource.label() for r in ctx.record.live()):
         return  # armed already (a resumed run)
-    lock = _run_lock(ctx.run_id)
-    with ctx.clock.blocked():  # waiting for another step's arming: the virtual clock goes on without us
-        lock.acquire()
-    try:
-        group, role_arn = _group_and_role(ctx)
-    finally:
-        lock.release()
+    group, role_arn = _group_and_role(ctx)
     own = ctx.acting_as(TYPE, {k.name for k in SWITCH_KINDS})
     name = schedule_name(resource)
     recorded = own.intend(
@@ -259,8 +254,8 @@ def _create_schedule(ctx, request: Dict[str, Any]) -> None:
 
 
 def _group_and_role(ctx) -> Tuple[str, str]:
-    """The run's schedule group and execution role (made by its first arming, recorded under
-    that step; a resumed run finishes what a crash cut short)."""
+    """The run's schedule group and execution role (made by `prepare` before any step, recorded
+    under the first billable step; a resumed run finishes what a crash cut short)."""
     state = ctx.record
     pieces = {r.kind: r for r in state.live() if r.type == TYPE and r.kind in (GROUP, SWITCH_ROLE, SWITCH_POLICY)}
     home = next(iter(pieces.values())).step if pieces else ctx.step
