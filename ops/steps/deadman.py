@@ -26,7 +26,7 @@ import re
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..model import TAG_LAB, TAG_RUN, Found, Resource, ResourceKind, kinds_of, tag_map
+from ..model import TAG_LAB, TAG_RUN, TAG_STEP, Found, Resource, ResourceKind, kinds_of, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, iam_arn, partition_of, render
 from .base import REGISTRY, StepType, register
 from .iam import INLINE, INLINE_KIND, ROLE, ROLE_KIND, delete_iam
@@ -78,7 +78,9 @@ def _schedule_state(aws, schedule_id: str) -> str:
 
 GROUP_KIND = ResourceKind(
     GROUP,
-    creation_order=60,  # made after what it guards; deleted first (a made-up record's order)
+    # made before any step (with the role); so, in a made-up record (ops sweep), deleted after
+    # the steps' resources, and never ahead of what depends on them
+    creation_order=5,
     find=_find_groups,
     live_state=lambda aws, name: aws.call(aws.client("scheduler").get_schedule_group, Name=name)["State"],
     not_found=("ResourceNotFoundException",),
@@ -87,7 +89,7 @@ GROUP_KIND = ResourceKind(
 # not tagged (Scheduler tags groups only): a schedule goes with its group
 SCHEDULE_KIND = ResourceKind(
     SCHEDULE,
-    creation_order=61,
+    creation_order=6,
     live_state=_schedule_state,
     not_found=("ResourceNotFoundException",),
     actions=("scheduler:GetSchedule",),
@@ -253,6 +255,12 @@ def _create_schedule(ctx, request: Dict[str, Any]) -> None:
             ctx.clock.sleep(5)
 
 
+def _run_tags(ctx) -> List[Dict[str, str]]:
+    """The run's tags, with ops:step 'expiry': the group and role are the run's, not a step's (a
+    sweep's made-up record keeps them apart from a step's own role)."""
+    return [{"Key": TAG_STEP, "Value": "expiry"} if t["Key"] == TAG_STEP else t for t in ctx.tags()]
+
+
 def _group_and_role(ctx) -> Tuple[str, str]:
     """The run's schedule group and execution role (made by `prepare` before any step, recorded
     under the first billable step; a resumed run finishes what a crash cut short)."""
@@ -282,7 +290,7 @@ def _group_and_role(ctx) -> Tuple[str, str]:
                 RoleName=role,
                 AssumeRolePolicyDocument=json.dumps(trust),
                 Description=f"ops: deletes lab {ctx.lab} (run {ctx.run_id}) at its expiry",
-                Tags=ctx.tags(),
+                Tags=_run_tags(ctx),
             )
         except iam.exceptions.EntityAlreadyExistsException:  # a re-sent create, or a resumed run's
             if not ctx.is_ours(ctx.call(iam.get_role, RoleName=role)["Role"].get("Tags", [])):
@@ -298,7 +306,7 @@ def _group_and_role(ctx) -> Tuple[str, str]:
     if GROUP not in pieces or pieces[GROUP].status == "intent":
         recorded = pieces.get(GROUP) or own.intend(GROUP, group)
         try:
-            ctx.call(scheduler.create_schedule_group, Name=group, Tags=ctx.tags())
+            ctx.call(scheduler.create_schedule_group, Name=group, Tags=_run_tags(ctx))
         except scheduler.exceptions.ConflictException:  # a re-sent create, or a resumed run's
             found = ctx.call(scheduler.get_schedule_group, Name=group)
             if not ctx.is_ours(ctx.call(scheduler.list_tags_for_resource, ResourceArn=found["Arn"])["Tags"]):
