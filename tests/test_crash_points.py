@@ -52,16 +52,16 @@ KILL_POINTS = [
     "step_started:redis",
     "step_started:table",
     "step_waiting:cloud9:1",
-    "step_waiting:cloud9:13",
-    "step_waiting:cloud9:16",  # the dead man's switch's schedule group, deleted with cloud9's step
-    "step_waiting:cloud9:6",
+    "step_waiting:cloud9:15",
+    "step_waiting:cloud9:18",  # the dead man's switch's schedule group, deleted with cloud9's step
+    "step_waiting:cloud9:7",
     "step_waiting:ping:1",
     "step_waiting:ping:3",
-    "step_waiting:redis:11",
-    "step_waiting:redis:21",
-    "step_waiting:redis:30",
-    "step_waiting:table:1",
-    "step_waiting:table:3",
+    "step_waiting:redis:12",
+    "step_waiting:redis:23",
+    "step_waiting:redis:32",
+    "step_waiting:table:2",
+    "step_waiting:table:5",
 ]
 
 

@@ -179,8 +179,12 @@ def prepare(ctx, playbook_steps) -> None:
     if not ctx.record.data.get("expires_at"):
         return
     first = next((step for step in playbook_steps if any(k.switch for k in step.step_type.kinds)), None)
-    if first is not None:
-        _group_and_role(ctx.acting_as(first.type, ctx.kinds, step=first.name))
+    if first is None:
+        return
+    new_role = not any(r.kind == SWITCH_ROLE for r in ctx.record.live())
+    _group_and_role(ctx.acting_as(first.type, ctx.kinds, step=first.name))
+    if new_role:  # IAM propagates a new role in seconds: wait here, once, rather than in each step
+        ctx.clock.sleep(float(ctx.settings.get("expected", {}).get("iam.propagation", 10)))
 
 
 def _kinds() -> Dict[str, Tuple[ResourceKind, str]]:
