@@ -327,9 +327,9 @@ def _cell(text) -> str:
 
 def step_types_page() -> str:
     """Every registered step type, as `ops steps TYPE` prints it, as Markdown."""
-    from ops.steps import registry
+    from ops.steps import playbook_types
 
-    types = registry()
+    types = playbook_types()
     out = [
         GENERATED.format(what="the step types (ops/steps/)"),
         "# Step types\n\n",

@@ -183,6 +183,8 @@ def _unreachable(exc: BaseException) -> OpsError:
 
     kwargs = getattr(exc, "kwargs", {})
     endpoint = kwargs.get("endpoint_url") or kwargs.get("proxy_url") or "its endpoint"
+    parts = re.match(r"^(\w+://[^/]+/)", str(endpoint))
+    endpoint = parts.group(1) if parts else endpoint  # the endpoint, not the call's path (REST services)
     low_level = re.search(r"\[Errno -?\d+\] [^'\"()]+", str(kwargs.get("error", "")))
     if isinstance(exc, ConnectTimeoutError):
         why = "the connection timed out"

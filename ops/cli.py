@@ -13,6 +13,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Optional
 
 import click
 
@@ -316,7 +317,9 @@ def cli():
 )
 @click.option("--yes", is_flag=True, help="Do not ask before creating billable resources (asked only on a terminal).")
 @click.option(
-    "--ttl", help="With --keep: record when the lab should be gone (e.g. 2h); see ops status / ops sweep --expired."
+    "--ttl",
+    help="How long the lab may live (e.g. 2h; default: the config's ttl, 4h): its expiry is tagged, recorded "
+    "and armed in the account, which deletes what bills if ops is gone; 'none': no expiry (a warning).",
 )
 @allow_public_ingress_option
 @state_option
@@ -353,8 +356,8 @@ def run(
     if count and names:
         raise BadInput("--count and --names both say how many copies.", "Use one of them.")
     copy_names = _copy_names(names)
-    expires_in = _ttl(ttl)
     loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress)
+    expires_in = settings["ttl"] = _ttl(ttl, settings)  # the plan shows it too
     target = _target(settings, dry_run, region, profile, state_flag, lock_timeout, realtime=realtime)
     from .commands.lab import check_before_run
 
@@ -445,9 +448,10 @@ def _is(path: Path, kind: str) -> bool:
 @cli.command()
 @click.argument("playbook", type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Plan against a fresh simulated account.")
+@click.option("--ttl", help="The run's time to live, as ops run takes it (default: the config's ttl).")
 @allow_public_ingress_option
 @common_options
-def plan(playbook, dry_run, allow_public_ingress, region, profile, var_flags, config_files):
+def plan(playbook, dry_run, ttl, allow_public_ingress, region, profile, var_flags, config_files):
     """Show what a run would create, adopt and change, what it would cost, and what would break it."""
     import json
 
@@ -455,6 +459,7 @@ def plan(playbook, dry_run, allow_public_ingress, region, profile, var_flags, co
     from .commands.pricing import Prices
 
     loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress)
+    settings["ttl"] = _ttl(ttl, settings)
     prices = Prices.load()
     with _target(settings, dry_run, region, profile, throwaway=True).open() as aws:
         result = make_plan(loaded, aws, _reporter(), settings, prices)
@@ -485,10 +490,64 @@ def status(dry_run, state_flag, region, profile, var_flags, config_files):
 
 
 @cli.command()
+@click.argument("lab")
+@click.option("--by", "by", help="Move the expiry this much later (e.g. 2h).")
+@click.option("--until", "until", help="Expire at this time instead (ISO 8601, UTC unless it says: 2026-12-03T18:00).")
+@click.option("--dry-run", is_flag=True, help="A lab of a dry run (in the simulated account).")
+@state_option
+@lock_timeout_option
+@common_options
+def extend(lab, by, until, dry_run, state_flag, lock_timeout, region, profile, var_flags, config_files):
+    """Let a kept lab live longer: its record, its ops:expires tag and its dead man's switch move together."""
+    from .commands.config import load_settings
+    from .commands.extend import extend_lab
+    from .names import check_lab
+
+    check_lab(lab)
+    if (by is None) == (until is None):
+        raise BadInput("ops extend needs one of --by and --until.", "E.g. ops extend LAB --by 2h.")
+    settings, _, _ = load_settings(config_files)
+    target = _target(settings, dry_run, region, profile, state_flag, lock_timeout)
+    with _ending_idle_simulation(target):
+        code = extend_lab(lab, target, by=_by(by), until=_until(until), reporter=_reporter())
+    if code:
+        sys.exit(code)
+
+
+def _by(value) -> Optional[float]:
+    if value is None:
+        return None
+    from .durations import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise BadInput(f"--by: {exc}.", "Write e.g. --by 2h.") from None
+
+
+def _until(value) -> Optional[float]:
+    if value is None:
+        return None
+    from datetime import datetime, timezone
+
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInput(
+            f"--until: '{value}' is not a time like 2026-12-03T18:00.", "Times are UTC unless they say."
+        ) from None
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+
+
+@cli.command()
 @click.option("--older-than", help="Only resources at least this old (e.g. 2h, 30m), by their ops:created tag.")
 @click.option("--playbook", "lab", metavar="NAME", help="Only resources of this lab (the playbook's name).")
 @click.option("--yes", is_flag=True, help="Delete what was found (otherwise: preview only).")
-@click.option("--expired", is_flag=True, help="Instead: tear down the labs recorded here whose --ttl has passed.")
+@click.option(
+    "--expired",
+    is_flag=True,
+    help="Instead: tear down the labs recorded here whose --ttl has passed, then what carries a passed ops:expires tag.",
+)
 @click.option("--dry-run", is_flag=True, help="Sweep the simulated account.")
 @state_option
 @common_options
@@ -525,15 +584,16 @@ def sweep(older_than, lab, yes, expired, dry_run, state_flag, region, profile, v
         sys.exit(code)
 
 
-def _ttl(ttl):
+def _ttl(ttl, settings) -> Optional[float]:
+    """--ttl's seconds, else the config's ttl (None: the lab never expires)."""
     if ttl is None:
-        return None
-    from .durations import parse_duration
+        return settings.get("ttl")
+    from .durations import parse_ttl
 
     try:
-        return parse_duration(ttl)
+        return parse_ttl(ttl)
     except ValueError as exc:
-        raise BadInput(f"--ttl: {exc}.", "Write e.g. --ttl 2h.") from None
+        raise BadInput(f"--ttl: {exc}.", "Write e.g. --ttl 2h, or --ttl none.") from None
 
 
 def interactive() -> bool:
@@ -588,9 +648,9 @@ def steps(step_type):
     """List step types, or describe one: parameters, outputs, an example."""
     import json
 
-    from .steps import registry
+    from .steps import playbook_types
 
-    types = registry()
+    types = playbook_types()
     if step_type is not None and step_type not in types:
         raise BadInput(f"unknown step type '{step_type}'.", f"Known: {', '.join(sorted(types))}.")
     if chosen_output() == "json":
@@ -738,6 +798,20 @@ def sim_reset():
     SimWorld.destroy(sim_home(Path.cwd()))
     shutil.rmtree(state_dir(Path.cwd(), dry_run=True), ignore_errors=True)
     _say("ops: the simulated account and its dry-run records are gone.")
+
+
+@sim.command("advance")
+@click.argument("duration")
+def sim_advance(duration):
+    """Let simulated time pass in the account: what falls due meanwhile happens (a kept lab's switch)."""
+    from .commands.dryrun_account import advance
+    from .durations import parse_duration
+
+    try:
+        seconds = parse_duration(duration)
+    except ValueError as exc:
+        raise BadInput(f"{exc}.", "Write e.g. ops sim advance 30m.") from None
+    _say(advance(Path.cwd(), seconds))
 
 
 def _required_location(state_flag, lock_timeout, config_files, command: str, dry_run, region, profile):

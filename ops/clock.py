@@ -117,6 +117,12 @@ class VirtualClock:
             self._now += jump
             self._epoch -= jump  # a resumed account's past is not this process's future
 
+    def align_wall(self, calendar: float) -> None:
+        """Make wall() read `calendar` now: a dry run reads the simulated account's calendar,
+        so the expiries it writes and the schedules the account runs agree."""
+        with self._cond:
+            self._epoch = calendar - self._now
+
     def task_submitted(self) -> None:
         with self._cond:
             self._active += 1

@@ -71,3 +71,10 @@ def format_duration(seconds: float) -> str:
     if minutes:
         return f"{minutes}m{secs:02d}s"
     return f"{secs}s"
+
+
+def parse_ttl(value) -> "float | None":
+    """A lab's time to live: a duration, or 'none' (None: the lab never expires)."""
+    if isinstance(value, str) and value.strip().lower() == "none":
+        return None
+    return parse_duration(value)

@@ -5,6 +5,7 @@ knows about one kind of resource, declared once on the step type that makes it
 the registry instead of keeping lists of their own.
 """
 
+import calendar
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
@@ -12,6 +13,23 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from .clock import wall_time
 
 TAG_LAB, TAG_RUN, TAG_STEP, TAG_CREATED = "ops:lab", "ops:run", "ops:step", "ops:created"
+TAG_EXPIRES = "ops:expires"  # when the lab should be gone (ISO 8601 UTC): what `ops sweep --expired` reads
+TAG_TIME = "%Y-%m-%dT%H:%M:%SZ"  # the tags' times: ISO 8601, UTC, to the second
+
+
+def tag_time(at: float) -> str:
+    """A time (seconds since the epoch) as ops's tags write it."""
+    return time.strftime(TAG_TIME, time.gmtime(at))
+
+
+def parse_tag_time(text: Optional[str]) -> Optional[float]:
+    """A tag's time back to seconds since the epoch (None: missing or not ops's format)."""
+    if not text:
+        return None
+    try:
+        return calendar.timegm(time.strptime(text, TAG_TIME))
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -73,15 +91,14 @@ class Found:
     def step(self) -> str:
         return self.tags.get(TAG_STEP, "")
 
+    @property
+    def expires(self) -> Optional[float]:
+        """When its lab should be gone, by its ops:expires tag (None: no expiry)."""
+        return parse_tag_time(self.tags.get(TAG_EXPIRES))
+
     def age(self, now: Optional[float] = None) -> Optional[float]:
-        created = self.tags.get(TAG_CREATED)
-        if not created:
-            return None
-        try:
-            then = time.mktime(time.strptime(created, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
-        except ValueError:
-            return None
-        return (now or wall_time()) - then
+        then = parse_tag_time(self.tags.get(TAG_CREATED))
+        return None if then is None else (now or wall_time()) - then
 
     def line(self) -> str:
         return f"{self.kind} {self.id} ({self.status})"
@@ -90,6 +107,21 @@ class Found:
 def tag_map(pairs: Optional[Iterable[Dict[str, str]]]) -> Dict[str, str]:
     """AWS's tag lists ({Key, Value} or, in Cloud9, {key, value}) as a dict."""
     return {(t.get("Key") or t.get("key") or ""): (t.get("Value") or t.get("value") or "") for t in pairs or []}
+
+
+@dataclass(frozen=True)
+class Switch:
+    """How the account deletes one resource of a kind by itself at its lab's expiry (the dead
+    man's switch, ops/steps/deadman.py): an EventBridge Scheduler universal target."""
+
+    service: str  # the SDK's service id, e.g. "elasticache"
+    action: str  # the API action in camelCase, e.g. "deleteCacheCluster"
+    input: Callable[[str], Dict[str, Any]]  # the request as modelled, for a resource's id
+    resource: str  # an ARN template (ops/permissions.py) of what it deletes: the execution role's policy
+
+    @property
+    def iam_action(self) -> str:
+        return f"{self.service}:{self.action[0].upper()}{self.action[1:]}"
 
 
 @dataclass(frozen=True)
@@ -119,6 +151,8 @@ class ResourceKind:
     actions: Tuple[str, ...] = ()
     # a step may record several (ingress rules): a made-up record keys each by its id
     several_per_step: bool = False
+    # it bills: the account deletes it at the lab's expiry (None: free, left to ops sweep)
+    switch: Optional[Switch] = None
 
     def state_of(self, aws: Any, resource_id: str) -> str:
         """live_state, or 'gone' when AWS says there is no such resource."""

@@ -106,8 +106,15 @@ def test_a_bad_account_is_refused_with_the_fix():
 def test_pass_role_and_run_command_are_limited_to_the_labs_own():
     for name in ("lab.yaml", "lab-ec2.yaml"):
         policy = policy_for(load_playbook(ROOT / "playbooks" / name))
-        [pass_role] = statements_allowing(policy, "iam:PassRole")
-        assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+        to_ec2, to_scheduler = sorted(
+            statements_allowing(policy, "iam:PassRole"),
+            key=lambda s: s["Condition"]["StringEquals"]["iam:PassedToService"],
+        )
+        assert to_ec2["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+        # the dead man's switch's execution role, to EventBridge Scheduler alone
+        assert to_scheduler["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+        assert re.fullmatch(r"arn:aws:iam::\*:role/ops-switch-[a-z0-9-]+\*", to_scheduler["Resource"]), to_scheduler
+        pass_role = to_ec2
         assert all(
             re.fullmatch(r"arn:aws:iam::\*:role/(ops-\*-host|service-role/AWSCloud9SSMAccessRole)", r)
             for r in listed(pass_role["Resource"])
@@ -253,6 +260,10 @@ def test_a_policy_too_big_for_iam_is_split_into_policies_that_each_fit():
     assert [s for part in parts for s in part["Statement"]] == policy["Statement"]  # together: exactly the same
 
 
-def test_a_policy_that_fits_prints_no_note():
-    result = CliRunner().invoke(cli, ["iam-policy", str(LAB)])
+def test_a_policy_that_fits_prints_no_note(tmp_path):
+    # the whole lab's policy no longer fits since its dead man's switch (issue 17): a table's does
+    table = tmp_path / "table.yaml"
+    table.write_text("name: t\nsteps:\n  - name: t\n    type: dynamodb.table\n    with: {table_name: t-x}\n")
+    result = CliRunner().invoke(cli, ["iam-policy", str(table)])
     assert result.exit_code == 0 and result.stderr == "" and json.loads(result.stdout)["Statement"]
+    assert "scheduler:CreateSchedule" in result.stdout  # a table bills: the switch is in it

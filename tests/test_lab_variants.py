@@ -101,8 +101,13 @@ def test_the_iam_policy_allows_every_call_of_a_run_and_its_teardown(tmp_path, mo
         )
     ]
     assert missed == []
-    # iam:PassRole is limited to client-host roles, passed to EC2: the host's per-run role is one of them.
-    [pass_role] = statements_allowing(policy, "iam:PassRole")
+    # iam:PassRole is limited to client-host roles, passed to EC2: the host's per-run role is one of
+    # them (the other PassRole statement passes the dead man's switch's role to the Scheduler alone)
+    [pass_role] = [
+        s
+        for s in statements_allowing(policy, "iam:PassRole")
+        if s.get("Condition", {}).get("StringEquals", {}).get("iam:PassedToService") == "ec2.amazonaws.com"
+    ]
     assert fnmatch.fnmatchcase(role_arn, pass_role["Resource"]), role_arn
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
 

@@ -355,7 +355,8 @@ def test_a_forced_unlock_takes_over_a_lock_its_holder_renews_meanwhile(workdir):
 
 def test_status_push_and_pull_move_a_lab_between_here_and_s3(workdir):
     (workdir / "lab.yaml").write_text(TABLE_LAB)
-    assert invoke("run", "lab.yaml", "--dry-run", "--keep").exit_code == 0
+    # no expiry: the switch's pieces would count among the live resources moved
+    assert invoke("run", "lab.yaml", "--dry-run", "--keep", "--ttl", "none").exit_code == 0
     local = workdir / ".ops/dry-run/state/shared-lab.json"
     before = json.loads(local.read_text())
     with simulated_s3(workdir) as aws:
@@ -601,7 +602,9 @@ def test_expired_labs_of_the_team_are_flagged_and_swept(workdir, monkeypatch):
     move_calendar(monkeypatch, 3600)  # past the run's simulated end, plus its 1 s TTL
     text = invoke("status", "--dry-run", "--state", STATE).output
     assert f"EXPIRED: ops sweep --expired --state {STATE} removes it" in text
-    assert "no expired labs" in invoke("sweep", "--expired", "--dry-run").output  # nothing recorded here
+    # nothing recorded here, but the lab's resources carry their expiry: found by tag, kept without --yes
+    here = invoke("sweep", "--expired", "--dry-run").output
+    assert "expired by their ops:expires tag" in here and "shared-lab" in here and "preview only" in here
     preview = invoke("sweep", "--expired", "--dry-run", "--state", STATE)
     assert preview.exit_code == 0 and "preview only" in preview.output
     result = invoke("sweep", "--expired", "--dry-run", "--state", STATE, "--yes")

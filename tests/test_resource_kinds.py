@@ -40,6 +40,8 @@ MADE_UP_IDS = {
     "replication-group": "ops-no-such-group",
     "dynamodb-table": "ops-no-such-table",
     "ingress-rule": "sgr-0123456789abcdef0",
+    "schedule-group": "ops-no-such-group",
+    "expiry-schedule": "ops-no-such-group/no-such-schedule",
 }
 
 

@@ -33,13 +33,15 @@ def test_status_shows_live_state_then_ttl_expiry_and_sweep_expired(emulator, wor
     assert invoke("run", "lab.yaml", "--region", "us-east-1", "--keep", "--ttl", "1s").exit_code == 0
     doc = json.loads(invoke("status", "--output", "json", "--region", "us-east-1").output)
     [lab] = doc
-    assert lab["lab"] == "status-lab" and lab["resources"][0]["state"] == "ACTIVE"
+    table = next(r for r in lab["resources"] if r["kind"] == "dynamodb-table")
+    assert lab["lab"] == "status-lab" and table["state"] == "ACTIVE"
     move_calendar(monkeypatch, 2)  # let the 1 s TTL pass
     text = invoke("status").output
     assert "EXPIRED: ops sweep --expired removes it" in text
     preview = invoke("sweep", "--expired")
     assert "expired" in preview.output and "add --yes" in preview.output
-    assert json.loads(invoke("status", "--output", "json").output)[0]["resources"][0]["state"] == "ACTIVE"
+    [lab] = json.loads(invoke("status", "--output", "json").output)
+    assert next(r for r in lab["resources"] if r["kind"] == "dynamodb-table")["state"] == "ACTIVE"
     assert invoke("sweep", "--expired", "--yes").exit_code == 0
     assert invoke("status").output.strip() == "ops: no labs recorded here."
 

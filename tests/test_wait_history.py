@@ -87,7 +87,7 @@ def learned(workdir, *extra):
 
 
 def test_a_second_run_expects_what_the_first_took_and_notices_readiness_sooner(workdir):
-    code, first = dry_run(workdir, CLUSTER_LAB, FAST_CACHE)
+    code, first = dry_run(workdir, CLUSTER_LAB, FAST_CACHE, "--ttl", "none")  # no switch: only the cluster's waits
     assert code == 0
     seen = polls(first, "cluster")
     ready_at = next(t for t, status in seen if status == "available")
@@ -109,7 +109,7 @@ def test_a_second_run_expects_what_the_first_took_and_notices_readiness_sooner(w
     # the teardown found the cluster deletable at its first look: that teaches nothing
     assert set(rows) == {("elasticache.create", SIZE), ("elasticache.delete", "")}
 
-    code, second = dry_run(workdir, CLUSTER_LAB, FAST_CACHE)
+    code, second = dry_run(workdir, CLUSTER_LAB, FAST_CACHE, "--ttl", "none")
     assert code == 0
     seen = polls(second, "cluster")
     assert any(t == pytest.approx(sample, abs=0.1) for t, _ in seen)  # one look at the learned time

@@ -2,7 +2,7 @@
 
 A config file may hold `vars:` (overriding the playbook's), `region:`, `expected:` wait
 times, `delete_timeout:`, `simulator: {durations: ...}` (the dry run's resource timings),
-`rate_limits:`, and where records live: `state: s3://BUCKET/PREFIX` with `lock_timeout:`
+`rate_limits:`, `ttl:` (how long a lab may live; 'none': forever), and where records live: `state: s3://BUCKET/PREFIX` with `lock_timeout:`
 (how long to wait for another run's lock) and `lock_lease:`. Unknown keys are errors, so a
 typo never passes silently.
 """
@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Tuple
 
-from ..durations import DAY, parse_duration, parse_wait
+from ..durations import DAY, parse_duration, parse_ttl, parse_wait
 from ..engine.yamlsource import LineDict, load_yaml_file, parse_yaml
 from ..errors import BadInput
 
@@ -25,6 +25,7 @@ KEYS = (
     "state",
     "lock_timeout",
     "lock_lease",
+    "ttl",
 )
 DEFAULTS = Path(__file__).resolve().parents[1] / "defaults.yaml"
 MAX_WAIT = DAY  # every wait and timing here is minutes in practice; a day is the most that makes sense
@@ -119,8 +120,17 @@ def load_settings(config_files: Iterable[str]) -> Tuple[Dict[str, Any], LineDict
                     settings[key] = (parse_wait if key == "lock_timeout" else parse_duration)(doc[key], MAX_WAIT)
                 except ValueError as exc:
                     raise BadInput(f"{key}: {exc}.", f"Write e.g. '{key}: 5m'.", str(path), doc.line_of(key)) from None
+        if "ttl" in doc:
+            try:
+                settings["ttl"] = parse_ttl(doc["ttl"])
+            except ValueError as exc:
+                raise BadInput(
+                    f"ttl: {exc}.", "Write e.g. 'ttl: 4h', or 'ttl: none'.", str(path), doc.line_of("ttl")
+                ) from None
         if "simulator" in doc:
             settings["sim_durations"].update(_sim_durations(doc["simulator"], str(path)))
+    if isinstance(settings.get("ttl"), str):  # the built-in default, as written
+        settings["ttl"] = parse_ttl(settings["ttl"])
     for key in ("delete_timeout", "lock_timeout", "lock_lease"):
         try:
             settings[key] = (parse_wait if key == "lock_timeout" else parse_duration)(settings[key])

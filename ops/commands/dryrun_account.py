@@ -69,3 +69,24 @@ def _shared_records_in_use(aws) -> bool:
                     if any(r["status"] in ("intent", "created", "adopted") for r in record["resources"]):
                         return True
     return False
+
+
+def advance(root: Path, seconds: float) -> str:
+    """Let `seconds` of simulated time pass in the dry runs' account (what is due meanwhile,
+    such as a kept lab's dead man's switch, happens); what it did, said for the user."""
+    from ..durations import format_duration
+    from ..model import tag_time
+
+    home = sim_home(root)
+    if not home.exists():
+        raise BadInput("there is no simulated account here.", "Make one with ops run PLAYBOOK --dry-run --keep.")
+    region = json.loads((home / "store.json").read_text()).get("meta", {}).get("region")
+    with open_target(True, region, None, {"home": home}) as aws:
+        world = aws.world
+        ran = len(world.scheduler.log)
+        aws.clock.sleep(seconds)
+        world.settle()  # each schedule due meanwhile runs as of when it fell due ...
+        world.settle()  # ... and what it started has gone on since
+        lines = [f"ops: {format_duration(seconds)} passed in the simulated account (now {tag_time(world.calendar())})."]
+        lines += [f"ops: schedule {entry}" for entry in world.scheduler.log[ran:]]
+    return "\n".join(lines)

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ..engine.playbook import Playbook, Step
 from ..permissions import ANY, Grant, glob_of, iam_arn, one_or_list, partition_of, statement
+from ..steps.deadman import DeadMansSwitch
 
 # what ops plan and ops doctor ask, whatever the playbook
 ALWAYS = [
@@ -71,6 +72,8 @@ def grants_of(playbook: Playbook, scope: Scope) -> List[Tuple[Grant, Dict[str, O
     for step in playbook.steps:
         known[step.name] = step_names(playbook, step, scope, known)
         found += [(grant, known[step.name]) for grant in step.step_type.permissions]
+    if any(kind.switch for step in playbook.steps for kind in step.step_type.kinds):  # what bills is armed
+        found += [(grant, scope.names(playbook.name)) for grant in DeadMansSwitch.permissions]
     return found
 
 

@@ -101,7 +101,9 @@ def run_labs(
     A dry run whose simulated account ends with the process always cleans up. Records go to
     the target's location (S3) when it has one, each lab under its lock. aws: the account,
     when the caller has opened it already (the CLI has, for its checks). Returns the exit
-    code, or raises the first failure (StepFailed, Interrupted, RecordKeptLocally)."""
+    code, or raises the first failure (StepFailed, Interrupted, RecordKeptLocally).
+    expires_in: the labs' time to live (recorded, tagged ops:expires and armed in the account
+    as the dead man's switch, ops/steps/deadman.py); None: they never expire."""
     labs = lab_names(playbook.name, count, names)
     with contextlib.nullcontext(aws) if aws is not None else target.open(patient=True) as aws:
         aws.limiter = RateLimiter(aws.clock, settings.get("rate_limits", {}))
@@ -132,8 +134,8 @@ def run_labs(
             for lab, lab_lock in held.items():
                 if lab_lock.lost:  # lost before its record was ready to hear of it
                     states[lab].lose_lock(lab_lock.lost)
-            if expires_in:
-                for run in runs:
+            for run in runs:  # a resumed run keeps the expiry its switch was armed for (ops extend moves it)
+                if expires_in and not run.state.data.get("expires_at"):
                     run.state.set("expires_at", aws.clock.wall() + expires_in)
             command = teardown_command(playbook.source, target.dry_run, target.region, target.profile, target.location)
             return _run_and_tear(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from ..aws import error_code, error_message
+from ..durations import format_duration
 from ..engine.context import StepContext
 from ..engine.playbook import Playbook
 from ..engine.state import RunState
@@ -137,9 +138,59 @@ def make_plan(
                     plan.unpriced.append(f"{change.size} in {aws.region}")
                 else:
                     plan.hourly += price
+    _switch(plan, playbook, settings.get("ttl"))
     plan.findings.extend(_checks(playbook, aws))
     plan.findings.extend(_token_sources(playbook, aws))
     return plan
+
+
+def _switch(plan: Plan, playbook: Playbook, ttl: Optional[float]) -> None:
+    """The dead man's switch a run would arm (free): what each schedule deletes, and when;
+    without an expiry, a warning."""
+    creating = {step["step"] for step in plan.steps if any(c.action == "create" for c in step["changes"])}
+    guarded = [
+        (step.name, kind)
+        for step in playbook.steps
+        if step.name in creating
+        for kind in step.step_type.kinds
+        if kind.switch
+    ]
+    if ttl is None:
+        plan.findings.append(
+            Finding(
+                "warning",
+                "no expiry (--ttl none): if ops is gone before its teardown (a crash, a closed laptop), "
+                "nothing deletes this lab; it bills until someone runs 'ops teardown'.",
+            )
+        )
+        return
+    if not guarded:
+        return
+    after = format_duration(ttl)
+    changes = [
+        Change(
+            "create",
+            f"schedule group ops-{playbook.name}-<run id> and execution role ops-switch-{playbook.name}-<run id> "
+            "that may delete only this run's tagged resources (free)",
+        )
+    ]
+    changes += [
+        Change(
+            "create",
+            f"schedule {after} after the run starts (free): deletes {kind.name} of step '{step}' "
+            f"({kind.switch.iam_action})",
+        )
+        for step, kind in guarded
+        if kind.switch is not None
+    ]
+    plan.steps.append({"step": "expiry", "type": "deadman.switch", "changes": changes})
+    plan.findings.append(
+        Finding(
+            "ok",
+            f"the lab expires {after} after it starts: then the account itself deletes what bills, even with "
+            "ops gone; 'ops sweep --expired' removes the rest (ops extend moves it).",
+        )
+    )
 
 
 def _token_sources(playbook: Playbook, aws) -> List[Finding]:

@@ -4,7 +4,7 @@ playbooks with the same parameters, types and defaults that `ops validate` enfor
 from typing import Any, Dict
 
 from ..engine.playbook import NAME_RE, STEP_NAME_RE
-from ..steps import registry
+from ..steps import playbook_types
 
 DURATION = {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": r"^(\d+(\.\d+)?\s*[hms])+$"}]}
 
@@ -33,7 +33,7 @@ def step_schema(cls) -> Dict[str, Any]:
 
 
 def playbook_schema() -> Dict[str, Any]:
-    types = registry()
+    types = playbook_types()
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "ops-playbook.schema.json",

@@ -41,10 +41,33 @@ class LabStatus:
     expires: Optional[float]
     rows: List[Row] = field(default_factory=list)
     locked_by: Optional[str] = None  # records in S3: who holds the lab's lock now
+    now: float = field(default_factory=wall_time)  # a dry run's: the simulated account's calendar
 
     @property
     def expired(self) -> bool:
-        return self.expires is not None and wall_time() > self.expires and bool(self.rows)
+        return self.expires is not None and self.now > self.expires and bool(self.rows)
+
+    @property
+    def time_left(self) -> Optional[float]:
+        return None if self.expires is None else self.expires - self.now
+
+    @property
+    def switch(self) -> str:
+        """Whether the dead man's switch is armed: a schedule for each billable resource."""
+        from ..steps.deadman import SCHEDULE, switch_of
+
+        if self.expires is None:
+            return "no expiry: nothing deletes this lab but ops"
+        billable = [r for r in self.rows if switch_of(r.resource) and r.live != "gone"]
+        armed = [r for r in self.rows if r.resource.base_kind == SCHEDULE and r.live not in ("gone", "unknown")]
+        if self.now >= self.expires:
+            left = ", ".join(f"{r.resource.label()} ({r.live})" for r in billable)
+            return f"switch ran; still there: {left}" if billable else "switch ran: nothing billable left"
+        if not billable:
+            return "nothing billable to guard"
+        if len(armed) >= len(billable):
+            return f"switch armed ({len(armed)} schedule(s) delete what bills then)"
+        return f"switch NOT armed for {len(billable) - len(armed)} of {len(billable)} billable resource(s)"
 
     @property
     def hourly(self) -> float:
@@ -63,8 +86,8 @@ def _live_state(aws, resource: Resource) -> str:
 
 
 def lab_status(state: RunState, aws, prices: Prices, now: Optional[float] = None) -> LabStatus:
-    now = now or wall_time()
-    status = LabStatus(state.data["lab"], state.run_id, state.region, state.data.get("expires_at"))
+    now = now or (aws.clock.wall() if aws is not None and aws.dry_run else wall_time())
+    status = LabStatus(state.data["lab"], state.run_id, state.region, state.data.get("expires_at"), now=now)
     rows = state.data["resources"]
     for resource, row in zip(state.resources(), rows):
         if resource.status not in ("created", "adopted", "intent"):
@@ -137,6 +160,8 @@ class StatusReport:
                 "region": s.region,
                 "expires_at": s.expires,
                 "expired": s.expired,
+                "time_left_s": s.time_left,
+                "switch": s.switch,
                 "hourly_usd": round(s.hourly, 4),
                 "cost_usd": round(s.cost, 4),
                 "locked_by": s.locked_by,
@@ -165,8 +190,12 @@ def _lines(statuses: List[LabStatus], prices: Prices, where: Optional[str] = Non
     id_width = max([len(r.id) for r in every] + [2])
     for lab in statuses:
         flag = f"  EXPIRED: ops sweep --expired{' --state ' + where if where else ''} removes it" if lab.expired else ""
-        expiry = f", expires {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(lab.expires))}" if lab.expires else ""
+        expiry = ""
+        if lab.expires is not None and lab.time_left is not None:
+            left = f"in {format_duration(lab.time_left)}" if lab.time_left > 0 else "passed"
+            expiry = f", expires {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(lab.expires))} ({left})"
         out.append(f"{lab.lab}  run {lab.run_id}  {lab.region}{expiry}{flag}")
+        out.append(f"  {lab.switch}")
         if lab.locked_by:
             out.append(f"  locked by {lab.locked_by}")
         if not lab.rows:

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ..aws import aws_failure
 from ..clock import wall_time
 from ..durations import format_duration
 from ..engine.inventory import find_tagged
@@ -126,27 +127,83 @@ def sweep_account(
 
 
 def sweep_expired(target: RunTarget, *, reporter, settings: Dict[str, Any], confirmed: bool) -> int:
-    """Tear down every lab recorded here (or in S3) whose --ttl has passed (preview unless confirmed)."""
-    now = wall_time()
+    """Tear down every lab recorded here (or in S3) whose expiry has passed, then whatever
+    else in the region carries an ops:expires tag that has passed and no live record here
+    speaks for (a lab whose record is lost, and what its dead man's switch leaves: ingress
+    rules, IAM pieces, parameters). Preview unless confirmed; returns the exit code. A dry
+    run's time is the simulated account's calendar."""
+    now = _now(target)
     if target.location is None:
         states = all_states(target.local_records())
     else:
         with target.open() as aws:
             states = all_states(target.records(aws))
     expired = [s for s in states if s.live() and s.data.get("expires_at") and s.data["expires_at"] < now]
-    if not expired:
-        reporter.event("note", text="ops: no expired labs.")
-        return 0
     for state in expired:
         reporter.event(
             "note",
             text=f"ops: lab {state.data['lab']} (run {state.run_id}) expired "
             f"{format_duration(now - state.data['expires_at'])} ago.",
         )
+    recorded = {(s.data["lab"], s.run_id) for s in states if s.live()}  # its record knows better than a tag
+    tagged = [f for f in _expired_by_tag(target, now, reporter) if (f.lab, f.run) not in recorded]
+    if tagged:
+        reporter.event("note", text="ops: expired by their ops:expires tag:\n" + "\n".join(preview_lines(tagged)))
+    if not expired and not tagged:
+        reporter.event("note", text="ops: no expired labs.")
+        return 0
     if not confirmed:
-        reporter.event("note", text=f"ops: preview only; add --yes to tear down these {len(expired)} lab(s).")
+        what = [f"{len(expired)} lab(s)"] * bool(expired) + [f"{len(tagged)} tagged resource(s)"] * bool(tagged)
+        reporter.event("note", text=f"ops: preview only; add --yes to tear down these {' and '.join(what)}.")
         return 0
     code = 0
     for state in expired:
         code = max(code, teardown_lab(state.data["lab"], target, reporter=reporter, settings=settings, only=[state]))
+    if tagged or expired:  # found anew: a teardown takes only what its record knew
+        speaking = recorded - {(s.data["lab"], s.run_id) for s in expired}
+        found = [f for f in _expired_by_tag(target, now, reporter) if (f.lab, f.run) not in speaking]
+        can, cannot = deletable(found)
+        with target.open() as aws:
+            if can:
+                reporter.set_clock(aws.clock)
+                left = delete(can, aws, reporter, settings)
+                remaining = [item for items in left.values() for item in items] + [f.line() for f in cannot]
+                reporter.event(
+                    "run_finished",
+                    result="sweep complete" if not remaining else "sweep incomplete",
+                    elapsed=reporter.elapsed(),
+                    left=remaining,
+                )
+                code = max(code, 1 if remaining else 0)
     return code
+
+
+def _now(target: RunTarget) -> float:
+    """The calendar expiries are compared with: a dry run's is its simulated account's."""
+    if target.dry_run and not target.throwaway and target.sim_home.exists():
+        with target.open() as aws:
+            return aws.clock.wall()
+    return wall_time()
+
+
+def _expired_by_tag(target: RunTarget, now: float, reporter) -> List[Found]:
+    """Ops-tagged resources whose ops:expires has passed, in the target's region (none when
+    the dry runs' simulated account does not exist: looking must not create it). A listing
+    AWS refuses is said, and the recorded labs are still torn down."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if target.dry_run and not target.throwaway and not target.sim_home.exists():
+        return []
+    with target.open() as aws:
+        try:
+            return expired_among(find_tagged(aws), now)
+        except (ClientError, BotoCoreError) as exc:
+            failure = aws_failure(exc)
+            if failure is None:
+                raise
+            reporter.event("note", text=f"ops: could not look for expired tags: {failure.message}")
+            return []
+
+
+def expired_among(found: List[Found], now: float) -> List[Found]:
+    return [item for item in found if item.expires is not None and item.expires < now]

@@ -1,6 +1,7 @@
 """What a step type sees while it works: AWS clients, the clock, the record, progress."""
 
 import contextlib
+import copy
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Collection, ContextManager, Dict, List, Optional, Tuple
@@ -8,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Collection, ContextManager, Dic
 from ..clock import Clock
 from ..errors import Interrupted
 from ..interrupts import stop_requested
-from ..model import TAG_CREATED, TAG_LAB, TAG_RUN, TAG_STEP, Resource, base_kind
+from ..model import TAG_CREATED, TAG_EXPIRES, TAG_LAB, TAG_RUN, TAG_STEP, Resource, base_kind, tag_time
 from ..output import Reporting
 from ..waiting import Schedule, wait_until
 from .account_wide import AccountWide
@@ -53,6 +54,17 @@ class StepContext:
         self.started = clock.now()
         self.finishing = False  # teardown waits are not cut short by a stop request
         self.learning = True  # until the step resumes an earlier run's work: its waits then time only part of it
+        # called with each resource recorded as created or resumed (the runner arms the dead
+        # man's switch with it: ops/steps/deadman.py)
+        self.on_created: Optional[Callable[["StepContext", Resource], None]] = None
+
+    def acting_as(self, step_type: str, kinds: Collection[str], step: Optional[str] = None) -> "StepContext":
+        """This context for another step type's resources, recorded under this step (or
+        `step`): the dead man's switch records its schedules beside what they guard."""
+        other = copy.copy(self)
+        other.step_type, other.kinds, other.on_created = step_type, kinds, None
+        other.step = step or self.step
+        return other
 
     @property
     def record(self) -> "RunState":
@@ -80,13 +92,18 @@ class StepContext:
         return self.aws.call(operation, **kwargs)
 
     def tags(self) -> List[Dict[str, str]]:
-        """The tags every resource ops creates carries: lab, run and step."""
-        return [
+        """The tags every resource ops creates carries: lab, run and step, and the run's
+        expiry when it has one (what `ops sweep --expired` finds with no record)."""
+        tags = [
             {"Key": TAG_LAB, "Value": self.lab},
             {"Key": TAG_RUN, "Value": self.run_id},
             {"Key": TAG_STEP, "Value": self.step},
             {"Key": TAG_CREATED, "Value": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
         ]
+        expires = self.record.data.get("expires_at")
+        if expires:
+            tags.append({"Key": TAG_EXPIRES, "Value": tag_time(expires)})
+        return tags
 
     def is_ours(self, tags: List[Dict[str, str]]) -> bool:
         """Tagged by this lab's current run (so: made by it, perhaps before a crash)."""
@@ -128,6 +145,8 @@ class StepContext:
         resource.attrs.update(attrs)
         self.record.record(resource)
         self.reporter.event("step_created", step=self.step, kind=resource.kind, id=resource.id, ours=True, verb=verb)
+        if self.on_created is not None:
+            self.on_created(self, resource)
         return resource
 
     def adopted(self, kind: str, resource_id: str, **attrs: Any) -> Resource:

@@ -14,7 +14,7 @@ from ..durations import DAY, format_limit, parse_duration
 from ..errors import BadInput
 from ..names import NAME_RE
 from ..refs import RefError, refs_in, resolve
-from ..steps import registry
+from ..steps import playbook_types, registry
 from .yamlsource import LineDict, LineList, load_yaml_file
 
 if TYPE_CHECKING:
@@ -185,7 +185,7 @@ def _build_step(node, line: int, playbook: Playbook, declared: Collection[object
     if any(s.name == name for s in playbook.steps):
         raise BadInput(f"two steps are named '{name}'.", "Step names must be unique.", source, node.line_of("name"))
     type_name = node.get("type")
-    types = registry()
+    types = playbook_types()
     if type_name is None:
         raise BadInput(
             f"step '{name}' has no 'type:'.",

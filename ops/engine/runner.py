@@ -15,6 +15,8 @@ from ..interrupts import stop_requested
 from ..model import Resource
 from ..output import Reporting
 from ..steps import registry, resource_kinds
+from ..steps.deadman import arm
+from ..steps.deadman import prepare as prepare_switch
 from ..steps.iam import Kept
 from ..waiting import WaitFailed, WaitTimeout
 from .context import StepContext
@@ -99,7 +101,7 @@ class Runner:
         self._lock = threading.Lock()
 
     def context(self, step: str, step_type: str, timeout: float) -> StepContext:
-        return StepContext(
+        ctx = StepContext(
             kinds={kind.name for kind in registry()[step_type].kinds},
             aws=self.aws,
             clock=self.clock,
@@ -112,6 +114,8 @@ class Runner:
             timeout=timeout,
             waits=self.waits,
         )
+        ctx.on_created = arm  # what bills gets its dead man's switch as soon as it exists
+        return ctx
 
     def apply(self) -> Dict[str, Dict[str, Any]]:
         """Run every step as soon as what it depends on is far enough along.
@@ -123,6 +127,7 @@ class Runner:
         failure is raised.
         """
         steps = {step.name: step for step in self.playbook.steps}
+        self._prepare_switch()
         run_graph(
             self.clock,
             list(steps),
@@ -132,6 +137,19 @@ class Runner:
             thread_prefix="step-",
         )
         return self.outputs
+
+    def _prepare_switch(self) -> None:
+        """The dead man's switch's group and role, before any step makes what they guard."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        first = self.playbook.steps[0]
+        ctx = self.context(first.name, first.type, first.timeout)
+        try:
+            prepare_switch(ctx, self.playbook.steps)
+        except (ClientError, BotoCoreError) as exc:
+            failure = describe_failure("expiry", exc)
+            self.reporter.event("step_failed", step="expiry", error=failure.message)
+            raise failure from exc
 
     def _stop_reason(self) -> Optional[BaseException]:
         """Why no new step may start, if one may not: the record's problem, or a Ctrl-C."""

@@ -181,6 +181,8 @@ def open_target(
         raise BadInput(
             f"{exc}.", "Use that region for dry runs, or discard the simulated account: ops sim reset."
         ) from None
+    if isinstance(clock, VirtualClock):
+        clock.align_wall(world.calendar())
     attached = _attach(world.home)
     try:
         aws = Aws(world.session(), region, clock, dry_run=True)

@@ -89,15 +89,17 @@ class Backend:
             getattr(self, "amend_" + xform_name(operation))(params, parsed)
 
     def now(self) -> float:
-        return self.world.clock.now()
+        return self.world.now()
 
     def timestamp(self, at: float) -> datetime:
         return self.world.timestamp(at)
 
 
 def wall_anchor(clock) -> Dict[str, float]:
-    """Pin clock time to wall time once, so virtual instants become plausible datetimes."""
-    return {"clock": clock.now(), "epoch": datetime.now(timezone.utc).timestamp()}
+    """Pin clock time to the calendar once, so virtual instants become plausible datetimes."""
+    from ..clock import wall_time
+
+    return {"clock": clock.now(), "epoch": wall_time()}
 
 
 def to_datetime(anchor: Dict[str, float], at: float) -> datetime:

@@ -40,4 +40,7 @@ DEFAULT_DURATIONS: Dict[str, float] = {
     # A terminated instance's network interface keeps its security groups in use for a while
     # (DeleteSecurityGroup: DependencyViolation) (a typical observation).
     "ec2.eni_linger": 45,
+    # EventBridge Scheduler deletes a schedule group's schedules asynchronously after
+    # DeleteScheduleGroup; the group answers DELETING meanwhile (a typical observation).
+    "scheduler.group_delete": 5,
 }

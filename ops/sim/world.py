@@ -36,16 +36,19 @@ With `home` (a folder), the world is persistent: the account outlives the proces
   kill), `start()` raises SimAccountLost and the account can only be destroyed.
 """
 
+import contextlib
 import json
 import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional
 
 import boto3
+from botocore import xform_name
 from moto.core.models import botocore_stubber
 
+from ..clock import wall_time
 from ..paths import private_dir
 from .account_keys import SIGNED_URL_HEADER
 from .base import SimStore, to_datetime, wall_anchor
@@ -61,6 +64,7 @@ from .local_redis import PIDFILE
 from .network import Attribution, SharedAttribution
 from .persist import STORE_FILE, PersistentStore
 from .processes import belongs_to, terminate
+from .scheduler import SchedulerBackend
 from .server import SERVER_FILE, SimServer
 from .sessions import isolated_session
 from .ssm import SSMBackend
@@ -109,6 +113,7 @@ class SimWorld:
         self._clients_lock = threading.Lock()
         self._vpc_connected = False
         self._vpc_lock = threading.Lock()
+        self._acting_at: Optional[float] = None
         self.workdir: Optional[str] = None  # set by start()
         self.cloud9 = Cloud9Backend(self)
         self.elasticache = ElastiCacheBackend(self)
@@ -116,7 +121,8 @@ class SimWorld:
         self.ec2 = EC2Overlay(self)
         self.dynamodb = DynamoDBOverlay(self)
         self.iam = IAMOverlay(self)
-        self._backends = [self.cloud9, self.elasticache, self.ssm, self.ec2, self.dynamodb, self.iam]
+        self.scheduler = SchedulerBackend(self)
+        self._backends = [self.cloud9, self.elasticache, self.ssm, self.ec2, self.dynamodb, self.iam, self.scheduler]
         # (service, operation) -> the backend that answers it, or amends moto's answer
         self.answering = {(b.service, op): b for b in self._backends for op in b.operations}
         self.amending = {(b.service, op): b for b in self._backends for op in b.amended}
@@ -164,6 +170,7 @@ class SimWorld:
                 raise ValueError(f"the simulated account in {self.home} is in {meta['region']}, not {self.region}")
             if not meta:
                 meta.update(region=self.region, server=server.id, now=self.clock.now(), **wall_anchor(self.clock))
+            _catch_up(meta)
             if self.clock.virtual:
                 self.clock.advance_to(meta["now"])
             store.before_save = self._save_time
@@ -291,6 +298,44 @@ class SimWorld:
     def timestamp(self, at: float):
         return to_datetime(self.store.section("meta"), at)
 
+    def now(self) -> float:
+        """The account's time on its clock: the clock's, or, while a schedule that fell due
+        earlier runs, that earlier instant (what it starts, such as a deletion, started then)."""
+        return self.clock.now() if self._acting_at is None else self._acting_at
+
+    @contextlib.contextmanager
+    def acting_at(self, at: float) -> Iterator[None]:
+        self._acting_at = min(at, self.clock.now())
+        try:
+            yield
+        finally:
+            self._acting_at = None
+
+    def calendar(self) -> float:
+        """The account's calendar now (seconds since the epoch): what its schedules run by, and
+        what a dry run's clock reads as the wall time (ops.engine.target aligns them)."""
+        return self.timestamp(self.clock.now()).timestamp()
+
+    def service_model(self, service: str):
+        """botocore's model of a service (its operations and their input shapes)."""
+        return self.client(service).meta.service_model
+
+    def invoke(self, service: str, operation: str, params: dict) -> dict:
+        """Call an operation inside the account, as a service acting in it does (EventBridge
+        Scheduler's targets): the fake's answer, else moto's, with the overlays' amendments;
+        no fault plan. An error answer is raised (SimError, or botocore's ClientError)."""
+        backend = self.answering.get((service, operation))
+        if backend is not None:
+            answer = backend.answer(operation, params)
+            if answer is not None:
+                return answer
+        client = self.client(service)
+        parsed = getattr(client, xform_name(operation))(**params)
+        amender = self.amending.get((service, operation))
+        if amender is not None:
+            amender.amend(operation, params, parsed)
+        return parsed
+
     def _route_request(self, request, **_):
         """The simulator's own clients' requests: moto answers them in-process while the world
         runs; a persistent world sends them to its server. Nothing else leaves the machine."""
@@ -298,6 +343,16 @@ class SimWorld:
         if self.server is not None:
             request.headers[SIGNED_URL_HEADER] = request.url  # for the server's check of the signature
             request.url = server_url(request.url, self.server.port)
+
+
+def _catch_up(meta: Dict[str, Any]) -> None:
+    """Calendar time passes for an account nobody is using: when this process's calendar is
+    ahead of the account's (simulated time only moves while ops works), the account's
+    calendar jumps to it, so what was due meanwhile (a schedule) is due now. Its clock, and
+    with it every lifecycle, does not move."""
+    behind = wall_time() - to_datetime(meta, meta["now"]).timestamp()
+    if behind > 0:
+        meta["epoch"] += behind
 
 
 def _account_pids(home: Path):

@@ -8,9 +8,25 @@ if TYPE_CHECKING:
 
 
 def registry() -> Dict[str, Type["StepType"]]:
-    from . import base, cloud9, demo, dynamodb, ec2, ec2_host, elasticache, redis_ping, replication_group  # noqa: F401
+    from . import (  # noqa: F401
+        base,
+        cloud9,
+        deadman,
+        demo,
+        dynamodb,
+        ec2,
+        ec2_host,
+        elasticache,
+        redis_ping,
+        replication_group,
+    )
 
     return base.REGISTRY
+
+
+def playbook_types() -> Dict[str, Type["StepType"]]:
+    """The step types a playbook may name (not ops's own, such as the dead man's switch)."""
+    return {name: cls for name, cls in registry().items() if not cls.internal}
 
 
 def resource_kinds() -> Dict[str, Tuple["ResourceKind", str]]:

@@ -121,6 +121,9 @@ class StepType:
     kinds: ClassVar[Tuple[ResourceKind, ...]] = ()
     # what to do next, by AWS error code, when one of its calls is refused
     hints: ClassVar[Dict[str, str]] = {}
+    # made by ops itself, never named in a playbook (the dead man's switch): registered so
+    # that teardown, status and sweep find it, left out of playbooks, `ops steps` and the schema
+    internal: ClassVar[bool] = False
 
     @classmethod
     def policy_names(cls, names: Dict[str, Optional[str]], lab: str, step: str) -> Dict[str, Optional[str]]:

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional
 from ..aws import error_code
 from ..errors import StepFailed
 from ..instance_types import instance_type_problem
-from ..model import Change, Found, Resource, ResourceKind, tag_map
+from ..model import Change, Found, Resource, ResourceKind, Switch, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, iam_arn, managed_policy_arn, merged, partition_of
 from ..shared_describe import SharedDescribe, not_found, shared_describe
 from ..waiting import FAILURE, RETRY, SUCCESS
@@ -58,6 +58,9 @@ ENVIRONMENT_KIND = ResourceKind(
     not_found=("NotFoundException",),
     price=("ec2", "instance_type"),
     actions=("cloud9:DescribeEnvironmentStatus",),
+    switch=Switch(
+        "cloud9", "deleteEnvironment", lambda env_id: {"environmentId": env_id}, arn("cloud9", "environment:*")
+    ),
 )
 
 

@@ -2,7 +2,7 @@
 
 from typing import Any, Dict, List, Optional
 
-from ..model import Change, Found, Resource, ResourceKind, tag_map
+from ..model import Change, Found, Resource, ResourceKind, Switch, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn
 from ..waiting import waiter_check
 from .base import Output, Param, StepType, register
@@ -29,6 +29,7 @@ TABLE_KIND = ResourceKind(
     ],
     not_found=("ResourceNotFoundException",),
     actions=("dynamodb:DescribeTable",),
+    switch=Switch("dynamodb", "deleteTable", lambda name: {"TableName": name}, arn("dynamodb", "table/*")),
 )
 
 

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional
 from ..aws import error_code, error_message, is_transient
 from ..errors import BadInput, StepFailed
 from ..instance_types import instance_type_problem
-from ..model import Change, Found, Resource, ResourceKind, tag_map
+from ..model import Change, Found, Resource, ResourceKind, Switch, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
 from ..shared_describe import SharedDescribe, not_found, shared_describe
 from ..waiting import RETRY, SUCCESS
@@ -92,6 +92,9 @@ INSTANCE_KIND = ResourceKind(
     not_found=("InvalidInstanceID.NotFound",),
     price=("ec2", "instance_type"),
     actions=("ec2:DescribeInstances",),
+    switch=Switch(
+        "ec2", "terminateInstances", lambda instance_id: {"InstanceIds": [instance_id]}, arn("ec2", "instance/*")
+    ),
 )
 
 

@@ -6,7 +6,7 @@ from typing import Any, Callable, Dict, List, Optional, Type
 from ..aws import error_code, is_transient
 from ..errors import StepFailed
 from ..instance_types import node_type_problem
-from ..model import Change, Found, Resource, ResourceKind, tag_map
+from ..model import Change, Found, Resource, ResourceKind, Switch, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
 from ..shared_describe import SharedDescribe, not_found, shared_describe
 from .base import Output, Param, StepType, register
@@ -178,6 +178,12 @@ CLUSTER_KIND = ResourceKind(
     not_found=("CacheClusterNotFound",),
     price=("elasticache", "node_type"),
     actions=("elasticache:DescribeCacheClusters",),
+    switch=Switch(
+        "elasticache",
+        "deleteCacheCluster",
+        lambda cluster_id: {"CacheClusterId": cluster_id},
+        arn("elasticache", "cluster:*"),
+    ),
 )
 
 # what to do when ElastiCache refuses a cluster or group (shared with replication_group.py)

@@ -13,7 +13,7 @@ itself). AWS offers in-transit encryption for Redis/Valkey only on replication g
 
 from typing import Any, Dict, List, Optional
 
-from ..model import Change, Found, Resource, ResourceKind
+from ..model import Change, Found, Resource, ResourceKind, Switch
 from ..permissions import ANY, REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
 from ..shared_describe import SharedDescribe, shared_describe
 from . import auth_token
@@ -52,6 +52,12 @@ GROUP_KIND = ResourceKind(
     not_found=("ReplicationGroupNotFoundFault",),
     price=("elasticache", "node_type"),
     actions=("elasticache:DescribeReplicationGroups",),
+    switch=Switch(
+        "elasticache",
+        "deleteReplicationGroup",
+        lambda group_id: {"ReplicationGroupId": group_id},
+        arn("elasticache", "replicationgroup:*"),
+    ),
 )
 # what creating a group names: the group and its member cluster(s), <group id>-001
 GROUP_AND_MEMBERS = [arn("elasticache", "replicationgroup:{group_id}"), arn("elasticache", "cluster:{group_id}-*")]
