@@ -12,7 +12,8 @@ classes, talk to them.
 Thin overlays add to moto what a rehearsal needs: DynamoDB tables pass through CREATING and
 DELETING, and EC2 refuses to delete a security group something still depends on.
 
-Every lifecycle is derived from `clock.now()`: resources record when they started changing
+Every lifecycle is derived from the account's time, `now()` (its clock's, shifted so that a
+--realtime process goes on from the account's last instant): resources record when they started changing
 and their state is settled before each call, so with a VirtualClock a seven-minute cluster
 creation is over as soon as the caller has slept seven virtual minutes.
 
@@ -114,6 +115,7 @@ class SimWorld:
         self._vpc_connected = False
         self._vpc_lock = threading.Lock()
         self._acting_at: Optional[float] = None
+        self._offset = 0.0  # what the account's time is ahead of this process's clock
         self.workdir: Optional[str] = None  # set by start()
         self.cloud9 = Cloud9Backend(self)
         self.elasticache = ElastiCacheBackend(self)
@@ -173,11 +175,17 @@ class SimWorld:
             _catch_up(meta)
             if self.clock.virtual:
                 self.clock.advance_to(meta["now"])
+            else:  # a --realtime run's clock reads the machine's uptime: the account's time goes on from its own
+                self._offset = meta["now"] - self.clock.now()
             store.before_save = self._save_time
 
     def _save_time(self) -> None:
         meta = self.store.data.setdefault("meta", {})
-        meta["now"] = max(meta.get("now", float("-inf")), self.clock.now())
+        meta["now"] = max(meta.get("now", float("-inf")), self._clock_now())
+
+    def _clock_now(self) -> float:
+        """The account's time, on this process's clock."""
+        return self.clock.now() + self._offset
 
     def stop(self) -> None:
         if not self._running:
@@ -301,11 +309,11 @@ class SimWorld:
     def now(self) -> float:
         """The account's time on its clock: the clock's, or, while a schedule that fell due
         earlier runs, that earlier instant (what it starts, such as a deletion, started then)."""
-        return self.clock.now() if self._acting_at is None else self._acting_at
+        return self._clock_now() if self._acting_at is None else self._acting_at
 
     @contextlib.contextmanager
     def acting_at(self, at: float) -> Iterator[None]:
-        self._acting_at = min(at, self.clock.now())
+        self._acting_at = min(at, self._clock_now())
         try:
             yield
         finally:
@@ -314,7 +322,7 @@ class SimWorld:
     def calendar(self) -> float:
         """The account's calendar now (seconds since the epoch): what its schedules run by, and
         what a dry run's clock reads as the wall time (ops.engine.target aligns them)."""
-        return self.timestamp(self.clock.now()).timestamp()
+        return self.timestamp(self._clock_now()).timestamp()
 
     def service_model(self, service: str):
         """botocore's model of a service (its operations and their input shapes)."""

@@ -144,6 +144,27 @@ def test_a_new_world_continues_the_account_and_can_tear_it_down(home, monkeypatc
     world.stop()
 
 
+def test_a_realtime_world_goes_on_from_the_accounts_time_and_calendar(home):
+    """A --realtime process's clock reads the machine's uptime: the account it opens goes on
+    from its own last instant (a table made at the first world's 10 s is not done at once),
+    and its calendar from where the first world left it, not hours ahead (an hour's
+    schedule would run at once)."""
+    from ops.clock import WallClock, wall_time
+
+    first = open_world(home)
+    create_table(first.session(), "t")
+    first.stop()
+
+    world = SimWorld(WallClock(), home=home).start()
+    try:
+        assert abs(world.now()) < 60  # not the uptime
+        assert abs(world.calendar() - wall_time()) < 60
+        table = world.session().client("dynamodb").describe_table(TableName="t")["Table"]
+        assert table["TableStatus"] == "CREATING"  # made a moment ago on the account's time
+    finally:
+        world.stop()
+
+
 def test_worlds_open_at_once_see_each_others_changes(home):
     one, other = open_world(home), open_world(home)
     create_table(one.session(), "t")
