@@ -125,6 +125,25 @@ class Switch:
 
 
 @dataclass(frozen=True)
+class Retag:
+    """How `ops extend` puts a new ops:expires tag on one resource of a kind, so that
+    `ops sweep --expired`, reading tags alone, does not take a lab that was given more time."""
+
+    action: str  # the IAM action it calls, e.g. "elasticache:AddTagsToResource"
+    resource: str  # an ARN template (ops/permissions.py) of what it tags: the policy's resource
+    put: Callable[[Any, str, List[Dict[str, str]]], None]  # (aws, the resource's id, [{Key, Value}])
+
+
+def ec2_retag(resource: str) -> Retag:
+    """EC2 tags any of its resources by id (CreateTags)."""
+    return Retag(
+        "ec2:CreateTags",
+        resource,
+        lambda aws, rid, tags: aws.call(aws.client("ec2").create_tags, Resources=[rid], Tags=tags),
+    )
+
+
+@dataclass(frozen=True)
 class ResourceKind:
     """Everything ops needs to know about one kind of resource outside the step that makes it.
 
@@ -153,6 +172,8 @@ class ResourceKind:
     several_per_step: bool = False
     # it bills: the account deletes it at the lab's expiry (None: free, left to ops sweep)
     switch: Optional[Switch] = None
+    # it carries ops's tags, and ops extend moves its ops:expires (None: untagged)
+    retag: Optional[Retag] = None
 
     def state_of(self, aws: Any, resource_id: str) -> str:
         """live_state, or 'gone' when AWS says there is no such resource."""

@@ -78,12 +78,21 @@ def test_extend_moves_the_record_the_tag_and_the_schedules(tmp_path, monkeypatch
     assert invoke("run", "lab.yaml", "--dry-run", "--keep", "--ttl", "30m").exit_code == 0
     record = json.loads(next((tmp_path / ".ops/dry-run/state").glob("*.json")).read_text())
     moved = invoke("extend", "switch-lab", "--by", "2h", "--dry-run")
-    assert moved.exit_code == 0 and "1 schedule(s) moved" in moved.output, moved.output
+    # the table, the schedule group and the switch's role carry ops's tags
+    assert moved.exit_code == 0 and "1 schedule(s) moved, 3 resource(s) re-tagged" in moved.output, moved.output
     extended = json.loads(next((tmp_path / ".ops/dry-run/state").glob("*.json")).read_text())
     assert extended["expires_at"] == record["expires_at"] + 7200
     assert "in 2h" in invoke("status", "--dry-run").output
     advanced = invoke("sim", "advance", "1h").output
     assert "ran" not in advanced and tagged(("dynamodb-table",)), advanced  # its old time passed: nothing ran
+    # with its record lost, ops sweep --expired goes by the tags alone: they moved too
+    records = tmp_path / ".ops/dry-run/state"
+    (records / "kept").mkdir()
+    for path in records.glob("*.json"):
+        path.rename(records / "kept" / path.name)
+    assert "no expired labs" in invoke("sweep", "--expired", "--dry-run").output
+    for path in (records / "kept").glob("*.json"):
+        path.rename(records / path.name)
     advanced = invoke("sim", "advance", "2h").output
     assert "dynamodb:deleteTable" in advanced and not tagged(("dynamodb-table",)), advanced
     assert invoke("extend", "switch-lab", "--dry-run").exit_code == 2  # needs --by or --until

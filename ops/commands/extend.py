@@ -1,9 +1,11 @@
 """`ops extend LAB --by 2h | --until TIME`: a kept lab lives longer, and its dead man's switch
 waits with it. The record's expiry, the armed schedules (UpdateSchedule: a new at()) and the
-schedule group's ops:expires tag move together, under the lab's lock."""
+ops:expires tag on everything the run made move together, under the lab's lock (so that
+`ops sweep --expired`, which may read tags alone, does not take the lab early either)."""
 
-from typing import List, Optional
+from typing import Optional
 
+from ..aws import error_code
 from ..clock import wall_time
 from ..durations import format_duration
 from ..engine.lock import hold_locks
@@ -11,7 +13,8 @@ from ..engine.state import RunState
 from ..engine.target import RunTarget
 from ..errors import BadInput
 from ..model import TAG_EXPIRES, tag_time
-from ..steps.deadman import GROUP, SCHEDULE, at_expression
+from ..steps import resource_kinds
+from ..steps.deadman import SCHEDULE, at_expression
 from .lab import lab_states
 
 
@@ -42,38 +45,45 @@ def extend_lab(lab: str, target: RunTarget, *, by: Optional[float], until: Optio
 
 
 def _move_switch(aws, state: RunState, expires: float) -> str:
-    """Each armed schedule's time, and the group's tag; what was moved, said for the user."""
+    """Each armed schedule's time, and the ops:expires tag of each resource the run made;
+    what was moved, said for the user."""
+    from botocore.exceptions import ClientError
+
+    kinds = resource_kinds()
     scheduler = aws.client("scheduler")
-    moved: List[str] = []
+    moved, tagged = 0, 0
     for resource in state.live():
         if resource.base_kind == SCHEDULE:
-            group, name = resource.id.split("/", 1)
-            try:
-                current = aws.call(scheduler.get_schedule, Name=name, GroupName=group)
-            except scheduler.exceptions.ResourceNotFoundException:
-                continue  # it ran already (and deleted itself): nothing of it to move
-            aws.call(
-                scheduler.update_schedule,
-                **{
-                    key: current[key]
-                    for key in (
-                        "Name",
-                        "GroupName",
-                        "FlexibleTimeWindow",
-                        "Target",
-                        "ActionAfterCompletion",
-                        "State",
-                        "Description",
-                    )
-                    if key in current
-                },
-                ScheduleExpression=at_expression(expires),
-                ScheduleExpressionTimezone="UTC",
-            )
-            resource.attrs["at"] = expires
+            moved += _move_schedule(aws, scheduler, resource, expires)
             state.record(resource)
-            moved.append(name)
-        elif resource.base_kind == GROUP:
-            arn = aws.call(scheduler.get_schedule_group, Name=resource.id)["Arn"]
-            aws.call(scheduler.tag_resource, ResourceArn=arn, Tags=[{"Key": TAG_EXPIRES, "Value": tag_time(expires)}])
-    return f"{len(moved)} schedule(s) moved" if moved else "no armed schedule to move"
+            continue
+        kind = kinds.get(resource.base_kind, (None, ""))[0]
+        if kind is None or kind.retag is None or not resource.ours:  # untagged, or another lab's
+            continue
+        try:
+            kind.retag.put(aws, resource.id, [{"Key": TAG_EXPIRES, "Value": tag_time(expires)}])
+        except ClientError as exc:
+            if error_code(exc) not in kind.not_found:
+                raise
+            continue  # gone already
+        tagged += 1
+    schedules = f"{moved} schedule(s) moved" if moved else "no armed schedule to move"
+    return f"{schedules}, {tagged} resource(s) re-tagged"
+
+
+def _move_schedule(aws, scheduler, resource, expires: float) -> int:
+    """1 if the schedule was moved, 0 if it ran already (and deleted itself)."""
+    group, name = resource.id.split("/", 1)
+    try:
+        current = aws.call(scheduler.get_schedule, Name=name, GroupName=group)
+    except scheduler.exceptions.ResourceNotFoundException:
+        return 0
+    kept = ("Name", "GroupName", "FlexibleTimeWindow", "Target", "ActionAfterCompletion", "State", "Description")
+    aws.call(
+        scheduler.update_schedule,
+        **{key: current[key] for key in kept if key in current},
+        ScheduleExpression=at_expression(expires),
+        ScheduleExpressionTimezone="UTC",
+    )
+    resource.attrs["at"] = expires
+    return 1

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..engine.playbook import Playbook, Step
-from ..permissions import ANY, Grant, glob_of, iam_arn, one_or_list, partition_of, statement
+from ..model import TAG_EXPIRES
+from ..permissions import ANY, RESOURCE_TAGGED, Grant, glob_of, iam_arn, merged, one_or_list, partition_of, statement
 from ..steps.deadman import DeadMansSwitch
 
 # what ops plan and ops doctor ask, whatever the playbook
@@ -74,7 +75,21 @@ def grants_of(playbook: Playbook, scope: Scope) -> List[Tuple[Grant, Dict[str, O
         found += [(grant, known[step.name]) for grant in step.step_type.permissions]
     if any(kind.switch for step in playbook.steps for kind in step.step_type.kinds):  # what bills is armed
         found += [(grant, scope.names(playbook.name)) for grant in DeadMansSwitch.permissions]
+    kinds = {kind.name: kind for step in playbook.steps for kind in step.step_type.kinds}
+    if any(kind.switch for kind in kinds.values()):
+        kinds.update({kind.name: kind for kind in DeadMansSwitch.kinds})
+    found += [(grant, scope.names(playbook.name)) for grant in extend_grants(kinds.values())]
     return found
+
+
+def extend_grants(kinds) -> List[Grant]:
+    """ops extend moves the ops:expires tag on what ops made, and may put no other tag."""
+    only_expiry = {"ForAllValues:StringEquals": {"aws:TagKeys": [TAG_EXPIRES]}}
+    return [
+        Grant([kind.retag.action], [kind.retag.resource], merged(RESOURCE_TAGGED, only_expiry))
+        for kind in kinds
+        if kind.retag is not None
+    ]
 
 
 def wildcard_reasons(playbook: Playbook) -> Dict[str, str]:

@@ -21,7 +21,8 @@ from typing import List, Optional, Tuple
 
 from ..authtoken import generate_auth_token, valid_auth_token
 from ..errors import BadInput, StepFailed
-from ..model import Found, ResourceKind, tag_map
+from ..model import Found, ResourceKind, Retag, tag_map
+from ..permissions import arn
 
 PARAMETER = "ssm-parameter"
 
@@ -41,6 +42,14 @@ PARAMETER_KIND = ResourceKind(
     PARAMETER,
     creation_order=30,  # before the group whose token it holds; deleted after it
     find=_find_parameters,
+    not_found=("InvalidResourceId",),
+    retag=Retag(
+        "ssm:AddTagsToResource",
+        arn("ssm", "parameter/*"),
+        lambda aws, name, tags: aws.call(
+            aws.client("ssm").add_tags_to_resource, ResourceType="Parameter", ResourceId=name, Tags=tags
+        ),
+    ),
 )
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SSM_NAME = re.compile(r"^/?[A-Za-z0-9_.\-/]{1,1011}$")

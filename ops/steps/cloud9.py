@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional
 from ..aws import error_code
 from ..errors import StepFailed
 from ..instance_types import instance_type_problem
-from ..model import Change, Found, Resource, ResourceKind, Switch, tag_map
+from ..model import Change, Found, Resource, ResourceKind, Retag, Switch, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, iam_arn, managed_policy_arn, merged, partition_of
 from ..shared_describe import SharedDescribe, not_found, shared_describe
 from ..waiting import FAILURE, RETRY, SUCCESS
@@ -61,7 +61,18 @@ ENVIRONMENT_KIND = ResourceKind(
     switch=Switch(
         "cloud9", "deleteEnvironment", lambda env_id: {"environmentId": env_id}, arn("cloud9", "environment:*")
     ),
+    retag=Retag(
+        "cloud9:TagResource",
+        arn("cloud9", "environment:*"),
+        lambda aws, env_id, tags: _tag_environment(aws, env_id, tags),
+    ),
 )
+
+
+def _tag_environment(aws, env_id: str, tags: List[Dict[str, str]]) -> None:
+    client = aws.client("cloud9")
+    [environment] = aws.call(client.describe_environments, environmentIds=[env_id])["environments"]
+    aws.call(client.tag_resource, ResourceARN=environment["arn"], Tags=tags)
 
 
 def find_environment(ctx, env_id: str) -> Optional[Dict[str, Any]]:

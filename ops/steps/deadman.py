@@ -26,7 +26,7 @@ import re
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..model import TAG_LAB, TAG_RUN, TAG_STEP, Found, Resource, ResourceKind, kinds_of, tag_map
+from ..model import TAG_LAB, TAG_RUN, TAG_STEP, Found, Resource, ResourceKind, Retag, kinds_of, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, iam_arn, partition_of, render
 from .base import REGISTRY, StepType, register
 from .iam import INLINE, INLINE_KIND, ROLE, ROLE_KIND, delete_iam, read_settled
@@ -76,6 +76,16 @@ def _schedule_state(aws, schedule_id: str) -> str:
     return aws.call(aws.client("scheduler").get_schedule, Name=name, GroupName=group)["State"]
 
 
+GROUP_ARN = arn("scheduler", "schedule-group/ops-{lab}*")
+SCHEDULE_ARN = arn("scheduler", "schedule/ops-{lab}*/*")
+ROLE_ARN = iam_arn("role/ops-switch-{lab}*")
+
+
+def _tag_group(aws, name: str, tags: List[Dict[str, str]]) -> None:
+    client = aws.client("scheduler")
+    aws.call(client.tag_resource, ResourceArn=aws.call(client.get_schedule_group, Name=name)["Arn"], Tags=tags)
+
+
 GROUP_KIND = ResourceKind(
     GROUP,
     # made before any step (with the role); so, in a made-up record (ops sweep), deleted after
@@ -85,6 +95,7 @@ GROUP_KIND = ResourceKind(
     live_state=lambda aws, name: aws.call(aws.client("scheduler").get_schedule_group, Name=name)["State"],
     not_found=("ResourceNotFoundException",),
     actions=("scheduler:GetScheduleGroup",),
+    retag=Retag("scheduler:TagResource", GROUP_ARN, lambda aws, name, tags: _tag_group(aws, name, tags)),
 )
 # not tagged (Scheduler tags groups only): a schedule goes with its group
 SCHEDULE_KIND = ResourceKind(
@@ -95,10 +106,6 @@ SCHEDULE_KIND = ResourceKind(
     actions=("scheduler:GetSchedule",),
 )
 SWITCH_KINDS = (ROLE_KIND, INLINE_KIND, GROUP_KIND, SCHEDULE_KIND)
-
-GROUP_ARN = arn("scheduler", "schedule-group/ops-{lab}*")
-SCHEDULE_ARN = arn("scheduler", "schedule/ops-{lab}*/*")
-ROLE_ARN = iam_arn("role/ops-switch-{lab}*")
 
 
 @register

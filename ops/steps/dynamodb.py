@@ -2,7 +2,7 @@
 
 from typing import Any, Dict, List, Optional
 
-from ..model import Change, Found, Resource, ResourceKind, Switch, tag_map
+from ..model import Change, Found, Resource, ResourceKind, Retag, Switch, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn
 from ..waiting import waiter_check
 from .base import Output, Param, StepType, register
@@ -30,7 +30,16 @@ TABLE_KIND = ResourceKind(
     not_found=("ResourceNotFoundException",),
     actions=("dynamodb:DescribeTable",),
     switch=Switch("dynamodb", "deleteTable", lambda name: {"TableName": name}, arn("dynamodb", "table/*")),
+    retag=Retag(
+        "dynamodb:TagResource", arn("dynamodb", "table/*"), lambda aws, name, tags: _tag_table(aws, name, tags)
+    ),
 )
+
+
+def _tag_table(aws, name: str, tags: List[Dict[str, str]]) -> None:
+    client = aws.client("dynamodb")
+    table_arn = aws.call(client.describe_table, TableName=name)["Table"]["TableArn"]
+    aws.call(client.tag_resource, ResourceArn=table_arn, Tags=tags)
 
 
 def describe_table(ctx, name: str) -> Optional[Dict[str, Any]]:

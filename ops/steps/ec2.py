@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional
 
 from ..aws import error_code
 from ..errors import StepFailed
-from ..model import Change, Found, Resource, ResourceKind, tag_map
+from ..model import Change, Found, Resource, ResourceKind, ec2_retag, tag_map
 from ..permissions import REQUEST_TAGGED, Grant, arn, merged
 from .base import Output, Param, StepType, register
 
@@ -31,7 +31,14 @@ def _find_rules(aws) -> List[Found]:
     ]
 
 
-RULE_KIND = ResourceKind(RULE, creation_order=50, find=_find_rules, several_per_step=True)
+RULE_KIND = ResourceKind(
+    RULE,
+    creation_order=50,
+    find=_find_rules,
+    not_found=("InvalidSecurityGroupRuleId.NotFound",),
+    several_per_step=True,
+    retag=ec2_retag(arn("ec2", "security-group-rule/*")),
+)
 
 
 def default_vpc(ctx, instead: str = "give the step a subnet_id") -> str:

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional
 from ..aws import error_code, error_message, is_transient
 from ..errors import BadInput, StepFailed
 from ..instance_types import instance_type_problem
-from ..model import Change, Found, Resource, ResourceKind, Switch, tag_map
+from ..model import Change, Found, Resource, ResourceKind, Switch, ec2_retag, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
 from ..shared_describe import SharedDescribe, not_found, shared_describe
 from ..waiting import RETRY, SUCCESS
@@ -83,7 +83,13 @@ def _instance_state(aws, instance_id: str) -> str:
     return "gone" if state == "terminated" else state
 
 
-GROUP_KIND = ResourceKind(GROUP, creation_order=20, find=_find_groups)
+GROUP_KIND = ResourceKind(
+    GROUP,
+    creation_order=20,
+    find=_find_groups,
+    not_found=("InvalidGroup.NotFound",),
+    retag=ec2_retag(arn("ec2", "security-group/*")),
+)
 INSTANCE_KIND = ResourceKind(
     INSTANCE,
     creation_order=21,
@@ -95,6 +101,7 @@ INSTANCE_KIND = ResourceKind(
     switch=Switch(
         "ec2", "terminateInstances", lambda instance_id: {"InstanceIds": [instance_id]}, arn("ec2", "instance/*")
     ),
+    retag=ec2_retag(arn("ec2", "instance/*")),
 )
 
 

@@ -6,7 +6,7 @@ from typing import Any, Callable, Dict, List, Optional, Type
 from ..aws import error_code, is_transient
 from ..errors import StepFailed
 from ..instance_types import node_type_problem
-from ..model import Change, Found, Resource, ResourceKind, Switch, tag_map
+from ..model import Change, Found, Resource, ResourceKind, Retag, Switch, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
 from ..shared_describe import SharedDescribe, not_found, shared_describe
 from .base import Output, Param, StepType, register
@@ -184,7 +184,22 @@ CLUSTER_KIND = ResourceKind(
         lambda cluster_id: {"CacheClusterId": cluster_id},
         arn("elasticache", "cluster:*"),
     ),
+    retag=Retag(
+        "elasticache:AddTagsToResource",
+        arn("elasticache", "cluster:*"),
+        lambda aws, cluster_id, tags: tag_cache(
+            aws,
+            aws.call(aws.client("elasticache").describe_cache_clusters, CacheClusterId=cluster_id)["CacheClusters"][0],
+            tags,
+        ),
+    ),
 )
+
+
+def tag_cache(aws, described: Dict[str, Any], tags: List[Dict[str, str]]) -> None:
+    """Tag a cluster or replication group as described (its ARN is in the answer)."""
+    aws.call(aws.client("elasticache").add_tags_to_resource, ResourceName=described["ARN"], Tags=tags)
+
 
 # what to do when ElastiCache refuses a cluster or group (shared with replication_group.py)
 CACHE_HINTS = {

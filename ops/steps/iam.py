@@ -10,7 +10,7 @@ import json
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import StepFailed
-from ..model import Change, Found, Resource, ResourceKind, tag_map
+from ..model import Change, Found, Resource, ResourceKind, Retag, tag_map
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, iam_arn, managed_policy_arn, partition_of
 from ..waiting import FAILURE, RETRY, SUCCESS, WaitFailed
 
@@ -52,6 +52,11 @@ ROLE_KIND = ResourceKind(
     not_found=("NoSuchEntity",),
     account_wide=True,
     actions=("iam:GetRole",),
+    retag=Retag(
+        "iam:TagRole",
+        iam_arn("role/*"),
+        lambda aws, name, tags: aws.call(aws.client("iam").tag_role, RoleName=name, Tags=tags),
+    ),
 )
 PROFILE_KIND = ResourceKind(
     PROFILE,
@@ -63,6 +68,11 @@ PROFILE_KIND = ResourceKind(
     not_found=("NoSuchEntity",),
     account_wide=True,
     actions=("iam:GetInstanceProfile",),
+    retag=Retag(
+        "iam:TagInstanceProfile",
+        iam_arn("instance-profile/*"),
+        lambda aws, name, tags: aws.call(aws.client("iam").tag_instance_profile, InstanceProfileName=name, Tags=tags),
+    ),
 )
 # a managed policy attached to a role ("role-policy:NAME"), and a role's inline policy: not
 # tagged, they go with their role
