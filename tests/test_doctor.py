@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from boto3.session import Session
+from botocore.exceptions import EndpointConnectionError
 from click.testing import CliRunner
 from harness import error_response, ok_response
 
@@ -82,6 +84,22 @@ def test_a_node_type_not_offered_in_the_region(world):
     )
     findings, _ = doctor(world, none, overrides={"node_type": "cache.r7g.large"})
     assert any(f.level == "warning" and "cache.r7g.large shows no offerings" in f.text for f in findings)
+
+
+def test_the_dead_mans_switch_needs_eventbridge_scheduler_in_the_region(world, monkeypatch):
+    findings, _ = doctor(world)
+    assert any(f.level == "ok" and "EventBridge Scheduler answers in" in f.text for f in findings)
+
+    def unreachable(**_):
+        raise EndpointConnectionError(endpoint_url="https://scheduler.us-east-1.amazonaws.com/")
+
+    findings, last = doctor(world, ("before-send.scheduler.ListScheduleGroups", unreachable))
+    [problem] = [p for p in problems(findings) if "EventBridge Scheduler" in p]
+    assert "did not answer" in problem and "--ttl none" in problem and last.startswith("Not ready")
+
+    monkeypatch.setattr(Session, "get_available_regions", lambda self, service, partition_name="aws": [])
+    findings, _ = doctor(world)
+    assert any("botocore lists no endpoint there" in p for p in problems(findings))
 
 
 def test_a_previous_generation_node_type_is_flagged(world):

@@ -36,6 +36,8 @@ def diagnose(aws, playbook: Optional[Playbook], location=None) -> List[Finding]:
         findings.append(_records(aws, location))
     if playbook:
         findings.extend(_node_types(aws, playbook))
+        if any(kind.switch for step in playbook.steps for kind in step.step_type.kinds):
+            findings.append(_guarded("EventBridge Scheduler", lambda: _scheduler(aws)))
         findings.append(_permissions(aws, caller, account, playbook, location))
         findings.append(_guarded("service quotas", lambda: _node_quota(aws, playbook)))
     return findings
@@ -108,6 +110,35 @@ def _default_subnets(aws) -> Finding:
             "('aws ec2 create-default-vpc') or pass subnet ids to the steps.",
         )
     return Finding("ok", f"{len(subnets)} default subnet(s) in {aws.region}.")
+
+
+def _scheduler(aws) -> Finding:
+    """Can the account arm the dead man's switch here: is EventBridge Scheduler in this region,
+    and does it answer?"""
+    from botocore.exceptions import BotoCoreError
+
+    from ..permissions import partition_of
+
+    partition = partition_of(aws.region)
+    if aws.region not in aws.session.get_available_regions("scheduler", partition_name=partition):
+        return Finding("problem", SCHEDULER_MISSING.format(region=aws.region, why="botocore lists no endpoint there"))
+    try:
+        aws.call(aws.client("scheduler").list_schedule_groups, MaxResults=1)
+    except BotoCoreError as exc:  # no endpoint answers (a client error is answered, and _guarded's)
+        return Finding(
+            "problem", SCHEDULER_MISSING.format(region=aws.region, why=f"its endpoint did not answer: {exc}")
+        )
+    return Finding(
+        "ok",
+        f"EventBridge Scheduler answers in {aws.region}: each billable resource gets a schedule deleting it at the lab's expiry.",
+    )
+
+
+SCHEDULER_MISSING = (
+    "EventBridge Scheduler is not available in {region} ({why}), so the dead man's switch cannot be "
+    "armed: run the lab in a region that has it (see 'AWS Regional Services'), or run with --ttl none "
+    "and tear it down yourself."
+)
 
 
 def _node_types(aws, playbook: Playbook) -> List[Finding]:
