@@ -198,7 +198,7 @@ class SSMBackend(Backend):
             self._host_cli.close()
             self._host_cli = None
 
-    def _command_env(self, cwd: str) -> dict:
+    def command_env(self, cwd: str) -> dict:
         """A clean environment: system PATH behind the instance's own `aws`, and the account's CA."""
         from .hostcli import HostCli
 
@@ -279,7 +279,7 @@ class SSMBackend(Backend):
                 "outcome": None,
                 "runner": os.getpid(),
             }
-            cwd = self._instance_dir(iid)
+            cwd = self.instance_home(iid)
             workdir = (parameters.get("workingDirectory") or [""])[0]
             if workdir and not os.path.isdir(workdir):
                 script_here = (
@@ -290,7 +290,7 @@ class SSMBackend(Backend):
                 workdir = ""  # run that from the instance's folder: Popen cannot start in a missing one
             else:
                 script_here = script
-            env = self._command_env(cwd)
+            env = self.command_env(cwd)
             self.runs[key] = _Run(
                 script_here, workdir or cwd, env, min(timeout, MAX_REAL_SECONDS), iid, self.world.attribution
             )
@@ -414,7 +414,8 @@ class SSMBackend(Backend):
         roles = self.world.client("iam").get_instance_profile(InstanceProfileName=profile)["InstanceProfile"]["Roles"]
         return roles[0]["RoleName"] if roles else ""
 
-    def _instance_dir(self, instance_id: str) -> str:
+    def instance_home(self, instance_id: str) -> str:
+        """The simulated instance's home: its commands run there, and what one leaves the next finds."""
         path = os.path.join(self.world.workdir, "instances", instance_id)
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         os.makedirs(path, mode=0o700, exist_ok=True)
