@@ -84,6 +84,20 @@ def delete(found: List[Found], aws, reporter, settings: Dict[str, Any]) -> Dict[
         return teardown_all(runs, aws, settings, check_account=False)
 
 
+def delete_and_report(can: List[Found], cannot: List[Found], aws, reporter, settings: Dict[str, Any]) -> int:
+    """Delete what can be deleted, then say what is left (with what cannot): the exit code."""
+    reporter.set_clock(aws.clock)
+    left = delete(can, aws, reporter, settings)
+    remaining = [item for items in left.values() for item in items] + [f.line() for f in cannot]
+    reporter.event(
+        "run_finished",
+        result="sweep complete" if not remaining else "sweep incomplete",
+        elapsed=reporter.elapsed(),
+        left=remaining,
+    )
+    return 1 if remaining else 0
+
+
 def sweep_account(
     target: RunTarget,
     *,
@@ -114,16 +128,7 @@ def sweep_account(
         if not confirm(len(can)):
             reporter.event("note", text=f"ops: preview only; add --yes to delete these {len(can)} resource(s).")
             return 0
-        reporter.set_clock(aws.clock)
-        left = delete(can, aws, reporter, settings)
-        remaining = [item for items in left.values() for item in items] + [f.line() for f in cannot]
-        reporter.event(
-            "run_finished",
-            result="sweep complete" if not remaining else "sweep incomplete",
-            elapsed=reporter.elapsed(),
-            left=remaining,
-        )
-        return 1 if remaining else 0
+        return delete_and_report(can, cannot, aws, reporter, settings)
 
 
 def sweep_expired(target: RunTarget, *, reporter, settings: Dict[str, Any], confirmed: bool) -> int:
@@ -165,16 +170,7 @@ def sweep_expired(target: RunTarget, *, reporter, settings: Dict[str, Any], conf
         can, cannot = deletable(found)
         with target.open() as aws:
             if can:
-                reporter.set_clock(aws.clock)
-                left = delete(can, aws, reporter, settings)
-                remaining = [item for items in left.values() for item in items] + [f.line() for f in cannot]
-                reporter.event(
-                    "run_finished",
-                    result="sweep complete" if not remaining else "sweep incomplete",
-                    elapsed=reporter.elapsed(),
-                    left=remaining,
-                )
-                code = max(code, 1 if remaining else 0)
+                code = max(code, delete_and_report(can, cannot, aws, reporter, settings))
     return code
 
 
