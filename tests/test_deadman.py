@@ -122,3 +122,18 @@ def test_ttl_none_arms_nothing_and_the_plan_warns(tmp_path, monkeypatch):
     events = [json.loads(line) for line in done.output.splitlines()]
     assert not [e for e in events if e["event"] == "step_created" and e["kind"] != "dynamodb-table"]
     assert invoke("run", "lab.yaml", "--dry-run", "--ttl", "soon").exit_code == 2
+
+
+def test_schedule_names_fit_schedulers_rules_and_stay_distinct():
+    import re
+
+    from ops.model import Resource
+    from ops.steps.deadman import schedule_name
+
+    def named(resource_id):
+        return schedule_name(Resource("s", "t", "cache-cluster", resource_id, "us-east-1", True, "created", {}))
+
+    short, long_a, long_b = named("ops-lab-r1"), named("x" * 80 + "a"), named("x" * 80 + "b")
+    assert short == "cache-cluster-ops-lab-r1"
+    assert all(re.fullmatch(r"[0-9A-Za-z_.-]{1,64}", name) for name in (short, long_a, long_b))
+    assert long_a != long_b  # a digest of the whole tells them apart

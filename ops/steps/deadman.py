@@ -20,7 +20,6 @@ are groups and roles: what they do not delete (ingress rules, IAM pieces, SSM pa
 carries the ops:expires tag for `ops sweep --expired`.
 """
 
-import hashlib
 import json
 import re
 import time
@@ -54,6 +53,8 @@ def schedule_name(resource: Resource) -> str:
     name = NAME_CHARS.sub("-", f"{resource.base_kind}-{resource.id}")
     if len(name) <= 64:
         return name
+    import hashlib  # here: every command imports this module, few need a digest (start-up time)
+
     return f"{name[:55]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 

@@ -18,7 +18,6 @@ reads it from the simulated SSM itself and hands it to redis-py.
 import base64
 import io
 import re
-import tarfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -44,6 +43,8 @@ TABLE_ACTIONS = [
 
 def demo_bundle() -> str:
     """The ops.demo package as base64 tar.gz, importable as `ops.demo` once unpacked."""
+    import tarfile  # here: every command imports this module, only a run ships the bundle (start-up time)
+
     package = Path(__file__).resolve().parent.parent / "demo"
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
