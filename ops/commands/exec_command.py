@@ -1,6 +1,6 @@
 """`ops exec LAB -- COMMAND...`: one command on a kept lab's client host, through SSM Run
-Command, in the lesson's workspace (~/lesson, with ~/.ops-lesson.sh sourced by a login
-shell), as the host's login user; its output printed and its exit code returned.
+Command, in the lesson's workspace (~/lesson, with ~/.ops-lesson.sh sourced: not a login
+shell, whose /etc/profile may reset PATH), as the host's login user; its output printed and its exit code returned.
 
 The words of COMMAND are joined with shlex.join and reach the host in OPS_COMMAND, never in
 the script's text. SSM keeps only the first 24,000 characters of a command's output (8,000
@@ -33,11 +33,11 @@ EXECUTION_TIMEOUT = 3600
 _RUN = Template(
     'dir="${HOME:-/root}/.ops-exec/$OPS_EXEC_ID"\n'
     'mkdir -p "$dir"\n'
-    "inner='cd ~/lesson 2>/dev/null || cd; eval \"$OPS_COMMAND\"'\n"
+    "inner='cd ~/lesson 2>/dev/null || cd; [ -f ~/.ops-lesson.sh ] && . ~/.ops-lesson.sh; eval \"$OPS_COMMAND\"'\n"
     'if [ -n "$OPS_USER" ] && [ "$(id -u)" = 0 ] && id -u "$OPS_USER" >/dev/null 2>&1; then\n'
-    '  runuser -u "$OPS_USER" -- env OPS_COMMAND="$OPS_COMMAND" bash -l -c "$inner" </dev/null >"$dir/out" 2>"$dir/err"\n'
+    '  runuser -u "$OPS_USER" -- env OPS_COMMAND="$OPS_COMMAND" bash -c "$inner" </dev/null >"$dir/out" 2>"$dir/err"\n'
     "else\n"
-    '  bash -l -c "$inner" </dev/null >"$dir/out" 2>"$dir/err"\n'
+    '  bash -c "$inner" </dev/null >"$dir/out" 2>"$dir/err"\n'
     "fi\n"
     "code=$?\n"
     'out=$(stat -c %s "$dir/out"); err=$(stat -c %s "$dir/err")\n'
