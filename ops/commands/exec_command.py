@@ -21,13 +21,13 @@ from ..errors import BadInput, OpsError
 from ..hostscript import HostScript, Template, Value
 from ..steps.cloud9 import ENVIRONMENT
 from ..steps.ec2_host import INSTANCE
+from ..steps.ssm_command import run_script
 from .lab import lab_states
 
 LOGIN_USER = "ec2-user"
 STDOUT_CAP, STDERR_CAP = 24000, 8000
 CHUNK_BYTES = 15000  # 20,000 characters of base64: under SSM's cap
 HEADER = "ops-exec"
-POLL_SECONDS = 1.0
 EXECUTION_TIMEOUT = 3600
 
 _RUN = Template(
@@ -143,32 +143,15 @@ class _Runner:
         self.ssm = aws.client("ssm")
 
     def run(self, script: HostScript) -> Dict[str, Any]:
-        aws, ssm = self.aws, self.ssm
         try:
-            answer = aws.call(
-                ssm.send_command,
-                InstanceIds=[self.instance_id],
-                DocumentName="AWS-RunShellScript",
-                Comment=f"ops exec {self.lab}"[:100],
-                Parameters={"commands": [script.bash_command()], "executionTimeout": [str(EXECUTION_TIMEOUT)]},
-                TimeoutSeconds=60,
-            )
-        except ssm.exceptions.InvalidInstanceId:
+            return run_script(self.aws, self.instance_id, script, f"ops exec {self.lab}", EXECUTION_TIMEOUT)
+        except self.ssm.exceptions.InvalidInstanceId:
             raise BadInput(
                 f"the host {self.instance_id} of lab {self.lab} is not online in SSM (stopped, or its agent is not "
                 "connected).",
                 "A Cloud9 host stops after its idle minutes: open the environment (or start the instance), wait a "
                 "minute, and try again.",
             ) from None
-        command_id = answer["Command"]["CommandId"]
-        while True:
-            try:
-                invocation = aws.call(ssm.get_command_invocation, CommandId=command_id, InstanceId=self.instance_id)
-            except ssm.exceptions.InvocationDoesNotExist:  # not visible yet, right after sending
-                invocation = {"Status": "Pending"}
-            if invocation["Status"] in ("Success", "Failed", "TimedOut", "Cancelled"):
-                return invocation
-            aws.clock.sleep(POLL_SECONDS)
 
     def fetch(self, exec_id: str, stream: str, size: int) -> str:
         """A file the command left on the host, in chunks each within SSM's cap."""
