@@ -59,6 +59,8 @@ SESSIONS: Dict[str, List[Tuple[str, List[str]]]] = {
     "kept-lab": [
         ("plan", ["plan", "playbooks/lab.yaml", "--dry-run"]),
         ("keep", ["run", "playbooks/lab.yaml", "--dry-run", "--keep", "--ttl", "2h"]),
+        ("exec-connect", ["exec", "elasticache-lab", "--dry-run", "--", "python3", "test_connection.py"]),
+        ("exec-fetch", ["exec", "elasticache-lab", "--dry-run", "--", "python3", "fetch_restaurant_summary.py"]),
         ("status", ["status", "--dry-run"]),
         ("push", ["state", "push", "elasticache-lab", "--dry-run", "--state", S3_STATE]),
         ("status-s3", ["status", "--dry-run", "--state", S3_STATE]),
@@ -216,6 +218,8 @@ SAMPLES: Dict[str, Sample] = {
     "waits": Sample("waits", loose=False),
     "plan": Sample("plan", loose=False),
     "keep": Sample("keep", keep=r"^\$ |^ops: |^  - |\] \S+ +done "),
+    "exec-connect": Sample("exec-connect", loose=False),
+    "exec-fetch": Sample("exec-fetch", loose=False),
     "status": Sample("status", ages=True),
     "push": Sample("push", loose=False),
     "status-s3": Sample("status-s3", ages=True),

@@ -514,6 +514,45 @@ def extend(lab, by, until, dry_run, state_flag, lock_timeout, region, profile, v
         sys.exit(code)
 
 
+@cli.command("exec")
+@click.argument("lab")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.option("--dry-run", is_flag=True, help="A lab of a dry run (its simulated host).")
+@state_option
+@common_options
+def exec_(lab, command, dry_run, state_flag, region, profile, var_flags, config_files):
+    """Run one command on a kept lab's host (SSM Run Command), in ~/lesson, and exit with its code.
+
+    \b
+      ops exec LAB -- python3 test_connection.py
+      ops exec LAB -- python3 fetch_restaurant_summary.py "The Vineyard"
+    """
+    import json
+
+    from .commands.config import load_settings
+    from .commands.exec_command import exec_on_lab
+    from .names import check_lab
+
+    check_lab(lab)
+    settings, _, _ = load_settings(config_files)
+    target = _target(settings, dry_run, region, profile, state_flag)
+    as_json = chosen_output() == "json"
+
+    def write(text: str, is_error: bool) -> None:
+        if text and not as_json:
+            click.echo(text, nl=False, err=is_error)
+
+    with _ending_idle_simulation(target):
+        result = exec_on_lab(lab, list(command), target, write)
+    if as_json:
+        click.echo(json.dumps({"event": "exec", **result}))
+    code = result["exit_code"]
+    if not 0 <= code <= 255:  # SSM's -1: the command could not run, or timed out
+        click.echo(f"ops: the command ended without an exit code ({code}) on {result['instance_id']}.", err=True)
+        code = 1
+    sys.exit(code)
+
+
 def _by(value) -> Optional[float]:
     if value is None:
         return None

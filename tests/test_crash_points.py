@@ -39,18 +39,21 @@ KILL_POINTS = [
     "step_create_finished:ping",
     "step_create_finished:redis",
     "step_create_finished:table",
+    "step_create_finished:workspace",
     "step_finished:cloud9",
     "step_finished:demo",
     "step_finished:ingress",
     "step_finished:ping",
     "step_finished:redis",
     "step_finished:table",
+    "step_finished:workspace",
     "step_started:cloud9",
     "step_started:demo",
     "step_started:ingress",
     "step_started:ping",
     "step_started:redis",
     "step_started:table",
+    "step_started:workspace",
     "step_waiting:cloud9:19",
     "step_waiting:cloud9:2",
     "step_waiting:cloud9:37",
@@ -65,6 +68,8 @@ KILL_POINTS = [
     "step_waiting:redis:51",
     "step_waiting:table:2",
     "step_waiting:table:5",
+    "step_waiting:workspace:1",
+    "step_waiting:workspace:3",
 ]
 
 
@@ -109,11 +114,14 @@ def test_the_kill_points_are_those_of_a_reference_run(tmp_path):
 
 
 def test_there_are_kill_points_for_every_step_and_wait():
-    steps = {"cloud9", "redis", "ingress", "ping", "table", "demo"}
+    steps = {"cloud9", "redis", "ingress", "ping", "table", "demo", "workspace"}
     for event in ("step_started", "step_create_finished", "step_finished"):
         assert {p.split(":")[1] for p in KILL_POINTS if p.startswith(event + ":")} == steps
     assert sum(p.startswith("step_waiting") for p in KILL_POINTS) >= 6  # creations, SSM, deletions
-    assert {p.split(":")[1] for p in KILL_POINTS if p.startswith("resource_deleting")} == steps - {"ping"}
+    assert {p.split(":")[1] for p in KILL_POINTS if p.startswith("resource_deleting")} == steps - {
+        "ping",
+        "workspace",
+    }  # they make nothing
 
 
 @pytest.mark.parametrize("point", KILL_POINTS)

@@ -54,6 +54,7 @@ def test_the_lab_rehearses_end_to_end_and_leaves_nothing(workdir):
         "ping",
         "table",
         "demo",
+        "workspace",
     }
     assert events[-1]["event"] == "run_finished"
 
@@ -63,7 +64,7 @@ def test_json_events_cover_every_step_and_every_delete(workdir):
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in result.stdout.splitlines()]
     finished = [e["step"] for e in events if e["event"] == "step_finished"]
-    assert sorted(finished) == ["cloud9", "demo", "ingress", "ping", "redis", "table"]
+    assert sorted(finished) == ["cloud9", "demo", "ingress", "ping", "redis", "table", "workspace"]
     created = {e["id"] for e in events if e["event"] == "step_created"}
     deleted = {e["id"] for e in events if e["event"] == "resource_deleted"}
     assert created == deleted
@@ -78,6 +79,7 @@ def test_ingress_goes_in_before_the_cluster_is_available(workdir):
     done = {e["step"]: e["t"] for e in events if e["event"] == "step_finished"}
     assert done["ingress"] < done["redis"]  # needs only the groups, not an available cluster
     assert done["ping"] >= done["redis"] and done["demo"] >= done["ping"]
+    assert done["workspace"] >= done["demo"]  # the host role reads the table with the demo's policy
 
 
 def test_keep_stops_before_the_delete_phase(workdir):

@@ -34,6 +34,11 @@ What it reproduces, and where the behaviour comes from:
   ssm:GetParameter it (hostcli.py); that shim comes first on the command's PATH, so the
   user's own `aws` is never run. SSL_CERT_FILE names the account's CA (tls.py) once it
   has one, as the system's CAs on an instance trust ElastiCache's certificates.
+- A persistent account's commands get SDK credentials, as an instance gets its role's: the
+  account's keys and AWS_ENDPOINT_URL_DYNAMODB, the account's server on loopback, so a
+  Python script on the host (the lesson's, ops/steps/workspace.py) reads the simulated
+  table with boto3. They are the account's keys, not the role's: its policies are not
+  checked there (they are for `aws ssm get-parameter`, above).
 - Not simulated: other documents, S3/CloudWatch output, rate controls, cancellation, and
   commands seeing the instance's filesystem (paths such as /home/ec2-user do not exist).
 """
@@ -49,6 +54,7 @@ from typing import Any, Dict, Optional
 
 from .base import ACCOUNT_ID, Backend, SimError
 from .ec2 import reaches_ssm
+from .local_redis import LOOPBACK
 from .processes import alive
 from .tls import CA_FILE
 
@@ -208,6 +214,14 @@ class SSMBackend(Backend):
         ca = os.path.join(self.world.workdir, "tls", CA_FILE)
         if os.path.exists(ca):
             env["SSL_CERT_FILE"] = ca
+        server = self.world.server
+        if server is not None and server.keys is not None:  # the SDK's credentials on an instance
+            env.update(
+                AWS_ACCESS_KEY_ID=server.keys.access_key_id,
+                AWS_SECRET_ACCESS_KEY=server.keys.secret_access_key,
+                AWS_ENDPOINT_URL_DYNAMODB=f"http://{LOOPBACK}:{server.port}",
+                AWS_EC2_METADATA_DISABLED="true",
+            )
         return env
 
     # managed nodes

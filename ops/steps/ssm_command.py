@@ -11,13 +11,14 @@ it sends again.
 """
 
 import uuid
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from ..errors import StepFailed
 from ..hostscript import HostScript
 from ..waiting import FAILURE, RETRY, SUCCESS
 
 TERMINAL_FAILURES = ("Failed", "Cancelled", "TimedOut", "Cancelling")
+POLL_SECONDS = 1.0  # run_script's polls of a command's end
 LISTED_WITHIN = 15.0  # seconds a command whose answer was lost is looked for before it is sent again
 
 
@@ -101,3 +102,29 @@ def run_shell(
         "stdout": invocation.get("StandardOutputContent", ""),
         "stderr": invocation.get("StandardErrorContent", ""),
     }
+
+
+def run_script(aws, instance_id: str, script: HostScript, comment: str, timeout_seconds: int) -> Dict[str, Any]:
+    """A command's way (`ops exec`), not a step's: send the script once, poll until it ends,
+    return the invocation. The caller handles ssm's InvalidInstanceId (not online); a lost
+    answer is an error the person re-runs, not a send retried here."""
+    if not isinstance(script, HostScript):
+        raise TypeError("run_script sends a HostScript, built from constant templates")
+    ssm = aws.client("ssm")
+    answer = aws.call(
+        ssm.send_command,
+        InstanceIds=[instance_id],
+        DocumentName="AWS-RunShellScript",
+        Comment=comment[:100],
+        Parameters={"commands": [script.bash_command()], "executionTimeout": [str(timeout_seconds)]},
+        TimeoutSeconds=60,
+    )
+    command_id = answer["Command"]["CommandId"]
+    while True:
+        try:
+            invocation = aws.call(ssm.get_command_invocation, CommandId=command_id, InstanceId=instance_id)
+        except ssm.exceptions.InvocationDoesNotExist:  # not visible yet, right after sending
+            invocation = {"Status": "Pending"}
+        if invocation["Status"] in ("Success", "Failed", *TERMINAL_FAILURES):
+            return invocation
+        aws.clock.sleep(POLL_SECONDS)
