@@ -514,6 +514,105 @@ def extend(lab, by, until, dry_run, state_flag, lock_timeout, region, profile, v
         sys.exit(code)
 
 
+@cli.command()
+@click.argument("lab")
+@click.option("--dry-run", is_flag=True, help="A lab of a dry run: a local shell standing in for its simulated host.")
+@state_option
+@common_options
+def shell(lab, dry_run, state_flag, region, profile, var_flags, config_files):
+    """A shell on a kept lab's client host, in its lesson folder (a copy: LAB-alice).
+
+    Real labs: through Session Manager (`aws ssm start-session`; needs the AWS CLI and the
+    Session Manager plugin, see `ops doctor`). Dry runs: bash in the simulated host's folder,
+    with REDIS_HOSTNAME naming the cache and the host's `aws` on PATH.
+    """
+    from .commands.config import load_settings
+    from .commands.lab_host import lab_hosts
+    from .names import check_lab
+
+    check_lab(lab)
+    if not dry_run:
+        from .commands.session_tools import require_session_tools
+
+        require_session_tools()
+    settings, _, _ = load_settings(config_files)
+    target = _target(settings, dry_run, region, profile, state_flag)
+    if dry_run:
+        from .commands.shell import simulated_shell
+
+        with _ending_idle_simulation(target), lab_hosts(target, lab, "shell") as (aws, hosts):
+            code = simulated_shell(aws, hosts[0])
+        sys.exit(code)
+    from .commands.shell import exec_session, session_argv
+
+    with lab_hosts(target, lab, "shell") as (_, hosts):
+        session_argv(hosts[0], profile)  # refuses a host without an instance before ops is replaced
+    exec_session(hosts[0], profile)
+
+
+@cli.command("open")
+@click.argument("lab")
+@click.option("--no-browser", is_flag=True, help="Print the URL only.")
+@click.option("--dry-run", is_flag=True, help="A lab of a dry run (its URLs name simulated resources).")
+@state_option
+@common_options
+def open_command(lab, no_browser, dry_run, state_flag, region, profile, var_flags, config_files):
+    """Where to step into a kept lab: the Cloud9 IDE, or Session Manager's page and the 'ops shell' line.
+
+    For a lab with copies (--count/--names), a table of every copy: lab, URL and time left.
+    """
+    import json
+
+    from .clock import wall_time
+    from .commands.config import load_settings
+    from .commands.lab_host import lab_hosts
+    from .commands.open_lab import host_url, rows, shell_line, table_lines
+    from .names import check_lab
+
+    check_lab(lab)
+    settings, _, _ = load_settings(config_files)
+    target = _target(settings, dry_run, region, profile, state_flag)
+    with _ending_idle_simulation(target), lab_hosts(target, lab, "open", every=True) as (aws, hosts):
+        now = aws.clock.wall() if dry_run else wall_time()
+    exact = [h for h in hosts if h.lab == lab]
+    if len(hosts) > 1 or not exact:
+        table = rows(sorted(hosts, key=lambda h: h.lab), now)
+        if chosen_output() == "json":
+            click.echo(
+                json.dumps({"labs": [{"lab": r.host.lab, "url": r.url, "time_left": r.time_left} for r in table]})
+            )
+        else:
+            click.echo("\n".join(table_lines(table)))
+        return
+    host = exact[0]
+    url = host_url(host)
+    if chosen_output() == "json":
+        click.echo(json.dumps({"lab": host.lab, "url": url, "shell": shell_line(host, dry_run)}))
+        return
+    click.echo(url)
+    if host.kind != "cloud9":
+        click.echo(f"or, in a terminal: {shell_line(host, dry_run)}")
+    if not no_browser and not dry_run and _browser_available():
+        import webbrowser
+
+        webbrowser.open(url)
+
+
+def _browser_available() -> bool:
+    """A person at a terminal with a graphical session (a display, or macOS / Windows) and a browser."""
+    import webbrowser
+
+    if not interactive():
+        return False
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    try:
+        webbrowser.get()
+    except webbrowser.Error:
+        return False
+    return True
+
+
 @cli.command("exec")
 @click.argument("lab")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)

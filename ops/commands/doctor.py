@@ -13,6 +13,7 @@ from ..engine.target import RunTarget
 from ..refs import REF
 from .iam_policy import Scope, policy_for
 from .plan import PREVIOUS_GENERATION, Finding, _checks
+from .session_tools import session_tool_findings
 
 UNANSWERED = "could not check"
 
@@ -259,5 +260,6 @@ class Diagnosis:
 
 def doctor(target: RunTarget, playbook: Optional[Playbook]) -> Diagnosis:
     """`ops doctor`: this account and region, checked for what would stop a lab."""
+    tools = [] if target.dry_run else session_tool_findings()  # what 'ops shell' needs on this machine
     with target.open() as aws:
-        return Diagnosis(diagnose(aws, playbook, target.location))
+        return Diagnosis(diagnose(aws, playbook, target.location) + tools)

@@ -19,10 +19,8 @@ from typing import Any, Callable, Dict, List
 from ..engine.target import RunTarget
 from ..errors import BadInput, OpsError
 from ..hostscript import HostScript, Template, Value
-from ..steps.cloud9 import ENVIRONMENT
-from ..steps.ec2_host import INSTANCE
 from ..steps.ssm_command import run_script
-from .lab import lab_states
+from .lab_host import lab_hosts
 
 LOGIN_USER = "ec2-user"
 STDOUT_CAP, STDERR_CAP = 24000, 8000
@@ -58,9 +56,13 @@ def exec_on_lab(lab: str, words: List[str], target: RunTarget, write: Callable[[
     instance, the exit code, and the output."""
     if not words:
         raise BadInput("ops exec needs a command after '--'.", f"E.g. ops exec {lab} -- python3 test_connection.py.")
-    with target.open(patient=True) as aws:
-        state = _the_lab(target.records(aws), lab)
-        instance_id = _host(aws, state)
+    with lab_hosts(target, lab, "exec") as (aws, [host]):
+        if host.instance_id is None:
+            raise BadInput(
+                f"the Cloud9 environment {host.environment_id} of lab {host.lab} has no instance.",
+                "Open the environment in the Cloud9 console once, or run the lab again.",
+            )
+        instance_id = host.instance_id
         runner = _Runner(aws, instance_id, lab)
         exec_id = uuid.uuid4().hex
         values: Dict[str, Value] = {
@@ -91,48 +93,6 @@ def exec_on_lab(lab: str, words: List[str], target: RunTarget, write: Callable[[
         write(stderr, True)
         code = int(invocation.get("ResponseCode", 1))
         return {"instance_id": instance_id, "exit_code": code, "stdout": inline_out, "stderr": stderr}
-
-
-def _the_lab(store, lab: str):
-    states = [s for s in lab_states(store, lab) if s.live()]
-    exact = [s for s in states if s.data.get("lab") == lab]
-    if exact:
-        return exact[0]
-    if not states:
-        raise BadInput(
-            f"no live lab '{lab}' is recorded in {store.where()}.",
-            "See 'ops status' (with --dry-run for dry runs); keep a lab up with 'ops run PLAYBOOK --keep'.",
-        )
-    names = ", ".join(sorted(s.data["lab"] for s in states))
-    raise BadInput(f"lab '{lab}' has copies: {names}.", f"Name one: ops exec {states[0].data['lab']} -- COMMAND.")
-
-
-def _host(aws, state) -> str:
-    """The lab's client host: its EC2 instance, or its Cloud9 environment's."""
-    for resource in state.live():
-        if resource.base_kind == INSTANCE:
-            return resource.id
-    for resource in state.live():
-        if resource.base_kind == ENVIRONMENT:
-            ec2 = aws.client("ec2")
-            reservations = aws.call(
-                ec2.describe_instances,
-                Filters=[
-                    {"Name": "tag:aws:cloud9:environment", "Values": [resource.id]},
-                    {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
-                ],
-            )["Reservations"]
-            for reservation in reservations:
-                for instance in reservation["Instances"]:
-                    return instance["InstanceId"]
-            raise BadInput(
-                f"the Cloud9 environment {resource.id} of lab {state.data['lab']} has no instance.",
-                "Open the environment in the Cloud9 console once, or run the lab again.",
-            )
-    raise BadInput(
-        f"lab {state.data['lab']} has no client host in its record (no EC2 instance, no Cloud9 environment).",
-        "ops exec runs on the host of a lab whose playbook has an ec2.client_host or cloud9.environment step.",
-    )
 
 
 class _Runner:
