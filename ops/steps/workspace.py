@@ -53,7 +53,7 @@ _WRITE = Template(
     '  home="$HOME"\n'
     "fi\n"
     'mkdir -p "$home/lesson"\n'
-    'printf \'%s\' "$OPS_LESSON_BUNDLE" | base64 -d | tar -xz --no-same-owner -C "$home"\n'
+    'printf \'%s\' "$OPS_LESSON_BUNDLE" | base64 -d | tar -xz --no-same-owner --no-same-permissions -C "$home"\n'
     'venv="$home/lesson/.venv"\n'
     'if ! "$venv/bin/python" -c "import redis, boto3" 2>/dev/null; then\n'
     '  rm -rf "$venv"\n'
@@ -72,6 +72,7 @@ _WRITE = Template(
     "  grep -qxF '[ -f ~/.ops-lesson.sh ] && . ~/.ops-lesson.sh  # ops: the lesson' \"$home/$rc\" 2>/dev/null ||\n"
     "    printf '%s\\n' '[ -f ~/.ops-lesson.sh ] && . ~/.ops-lesson.sh  # ops: the lesson' >> \"$home/$rc\"\n"
     "done\n"
+    'chmod -R go= "$home/lesson" "$home/.ops-lesson.sh"  # the student\'s own (venv writes some files 0644)\n'
     'if [ -n "$OPS_LESSON_USER" ]; then\n'
     '  chown -R "$OPS_LESSON_USER": "$home/lesson" "$home/.ops-lesson.sh" "$home/.bash_profile" "$home/.bashrc"\n'
     "fi\n"
