@@ -5,7 +5,7 @@ the simulator) cannot answer say so instead of guessing. The last line is the ve
 """
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ..aws import aws_failure, error_code
 from ..engine.playbook import Playbook
@@ -18,8 +18,9 @@ from .session_tools import session_tool_findings
 UNANSWERED = "could not check"
 
 
-def diagnose(aws, playbook: Optional[Playbook], location=None) -> List[Finding]:
-    """location: where records are kept (S3), if not in this folder."""
+def diagnose(aws, playbook: Optional[Playbook], location=None, machine: Sequence[Finding] = ()) -> List[Finding]:
+    """location: where records are kept (S3), if not in this folder; machine: what was found of
+    this machine's tools, said once the account answers (unreachable, that is the one problem)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -31,6 +32,7 @@ def diagnose(aws, playbook: Optional[Playbook], location=None) -> List[Finding]:
         return [Finding("problem", str(failure))]
     caller, account = identity["Arn"], identity["Account"]
     findings = [Finding("ok", f"credentials work: {caller} (account {account}), region {aws.region}.")]
+    findings.extend(machine)
     findings.extend(_checks(playbook, aws) if playbook else [])
     findings.append(_default_subnets(aws))
     if location is not None:
@@ -262,4 +264,4 @@ def doctor(target: RunTarget, playbook: Optional[Playbook]) -> Diagnosis:
     """`ops doctor`: this account and region, checked for what would stop a lab."""
     tools = [] if target.dry_run else session_tool_findings()  # what 'ops shell' needs on this machine
     with target.open() as aws:
-        return Diagnosis(diagnose(aws, playbook, target.location) + tools)
+        return Diagnosis(diagnose(aws, playbook, target.location, tools))
