@@ -104,7 +104,7 @@ class _Runner:
 
     def run(self, script: HostScript) -> Dict[str, Any]:
         try:
-            return run_script(self.aws, self.instance_id, script, f"ops exec {self.lab}", EXECUTION_TIMEOUT)
+            return run_script(self.aws, self.instance_id, script, f"exec {self.lab}", EXECUTION_TIMEOUT)
         except self.ssm.exceptions.InvalidInstanceId:
             raise BadInput(
                 f"the host {self.instance_id} of lab {self.lab} is not online in SSM (stopped, or its agent is not "

@@ -43,10 +43,9 @@ def run_shell(
 
     def send():
         if lost_at:  # an earlier send may have arrived: find it rather than run the script twice
-            commands = ctx.call(ssm.list_commands, InstanceId=instance_id)["Commands"]
-            found = [c["CommandId"] for c in commands if c.get("Comment") == comment]
+            found = sent_earlier(ctx.call, ssm, instance_id, comment)
             if found:
-                sent["id"] = found[0]
+                sent["id"] = found
                 return SUCCESS, "found the command whose answer was lost"
             if ctx.clock.now() - lost_at[-1] < LISTED_WITHIN:  # SSM lists a new command after a moment
                 return RETRY, "the answer was lost; looking for the command"
@@ -104,22 +103,43 @@ def run_shell(
     }
 
 
-def run_script(aws, instance_id: str, script: HostScript, comment: str, timeout_seconds: int) -> Dict[str, Any]:
-    """A command's way (`ops exec`), not a step's: send the script once, poll until it ends,
-    return the invocation. The caller handles ssm's InvalidInstanceId (not online); a lost
-    answer is an error the person re-runs, not a send retried here."""
+def sent_earlier(call, ssm, instance_id: str, comment: str) -> Optional[str]:
+    """The id of the command sent with this comment (each send's own), if SSM lists it."""
+    commands = call(ssm.list_commands, InstanceId=instance_id)["Commands"]
+    return next((c["CommandId"] for c in commands if c.get("Comment") == comment), None)
+
+
+def run_script(aws, instance_id: str, script: HostScript, what: str, timeout_seconds: int) -> Dict[str, Any]:
+    """A command's way (`ops exec`), not a step's: send the script, poll until it ends, return
+    the invocation. The caller handles ssm's InvalidInstanceId (not online). A send whose
+    answer was lost is looked for (by its comment) as run_shell does, never run twice."""
     if not isinstance(script, HostScript):
         raise TypeError("run_script sends a HostScript, built from constant templates")
+    from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
+
     ssm = aws.client("ssm")
-    answer = aws.call(
-        ssm.send_command,
-        InstanceIds=[instance_id],
-        DocumentName="AWS-RunShellScript",
-        Comment=comment[:100],
-        Parameters={"commands": [script.bash_command()], "executionTimeout": [str(timeout_seconds)]},
-        TimeoutSeconds=60,
-    )
-    command_id = answer["Command"]["CommandId"]
+    comment = f"ops {uuid.uuid4().hex[:12]} {what}"[:100]
+    command_id: Optional[str] = None
+    lost_at: Optional[float] = None
+    while command_id is None:
+        if lost_at is not None:
+            command_id = sent_earlier(aws.call, ssm, instance_id, comment)
+            if command_id is not None:
+                break
+            if aws.clock.now() - lost_at < LISTED_WITHIN:  # SSM lists a new command after a moment
+                aws.clock.sleep(POLL_SECONDS)
+                continue
+        try:
+            command_id = aws.call(
+                ssm.send_command,
+                InstanceIds=[instance_id],
+                DocumentName="AWS-RunShellScript",
+                Comment=comment,
+                Parameters={"commands": [script.bash_command()], "executionTimeout": [str(timeout_seconds)]},
+                TimeoutSeconds=60,
+            )["Command"]["CommandId"]
+        except (ConnectionClosedError, ReadTimeoutError):  # sent, unanswered: it may have arrived
+            lost_at = aws.clock.now()
     while True:
         try:
             invocation = aws.call(ssm.get_command_invocation, CommandId=command_id, InstanceId=instance_id)

@@ -156,3 +156,36 @@ def test_a_re_sent_role_removal_finds_it_done(clock):
         world.faults = None
         with pytest.raises(iam.exceptions.NoSuchEntityException):  # as IAM answers, not moto's ValueError
             iam.remove_role_from_instance_profile(**remove)
+
+
+def test_ops_exec_finds_a_command_whose_answer_was_lost_and_runs_it_once(world, session, clock):
+    """run_script (ops exec's sending) never runs a script twice: the send arrived, its answer
+    did not, and the command is found by its comment instead of being sent again."""
+    from ops.aws import Aws
+    from ops.hostscript import HostScript, Template
+    from ops.steps.ssm_command import run_script
+
+    from .conftest import cloud9_instance, create_ssm_environment
+
+    instance_id = cloud9_instance(session, create_ssm_environment(world))["InstanceId"]
+    clock.sleep(world.durations["cloud9.create"])
+    lost = []
+
+    class LoseTheFirstSend(FaultPlan):
+        def draw(self, service, operation, n):
+            if (operation, n) == ("SendCommand", 0):
+                lost.append(operation)
+                return "lost_answer"
+            return None
+
+    plan = LoseTheFirstSend(seed=0)
+    world.faults = plan
+    aws = Aws(world.session(), world.region, clock, dry_run=True)
+    script = HostScript(
+        {"OPS_NOTE": "ran"}, Template('printf "%s\\n" "$OPS_NOTE" >> "$HOME/runs.txt"; cat "$HOME/runs.txt"')
+    )
+    invocation = run_script(aws, instance_id, script, "exec test", 60)
+    assert lost == ["SendCommand"]
+    assert invocation["Status"] == "Success" and invocation["StandardOutputContent"] == "ran\n"  # once
+    ssm = world.session().client("ssm")
+    assert len(ssm.list_commands(InstanceId=instance_id)["Commands"]) == 1
