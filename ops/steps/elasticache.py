@@ -168,6 +168,17 @@ def _find_clusters(aws) -> List[Found]:
     )
 
 
+def cache_retag(resource: str, describe: str, id_param: str, answer_key: str) -> Retag:
+    """How to tag a cluster or replication group: by the ARN its describe answers."""
+
+    def put(aws, cache_id: str, tags: List[Dict[str, str]]) -> None:
+        client = aws.client("elasticache")
+        described = aws.call(getattr(client, describe), **{id_param: cache_id})[answer_key][0]
+        aws.call(client.add_tags_to_resource, ResourceName=described["ARN"], Tags=tags)
+
+    return Retag("elasticache:AddTagsToResource", resource, put)
+
+
 CLUSTER_KIND = ResourceKind(
     CLUSTER,
     creation_order=31,
@@ -184,21 +195,8 @@ CLUSTER_KIND = ResourceKind(
         lambda cluster_id: {"CacheClusterId": cluster_id},
         arn("elasticache", "cluster:*"),
     ),
-    retag=Retag(
-        "elasticache:AddTagsToResource",
-        arn("elasticache", "cluster:*"),
-        lambda aws, cluster_id, tags: tag_cache(
-            aws,
-            aws.call(aws.client("elasticache").describe_cache_clusters, CacheClusterId=cluster_id)["CacheClusters"][0],
-            tags,
-        ),
-    ),
+    retag=cache_retag(arn("elasticache", "cluster:*"), "describe_cache_clusters", "CacheClusterId", "CacheClusters"),
 )
-
-
-def tag_cache(aws, described: Dict[str, Any], tags: List[Dict[str, str]]) -> None:
-    """Tag a cluster or replication group as described (its ARN is in the answer)."""
-    aws.call(aws.client("elasticache").add_tags_to_resource, ResourceName=described["ARN"], Tags=tags)
 
 
 # what to do when ElastiCache refuses a cluster or group (shared with replication_group.py)

@@ -13,7 +13,7 @@ itself). AWS offers in-transit encryption for Redis/Valkey only on replication g
 
 from typing import Any, Dict, List, Optional
 
-from ..model import Change, Found, Resource, ResourceKind, Retag, Switch
+from ..model import Change, Found, Resource, ResourceKind, Switch
 from ..permissions import ANY, REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, merged
 from ..shared_describe import SharedDescribe, shared_describe
 from . import auth_token
@@ -25,13 +25,13 @@ from .elasticache import (
     NODE_TYPE,
     _tagged_ours,
     cache_answers,
+    cache_retag,
     check_cluster_id,
     default_groups,
     delete_cache,
     describe_cluster,
     find_caches,
     node_request,
-    tag_cache,
     vanished,
 )
 from .node_types import check_node_type_offered
@@ -59,16 +59,11 @@ GROUP_KIND = ResourceKind(
         lambda group_id: {"ReplicationGroupId": group_id},
         arn("elasticache", "replicationgroup:*"),
     ),
-    retag=Retag(
-        "elasticache:AddTagsToResource",
+    retag=cache_retag(
         arn("elasticache", "replicationgroup:*"),
-        lambda aws, group_id, tags: tag_cache(
-            aws,
-            aws.call(aws.client("elasticache").describe_replication_groups, ReplicationGroupId=group_id)[
-                "ReplicationGroups"
-            ][0],
-            tags,
-        ),
+        "describe_replication_groups",
+        "ReplicationGroupId",
+        "ReplicationGroups",
     ),
 )
 # what creating a group names: the group and its member cluster(s), <group id>-001

@@ -250,3 +250,28 @@ def test_stopping_the_world_stops_its_redis_servers(clock):
         endpoint = cluster(elasticache, "lab")["CacheNodes"][0]["Endpoint"]
         assert ping(endpoint)
     assert refuses_connections(endpoint["Port"])
+
+
+def test_ops_extend_retags_a_cluster_and_a_replication_group_by_their_arns(world, session, clock):
+    from ops.aws import Aws
+    from ops.steps.elasticache import CLUSTER_KIND
+    from ops.steps.replication_group import GROUP_KIND
+
+    elasticache = session.client("elasticache")
+    elasticache.create_cache_cluster(
+        CacheClusterId="c1", Engine="redis", CacheNodeType="cache.t3.micro", NumCacheNodes=1
+    )
+    elasticache.create_replication_group(
+        ReplicationGroupId="g1", ReplicationGroupDescription="x", Engine="valkey", CacheNodeType="cache.t3.micro"
+    )
+    aws = Aws(session, world.region, clock, dry_run=True)
+    moved = [{"Key": "ops:expires", "Value": "2026-12-03T20:00:00Z"}]
+    for kind, cache_id, describe, key in (
+        (CLUSTER_KIND, "c1", "describe_cache_clusters", "CacheClusters"),
+        (GROUP_KIND, "g1", "describe_replication_groups", "ReplicationGroups"),
+    ):
+        kind.retag.put(aws, cache_id, moved)
+        arn = getattr(elasticache, describe)(
+            **({"CacheClusterId": cache_id} if key == "CacheClusters" else {"ReplicationGroupId": cache_id})
+        )[key][0]["ARN"]
+        assert moved[0] in elasticache.list_tags_for_resource(ResourceName=arn)["TagList"]
