@@ -540,12 +540,12 @@ def shell(lab, dry_run, state_flag, region, profile, var_flags, config_files):
     if dry_run:
         from .commands.shell import simulated_shell
 
-        with _ending_idle_simulation(target), lab_hosts(target, lab, "shell") as (aws, hosts):
+        with _ending_idle_simulation(target), lab_hosts(target, lab, "shell", cache=True) as (aws, hosts):
             code = simulated_shell(aws, hosts[0])
         sys.exit(code)
     from .commands.shell import exec_session, session_argv
 
-    with lab_hosts(target, lab, "shell") as (_, hosts):
+    with lab_hosts(target, lab, "shell", cache=True) as (_, hosts):
         session_argv(hosts[0], profile)  # refuses a host without an instance before ops is replaced
     exec_session(hosts[0], profile)
 

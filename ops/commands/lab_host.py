@@ -57,11 +57,12 @@ def one_lab(states: List[RunState], lab: str, command: str) -> RunState:
     )
 
 
-def host_of(aws, state: RunState) -> LabHost:
-    """The client host of one lab, looked up in its account."""
+def host_of(aws, state: RunState, cache: bool = False) -> LabHost:
+    """The client host of one lab, looked up in its account; with cache, its cache's endpoint
+    too (what ops shell exports: one ElastiCache call that exec and open do without)."""
     live = {r.base_kind: r for r in state.live()}
     common = dict(lab=state.data["lab"], run_id=state.run_id, region=state.region, expires=state.data.get("expires_at"))
-    host, port = _cache_endpoint(aws, live)
+    host, port = _cache_endpoint(aws, live) if cache else (None, None)
     if ENVIRONMENT in live:
         env_id = live[ENVIRONMENT].id
         instance = environment_instance(aws, env_id)
@@ -104,7 +105,9 @@ def _cache_endpoint(aws, live):
 
 
 @contextmanager
-def lab_hosts(target, lab: str, command: str, every: bool = False) -> Iterator[Tuple[Any, List[LabHost]]]:
+def lab_hosts(
+    target, lab: str, command: str, every: bool = False, cache: bool = False
+) -> Iterator[Tuple[Any, List[LabHost]]]:
     """(the account, the host of LAB) or, with every, the hosts of LAB and all its copies; the
     account opened (patiently: what follows may wait on it) in the records' region unless
     --region says otherwise."""
@@ -112,9 +115,9 @@ def lab_hosts(target, lab: str, command: str, every: bool = False) -> Iterator[T
         states = live_labs(target.local_records(), lab)
         chosen = states if every else [one_lab(states, lab, command)]
         with target.open(target.region or chosen[0].region, patient=True) as aws:
-            yield aws, [host_of(aws, state) for state in chosen]
+            yield aws, [host_of(aws, state, cache) for state in chosen]
         return
     with target.open(patient=True) as aws:
         states = live_labs(target.shared_records(aws), lab)
         chosen = states if every else [one_lab(states, lab, command)]
-        yield aws, [host_of(aws, state) for state in chosen]
+        yield aws, [host_of(aws, state, cache) for state in chosen]
