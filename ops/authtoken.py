@@ -6,6 +6,8 @@ type (a token from the environment is checked before anything is created) and th
 simulator (which refuses a bad one as AWS does).
 """
 
+from __future__ import annotations
+
 import re
 import string
 

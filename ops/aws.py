@@ -21,6 +21,8 @@ service); transient failures also come as BotoCoreError (no answer). A handler t
 everything says why (`# noqa: BLE001 - <reason>`; tests/test_error_matching.py checks).
 """
 
+from __future__ import annotations
+
 import os
 import re
 import sys

@@ -9,6 +9,8 @@ earliest wake-up only when every thread that takes part is asleep (or blocked wa
 the others), so concurrent steps see the same timeline they would see in AWS.
 """
 
+from __future__ import annotations
+
 import heapq
 import itertools
 import threading

@@ -5,6 +5,8 @@ validate as numbers but cannot work as timeouts or waits. Callers pass a tighter
 where one is known (a step's timeout, a wait); nothing a lab tool measures exceeds a year.
 """
 
+from __future__ import annotations
+
 import math
 import re
 

@@ -4,6 +4,8 @@ Every message is one paragraph: what is wrong, where (file:line or the AWS resou
 what to do next.
 """
 
+from __future__ import annotations
+
 EXIT_OK = 0
 EXIT_STEP_FAILED = 1
 EXIT_BAD_INPUT = 2

@@ -10,6 +10,8 @@ templates are the same text whatever the values are, so no value can become code
 a command gets an odd argument.
 """
 
+from __future__ import annotations
+
 import re
 import shlex
 from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, Union

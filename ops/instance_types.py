@@ -10,6 +10,8 @@ EC2 instance types are only checked for their shape, FAMILY.SIZE (e.g. t3.micro,
 c7i-flex.large, u-6tb1.metal): EC2 has hundreds, and the account says which it offers.
 """
 
+from __future__ import annotations
+
 import difflib
 import re
 from typing import Optional

@@ -5,6 +5,8 @@ knows about one kind of resource, declared once on the step type that makes it
 the registry instead of keeping lists of their own.
 """
 
+from __future__ import annotations
+
 import calendar
 import time
 from dataclasses import dataclass, field

@@ -5,6 +5,8 @@ A lab name goes into resource names, tags, record file names and S3 keys, so it 
 before it is used: a name that is not one (`../x`, `a/b`, a NUL) never reaches a path.
 """
 
+from __future__ import annotations
+
 import re
 from pathlib import Path
 from typing import Optional

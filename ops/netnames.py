@@ -2,6 +2,8 @@
 (RFC 1123 labels) or an IP literal, nothing else, so no such value carries a path, an
 option or shell syntax to the host that uses it."""
 
+from __future__ import annotations
+
 import ipaddress
 import re
 from typing import Optional, Union

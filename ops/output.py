@@ -5,6 +5,8 @@ simulated) time since the run started and the step name first, JSON mode prints 
 object per line: {"event": kind, "t": seconds, ...fields}.
 """
 
+from __future__ import annotations
+
 import json
 import sys
 import threading

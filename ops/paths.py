@@ -2,6 +2,8 @@
 the owner only: .ops/ for real runs, .ops/dry-run/ for dry runs (records in state/, timelines
 in runs/, what waits took in waits.json, and the simulated account in account/). Built here only."""
 
+from __future__ import annotations
+
 import os
 from pathlib import Path
 

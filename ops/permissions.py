@@ -12,6 +12,8 @@ name (or `*` within the resource type). A resource whose name the playbook leave
 stay there (tests/test_policy_lint.py checks each against AWS's IAM database).
 """
 
+from __future__ import annotations
+
 import functools
 import re
 from dataclasses import dataclass, field

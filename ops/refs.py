@@ -5,6 +5,8 @@ ${{ playbook.name }}. A value that is exactly one reference keeps the referenced
 type; references inside a longer string are interpolated as text.
 """
 
+from __future__ import annotations
+
 import re
 from typing import Any, Callable, List, Tuple
 

@@ -25,6 +25,8 @@ for it, so a wait that starts after a change (a delete call) never sees a status
 before it.
 """
 
+from __future__ import annotations
+
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field

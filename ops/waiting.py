@@ -5,6 +5,8 @@ to poll: botocore's own loop sleeps a fixed 15 s for at most 10 minutes on the w
 too short for real ElastiCache creations and too coarse to notice readiness quickly.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 

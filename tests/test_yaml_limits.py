@@ -16,6 +16,20 @@ from ops.engine.yamlsource import load_yaml_file, parse_yaml
 from ops.errors import BadInput
 from tests.test_bad_inputs import describe, invoke
 
+EVENT_SOURCES = {"libyaml": yamlsource.LIBYAML_EVENTS, "PyYAML's Python parser": yamlsource.PythonEvents}
+
+
+@pytest.fixture(autouse=True, params=sorted(EVENT_SOURCES))
+def event_source(request, monkeypatch):
+    """Every limit holds whichever parser gives the composer its events: libyaml's (used when
+    PyYAML has it) and PyYAML's own (used when it does not)."""
+    events = EVENT_SOURCES[request.param]
+    if events is None:
+        pytest.fail("this PyYAML has no libyaml: ops would fall back to the Python parser; install PyYAML's wheel")
+    monkeypatch.setattr(yamlsource, "LOADER", yamlsource.loader_class(events))
+    return request.param
+
+
 FAST = 1.0  # seconds: each bomb below is refused well within this on a busy 2-core machine
 SMALL = 20_000_000  # bytes of memory a refusal may take at its peak
 
@@ -169,7 +183,11 @@ TOKENS = list("ab01 \n\t-:,[]{}&*!|>'\"#%@?.<~=") + [
 YAMLISH = st.lists(st.sampled_from(TOKENS), max_size=60).map("".join)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],  # the parser: same for all
+)
 @given(YAMLISH)
 def test_the_loader_only_ever_returns_or_raises_bad_input(text):
     try:
@@ -178,7 +196,7 @@ def test_the_loader_only_ever_returns_or_raises_bad_input(text):
         assert exc.source == "any.yaml" and "\n" not in exc.message
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     st.lists(
         st.sampled_from(

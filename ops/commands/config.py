@@ -7,6 +7,8 @@ times, `delete_timeout:`, `simulator: {durations: ...}` (the dry run's resource 
 typo never passes silently.
 """
 
+from __future__ import annotations
+
 import math
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Tuple

@@ -12,6 +12,8 @@ prefix share no lock and no records: for them AWS itself is the only common trut
 steps/iam.py reads again right before each delete.
 """
 
+from __future__ import annotations
+
 import contextlib
 import threading
 from pathlib import Path

@@ -1,5 +1,7 @@
 """What a step type sees while it works: AWS clients, the clock, the record, progress."""
 
+from __future__ import annotations
+
 import contextlib
 import copy
 import time

@@ -4,6 +4,8 @@ Used after a dry run to prove nothing is left, and by `ops sweep` to find leftov
 state file. A resource counts when it carries the ops:lab tag (optionally of one lab/run).
 """
 
+from __future__ import annotations
+
 from typing import List, Optional
 
 from ..aws import error_code

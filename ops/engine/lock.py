@@ -14,6 +14,8 @@ Leases are measured on the wall clock of the machines involved (the lock records
 times), so they need clocks that roughly agree, as Terraform's S3 lock does.
 """
 
+from __future__ import annotations
+
 import contextlib
 import fcntl
 import getpass

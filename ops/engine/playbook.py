@@ -5,6 +5,8 @@ playbook, config files and --var) are substituted here, so their types are check
 only references to other steps' outputs are left for the runner.
 """
 
+from __future__ import annotations
+
 import difflib
 import re
 from dataclasses import dataclass, field

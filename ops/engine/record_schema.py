@@ -7,6 +7,8 @@ format it does not know. A record from a newer ops is never acted on: its fields
 something this version cannot see.
 """
 
+from __future__ import annotations
+
 import re
 from typing import TYPE_CHECKING, Any, Optional
 

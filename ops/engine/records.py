@@ -14,6 +14,8 @@ A slot's file or key is built only from a lab name (names.py), and every record 
 either store is checked (record_schema.py) before anything acts on it.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import re

@@ -5,6 +5,8 @@ needs nothing but the run's state: it deletes every live resource the run owns, 
 first, through the step type that created it, so it works from a fresh process.
 """
 
+from __future__ import annotations
+
 import threading
 from typing import Any, Callable, Dict, List, Mapping, Optional, Set
 

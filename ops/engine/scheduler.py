@@ -21,6 +21,8 @@ next phase) is inside `clock.blocked()`. The thread that calls `join()` or `run_
 must take part in the clock itself: the clock's creating thread, or a thread started here.
 """
 
+from __future__ import annotations
+
 import functools
 import queue
 import threading

@@ -12,6 +12,8 @@ someone else), the record is kept in a local file instead and `problem` is set: 
 stops at its next safe point, and nothing it made is forgotten.
 """
 
+from __future__ import annotations
+
 import os
 import secrets
 import socket

@@ -7,6 +7,8 @@ that does) and how long to wait for a lab's lock. It owns the paths below .ops/ 
 the account; the commands' work takes one instead of a handful of loose arguments.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import functools
 import os

@@ -4,6 +4,8 @@ Saved per run as .ops/[dry-run/]runs/<lab>/<run id>.json (0600), for `ops report
 benchmark. In a dry run the times are simulated seconds.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import threading

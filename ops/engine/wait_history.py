@@ -27,6 +27,8 @@ adds its samples at its end. All of it is best-effort: a history that cannot be 
 written is reported in a note and never fails a run.
 """
 
+from __future__ import annotations
+
 import fcntl
 import json
 import math

@@ -8,12 +8,18 @@ read, at most MAX_BYTES; the composer counts every node as it is read, with each
 counted at the full size of what it repeats (an alias bomb is refused before it is built),
 and refuses nesting deeper than MAX_DEPTH (PyYAML's composer and constructor recurse),
 scalars longer than MAX_SCALAR and integers longer than MAX_NUMBER.
+
+The events come from libyaml when PyYAML has it (its C scanner and parser are 15 times
+faster than PyYAML's Python ones: most of `ops validate`'s time was spent scanning), and
+the composer that counts them is PyYAML's Python one either way, so the limits hold alike.
 """
+
+from __future__ import annotations
 
 import os
 import stat
 from pathlib import Path
-from typing import Any, Dict, List, NoReturn, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, NoReturn, Tuple
 
 import yaml
 
@@ -45,24 +51,29 @@ class LineList(List[Any]):
         return self.item_lines[index] if index < len(self.item_lines) else self.line
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader whose composer keeps count, so nothing is built beyond the limits."""
+_TOO_DEEP = (
+    f"the YAML is nested more than {MAX_DEPTH} levels deep.",
+    "Playbooks and configs need fewer than 10: is this the right file?",
+)
+LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"  # libyaml's scanner can get there first
+
+
+if TYPE_CHECKING:
+    _Composing = yaml.SafeLoader  # what _Bounded is mixed into, as mypy sees it
+else:
+    _Composing = yaml.composer.Composer
+
+
+class _Bounded(_Composing):
+    """PyYAML's composer keeping count, so nothing is built beyond the limits."""
 
     source = "<yaml>"
 
-    def __init__(self, stream):
-        super().__init__(stream)
+    def _start_counting(self) -> None:
         self._depth = 0
         self._nodes = self._chars = 0  # so far, with aliases expanded
         self._aliased = False
         self._sizes: Dict[int, Tuple[int, int]] = {}  # id(node) -> (nodes, chars) it stands for, once composed
-
-    def fetch_flow_collection_start(self, TokenClass):
-        # PyYAML's scanner looks up to 1024 characters ahead for each '[' or '{' (it may start a
-        # key), which is quadratic; stop before the composer would
-        if self.flow_level >= MAX_DEPTH:
-            self._refuse_depth(self.get_mark())
-        super().fetch_flow_collection_start(TokenClass)
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
@@ -159,17 +170,47 @@ class _Loader(yaml.SafeLoader):
         )
 
     def _refuse_depth(self, mark) -> NoReturn:
-        self._refuse(
-            f"the YAML is nested more than {MAX_DEPTH} levels deep.",
-            "Playbooks and configs need fewer than 10: is this the right file?",
-            mark,
-        )
+        self._refuse(*_TOO_DEEP, mark)
 
     def _refuse(self, problem: str, hint: str, mark) -> NoReturn:
         raise BadInput(problem, hint, self.source, mark.line + 1)
 
 
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
+class PythonEvents(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):
+    """PyYAML's own scanner and parser, for a PyYAML built without libyaml."""
+
+    def __init__(self, stream):
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+
+    def fetch_flow_collection_start(self, TokenClass):
+        # PyYAML's scanner looks up to 1024 characters ahead for each '[' or '{' (it may start a
+        # key), which is quadratic; stop before the composer would
+        if self.flow_level >= MAX_DEPTH:
+            self._refuse_depth(self.get_mark())  # type: ignore[attr-defined]  # in a loader_class
+        super().fetch_flow_collection_start(TokenClass)
+
+
+def loader_class(events: Any) -> Any:
+    """The bounded composer over an event source (libyaml's CParser or PythonEvents),
+    building safe values that keep their lines."""
+
+    class Loader(_Bounded, events, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+        def __init__(self, stream):
+            events.__init__(self, stream)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+            self._start_counting()
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+    Loader.add_constructor("tag:yaml.org,2002:int", Loader.construct_yaml_int)
+    return Loader
+
+
+def _construct_mapping(loader: _Bounded, node: yaml.MappingNode) -> LineDict:
     loader.flatten_mapping(node)
     result = LineDict()
     result.line = node.start_mark.line + 1
@@ -191,20 +232,19 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     return result
 
 
-def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
+def _construct_sequence(loader: _Bounded, node: yaml.SequenceNode) -> LineList:
     result = LineList(loader.construct_object(child, deep=True) for child in node.value)
     result.line = node.start_mark.line + 1
     result.item_lines = [child.start_mark.line + 1 for child in node.value]
     return result
 
 
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
-_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+LIBYAML_EVENTS: Any = yaml.cyaml.CParser if yaml.__with_libyaml__ else None  # type: ignore[attr-defined]
+LOADER = loader_class(LIBYAML_EVENTS or PythonEvents)
 
 
-def _yaml_hint(problem: str) -> str:
-    if "\\t" in problem or "tab" in problem:
+def _yaml_hint(problem: str, line_text: str) -> str:
+    if "\\t" in problem or "tab" in problem or "\t" in line_text[: len(line_text) - len(line_text.lstrip())]:
         return "YAML does not allow tabs for indentation: indent with spaces."
     if "mapping values are not allowed" in problem:
         return "A value containing ': ' must be quoted, or the indentation is off."
@@ -214,7 +254,7 @@ def _yaml_hint(problem: str) -> str:
 
 
 def parse_yaml(text: str, source: str) -> Any:
-    loader = _Loader(text)
+    loader = LOADER(text)
     loader.source = source
     try:
         return loader.get_single_data()
@@ -222,7 +262,13 @@ def parse_yaml(text: str, source: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
         problem = exc.problem or exc.context or "invalid YAML"
-        raise BadInput(f"invalid YAML: {problem}.", _yaml_hint(problem), source, line) from None
+        if problem == LIBYAML_TOO_DEEP:
+            raise BadInput(*_TOO_DEEP, source, line) from None
+        lines = text.split("\n")
+        line_text = lines[line - 1] if 0 < line <= len(lines) else ""
+        if problem == "found character that cannot start any token" and mark and mark.column < len(line_text):
+            problem = f"found character {line_text[mark.column]!r} that cannot start any token"  # as PyYAML says it
+        raise BadInput(f"invalid YAML: {problem}.", _yaml_hint(problem, line_text), source, line) from None
     except yaml.YAMLError as exc:
         raise BadInput(f"invalid YAML: {exc}.", "Check the file is YAML.", source) from None
     finally:

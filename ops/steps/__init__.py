@@ -1,5 +1,7 @@
 """Step types, one module per AWS service. registry() imports them on first use."""
 
+from __future__ import annotations
+
 from typing import TYPE_CHECKING, Dict, Tuple, Type
 
 if TYPE_CHECKING:

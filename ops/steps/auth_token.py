@@ -15,6 +15,8 @@ the parameter's name on. The token itself never goes into output, events, the re
 timelines or SSM command text.
 """
 
+from __future__ import annotations
+
 import os
 import re
 from typing import List, Optional, Tuple

@@ -6,6 +6,8 @@ what this run already made), wait for them, report outputs, and delete them agai
 is derived from what `create` recorded, so it is never written twice.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, List, Optional, Tuple, Type
 

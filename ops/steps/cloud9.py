@@ -7,6 +7,8 @@ The environment's instance (tagged aws:cloud9:environment=<id>) and its security
 appear shortly after the create call; the group is what the cache's ingress rule admits.
 """
 
+from __future__ import annotations
+
 from typing import Any, Dict, List, Optional
 
 from ..aws import error_code

@@ -20,6 +20,8 @@ are groups and roles: what they do not delete (ingress rules, IAM pieces, SSM pa
 carries the ops:expires tag for `ops sweep --expired`.
 """
 
+from __future__ import annotations
+
 import json
 import re
 import time

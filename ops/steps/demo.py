@@ -15,6 +15,8 @@ it is never on a command line, in the SSM command text or in output. In a dry ru
 reads it from the simulated SSM itself and hands it to redis-py.
 """
 
+from __future__ import annotations
+
 import base64
 import io
 import re

@@ -1,5 +1,7 @@
 """DynamoDB: the restaurant-review table (on-demand), loaded with the demo's seed data."""
 
+from __future__ import annotations
+
 from typing import Any, Dict, List, Optional
 
 from ..model import Change, Found, Resource, ResourceKind, Retag, Switch, tag_map

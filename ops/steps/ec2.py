@@ -5,6 +5,8 @@ id of the rule it added and revokes exactly that rule; a rule that was already t
 used but never removed.
 """
 
+from __future__ import annotations
+
 import ipaddress
 from typing import Any, Dict, List, Optional
 

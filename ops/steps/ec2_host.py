@@ -10,6 +10,8 @@ Teardown: the instance (terminated, waited for), then its security group (retrie
 still sees the terminated instance's network interface), then the IAM pieces, newest first.
 """
 
+from __future__ import annotations
+
 from typing import Any, Dict, List, Optional
 
 from ..aws import error_code, error_message, is_transient

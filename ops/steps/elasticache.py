@@ -1,5 +1,7 @@
 """ElastiCache: a single-node Redis (or Valkey) cluster, deleted without a final snapshot."""
 
+from __future__ import annotations
+
 import re
 from typing import Any, Callable, Dict, List, Optional, Type
 

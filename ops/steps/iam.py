@@ -5,6 +5,8 @@ deleted); a policy ops attaches to an adopted role is recorded too, and detached
 teardown, so the role ends as it was.
 """
 
+from __future__ import annotations
+
 import contextlib
 import json
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple

@@ -6,6 +6,8 @@ offers it: without this check an unknown size such as cache.m5.8xlarge would fai
 CreateCacheCluster, after the steps before it had made (and billed) their resources.
 """
 
+from __future__ import annotations
+
 from typing import Optional
 
 from ..aws import error_message, is_unreachable

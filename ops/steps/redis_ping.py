@@ -8,6 +8,8 @@ a shell variable and reaches the server through bash's printf builtin, so it is 
 process's argv, in no SSM command text and in no output.
 """
 
+from __future__ import annotations
+
 import re
 from typing import Any, Dict, List, Optional
 

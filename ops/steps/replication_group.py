@@ -11,6 +11,8 @@ AUTH token comes from (auth_token.py: generate, env:NAME or ssm:/name, never the
 itself). AWS offers in-transit encryption for Redis/Valkey only on replication groups.
 """
 
+from __future__ import annotations
+
 from typing import Any, Dict, List, Optional
 
 from ..model import Change, Found, Resource, ResourceKind, Switch

@@ -10,6 +10,8 @@ run_shell looks for it by its comment, which names the lab, run, step and this s
 it sends again.
 """
 
+from __future__ import annotations
+
 import uuid
 from typing import Any, Dict, List, Optional
 

@@ -9,6 +9,8 @@ with an internet gateway that does not assign public IPv4 addresses works when t
 asks for one.
 """
 
+from __future__ import annotations
+
 from typing import Optional, Tuple
 
 from ..refs import REF

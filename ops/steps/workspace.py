@@ -18,12 +18,13 @@ made from ops's own interpreter with its site-packages on the path (OPS_PYTHON,
 OPS_LESSON_SITE); the simulated SSM gives the host's commands the simulated DynamoDB.
 """
 
+from __future__ import annotations
+
 import base64
 import io
 import shlex
 import sys
 import sysconfig
-import tarfile
 import time
 from pathlib import Path
 from typing import Any, Dict, List
@@ -92,6 +93,8 @@ def profile_snippet(env: Dict[str, str], lab: str, run_id: str) -> str:
 
 def lesson_bundle(snippet: str) -> str:
     """lesson/ (the scripts and requirements.txt) and the profile snippet, as base64 tar.gz."""
+    import tarfile  # only a run ships it: ops validate and --help do without (5 ms)
+
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for path in sorted(LESSON_DIR.iterdir()):
