@@ -162,6 +162,25 @@ def move_calendar(monkeypatch, seconds: float) -> None:
     monkeypatch.setattr(ops.clock, "calendar", lambda: time.time() + seconds)
 
 
+# The dead man's switch's own waits, cut to a moment: its new role's IAM propagation (10 s),
+# its role's and group's deletions (8 s more); 15 of a one-table --realtime run's 40 s.
+QUICK_SWITCH_DURATIONS = {"iam.consistency": "0.2s", "iam.propagation": "0.2s", "scheduler.group_delete": "0.2s"}
+QUICK_SWITCH_EXPECTED = {"iam.propagation": "0.2s", "scheduler.delete": "0.2s"}
+
+
+def realtime_config(durations, expected=None, **settings) -> str:
+    """A --config for a --realtime test about something other than the switch: the simulated
+    durations and what ops expects of them (the same unless given), the switch's waits short."""
+    import yaml
+
+    config = {
+        "simulator": {"durations": {**QUICK_SWITCH_DURATIONS, **durations}},
+        "expected": {**QUICK_SWITCH_EXPECTED, **(durations if expected is None else expected)},
+        **settings,
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
 def start_ops(folder, *argv):
     """`ops ARGV...` in a process of its own (forked warm by tests/ops_forkserver.py, else
     `python -m ops.cli`), in `folder`, with no AWS_* of the user's; its output as text pipes."""

@@ -11,7 +11,7 @@ import time
 
 import pytest
 from click.testing import CliRunner
-from harness import error_response, events, playbook_from, start_ops
+from harness import error_response, events, playbook_from, realtime_config, start_ops
 
 from ops.cli import cli
 from ops.commands.config import load_settings
@@ -245,18 +245,10 @@ def test_ten_labs_at_once_then_three_more_leave_nothing(workdir):
 
 # --- two ops processes: one lab leaving while another arrives --------------------------------
 
-FAST = """\
-simulator:
-  durations:
-    cloud9.create: 2s
-    cloud9.delete: 1s
-    iam.consistency: 0.1s
-    iam.propagation: 0.1s
-expected:
-  cloud9.instance: 1s
-  cloud9.create: 2s
-  cloud9.delete: 1s
-"""
+FAST = realtime_config(
+    {"cloud9.create": "2s", "cloud9.delete": "1s", "iam.consistency": "0.1s", "iam.propagation": "0.1s"},
+    expected={"cloud9.instance": "1s", "cloud9.create": "2s", "cloud9.delete": "1s"},
+)
 STATE = "s3://team-ops-state/labs"
 
 

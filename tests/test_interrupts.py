@@ -8,28 +8,22 @@ import time
 from pathlib import Path
 
 import ops_forkserver
+from harness import realtime_config
 
 LAB = str(Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml")
 # The cluster and the environment take 5 real seconds to create: long enough to signal the run
 # while it waits on them (it is signalled as soon as it prints that it waits), short enough not
 # to slow the suite; the rest is quick, so teardown's deletions all go at once.
-SLOW = """\
-simulator:
-  durations:
-    elasticache.create: 5s
-    cloud9.create: 5s
-    elasticache.delete: 1s
-    cloud9.delete: 1s
-    dynamodb.create: 1s
-    dynamodb.delete: 1s
-expected:
-  elasticache.create: 5s
-  cloud9.create: 5s
-  elasticache.delete: 1s
-  cloud9.delete: 1s
-  dynamodb.create: 1s
-  dynamodb.delete: 1s
-"""
+SLOW = realtime_config(
+    {
+        "elasticache.create": "5s",
+        "cloud9.create": "5s",
+        "elasticache.delete": "1s",
+        "cloud9.delete": "1s",
+        "dynamodb.create": "1s",
+        "dynamodb.delete": "1s",
+    }
+)
 
 
 def start(tmp_path, *extra):

@@ -5,7 +5,7 @@ ran and the record kept only one run's resources (issue 15)."""
 import time
 
 from click.testing import CliRunner
-from harness import start_ops
+from harness import realtime_config, start_ops
 
 from ops.cli import cli
 
@@ -17,14 +17,7 @@ steps:
     with:
       table_name: reviews-${{ run.id }}
 """
-SLOW = """\
-simulator:
-  durations:
-    dynamodb.create: 4s
-    dynamodb.delete: 1s
-expected:
-  dynamodb.create: 4s
-"""
+SLOW = realtime_config({"dynamodb.create": "4s", "dynamodb.delete": "1s"})
 
 
 def start_run(folder, *extra):

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
-from harness import move_calendar, start_ops
+from harness import move_calendar, realtime_config, start_ops
 
 from ops.cli import cli
 from ops.engine.lock import LabLock, LockOptions, hold_locks
@@ -435,13 +435,7 @@ def test_s3_failing_mid_run_stops_the_run_and_keeps_the_record_here(workdir):
 
 # --- two processes, two machines ---------------------------------------------------------------
 
-SLOW = """\
-simulator:
-  durations:
-    dynamodb.create: 4s
-expected:
-  dynamodb.create: 4s
-"""
+SLOW = realtime_config({"dynamodb.create": "4s"})
 
 
 def start_run(workdir, *extra):
@@ -478,7 +472,7 @@ def wait_for_a_recorded_resource(workdir, timeout=60):
 # One table, deleted quickly: the lock is held for one creation and one deletion (~10 s of real
 # polls), not two of each.
 ONE_TABLE_LAB = TABLE_LAB.split("  - name: second")[0]
-QUICK_DELETE = SLOW.replace("    dynamodb.create: 4s\n", "    dynamodb.create: 4s\n    dynamodb.delete: 1s\n")
+QUICK_DELETE = realtime_config({"dynamodb.create": "4s", "dynamodb.delete": "1s"})
 
 
 def test_two_processes_on_one_lab_one_fails_one_waits(workdir):
@@ -508,7 +502,7 @@ def test_two_processes_on_one_lab_one_fails_one_waits(workdir):
 
 def test_a_run_whose_lock_is_taken_over_stops_and_keeps_its_record(workdir):
     (workdir / "lab.yaml").write_text(TABLE_LAB)
-    (workdir / "slow.yaml").write_text(SLOW + "lock_lease: 1s\n")
+    (workdir / "slow.yaml").write_text(realtime_config({"dynamodb.create": "4s"}, lock_lease="1s"))
     with simulated_s3(workdir) as aws:
         aws.client("s3").create_bucket(Bucket="team-ops-state")
     run = start_run(workdir)
