@@ -399,3 +399,25 @@ def real_session(region: Optional[str], profile: Optional[str]):
             "or rehearse offline with --dry-run.",
         )
     return session
+
+
+def configured_attempts(session) -> int:
+    """Tries per call: AWS_MAX_ATTEMPTS or the profile's max_attempts when the user set one,
+    as the AWS CLI and SDKs honour them; ATTEMPTS otherwise (botocore's default of 3 is too few
+    for labs that make dozens of calls against throttled APIs)."""
+    try:
+        configured = session._session.get_config_variable("max_attempts")  # env, then the profile
+    except ValueError:
+        configured = os.environ.get("AWS_MAX_ATTEMPTS", "?")
+    if configured is None:
+        return ATTEMPTS
+    try:
+        attempts = int(configured)
+    except (TypeError, ValueError):
+        attempts = 0
+    if attempts < 1:
+        raise BadInput(
+            f"max_attempts {configured} (AWS_MAX_ATTEMPTS or the profile's max_attempts) is not a number of tries.",
+            f"Give a whole number of 1 or more, or unset it (ops then tries each call up to {ATTEMPTS} times).",
+        )
+    return attempts

@@ -152,7 +152,8 @@ def common_options(command):
             multiple=True,
             type=click.Path(),
             metavar="FILE",
-            help="Config file with vars and settings (repeatable; later wins).",
+            envvar="OPS_CONFIG",
+            help="Config file with vars and settings (repeatable; later wins; default: OPS_CONFIG, files separated by ':').",
         ),
     ]
     for option in reversed(options):

@@ -92,8 +92,20 @@ def loopback_only(monkeypatch):
     assert not attempts, f"non-loopback connections attempted: {attempts}"
 
 
+@pytest.fixture(scope="session")
+def quick_switch_config(tmp_path_factory):
+    """A config whose only settings make the dead man's switch's own waits short (the emulator's
+    IAM is consistent at once; ops would still wait 10 real seconds for it in every run)."""
+    import yaml
+    from harness import QUICK_SWITCH_EXPECTED
+
+    path = tmp_path_factory.mktemp("config") / "quick-switch.yaml"
+    path.write_text(yaml.safe_dump({"expected": QUICK_SWITCH_EXPECTED}))
+    return path
+
+
 @pytest.fixture
-def emulator(monkeypatch):
+def emulator(monkeypatch, quick_switch_config):
     """A moto server on 127.0.0.1 standing in for AWS, reached through AWS_ENDPOINT_URL."""
     from moto.server import ThreadedMotoServer
 
@@ -102,6 +114,10 @@ def emulator(monkeypatch):
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
     monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    monkeypatch.setenv("OPS_CONFIG", str(quick_switch_config))  # a --config of the test's own wins
+    # moto's server has no Cloud9 and answers its calls 500: a listing of every kind (ops sweep)
+    # would retry each the default 8 times; the emulator never throttles or drops a call
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
     yield url
     server.stop()
 

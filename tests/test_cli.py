@@ -55,6 +55,17 @@ def test_bad_config_file_exits_2(tmp_path):
     assert result.exit_code == 2 and f"{config}:3:" in result.output and "unknown key 'regoin'" in result.output
 
 
+def test_ops_config_names_config_files_that_a_config_flag_replaces(tmp_path, monkeypatch):
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text("vars:\n  node_type: cache.t3.micro\n")
+    bad.write_text("vars: {}\nregoin: eu-west-1\n")
+    monkeypatch.setenv("OPS_CONFIG", f"{good}:{bad}")  # both read, as --config twice
+    result = invoke("validate", LAB)
+    assert result.exit_code == 2 and f"{bad}:2:" in result.output and "unknown key 'regoin'" in result.output
+    result = invoke("validate", LAB, "--config", str(good))  # the flag replaces OPS_CONFIG
+    assert result.exit_code == 0, result.output
+
+
 def test_real_run_without_credentials_says_what_to_do(workdir, monkeypatch):
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")

@@ -142,3 +142,74 @@ def test_a_step_out_of_retries_says_so_and_what_to_do(tmp_path):
     assert f"AWS kept answering ThrottlingException (Rate exceeded) after {ATTEMPTS} tries" in str(code)
     assert code.hint.startswith("Wait a minute and re-run: the run resumes where it stopped.")
     assert events[-1]["left"] == []
+
+
+@pytest.fixture
+def always_500(monkeypatch):
+    """An endpoint on loopback that answers every request 500, counting them."""
+    import http.server
+    import threading
+
+    requests = []
+
+    class Failing(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            requests.append(self.path)
+            self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_MAX_ATTEMPTS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    yield requests
+    server.shutdown()
+
+
+def tries_of_one_call(**open_args) -> int:
+    from ops.engine.target import open_target
+
+    with open_target(False, "us-east-1", None, **open_args) as aws:
+        sts = aws.client("sts")
+        sent = []
+        sts.meta.events.register("before-send", lambda **_: sent.append(1))
+        with pytest.raises(ClientError):
+            aws.call(sts.get_caller_identity)
+    return len(sent)
+
+
+def test_aws_max_attempts_and_the_profiles_max_attempts_are_honoured(always_500, monkeypatch, tmp_path, no_real_sleep):
+    """As the AWS CLI and SDKs do: AWS_MAX_ATTEMPTS, else the profile's max_attempts, else
+    ops's own ATTEMPTS (botocore's default of 3 is too few for a lab's throttled APIs)."""
+    from ops.clock import WallClock
+
+    monkeypatch.setattr(WallClock, "sleep", lambda self, seconds: None)  # the backoff between tries
+    assert tries_of_one_call() == ATTEMPTS
+    config = tmp_path / "config"
+    config.write_text("[default]\nmax_attempts = 3\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    assert tries_of_one_call() == 3
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")  # the environment wins over the profile
+    assert tries_of_one_call() == 2
+    assert len(always_500) == ATTEMPTS + 3 + 2
+
+
+@pytest.mark.parametrize("value", ["many", "0", "-1"])
+def test_a_max_attempts_that_is_no_number_of_tries_is_bad_input(always_500, monkeypatch, value):
+    from click.testing import CliRunner
+
+    from ops.cli import cli
+
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", value)
+    result = CliRunner().invoke(cli, ["sweep", "--region", "us-east-1"])
+    assert result.exit_code == 2, result.output
+    assert f"max_attempts {value} (" in result.output and "1 or more" in result.output
+    assert "Traceback" not in result.output and always_500 == []  # refused before any call

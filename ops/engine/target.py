@@ -16,7 +16,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Dict, Iterator, List, Mapping, Optional
 
-from ..aws import DRY_RUN_DEFAULT_REGION, Aws, real_session
+from ..aws import DRY_RUN_DEFAULT_REGION, Aws, configured_attempts, real_session
 from ..clock import VirtualClock, WallClock
 from ..errors import BadInput, OpsError
 from ..paths import ops_dir, sim_home
@@ -161,7 +161,7 @@ def open_target(
     if not dry_run:
         session = real_session(region, profile)
         check_region(session.region_name)
-        yield Aws(session, session.region_name, WallClock(), patient=patient)
+        yield Aws(session, session.region_name, WallClock(), max_attempts=configured_attempts(session), patient=patient)
         return
     from ..sim.server import SimServerError
     from ..sim.world import SimAccountLost, SimWorld
