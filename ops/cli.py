@@ -237,6 +237,24 @@ allow_public_ingress_option = click.option(
 )
 
 
+member_option = click.option(
+    "--member",
+    "member_flags",
+    multiple=True,
+    metavar="[COPY=]ARN",
+    help="Share the lab's Cloud9 environment, read-write, with this IAM user or role session (a role as "
+    "arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION); removed on teardown. Repeatable; with copies, "
+    "COPY=ARN shares that copy only.",
+)
+
+
+def _members(flags, lab: str, copies):
+    """{lab: member ARNs} from --member flags (ops/members.py), checked before anything is made."""
+    from .members import members_by_lab
+
+    return members_by_lab(flags, lab, copies)
+
+
 def _say(text: str) -> None:
     """A command's one-line result: as text, or as a JSON note event."""
     if chosen_output() == "json":
@@ -322,6 +340,7 @@ def cli():
     help="How long the lab may live (e.g. 2h; default: the config's ttl, 4h): its expiry is tagged, recorded "
     "and armed in the account, which deletes what bills if ops is gone; 'none': no expiry (a warning).",
 )
+@member_option
 @allow_public_ingress_option
 @state_option
 @lock_timeout_option
@@ -338,6 +357,7 @@ def run(
     always_teardown,
     yes,
     ttl,
+    member_flags,
     allow_public_ingress,
     state_flag,
     lock_timeout,
@@ -359,6 +379,8 @@ def run(
     copy_names = _copy_names(names)
     loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress)
     expires_in = settings["ttl"] = _ttl(ttl, settings)  # the plan shows it too
+    copies = copy_names or ([str(index) for index in range(1, count + 1)] if count else None)
+    settings["members"] = _members(member_flags, loaded.name, copies)  # so does this
     target = _target(settings, dry_run, region, profile, state_flag, lock_timeout, realtime=realtime)
     from .commands.lab import check_before_run
 
@@ -366,7 +388,8 @@ def run(
         _preview_and_confirm(loaded, settings, target, count or len(copy_names or []) or 1)
     with contextlib.ExitStack() as checks:  # refused input leaves the account as it found it
         account = target.on_demand(checks)  # opened only if a check needs it
-        check_before_run(loaded, account, dry_run)  # token sources readable, node types offered: before anything
+        # token sources readable, node types offered, members in the account: before anything
+        check_before_run(loaded, account, dry_run, settings["members"])
         aws = account()  # the run uses the same account (None: a simulated one not made yet)
         for_the_run = checks.pop_all()
     with graceful_interrupts(), _ending_idle_simulation(target), for_the_run:
@@ -450,9 +473,10 @@ def _is(path: Path, kind: str) -> bool:
 @click.argument("playbook", type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Plan against a fresh simulated account.")
 @click.option("--ttl", help="The run's time to live, as ops run takes it (default: the config's ttl).")
+@member_option
 @allow_public_ingress_option
 @common_options
-def plan(playbook, dry_run, ttl, allow_public_ingress, region, profile, var_flags, config_files):
+def plan(playbook, dry_run, ttl, member_flags, allow_public_ingress, region, profile, var_flags, config_files):
     """Show what a run would create, adopt and change, what it would cost, and what would break it."""
     import json
 
@@ -461,6 +485,7 @@ def plan(playbook, dry_run, ttl, allow_public_ingress, region, profile, var_flag
 
     loaded, settings = _load(playbook, var_flags, config_files, allow_public_ingress)
     settings["ttl"] = _ttl(ttl, settings)
+    settings["members"] = _members(member_flags, loaded.name, None)
     prices = Prices.load()
     with _target(settings, dry_run, region, profile, throwaway=True).open() as aws:
         result = make_plan(loaded, aws, _reporter(), settings, prices)
@@ -567,7 +592,7 @@ def open_command(lab, no_browser, dry_run, state_flag, region, profile, var_flag
     from .clock import wall_time
     from .commands.config import load_settings
     from .commands.lab_host import lab_hosts
-    from .commands.open_lab import host_url, rows, shell_line, table_lines
+    from .commands.open_lab import host_url, rows, shared_line, shell_line, table_lines
     from .names import check_lab
 
     check_lab(lab)
@@ -579,18 +604,23 @@ def open_command(lab, no_browser, dry_run, state_flag, region, profile, var_flag
     if len(hosts) > 1 or not exact:
         table = rows(sorted(hosts, key=lambda h: h.lab), now)
         if chosen_output() == "json":
-            click.echo(
-                json.dumps({"labs": [{"lab": r.host.lab, "url": r.url, "time_left": r.time_left} for r in table]})
-            )
+            labs = [
+                {"lab": r.host.lab, "url": r.url, "time_left": r.time_left, "members": list(r.host.members)}
+                for r in table
+            ]
+            click.echo(json.dumps({"labs": labs}))
         else:
             click.echo("\n".join(table_lines(table)))
         return
     host = exact[0]
     url = host_url(host)
     if chosen_output() == "json":
-        click.echo(json.dumps({"lab": host.lab, "url": url, "shell": shell_line(host, dry_run)}))
+        shell = shell_line(host, dry_run)
+        click.echo(json.dumps({"lab": host.lab, "url": url, "shell": shell, "members": list(host.members)}))
         return
     click.echo(url)
+    if shared_line(host):
+        click.echo(shared_line(host))
     if host.kind != "cloud9":
         click.echo(f"or, in a terminal: {shell_line(host, dry_run)}")
     if not no_browser and not dry_run and _browser_available():

@@ -162,6 +162,8 @@ class Reporter:
             lines.extend(f"  - {item}" for item in left)
         elif f.get("checked_account"):
             lines.append("ops: nothing from this run is left in the account.")
+        if f.get("shared_with"):
+            lines.append(f"ops: the Cloud9 environment is shared (read-write) with {', '.join(f['shared_with'])}")
         if f.get("teardown_command"):
             lines.append(f"ops: to delete them: {f['teardown_command']}")
         return "\n".join(lines)

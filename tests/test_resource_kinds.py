@@ -35,6 +35,7 @@ MADE_UP_IDS = {
     "security-group": "sg-0123456789abcdef0",
     "ec2-instance": "i-0123456789abcdef0",
     "cloud9-environment": "0123456789abcdef0123456789abcdef",
+    "cloud9-membership": "0123456789abcdef0123456789abcdef#arn:aws:iam::123456789012:user/ops-no-such-user",
     "ssm-parameter": "/ops/no-such/parameter",
     "cache-cluster": "ops-no-such-cluster",
     "replication-group": "ops-no-such-group",

@@ -26,6 +26,7 @@ from ..engine.wait_history import WaitHistory, open_history
 from ..errors import BadInput, Interrupted, StepFailed
 from ..paths import runs_dir
 from ..steps import resource_kinds
+from ..steps.cloud9_members import check_members, shared_with
 from .status import all_states
 
 
@@ -53,12 +54,14 @@ def _live_lines(state: RunState) -> List[str]:
     return [f"{r.kind} {r.id} (step {r.step}{'' if r.ours else ', not created by ops'})" for r in state.live()]
 
 
-def check_before_run(playbook, account, dry_run: bool) -> None:
+def check_before_run(playbook, account, dry_run: bool, members: Optional[Dict[str, List[str]]] = None) -> None:
     """BadInput (exit 2, naming the file and line) for the first thing a step would fail on,
-    before any step creates anything: each step type's own check (StepType.preflight).
+    before any step creates anything: each step type's own check (StepType.preflight), then
+    the members the lab is shared with ({lab: ARNs}, ops run --member).
     account(): the account the run will use, opened when a check first asks (RunTarget.on_demand)."""
     for step in playbook.steps:
         step.step_type.preflight(playbook, step, account, dry_run)
+    check_members(playbook, members or {}, account, dry_run)
 
 
 def lab_names(base: str, count: Optional[int], names: Optional[List[str]]) -> List[str]:
@@ -191,6 +194,7 @@ def _run_and_tear(
                     elapsed=reporter.elapsed(),
                     simulated=aws.clock.virtual,
                     left=_live_lines(run.state),
+                    shared_with=shared_with(run.state.live()),
                     teardown_command=command if run.state.live() and not run.state.problem else None,
                 )
             if first is not None:  # i.e. failed

@@ -13,6 +13,7 @@ from typing import Any, Iterator, List, Optional, Tuple
 from ..engine.state import RunState
 from ..errors import BadInput
 from ..steps.cloud9 import ENVIRONMENT, environment_instance
+from ..steps.cloud9_members import shared_with
 from ..steps.ec2_host import INSTANCE
 from ..steps.elasticache import CLUSTER
 from ..steps.replication_group import GROUP as REPLICATION_GROUP
@@ -32,6 +33,7 @@ class LabHost:
     redis_host: Optional[str] = None
     redis_port: Optional[int] = None
     expires: Optional[float] = None
+    members: Tuple[str, ...] = ()  # whom a Cloud9 environment is shared with (ops run --member)
 
 
 def live_labs(store, lab: str) -> List[RunState]:
@@ -72,6 +74,7 @@ def host_of(aws, state: RunState, cache: bool = False) -> LabHost:
             environment_id=env_id,
             redis_host=host,
             redis_port=port,
+            members=tuple(shared_with(state.live())),
             **common,
         )
     if INSTANCE in live:

@@ -57,11 +57,19 @@ def rows(hosts: List[LabHost], now: float) -> List[OpenRow]:
 
 
 def table_lines(table: List[OpenRow]) -> List[str]:
-    """lab / URL / time left, one lab a line."""
-    header = ("LAB", "URL", "TIME LEFT")
-    cells = [(r.host.lab, r.url, _left(r.time_left)) for r in table]
-    widths = [max(len(c[i]) for c in [header, *cells]) for i in range(2)]
-    return [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}".rstrip() for a, b, c in [header, *cells]]
+    """lab / URL / time left, one lab a line; and whom each is shared with, when any is."""
+    shared = any(r.host.members for r in table)
+    header = ("LAB", "URL", "TIME LEFT") + (("SHARED WITH",) if shared else ())
+    cells = [
+        (r.host.lab, r.url, _left(r.time_left)) + ((", ".join(r.host.members) or "-",) if shared else ()) for r in table
+    ]
+    widths = [max(len(c[i]) for c in [header, *cells]) for i in range(len(header) - 1)]
+    return ["  ".join([*(f"{c:<{w}}" for c, w in zip(row, widths)), row[-1]]).rstrip() for row in [header, *cells]]
+
+
+def shared_line(host: LabHost) -> Optional[str]:
+    """Whom a lab's Cloud9 environment is shared with, or None when nobody."""
+    return f"shared (read-write) with {', '.join(host.members)}" if host.members else None
 
 
 def _left(seconds: Optional[float]) -> str:

@@ -31,8 +31,9 @@ What it reproduces, and where the behaviour comes from:
   accepted; each call makes a new environment. A call repeating an earlier call's
   clientRequestToken (a re-sent request) makes none: it answers with the environment that
   call made ("ensure this operation completes no more than one time", the API reference).
+- Memberships: cloud9_members.py, on the environments kept here.
 - Not simulated: auto-stop after automaticStopTimeMinutes (stored only), SSH environments'
-  inbound rule from Cloud9's IP ranges, memberships, UpdateEnvironment.
+  inbound rule from Cloud9's IP ranges, UpdateEnvironment.
 """
 
 import hashlib
@@ -75,8 +76,9 @@ class BadRequestException(Cloud9Error):
 class NotFoundException(Cloud9Error):
     code = "NotFoundException"
 
-    def __init__(self, environment_id: str):
-        super().__init__(f"The environment {environment_id} does not exist")
+
+class ConflictException(Cloud9Error):
+    code = "ConflictException"
 
 
 class DryRunOperation(Cloud9Error):
@@ -252,10 +254,10 @@ class Cloud9Backend(Backend):
                 "1 validation error detected: Value at 'environmentIds' failed to satisfy constraint: "
                 f"Member must have length less than or equal to {DESCRIBE_LIMIT}"
             )
-        return {"environments": [self._view(self._get(env_id)) for env_id in ids]}
+        return {"environments": [self._view(self.environment(env_id)) for env_id in ids]}
 
     def describe_environment_status(self, params):
-        env = self._get(params["environmentId"])
+        env = self.environment(params["environmentId"])
         status, message = {
             "CREATING": ("creating", "Creating environment"),
             "CREATED": ("ready", "Environment is ready to use"),
@@ -275,7 +277,7 @@ class Cloud9Backend(Backend):
         return result
 
     def delete_environment(self, params):
-        env = self._get(params["environmentId"])
+        env = self.environment(params["environmentId"])
         if env["lifecycle"] != "DELETING":
             if env["instanceId"] is not None:  # a failed environment never got one
                 self.world.client("ec2").terminate_instances(InstanceIds=[env["instanceId"]])
@@ -301,16 +303,17 @@ class Cloud9Backend(Backend):
 
     # helpers
 
-    def _get(self, env_id: str):
+    def environment(self, env_id: str):
+        """The stored environment (memberships, cloud9_members.py, live in it), or NotFoundException."""
         if env_id not in self.environments:
-            raise NotFoundException(env_id)
+            raise NotFoundException(f"The environment {env_id} does not exist")
         return self.environments[env_id]
 
     def _by_arn(self, arn: str):
         prefix = f"arn:aws:cloud9:{self.world.region}:{ACCOUNT_ID}:environment:"
         if not arn.startswith(prefix):
             raise BadRequestException(f"Invalid resource ARN: {arn}")
-        return self._get(arn[len(prefix) :])
+        return self.environment(arn[len(prefix) :])
 
     def _view(self, env):
         view = {

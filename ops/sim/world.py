@@ -54,6 +54,7 @@ from ..paths import private_dir
 from .account_keys import SIGNED_URL_HEADER
 from .base import SimStore, to_datetime, wall_anchor
 from .cloud9 import Cloud9Backend
+from .cloud9_members import Cloud9Memberships
 from .durations import DEFAULT_DURATIONS
 from .dynamodb import DynamoDBOverlay
 from .ec2 import EC2Overlay, connect_default_vpc
@@ -124,7 +125,16 @@ class SimWorld:
         self.dynamodb = DynamoDBOverlay(self)
         self.iam = IAMOverlay(self)
         self.scheduler = SchedulerBackend(self)
-        self._backends = [self.cloud9, self.elasticache, self.ssm, self.ec2, self.dynamodb, self.iam, self.scheduler]
+        self._backends = [
+            self.cloud9,
+            Cloud9Memberships(self),
+            self.elasticache,
+            self.ssm,
+            self.ec2,
+            self.dynamodb,
+            self.iam,
+            self.scheduler,
+        ]
         # (service, operation) -> the backend that answers it, or amends moto's answer
         self.answering = {(b.service, op): b for b in self._backends for op in b.operations}
         self.amending = {(b.service, op): b for b in self._backends for op in b.amended}

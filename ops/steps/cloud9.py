@@ -5,6 +5,8 @@ DescribeEnvironments, which takes 25 ids a call, so the labs of a run share thos
 (ops/shared_describe.py); once created, describe_environment_status says when it is ready.
 The environment's instance (tagged aws:cloud9:environment=<id>) and its security group
 appear shortly after the create call; the group is what the cache's ingress rule admits.
+Once it is ready, the run's members (`ops run --member`) get their memberships
+(ops/steps/cloud9_members.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ..model import Change, Found, Resource, ResourceKind, Retag, Switch, tag_ma
 from ..permissions import REQUEST_TAGGED, RESOURCE_TAGGED, Grant, arn, iam_arn, managed_policy_arn, merged, partition_of
 from ..shared_describe import SharedDescribe, not_found, shared_describe
 from ..waiting import FAILURE, RETRY, SUCCESS
+from . import cloud9_members
 from .base import Output, Param, StepType, register
 from .iam import (
     IAM_LAG,
@@ -148,7 +151,8 @@ class Cloud9Environment(StepType):
     name = "cloud9.environment"
     summary = (
         "A Cloud9 EC2 environment connected through SSM, with the IAM role and instance profile "
-        "CONNECT_SSM needs; outputs its instance and security group."
+        "CONNECT_SSM needs; outputs its instance and security group. Shared, read-write, with each "
+        "principal the run's --member names (removed on teardown)."
     )
     params = [
         Param("name", required=True, doc="environment name"),
@@ -189,8 +193,12 @@ class Cloud9Environment(StepType):
     instance_type: t3.micro
 """
     default_timeout = 1200.0
-    kinds = (ENVIRONMENT_KIND, *INSTANCE_ROLE_KINDS)
-    hints = {"VPCIdNotSpecified": "This region has no default VPC: create one with 'aws ec2 create-default-vpc'."}
+    kinds = (ENVIRONMENT_KIND, *INSTANCE_ROLE_KINDS, cloud9_members.MEMBERSHIP_KIND)
+    hints = {
+        "VPCIdNotSpecified": "This region has no default VPC: create one with 'aws ec2 create-default-vpc'.",
+        "NotFoundException": "Cloud9 did not find what the call named: check that each --member names an IAM "
+        "user or role of this account, and that nobody deleted the environment meanwhile.",
+    }
     permissions = [
         Grant(
             ["cloud9:CreateEnvironmentEC2"],
@@ -220,6 +228,7 @@ class Cloud9Environment(StepType):
             SSM_PROFILE_PATH.lstrip("/") + SSM_PROFILE,
             ["AWSCloud9SSMInstanceProfile", SSM_CORE],
         ),
+        *cloud9_members.GRANTS,
     ]
 
     @classmethod
@@ -244,7 +253,7 @@ class Cloud9Environment(StepType):
                 self.args["instance_type"],
             )
         )
-        return changes
+        return changes + cloud9_members.preview(self.ctx)
 
     def create(self) -> Dict[str, Any]:
         ctx = self.ctx
@@ -401,10 +410,14 @@ class Cloud9Environment(StepType):
 
         with shared.watching(env_id):
             ctx.wait(f"environment {env_id}", check, "cloud9.create", size=self.args["instance_type"])
+        cloud9_members.share(ctx, env_id)
         return {}
 
     @classmethod
     def delete(cls, ctx, resource: Resource) -> None:
+        if resource.base_kind == cloud9_members.MEMBERSHIP:
+            cloud9_members.delete(ctx, resource)
+            return
         if delete_iam(ctx, resource, shared_users=lambda: ssm_environments(ctx)):
             return
         if resource.status == "intent":  # the create call's answer was never recorded
