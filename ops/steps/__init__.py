@@ -19,6 +19,7 @@ def registry() -> Dict[str, Type["StepType"]]:
         elasticache,
         redis_ping,
         replication_group,
+        subnet_group,
         workspace,
     )
 
