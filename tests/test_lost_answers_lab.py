@@ -75,6 +75,7 @@ CREATES = [
     ("lab.yaml", "iam", "AttachRolePolicy"),  # idempotent
     ("lab-secure.yaml", "ec2", "CreateSecurityGroup"),  # InvalidGroup.Duplicate
     ("lab-secure.yaml", "ec2", "RunInstances"),  # ClientToken: the same instance
+    ("lab-secure.yaml", "elasticache", "CreateCacheSubnetGroup"),  # CacheSubnetGroupAlreadyExists
     ("lab-secure.yaml", "elasticache", "CreateReplicationGroup"),  # ReplicationGroupAlreadyExists
     ("lab-secure.yaml", "ssm", "PutParameter"),  # ParameterAlreadyExists
     ("lab-secure.yaml", "iam", "PutRolePolicy"),  # idempotent
@@ -87,6 +88,7 @@ DELETES = [
     ("lab.yaml", "iam", "RemoveRoleFromInstanceProfile"),
     ("lab.yaml", "iam", "DetachRolePolicy"),
     ("lab.yaml", "iam", "DeleteRole"),
+    ("lab-secure.yaml", "elasticache", "DeleteCacheSubnetGroup"),  # CacheSubnetGroupNotFoundFault
 ]
 
 

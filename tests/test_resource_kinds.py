@@ -39,6 +39,7 @@ MADE_UP_IDS = {
     "ssm-parameter": "/ops/no-such/parameter",
     "cache-cluster": "ops-no-such-cluster",
     "replication-group": "ops-no-such-group",
+    "cache-subnet-group": "ops-no-such-subnet-group",
     "dynamodb-table": "ops-no-such-table",
     "ingress-rule": "sgr-0123456789abcdef0",
     "schedule-group": "ops-no-such-group",

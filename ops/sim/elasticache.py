@@ -55,8 +55,13 @@ What it reproduces, and where the behaviour comes from:
   next; out of range: InvalidParameterValue "Invalid value 5 for MaxRecords. Must be between
   20 and 100" (the text is RDS's for the same rule, assumed). The Marker is opaque on AWS;
   here it is the id the page ended on, so creations and deletions between pages shift nothing.
-- Not simulated: memcached, subnet groups other than `default`, modify/snapshot
-  operations (a FinalSnapshotIdentifier is recorded, nothing more), multi-node groups.
+- Cache subnet groups (cache_subnet_groups.py): a cache is placed in the VPC of the group
+  CacheSubnetGroupName names (`default` without one), and its cluster's description names the
+  group. CreateReplicationGroup with TransitEncryptionEnabled and no CacheSubnetGroupName:
+  InvalidParameterCombination quoting the model's rule ("If you enable in-transit encryption,
+  you must also specify a value for CacheSubnetGroup."; the text around it is ops's).
+- Not simulated: memcached, modify/snapshot operations (a FinalSnapshotIdentifier is
+  recorded, nothing more), ModifyCacheSubnetGroup, multi-node groups.
 """
 
 import re
@@ -64,23 +69,21 @@ from typing import Any, Dict, Optional
 
 from ..authtoken import valid_auth_token
 from ..instance_types import CREATABLE
-from .base import ACCOUNT_ID, Backend, SimError, tag_dict_to_list, tag_list_to_dict
+from .base import ACCOUNT_ID, Backend, tag_dict_to_list, tag_list_to_dict
+from .cache_subnet_groups import CacheSubnetGroups
+from .elasticache_rules import (
+    ElastiCacheError,
+    InvalidARN,
+    InvalidParameterCombination,
+    InvalidParameterValue,
+    TagNotFound,
+    check_tag_count,
+    page,
+    valid_id,
+)
 
 DELETABLE = ("available", "failed", "incompatible-parameters", "incompatible-network", "restore-failed", "recovering")
-_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 ENGINE_VERSIONS = {"redis": "7.1.0", "valkey": "8.0.1"}
-
-
-class ElastiCacheError(SimError):
-    pass
-
-
-class InvalidParameterValue(ElastiCacheError):
-    code = "InvalidParameterValue"
-
-
-class InvalidParameterCombination(ElastiCacheError):
-    code = "InvalidParameterCombination"
 
 
 class CacheClusterNotFound(ElastiCacheError):
@@ -101,13 +104,6 @@ class InvalidCacheClusterState(ElastiCacheError):
     code = "InvalidCacheClusterState"
 
 
-class CacheSubnetGroupNotFound(ElastiCacheError):
-    code = "CacheSubnetGroupNotFoundFault"
-
-    def __init__(self, name):
-        super().__init__(f"Cache subnet group {name} not found.")
-
-
 class ReplicationGroupNotFound(ElastiCacheError):
     code, status = "ReplicationGroupNotFoundFault", 404
 
@@ -126,29 +122,7 @@ class InvalidReplicationGroupState(ElastiCacheError):
     code = "InvalidReplicationGroupState"
 
 
-class TagNotFound(ElastiCacheError):
-    code, status = "TagNotFound", 404
-
-
-class InvalidARN(ElastiCacheError):
-    code = "InvalidARN"
-
-    def __init__(self, arn):
-        super().__init__(f"ARN {arn} is invalid.")
-
-
-def _valid_id(value: str, parameter: str) -> str:
-    value = value.lower()
-    if not (1 <= len(value) <= 40 and _ID.match(value)):
-        raise InvalidParameterValue(
-            f"The parameter {parameter} is not a valid identifier. Identifiers must begin with a letter; "
-            "must contain only ASCII letters, digits, and hyphens; and must not end with a hyphen or "
-            "contain two consecutive hyphens."
-        )
-    return value
-
-
-class ElastiCacheBackend(Backend):
+class ElastiCacheBackend(CacheSubnetGroups, Backend):
     service = "elasticache"
     operations = (
         "CreateCacheCluster",
@@ -157,6 +131,9 @@ class ElastiCacheBackend(Backend):
         "CreateReplicationGroup",
         "DescribeReplicationGroups",
         "DeleteReplicationGroup",
+        "CreateCacheSubnetGroup",
+        "DescribeCacheSubnetGroups",
+        "DeleteCacheSubnetGroup",
         "ListTagsForResource",
         "AddTagsToResource",
         "RemoveTagsFromResource",
@@ -245,7 +222,7 @@ class ElastiCacheBackend(Backend):
     # cache clusters
 
     def create_cache_cluster(self, params):
-        cluster_id = _valid_id(params["CacheClusterId"], "CacheClusterIdentifier")
+        cluster_id = valid_id(params["CacheClusterId"], "CacheClusterIdentifier")
         if params.get("ReplicationGroupId"):
             raise InvalidParameterValue("ops sim: adding read replicas to a replication group is not simulated")
         engine = params.get("Engine")
@@ -278,7 +255,7 @@ class ElastiCacheBackend(Backend):
             params.get("EngineVersion"),
             node_type,
             network,
-            tag_list_to_dict(params.get("Tags")),
+            check_tag_count(tag_list_to_dict(params.get("Tags"))),
             None,
             params.get("Port", 6379),
         )
@@ -291,8 +268,8 @@ class ElastiCacheBackend(Backend):
             clusters = list(self.clusters.values())
             if params.get("ShowCacheClustersNotInReplicationGroups"):
                 clusters = [c for c in clusters if not c["replication_group_id"]]
-        page, marker = _page(clusters, params)
-        result = {"CacheClusters": [self._cluster_view(c, params.get("ShowCacheNodeInfo", False)) for c in page]}
+        listed, marker = page(clusters, params)
+        result = {"CacheClusters": [self._cluster_view(c, params.get("ShowCacheNodeInfo", False)) for c in listed]}
         if marker:
             result["Marker"] = marker
         return result
@@ -325,7 +302,7 @@ class ElastiCacheBackend(Backend):
     # replication groups
 
     def create_replication_group(self, params):
-        group_id = _valid_id(params["ReplicationGroupId"], "ReplicationGroupId")
+        group_id = valid_id(params["ReplicationGroupId"], "ReplicationGroupId")
         engine = params.get("Engine", "redis")
         if engine not in ("redis", "valkey"):
             raise InvalidParameterValue(f"Invalid engine: {engine}. The value must be set to valkey or redis.")
@@ -340,6 +317,11 @@ class ElastiCacheBackend(Backend):
                 "ops sim: only single-node replication groups (one node, no replicas) are simulated"
             )
         tls = bool(params.get("TransitEncryptionEnabled"))
+        if tls and not params.get("CacheSubnetGroupName"):
+            raise InvalidParameterCombination(
+                "TransitEncryptionEnabled needs a CacheSubnetGroupName. If you enable in-transit encryption, "
+                "you must also specify a value for CacheSubnetGroup."
+            )
         token = params.get("AuthToken")
         if token is not None:
             if not tls:
@@ -353,7 +335,7 @@ class ElastiCacheBackend(Backend):
         member_id = f"{group_id}-001"
         if member_id in self.clusters:
             raise CacheClusterAlreadyExists(member_id)
-        tags = tag_list_to_dict(params.get("Tags"))
+        tags = check_tag_count(tag_list_to_dict(params.get("Tags")))
         self.groups[group_id] = {
             "id": group_id,
             "description": params["ReplicationGroupDescription"],
@@ -381,8 +363,8 @@ class ElastiCacheBackend(Backend):
             groups = [self._group(params["ReplicationGroupId"])]
         else:
             groups = list(self.groups.values())
-        page, marker = _page(groups, params)
-        result = {"ReplicationGroups": [self._group_view(g) for g in page]}
+        listed, marker = page(groups, params)
+        result = {"ReplicationGroups": [self._group_view(g) for g in listed]}
         if marker:
             result["Marker"] = marker
         return result
@@ -411,7 +393,7 @@ class ElastiCacheBackend(Backend):
 
     def add_tags_to_resource(self, params):
         resource = self._by_arn(params["ResourceName"])
-        resource["tags"].update(tag_list_to_dict(params["Tags"]))
+        resource["tags"] = check_tag_count({**resource["tags"], **tag_list_to_dict(params["Tags"])})
         return {"TagList": tag_dict_to_list(resource["tags"])}
 
     def remove_tags_from_resource(self, params):
@@ -438,11 +420,13 @@ class ElastiCacheBackend(Backend):
 
     def _by_arn(self, arn: str):
         match = re.match(
-            rf"^arn:aws:elasticache:{self.world.region}:{ACCOUNT_ID}:(cluster|replicationgroup):(.+)$", arn
+            rf"^arn:aws:elasticache:{self.world.region}:{ACCOUNT_ID}:(cluster|replicationgroup|subnetgroup):(.+)$", arn
         )
         if not match:
             raise InvalidARN(arn)
-        return self._cluster(match.group(2)) if match.group(1) == "cluster" else self._group(match.group(2))
+        kind, name = match.groups()
+        find = {"cluster": self._cluster, "replicationgroup": self._group, "subnetgroup": self.subnet_group}[kind]
+        return find(name)
 
     def _node_type(self, node_type):
         if node_type is None:
@@ -452,15 +436,14 @@ class ElastiCacheBackend(Backend):
         return node_type
 
     def _network(self, params):
-        """The security groups and VPC a new cluster lands in, as AWS would pick them."""
+        """The security groups, subnet group, VPC and zone a new cluster lands in, as AWS would pick them."""
         if params.get("CacheSecurityGroupNames"):
             raise InvalidParameterCombination(
                 "Use of cache security groups is not permitted in this API version for your account."
             )
-        if params.get("CacheSubnetGroupName") not in (None, "default"):
-            raise CacheSubnetGroupNotFound(params["CacheSubnetGroupName"])
+        placement = self.placement(params.get("CacheSubnetGroupName"))
+        vpc_id = placement["vpc_id"]
         ec2 = self.world.client("ec2")
-        vpc_id = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
         group_ids = params.get("SecurityGroupIds")
         if group_ids:
             groups = ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": group_ids}])["SecurityGroups"]
@@ -481,11 +464,7 @@ class ElastiCacheBackend(Backend):
                     ]
                 )["SecurityGroups"][0]["GroupId"]
             ]
-        az = min(
-            s["AvailabilityZone"]
-            for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
-        )
-        return {"security_group_ids": list(group_ids), "vpc_id": vpc_id, "az": az}
+        return {"security_group_ids": list(group_ids), **placement}
 
     def _new_cluster(self, cluster_id, engine, version, node_type, network, tags, group_id, port):
         cluster = {
@@ -530,7 +509,7 @@ class ElastiCacheBackend(Backend):
                 "ParameterApplyStatus": "in-sync",
                 "CacheNodeIdsToReboot": [],
             },
-            "CacheSubnetGroupName": "default",
+            "CacheSubnetGroupName": cluster.get("subnet_group", "default"),
             "AutoMinorVersionUpgrade": True,
             "SecurityGroups": [{"SecurityGroupId": g, "Status": "active"} for g in cluster["security_group_ids"]],
             "SnapshotRetentionLimit": 0,
@@ -611,22 +590,3 @@ def _encryption_view(tls: bool, auth: bool):
     if tls:
         view["TransitEncryptionMode"] = "required"
     return view
-
-
-def _page(items, params):
-    """A page of a listing, in id order: MaxRecords (20 to 100, 100 when not given) after the
-    Marker, which is the id the previous page ended on, so a cluster created or deleted
-    between two pages never shifts another off the listing."""
-    size = params.get("MaxRecords")
-    if size is None:
-        size = 100
-    elif not 20 <= size <= 100:
-        raise InvalidParameterValue(f"Invalid value {size} for MaxRecords. Must be between 20 and 100")
-    after = params.get("Marker")
-    ordered = sorted(items, key=lambda item: item["id"])
-    if after is not None:
-        if not _ID.match(after):
-            raise InvalidParameterValue(f"Invalid marker: {after}")
-        ordered = [item for item in ordered if item["id"] > after]
-    page = ordered[:size]
-    return page, page[-1]["id"] if len(ordered) > size else None

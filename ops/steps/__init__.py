@@ -21,6 +21,7 @@ def registry() -> Dict[str, Type["StepType"]]:
         elasticache,
         redis_ping,
         replication_group,
+        subnet_group,
         workspace,
     )
 

@@ -55,9 +55,10 @@ def default_vpc(ctx, instead: str = "give the step a subnet_id") -> str:
     return vpcs[0]["VpcId"]
 
 
-def default_security_group(ctx) -> str:
-    """The default VPC's `default` group: where a cluster created without groups lands."""
-    vpc_id = default_vpc(ctx, "pass security_group_ids explicitly")
+def default_security_group(ctx, vpc_id: Optional[str] = None) -> str:
+    """A VPC's `default` group (the default VPC's when none is given): where a cluster created
+    without groups lands."""
+    vpc_id = vpc_id or default_vpc(ctx, "pass security_group_ids explicitly")
     groups = ctx.call(
         ctx.client("ec2").describe_security_groups,
         Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": ["default"]}],

@@ -16,6 +16,7 @@ from .ec2 import default_security_group
 from .node_types import check_node_type_offered
 
 CLUSTER_ID = re.compile(r"^[a-z](?!.*--)[a-z0-9-]{0,39}(?<!-)$")
+SUBNET_GROUP_NAME = re.compile(r"^[a-z](?!.*--)[a-z0-9-]{0,254}(?<!-)$")
 
 
 def check_cluster_id(value: str) -> Optional[str]:
@@ -23,6 +24,15 @@ def check_cluster_id(value: str) -> Optional[str]:
         return (
             "is not a valid cluster id: 1-40 lowercase letters, digits or hyphens, starting with a "
             "letter, no '--' and no trailing '-'"
+        )
+    return None
+
+
+def check_subnet_group_name(value: str) -> Optional[str]:
+    if not SUBNET_GROUP_NAME.match(value):
+        return (
+            "is not a valid cache subnet group name: 1-255 lowercase letters, digits or hyphens, starting "
+            "with a letter, no '--' and no trailing '-' (AWS stores names in lowercase)"
         )
     return None
 
@@ -47,30 +57,61 @@ NODE_PARAMS = (
         "security_group_ids",
         type="list",
         default=None,
-        doc="VPC security groups; omit to use the default VPC's default group",
+        doc="VPC security groups; omit to use the default group of the subnet group's VPC",
+    ),
+    Param(
+        "subnet_group",
+        default=None,
+        check=check_subnet_group_name,
+        doc="cache subnet group to place the node in (the name output of an elasticache.subnet_group step); "
+        "omit for ElastiCache's default group (the default VPC's subnets)",
     ),
 )
 
 
-# creating a cache names its node type (a condition) and uses the default parameter and subnet groups
+# creating a cache names its node type (a condition) and uses the default parameter group and a
+# subnet group: the one it names, else `default` ({placement_group}, from node_policy_names)
 NODE_TYPE = {"StringLike": {"elasticache:CacheNodeType": "{node_type}"}}
 EC2_DESCRIBE = "EC2 defines no resource type for Describe* calls"
 
 
 def default_groups(action: str) -> Grant:
-    return Grant([action], [arn("elasticache", "parametergroup:default.*"), arn("elasticache", "subnetgroup:default")])
+    return Grant(
+        [action], [arn("elasticache", "parametergroup:default.*"), arn("elasticache", "subnetgroup:{placement_group}")]
+    )
+
+
+# with a subnet group and no security groups, the cache gets the default group of the subnet group's VPC
+SUBNET_GROUP_VPC = Grant(["elasticache:DescribeCacheSubnetGroups"], [arn("elasticache", "subnetgroup:{subnet_group}")])
+
+
+def node_policy_names(names: Dict[str, Optional[str]]) -> Dict[str, Optional[str]]:
+    """The subnet group a cache is placed in, for its grants: the one it names, else `default`."""
+    return {"placement_group": names.get("subnet_group") or "default"}
 
 
 def node_request(ctx, args: Dict[str, Any]) -> Dict[str, Any]:
-    """The create-call arguments NODE_PARAMS stand for (the default VPC's default group when
-    none is given), shared by CreateCacheCluster and CreateReplicationGroup."""
+    """The create-call arguments NODE_PARAMS stand for, shared by CreateCacheCluster and
+    CreateReplicationGroup. Without security groups, the cache gets the default group of its
+    VPC: the subnet group's, else the default VPC."""
+    subnet_group = args["subnet_group"]
+    security_groups = args["security_group_ids"]
+    if not security_groups:
+        vpc_id = None
+        if subnet_group:
+            client = ctx.client("elasticache")
+            described = ctx.call(client.describe_cache_subnet_groups, CacheSubnetGroupName=subnet_group)
+            vpc_id = described["CacheSubnetGroups"][0]["VpcId"]
+        security_groups = [default_security_group(ctx, vpc_id)]
     request = dict(
         Engine=args["engine"],
         CacheNodeType=args["node_type"],
         Port=args["port"],
-        SecurityGroupIds=args["security_group_ids"] or [default_security_group(ctx)],
+        SecurityGroupIds=security_groups,
         Tags=ctx.tags(),
     )
+    if subnet_group:
+        request["CacheSubnetGroupName"] = subnet_group
     if args["engine_version"]:
         request["EngineVersion"] = args["engine_version"]
     return request
@@ -269,8 +310,13 @@ class CacheCluster(StepType):
         # many labs' waits share one listing of the account's clusters (clusters(), below)
         Grant(["elasticache:DescribeCacheClusters"], [arn("elasticache", "cluster:*")]),
         Grant(["elasticache:DeleteCacheCluster"], [arn("elasticache", "cluster:{cluster_id}")], RESOURCE_TAGGED),
+        SUBNET_GROUP_VPC,
         Grant(["ec2:DescribeVpcs", "ec2:DescribeSecurityGroups"], why=EC2_DESCRIBE),
     ]
+
+    @classmethod
+    def policy_names(cls, names, lab, step):
+        return node_policy_names(names)
 
     @classmethod
     def check_args(cls, args):
@@ -289,7 +335,8 @@ class CacheCluster(StepType):
         return [
             Change(
                 "create",
-                f"cache cluster {cluster_id}: {self.args['engine']}, 1 x {node_type}, no replicas",
+                f"cache cluster {cluster_id}: {self.args['engine']}, 1 x {node_type}, no replicas"
+                + (f", in subnet group {self.args['subnet_group']}" if self.args["subnet_group"] else ""),
                 "elasticache",
                 node_type,
             )

@@ -8,7 +8,9 @@ snapshot; the endpoint is NodeGroups[0].PrimaryEndpoint.
 
 With `transit_encryption: true` the group speaks TLS only; `auth_token` then names where its
 AUTH token comes from (auth_token.py: generate, env:NAME or ssm:/name, never the token
-itself). AWS offers in-transit encryption for Redis/Valkey only on replication groups.
+itself). AWS offers in-transit encryption for Redis/Valkey only on replication groups, and
+only in a subnet group the call names (`subnet_group`, made by an elasticache.subnet_group
+step): a playbook without one is refused when loaded.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .elasticache import (
     EC2_DESCRIBE,
     NODE_PARAMS,
     NODE_TYPE,
+    SUBNET_GROUP_VPC,
     _tagged_ours,
     cache_answers,
     cache_retag,
@@ -33,6 +36,7 @@ from .elasticache import (
     delete_cache,
     describe_cluster,
     find_caches,
+    node_policy_names,
     node_request,
     vanished,
 )
@@ -155,12 +159,17 @@ class CacheReplicationGroup(StepType):
         ),
     }
     example = """\
+- name: subnets
+  type: elasticache.subnet_group
+  with:
+    name: lab-${{ run.id }}
 - name: cache
   type: elasticache.replication_group
   with:
     group_id: lab-${{ run.id }}
     engine: valkey
     node_type: cache.t3.micro
+    subnet_group: ${{ steps.subnets.outputs.name }}
     transit_encryption: true
     auth_token: generate
 """
@@ -187,6 +196,7 @@ class CacheReplicationGroup(StepType):
         Grant(
             ["elasticache:DeleteReplicationGroup"], [arn("elasticache", "replicationgroup:{group_id}")], RESOURCE_TAGGED
         ),
+        SUBNET_GROUP_VPC,
         Grant(["ec2:DescribeVpcs", "ec2:DescribeSecurityGroups"], why=EC2_DESCRIBE),
         # the AUTH token's SecureString: made, read and deleted (ops's own), or only read (the user's)
         Grant(
@@ -203,10 +213,14 @@ class CacheReplicationGroup(StepType):
     def policy_names(cls, names, lab, step):
         source = names.get("auth_token")
         if source is None:
-            return {"auth_token_parameter": None, "own_token_parameter": None}
+            return {"auth_token_parameter": None, "own_token_parameter": None, **node_policy_names(names)}
         kind, name = auth_token.parse_source(source) if source != ANY else ("generate", "")
         own = None if kind == "ssm" else auth_token.parameter_name(f"{lab}*", ANY, step)
-        return {"auth_token_parameter": name if kind == "ssm" else own, "own_token_parameter": own}
+        return {
+            "auth_token_parameter": name if kind == "ssm" else own,
+            "own_token_parameter": own,
+            **node_policy_names(names),
+        }
 
     @classmethod
     def check_args(cls, args):
@@ -216,6 +230,14 @@ class CacheReplicationGroup(StepType):
                 "an AUTH token needs in-transit encryption (AWS refuses it without)",
                 "Add 'transit_encryption: true' to the step.",
             )
+        if args.get("transit_encryption") is True and args.get("subnet_group") is None:
+            return (
+                "transit_encryption",
+                "AWS creates an encrypted replication group only in a subnet group the call names "
+                '("If you enable in-transit encryption, you must also specify a value for CacheSubnetGroup.")',
+                "Add a step of type elasticache.subnet_group before this one and give this step "
+                "'subnet_group: ${{ steps.<that step's name>.outputs.name }}' (playbooks/lab-secure.yaml does).",
+            )
         return None
 
     def preview(self) -> List[Change]:
@@ -223,6 +245,7 @@ class CacheReplicationGroup(StepType):
         if describe_group(self.ctx, group_id) is not None:
             return [Change("adopt", f"replication group {group_id} (exists; used, never deleted)")]
         changes = []
+        placement = f", in subnet group {self.args['subnet_group']}" if self.args["subnet_group"] else ""
         security = ", in-transit encryption (TLS)" if self.args["transit_encryption"] else ""
         source = self.args["auth_token"]
         if source:
@@ -239,7 +262,7 @@ class CacheReplicationGroup(StepType):
             Change(
                 "create",
                 f"replication group {group_id}: {self.args['engine']}, 1 x {node_type}, "
-                f"no replicas, cluster mode off{security}",
+                f"no replicas, cluster mode off{placement}{security}",
                 "elasticache",
                 node_type,
             )

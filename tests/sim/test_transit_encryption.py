@@ -20,12 +20,14 @@ TOKEN = "s3cret-Token!&#$^<>0123456789"
 
 
 def create_group(session, **extra):
+    """A replication group in ElastiCache's `default` subnet group, named (as in-transit encryption needs)."""
     return session.client("elasticache").create_replication_group(
         ReplicationGroupId="secure",
         ReplicationGroupDescription="lab",
         Engine="valkey",
         CacheNodeType="cache.t3.micro",
         NumCacheClusters=1,
+        CacheSubnetGroupName="default",
         **extra,
     )
 
