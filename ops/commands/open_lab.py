@@ -59,12 +59,12 @@ def rows(hosts: List[LabHost], now: float) -> List[OpenRow]:
 def table_lines(table: List[OpenRow]) -> List[str]:
     """lab / URL / time left, one lab a line."""
     header = ("LAB", "URL", "TIME LEFT")
-    cells = [(r.host.lab, r.url, _left(r.time_left)) for r in table]
+    cells = [(r.host.lab, r.url, time_left_text(r.time_left)) for r in table]
     widths = [max(len(c[i]) for c in [header, *cells]) for i in range(2)]
     return [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}".rstrip() for a, b, c in [header, *cells]]
 
 
-def _left(seconds: Optional[float]) -> str:
+def time_left_text(seconds: Optional[float]) -> str:
     if seconds is None:
         return "no expiry"
     return "expired" if seconds <= 0 else format_duration(seconds)
