@@ -190,6 +190,8 @@ def normalise(text: str, ages: bool = False) -> str:
             for line in text.splitlines()
         )
         text = re.sub(r"\$\d+\.\d{4} so far", "$x.xxxx so far", text)
+        # the time left too: `ops exec`'s reads follow its command in real time, on the lab's calendar
+        text = re.sub(r"UTC \(in (?:\d+h)?(?:\d+m)?\d+s\)", "UTC (in <time left>)", text)
     return text
 
 

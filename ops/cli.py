@@ -13,7 +13,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import click
 
@@ -427,7 +427,7 @@ def teardown(playbook, dry_run, include_adopted, state_flag, lock_timeout, regio
     from .commands.config import load_settings
     from .commands.lab import teardown_lab
 
-    lab = _lab_to_tear_down(playbook, var_flags)
+    lab = _lab_named(playbook, var_flags)
     settings, _, _ = load_settings(config_files)
     target = _target(settings, dry_run, region, profile, state_flag, lock_timeout)
     with _ending_idle_simulation(target):
@@ -436,8 +436,8 @@ def teardown(playbook, dry_run, include_adopted, state_flag, lock_timeout, regio
         sys.exit(code)
 
 
-def _lab_to_tear_down(argument: str, var_flags) -> str:
-    """teardown's argument: a playbook file (its lab), or a lab's name, checked before it is used."""
+def _lab_named(argument: str, var_flags) -> str:
+    """teardown's and status's argument: a playbook file (its lab), or a lab's name, checked before it is used."""
     from .names import check_lab, is_lab_name, shown
 
     path = Path(argument)
@@ -498,21 +498,49 @@ def plan(playbook, dry_run, ttl, member_flags, allow_public_ingress, region, pro
 
 
 @cli.command()
+@click.argument("lab_or_playbook", metavar="[LAB]", required=False)
+@click.option("--names", help="A class's copies of the lab, as 'ops run --names' named them, e.g. alice,bob.")
+@click.option(
+    "--count", type=click.IntRange(1, 500), help="A class's copies of the lab, as 'ops run --count N' named them."
+)
 @click.option("--dry-run", is_flag=True, help="Labs of dry runs (in the simulated account).")
 @state_option
 @common_options
-def status(dry_run, state_flag, region, profile, var_flags, config_files):
-    """Every lab recorded here (or in S3 with --state): what exists now, its age, $/hour and cost so far."""
+def status(lab_or_playbook, names, count, dry_run, state_flag, region, profile, var_flags, config_files):
+    """Every lab recorded here (or in S3 with --state): what exists now, its age, $/hour and cost so far.
+
+    With a lab (or its playbook file): a table of its copies (those named by --names or --count,
+    else those recorded), each kept, torn down or none, with its host's URL, time left and cost so far.
+    """
     import json
 
     from .commands.config import load_settings
     from .commands.status import team_status
 
+    if (names or count) and lab_or_playbook is None:
+        raise BadInput(
+            "--names and --count say which copies of a lab: name the lab too.", "E.g. ops status LAB --names alice,bob."
+        )
+    if count and names:
+        raise BadInput("--count and --names both say which copies.", "Use one of them.")
+    copy_names = _copy_names(names)
+    lab = None if lab_or_playbook is None else _lab_named(lab_or_playbook, var_flags)
     settings, _, _ = load_settings(config_files)
     target = _target(settings, dry_run, region, profile, state_flag, sim_durations={})
+    document: Any  # a list of labs, or the copies
     with _ending_idle_simulation(target if target.location is not None else None):
-        report = team_status(target)
-    click.echo(json.dumps(report.to_json()) if chosen_output() == "json" else "\n".join(report.lines()))
+        if lab is None:
+            report = team_status(target)
+            lines, document = report.lines(), report.to_json()
+        else:
+            from .commands.lab import lab_names
+            from .commands.roster import recorded_copies, roster, roster_json, roster_lines
+
+            rows = roster(
+                target, lab_names(lab, count, copy_names) if count or copy_names else recorded_copies(target, lab)
+            )
+            lines, document = roster_lines(rows), roster_json(rows)
+    click.echo(json.dumps(document) if chosen_output() == "json" else "\n".join(lines))
 
 
 @cli.command()

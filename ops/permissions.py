@@ -72,6 +72,8 @@ RUN_COMMAND = [
     Grant(["ssm:GetCommandInvocation"], why="SSM defines no resource type for reading a command's result"),
     # a SendCommand whose answer was lost is found by its comment, not sent again
     Grant(["ssm:ListCommands"], why="SSM defines no resource type for listing commands"),
+    # Ctrl-C during `ops exec` cancels its command on the host
+    Grant(["ssm:CancelCommand"], why="SSM defines no resource type for cancelling a command"),
 ]
 
 

@@ -96,3 +96,60 @@ def test_status_prices_the_client_host_and_the_replication_group(workdir):
         rows["replication-group"]["hourly_usd"] + rows["ec2-instance"]["hourly_usd"], abs=1e-4
     )
     assert invoke("teardown", "elasticache-lab-valkey", "--dry-run").exit_code == 0
+
+
+def test_status_names_a_class_copies_with_their_state_url_time_left_and_cost(workdir):
+    """`ops status LAB --names` (or --count): every copy named as `ops run --names` names them,
+    kept, torn down or never made; a kept one's URL is `ops open`'s."""
+    from pathlib import Path
+
+    playbook = str(Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml")
+    run = invoke("run", playbook, "--dry-run", "--keep", "--names", "a,b", "--ttl", "2h", "--var", "demo_reads=5")
+    assert run.exit_code == 0, run.output
+    assert invoke("teardown", "elasticache-lab-b", "--dry-run").exit_code == 0
+
+    text = invoke("status", playbook, "--names", "a,b,c", "--dry-run")
+    assert text.exit_code == 0, text.output
+    header, a, b, c, total = text.output.splitlines()
+    assert header.split() == ["LAB", "STATE", "URL", "TIME", "LEFT", "COST", "SO", "FAR"]
+    url = json.loads(invoke("open", "elasticache-lab-a", "--dry-run", "--output", "json").output)["url"]
+    name, state, shown_url, left, cost = a.split()
+    assert (name, state, shown_url) == ("elasticache-lab-a", "kept", url) and "/cloud9/ide/" in url
+    assert left.startswith(("1h", "2h")) and float(cost.lstrip("$")) > 0
+    assert b.split() == ["elasticache-lab-b", "torn", "down", "-", "-", "-"]
+    assert c.split() == ["elasticache-lab-c", "none", "-", "-", "-"]
+    assert total == f"1 of 3 kept; about {cost} so far"
+
+    copies = json.loads(invoke("status", "elasticache-lab", "--names", "a,b,c", "--dry-run", "--output", "json").output)
+    rows = {row["lab"]: row for row in copies["copies"]}
+    assert [row["state"] for row in copies["copies"]] == ["kept", "torn down", "none"]
+    assert rows["elasticache-lab-a"]["url"] == url and 0 < rows["elasticache-lab-a"]["time_left_s"] <= 7200
+    assert rows["elasticache-lab-a"]["cost_usd"] > 0 and rows["elasticache-lab-a"]["hourly_usd"] > 0
+    assert rows["elasticache-lab-b"] == {
+        "lab": "elasticache-lab-b",
+        "state": "torn down",
+        "url": None,
+        "time_left_s": None,
+        "cost_usd": None,
+        "hourly_usd": None,
+    }
+
+    counted = invoke("status", "elasticache-lab", "--count", "2", "--dry-run", "--output", "json").output
+    assert [(r["lab"], r["state"]) for r in json.loads(counted)["copies"]] == [
+        ("elasticache-lab-1", "none"),
+        ("elasticache-lab-2", "none"),
+    ]
+    recorded = json.loads(invoke("status", "elasticache-lab", "--dry-run", "--output", "json").output)
+    assert [(r["lab"], r["state"]) for r in recorded["copies"]] == [
+        ("elasticache-lab-a", "kept"),
+        ("elasticache-lab-b", "torn down"),
+    ]
+
+    for bad in (
+        ["--names", "a"],
+        ["elasticache-lab", "--names", "a", "--count", "2"],
+        ["elasticache-lab", "--names", "A!"],
+    ):
+        refused = invoke("status", *bad, "--dry-run")
+        assert refused.exit_code == 2 and refused.output.startswith("ops: error: --"), refused.output
+    assert invoke("teardown", "elasticache-lab-a", "--dry-run").exit_code == 0

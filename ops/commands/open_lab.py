@@ -61,7 +61,8 @@ def table_lines(table: List[OpenRow]) -> List[str]:
     shared = any(r.host.members for r in table)
     header = ("LAB", "URL", "TIME LEFT") + (("SHARED WITH",) if shared else ())
     cells = [
-        (r.host.lab, r.url, _left(r.time_left)) + ((", ".join(r.host.members) or "-",) if shared else ()) for r in table
+        (r.host.lab, r.url, time_left_text(r.time_left)) + ((", ".join(r.host.members) or "-",) if shared else ())
+        for r in table
     ]
     widths = [max(len(c[i]) for c in [header, *cells]) for i in range(len(header) - 1)]
     return ["  ".join([*(f"{c:<{w}}" for c, w in zip(row, widths)), row[-1]]).rstrip() for row in [header, *cells]]
@@ -72,7 +73,7 @@ def shared_line(host: LabHost) -> Optional[str]:
     return f"shared (read-write) with {', '.join(host.members)}" if host.members else None
 
 
-def _left(seconds: Optional[float]) -> str:
+def time_left_text(seconds: Optional[float]) -> str:
     if seconds is None:
         return "no expiry"
     return "expired" if seconds <= 0 else format_duration(seconds)

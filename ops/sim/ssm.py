@@ -39,7 +39,12 @@ What it reproduces, and where the behaviour comes from:
   Python script on the host (the lesson's, ops/steps/workspace.py) reads the simulated
   table with boto3. They are the account's keys, not the role's: its policies are not
   checked there (they are for `aws ssm get-parameter`, above).
-- Not simulated: other documents, S3/CloudWatch output, rate controls, cancellation, and
+- The agent runs at most 5 commands at once on an instance (its CommandWorkersLimit);
+  one sent while 5 run waits for a worker (per ops process: the sim's agent is the
+  process that sent the command). So `ops exec`'s reads run while its command runs.
+- CancelCommand kills the invocation's process (or keeps a waiting one from starting); the
+  invocation is Cancelling for `ssm.invocation_delay`, then Cancelled, ResponseCode -1.
+- Not simulated: other documents, S3/CloudWatch output, rate controls, and
   commands seeing the instance's filesystem (paths such as /home/ec2-user do not exist).
 """
 
@@ -61,6 +66,7 @@ from .tls import CA_FILE
 DOCUMENT = "AWS-RunShellScript"
 PLUGIN = "aws:runShellScript"
 STDOUT_LIMIT, STDERR_LIMIT = 24000, 8000
+COMMAND_WORKERS = 5  # the SSM Agent's CommandWorkersLimit: documents it runs at once on an instance
 MAX_REAL_SECONDS = 120
 _SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -102,34 +108,83 @@ class InvalidFilterKey(SSMError):
     code = "InvalidFilterKey"
 
 
+class InvalidCommandId(SSMError):
+    code = "InvalidCommandId"
+
+    def __init__(self):
+        super().__init__("")
+
+
+class DuplicateInstanceId(SSMError):
+    code = "DuplicateInstanceId"
+
+    def __init__(self):
+        super().__init__("")
+
+
+def _never_ran() -> Dict[str, Any]:
+    """The result of a run stopped (cancelled, or its process ending) before it started."""
+    return {"code": -1, "stdout": "", "stderr": "", "timed_out": False, "elapsed": 0.0}
+
+
 class _Run:
     """One invocation's process, run on a thread; results stay here until observed.
 
-    The script waits on a pipe until its process group is registered as the instance's,
-    so its first connection is already attributed (see network.py)."""
+    It starts once one of its instance's command workers is free (`workers`, the agent's
+    CommandWorkersLimit), unless stopped first. The script waits on a pipe until its process
+    group is registered as the instance's, so its first connection is already attributed
+    (see network.py)."""
 
-    def __init__(self, script: str, cwd: str, env: dict, timeout: float, instance_id: str, attribution):
+    def __init__(
+        self,
+        script: str,
+        cwd: str,
+        env: dict,
+        timeout: float,
+        instance_id: str,
+        attribution,
+        workers: threading.Semaphore,
+    ):
         self.result: Optional[Dict[str, Any]] = None
         self._proc: Optional["subprocess.Popen[bytes]"] = None
+        self._stopped = False
+        self._guard = threading.Lock()  # stop() and the process's start exclude each other
         self._attribution = attribution
-        self._thread = threading.Thread(target=self._run, args=(script, cwd, env, timeout, instance_id), daemon=True)
+        self._thread = threading.Thread(
+            target=self._queued, args=(script, cwd, env, timeout, instance_id, workers), daemon=True
+        )
         self._thread.start()
+
+    def _queued(self, script, cwd, env, timeout, instance_id, workers):
+        while not workers.acquire(timeout=0.05):
+            if self._stopped:
+                self.result = _never_ran()
+                return
+        try:
+            self._run(script, cwd, env, timeout, instance_id)
+        finally:
+            workers.release()
 
     def _run(self, script, cwd, env, timeout, instance_id):
         started = time.monotonic()
         gate_r, gate_w = os.pipe()
         try:
-            self._proc = proc = subprocess.Popen(
-                ["bash", "-c", f"read -r -u {gate_r} _; exec {gate_r}<&-\n{script}"],
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-                pass_fds=(gate_r,),
-                umask=0o077,
-            )  # what it writes in the instance's folder is private
+            with self._guard:
+                if self._stopped:
+                    os.close(gate_w)
+                    self.result = _never_ran()
+                    return
+                self._proc = proc = subprocess.Popen(
+                    ["bash", "-c", f"read -r -u {gate_r} _; exec {gate_r}<&-\n{script}"],
+                    cwd=cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                    pass_fds=(gate_r,),
+                    umask=0o077,
+                )  # what it writes in the instance's folder is private
         except OSError as e:
             os.close(gate_w)
             self.result = {"code": 1, "stdout": "", "stderr": str(e), "timed_out": False, "elapsed": 0.0}
@@ -168,19 +223,24 @@ class _Run:
         return self.result
 
     def stop(self):
-        if self._proc is not None and self._proc.poll() is None:
-            self._kill(self._proc)
+        """Kill its process (or keep it from starting) and wait for the thread."""
+        with self._guard:
+            self._stopped = True
+            proc = self._proc
+        if proc is not None and proc.poll() is None:
+            self._kill(proc)
         self._thread.join(timeout=5)
 
 
 class SSMBackend(Backend):
     service = "ssm"
-    operations = ("SendCommand", "GetCommandInvocation", "DescribeInstanceInformation", "ListCommands")
+    operations = ("SendCommand", "GetCommandInvocation", "CancelCommand", "DescribeInstanceInformation", "ListCommands")
     unlocked = ("GetCommandInvocation",)
 
     def __init__(self, world):
         super().__init__(world)
         self.runs = {}  # invocation keys -> _Run, in the process that sent the command
+        self.workers: Dict[str, threading.Semaphore] = {}  # instance id -> its agent's free command workers
         self._host_cli = None  # hostcli.HostCli, made for the first command
 
     @property
@@ -305,8 +365,9 @@ class SSMBackend(Backend):
             else:
                 script_here = script
             env = self.command_env(cwd)
+            workers = self.workers.setdefault(iid, threading.BoundedSemaphore(COMMAND_WORKERS))
             self.runs[key] = _Run(
-                script_here, workdir or cwd, env, min(timeout, MAX_REAL_SECONDS), iid, self.world.attribution
+                script_here, workdir or cwd, env, min(timeout, MAX_REAL_SECONDS), iid, self.world.attribution, workers
             )
         return {"Command": self._command_view(command)}
 
@@ -331,6 +392,36 @@ class SSMBackend(Backend):
                     record["outcome"] = self._outcome(result)
                 self.runs.pop(key, None)
         return self._invocation_view(record)
+
+    def cancel_command(self, params):
+        """Cancel the command's invocations that have not ended (on the instances given, else
+        all): a process this ops process runs is killed, or kept from starting. One run by
+        another live ops process (a persistent account) is reported Cancelled but runs on: "There
+        is no guarantee that the command will be terminated and the underlying process stopped"
+        (the API reference). An invocation that has ended stays as it ended."""
+        command = self.commands.get(params["CommandId"])
+        if command is None:
+            raise InvalidCommandId()
+        wanted = params.get("InstanceIds") or command["InstanceIds"]
+        if len(set(wanted)) != len(wanted):
+            raise DuplicateInstanceId()
+        unknown = [iid for iid in wanted if iid not in command["InstanceIds"]]
+        if unknown:
+            raise InvalidInstanceId(unknown)
+        for iid in wanted:
+            key = f"{command['CommandId']}/{iid}"
+            record = self.invocations[key]
+            if record["outcome"] is not None:
+                continue
+            run = self.runs.pop(key, None)
+            if run is not None and run.result is not None:  # its process had ended: the agent said so first
+                record["outcome"] = self._outcome(run.result)
+                continue
+            if run is not None:
+                run.stop()
+            record["outcome"] = self._cancelled(run.result if run is not None else None)
+            record["cancelled_at"] = self.now()
+        return {}
 
     def list_commands(self, params):
         """The commands sent, newest first, for one CommandId or InstanceId if given (no
@@ -461,6 +552,19 @@ class SSMBackend(Backend):
             "elapsed": result["elapsed"],
         }
 
+    @staticmethod
+    def _cancelled(result) -> Dict[str, Any]:
+        """A cancelled invocation: what its process had written before it was killed."""
+        result = result or _never_ran()
+        return {
+            "Status": "Cancelled",
+            "StatusDetails": "Cancelled",
+            "ResponseCode": -1,
+            "StandardOutputContent": result["stdout"][:STDOUT_LIMIT],
+            "StandardErrorContent": result["stderr"][:STDERR_LIMIT],
+            "elapsed": result["elapsed"],
+        }
+
     def _iso(self, at: float) -> str:
         return self.timestamp(at).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -493,6 +597,14 @@ class SSMBackend(Backend):
             return view
         ended = max(record["sent_at"] + self.world.durations["ssm.command"], started + outcome["elapsed"])
         view.update({k: v for k, v in outcome.items() if k != "elapsed"})
+        cancelled_at = record.get("cancelled_at")
+        if cancelled_at is not None:  # the agent confirms a cancellation a moment later
+            if self.now() < cancelled_at + self.world.durations["ssm.invocation_delay"]:
+                view.update(
+                    Status="Cancelling", StatusDetails="Cancelling", ExecutionEndDateTime="", ExecutionElapsedTime=""
+                )
+                return view
+            ended = max(cancelled_at, started)
         view["ExecutionEndDateTime"] = self._iso(ended)
         view["ExecutionElapsedTime"] = f"PT{ended - started:.3f}S"
         return view

@@ -113,26 +113,30 @@ def sent_earlier(call, ssm, instance_id: str, comment: str) -> Optional[str]:
 
 def run_script(aws, instance_id: str, script: HostScript, what: str, timeout_seconds: int) -> Dict[str, Any]:
     """A command's way (`ops exec`), not a step's: send the script, poll until it ends, return
-    the invocation. The caller handles ssm's InvalidInstanceId (not online). A send whose
-    answer was lost is looked for (by its comment) as run_shell does, never run twice."""
+    the invocation. The caller handles ssm's InvalidInstanceId (not online)."""
+    return invocation_end(aws, instance_id, send_script(aws, instance_id, script, what, timeout_seconds))
+
+
+def send_script(aws, instance_id: str, script: HostScript, what: str, timeout_seconds: int) -> str:
+    """Send the script without waiting for it; its command id. A send whose answer was lost
+    is looked for (by its comment) as run_shell does, never run twice."""
     if not isinstance(script, HostScript):
-        raise TypeError("run_script sends a HostScript, built from constant templates")
+        raise TypeError("send_script sends a HostScript, built from constant templates")
     from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 
     ssm = aws.client("ssm")
     comment = f"ops {uuid.uuid4().hex[:12]} {what}"[:100]
-    command_id: Optional[str] = None
     lost_at: Optional[float] = None
-    while command_id is None:
+    while True:
         if lost_at is not None:
-            command_id = sent_earlier(aws.call, ssm, instance_id, comment)
-            if command_id is not None:
-                break
+            found = sent_earlier(aws.call, ssm, instance_id, comment)
+            if found is not None:
+                return found
             if aws.clock.now() - lost_at < LISTED_WITHIN:  # SSM lists a new command after a moment
                 aws.clock.sleep(POLL_SECONDS)
                 continue
         try:
-            command_id = aws.call(
+            return aws.call(
                 ssm.send_command,
                 InstanceIds=[instance_id],
                 DocumentName="AWS-RunShellScript",
@@ -142,11 +146,21 @@ def run_script(aws, instance_id: str, script: HostScript, what: str, timeout_sec
             )["Command"]["CommandId"]
         except (ConnectionClosedError, ReadTimeoutError):  # sent, unanswered: it may have arrived
             lost_at = aws.clock.now()
+
+
+def invocation_end(aws, instance_id: str, command_id: str) -> Dict[str, Any]:
+    """Poll a command's invocation until it has ended; return it."""
     while True:
-        try:
-            invocation = aws.call(ssm.get_command_invocation, CommandId=command_id, InstanceId=instance_id)
-        except ssm.exceptions.InvocationDoesNotExist:  # not visible yet, right after sending
-            invocation = {"Status": "Pending"}
+        invocation = invocation_now(aws, instance_id, command_id)
         if invocation["Status"] in ("Success", "Failed", *TERMINAL_FAILURES):
             return invocation
         aws.clock.sleep(POLL_SECONDS)
+
+
+def invocation_now(aws, instance_id: str, command_id: str) -> Dict[str, Any]:
+    """The command's invocation as SSM reports it now (Pending until SSM shows it)."""
+    ssm = aws.client("ssm")
+    try:
+        return aws.call(ssm.get_command_invocation, CommandId=command_id, InstanceId=instance_id)
+    except ssm.exceptions.InvocationDoesNotExist:  # not visible yet, right after sending
+        return {"Status": "Pending"}

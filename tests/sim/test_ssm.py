@@ -1,4 +1,9 @@
+import time
+from pathlib import Path
+
 import pytest
+
+from ops.sim.processes import alive
 
 from .conftest import SSM_ROLE_POLICY, cloud9_instance, create_ssm_iam
 
@@ -178,3 +183,77 @@ def test_a_terminated_instances_interface_holds_its_group_for_a_while(world, ses
         ec2.delete_security_group(GroupId=group)
     clock.sleep(world.durations["ec2.eni_linger"])
     ec2.delete_security_group(GroupId=group)
+
+
+def send(session, instance_id, command):
+    return session.client("ssm").send_command(
+        InstanceIds=[instance_id], DocumentName="AWS-RunShellScript", Parameters={"commands": [command]}
+    )["Command"]["CommandId"]
+
+
+def appeared(path, lines=1):
+    """Wait (in real time: the commands are real processes) until `path` holds `lines` lines."""
+    for _ in range(1000):
+        if path.exists() and len(path.read_text().splitlines()) >= lines:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_an_instance_runs_five_commands_at_once_and_the_sixth_waits_for_a_worker(world, session, clock, ready_cloud9):
+    """The SSM Agent's CommandWorkersLimit (5): a sixth command starts when one of five ends."""
+    _, instance = ready_cloud9
+    iid = instance["InstanceId"]
+    home = Path(world.ssm.instance_home(iid))
+    ssm = session.client("ssm")
+    blockers = [
+        send(session, iid, f"echo start-{n} >> log; until [ -f release-{n} ]; do sleep 0.02; done; echo end-{n} >> log")
+        for n in range(1, 6)
+    ]
+    assert appeared(home / "log", 5)  # five run at once
+    sixth = send(session, iid, "echo start-6 >> log")
+    time.sleep(0.3)  # time enough for a sixth worker, were there one, to start it
+    (home / "release-1").touch()
+    clock.sleep(world.durations["ssm.command"])
+    assert ssm.get_command_invocation(CommandId=blockers[0], InstanceId=iid)["Status"] == "Success"
+    assert ssm.get_command_invocation(CommandId=sixth, InstanceId=iid)["Status"] == "Success"
+    log = (home / "log").read_text().splitlines()
+    assert sorted(log[:5]) == [f"start-{n}" for n in range(1, 6)] and log[5:] == ["end-1", "start-6"]
+    for n in range(2, 6):
+        (home / f"release-{n}").touch()
+    assert {ssm.get_command_invocation(CommandId=c, InstanceId=iid)["Status"] for c in blockers} == {"Success"}
+
+
+def test_cancel_command_stops_the_process_and_reports_it_cancelled(world, session, clock, ready_cloud9):
+    _, instance = ready_cloud9
+    iid = instance["InstanceId"]
+    home = Path(world.ssm.instance_home(iid))
+    ssm = session.client("ssm")
+    running = send(session, iid, 'echo "$$" > pid; echo before; sleep 60; echo after')
+    assert appeared(home / "pid")
+    pid = int((home / "pid").read_text())
+    clock.sleep(world.durations["ssm.invocation_delay"])
+    assert ssm.get_command_invocation(CommandId=running, InstanceId=iid)["Status"] == "InProgress"
+    assert ssm.cancel_command(CommandId=running, InstanceIds=[iid])["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert not alive(pid)
+    assert ssm.get_command_invocation(CommandId=running, InstanceId=iid)["Status"] == "Cancelling"
+    clock.sleep(world.durations["ssm.invocation_delay"])
+    cancelled = ssm.get_command_invocation(CommandId=running, InstanceId=iid)
+    assert (cancelled["Status"], cancelled["ResponseCode"], cancelled["StandardOutputContent"]) == (
+        "Cancelled",
+        -1,
+        "before\n",
+    )
+
+    ended = send(session, iid, "echo done")
+    clock.sleep(world.durations["ssm.command"])
+    assert ssm.get_command_invocation(CommandId=ended, InstanceId=iid)["Status"] == "Success"
+    ssm.cancel_command(CommandId=ended)  # an ended command stays as it ended
+    assert ssm.get_command_invocation(CommandId=ended, InstanceId=iid)["Status"] == "Success"
+
+    with pytest.raises(ssm.exceptions.InvalidCommandId):
+        ssm.cancel_command(CommandId="00000000-0000-0000-0000-000000000000")
+    with pytest.raises(ssm.exceptions.DuplicateInstanceId):
+        ssm.cancel_command(CommandId=running, InstanceIds=[iid, iid])
+    with pytest.raises(ssm.exceptions.InvalidInstanceId):
+        ssm.cancel_command(CommandId=running, InstanceIds=["i-0123456789abcdef0"])
