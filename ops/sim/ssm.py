@@ -122,6 +122,11 @@ class DuplicateInstanceId(SSMError):
         super().__init__("")
 
 
+# The command waits at this gate until its pid is known (attributed to its instance); the
+# gate's descriptor comes in the environment, closed and forgotten before the script runs.
+_GATE = 'read -r -u "$OPS_SIM_GATE_FD" _; exec {OPS_SIM_GATE_FD}<&-; unset OPS_SIM_GATE_FD\n'
+
+
 def _never_ran() -> Dict[str, Any]:
     """The result of a run stopped (cancelled, or its process ending) before it started."""
     return {"code": -1, "stdout": "", "stderr": "", "timed_out": False, "elapsed": 0.0}
@@ -175,9 +180,9 @@ class _Run:
                     self.result = _never_ran()
                     return
                 self._proc = proc = subprocess.Popen(
-                    ["bash", "-c", f"read -r -u {gate_r} _; exec {gate_r}<&-\n{script}"],
+                    ["bash", "-c", _GATE + script],
                     cwd=cwd,
-                    env=env,
+                    env={**env, "OPS_SIM_GATE_FD": str(gate_r)},
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
