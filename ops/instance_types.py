@@ -12,7 +12,6 @@ c7i-flex.large, u-6tb1.metal): EC2 has hundreds, and the account says which it o
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Optional
 
@@ -68,6 +67,8 @@ _EC2_EXAMPLES = (
 
 def closest_node_type(value: str) -> Optional[str]:
     """The known node type nearest to value (creatable ones first), or None."""
+    import difflib  # only for a suggestion: not at every start (1 ms)
+
     for names in (CREATABLE, KNOWN):
         close = difflib.get_close_matches(value, sorted(names), n=1, cutoff=0.6)
         if close:
@@ -99,5 +100,7 @@ def instance_type_problem(value: str) -> Optional[str]:
         return "is an ElastiCache node type; an EC2 instance type has no 'cache.' (e.g. t3.micro)"
     if _EC2_SHAPE.match(value) and any(c.isdigit() for c in value.split(".")[0]):
         return None
+    import difflib  # only for a suggestion: not at every start (1 ms)
+
     close = difflib.get_close_matches(value, _EC2_EXAMPLES, n=1, cutoff=0.6)
     return f"is not an EC2 instance type, which reads FAMILY.SIZE ({_did_you_mean(close[0] if close else None, 't3.micro')})"

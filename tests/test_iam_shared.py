@@ -327,3 +327,36 @@ def test_a_lab_leaving_and_a_lab_arriving_in_two_processes_take_turns(workdir, s
     assert leaver_deleted != bool(profile_events(left_out, "resource_kept"))
     assert profile_events(arrived_out, "step_created")[0]["ours"] == leaver_deleted
     assert profile_events(arrived_out, "resource_deleted")
+
+
+def test_of_many_labs_leaving_together_only_the_last_out_asks_iam_and_ec2(workdir):
+    """A lab that finds another lab's record using the shared role and profile keeps them
+    without asking IAM or EC2 who uses them (the answer could not change its decision): of
+    five copies leaving at once, the in-use checks are the last lab out's alone."""
+    import threading
+    from collections import Counter
+
+    settings, _, _ = load_settings(())
+    (workdir / "lab.yaml").write_text(LAB.format(name="class"))
+    playbook = load_playbook(str(workdir / "lab.yaml"), {})
+    target = RunTarget(workdir, dry_run=True, throwaway=True)
+    requests, lock = Counter(), threading.Lock()
+
+    def count(event_name, **_):
+        with lock:
+            requests[event_name.rsplit(".", 1)[-1]] += 1
+
+    stream = io.StringIO()
+    with target.open(patient=True) as aws:
+        aws.session.events.register("request-created", count)
+        code = run_labs(
+            playbook, target, aws=aws, reporter=Reporter("json", stream), settings=settings, keep=False, count=5
+        )
+        assert code == 0, stream.getvalue()[-3000:]
+        assert tagged_resources(aws) == []
+    seen = [json.loads(line) for line in stream.getvalue().splitlines()]
+    kept = [e for e in seen if e["event"] == "resource_kept" and e["kind"] == "iam-role"]
+    assert len(kept) == 4 and all("still used by lab class-" in e["reason"] for e in kept), kept
+    # who uses the role is asked before each of the last lab out's deletion calls on it and
+    # on its policy (3); before, every lab leaving asked too (15 for five labs)
+    assert requests["ListInstanceProfilesForRole"] <= 4, requests

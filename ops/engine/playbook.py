@@ -7,7 +7,6 @@ only references to other steps' outputs are left for the runner.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Collection, Dict, List, Optional, Type
@@ -70,6 +69,8 @@ class Playbook:
 
 
 def _suggest(word: str, options) -> str:
+    import difflib  # only for a suggestion: not at every start (1 ms)
+
     close = difflib.get_close_matches(str(word), list(options), n=1)
     return f"Did you mean '{close[0]}'?" if close else ""
 
