@@ -33,6 +33,7 @@ KILL_POINTS = [
     "resource_deleting:ingress",
     "resource_deleting:redis",
     "resource_deleting:table",
+    "resource_deleting:workspace",
     "step_create_finished:cloud9",
     "step_create_finished:demo",
     "step_create_finished:ingress",
@@ -120,8 +121,7 @@ def test_there_are_kill_points_for_every_step_and_wait():
     assert sum(p.startswith("step_waiting") for p in KILL_POINTS) >= 6  # creations, SSM, deletions
     assert {p.split(":")[1] for p in KILL_POINTS if p.startswith("resource_deleting")} == steps - {
         "ping",
-        "workspace",
-    }  # they make nothing
+    }  # it makes nothing
 
 
 @pytest.mark.parametrize("point", KILL_POINTS)

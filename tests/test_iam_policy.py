@@ -184,7 +184,7 @@ def test_what_ops_adds_to_the_instance_role_names_the_labs_own_arns(tmp_path, mo
     detail = []
     calls_of_a_run_and_teardown(playbook, tmp_path, monkeypatch, detail=detail)
     documents = [json.loads(params["PolicyDocument"]) for action, params, _ in detail if action == "iam:PutRolePolicy"]
-    assert len(documents) == 2
+    assert len(documents) == 3  # the PING's token, the demo's table and token, the lesson's table and token
     table = next(p["TableName"] for a, p, _ in detail if a == "dynamodb:CreateTable")
     parameter = next(p["Name"] for a, p, _ in detail if a == "ssm:PutParameter")
     resources = {r for d in documents for s in d["Statement"] for r in listed(s["Resource"])}

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from ops.cli import cli
@@ -106,3 +107,59 @@ def test_the_secure_lab_reads_its_token_on_the_host(workdir):
     fetched = exec_("elasticache-lab-secure", "python3", "fetch_restaurant_summary.py")
     assert fetched.exit_code == 0 and "Using cached result!" in fetched.stdout, fetched.output
     assert invoke("teardown", "elasticache-lab-secure", "--dry-run").exit_code == 0
+
+
+LESSON_WITHOUT_DEMO = """\
+name: lesson-only
+steps:
+  - name: host
+    type: ec2.client_host
+  - name: table
+    type: dynamodb.table
+    with:
+      table_name: lesson-reviews-${{ run.id }}
+      seed: true
+  - name: workspace
+    type: host.workspace
+    with:
+      instance_id: ${{ steps.host.outputs.instance_id }}
+      role_name: ${{ steps.host.outputs.role_name }}
+      redis_address: cache.lesson.internal
+      table_name: ${{ steps.table.outputs.table_name }}
+"""
+
+
+def test_the_workspace_grants_the_hosts_role_the_table_without_a_demo_step(workdir):
+    """The lesson's scripts read the table with the host's role: the workspace step gives the
+    role that for the run (recorded, removed on teardown), so a playbook without ops's demo
+    still leaves a lesson that works on a real host, where the role's policy is checked."""
+    from ops.engine.target import RunTarget
+
+    (workdir / "lesson.yaml").write_text(LESSON_WITHOUT_DEMO)
+    plan = invoke("plan", "lesson.yaml", "--dry-run")
+    assert plan.exit_code == 0 and "read table <table.table_name> for the lesson" in plan.output, plan.output
+    run = invoke("run", "lesson.yaml", "--dry-run", "--keep", "--output", "json")
+    assert run.exit_code == 0, run.output
+    [made] = [
+        json.loads(line)
+        for line in run.stdout.splitlines()
+        if '"step_created"' in line and json.loads(line).get("kind") == "role-inline-policy"
+    ]
+    assert made["step"] == "workspace"
+    record = json.loads((workdir / ".ops/dry-run/state/lesson-only.json").read_text())
+    [policy] = [r for r in record["resources"] if r["step"] == "workspace"]
+    role, name = policy["attrs"]["role"], policy["attrs"]["policy"]
+    with RunTarget(workdir, dry_run=True).open() as aws:
+        iam = aws.client("iam")
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        [statement] = document["Statement"]
+        assert statement["Action"] == ["dynamodb:DescribeTable", "dynamodb:Query", "dynamodb:GetItem"]
+        assert (
+            statement["Resource"].endswith(":table/" + record["resources"][-2]["id"])
+            or "lesson-reviews-" in (statement["Resource"])
+        )
+    assert invoke("teardown", "lesson-only", "--dry-run").exit_code == 0
+    with RunTarget(workdir, dry_run=True).open() as aws:
+        iam = aws.client("iam")
+        with pytest.raises(iam.exceptions.NoSuchEntityException):  # the policy went, and the role with it
+            iam.get_role_policy(RoleName=role, PolicyName=name)

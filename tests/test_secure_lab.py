@@ -105,7 +105,7 @@ def test_generate_keep_then_teardown_leaks_nothing(workdir):
     kinds = set(order)
     assert {"ssm-parameter", "replication-group", "role-inline-policy"} <= kinds
     inline = [e for e in deleted if e["kind"] == "role-inline-policy"]
-    assert len(inline) == 2  # the PING's token grant and the demo's table + token grant
+    assert len(inline) == 3  # the PING's token grant, the demo's and the lesson's table + token grants
     # ... but never the token: not in any output, record, timeline, report, or SSM command
     assert_secret_nowhere(
         workdir, token, out, err, status_out, status_err, report_out, report_err, torn_out, torn_err, commands

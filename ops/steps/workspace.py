@@ -9,9 +9,11 @@ PATH. One marked line in ~/.bash_profile and ~/.bashrc sources it in every login
 
 It is shipped like the demo: a tar in one OPS_ variable of a HostScript, values quoted by
 shlex.quote into the snippet. Writing it again replaces the files and adds no second line,
-so the step is idempotent. It creates no AWS resource and records none: the files go with
-the host. The host role's access to the table (and to the token's parameter) is the demo
-step's policy for the run, so a playbook puts this step after the demo.
+so the step is idempotent. The files go with the host. The scripts read the table (and the
+token's parameter) with the host's role, so the step gives the role an inline policy of its
+own for the run, recorded and removed on teardown like the demo's: a lesson does not depend
+on the demo step being in the playbook (a simulated host's calls are not checked against
+its role, so only this grant, not a rehearsal, would tell).
 
 In a dry run the host cannot install packages (nothing leaves the machine), so the venv is
 made from ops's own interpreter with its site-packages on the path (OPS_PYTHON,
@@ -33,16 +35,18 @@ from ..errors import StepFailed
 from ..hostscript import HostScript, Template
 from ..model import Change
 from ..netnames import check_network_name
-from ..permissions import RUN_COMMAND
+from ..permissions import RUN_COMMAND, Grant, arn, iam_arn
 from .base import Output, Param, StepType, register
 from .demo import NO_PACKAGE_INDEX_HINT, check_index_url
 from .dynamodb import check_table_name
-from .redis_ping import check_parameter_name
+from .iam import INLINE_KIND, put_inline_policy
+from .redis_ping import check_parameter_name, token_statement
 from .ssm_command import run_shell
 
 LESSON_DIR = Path(__file__).resolve().parent.parent / "lesson"
 PROFILE = ".ops-lesson.sh"
 EXIT_NO_USER, EXIT_NO_PACKAGE_INDEX = 6, 7
+LESSON_TABLE_ACTIONS = ["dynamodb:DescribeTable", "dynamodb:Query", "dynamodb:GetItem"]  # the scripts read
 _USER_HINT = "Give the host's login user: with: {user: ec2-user} (Cloud9 and Amazon Linux use ec2-user)."
 
 _WRITE = Template(
@@ -140,6 +144,11 @@ class LessonWorkspace(StepType):
             check=check_parameter_name,
             doc="SSM SecureString holding the AUTH token: its name, which the scripts read it from",
         ),
+        Param(
+            "role_name",
+            required=True,
+            doc="the client host's IAM role, granted reading the table (and the token's parameter) for the run",
+        ),
         Param("user", default="ec2-user", doc="the host's login user, whose home gets the workspace"),
         Param(
             "index_url",
@@ -152,25 +161,48 @@ class LessonWorkspace(StepType):
     example = """\
 - name: workspace
   type: host.workspace
-  needs: [demo]       # the host role's access to the table is the demo step's
   with:
     instance_id: ${{ steps.host.outputs.instance_id }}
+    role_name: ${{ steps.host.outputs.role_name }}
     redis_address: ${{ steps.redis.outputs.address }}
     redis_port: ${{ steps.redis.outputs.port }}
     table_name: ${{ steps.table.outputs.table_name }}
 """
     default_timeout = 600.0
-    permissions = [*RUN_COMMAND]  # nothing else: the files go with the host
+    kinds = (INLINE_KIND,)  # the host role's policy for the lesson, for the run
+    permissions = [
+        *RUN_COMMAND,
+        Grant(["dynamodb:DescribeTable"], [arn("dynamodb", "table/{table_name}")]),
+        Grant(["iam:PutRolePolicy", "iam:DeleteRolePolicy"], [iam_arn("role/{role_name}")]),
+    ]
 
     def preview(self) -> List[Change]:
+        args = self.args
+        token = f" and read {args['auth_token_parameter']}" if args["auth_token_parameter"] else ""
         return [
             Change(
+                "change",
+                f"let role {args['role_name']} read table {args['table_name']}{token} for the lesson, for the run "
+                "(an inline policy, removed on teardown)",
+            ),
+            Change(
                 "run",
-                f"put the lesson's workspace (~/lesson, ~/{PROFILE}) on {self.args['instance_id']} (SSM Run Command)",
-            )
+                f"put the lesson's workspace (~/lesson, ~/{PROFILE}) on {args['instance_id']} (SSM Run Command)",
+            ),
         ]
 
     def create(self) -> Dict[str, Any]:
+        ctx, args = self.ctx, self.args
+        table = ctx.call(ctx.client("dynamodb").describe_table, TableName=args["table_name"])["Table"]
+        statements = [{"Effect": "Allow", "Action": LESSON_TABLE_ACTIONS, "Resource": table["TableArn"]}]
+        if args["auth_token_parameter"]:
+            statements.append(token_statement(ctx, args["auth_token_parameter"]))
+        put_inline_policy(
+            ctx,
+            args["role_name"],
+            f"ops-{ctx.lab}-{ctx.run_id}-lesson"[:128],
+            {"Version": "2012-10-17", "Statement": statements},
+        )
         return {}
 
     def wait(self) -> Dict[str, Any]:
@@ -197,3 +229,9 @@ class LessonWorkspace(StepType):
             raise StepFailed(ctx.step, "the workspace script printed no folder.", "Re-run with --debug.")
         ctx.output(f"the lesson is in {lines[-1]}: ops exec {ctx.lab} -- python3 test_connection.py")
         return {"path": lines[-1]}
+
+    @classmethod
+    def delete(cls, ctx, resource) -> None:
+        from .iam import delete_iam
+
+        delete_iam(ctx, resource)
