@@ -43,6 +43,21 @@ TABLE_ACTIONS = [
 ]
 
 
+def grant_table_for_the_run(ctx, args, actions: List[str], purpose: str) -> None:
+    """An inline policy on the host's role (args' role_name), recorded and removed on teardown:
+    `actions` on args' table, and reading args' token parameter when there is one."""
+    table = ctx.call(ctx.client("dynamodb").describe_table, TableName=args["table_name"])["Table"]
+    statements = [{"Effect": "Allow", "Action": actions, "Resource": table["TableArn"]}]
+    if args["auth_token_parameter"]:
+        statements.append(token_statement(ctx, args["auth_token_parameter"]))
+    put_inline_policy(
+        ctx,
+        args["role_name"],
+        f"ops-{ctx.lab}-{ctx.run_id}-{purpose}"[:128],
+        {"Version": "2012-10-17", "Statement": statements},
+    )
+
+
 def demo_bundle() -> str:
     """The ops.demo package as base64 tar.gz, importable as `ops.demo` once unpacked."""
     import tarfile  # here: every command imports this module, only a run ships the bundle (start-up time)
@@ -221,17 +236,7 @@ class CacheAsideDemo(StepType):
         ]
 
     def create(self) -> Dict[str, Any]:
-        ctx, args = self.ctx, self.args
-        table = ctx.call(ctx.client("dynamodb").describe_table, TableName=args["table_name"])["Table"]
-        statements = [{"Effect": "Allow", "Action": TABLE_ACTIONS, "Resource": table["TableArn"]}]
-        if args["auth_token_parameter"]:
-            statements.append(token_statement(ctx, args["auth_token_parameter"]))
-        put_inline_policy(
-            ctx,
-            args["role_name"],
-            f"ops-{ctx.lab}-{ctx.run_id}-table"[:128],
-            {"Version": "2012-10-17", "Statement": statements},
-        )
+        grant_table_for_the_run(self.ctx, self.args, TABLE_ACTIONS, "table")
         return {}
 
     def wait(self) -> Dict[str, Any]:

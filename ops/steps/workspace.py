@@ -37,10 +37,10 @@ from ..model import Change
 from ..netnames import check_network_name
 from ..permissions import RUN_COMMAND, Grant, arn, iam_arn
 from .base import Output, Param, StepType, register
-from .demo import NO_PACKAGE_INDEX_HINT, check_index_url
+from .demo import NO_PACKAGE_INDEX_HINT, check_index_url, grant_table_for_the_run
 from .dynamodb import check_table_name
-from .iam import INLINE_KIND, put_inline_policy
-from .redis_ping import check_parameter_name, token_statement
+from .iam import INLINE_KIND
+from .redis_ping import check_parameter_name
 from .ssm_command import run_shell
 
 LESSON_DIR = Path(__file__).resolve().parent.parent / "lesson"
@@ -192,17 +192,7 @@ class LessonWorkspace(StepType):
         ]
 
     def create(self) -> Dict[str, Any]:
-        ctx, args = self.ctx, self.args
-        table = ctx.call(ctx.client("dynamodb").describe_table, TableName=args["table_name"])["Table"]
-        statements = [{"Effect": "Allow", "Action": LESSON_TABLE_ACTIONS, "Resource": table["TableArn"]}]
-        if args["auth_token_parameter"]:
-            statements.append(token_statement(ctx, args["auth_token_parameter"]))
-        put_inline_policy(
-            ctx,
-            args["role_name"],
-            f"ops-{ctx.lab}-{ctx.run_id}-lesson"[:128],
-            {"Version": "2012-10-17", "Statement": statements},
-        )
+        grant_table_for_the_run(self.ctx, self.args, LESSON_TABLE_ACTIONS, "lesson")
         return {}
 
     def wait(self) -> Dict[str, Any]:
