@@ -17,6 +17,13 @@ from .durations import format_duration
 WAIT_HEARTBEAT = 60.0
 
 
+def aligned(rows) -> list:
+    """Rows of text cells as lines of columns two spaces apart, each as wide as its widest cell
+    (the last column unpadded): the one way ops prints a table as text."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+
+
 def chosen_output() -> str:
     """The running command's --output: "text" or "json" (text outside a command)."""
     import click

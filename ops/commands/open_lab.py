@@ -12,6 +12,7 @@ from typing import List, Optional
 from urllib.parse import quote
 
 from ..durations import format_duration
+from ..output import aligned
 from ..permissions import partition_of
 from .lab_host import LabHost
 
@@ -64,8 +65,7 @@ def table_lines(table: List[OpenRow]) -> List[str]:
         (r.host.lab, r.url, time_left_text(r.time_left)) + ((", ".join(r.host.members) or "-",) if shared else ())
         for r in table
     ]
-    widths = [max(len(c[i]) for c in [header, *cells]) for i in range(len(header) - 1)]
-    return ["  ".join([*(f"{c:<{w}}" for c, w in zip(row, widths)), row[-1]]).rstrip() for row in [header, *cells]]
+    return aligned([header, *cells])
 
 
 def shared_line(host: LabHost) -> Optional[str]:

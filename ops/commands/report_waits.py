@@ -17,6 +17,7 @@ from ..engine.wait_history import (
     learned_median,
 )
 from ..errors import BadInput
+from ..output import aligned
 
 if TYPE_CHECKING:
     from ..engine.target import RunTarget
@@ -50,9 +51,7 @@ class LearnedWaits:
             ]
             for row in self.rows
         ]
-        widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
-        text = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in table]
-        return [f"waits learned from {runs}, {self.where}:", *text]
+        return [f"waits learned from {runs}, {self.where}:", *aligned(table)]
 
 
 def learned_rows(learned: Samples, settings: Dict[str, Any], built_in: Dict[str, float]) -> List[Dict[str, Any]]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from ..engine.state import RunState
 from ..errors import BadInput
+from ..output import aligned
 from .lab import lab_states
 from .lab_host import host_of
 from .open_lab import host_url, time_left_text
@@ -97,11 +98,7 @@ def roster_lines(rows: List[CopyRow]) -> List[str]:
         )
         for r in rows
     ]
-    widths = [max(len(c[i]) for c in [header, *cells]) for i in range(4)]
-    lines = [
-        f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d:<{widths[3]}}  {e}".rstrip()
-        for a, b, c, d, e in [header, *cells]
-    ]
+    lines = aligned([header, *cells])
     kept = [r for r in rows if r.state == KEPT]
     total = sum(r.cost or 0 for r in kept)
     lines.append(f"{len(kept)} of {len(rows)} kept; about ${total:.4f} so far")

@@ -16,6 +16,7 @@ from ..engine.inventory import find_tagged
 from ..engine.state import RunState
 from ..engine.target import RunTarget
 from ..model import Found, Resource
+from ..output import aligned
 from ..steps import registry, resource_kinds
 from .lab import LabRun, teardown_all, teardown_lab
 from .status import all_states
@@ -37,8 +38,7 @@ def preview_lines(found: List[Found]) -> List[str]:
         rows.append(
             (item.kind, item.id, item.lab, item.run, format_duration(age) if age is not None else "?", item.status)
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(6)]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    return aligned(rows)
 
 
 def deletable(found: List[Found]) -> Tuple[List[Found], List[Found]]:
