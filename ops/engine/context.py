@@ -157,6 +157,13 @@ class StepContext:
         self.reporter.event("step_created", step=self.step, kind=kind, id=resource_id, ours=False, verb="adopted")
         return resource
 
+    def resumed_or_adopted(self, kind: str, resource_id: str, tags: List[Dict[str, str]], **attrs: Any) -> Resource:
+        """Record one that exists already: this run's (tagged so: made before a crash, or by a
+        create whose answer was lost) as created, anything else as adopted."""
+        if self.is_ours(tags):
+            return self.created(self.find_recorded(kind) or self.intend(kind, resource_id), verb="resumed", **attrs)
+        return self.adopted(kind, resource_id, **attrs)
+
     def deleted(self, resource: Resource) -> None:
         resource.status = "deleted"
         self.record.record(resource)

@@ -124,10 +124,7 @@ class Table(StepType):
                 ctx.created(resource, arn=table["TableArn"])
                 return {"table_name": name, "table_arn": table["TableArn"]}
         tags = ctx.call(client.list_tags_of_resource, ResourceArn=table["TableArn"]).get("Tags", [])
-        if ctx.is_ours(tags):
-            ctx.created(ctx.find_recorded(TABLE) or ctx.intend(TABLE, name), verb="resumed", arn=table["TableArn"])
-        else:
-            ctx.adopted(TABLE, name, arn=table["TableArn"])
+        ctx.resumed_or_adopted(TABLE, name, tags, arn=table["TableArn"])
         return {"table_name": name, "table_arn": table["TableArn"]}
 
     def wait(self) -> Dict[str, Any]:

@@ -195,11 +195,7 @@ class CacheSubnetGroup(StepType):
             else:
                 ctx.created(resource, vpc_id=created["VpcId"])
                 return {"name": name, "vpc_id": created["VpcId"]}
-        if ctx.is_ours(_tags(ctx.aws, existing)):
-            recorded = ctx.find_recorded(SUBNET_GROUP) or ctx.intend(SUBNET_GROUP, name)
-            ctx.created(recorded, verb="resumed", vpc_id=existing["VpcId"])
-        else:
-            ctx.adopted(SUBNET_GROUP, name, vpc_id=existing["VpcId"])
+        ctx.resumed_or_adopted(SUBNET_GROUP, name, _tags(ctx.aws, existing), vpc_id=existing["VpcId"])
         return {"name": name, "vpc_id": existing["VpcId"]}
 
     def _default_vpc_subnets(self) -> List[str]:
