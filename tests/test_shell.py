@@ -6,6 +6,7 @@ import json
 import os
 import pty
 import select
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -89,8 +90,9 @@ def test_a_dry_run_shell_is_the_simulated_host(workdir):
     term.read_until("]$ ")
     term.send('echo "host=<$REDIS_HOSTNAME> cwd=<$PWD> home=<$HOME>"')
     assert f"host=<127.0.0.1> cwd=<{home / 'lesson'}> home=<{home}>" in term.read_until("]$ ")  # the workspace
-    term.send('redis-cli -h "$REDIS_HOSTNAME" -p "$REDIS_PORT" ping')
-    assert "PONG" in term.read_until("]$ ")
+    if shutil.which("redis-cli"):  # as a student would (CI installs it); the check below needs only Python
+        term.send('redis-cli -h "$REDIS_HOSTNAME" -p "$REDIS_PORT" ping')
+        assert "PONG" in term.read_until("]$ ")
     term.send(
         'python3 -c \'import os, socket; s = socket.create_connection((os.environ["REDIS_HOSTNAME"], '
         'int(os.environ["REDIS_PORT"]))); s.sendall(b"PING\\r\\n"); print("py", s.recv(64))\''

@@ -9,8 +9,7 @@ applies the cluster's security groups (network.py). Two ways to host them:
   address and its data between processes. A process checks each available cluster's
   Redis once and starts it again on the same port if it died (its data is then lost, as
   after a node replacement). Without redis-server on PATH the fallback, fakeredis, runs
-  inside whichever ops process needs it, until that process ends, and loses its data in
-  between.
+  inside the account's server instead, which outlives ops processes the same way.
 
 A cluster with in-transit encryption gets a TLS gate (certificate from the world's CA,
 tls.py), which also checks the AUTH token when the cluster has one (network.py).
@@ -18,7 +17,7 @@ tls.py), which also checks the AUTH token when the cluster has one (network.py).
 
 import shutil
 
-from .local_redis import LOOPBACK, answers_ping, start_local_redis
+from .local_redis import LOOPBACK, answers_ping, local_redis_kind, start_local_redis
 from .network import Gate, admits
 from .processes import belongs_to, terminate
 from .tls import server_context
@@ -42,6 +41,7 @@ class InProcessEndpoints:
             lambda instance_id: admits(self.world.client("ec2"), group_ids, instance_id, port),
             tls=server_context(tls["cert"], tls["key"]) if tls else None,
             password=cluster.get("auth_token"),
+            inline_commands=redis.kind == "fakeredis",
         )
         self.servers[cluster["id"]] = (gate, redis)
         cluster["endpoint"] = {"Address": gate.host, "Port": gate.port}
@@ -77,11 +77,14 @@ class DetachedEndpoints:
             self.world.region,
             tls=tls,
             password=cluster.get("auth_token"),
+            inline_commands=redis["kind"] == "fakeredis",
         )
         cluster["endpoint"] = {"Address": LOOPBACK, "Port": gate_port}
         self.checked.add(cluster["id"])
 
     def _start_redis(self, cluster_id: str, port):
+        if local_redis_kind() == "fakeredis":
+            return {"pid": None, "port": self.world.server.start_fakeredis(cluster_id, port), "kind": "fakeredis"}
         workdir = self.world.home / "redis" / cluster_id
         workdir.parent.mkdir(mode=0o700, exist_ok=True)
         workdir.mkdir(mode=0o700, exist_ok=True)
@@ -92,7 +95,9 @@ class DetachedEndpoints:
         self.checked.discard(cluster["id"])
         self.world.server.close_gate(cluster["id"])
         redis = cluster.pop("local_redis", None)
-        if redis and redis["pid"] and belongs_to(redis["pid"], self.world.home):
+        if redis and redis["kind"] == "fakeredis":
+            self.world.server.stop_fakeredis(cluster["id"])
+        elif redis and redis["pid"] and belongs_to(redis["pid"], self.world.home):
             terminate(redis["pid"])
         shutil.rmtree(self.world.home / "redis" / cluster["id"], ignore_errors=True)
 

@@ -46,7 +46,7 @@ def _free_port() -> int:
 def answers_ping(port: int) -> bool:
     try:
         with socket.create_connection((LOOPBACK, port), timeout=0.5) as s:
-            s.sendall(b"PING\r\n")
+            s.sendall(b"*1\r\n$4\r\nPING\r\n")  # an array: fakeredis refuses inline commands
             return s.recv(16).startswith(b"+PONG")
     except OSError:
         return False
@@ -114,23 +114,31 @@ def _start_fakeredis(port: int) -> LocalRedis:
     return LocalRedis(LOOPBACK, port, "fakeredis", None, stop)
 
 
+def local_redis_kind(prefer: Optional[str] = None) -> str:
+    """What start_local_redis(prefer) starts: "redis-server" if it is on PATH, else
+    "fakeredis" (the env var OPS_LOCAL_REDIS can force either)."""
+    prefer = prefer or os.environ.get("OPS_LOCAL_REDIS") or None
+    if prefer == "fakeredis":
+        return "fakeredis"
+    if shutil.which("redis-server"):
+        return "redis-server"
+    if prefer == "redis-server":
+        raise RuntimeError("redis-server is not on PATH (install it, e.g. apt-get install redis-server)")
+    return "fakeredis"
+
+
 def start_local_redis(
     prefer: Optional[str] = None, detach: bool = False, port: Optional[int] = None, workdir: Optional[str] = None
 ) -> LocalRedis:
-    """Start a Redis on loopback, on `port` or a free one.
+    """Start a Redis on loopback, on `port` or a free one, of local_redis_kind(prefer).
 
-    prefer: "redis-server", "fakeredis" or None (redis-server if on PATH; the env var
-    OPS_LOCAL_REDIS can force either). detach: put redis-server in its own session so it
-    outlives this process (for a simulated account shared between processes); fakeredis
-    runs in this process whatever detach says. workdir: redis-server's directory (it runs
-    there and writes its pid to PIDFILE in it), a fresh temporary one if not given; it is
-    removed by stop().
+    detach: put redis-server in its own session so it outlives this process (for a
+    simulated account shared between processes; the account's server hosts a fakeredis
+    instead, see server.py); fakeredis runs in this process whatever detach says.
+    workdir: redis-server's directory (it runs there and writes its pid to PIDFILE in it),
+    a fresh temporary one if not given; it is removed by stop().
     """
-    prefer = prefer or os.environ.get("OPS_LOCAL_REDIS") or None
-    binary = shutil.which("redis-server")
     port = port or _free_port()
-    if prefer != "fakeredis" and binary:
-        return _start_redis_server(binary, port, detach, workdir)
-    if prefer == "redis-server":
-        raise RuntimeError("redis-server is not on PATH (install it, e.g. apt-get install redis-server)")
+    if local_redis_kind(prefer) == "redis-server":
+        return _start_redis_server(shutil.which("redis-server") or "redis-server", port, detach, workdir)
     return _start_fakeredis(port)

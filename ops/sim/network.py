@@ -25,6 +25,7 @@ enforce `requirepass`; one check serves both. A plain-text client of a TLS gate 
 handshake and is disconnected, as with ElastiCache.
 """
 
+import contextlib
 import hmac
 import ipaddress
 import os
@@ -162,10 +163,15 @@ class Gate:
         allow: Callable[[str], bool],
         tls: Optional[ssl.SSLContext] = None,
         password: Optional[str] = None,
+        inline_commands: bool = False,
     ):
+        """inline_commands: the Redis behind reads RESP arrays only (fakeredis), so the gate
+        turns a client's inline commands (`PING\r\n`, as from nc) into arrays, which any
+        Redis, ElastiCache's included, accepts."""
         gate = self
         self._tls = tls
         self._password = password
+        self._inline_commands = inline_commands
 
         class Handler(socketserver.BaseRequestHandler):
             def handle(self):
@@ -205,6 +211,9 @@ class Gate:
             if leftover is None:
                 return
         with socket.create_connection((LOOPBACK, self._target)) as upstream:
+            if self._inline_commands:
+                _pump_as_arrays(client, upstream, leftover or b"")
+                return
             if leftover:
                 upstream.sendall(leftover)
             _pump(client, upstream)
@@ -242,12 +251,39 @@ def _pump(a: socket.socket, b: socket.socket) -> None:
             peers[sock].sendall(data)
 
 
+def _pump_as_arrays(client: socket.socket, upstream: socket.socket, pending: bytes) -> None:
+    """Like _pump, with the client's commands passed on as RESP arrays (`pending`: what the
+    client has sent already)."""
+    replies = threading.Thread(target=_pump_one_way, args=(upstream, client), daemon=True)
+    replies.start()
+    commands = _Commands(client, pending)
+    try:
+        while True:
+            words = commands.next()
+            if words:
+                upstream.sendall(_encode(words))
+    except (EOFError, ValueError, OSError, ssl.SSLError):
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            upstream.shutdown(socket.SHUT_WR)
+        replies.join(_HOLD_SECONDS)
+
+
+def _pump_one_way(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except (OSError, ssl.SSLError):
+        pass
+
+
 class _Commands:
     """Redis commands read off a socket: RESP arrays, or inline (`PING\r\n`)."""
 
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: socket.socket, pending: bytes = b""):
         self._sock = sock
-        self.buffer = b""
+        self.buffer = pending
 
     def _fill(self) -> None:
         data = self._sock.recv(65536)

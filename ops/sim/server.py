@@ -39,7 +39,7 @@ from botocore.config import Config
 
 from . import warmstart
 from .account_keys import AccountKeys, make_keys, read_keys, refusal, signed_headers
-from .local_redis import LOOPBACK
+from .local_redis import LOOPBACK, LocalRedis, start_local_redis
 from .network import Gate, SharedAttribution, admits
 from .processes import alive, belongs_to, keep, terminate
 from .sessions import isolated_session
@@ -153,9 +153,11 @@ class SimServer:
         region: str,
         tls: Optional[dict] = None,
         password: Optional[str] = None,
+        inline_commands: bool = False,
     ) -> int:
         """A gate (or the one already open under `key`) in front of `target_port`: its port.
-        tls: {cert, key} file paths for a TLS gate; password: the AUTH token it requires."""
+        tls: {cert, key} file paths for a TLS gate; password: the AUTH token it requires;
+        inline_commands: see Gate."""
         return self.call(
             "PUT",
             "/_ops/gate",
@@ -167,11 +169,21 @@ class SimServer:
                 "region": region,
                 "tls": tls,
                 "password": password,
+                "inline_commands": inline_commands,
             },
         )["port"]
 
     def close_gate(self, key: str) -> None:
         self.call("DELETE", "/_ops/gate", {"key": key})
+
+    def start_fakeredis(self, key: str, port: Optional[int]) -> int:
+        """A fakeredis (or the one already running under `key`) hosted by this server, so
+        that, like a detached redis-server, it and its data outlive the ops process: its
+        port (`port` if it is free)."""
+        return self.call("PUT", "/_ops/fakeredis", {"key": key, "port": port})["port"]
+
+    def stop_fakeredis(self, key: str) -> None:
+        self.call("DELETE", "/_ops/fakeredis", {"key": key})
 
 
 def _private_file(path: Path, flags: int) -> int:
@@ -203,6 +215,7 @@ class _Gates:
         region: str,
         tls: Optional[dict] = None,
         password: Optional[str] = None,
+        inline_commands: bool = False,
     ) -> int:
         from .tls import server_context
 
@@ -217,6 +230,7 @@ class _Gates:
                     lambda instance_id: admits(ec2, group_ids, instance_id, port),
                     tls=server_context(tls["cert"], tls["key"]) if tls else None,
                     password=password,
+                    inline_commands=inline_commands,
                 )
             return self._gates[key].port
 
@@ -227,6 +241,30 @@ class _Gates:
             gate.stop()
 
 
+class _FakeRedises:
+    """The fakeredis servers this server hosts for a machine without redis-server, by key
+    (a cluster id)."""
+
+    def __init__(self):
+        self._servers: Dict[str, LocalRedis] = {}
+        self._lock = threading.Lock()
+
+    def start(self, key: str, port: Optional[int]) -> int:
+        with self._lock:
+            if key not in self._servers:
+                try:
+                    self._servers[key] = start_local_redis(prefer="fakeredis", port=port)
+                except OSError:  # that port is taken now: the endpoint's gate follows the new one
+                    self._servers[key] = start_local_redis(prefer="fakeredis")
+            return self._servers[key].port
+
+    def stop(self, key: str) -> None:
+        with self._lock:
+            redis = self._servers.pop(key, None)
+        if redis is not None:
+            redis.stop()
+
+
 class _App:
     """WSGI: requests signed with the account's keys only; then /_ops/ for the simulator,
     everything else to moto."""
@@ -234,6 +272,7 @@ class _App:
     def __init__(self, moto_app, gates: _Gates, keys: AccountKeys, request_lock):
         self.moto_app = moto_app
         self.gates = gates
+        self.fakeredises = _FakeRedises()
         self.keys = keys
         self.request_lock = request_lock  # moto_setup.REQUEST_LOCK: requests are atomic, as AWS's are
 
@@ -255,6 +294,11 @@ class _App:
             result = {"port": self.gates.open(**body)}
         elif (method, path) == ("DELETE", "/_ops/gate"):
             self.gates.close(body["key"])
+            result = {}
+        elif (method, path) == ("PUT", "/_ops/fakeredis"):
+            result = {"port": self.fakeredises.start(body["key"], body["port"])}
+        elif (method, path) == ("DELETE", "/_ops/fakeredis"):
+            self.fakeredises.stop(body["key"])
             result = {}
         else:
             start_response("404 Not Found", [("Content-Type", "text/plain")])

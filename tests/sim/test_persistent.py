@@ -4,14 +4,19 @@ the same virtual time, reaches the same Redis, and can delete them; destroy ends
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
+import redis
 
 from ops.clock import VirtualClock
+from ops.sim.local_redis import LOOPBACK
 from ops.sim.processes import alive, terminate
 from ops.sim.world import SimAccountLost, SimWorld
 
@@ -105,6 +110,13 @@ def cluster(elasticache):
 
 def status(elasticache):
     return cluster(elasticache)["CacheClusterStatus"]
+
+
+# These follow a detached redis-server's own process; without one, the account's server
+# hosts a fakeredis instead (test_without_redis_server_...).
+needs_redis_server = pytest.mark.skipif(
+    shutil.which("redis-server") is None, reason="redis-server is not on PATH (CI installs it)"
+)
 
 
 def stored_redis(home) -> dict:
@@ -220,6 +232,8 @@ time.sleep(60)
     assert lost["Status"] == "Failed" and "killed" in lost["StandardErrorContent"]
     world.stop()
 
+    if first_redis["kind"] == "fakeredis":  # in the server: it dies with the account, not alone
+        return
     os.kill(first_redis["pid"], signal.SIGKILL)
     world = open_world(home)
     assert ping(cluster(world.session().client("elasticache"))["CacheNodes"][0]["Endpoint"]) is True
@@ -230,6 +244,7 @@ time.sleep(60)
     world.stop()
 
 
+@needs_redis_server
 @pytest.mark.managed_policies
 def test_destroy_ends_the_server_and_every_redis_and_removes_home(home):
     world = open_world(home)
@@ -250,6 +265,39 @@ def test_destroy_ends_the_server_and_every_redis_and_removes_home(home):
     SimWorld.destroy(home)
     assert not any(alive(pid) for pid in pids)
     assert not home.exists() and refuses_connections(endpoint["Port"])
+
+
+def test_without_redis_server_the_accounts_server_hosts_a_fakeredis_that_outlives_each_process(home, monkeypatch):
+    monkeypatch.setenv("OPS_LOCAL_REDIS", "fakeredis")  # as on a machine without redis-server
+    script = CHILD_PRELUDE + textwrap.dedent(
+        """
+        import redis
+        elasticache = world.session().client("elasticache")
+        elasticache.create_cache_cluster(CacheClusterId="lab-redis", Engine="redis", CacheNodeType="cache.t3.micro")
+        world.clock.sleep(420)
+        endpoint = elasticache.describe_cache_clusters(ShowCacheNodeInfo=True)["CacheClusters"][0]["CacheNodes"][0]["Endpoint"]
+        redis.Redis(host=endpoint["Address"], port=endpoint["Port"]).set("kept", "by the first process")
+        world.stop()
+        print(json.dumps(endpoint), flush=True)
+        """
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", script, str(home)], capture_output=True, text=True, timeout=120, check=True
+    )
+    endpoint = json.loads(child.stdout)  # and that process has ended
+
+    world = open_world(home)
+    elasticache = world.session().client("elasticache")
+    assert cluster(elasticache)["CacheNodes"][0]["Endpoint"] == endpoint
+    assert redis.Redis(host=endpoint["Address"], port=endpoint["Port"]).get("kept") == b"by the first process"
+    with socket.create_connection((LOOPBACK, endpoint["Port"]), timeout=5) as plain:
+        plain.sendall(b"PING\r\n")  # inline, as from nc: fakeredis reads arrays only, the gate passes them
+        assert plain.recv(16) == b"+PONG\r\n"
+    fake = stored_redis(home)
+    assert fake["kind"] == "fakeredis" and fake["pid"] is None
+    elasticache.delete_cache_cluster(CacheClusterId="lab-redis")
+    assert refuses_connections(fake["port"])  # the cluster's fakeredis ended with it
+    world.stop()
 
 
 def test_an_account_whose_server_died_is_reported_lost_until_destroyed(home):
