@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from moto.server import ThreadedMotoServer
 
 import ops.cli
 from ops.cli import cli
@@ -44,16 +43,6 @@ steps:
     with:
       table_name: reviews-${{ run.id }}
 """
-
-
-@pytest.fixture
-def emulator(monkeypatch):
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
-    yield
-    server.stop()
 
 
 def test_run_on_a_terminal_shows_the_plan_and_asks(emulator, workdir, monkeypatch):
