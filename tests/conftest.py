@@ -33,6 +33,14 @@ AWS_ENV_TO_HIDE = (
 )  # ops's own: where records live
 
 
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: a worker per core, and one more. Some tests mostly wait (processes taking
+    turns on a lock, real-time runs); the spare worker fills those waits with other tests'
+    work. Measured on 2 cores: 8m11s, against 9m10s with a worker per core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cores + 1
+
+
 class NetworkBlocked(OSError):
     pass
 
