@@ -208,11 +208,11 @@ class Sample:
 
 
 SAMPLES: Dict[str, Sample] = {
-    # README: the dry run, to each step's end, its answers and the teardown rounds
+    # README: the dry run, to each step's end, its answers and its end
     "dry-run": Sample(
         "dry-run",
         keep=r"^\$ |^ops: |\] (cloud9|redis) +done |\] ping +\| |\] demo +\| +(  cache hits|"
-        r"  cached read|  database read)|\] teardown ",
+        r"  cached read|  database read)",
         width=100,
     ),
     "dry-run-full": Sample("dry-run"),
@@ -222,6 +222,7 @@ SAMPLES: Dict[str, Sample] = {
     "keep": Sample("keep", keep=r"^\$ |^ops: |^  - |\] \S+ +done "),
     "exec-connect": Sample("exec-connect", loose=False),
     "exec-fetch": Sample("exec-fetch", loose=False),
+    "exec-fetch-short": Sample("exec-fetch", keep=r"^\$ |^Using |^Restaurant<", loose=False),
     "status": Sample("status", ages=True),
     "push": Sample("push", loose=False),
     "status-s3": Sample("status-s3", ages=True),
