@@ -329,6 +329,10 @@ class Aws:
                 ignore_configured_endpoint_urls=True if self.dry_run else None,
             )
             client = self.session.client(service, config=config)
+            # botocore builds a client's exception classes on first use, unlocked: two threads
+            # there at once could each build a set, and one thread's except clause then miss
+            # the modeled error another's call raised. Built here, under the lock, once.
+            client.exceptions  # noqa: B018
             client.meta.events.register("response-received", self._answered)
             retry_on_clock(client, self.clock, self._may_retry, lambda: self._pace(client))
             self._clients[service] = client

@@ -161,3 +161,34 @@ def test_every_modeled_exception_ops_catches_exists_in_botocore():
     used = {name for owner, name in caught if owner not in ("botocore", "click")}  # a client's, not a library's
     assert {"NoSuchEntityException", "CacheClusterNotFoundFault", "ResourceNotFoundException"} <= used
     assert sorted(used - modeled) == []
+
+
+def test_threads_sharing_a_client_catch_its_modeled_errors_by_the_same_classes(aws, monkeypatch):
+    """The labs of a run share their clients across threads. botocore builds a client's
+    exception classes on first use, unlocked: two threads there at once could each build a
+    set, and one then raised a class the other's `except client.exceptions.X` missed (seen:
+    a ping step failed on the InvocationDoesNotExist it waits out). Aws hands out clients
+    whose classes are built already."""
+    import threading
+
+    from botocore.errorfactory import ClientExceptionsFactory
+
+    build = ClientExceptionsFactory._create_client_exceptions
+
+    def slowly(factory, model):  # widen the window the race needs
+        threading.Event().wait(0.05)
+        return build(factory, model)
+
+    monkeypatch.setattr(ClientExceptionsFactory, "_create_client_exceptions", slowly)
+    start, seen = threading.Barrier(6), []
+
+    def catch():
+        start.wait()
+        seen.append(aws.client("ssm").exceptions.InvocationDoesNotExist)
+
+    threads = [threading.Thread(target=catch) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 6 and len(set(seen)) == 1

@@ -280,7 +280,9 @@ class SimWorld:
                 if internal is None:
                     self._internal = internal = self._isolated_session()
                     internal.events.register_last("before-send", self._route_request, unique_id="ops-sim-guard")
-                self._clients[service] = internal.client(service)
+                client = internal.client(service)
+                client.exceptions  # noqa: B018  (built once, under the lock: see ops.aws.Aws._client)
+                self._clients[service] = client
             return self._clients[service]
 
     def _isolated_session(self, attempts: Optional[int] = None) -> boto3.Session:
