@@ -8,6 +8,7 @@ placeholders), so neither is needed: a real account in `aws` still finds the man
 policies it attaches, and the other partitions keep their own (empty) IAM.
 """
 
+import copy
 import functools
 import json
 import os
@@ -35,14 +36,30 @@ def _managed_policy_documents() -> Dict[str, dict]:
     return json.loads(iam_models.aws_managed_policies_data)
 
 
+@functools.lru_cache(maxsize=None)
+def _managed_policy_templates(region_name: str) -> tuple:
+    """The managed policies built once per process (moto builds them for every account,
+    validating each document: a tenth of a second per dry run); each account gets copies."""
+    return tuple(
+        iam_models.AWSManagedPolicy.from_data(name, "aws", region_name, document)
+        for name, document in _managed_policy_documents().items()
+    )
+
+
 def _managed_policies_of_the_simulated_partition(backend):
-    """moto's IAMBackend._init_aws_policies, for the simulated partition only."""
+    """moto's IAMBackend._init_aws_policies, for the simulated partition only: copies of the
+    templates, with what an account changes (its attachment count, versions, tags) its own."""
     if backend.partition != SIMULATED_PARTITION or not iam_models.load_iam_aws_managed_policies():
         return []
-    return [
-        iam_models.AWSManagedPolicy.from_data(name, backend.account_id, backend.region_name, document)
-        for name, document in _managed_policy_documents().items()
-    ]
+    return [_account_copy(template, backend.account_id) for template in _managed_policy_templates(backend.region_name)]
+
+
+def _account_copy(template, account_id: str):
+    policy = copy.copy(template)
+    policy.account_id = account_id
+    policy.versions = [copy.copy(version) for version in template.versions]
+    policy.tags = dict(template.tags)
+    return policy
 
 
 _unpatched_get_value = serialize.ResponseSerializer.get_value
@@ -112,7 +129,7 @@ def preload() -> None:
 
     from .sessions import isolated_session
 
-    _managed_policy_documents()
+    _managed_policy_templates(SIMULATED_PARTITION)  # IAM's backend is named for its partition
     regions = AccountSpecificBackend.get_session()
     gates = isolated_session(SIMULATED_REGION, direct=True)
     for name in BACKENDS:

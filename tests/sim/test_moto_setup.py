@@ -146,3 +146,23 @@ def test_the_server_hands_moto_one_request_at_a_time(monkeypatch):
     for thread in threads:
         thread.join()
     assert most[0] == 1
+
+
+@pytest.mark.managed_policies
+def test_each_account_has_managed_policies_of_its_own():
+    """The policies are copies of templates built once per process: what one account does
+    with them (attach one) is not seen in another."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.iam.models import iam_backends
+
+    arn = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+    with mock_aws(config=moto_setup.configure(True)):
+        iam = boto3.client("iam", region_name="us-east-1")  # the default account's
+        iam.create_role(RoleName="lab", AssumeRolePolicyDocument="{}")
+        iam.attach_role_policy(RoleName="lab", PolicyArn=arn)
+        assert iam.get_policy(PolicyArn=arn)["Policy"]["AttachmentCount"] == 1
+        mine = iam_backends[DEFAULT_ACCOUNT_ID]["aws"].managed_policies[arn]
+        other = iam_backends["222222222222"]["aws"].managed_policies[arn]
+        assert other.attachment_count == 0 and other.account_id == "222222222222"
+        assert other is not mine and other.versions[0] is not mine.versions[0]
+        assert other.versions[0].document == mine.versions[0].document
