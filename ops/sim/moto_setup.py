@@ -13,10 +13,11 @@ import functools
 import json
 import os
 import threading
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 import moto.iam.models as iam_models
 from moto.core import serialize
+from moto.core.base_backend import AccountSpecificBackend
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.config import DefaultConfig
 from moto.core.utils import MISSING, get_value
@@ -93,6 +94,20 @@ def _get_value_of_a_dict(serializer, value, key, shape):
     return None
 
 
+_unpatched_generate_regions = AccountSpecificBackend._generate_regions
+
+
+@functools.lru_cache(maxsize=None)
+def _regions_of(service_name: str) -> Tuple[str, ...]:
+    """moto lists a service's regions from botocore's endpoint data for every new account
+    (its cache is per account): once per process here, the same list."""
+    return tuple(_unpatched_generate_regions.__wrapped__(None, service_name))
+
+
+def _generate_regions(_backend, service_name: str) -> List[str]:
+    return list(_regions_of(service_name))
+
+
 # One request at a time through moto, as AWS applies each request atomically. moto's
 # backends check, then change (CreateInstanceProfile looks the name up, then stores it), so
 # two threads could both create the same name, which AWS never allows: two labs at once
@@ -112,30 +127,28 @@ def configure(managed_policies: bool) -> "DefaultConfig":
     BotocoreStubber.__call__ = _one_request_at_a_time  # type: ignore[method-assign,assignment]
     iam_models.IAMBackend._init_aws_policies = _managed_policies_of_the_simulated_partition  # type: ignore[method-assign]
     serialize.ResponseSerializer.get_value = _get_value_of_a_dict  # type: ignore[method-assign]
+    AccountSpecificBackend._generate_regions = _generate_regions  # type: ignore[method-assign,assignment]
     return {"iam": {"load_aws_managed_policies": managed_policies}}
 
 
 def preload() -> None:
     """Import the server app and every backend a dry run calls, and parse every model a new
-    account's first calls would parse: moto's own copies, the service data its account
-    backends read their region lists from (a new botocore session's, per account), and the
-    clients the server's gates open (ops/sim/sessions.py's shared loader)."""
+    account's first calls would parse: moto's own copies, each service's regions (which
+    moto's account backends list), and the clients the server's gates open
+    (ops/sim/sessions.py's shared loader)."""
     import importlib
 
     from moto.backends import get_backend
-    from moto.core.base_backend import AccountSpecificBackend
     from moto.core.utils import get_service_model
     from moto.moto_server import werkzeug_app  # noqa: F401  (the server's app)
 
     from .sessions import isolated_session
 
     _managed_policy_templates(SIMULATED_PARTITION)  # IAM's backend is named for its partition
-    regions = AccountSpecificBackend.get_session()
     gates = isolated_session(SIMULATED_REGION, direct=True)
     for name in BACKENDS:
         get_backend(name)  # type: ignore[call-overload]
         importlib.import_module(f"moto.{name}.responses")
         get_service_model(name)
-        for partition in regions.get_available_partitions():
-            regions.get_available_regions(name, partition_name=partition)
+        _regions_of(name)
         gates.client(name)

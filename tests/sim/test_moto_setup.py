@@ -166,3 +166,15 @@ def test_each_account_has_managed_policies_of_its_own():
         assert other.attachment_count == 0 and other.account_id == "222222222222"
         assert other is not mine and other.versions[0] is not mine.versions[0]
         assert other.versions[0].document == mine.versions[0].document
+
+
+def test_every_account_lists_the_regions_moto_would_list():
+    """moto_setup lists each service's regions once per process instead of once per account:
+    the same list as moto's own, for a second account as for the first."""
+    from moto.core.base_backend import AccountSpecificBackend
+
+    with mock_aws(config=moto_setup.configure(False)):
+        for account in ("111111111111", "222222222222"):
+            backend = AccountSpecificBackend("ec2", account, object, use_boto3_regions=True, additional_regions=None)
+            expected = moto_setup._unpatched_generate_regions.__wrapped__(backend, "ec2")
+            assert backend.regions == expected and {"us-east-1", "eu-west-1", "cn-north-1"} <= set(expected)
