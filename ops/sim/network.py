@@ -25,7 +25,6 @@ enforce `requirepass`; one check serves both. A plain-text client of a TLS gate 
 handshake and is disconnected, as with ElastiCache.
 """
 
-import contextlib
 import hmac
 import ipaddress
 import os
@@ -35,7 +34,7 @@ import socketserver
 import ssl
 import threading
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .ec2 import instance_groups
 from .local_redis import LOOPBACK
@@ -211,12 +210,10 @@ class Gate:
             if leftover is None:
                 return
         with socket.create_connection((LOOPBACK, self._target)) as upstream:
-            if self._inline_commands:
-                _pump_as_arrays(client, upstream, leftover or b"")
+            try:
+                _pump(client, upstream, leftover or b"", as_arrays=self._inline_commands)
+            except ValueError:  # not Redis's protocol: a Redis closes such a connection too
                 return
-            if leftover:
-                upstream.sendall(leftover)
-            _pump(client, upstream)
 
     def _admitted(self, instance_id: str) -> bool:
         try:
@@ -234,10 +231,23 @@ NOAUTH = b"-NOAUTH Authentication required.\r\n"
 WRONGPASS = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
 
 
-def _pump(a: socket.socket, b: socket.socket) -> None:
-    peers = {a: b, b: a}
+def _pump(client: socket.socket, upstream: socket.socket, pending: bytes = b"", as_arrays: bool = False) -> None:
+    """Pass bytes both ways until either side closes; `pending`: what the client sent
+    already. as_arrays: the client's commands go on as RESP arrays (see Gate). One thread
+    does both ways, so a TLS socket is never read and written at once."""
+    unparsed = b""
+
+    def to_upstream(data: bytes) -> None:
+        nonlocal unparsed
+        if as_arrays:
+            commands, unparsed = _complete_commands(unparsed + data)
+            data = b"".join(_encode(words) for words in commands if words)
+        if data:
+            upstream.sendall(data)
+
+    to_upstream(pending)
     while True:
-        readable, _, _ = select.select(list(peers), [], [])
+        readable, _, _ = select.select([client, upstream], [], [])
         for sock in readable:
             try:
                 data = sock.recv(65536)
@@ -248,70 +258,71 @@ def _pump(a: socket.socket, b: socket.socket) -> None:
                 return
             if not data:
                 return
-            peers[sock].sendall(data)
+            if sock is client:
+                to_upstream(data)
+            else:
+                client.sendall(data)
 
 
-def _pump_as_arrays(client: socket.socket, upstream: socket.socket, pending: bytes) -> None:
-    """Like _pump, with the client's commands passed on as RESP arrays (`pending`: what the
-    client has sent already)."""
-    replies = threading.Thread(target=_pump_one_way, args=(upstream, client), daemon=True)
-    replies.start()
-    commands = _Commands(client, pending)
-    try:
-        while True:
-            words = commands.next()
-            if words:
-                upstream.sendall(_encode(words))
-    except (EOFError, ValueError, OSError, ssl.SSLError):
-        pass
-    finally:
-        with contextlib.suppress(OSError):
-            upstream.shutdown(socket.SHUT_WR)
-        replies.join(_HOLD_SECONDS)
+def _complete_commands(buffer: bytes) -> Tuple[List[List[bytes]], bytes]:
+    """The whole Redis commands at the start of `buffer` (RESP arrays, or inline: `PING\\r\\n`),
+    each as its words, and what follows them. ValueError: not a Redis command."""
+    commands: List[List[bytes]] = []
+    while True:
+        parsed = _one_command(buffer)
+        if parsed is None:
+            if len(buffer) > _MAX_COMMAND:
+                raise ValueError("command too long")
+            return commands, buffer
+        words, buffer = parsed
+        commands.append(words)
 
 
-def _pump_one_way(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            sink.sendall(data)
-    except (OSError, ssl.SSLError):
-        pass
+def _one_command(buffer: bytes) -> Optional[Tuple[List[bytes], bytes]]:
+    """The first command in `buffer` and what follows it, or None if it is not all there."""
+    line_end = buffer.find(b"\r\n")
+    if line_end < 0:
+        return None
+    line, rest = buffer[:line_end], buffer[line_end + 2 :]
+    if not line.startswith(b"*"):
+        return line.split(), rest
+    words = []
+    for _ in range(int(line[1:])):
+        size_end = rest.find(b"\r\n")
+        if size_end < 0:
+            return None
+        size = int(rest[1:size_end])
+        start = size_end + 2
+        if len(rest) < start + size + 2:
+            return None
+        words.append(rest[start : start + size])
+        rest = rest[start + size + 2 :]
+    return words, rest
+
+
+_MAX_COMMAND = 1 << 20
 
 
 class _Commands:
-    """Redis commands read off a socket: RESP arrays, or inline (`PING\r\n`)."""
+    """Redis commands read off a socket, one at a time (see _complete_commands)."""
 
-    def __init__(self, sock: socket.socket, pending: bytes = b""):
+    def __init__(self, sock: socket.socket):
         self._sock = sock
-        self.buffer = pending
+        self.buffer = b""
 
-    def _fill(self) -> None:
-        data = self._sock.recv(65536)
-        if not data:
-            raise EOFError
-        self.buffer += data
-
-    def _line(self) -> bytes:
-        while b"\r\n" not in self.buffer:
-            if len(self.buffer) > 65536:
-                raise ValueError("line too long")
-            self._fill()
-        line, self.buffer = self.buffer.split(b"\r\n", 1)
-        return line
-
-    def next(self):
-        """The next command's words."""
-        line = self._line()
-        if not line.startswith(b"*"):
-            return line.split()
-        words = []
-        for _ in range(int(line[1:])):
-            size = int(self._line()[1:])
-            while len(self.buffer) < size + 2:
-                self._fill()
-            words.append(self.buffer[:size])
-            self.buffer = self.buffer[size + 2 :]
-        return words
+    def next(self) -> List[bytes]:
+        """The next command's words. EOFError: the client went away first."""
+        while True:
+            parsed = _one_command(self.buffer)
+            if parsed is not None:
+                words, self.buffer = parsed
+                return words
+            if len(self.buffer) > _MAX_COMMAND:
+                raise ValueError("command too long")
+            data = self._sock.recv(65536)
+            if not data:
+                raise EOFError
+            self.buffer += data
 
 
 def authenticate(client: socket.socket, password: str) -> Optional[bytes]:
