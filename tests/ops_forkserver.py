@@ -100,6 +100,10 @@ def _warm() -> None:
         client.can_paginate(next(iter(client.meta.method_to_api_mapping)))  # its paginators
         client.waiter_names  # and its waiters  # noqa: B018
     del session, client
+    from moto.core.utils import get_service_model  # imported by the dry run's wire.py already
+
+    for service in _SERVICES:  # what wire.py serializes the simulator's own answers with
+        get_service_model(service)
     # Each child runs ops/cli.py afresh as __main__, as `python -m ops.cli` does, where
     # ops.cli is never imported (runpy would warn that it was).
     import ops

@@ -10,8 +10,9 @@ starting `python -m ops.sim.server`: it forks a child that already has every imp
 and the child becomes that same server (server.main), in HOME, in a session of its own,
 with the asker's environment, its output going to HOME's server log.
 
-It forks from a single thread and builds no moto backend before forking, so every child
-starts from an empty account. It ends when the process that started it ends.
+It forks from a single thread and keeps no moto backend when it forks (the server's apps are
+made on a throwaway account, then dropped: moto_setup.preload), so every child starts from
+an empty account. It ends when the process that started it ends.
 """
 
 import argparse

@@ -8,15 +8,15 @@ placeholders), so neither is needed: a real account in `aws` still finds the man
 policies it attaches, and the other partitions keep their own (empty) IAM.
 """
 
-import copy
 import functools
 import json
 import os
 import threading
-from typing import Dict, List, Tuple
+from typing import Any, Dict, FrozenSet, List, Tuple
 
+import moto.backends
 import moto.iam.models as iam_models
-from moto.core import serialize
+from moto.core import errors, responses, serialize
 from moto.core.base_backend import AccountSpecificBackend
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.config import DefaultConfig
@@ -56,11 +56,20 @@ def _managed_policies_of_the_simulated_partition(backend):
 
 
 def _account_copy(template, account_id: str):
-    policy = copy.copy(template)
+    policy = _shallow_copy(template)
     policy.account_id = account_id
-    policy.versions = [copy.copy(version) for version in template.versions]
+    policy.versions = [_shallow_copy(version) for version in template.versions]
     policy.tags = dict(template.tags)
     return policy
+
+
+def _shallow_copy(thing):
+    """copy.copy for a plain object (its attributes in __dict__), at a third of the cost:
+    3,000 of them per new account. Unlike copy.copy it skips moto's BaseModel.__new__,
+    which lists every instance for moto's dashboard (unused here) until a reset."""
+    made = object.__new__(type(thing))
+    made.__dict__.update(thing.__dict__)
+    return made
 
 
 _unpatched_get_value = serialize.ResponseSerializer.get_value
@@ -121,6 +130,38 @@ def _one_request_at_a_time(stubber, event_name, request, **kwargs):
         return _unpatched_stubber_call(stubber, event_name, request, **kwargs)
 
 
+_unpatched_list_of_moto_modules = moto.backends.list_of_moto_modules
+
+
+@functools.lru_cache(maxsize=None)
+def _list_of_moto_modules() -> Tuple[str, ...]:
+    """moto's server lists its package's folders (a listdir and ~150 isdir calls) for every
+    request, to see whether the Host header names a service: once per process here."""
+    return tuple(_unpatched_list_of_moto_modules())
+
+
+_unpatched_method_names_from_class = responses.method_names_from_class
+
+
+@functools.lru_cache(maxsize=None)
+def _method_names_from_class(response_class: type) -> FrozenSet[str]:
+    """moto looks an action up among its response class's methods, listing them
+    (inspect.getmembers over a few hundred) for every request: once per class here."""
+    return frozenset(_unpatched_method_names_from_class(response_class))
+
+
+_ERROR_LOOKUPS: Dict[str, Any] = {}
+_unpatched_error_lookup_factory_init = errors.ErrorLookupFactory.__init__
+
+
+def _error_lookups_shared_by_every_factory(factory) -> None:
+    """moto caches each service's table of error shapes in an ErrorLookupFactory, then makes
+    a new factory for every error it serializes, so builds the table again each time: a
+    quarter of a dry run's server CPU (every "not found" a poll or a check meets is such an
+    error). Every factory shares one cache here."""
+    factory._error_lut_cache = _ERROR_LOOKUPS
+
+
 def configure(managed_policies: bool) -> "DefaultConfig":
     """Set moto up in this process for a simulated account; the config to give mock_aws."""
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
@@ -128,14 +169,51 @@ def configure(managed_policies: bool) -> "DefaultConfig":
     iam_models.IAMBackend._init_aws_policies = _managed_policies_of_the_simulated_partition  # type: ignore[method-assign]
     serialize.ResponseSerializer.get_value = _get_value_of_a_dict  # type: ignore[method-assign]
     AccountSpecificBackend._generate_regions = _generate_regions  # type: ignore[method-assign,assignment]
+    moto.backends.list_of_moto_modules = _list_of_moto_modules
+    errors.ErrorLookupFactory.__init__ = _error_lookups_shared_by_every_factory  # type: ignore[method-assign,assignment]
+    responses.method_names_from_class = _method_names_from_class  # type: ignore[assignment]
     return {"iam": {"load_aws_managed_policies": managed_policies}}
 
 
+# The Flask app through which moto's server answers a service, made once by preload() in a
+# forkserver rather than in each new server: moto makes one per service in every server,
+# building on the way that service's backends for its default account (the simulated one),
+# which was a sixth of a new account's server CPU in a dry run.
+_BACKEND_APPS: Dict[str, Any] = {}
+_THROWAWAY_ACCOUNT = "000000000000"
+
+
+def backend_app(service: str) -> Any:
+    """The app for `service`: made ahead by preload(), else made now as moto makes it."""
+    from moto.moto_server.werkzeug_app import create_backend_app
+
+    app = _BACKEND_APPS.get(service)
+    return app if app is not None else create_backend_app(service)  # type: ignore[arg-type]
+
+
+def _make_backend_apps() -> None:
+    """The apps of BACKENDS, each built on a throwaway account whose backends are dropped
+    afterwards: a forked server must start from an empty account, its ids drawn after its
+    own reseed (forkserver.py)."""
+    from moto.backends import get_backend
+    from moto.moto_server import werkzeug_app
+
+    default_account = werkzeug_app.DEFAULT_ACCOUNT_ID
+    werkzeug_app.DEFAULT_ACCOUNT_ID = _THROWAWAY_ACCOUNT
+    try:
+        for name in BACKENDS:
+            _BACKEND_APPS[name] = werkzeug_app.create_backend_app(name)  # type: ignore[arg-type]
+    finally:
+        werkzeug_app.DEFAULT_ACCOUNT_ID = default_account
+        for name in BACKENDS:
+            get_backend(name).pop(_THROWAWAY_ACCOUNT, None)  # type: ignore[call-overload]
+
+
 def preload() -> None:
-    """Import the server app and every backend a dry run calls, and parse every model a new
-    account's first calls would parse: moto's own copies, each service's regions (which
-    moto's account backends list), and the clients the server's gates open
-    (ops/sim/sessions.py's shared loader)."""
+    """Import the server app and every backend a dry run calls, parse every model a new
+    account's first calls would parse (moto's own copies, each service's regions, which
+    moto's account backends list, and the clients the server's gates open: ops/sim/sessions.py's
+    shared loader), and make the server's apps."""
     import importlib
 
     from moto.backends import get_backend
@@ -152,3 +230,7 @@ def preload() -> None:
         get_service_model(name)
         _regions_of(name)
         gates.client(name)
+    configure(managed_policies=False)  # as a server would be: no AMIs for the throwaway account
+    _make_backend_apps()
+    for name in BACKENDS:  # each service's table of error shapes (moto makes it at its first error)
+        errors.ErrorLookupFactory().for_service(get_service_model(name))

@@ -347,7 +347,7 @@ def main(argv=None) -> None:
     keys = read_keys(args.home)
 
     from moto.core.config import default_user_config
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
     from werkzeug.serving import make_server
 
     from . import moto_setup
@@ -357,7 +357,7 @@ def main(argv=None) -> None:
     requests.setLevel(logging.WARNING)  # the log is for errors, not every request
     requests.addHandler(logging.StreamHandler())  # else werkzeug adds its own, importing colorama on the way
     gates = _Gates(args.home, keys)
-    app = _App(DomainDispatcherApplication(create_backend_app), gates, keys, moto_setup.REQUEST_LOCK)
+    app = _App(DomainDispatcherApplication(moto_setup.backend_app), gates, keys, moto_setup.REQUEST_LOCK)
     server = make_server(LOOPBACK, 0, app, threaded=True)
     gates.port = server.server_port
     os.environ["MOTO_PORT"] = str(server.server_port)  # moto builds some URLs from it

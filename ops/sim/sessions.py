@@ -3,16 +3,21 @@
 `isolated_session(region, direct, keys)` is what every simulator-side client is made from:
 the dry run's own sessions (world.py), the server's gates asking its EC2 (server.py) and
 the clients moto_setup.py builds ahead of time. Its sessions share one loader of service
-models per process, and never read AWS_* variables, ~/.aws or configured endpoint URLs.
+models and one botocore ServiceModel per service per process, and never read AWS_*
+variables, ~/.aws or configured endpoint URLs.
 """
 
 import os
-from typing import Optional
+import threading
+from typing import Dict, Optional, Tuple
 
 import boto3
+import botocore.client
 import botocore.session
+from botocore import handlers
 from botocore.config import Config
 from botocore.configprovider import BOTOCORE_DEFAUT_SESSION_VARIABLES
+from botocore.hooks import EventAliaser, HierarchicalEmitter
 from botocore.loaders import Loader
 
 from .account_keys import AccountKeys
@@ -43,6 +48,76 @@ _LOADER = _SharedLoader(
     include_default_search_paths=False,
 )
 
+_load_service_model = botocore.client.ClientCreator._load_service_model
+_create_client_class = botocore.client.ClientCreator._create_client_class
+_SHARED: Dict[Tuple[str, ...], object] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared(key: Tuple[str, ...], make):
+    with _SHARED_LOCK:
+        made = _SHARED.get(key)
+        if made is None:
+            made = _SHARED[key] = make()
+    return made
+
+
+def _shared_service_model(creator, service_name, api_version=None):
+    """One botocore ServiceModel per service for every client of a sim session. botocore
+    builds a new one for each client, and with it resolves again every operation's shapes
+    on that client's first calls: a fifth of an in-process dry run's CPU, every dry run
+    making its own clients. A ServiceModel is read-only once built (its caches only fill);
+    clients of other loaders (ops's real sessions) get botocore's own."""
+    if creator._loader is not _LOADER:
+        return _load_service_model(creator, service_name, api_version)
+    return _shared(
+        ("model", service_name, api_version or ""),
+        lambda: _load_service_model(creator, service_name, api_version),
+    )
+
+
+def _shared_client_class(creator, service_name, service_model):
+    """One client class per service model shared as above: botocore makes a class, with a
+    method and a docstring for each operation, for every client. What goes in it depends on
+    the model and on the session's creating-client-class handlers, the same (boto3's) for
+    every sim session."""
+    if creator._loader is not _LOADER:
+        return _create_client_class(creator, service_name, service_model)
+    return _shared(
+        ("class", service_name, str(id(service_model))),
+        lambda: _create_client_class(creator, service_name, service_model),
+    )
+
+
+_TEMPLATE: Dict[str, Tuple[tuple, HierarchicalEmitter]] = {}
+
+
+def _builtin_handlers() -> HierarchicalEmitter:
+    """A copy of botocore's built-in handlers, registered once per process: a new botocore
+    session registers its ~200 one by one (each name aliased, each handler's signature
+    checked), two thirds of the cost of a session, and a dry run opens several. This is
+    Session._register_builtin_handlers's loop, run on a template; the template is made again
+    if the list grew (moto appends its stubber to it when imported)."""
+    current = tuple(handlers.BUILTIN_HANDLERS)
+    with _SHARED_LOCK:
+        made = _TEMPLATE.get("emitter")
+        if made is None or made[0] != current:
+            emitter = HierarchicalEmitter()
+            events = EventAliaser(emitter)
+            for spec in current:
+                if len(spec) == 2:
+                    events.register(spec[0], spec[1])
+                elif spec[2] is handlers.REGISTER_FIRST:
+                    events.register_first(spec[0], spec[1])
+                elif spec[2] is handlers.REGISTER_LAST:
+                    events.register_last(spec[0], spec[1])
+            made = _TEMPLATE["emitter"] = (current, emitter)
+        return made[1].__copy__()
+
+
+botocore.client.ClientCreator._load_service_model = _shared_service_model
+botocore.client.ClientCreator._create_client_class = _shared_client_class
+
 
 def isolated_session(
     region: str, direct: bool = False, keys: Optional[AccountKeys] = None, attempts: Optional[int] = None
@@ -62,7 +137,9 @@ def isolated_session(
         name: (config_name, None, default, convert)
         for name, (config_name, _env, default, convert) in BOTOCORE_DEFAUT_SESSION_VARIABLES.items()
     }
-    core = botocore.session.Session(session_vars=no_env)
+    core = botocore.session.Session(
+        session_vars=no_env, event_hooks=_builtin_handlers(), include_builtin_handlers=False
+    )
     core.register_component("data_loader", _LOADER)
     core.set_config_variable("config_file", os.devnull)
     core.set_config_variable("credentials_file", os.devnull)

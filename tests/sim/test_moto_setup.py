@@ -2,10 +2,16 @@
 only faster: the same responses with the serializer's aliases cached, the AWS managed
 policies in the simulated partition."""
 
+import json
+import subprocess
+import sys
+
 import boto3
+import moto.backends
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
-from moto.core import serialize
+from moto.core import errors, responses, serialize
 
 from ops.demo.seed import load_seed
 from ops.demo.table import ReviewTable, table_definition
@@ -48,7 +54,18 @@ def lab_calls():
         lambda: ec2.describe_security_groups(GroupNames=["default"]),
         lambda: iam.create_role(RoleName="r", AssumeRolePolicyDocument=role),
         lambda: iam.get_role(RoleName="r"),
+        lambda: refusal(lambda: iam.get_role(RoleName="nobody")),  # errors: query XML
+        lambda: refusal(lambda: ec2.describe_security_groups(GroupIds=["sg-0123456789abcdef0"])),  # EC2's XML
+        lambda: refusal(lambda: ddb.describe_table(TableName="none")),  # JSON
     ]
+
+
+def refusal(call):
+    try:
+        call()
+    except ClientError as exc:
+        return {"error": exc.response["Error"], "status": exc.response["ResponseMetadata"]["HTTPStatusCode"]}
+    raise AssertionError("not refused")
 
 
 def comparable(value):
@@ -63,10 +80,48 @@ def comparable(value):
 def test_responses_are_those_of_moto_unchanged(monkeypatch):
     fast = answers(lab_calls())
     monkeypatch.setattr(serialize.ResponseSerializer, "get_value", moto_setup._unpatched_get_value)
+    monkeypatch.setattr(errors.ErrorLookupFactory, "__init__", moto_setup._unpatched_error_lookup_factory_init)
+    monkeypatch.setattr(responses, "method_names_from_class", moto_setup._unpatched_method_names_from_class)
+    monkeypatch.setattr(moto.backends, "list_of_moto_modules", moto_setup._unpatched_list_of_moto_modules)
     monkeypatch.setattr(moto_setup, "configure", lambda managed: {"iam": {"load_aws_managed_policies": managed}})
     plain = answers(lab_calls())
     assert comparable(fast) == comparable(plain)
     assert fast[1]["Count"] > 1 and fast[1]["Items"][0]["PK"] == {"S": "RESTAURANT#The Vineyard"}
+    assert [answer["error"]["Code"] for answer in fast[-3:]] == [
+        "NoSuchEntity",
+        "InvalidGroup.NotFound",
+        "ResourceNotFoundException",
+    ]
+
+
+def test_what_moto_would_list_again_for_each_request_is_listed_once_and_the_same():
+    moto_setup.configure(False)
+    assert moto.backends.list_of_moto_modules() == tuple(moto_setup._unpatched_list_of_moto_modules())
+    assert "ec2" in moto.backends.list_of_moto_modules()
+    from moto.ec2.responses import EC2Response
+
+    names = responses.method_names_from_class(EC2Response)
+    assert names == set(moto_setup._unpatched_method_names_from_class(EC2Response)) and "run_instances" in names
+    assert responses.method_names_from_class(EC2Response) is names  # once per class
+    assert errors.ErrorLookupFactory()._error_lut_cache is errors.ErrorLookupFactory()._error_lut_cache
+
+
+def test_a_warm_server_process_keeps_the_apps_it_made_but_no_account():
+    """preload (a forkserver's) makes each backend's app on a throwaway account, then drops
+    every backend: a forked server starts from an empty account."""
+    script = (
+        "import json; from moto.backends import get_backend; from ops.sim import moto_setup as m; m.preload();"
+        "print(json.dumps({'accounts': {n: list(get_backend(n)) for n in m.BACKENDS}, 'apps': sorted(m._BACKEND_APPS),"
+        "'same': all(m.backend_app(n) is m._BACKEND_APPS[n] for n in m.BACKENDS)}))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found == {
+        "accounts": {name: [] for name in moto_setup.BACKENDS},
+        "apps": sorted(moto_setup.BACKENDS),
+        "same": True,
+    }
 
 
 @pytest.mark.managed_policies

@@ -1,0 +1,73 @@
+"""What a simulator session shares with the others (ops/sim/sessions.py): botocore's built-in
+handlers copied from a template, one ServiceModel and one client class per service; what it
+keeps its own: its handlers from then on, its clients' event hooks, and every real session's
+models."""
+
+import boto3
+import botocore.session
+from botocore import handlers
+
+from ops.sim.sessions import isolated_session
+
+
+def handlers_of(session: boto3.Session, event: str):
+    return list(session._session._events._emitter._handlers.prefix_search(event))
+
+
+def named(found):
+    """Handlers by module and name (boto3 makes a closure of its own per session); objects
+    (moto's stubber, when imported) by class and identity."""
+    return [
+        (handler.__module__, handler.__qualname__) if hasattr(handler, "__qualname__") else handler for handler in found
+    ]
+
+
+def test_a_sim_session_has_every_handler_a_new_botocore_session_has_in_the_same_order():
+    reference = boto3.Session(botocore_session=botocore.session.Session(), region_name="us-east-1")
+    ours = isolated_session("us-east-1")
+    events = {spec[0] for spec in handlers.BUILTIN_HANDLERS}
+    for event in sorted(events | {name + ".Operation" for name in events}):  # and what they prefix
+        assert named(handlers_of(ours, event)) == named(handlers_of(reference, event)), event
+    assert sum(len(handlers_of(ours, event)) for event in events) >= len(handlers.BUILTIN_HANDLERS)
+
+
+def test_handlers_added_to_botocore_after_the_first_session_reach_the_next_ones(monkeypatch):
+    isolated_session("us-east-1")  # the template is made
+
+    def marker(**kwargs):
+        return None
+
+    monkeypatch.setattr(handlers, "BUILTIN_HANDLERS", [*handlers.BUILTIN_HANDLERS, ("before-send", marker)])
+    assert marker in handlers_of(isolated_session("us-east-1"), "before-send.ec2.RunInstances")
+
+
+def test_a_handler_registered_on_one_session_stays_there():
+    first, second = isolated_session("us-east-1"), isolated_session("us-east-1")
+
+    def stash(**kwargs):
+        return None
+
+    first.events.register("before-parameter-build", stash)
+    assert stash in handlers_of(first, "before-parameter-build.ec2.RunInstances")
+    assert stash not in handlers_of(second, "before-parameter-build.ec2.RunInstances")
+
+
+def test_sim_clients_share_their_model_and_class_but_not_their_hooks():
+    one, two = isolated_session("us-east-1").client("ec2"), isolated_session("eu-west-1").client("ec2")
+    assert one.meta.service_model is two.meta.service_model
+    assert type(one) is type(two)
+    assert one.meta.region_name == "us-east-1" and two.meta.region_name == "eu-west-1"
+    assert one.meta.events is not two.meta.events
+
+    def seen(**kwargs):
+        return None
+
+    one.meta.events.register("before-call.ec2.RunInstances", seen)
+    assert seen not in list(two.meta.events._emitter._handlers.prefix_search("before-call.ec2.RunInstances"))
+
+
+def test_a_real_session_builds_its_own_model():
+    sim = isolated_session("us-east-1").client("ec2")
+    real = boto3.Session(region_name="us-east-1").client("ec2")
+    assert real.meta.service_model is not sim.meta.service_model
+    assert type(real) is not type(sim)
