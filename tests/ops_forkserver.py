@@ -99,6 +99,7 @@ def _warm() -> None:
         client = session.client(service)
         client.can_paginate(next(iter(client.meta.method_to_api_mapping)))  # its paginators
         client.waiter_names  # and its waiters  # noqa: B018
+        client.exceptions  # and its exception classes  # noqa: B018
     del session, client
     from moto.core.utils import get_service_model  # imported by the dry run's wire.py already
 

@@ -29,8 +29,8 @@ With `home` (a folder), the world is persistent: the account outlives the proces
   (the server answers no one else: account_keys.py). The hosts' `aws`
   shim (hostcli.py) asks this process, which asks the server with the same keys.
 - The fakes' state is HOME/store.json, loaded and saved by every call under a file lock
-  (persist.py). The clock's time is saved with it, and a new process's VirtualClock is
-  first advanced to it, so lifecycles continue where they stopped.
+  (persist.py). The clock's time is kept with it (HOME/store.time), and a new process's
+  VirtualClock is first advanced to it, so lifecycles continue where they stopped.
 - Each available cluster's Redis runs detached, behind a gate in the server (endpoints.py).
 - `stop()` leaves all that running; `SimWorld.destroy(home)` ends it and removes HOME.
 - moto's state lives only in the server's memory: if the server is gone (a reboot, a
@@ -181,17 +181,17 @@ class SimWorld:
             if meta and meta["region"] != self.region:
                 raise ValueError(f"the simulated account in {self.home} is in {meta['region']}, not {self.region}")
             if not meta:
-                meta.update(region=self.region, server=server.id, now=self.clock.now(), **wall_anchor(self.clock))
-            _catch_up(meta)
+                meta.update(region=self.region, server=server.id, **wall_anchor(self.clock))
+            saved = store.saved_time()
+            now = (
+                saved if saved is not None else meta.get("now", self.clock.now())
+            )  # (meta: an account kept before store.time)
+            _catch_up(meta, now)
             if self.clock.virtual:
-                self.clock.advance_to(meta["now"])
+                self.clock.advance_to(now)
             else:  # a --realtime run's clock reads the machine's uptime: the account's time goes on from its own
-                self._offset = meta["now"] - self.clock.now()
-            store.before_save = self._save_time
-
-    def _save_time(self) -> None:
-        meta = self.store.data.setdefault("meta", {})
-        meta["now"] = max(meta.get("now", float("-inf")), self._clock_now())
+                self._offset = now - self.clock.now()
+            store.now = self._clock_now
 
     def _clock_now(self) -> float:
         """The account's time, on this process's clock."""
@@ -365,12 +365,12 @@ class SimWorld:
             request.url = server_url(request.url, self.server.port)
 
 
-def _catch_up(meta: Dict[str, Any]) -> None:
+def _catch_up(meta: Dict[str, Any], now: float) -> None:
     """Calendar time passes for an account nobody is using: when this process's calendar is
     ahead of the account's (simulated time only moves while ops works), the account's
     calendar jumps to it, so what was due meanwhile (a schedule) is due now. Its clock, and
     with it every lifecycle, does not move."""
-    behind = wall_time() - to_datetime(meta, meta["now"]).timestamp()
+    behind = wall_time() - to_datetime(meta, now).timestamp()
     if behind > 0:
         meta["epoch"] += behind
 

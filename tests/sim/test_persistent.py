@@ -188,6 +188,32 @@ def test_worlds_open_at_once_see_each_others_changes(home):
     assert one.session().client("dynamodb").describe_table(TableName="t")["Table"]["TableStatus"] == "DELETING"
 
 
+def test_polls_keep_the_accounts_time_without_rewriting_its_store(home):
+    """A wait's polls change nothing but the time: the store stays as it was, while the time
+    each call reached is kept at once (a process killed after its last poll, never stopped,
+    loses none of it), and a world whose clock is behind never takes it back."""
+    first = open_world(home)
+    create_table(first.session(), "t")
+    dynamodb = first.session().client("dynamodb")
+    first.clock.sleep(60)
+    assert dynamodb.describe_table(TableName="t")["Table"]["TableStatus"] == "ACTIVE"
+    stored = os.stat(home / "store.json")
+    for _ in range(3):
+        first.clock.sleep(30)
+        dynamodb.describe_table(TableName="t")
+    assert os.stat(home / "store.json").st_mtime_ns == stored.st_mtime_ns  # not written again
+    polled = first.clock.now()
+
+    behind = open_world(home)  # the first is never stopped, as if killed after its last poll
+    assert behind.clock.now() == polled
+    first.clock.sleep(100)
+    dynamodb.describe_table(TableName="t")
+    behind.clock.sleep(10)
+    behind.session().client("dynamodb").describe_table(TableName="t")
+    assert open_world(home).clock.now() == polled + 100
+    behind.stop()
+
+
 def test_an_account_made_by_another_process_continues_here(home):
     script = CHILD_PRELUDE + "ids = build_lab(world)\nworld.clock.sleep(300)\nworld.stop()\nprint(json.dumps(ids))"
     child = subprocess.run([sys.executable, "-c", script, str(home)], capture_output=True, text=True, timeout=60)

@@ -1,11 +1,14 @@
 """What a simulator session shares with the others (ops/sim/sessions.py): botocore's built-in
-handlers copied from a template, one ServiceModel and one client class per service; what it
+handlers copied from a template, one ServiceModel, client class and set of exception classes
+per service, one cache of aliased event names; what it
 keeps its own: its handlers from then on, its clients' event hooks, and every real session's
 models."""
 
 import boto3
+import botocore.exceptions
 import botocore.session
 from botocore import handlers
+from botocore.hooks import EVENT_ALIASES, EventAliaser, HierarchicalEmitter
 
 from ops.sim.sessions import isolated_session
 
@@ -71,3 +74,39 @@ def test_a_real_session_builds_its_own_model():
     real = boto3.Session(region_name="us-east-1").client("ec2")
     assert real.meta.service_model is not sim.meta.service_model
     assert type(real) is not type(sim)
+
+
+def test_sim_clients_share_their_exception_classes_which_botocore_still_raises():
+    one, two = isolated_session("us-east-1").client("ec2"), isolated_session("eu-west-1").client("ec2")
+    assert one.exceptions.ClientError is two.exceptions.ClientError
+    iam = isolated_session("us-east-1").client("iam")
+    assert (
+        iam.exceptions.NoSuchEntityException
+        is isolated_session("us-east-1").client("iam").exceptions.NoSuchEntityException
+    )
+    assert issubclass(iam.exceptions.NoSuchEntityException, botocore.exceptions.ClientError)
+
+
+def test_event_names_are_aliased_as_botocore_aliases_them_by_every_client():
+    """The shared cache gives what a fresh aliaser computes, for aliased names too."""
+    names = [
+        "before-call.autoscaling.CreateAutoScalingGroup",
+        "before-call.apigateway.GetExport",
+        "after-call.ec2.RunInstances",
+        "before-send.elasticache.DescribeCacheClusters",
+        "before-parameter-build.cloudsearchdomain.Search",
+        "creating-client-class.s3",
+    ]
+    sim = isolated_session("us-east-1").client("ec2").meta.events
+    for name in names:
+        fresh = EventAliaser(HierarchicalEmitter(), dict(EVENT_ALIASES))
+        fresh._alias_name_cache = {}  # botocore's own, unshared
+        assert sim._alias_event_name(name) == _unpatched_alias(fresh, name), name
+    assert any(sim._alias_event_name(name) != name for name in names)  # some were aliased
+    other = EventAliaser(HierarchicalEmitter(), {"ec2": "ec2-renamed"})  # a table of its own keeps its own cache
+    assert other._alias_event_name("after-call.ec2.RunInstances") == "after-call.ec2-renamed.RunInstances"
+    assert sim._alias_event_name("after-call.ec2.RunInstances") == "after-call.ec2.RunInstances"
+
+
+def _unpatched_alias(aliaser, name):
+    return EventAliaser._alias_event_name(aliaser, name)
