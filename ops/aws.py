@@ -381,17 +381,21 @@ class Aws:
 
 
 def real_session(region: Optional[str], profile: Optional[str]):
-    """A boto3 session from --region/--profile and the standard AWS_* environment, checked."""
+    """A boto3 session from --region/--profile and the standard AWS_* environment, checked.
+    Its models are parsed once per process (ops/shared_loader.py), whatever the sessions."""
     import boto3
     from botocore.exceptions import ProfileNotFound
 
+    from .shared_loader import session_with_shared_loader
+
     try:
-        session = boto3.Session(profile_name=profile, region_name=region)
+        session = boto3.Session(botocore_session=session_with_shared_loader(profile), region_name=region)
+        chosen_region = session.region_name
     except ProfileNotFound as exc:
         raise BadInput(
             f"AWS profile not found: {exc}.", "Check --profile / AWS_PROFILE against 'aws configure list-profiles'."
         ) from None
-    if not session.region_name:
+    if not chosen_region:
         raise BadInput(
             "no AWS region is set.",
             "Pass --region (e.g. --region us-east-1), set AWS_REGION, or set a region in your profile.",

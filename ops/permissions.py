@@ -140,14 +140,13 @@ def statement(grant: Grant, names: Mapping[str, Optional[str]]) -> Optional[Dict
 @functools.lru_cache(maxsize=None)
 def partition_of(region: Optional[str]) -> str:
     """The AWS partition a region belongs to (aws, aws-cn, aws-us-gov, ...), from botocore's
-    endpoint data (parsed once: a new session reads it again); without a region, that of
+    endpoint data (parsed once per process: ops/shared_loader.py); without a region, that of
     ops's default region."""
-    import boto3
-
     from .aws import DRY_RUN_DEFAULT_REGION
+    from .shared_loader import session_with_shared_loader
 
     region = region if region and region != ANY else DRY_RUN_DEFAULT_REGION
-    return boto3.session.Session().get_partition_for_region(region)
+    return session_with_shared_loader().get_partition_for_region(region)
 
 
 def managed_policy_arn(partition: str, name: str) -> str:

@@ -103,6 +103,10 @@ def _warm() -> None:
     del session, client
     from moto.core.utils import get_service_model  # imported by the dry run's wire.py already
 
+    from ops.permissions import partition_of
+
+    partition_of(DRY_RUN_DEFAULT_REGION)  # botocore's endpoint data, in the shared loader
+
     for service in _SERVICES:  # what wire.py serializes the simulator's own answers with
         get_service_model(service)
     # Each child runs ops/cli.py afresh as __main__, as `python -m ops.cli` does, where

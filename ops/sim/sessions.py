@@ -20,8 +20,8 @@ from botocore.config import Config
 from botocore.configprovider import BOTOCORE_DEFAUT_SESSION_VARIABLES
 from botocore.errorfactory import ClientExceptionsFactory
 from botocore.hooks import EVENT_ALIASES, EventAliaser, HierarchicalEmitter
-from botocore.loaders import Loader
 
+from ..shared_loader import shared_loader
 from .account_keys import AccountKeys
 
 # For in-process worlds only: moto's mock answers inside this process alone, so no one else
@@ -33,22 +33,9 @@ _DUMMY_CREDENTIALS = {
 }
 
 
-class _SharedLoader(Loader):
-    """Service models, loaded once per process and shared by every sim session (a fresh
-    botocore session would parse the EC2 model again, a second each time), from
-    botocore's and boto3's own data only: user models in ~/.aws/models are not searched.
-    boto3 appends its data path to each session's loader; the copy returned here makes
-    that a no-op, the path being there from the start."""
-
-    @property
-    def search_paths(self):
-        return list(self._search_paths)
-
-
-_LOADER = _SharedLoader(
-    extra_search_paths=[Loader.BUILTIN_DATA_PATH, os.path.join(os.path.dirname(boto3.__file__), "data")],
-    include_default_search_paths=False,
-)
+# Service models from botocore's and boto3's own data only (user models in ~/.aws/models
+# are not searched), parsed once per process (ops/shared_loader.py).
+_LOADER = shared_loader(user_models=False)
 
 _load_service_model = botocore.client.ClientCreator._load_service_model
 _create_client_class = botocore.client.ClientCreator._create_client_class
