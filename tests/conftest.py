@@ -185,44 +185,60 @@ def no_simulated_account_left_running(request):
             SimWorld.destroy(home)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def warm_simulator_servers():
-    """Every simulated account's server forked from one process per test worker that has
-    imported moto already (ops/sim/forkserver.py): about 4 s of CPU saved per account.
-    tests/sim/test_forkserver.py checks both ways of starting one."""
-    folder = tempfile.mkdtemp(prefix="ops-fork-")  # short: a Unix socket's path is ~100 bytes at most
-    path = os.path.join(folder, "socket")
+def _start_simulator_forkserver(folder: str):
+    path = os.path.join(folder, "sim")
     process = subprocess.Popen(
-        [sys.executable, "-m", "ops.sim.forkserver", "--socket", path],
+        [sys.executable, "-m", "ops.sim.forkserver", "--socket", path, "--parent", str(os.getpid())],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         start_new_session=True,
     )
     assert process.stdout is not None and process.stdout.readline() == b"ready\n", "the forkserver did not start"
-    os.environ[FORKSERVER_ENV_VAR] = path
-    yield path
+    return path, process
+
+
+_FORKSERVERS = pytest.StashKey[list]()
+
+
+def pytest_configure(config):
+    """The suite's two forkservers, started once per test run by the process that runs it
+    (pytest-xdist's controller, whose environment its workers inherit), not once per worker:
+    each imports moto or ops before it forks, ~4 s of CPU a worker would spend again.
+
+    - Every simulated account's server is forked from one that has imported moto already
+      (ops/sim/forkserver.py): about 4 s of CPU saved per account. tests/sim/test_forkserver.py
+      checks both ways of starting one.
+    - Every ops process a test starts through tests/ops_forkserver.py (harness.start_ops, the
+      kill points of test_crash_points.py, ...) is forked from one that has imported ops,
+      click and boto3 and parsed the lab's service models: about a second of CPU saved per
+      process. tests/test_ops_forkserver.py checks that a forked ops is a cold one's equal,
+      and that ops starts cold when the forkserver is gone."""
+    if hasattr(config, "workerinput"):
+        return  # a worker: the controller started them
+    folder = tempfile.mkdtemp(prefix="ops-fork-")  # short: a Unix socket's path is ~100 bytes at most
+    sim_path, sim = _start_simulator_forkserver(folder)
+    ops_path = os.path.join(folder, "ops")
+    cli = ops_forkserver.launch(ops_path)
+    os.environ[FORKSERVER_ENV_VAR] = sim_path
+    os.environ[ops_forkserver.ENV_VAR] = ops_path
+    config.stash[_FORKSERVERS] = [folder, sim, cli]
+
+
+def pytest_unconfigure(config):
+    started = config.stash.get(_FORKSERVERS, None)
+    if not started:
+        return
+    folder, *processes = started
     os.environ.pop(FORKSERVER_ENV_VAR, None)
-    process.terminate()
-    process.wait()
-    process.stdout.close()
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def warm_ops_processes():
-    """Every ops process a test starts through tests/ops_forkserver.py (harness.start_ops, the
-    kill points of test_crash_points.py, ...) forked from one process per test worker that has
-    imported ops, click and boto3 and parsed the lab's service models: about a second of CPU
-    saved per process. tests/test_ops_forkserver.py checks that a forked ops is a cold one's
-    equal, and that ops starts cold when the forkserver is gone."""
-    folder = tempfile.mkdtemp(prefix="ops-cli-")  # short: a Unix socket's path is ~100 bytes at most
-    path = os.path.join(folder, "socket")
-    process = ops_forkserver.launch(path)
-    os.environ[ops_forkserver.ENV_VAR] = path
-    yield path
     os.environ.pop(ops_forkserver.ENV_VAR, None)
-    process.terminate()
-    process.wait()
-    assert process.stdout is not None
-    process.stdout.close()
+    for process in processes:
+        process.terminate()
+        process.wait()
+        process.stdout.close()
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def warm_simulator_servers():
+    """The simulator forkserver's socket (pytest_configure started it)."""
+    return os.environ[FORKSERVER_ENV_VAR]

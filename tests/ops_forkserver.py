@@ -77,8 +77,11 @@ _SERVICES = ("cloud9", "dynamodb", "ec2", "elasticache", "iam", "s3", "ssm", "st
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python tests/ops_forkserver.py")
     parser.add_argument("--socket", required=True, help="the Unix socket to listen on")
+    parser.add_argument(
+        "--parent", type=int, help="the process whose end ends this one (default: the one that started it)"
+    )
     args = parser.parse_args(argv)
-    starter = os.getppid()
+    starter = args.parent or os.getppid()  # (given: no window in which its starter's end goes unseen)
     _warm()
     with private_listener(args.socket) as listener:
         _serve(listener, starter)
@@ -277,7 +280,7 @@ def launch(socket_path: str, env: Optional[Dict[str, str]] = None) -> subprocess
     """Start a forkserver on `socket_path` and wait until it answers (None env: this process's);
     it ends when the caller terminates it or ends."""
     process = subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), "--socket", socket_path],
+        [sys.executable, os.path.abspath(__file__), "--socket", socket_path, "--parent", str(os.getpid())],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         env=env,

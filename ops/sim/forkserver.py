@@ -1,6 +1,6 @@
 """A warm start for simulator servers: one process that has imported moto forks each new one.
 
-    python -m ops.sim.forkserver --socket PATH
+    python -m ops.sim.forkserver --socket PATH [--parent PID]
 
 A simulator server (server.py) spends about three seconds of CPU importing moto's backends
 and parsing their service models before it answers its first EC2 call. One dry run pays it
@@ -39,17 +39,27 @@ def _serve(listener: socket.socket, starter: int) -> None:
         except socket.timeout:
             continue
         with connection:
-            connection.settimeout(30)
-            request = json.loads(connection.makefile("rb").readline())
-            if request["network"] != network_namespace():
-                connection.sendall(json.dumps({"pid": None}).encode() + b"\n")
-                continue
-            pid = os.fork()
-            if pid == 0:
-                listener.close()
-                connection.close()
-                _become_server(request)
-            connection.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+            try:
+                _answer(listener, connection)
+            except (OSError, ValueError, KeyError):
+                continue  # an asker that left (killed while it waited) or asked nothing readable
+
+
+def _answer(listener: socket.socket, connection: socket.socket) -> None:
+    """One asker's request: fork it a server, and say its pid. If the asker is gone by then
+    (the answer cannot be sent), the server runs anyway, as a cold one its starter never
+    heard from would: it records itself in its home, where the next process finds it."""
+    connection.settimeout(30)
+    request = json.loads(connection.makefile("rb").readline())
+    if request["network"] != network_namespace():
+        connection.sendall(json.dumps({"pid": None}).encode() + b"\n")
+        return
+    pid = os.fork()
+    if pid == 0:
+        listener.close()
+        connection.close()
+        _become_server(request)
+    connection.sendall(json.dumps({"pid": pid}).encode() + b"\n")
 
 
 def _become_server(request: dict) -> None:
@@ -90,8 +100,11 @@ def _reseed() -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ops.sim.forkserver")
     parser.add_argument("--socket", required=True, help="the Unix socket to listen on")
+    parser.add_argument(
+        "--parent", type=int, help="the process whose end ends this one (default: the one that started it)"
+    )
     args = parser.parse_args(argv)
-    starter = os.getppid()
+    starter = args.parent or os.getppid()  # (given: no window in which its starter's end goes unseen)
 
     from . import moto_setup, server  # noqa: F401  (imported here so that every child has them)
 

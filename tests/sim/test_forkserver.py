@@ -78,3 +78,83 @@ def test_accounts_forked_from_one_forkserver_get_ids_of_their_own(tmp_path, warm
             world.stop()
             SimWorld.destroy(tmp_path / name)
     assert groups[0] != groups[1]
+
+
+def test_a_forkserver_whose_starter_ended_before_it_started_ends_too(tmp_path):
+    """Its starter names itself (--parent), so a starter that ends before the forkserver has
+    even looked (here: at once) is seen gone, rather than the forkserver reading its new
+    parent's pid (init's) as its starter's and running for ever."""
+    import subprocess
+    import sys
+    import time
+
+    starter = (
+        "import subprocess, sys, os\n"
+        "p = subprocess.Popen([sys.executable, '-m', 'ops.sim.forkserver', '--socket', sys.argv[1],"
+        " '--parent', str(os.getpid())], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,"
+        " start_new_session=True)\n"
+        "print(p.pid)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", starter, str(tmp_path / "s")], capture_output=True, text=True, check=True
+    )
+    forkserver = int(done.stdout)
+    deadline = time.monotonic() + 60  # its imports and preload, then a second's poll
+    while alive(forkserver) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not alive(forkserver)
+
+
+def test_the_forkserver_outlives_askers_that_leave_or_ask_nothing_readable(tmp_path):
+    """A kill point can end a dry run while it waits for its server: the forkserver's answer
+    then meets a closed socket. It goes on serving the next asker (once, it ended there, and
+    every account after it started cold)."""
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from ops.sim.account_keys import make_keys
+    from ops.sim.server import SERVER_FILE
+
+    path = str(tmp_path / "s")
+    forkserver = subprocess.Popen(
+        [sys.executable, "-m", "ops.sim.forkserver", "--socket", path, "--parent", str(os.getpid())],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    homes = [tmp_path / "left", tmp_path / "asked"]
+    try:
+        assert forkserver.stdout is not None and forkserver.stdout.readline() == b"ready\n"
+        for home in homes:
+            home.mkdir()
+            make_keys(home)  # as SimServer does before it asks: the server's own
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as unreadable:
+            unreadable.connect(path)
+            unreadable.sendall(b"not a request\n")
+        request = {
+            "home": str(homes[0]),
+            "argv": ["--home", str(homes[0])],
+            "env": dict(os.environ),
+            "log": str(homes[0] / "log"),
+            "network": warmstart.network_namespace(),
+        }
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as leaving:
+            leaving.connect(path)
+            leaving.sendall(json.dumps(request).encode() + b"\n")
+        pid = warmstart.fork_server(path, homes[1], ["--home", str(homes[1])], dict(os.environ), homes[1] / "log")
+        assert pid is not None and alive(pid)
+        assert forkserver.poll() is None
+        deadline = time.monotonic() + 30  # the server nobody heard from starts anyway, and says so in its home
+        while not (homes[0] / SERVER_FILE).exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (homes[0] / SERVER_FILE).exists()
+        assert json.loads((homes[0] / SERVER_FILE).read_text())["pid"] != pid  # a server of its own
+    finally:
+        for home in homes:
+            SimWorld.destroy(home)
+        forkserver.terminate()
+        forkserver.wait()
+        assert forkserver.stdout is not None
+        forkserver.stdout.close()
