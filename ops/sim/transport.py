@@ -100,16 +100,21 @@ class Transport:
     def _apply(self, request, model, service: str, params: dict, event_name: str):
         world = self.world
         world.before_network_call(service)
-        world.settle()
         backend = world.answering.get((service, model.name))
-        if backend is not None:
-            try:
-                parsed = backend.answer(model.name, params)
-            except SimError as e:
-                return wire.error(model, request.url, e.code, e.message, e.status)
+        if backend is None:
+            world.settle()
+        else:
+            with world.store.lock:  # one transaction: the account settled, then a fake's answer
+                world.settle()
+                try:
+                    parsed = backend.answer(model.name, params)
+                except SimError as e:
+                    return wire.error(model, request.url, e.code, e.message, e.status)
             if parsed is not None:
                 return wire.answer(model, request.url, parsed)
-        response = self._moto(request, event_name)
+        response = self._moto(
+            request, event_name
+        )  # outside the store's lock: other processes need not wait on the server
         amender = world.amending.get((service, model.name))
         if amender is not None and response.status_code < 300:
             parsed = wire.parse(model, response)
