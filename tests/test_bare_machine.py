@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 LAB = Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml"
 HIDDEN = (
     "redis-server",
@@ -39,6 +41,7 @@ def path_without(hidden, folder: Path) -> str:
     return str(folder)
 
 
+@pytest.mark.long
 def test_the_dry_run_pings_and_runs_the_demo_without_redis_server_or_openssl(tmp_path):
     bare = path_without(HIDDEN, tmp_path / "bin")
     assert all(shutil.which(name, path=bare) is None for name in HIDDEN)

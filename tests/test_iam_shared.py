@@ -213,6 +213,7 @@ def test_pieces_someone_made_again_without_ops_tags_are_never_deleted(world, aws
     assert shared_pieces(world) == IN_PLACE
 
 
+@pytest.mark.long
 def test_ten_labs_at_once_then_three_more_leave_nothing(workdir):
     """run_labs with ten copies in one account, then three more in the same account and folder
     (the first round's records still there, none of them live): one copy makes the pieces,
@@ -281,6 +282,7 @@ def wait_for(process, event: str, kind_prefix: str, timeout: float = 120) -> Non
     [(None, True), (STATE, False)],
     ids=["records-here-both-waiting", "records-in-s3-leaving-first"],
 )
+@pytest.mark.long
 def test_a_lab_leaving_and_a_lab_arriving_in_two_processes_take_turns(workdir, state, arriving_waits):
     """Another process's lab arrives while the last lab out leaves: the leaving one's decision
     waits for the account-wide lock (held here), and the arriving one either adopts the pieces

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import ops_forkserver
+import pytest
 from harness import realtime_config
 
 LAB = str(Path(__file__).resolve().parent.parent / "playbooks" / "lab.yaml")
@@ -57,6 +58,7 @@ def teardown_in_a_new_process(tmp_path):
     return ops_forkserver.run(["teardown", LAB, "--dry-run"], cwd=tmp_path, env=env, timeout=300)
 
 
+@pytest.mark.long
 def test_first_ctrl_c_stops_at_a_safe_point_and_a_new_process_tears_down(tmp_path):
     process = start(tmp_path)
     wait_for(process, "waiting  cluster")
@@ -73,6 +75,7 @@ def test_first_ctrl_c_stops_at_a_safe_point_and_a_new_process_tears_down(tmp_pat
     assert not (tmp_path / ".ops/dry-run/account").exists()  # the idle simulated account is gone too
 
 
+@pytest.mark.long
 def test_sigterm_with_teardown_cleans_up_at_once(tmp_path):
     process = start(tmp_path, "--teardown")
     wait_for(process, "waiting  cluster")

@@ -116,6 +116,7 @@ def test_a_failed_dry_run_stays_for_inspection_and_tears_down_later(workdir):
 
 
 @pytest.mark.skipif(not shutil.which("unshare") or os.geteuid() != 0, reason="needs root and unshare")
+@pytest.mark.long
 def test_the_dry_run_works_with_no_network_but_loopback(tmp_path):
     """In a network namespace that has only loopback, any attempt to reach AWS would fail."""
     script = f"ip link set lo up && exec {sys.executable} -m ops.cli run {LAB} --dry-run"

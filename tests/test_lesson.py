@@ -33,6 +33,7 @@ def exec_(lab, *command):
     return invoke("exec", lab, "--dry-run", "--", *command)
 
 
+@pytest.mark.long
 def test_a_kept_lab_has_the_lesson_and_ops_exec_runs_it(workdir):
     home = keep(workdir, "lab.yaml")
     assert sorted(p.name for p in (home / "lesson").iterdir() if not p.name.startswith(".")) == [

@@ -4,6 +4,7 @@ ran and the record kept only one run's resources (issue 15)."""
 
 import time
 
+import pytest
 from click.testing import CliRunner
 from harness import realtime_config, start_ops
 
@@ -34,6 +35,7 @@ def held_by(folder, timeout=60) -> str:
     raise AssertionError("the first run never took the lock")
 
 
+@pytest.mark.long
 def test_a_second_run_of_a_lab_in_one_folder_stops_or_waits(tmp_path, monkeypatch):
     (tmp_path / "lab.yaml").write_text(LAB)
     (tmp_path / "slow.yaml").write_text(SLOW)

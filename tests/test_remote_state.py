@@ -475,6 +475,7 @@ ONE_TABLE_LAB = TABLE_LAB.split("  - name: second")[0]
 QUICK_DELETE = realtime_config({"dynamodb.create": "4s", "dynamodb.delete": "1s"})
 
 
+@pytest.mark.long
 def test_two_processes_on_one_lab_one_fails_one_waits(workdir):
     (workdir / "lab.yaml").write_text(ONE_TABLE_LAB)
     (workdir / "slow.yaml").write_text(QUICK_DELETE)

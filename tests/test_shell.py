@@ -78,6 +78,7 @@ class Terminal:
         return os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
 
 
+@pytest.mark.long
 def test_a_dry_run_shell_is_the_simulated_host(workdir):
     assert invoke("run", str(PLAYBOOKS / "lab.yaml"), "--dry-run", "--keep").exit_code == 0
     record = json.loads((workdir / ".ops/dry-run/state/elasticache-lab.json").read_text())

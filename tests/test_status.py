@@ -98,6 +98,7 @@ def test_status_prices_the_client_host_and_the_replication_group(workdir):
     assert invoke("teardown", "elasticache-lab-valkey", "--dry-run").exit_code == 0
 
 
+@pytest.mark.long
 def test_status_names_a_class_copies_with_their_state_url_time_left_and_cost(workdir):
     """`ops status LAB --names` (or --count): every copy named as `ops run --names` names them,
     kept, torn down or never made; a kept one's URL is `ops open`'s."""

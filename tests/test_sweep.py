@@ -2,6 +2,7 @@
 
 import io
 
+import pytest
 from harness import make_runner, playbook_from
 
 from ops.commands.config import load_settings
@@ -77,6 +78,7 @@ def test_filters_by_lab_and_age(aws, tmp_path):
     assert candidates(aws, older_than=3600) == []  # made seconds ago
 
 
+@pytest.mark.long
 def test_sweep_through_the_cli_previews_then_deletes_a_lab_whose_record_was_lost(workdir):
     from pathlib import Path
 
