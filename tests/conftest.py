@@ -213,7 +213,8 @@ _FORKSERVERS = pytest.StashKey[list]()
 
 
 def pytest_configure(config):
-    """The suite's two forkservers, started once per test run by the process that runs it
+    """The `long` marker (see pytest_collection_modifyitems), and the suite's two
+    forkservers, started once per test run by the process that runs it
     (pytest-xdist's controller, whose environment its workers inherit), not once per worker:
     each imports moto or ops before it forks, ~4 s of CPU a worker would spend again.
 
