@@ -104,11 +104,10 @@ def _warm() -> None:
         client.waiter_names  # and its waiters  # noqa: B018
         client.exceptions  # and its exception classes  # noqa: B018
     del session, client
-    from moto.core.utils import get_service_model  # imported by the dry run's wire.py already
-
     from ops.permissions import partition_of
 
     partition_of(DRY_RUN_DEFAULT_REGION)  # botocore's endpoint data, in the shared loader
+    from moto.core.utils import get_service_model  # imported by the dry run's wire.py already
 
     for service in _SERVICES:  # what wire.py serializes the simulator's own answers with
         get_service_model(service)

@@ -30,6 +30,7 @@ from .base import SimStore
 
 STORE_FILE, LOCK_FILE, TIME_FILE = "store.json", "store.lock", "store.time"
 _TIME = struct.Struct("<d")
+_NO_TIME = float("-inf")  # the time file is new (empty)
 
 
 class _Transaction:
@@ -70,7 +71,7 @@ class PersistentStore(SimStore):
         self.now: Optional[Callable[[], float]] = None  # the account's time, kept by every transaction
         self._fd: Optional[int] = None
         self._time_fd: Optional[int] = None
-        self._kept_time = float("-inf")  # what this process last read or wrote in the time file
+        self._kept_time = _NO_TIME  # what this process last read or wrote in the time file
         self._seen: Optional[Tuple[int, int, int]] = None  # (inode, mtime, size) of the file as last read or written
         self._saved: Optional[str] = None  # its text
 
@@ -85,7 +86,7 @@ class PersistentStore(SimStore):
         """The account's latest time, as kept by any process (None: a new account)."""
         with self.lock:
             latest = self._read_time()
-            return None if latest == float("-inf") else latest
+            return None if latest == _NO_TIME else latest
 
     def close(self) -> None:
         for fd in (self._fd, self._time_fd):
@@ -138,7 +139,7 @@ class PersistentStore(SimStore):
 
     def _read_time(self) -> float:
         raw = os.pread(self._time_file(), _TIME.size, 0)
-        self._kept_time = _TIME.unpack(raw)[0] if len(raw) == _TIME.size else float("-inf")
+        self._kept_time = _TIME.unpack(raw)[0] if len(raw) == _TIME.size else _NO_TIME
         return self._kept_time
 
     def _keep_time(self, now: float) -> None:

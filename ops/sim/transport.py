@@ -112,9 +112,8 @@ class Transport:
                     return wire.error(model, request.url, e.code, e.message, e.status)
             if parsed is not None:
                 return wire.answer(model, request.url, parsed)
-        response = self._moto(
-            request, event_name
-        )  # outside the store's lock: other processes need not wait on the server
+        # outside the store's lock: other processes need not wait on the server
+        response = self._moto(request, event_name)
         amender = world.amending.get((service, model.name))
         if amender is not None and response.status_code < 300:
             parsed = wire.parse(model, response)

@@ -182,10 +182,9 @@ class SimWorld:
                 raise ValueError(f"the simulated account in {self.home} is in {meta['region']}, not {self.region}")
             if not meta:
                 meta.update(region=self.region, server=server.id, **wall_anchor(self.clock))
-            saved = store.saved_time()
-            now = (
-                saved if saved is not None else meta.get("now", self.clock.now())
-            )  # (meta: an account kept before store.time)
+            now = store.saved_time()
+            if now is None:  # a new account, or one kept before store.time (its time in meta)
+                now = meta.get("now", self.clock.now())
             _catch_up(meta, now)
             if self.clock.virtual:
                 self.clock.advance_to(now)
