@@ -68,7 +68,7 @@ _MODULES = (
     "ops.demo.run",
     "ops.crashpoints",
 )
-_SERVICES = ("cloud9", "dynamodb", "ec2", "elasticache", "iam", "s3", "ssm", "sts")
+_SERVICES = ("cloud9", "dynamodb", "ec2", "elasticache", "iam", "s3", "scheduler", "ssm", "sts")
 
 
 # --- the forkserver ---------------------------------------------------------------------------

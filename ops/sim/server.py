@@ -16,6 +16,10 @@ DynamoDB resources end with it.
 Each new server gets keys of its own (HOME/credentials.json) and answers only requests
 signed with them, /_ops/ calls included (account_keys.py). Everything it and the Redis it
 starts write in HOME is the owner's only (umask 077).
+
+A server whose account was discarded ends itself: once HOME/server.json no longer names it
+(HOME removed, by `ops sim reset` or by hand, or a new server announced there), nothing
+could find it again to end it, and it would run until the machine stops.
 """
 
 import argparse
@@ -46,6 +50,7 @@ from .sessions import isolated_session
 
 SERVER_FILE, SERVER_LOCK, SERVER_LOG = "server.json", "server.lock", "server.log"
 _START_SECONDS = 60
+_CHECK_SECONDS = 1.0  # how often a server checks that its account still names it
 
 
 class SimServerError(RuntimeError):
@@ -321,12 +326,38 @@ def _read_body(environ) -> bytes:
     return body
 
 
-def _announce(home: Path, port: int) -> None:
+def _announce(home: Path, port: int) -> str:
     """Listening: say where, and under an id of this server's own (see SimServer.id)."""
-    temporary = home / f".{SERVER_FILE}"
+    temporary, server_id = home / f".{SERVER_FILE}", uuid.uuid4().hex
     with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-        f.write(json.dumps({"pid": os.getpid(), "port": port, "id": uuid.uuid4().hex}))
+        f.write(json.dumps({"pid": os.getpid(), "port": port, "id": server_id}))
     temporary.replace(home / SERVER_FILE)
+    return server_id
+
+
+def _still_announced(server_id: str) -> bool:
+    """Does HOME/server.json name this server? (Read from the working directory, HOME
+    itself: a HOME moved elsewhere is still this account, a removed one reads as nothing.)"""
+    try:
+        return json.loads(Path(SERVER_FILE).read_text()).get("id") == server_id
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _serve_while_announced(server, server_id: str) -> None:
+    """serve_forever, until HOME/server.json stops naming this server (checked every
+    _CHECK_SECONDS, between requests)."""
+    last_check = time.monotonic()
+
+    def check() -> None:
+        nonlocal last_check
+        if time.monotonic() - last_check >= _CHECK_SECONDS:
+            last_check = time.monotonic()
+            if not _still_announced(server_id):
+                _exit_now()
+
+    server.service_actions = check  # socketserver calls it at every turn of serve_forever
+    server.serve_forever(poll_interval=_CHECK_SECONDS)
 
 
 def _exit_now(*_) -> None:
@@ -362,8 +393,7 @@ def main(argv=None) -> None:
     gates.port = server.server_port
     os.environ["MOTO_PORT"] = str(server.server_port)  # moto builds some URLs from it
     signal.signal(signal.SIGTERM, _exit_now)
-    _announce(args.home, server.server_port)
-    server.serve_forever()
+    _serve_while_announced(server, _announce(args.home, server.server_port))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -324,6 +325,36 @@ def test_without_redis_server_the_accounts_server_hosts_a_fakeredis_that_outlive
     elasticache.delete_cache_cluster(CacheClusterId="lab-redis")
     assert refuses_connections(fake["port"])  # the cluster's fakeredis ended with it
     world.stop()
+
+
+def _ends_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.parametrize("how", ["home removed", "another server announced"])
+def test_a_server_whose_account_was_discarded_ends_itself(home, how):
+    """Nothing could find such a server again to stop it: without this it ran until the
+    machine stopped (seen after a run killed while its server was starting)."""
+    world = open_world(home)
+    world.session().client("iam").create_role(RoleName="lab", AssumeRolePolicyDocument="{}")
+    world.stop()
+    pid = world.server.pid
+    try:
+        assert not _ends_within(pid, 1.5)  # an account in use keeps its server
+        if how == "home removed":
+            shutil.rmtree(home)
+        else:
+            announced = json.loads((home / "server.json").read_text())
+            (home / "server.json").write_text(json.dumps({**announced, "id": "another"}))
+        assert _ends_within(pid, 10)
+    finally:
+        if alive(pid):  # it did not end: nothing else would end it
+            terminate(pid)
 
 
 def test_an_account_whose_server_died_is_reported_lost_until_destroyed(home):
