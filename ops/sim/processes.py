@@ -81,3 +81,29 @@ def _signal(pid: int, signum: int) -> None:
         os.kill(pid, signum)
     except ProcessLookupError:
         pass
+
+
+_DELETED = " (deleted)"  # what Linux appends to the link of a removed working directory
+
+
+def end_processes_left_in_removed_folder() -> None:
+    """Called from a process whose working directory (its account's home) was removed: end
+    every process still running inside that removed folder (the account's Redis servers,
+    whose pid files went with it). A folder of the same name made since is another's: its
+    processes' directories are not removed, and they are left alone."""
+    try:
+        own = os.readlink("/proc/self/cwd")
+    except OSError:
+        return  # no /proc: nothing to go by
+    if not own.endswith(_DELETED):
+        return
+    inside = own[: -len(_DELETED)] + "/"
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+        except OSError:
+            continue
+        if cwd.startswith(inside) and cwd.endswith(_DELETED):
+            terminate(int(entry))

@@ -19,7 +19,8 @@ starts write in HOME is the owner's only (umask 077).
 
 A server whose account was discarded ends itself: once HOME/server.json no longer names it
 (HOME removed, by `ops sim reset` or by hand, or a new server announced there), nothing
-could find it again to end it, and it would run until the machine stops.
+could find it again to end it, and it would run until the machine stops. When HOME was
+removed it ends the Redis servers still running inside it first, for the same reason.
 """
 
 import argparse
@@ -45,7 +46,7 @@ from . import warmstart
 from .account_keys import AccountKeys, make_keys, read_keys, refusal, signed_headers
 from .local_redis import LOOPBACK, LocalRedis, start_local_redis
 from .network import Gate, SharedAttribution, admits
-from .processes import alive, belongs_to, keep, terminate
+from .processes import alive, belongs_to, end_processes_left_in_removed_folder, keep, terminate
 from .sessions import isolated_session
 
 SERVER_FILE, SERVER_LOCK, SERVER_LOG = "server.json", "server.lock", "server.log"
@@ -354,6 +355,7 @@ def _serve_while_announced(server, server_id: str) -> None:
         if time.monotonic() - last_check >= _CHECK_SECONDS:
             last_check = time.monotonic()
             if not _still_announced(server_id):
+                end_processes_left_in_removed_folder()  # a removed HOME's Redis servers
                 _exit_now()
 
     server.service_actions = check  # socketserver calls it at every turn of serve_forever

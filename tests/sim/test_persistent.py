@@ -357,6 +357,25 @@ def test_a_server_whose_account_was_discarded_ends_itself(home, how):
             terminate(pid)
 
 
+@needs_redis_server
+def test_removing_an_accounts_folder_by_hand_ends_its_redis_servers_too(home):
+    world = open_world(home)
+    elasticache = world.session().client("elasticache")
+    elasticache.create_cache_cluster(CacheClusterId="lab-redis", Engine="redis", CacheNodeType="cache.t3.micro")
+    world.clock.sleep(420)
+    endpoint = cluster(elasticache)["CacheNodes"][0]["Endpoint"]
+    world.stop()
+    pids = [world.server.pid, stored_redis(home)["pid"]]
+    assert ping(endpoint) is True
+    try:
+        shutil.rmtree(home)  # its pid files go with it: only the server can still end the Redis
+        assert all(_ends_within(pid, 15) for pid in pids)
+    finally:
+        for pid in pids:
+            if alive(pid):
+                terminate(pid)
+
+
 def test_an_account_whose_server_died_is_reported_lost_until_destroyed(home):
     world = open_world(home)
     world.session().client("iam").create_role(RoleName="lab", AssumeRolePolicyDocument="{}")
