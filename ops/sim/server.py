@@ -340,9 +340,12 @@ def _still_announced(server_id: str) -> bool:
     """Does HOME/server.json name this server? (Read from the working directory, HOME
     itself: a HOME moved elsewhere is still this account, a removed one reads as nothing.)"""
     try:
-        return json.loads(Path(SERVER_FILE).read_text()).get("id") == server_id
-    except (OSError, ValueError, AttributeError):
+        announced = json.loads(Path(SERVER_FILE).read_text())
+    except FileNotFoundError:
         return False
+    except (OSError, ValueError):
+        return True  # unreadable for now (out of file descriptors, say): not a reason to end
+    return not isinstance(announced, dict) or announced.get("id") == server_id
 
 
 def _serve_while_announced(server, server_id: str) -> None:
