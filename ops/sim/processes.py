@@ -11,7 +11,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 _STOP_SECONDS = 5
 # Children started to outlive this process. Held here so that dropping their Popen does not
@@ -46,11 +46,19 @@ def belongs_to(pid: int, home: Path) -> bool:
     """Whether `pid` runs inside `home` (taken on trust where /proc is unavailable)."""
     if not os.path.isdir("/proc"):
         return alive(pid)
-    try:
-        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
-    except OSError:
+    link = _working_directory(pid)
+    if link is None:
         return False
+    cwd = Path(link)
     return cwd == home or home in cwd.parents
+
+
+def _working_directory(pid: int) -> Optional[str]:
+    """What /proc says `pid` runs in (None: gone, or not ours to look at)."""
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return None
 
 
 def terminate(pid: int) -> None:
@@ -91,19 +99,12 @@ def end_processes_left_in_removed_folder() -> None:
     every process still running inside that removed folder (the account's Redis servers,
     whose pid files went with it). A folder of the same name made since is another's: its
     processes' directories are not removed, and they are left alone."""
-    try:
-        own = os.readlink("/proc/self/cwd")
-    except OSError:
-        return  # no /proc: nothing to go by
-    if not own.endswith(_DELETED):
-        return
+    own = _working_directory(os.getpid())
+    if own is None or not own.endswith(_DELETED):
+        return  # no /proc to go by, or the folder is still there
     inside = own[: -len(_DELETED)] + "/"
     for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            cwd = os.readlink(f"/proc/{entry}/cwd")
-        except OSError:
-            continue
-        if cwd.startswith(inside) and cwd.endswith(_DELETED):
-            terminate(int(entry))
+        if entry.isdigit() and int(entry) != os.getpid():
+            cwd = _working_directory(int(entry))
+            if cwd is not None and cwd.startswith(inside) and cwd.endswith(_DELETED):
+                terminate(int(entry))

@@ -51,7 +51,7 @@ from .sessions import isolated_session
 
 SERVER_FILE, SERVER_LOCK, SERVER_LOG = "server.json", "server.lock", "server.log"
 _START_SECONDS = 60
-_CHECK_SECONDS = 1.0  # how often a server checks that its account still names it
+_CHECK_SECONDS = 1.0  # how often an idle server checks that its account still names it
 
 
 class SimServerError(RuntimeError):
@@ -349,17 +349,13 @@ def _still_announced(server_id: str) -> bool:
 
 
 def _serve_while_announced(server, server_id: str) -> None:
-    """serve_forever, until HOME/server.json stops naming this server (checked every
-    _CHECK_SECONDS, between requests)."""
-    last_check = time.monotonic()
+    """serve_forever, until HOME/server.json stops naming this server (checked between
+    requests, and every _CHECK_SECONDS when none come)."""
 
     def check() -> None:
-        nonlocal last_check
-        if time.monotonic() - last_check >= _CHECK_SECONDS:
-            last_check = time.monotonic()
-            if not _still_announced(server_id):
-                end_processes_left_in_removed_folder()  # a removed HOME's Redis servers
-                _exit_now()
+        if not _still_announced(server_id):
+            end_processes_left_in_removed_folder()  # a removed HOME's Redis servers
+            _exit_now()
 
     server.service_actions = check  # socketserver calls it at every turn of serve_forever
     server.serve_forever(poll_interval=_CHECK_SECONDS)
