@@ -21,6 +21,7 @@ import fcntl
 import getpass
 import json
 import os
+import re
 import socket
 import sys
 import threading
@@ -279,6 +280,10 @@ class LocalLabLock:
     lost: Optional[LockLost] = None  # a local lock cannot be taken over
     poll = 0.5
     hint = LAB_LOCK_HINT
+    # A holder that ended a moment ago can hold on a little longer: a child process it was
+    # starting shares its lock until the child starts its own program (closing the copy).
+    letting_go = 2.0  # seconds
+    _NAMED = re.compile(r"^[^,]*@(?P<host>[^,@]*), pid (?P<pid>\d+) ")
 
     def __init__(self, folder: Path, lab: str):
         self.lab = lab
@@ -294,6 +299,7 @@ class LocalLabLock:
         private_dir(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         turn = _Turn(self.subject, wait, self.poll, self.hint)
+        let_go_by = time.monotonic() + self.letting_go
         try:
             while True:
                 try:
@@ -301,6 +307,9 @@ class LocalLabLock:
                     break
                 except BlockingIOError:
                     holder = self._holder(fd)
+                if self._ended(holder) and time.monotonic() < let_go_by:
+                    time.sleep(0.05)
+                    continue
                 turn.wait(f"{holder} (its records are in this folder)", lambda: on_wait(holder))  # noqa: B023
         except BaseException:
             os.close(fd)
@@ -315,6 +324,20 @@ class LocalLabLock:
     def _holder(fd: int) -> str:
         text = os.pread(fd, 1000, 0).decode(errors="replace").strip()
         return text or "another ops process"
+
+    @classmethod
+    def _ended(cls, holder: str) -> bool:
+        """Is the holder the lock names a process of this machine that has ended?"""
+        named = cls._NAMED.match(holder)
+        if named is None or named["host"] != socket.gethostname():
+            return False
+        try:
+            os.kill(int(named["pid"]), 0)
+        except ProcessLookupError:
+            return True
+        except OSError:  # not ours to signal: it runs
+            return False
+        return False
 
     def release(self) -> None:
         if self._fd is not None:
