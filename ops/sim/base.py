@@ -63,6 +63,9 @@ class Backend:
     operations: tuple = ()
     amended: tuple = ()  # operations whose moto answer amend_<operation>(params, parsed) changes
     unlocked: tuple = ()  # operations that take the store lock themselves (they may block)
+    # every operation in `operations` is answered here, never by moto: their requests go
+    # unsigned (transport.py checks that the claim holds)
+    answers_alone = False
 
     def __init__(self, world):
         self.world = world

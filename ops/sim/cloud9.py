@@ -90,6 +90,7 @@ class DryRunOperation(Cloud9Error):
 
 class Cloud9Backend(Backend):
     service = "cloud9"
+    answers_alone = True
     operations = (
         "CreateEnvironmentEC2",
         "DescribeEnvironments",

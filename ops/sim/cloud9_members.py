@@ -86,6 +86,7 @@ class Cloud9Memberships(Backend):
     """The membership operations of the Cloud9 fake, on the environments Cloud9Backend keeps."""
 
     service = "cloud9"
+    answers_alone = True
     operations = (
         "CreateEnvironmentMembership",
         "DescribeEnvironmentMemberships",

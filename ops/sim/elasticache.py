@@ -124,6 +124,7 @@ class InvalidReplicationGroupState(ElastiCacheError):
 
 class ElastiCacheBackend(CacheSubnetGroups, Backend):
     service = "elasticache"
+    answers_alone = True
     operations = (
         "CreateCacheCluster",
         "DescribeCacheClusters",

@@ -105,6 +105,7 @@ def due_time(expression: str, zone: Optional[str]) -> float:
 
 class SchedulerBackend(Backend):
     service = "scheduler"
+    answers_alone = True
     operations = (
         "CreateScheduleGroup",
         "GetScheduleGroup",

@@ -239,6 +239,7 @@ class _Run:
 
 class SSMBackend(Backend):
     service = "ssm"
+    answers_alone = True
     operations = ("SendCommand", "GetCommandInvocation", "CancelCommand", "DescribeInstanceInformation", "ListCommands")
     unlocked = ("GetCommandInvocation",)
 

@@ -70,7 +70,7 @@ from .scheduler import SchedulerBackend
 from .server import SERVER_FILE, SimServer
 from .sessions import isolated_session
 from .ssm import SSMBackend
-from .transport import SimulatorStopped, Transport, check_destination, server_url, stash_call
+from .transport import SimulatorStopped, Transport, check_destination, server_url
 
 if TYPE_CHECKING:
     from moto.core.models import MockAWS
@@ -262,11 +262,12 @@ class SimWorld:
             raise SimulatorStopped("start the SimWorld before asking it for a session")
         session = self._isolated_session(attempts=1)
         events = session.events
-        events.register("before-parameter-build", stash_call, unique_id="ops-sim-stash")
+        events.register("before-parameter-build", self.transport.stash_call, unique_id="ops-sim-stash")
         # the transport asks moto itself, after the faults and fakes: moto's own before-send
         # hook would apply every request a second time
         events.unregister("before-send", botocore_stubber)
         events.register_first("before-send", self.transport, unique_id="ops-sim-transport")
+        events.register_first("choose-signer", self.transport.choose_signer, unique_id="ops-sim-signer")
         return session
 
     def client(self, service: str):

@@ -87,3 +87,38 @@ def test_aws_managed_policies_exist_as_in_a_real_account(world, session):
         iam.attach_role_policy(RoleName="AWSCloud9SSMAccessRole", PolicyArn=f"arn:aws:iam::aws:policy/{name}")
     attached = iam.list_attached_role_policies(RoleName="AWSCloud9SSMAccessRole")["AttachedPolicies"]
     assert {p["PolicyName"] for p in attached} == {"AWSCloud9SSMInstanceProfile", "AmazonSSMManagedInstanceCore"}
+
+
+def test_only_calls_that_a_fake_alone_answers_go_unsigned(world, session):
+    """Nothing checks the signature of a call only a fake answers (Cloud9, ElastiCache, SSM
+    Run Command, Scheduler), so it is not signed; a call moto answers (or a fake may hand to
+    moto) is signed, as moto and the account's server read and check it."""
+    signed = {}
+
+    def note(request, operation_name, **_):
+        signed[operation_name] = "Authorization" in request.headers
+
+    clients = {service: session.client(service) for service in ("cloud9", "elasticache", "ssm", "ec2", "dynamodb")}
+    for client in clients.values():
+        client.meta.events.register_last("request-created", note)
+    clients["cloud9"].list_environments()
+    clients["elasticache"].describe_cache_clusters()
+    clients["ssm"].list_commands()
+    clients["ssm"].describe_parameters()  # SSM Parameter Store: moto's
+    clients["ec2"].describe_vpcs()
+    clients["dynamodb"].list_tables()
+    assert signed == {
+        "ListEnvironments": False,
+        "DescribeCacheClusters": False,
+        "ListCommands": False,
+        "DescribeParameters": True,
+        "DescribeVpcs": True,
+        "ListTables": True,
+    }
+
+
+def test_a_fake_that_claims_to_answer_alone_must_answer(world, session, monkeypatch):
+    """Its calls went unsigned: handing one to moto would be answered as another account's."""
+    monkeypatch.setattr(world.answering[("cloud9", "ListEnvironments")], "list_environments", lambda params: None)
+    with pytest.raises(RuntimeError, match="cloud9 fake did not answer ListEnvironments"):
+        session.client("cloud9").list_environments()
