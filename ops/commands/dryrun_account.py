@@ -9,6 +9,7 @@ in its S3, and no other process is using it.
 import json
 import os
 from pathlib import Path
+from typing import Dict, List
 
 from ..engine.inventory import find_tagged
 from ..engine.record_schema import check_record
@@ -19,6 +20,31 @@ from ..errors import BadInput, OpsError
 from ..paths import sim_home
 from ..sim.processes import alive
 
+# sim home -> the calls this process had sent it (ops.sim.transport.calls_sent) when a full
+# inventory of it found nothing of ops's
+_FOUND_NOTHING: Dict[Path, int] = {}
+
+
+def note_inventory(aws, found: List) -> None:
+    """A full inventory of an account (find_tagged of every kind) found `found`. When the dry
+    runs' account held nothing of ops's, the idle check after the command need not list it
+    all again (a run's or a teardown's last act), as long as this process sends it no call
+    meanwhile. Other processes are the check's own business, as before: their records, their
+    locks in the simulated S3, their being attached to the account."""
+    world = getattr(aws, "world", None)
+    if found or world is None or world.home is None:
+        return
+    from ..sim.transport import calls_sent
+
+    _FOUND_NOTHING[world.home] = calls_sent(world.home)
+
+
+def _found_nothing_since(home: Path) -> bool:
+    from ..sim.transport import calls_sent
+
+    home = home.resolve()  # as a world names it
+    return _FOUND_NOTHING.get(home) == calls_sent(home)
+
 
 def _others_attached(home: Path) -> bool:
     others = [p for p in (home / ATTACHED).glob("*") if p.name.isdigit() and int(p.name) != os.getpid()]
@@ -27,7 +53,8 @@ def _others_attached(home: Path) -> bool:
 
 def discard_simulation_if_idle(root: Path) -> bool:
     """End the simulated account once nothing of ops's is left in it: no live dry-run record
-    here, and no ops-tagged resource (leftovers whose record was lost wait for `ops sweep`)."""
+    here, and no ops-tagged resource (leftovers whose record was lost wait for `ops sweep`;
+    see note_inventory for when the last inventory is enough)."""
     from ..sim.world import SimWorld
 
     home = sim_home(root)
@@ -38,9 +65,10 @@ def discard_simulation_if_idle(root: Path) -> bool:
         return False  # a record ops cannot read (the command says so): keep the account
     if not home.exists() or any(state.live() for state in states) or _others_attached(home):
         return False
+    listed = _found_nothing_since(home)  # before this check sends anything itself
     try:
         with open_target(True, states[-1].region if states else None, None, {"home": home}) as aws:
-            if find_tagged(aws) or _shared_records_in_use(aws):
+            if (not listed and find_tagged(aws)) or _shared_records_in_use(aws):
                 return False
     except (BadInput, SimAccountOutOfReach):
         return False  # not sure what is in it: keep it (ops sim reset discards it)

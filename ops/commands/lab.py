@@ -27,6 +27,7 @@ from ..errors import BadInput, Interrupted, StepFailed
 from ..paths import runs_dir
 from ..steps import resource_kinds
 from ..steps.cloud9_members import check_members, shared_with
+from .dryrun_account import note_inventory
 from .status import all_states
 
 
@@ -391,6 +392,7 @@ def _leftovers(aws, runs: List[LabRun]) -> Dict[str, List[str]]:
         reraise=True,
     )
     found = retrying(find_tagged, aws)
+    note_inventory(aws, found)
     left: Dict[str, List[str]] = {}
     for run in runs:
         handed_over = {(r.base_kind, r.id) for r in run.state.resources() if r.status == "handed-over"}

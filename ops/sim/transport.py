@@ -17,6 +17,7 @@ Nothing a sim session sends can leave the machine: a request for anything but an
 *.amazonaws.com host, or to a stopped world, is refused.
 """
 
+import collections
 import re
 from typing import Any, Dict
 from urllib.parse import urlsplit, urlunsplit
@@ -37,8 +38,17 @@ MODEL_KEY = "ops_sim_operation"  # in a call's botocore context: the operation's
 _S3_VIRTUAL_HOST = re.compile(r"^(.+)\.s3(?:[.-][a-z0-9-]+)?\.amazonaws\.com$")
 
 
+_calls_sent: Dict[Any, int] = collections.Counter()  # by account home (None: in-process ones)
+
+
 class SimulatorStopped(RuntimeError):
     pass
+
+
+def calls_sent(home) -> int:
+    """How many calls the worlds of this process have sent to the persistent account at
+    `home`: the same count at two moments, and this process did nothing to it in between."""
+    return _calls_sent[home]
 
 
 def _copy_of(value):
@@ -100,6 +110,7 @@ class Transport:
     def __call__(self, request, event_name: str = "", **_):
         world = self.world
         check_destination(world, request.url)
+        _calls_sent[world.home] += 1
         context: Dict[str, Any] = request.context or {}
         model = context.get(MODEL_KEY)
         if model is None:
