@@ -44,3 +44,18 @@ def test_an_instance_terminated_while_booting_was_pending(clock):
         instance_id = ec2.run_instances(ImageId=IMAGE, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
         [change] = ec2.terminate_instances(InstanceIds=[instance_id])["TerminatingInstances"]
         assert change["PreviousState"]["Name"] == "pending"
+
+
+def test_a_state_filtered_describe_of_an_unknown_instance_is_refused_as_without_the_filter(clock):
+    """The state filter is judged by the simulator, on moto's unfiltered answer; a query moto
+    refuses (an instance that does not exist) is refused the same, filter or not."""
+    import pytest
+    from botocore.exceptions import ClientError
+
+    with SimWorld(clock) as world:
+        ec2 = world.session().client("ec2")
+        running = [{"Name": "instance-state-name", "Values": ["running"]}]
+        for filters in ([], running):
+            with pytest.raises(ClientError) as refused:
+                ec2.describe_instances(InstanceIds=["i-0123456789abcdef0"], Filters=filters)
+            assert refused.value.response["Error"]["Code"] == "InvalidInstanceID.NotFound"
