@@ -140,7 +140,7 @@ class EC2Overlay(Backend):
         refuses the query: it refuses the request alike) moto answers, amended."""
         if not any(f.get("Name") == "instance-state-name" for f in params.get("Filters", [])):
             return None
-        parsed = {"Reservations": []}
+        parsed: Dict[str, list] = {"Reservations": []}
         try:
             self.amend_describe_instances(params, parsed)
         except self.world.client("ec2").exceptions.ClientError:
