@@ -12,10 +12,11 @@ import functools
 import json
 import os
 import threading
-from typing import Any, Dict, FrozenSet, List, Tuple
+from typing import Any, Dict, FrozenSet, List, Set, Tuple
 
 import moto.backends
 import moto.iam.models as iam_models
+import xmltodict
 from moto.core import errors, responses, serialize
 from moto.core.base_backend import AccountSpecificBackend
 from moto.core.botocore_stubber import BotocoreStubber
@@ -74,33 +75,60 @@ def _shallow_copy(thing):
 
 _unpatched_get_value = serialize.ResponseSerializer.get_value
 _PLAIN_PICKERS = (serialize.AttributePicker, serialize.XFormedAttributePicker)
-_keys_of_a_dict_member: Dict[tuple, Tuple[str, ...]] = {}
+_keys_of_a_member: Dict[tuple, Tuple[str, ...]] = {}
 
 
-def _get_value_of_a_dict(serializer, value, key, shape):
+def _get_value_by_known_keys(serializer, value, key, shape):
     """moto's response serializer looks each member up under every alias its six providers
     offer, building them again for every member of every item: most of a DynamoDB Query's
-    time on the server. For a plain dict those aliases depend only on the member's name, its
-    shape and the shape's parent at that moment, so they are built once and reused; the
-    lookup itself is still moto's."""
+    time on the server, and a third of moto's serializing in a dry run. Those aliases depend
+    only on the member's name, its shape and the shape's parent at that moment, and the
+    value's class (its name, its Meta's aliases), so they are built once per such key and
+    reused; the lookup and the answer's transformers are still moto's, as AttributePicker
+    applies them. A value with a Meta of its own (rather than its class's) is looked up
+    moto's way. The plain picker (the simulator's own answers) takes no aliases at all."""
     picker = serializer._value_picker
+    if type(picker) is serialize.DefaultAttributePicker:
+        return get_value(value, key, None)
     if (
-        type(value) is not dict
-        or type(picker) not in _PLAIN_PICKERS
+        type(picker) not in _PLAIN_PICKERS
         or picker.alias_providers is not serialize.DEFAULT_ALIAS_PROVIDERS
-        or picker.response_transformers
+        or "Meta" in getattr(value, "__dict__", ())
     ):
         return _unpatched_get_value(serializer, value, key, shape)
-    cache_key = (type(picker), key, shape, getattr(shape, "parent", None))
-    keys = _keys_of_a_dict_member.get(cache_key)
+    cache_key = (type(picker), type(value), key, shape, getattr(shape, "parent", None))
+    keys = _keys_of_a_member.get(cache_key)
     if keys is None:
-        context = serialize.AttributePickerContext(obj={}, key=key, shape=shape)
-        keys = _keys_of_a_dict_member[cache_key] = tuple(picker.get_possible_keys(context))
+        context = serialize.AttributePickerContext(obj=value, key=key, shape=shape)
+        keys = _keys_of_a_member[cache_key] = tuple(picker.get_possible_keys(context))
+    found = None
     for possible_key in keys:
         found = get_value(value, possible_key, MISSING)
         if found is not MISSING:
-            return found
-    return None
+            break
+    else:
+        found = None
+    if picker.response_transformers:
+        key_path = f"{'.'.join(serializer.path)}.{key}"
+        for transform_path, transform in picker.response_transformers.items():
+            if key_path.endswith(transform_path):
+                return transform(found)
+    return found
+
+
+_unpatched_validate_name = xmltodict._validate_name
+_valid_names: Set[Tuple[str, str]] = set()
+
+
+def _validate_name_once(value, kind):
+    """xmltodict checks every element name of every XML answer moto writes, character by
+    character (a tenth of moto's serializing); the names are the models' few, so each valid
+    one is checked once."""
+    if type(value) is str and (value, kind) in _valid_names:
+        return
+    _unpatched_validate_name(value, kind)
+    if type(value) is str:
+        _valid_names.add((value, kind))
 
 
 _unpatched_generate_regions = AccountSpecificBackend._generate_regions
@@ -167,7 +195,8 @@ def configure(managed_policies: bool) -> "DefaultConfig":
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     BotocoreStubber.__call__ = _one_request_at_a_time  # type: ignore[method-assign,assignment]
     iam_models.IAMBackend._init_aws_policies = _managed_policies_of_the_simulated_partition  # type: ignore[method-assign]
-    serialize.ResponseSerializer.get_value = _get_value_of_a_dict  # type: ignore[method-assign]
+    serialize.ResponseSerializer.get_value = _get_value_by_known_keys  # type: ignore[method-assign]
+    xmltodict._validate_name = _validate_name_once
     AccountSpecificBackend._generate_regions = _generate_regions  # type: ignore[method-assign,assignment]
     moto.backends.list_of_moto_modules = _list_of_moto_modules
     errors.ErrorLookupFactory.__init__ = _error_lookups_shared_by_every_factory  # type: ignore[method-assign,assignment]

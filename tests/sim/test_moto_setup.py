@@ -9,6 +9,7 @@ import sys
 import boto3
 import moto.backends
 import pytest
+import xmltodict
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import errors, responses, serialize
@@ -54,6 +55,12 @@ def lab_calls():
         lambda: ec2.describe_security_groups(GroupNames=["default"]),
         lambda: iam.create_role(RoleName="r", AssumeRolePolicyDocument=role),
         lambda: iam.get_role(RoleName="r"),
+        lambda: iam.create_instance_profile(InstanceProfileName="p"),
+        lambda: iam.add_role_to_instance_profile(InstanceProfileName="p", RoleName="r"),
+        lambda: iam.get_instance_profile(InstanceProfileName="p"),  # model objects, and a transformer
+        lambda: iam.list_roles(),
+        lambda: ec2.run_instances(ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1, InstanceType="t3.micro"),
+        lambda: ec2.describe_instances(),
         lambda: refusal(lambda: iam.get_role(RoleName="nobody")),  # errors: query XML
         lambda: refusal(lambda: ec2.describe_security_groups(GroupIds=["sg-0123456789abcdef0"])),  # EC2's XML
         lambda: refusal(lambda: ddb.describe_table(TableName="none")),  # JSON
@@ -69,9 +76,11 @@ def refusal(call):
 
 
 def comparable(value):
-    """Without what differs between any two accounts: dates, and the random ids and ARNs."""
+    """Without what differs between any two accounts: dates, and the random ids, ARNs,
+    addresses and tokens."""
+    random = ("Id", "Arn", "Ip", "Address", "DnsName", "Token")
     if isinstance(value, dict):
-        return {k: comparable(v) for k, v in value.items() if not (hasattr(v, "tzinfo") or k.endswith(("Id", "Arn")))}
+        return {k: comparable(v) for k, v in value.items() if not (hasattr(v, "tzinfo") or k.endswith(random))}
     if isinstance(value, list):
         return [comparable(v) for v in value]
     return value
@@ -80,6 +89,7 @@ def comparable(value):
 def test_responses_are_those_of_moto_unchanged(monkeypatch):
     fast = answers(lab_calls())
     monkeypatch.setattr(serialize.ResponseSerializer, "get_value", moto_setup._unpatched_get_value)
+    monkeypatch.setattr(xmltodict, "_validate_name", moto_setup._unpatched_validate_name)
     monkeypatch.setattr(errors.ErrorLookupFactory, "__init__", moto_setup._unpatched_error_lookup_factory_init)
     monkeypatch.setattr(responses, "method_names_from_class", moto_setup._unpatched_method_names_from_class)
     monkeypatch.setattr(moto.backends, "list_of_moto_modules", moto_setup._unpatched_list_of_moto_modules)
