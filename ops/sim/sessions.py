@@ -8,6 +8,7 @@ classes per service and one cache of aliased event names; they never read AWS_* 
 ~/.aws or configured endpoint URLs.
 """
 
+import functools
 import os
 import threading
 from typing import Dict, Optional, Tuple
@@ -20,6 +21,7 @@ from botocore.config import Config
 from botocore.configprovider import BOTOCORE_DEFAUT_SESSION_VARIABLES
 from botocore.errorfactory import ClientExceptionsFactory
 from botocore.hooks import EVENT_ALIASES, EventAliaser, HierarchicalEmitter
+from botocore.utils import parse_timestamp
 
 from ..shared_loader import shared_loader
 from .account_keys import AccountKeys
@@ -119,6 +121,14 @@ def _aliaser_with_shared_names(aliaser, event_emitter, event_aliases=None):
         aliaser._alias_name_cache = _ALIASED_NAMES
 
 
+@functools.lru_cache(maxsize=4096)
+def _timestamp(text):
+    """botocore's parse_timestamp, remembered: it parses every timestamp of an XML answer
+    with dateutil (3% of an in-process dry run), and a wait's polls meet the same resources'
+    times again and again. A datetime is immutable, so the same text may share one."""
+    return parse_timestamp(text)
+
+
 # Each sim client's modeled exception classes, made once per service per process (a
 # botocore session makes them again for its first client of each service).
 _EXCEPTIONS = ClientExceptionsFactory()
@@ -150,6 +160,7 @@ def isolated_session(
         session_vars=no_env, event_hooks=_builtin_handlers(), include_builtin_handlers=False
     )
     core.register_component("data_loader", _LOADER)
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp)
     core._internal_components.register_component("exceptions_factory", _EXCEPTIONS)
     core.set_config_variable("config_file", os.devnull)
     core.set_config_variable("credentials_file", os.devnull)

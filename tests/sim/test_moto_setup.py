@@ -233,6 +233,38 @@ def test_each_account_has_managed_policies_of_its_own():
         assert other.versions[0].document == mine.versions[0].document
 
 
+def test_managed_policies_answer_as_moto_s_own(monkeypatch):
+    """The accounts' copies (their ARNs worked out once) answer attach, detach, get and list
+    as the policies moto builds for each account."""
+    arn = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+    role = '{"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'
+
+    def story():
+        with mock_aws(config=moto_setup.configure(True)):
+            iam = boto3.client("iam", region_name="us-east-1")
+            iam.create_role(RoleName="r", AssumeRolePolicyDocument=role)
+            iam.attach_role_policy(RoleName="r", PolicyArn=arn)
+            told = [iam.list_attached_role_policies(RoleName="r"), iam.get_policy(PolicyArn=arn)]
+            iam.detach_role_policy(RoleName="r", PolicyArn=arn)
+            told += [iam.get_policy(PolicyArn=arn), iam.list_policies(Scope="AWS", MaxItems=50)]
+            told.append(refusal(lambda: iam.attach_role_policy(RoleName="r", PolicyArn=arn + "Nope")))
+            return comparable([{k: v for k, v in answer.items() if k != "ResponseMetadata"} for answer in told])
+
+    ours = story()
+    monkeypatch.setattr(moto_setup, "_managed_policies_of_the_simulated_partition", _moto_s_own_policies)
+    assert story() == ours
+    assert ours[1]["Policy"]["AttachmentCount"] == 1 and ours[2]["Policy"]["AttachmentCount"] == 0
+
+
+def _moto_s_own_policies(backend):
+    from moto.iam.models import AWSManagedPolicy, aws_managed_policies_data
+
+    return [
+        AWSManagedPolicy.from_data(name, backend.account_id, backend.region_name, document)
+        for name, document in json.loads(aws_managed_policies_data).items()
+    ]
+
+
 def test_every_account_lists_the_regions_moto_would_list():
     """moto_setup lists each service's regions once per process instead of once per account:
     the same list as moto's own, for a second account as for the first."""
