@@ -20,7 +20,7 @@ from botocore import handlers
 from botocore.config import Config
 from botocore.configprovider import BOTOCORE_DEFAUT_SESSION_VARIABLES
 from botocore.errorfactory import ClientExceptionsFactory
-from botocore.hooks import EVENT_ALIASES, EventAliaser, HierarchicalEmitter
+from botocore.hooks import EVENT_ALIASES, EventAliaser, HierarchicalEmitter, NodeList, _PrefixTrie
 from botocore.utils import parse_timestamp
 
 from ..shared_loader import shared_loader
@@ -80,6 +80,23 @@ def _shared_client_class(creator, service_name, service_model):
     )
 
 
+class _QuickCopyTrie(_PrefixTrie):
+    """botocore's trie of event handlers, copied as botocore copies it, without copy.copy's
+    generic dispatch for each of its lists: every new client copies its session's handlers
+    (3.5% of an in-process dry run's CPU). Copies are of this class too."""
+
+    def _recursive_copy(self, node):
+        copied = {}
+        for key, value in node.items():
+            if isinstance(value, NodeList):
+                copied[key] = NodeList(value.first.copy(), value.middle.copy(), value.last.copy())
+            elif isinstance(value, dict):
+                copied[key] = self._recursive_copy(value)
+            else:
+                copied[key] = value
+        return copied
+
+
 _TEMPLATE: Dict[str, Tuple[tuple, HierarchicalEmitter]] = {}
 
 
@@ -94,6 +111,7 @@ def _builtin_handlers() -> HierarchicalEmitter:
         made = _TEMPLATE.get("emitter")
         if made is None or made[0] != current:
             emitter = HierarchicalEmitter()
+            emitter._handlers = _QuickCopyTrie()
             events = EventAliaser(emitter)
             for spec in current:
                 if len(spec) == 2:

@@ -69,6 +69,37 @@ def test_sim_clients_share_their_model_and_class_but_not_their_hooks():
     assert seen not in list(two.meta.events._emitter._handlers.prefix_search("before-call.ec2.RunInstances"))
 
 
+def test_a_client_s_handlers_are_a_copy_of_its_session_s_at_its_making():
+    """The sim's quicker copy of botocore's handler trie copies as botocore's does: every
+    list of every node, so that what a client or its session registers later stays its own,
+    first, middle and last in their order."""
+    session = isolated_session("us-east-1")
+    event = "before-call.ec2.RunInstances"
+
+    def first(**kwargs):
+        return None
+
+    def last(**kwargs):
+        return None
+
+    def late(**kwargs):
+        return None
+
+    session.events.register_first(event, first)
+    one, two = session.client("ec2"), session.client("ec2")
+    one.meta.events.register_last(event, last)
+    session.events.register(event, late)
+
+    def found(events):
+        return list(events._emitter._handlers.prefix_search(event))
+
+    ones = found(one.meta.events)
+    assert first in ones and last in ones and ones.index(first) < ones.index(last)
+    assert first in found(two.meta.events) and last not in found(two.meta.events)
+    assert late in found(session.events) and last not in found(session.events)
+    assert late not in found(one.meta.events) + found(two.meta.events)
+
+
 def test_a_real_session_builds_its_own_model():
     sim = isolated_session("us-east-1").client("ec2")
     real = boto3.Session(region_name="us-east-1").client("ec2")
