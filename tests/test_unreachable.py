@@ -58,8 +58,9 @@ def closed_endpoint(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def kept_lab(tmp_path_factory):
-    """The .ops folder of a lab kept up (--keep) by a real run against the emulator, its TTL passed."""
+def kept_lab(tmp_path_factory, quick_switch_config):
+    """The .ops folder of a lab kept up (--keep) by a real run against the emulator, its TTL
+    passed (the dead man's switch's waits short, as conftest's `emulator` makes them)."""
     from moto.server import ThreadedMotoServer
 
     folder = tmp_path_factory.mktemp("kept")
@@ -72,6 +73,7 @@ def kept_lab(tmp_path_factory):
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
+        "OPS_CONFIG": str(quick_switch_config),
     }
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
