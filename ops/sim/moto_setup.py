@@ -16,7 +16,7 @@ from typing import Any, Dict, FrozenSet, List, Set, Tuple
 
 import moto.backends
 import moto.iam.models as iam_models
-import xmltodict
+import xmltodict  # moto's, for its XML answers
 from moto.core import errors, responses, serialize
 from moto.core.base_backend import AccountSpecificBackend
 from moto.core.botocore_stubber import BotocoreStubber
@@ -126,7 +126,7 @@ def _get_value_by_known_keys(serializer, value, key, shape):
     return found
 
 
-_unpatched_validate_name = xmltodict._validate_name
+_unpatched_validate_name: Any = getattr(xmltodict, "_validate_name", None)  # xmltodict 0.14 and later
 _valid_names: Set[Tuple[str, str]] = set()
 
 
@@ -206,7 +206,8 @@ def configure(managed_policies: bool) -> "DefaultConfig":
     BotocoreStubber.__call__ = _one_request_at_a_time  # type: ignore[method-assign,assignment]
     iam_models.IAMBackend._init_aws_policies = _managed_policies_of_the_simulated_partition  # type: ignore[method-assign]
     serialize.ResponseSerializer.get_value = _get_value_by_known_keys  # type: ignore[method-assign]
-    xmltodict._validate_name = _validate_name_once
+    if _unpatched_validate_name is not None:
+        xmltodict._validate_name = _validate_name_once
     AccountSpecificBackend._generate_regions = _generate_regions  # type: ignore[method-assign,assignment]
     moto.backends.list_of_moto_modules = _list_of_moto_modules
     errors.ErrorLookupFactory.__init__ = _error_lookups_shared_by_every_factory  # type: ignore[method-assign,assignment]
