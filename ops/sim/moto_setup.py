@@ -99,7 +99,7 @@ def _get_value_by_known_keys(serializer, value, key, shape):
     moto's way. The plain picker (the simulator's own answers) takes no aliases at all."""
     picker = serializer._value_picker
     if type(picker) is serialize.DefaultAttributePicker:
-        return get_value(value, key, None)
+        return _looked_up(value, (key,), None)
     if (
         type(picker) not in _PLAIN_PICKERS
         or picker.alias_providers is not serialize.DEFAULT_ALIAS_PROVIDERS
@@ -111,19 +111,29 @@ def _get_value_by_known_keys(serializer, value, key, shape):
     if keys is None:
         context = serialize.AttributePickerContext(obj=value, key=key, shape=shape)
         keys = _keys_of_a_member[cache_key] = tuple(picker.get_possible_keys(context))
-    found = None
-    for possible_key in keys:
-        found = get_value(value, possible_key, MISSING)
-        if found is not MISSING:
-            break
-    else:
-        found = None
+    found = _looked_up(value, keys, None)
     if picker.response_transformers:
         key_path = f"{'.'.join(serializer.path)}.{key}"
         for transform_path, transform in picker.response_transformers.items():
             if key_path.endswith(transform_path):
                 return transform(found)
     return found
+
+
+def _looked_up(value, keys, default):
+    """The value under the first of `keys` that `value` has (moto's get_value for each), else
+    default: for a plain dict, its own get, as moto's comes to for keys without a dot."""
+    if type(value) is dict:
+        for key in keys:
+            found = value.get(key, MISSING) if "." not in key else get_value(value, key, MISSING)
+            if found is not MISSING:
+                return found
+        return default
+    for key in keys:
+        found = get_value(value, key, MISSING)
+        if found is not MISSING:
+            return found
+    return default
 
 
 _unpatched_validate_name: Any = getattr(xmltodict, "_validate_name", None)  # xmltodict 0.14 and later
