@@ -207,6 +207,8 @@ def no_simulated_account_left_running(request):
 
 
 def _start_simulator_forkserver(folder: str):
+    """The simulator's forkserver, started: its socket, its process, and a function that
+    waits until it is ready (its warm-up overlaps the ops forkserver's)."""
     path = os.path.join(folder, "sim")
     process = subprocess.Popen(
         [sys.executable, "-m", "ops.sim.forkserver", "--socket", path, "--parent", str(os.getpid())],
@@ -214,8 +216,11 @@ def _start_simulator_forkserver(folder: str):
         stdout=subprocess.PIPE,
         start_new_session=True,
     )
-    assert process.stdout is not None and process.stdout.readline() == b"ready\n", "the forkserver did not start"
-    return path, process
+
+    def ready() -> None:
+        assert process.stdout is not None and process.stdout.readline() == b"ready\n", "the forkserver did not start"
+
+    return path, process, ready
 
 
 _FORKSERVERS = pytest.StashKey[list]()
@@ -241,9 +246,10 @@ def pytest_configure(config):
     if hasattr(config, "workerinput"):
         return  # a worker: the controller started them
     folder = tempfile.mkdtemp(prefix="ops-fork-")  # short: a Unix socket's path is ~100 bytes at most
-    sim_path, sim = _start_simulator_forkserver(folder)
+    sim_path, sim, sim_ready = _start_simulator_forkserver(folder)
     ops_path = os.path.join(folder, "ops")
-    cli = ops_forkserver.launch(ops_path)
+    cli = ops_forkserver.launch(ops_path)  # both warm up at once (4 s and 2 s of CPU, on 2 cores)
+    sim_ready()
     os.environ[FORKSERVER_ENV_VAR] = sim_path
     os.environ[ops_forkserver.ENV_VAR] = ops_path
     config.stash[_FORKSERVERS] = [folder, sim, cli]
