@@ -283,7 +283,6 @@ class LocalLabLock:
     # A holder that ended a moment ago can hold on a little longer: a child process it was
     # starting shares its lock until the child starts its own program (closing the copy).
     letting_go = 2.0  # seconds
-    _NAMED = re.compile(r"^[^,]*@(?P<host>[^,@]*), pid (?P<pid>\d+) ")
 
     def __init__(self, folder: Path, lab: str):
         self.lab = lab
@@ -314,11 +313,17 @@ class LocalLabLock:
         except BaseException:
             os.close(fd)
             raise
-        mine = me(0.0)
-        since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(mine.acquired_at))
         os.ftruncate(fd, 0)
-        os.write(fd, f"{mine.who}, pid {mine.pid} ('{mine.command}'), since {since}".encode())
+        os.write(fd, self._text(me(0.0)).encode())
         self._fd = fd
+
+    # What the lock file says of its holder, and how the holder's host and pid are read back.
+    @staticmethod
+    def _text(holder: Holder) -> str:
+        since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(holder.acquired_at))
+        return f"{holder.who}, pid {holder.pid} ('{holder.command}'), since {since}"
+
+    _NAMED = re.compile(r"^[^,]*@(?P<host>[^,@]*), pid (?P<pid>\d+) ")
 
     @staticmethod
     def _holder(fd: int) -> str:
@@ -328,16 +333,10 @@ class LocalLabLock:
     @classmethod
     def _ended(cls, holder: str) -> bool:
         """Is the holder the lock names a process of this machine that has ended?"""
+        from ..sim.processes import alive
+
         named = cls._NAMED.match(holder)
-        if named is None or named["host"] != socket.gethostname():
-            return False
-        try:
-            os.kill(int(named["pid"]), 0)
-        except ProcessLookupError:
-            return True
-        except OSError:  # not ours to signal: it runs
-            return False
-        return False
+        return named is not None and named["host"] == socket.gethostname() and not alive(int(named["pid"]))
 
     def release(self) -> None:
         if self._fd is not None:
