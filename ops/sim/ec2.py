@@ -136,35 +136,29 @@ class EC2Overlay(Backend):
 
     def describe_instances(self, params):
         """Filtered by instance-state-name, which moto would judge by its own states: moto's
-        instances without that filter, judged by AWS's (amended below); else (or when moto
-        refuses the query: it refuses the request alike) moto answers, amended."""
-        if not any(f.get("Name") == "instance-state-name" for f in params.get("Filters", [])):
+        instances without that filter, judged by AWS's states here; else (or when moto refuses
+        the query: it refuses the request alike) moto answers, amended below."""
+        filters = params.get("Filters", [])
+        wanted = {value for f in filters if f.get("Name") == "instance-state-name" for value in f.get("Values", [])}
+        if not any(f.get("Name") == "instance-state-name" for f in filters):
             return None
-        parsed: Dict[str, list] = {"Reservations": []}
+        others = [f for f in filters if f.get("Name") != "instance-state-name"]
+        query = {k: v for k, v in params.items() if k not in ("Filters", "NextToken", "MaxResults")}
+        ec2 = self.world.client("ec2")
         try:
-            self.amend_describe_instances(params, parsed)
-        except self.world.client("ec2").exceptions.ClientError:
+            parsed = ec2.describe_instances(**query, **({"Filters": others} if others else {}))
+        except ec2.exceptions.ClientError:
             return None
-        return parsed
+        self.amend_describe_instances(params, parsed)
+        for reservation in parsed["Reservations"]:
+            reservation["Instances"] = [i for i in reservation["Instances"] if i["State"]["Name"] in wanted]
+        return {"Reservations": [r for r in parsed["Reservations"] if r["Instances"]]}
 
     def amend_describe_instances(self, params, parsed):
-        states = [f for f in params.get("Filters", []) if f.get("Name") == "instance-state-name"]
-        if states:  # moto filtered by its own states: ask it again without, filter by AWS's
-            others = [f for f in params.get("Filters", []) if f.get("Name") != "instance-state-name"]
-            query = {k: v for k, v in params.items() if k not in ("Filters", "NextToken", "MaxResults")}
-            parsed["Reservations"] = self.world.client("ec2").describe_instances(
-                **query, **({"Filters": others} if others else {})
-            )["Reservations"]
         for reservation in parsed.get("Reservations", []):
             for instance in reservation.get("Instances", []):
                 instance["State"] = self._state(instance)
             _list_interface_groups(reservation.get("Instances", []))
-            if states:
-                wanted = {value for f in states for value in f.get("Values", [])}
-                reservation["Instances"] = [i for i in reservation["Instances"] if i["State"]["Name"] in wanted]
-        if states:
-            parsed["Reservations"] = [r for r in parsed["Reservations"] if r["Instances"]]
-            parsed.pop("NextToken", None)
 
     def _state(self, instance: dict) -> dict:
         """The instance's state as AWS would tell it now (see the module's docstring)."""
