@@ -51,7 +51,7 @@ from .sessions import isolated_session
 
 SERVER_FILE, SERVER_LOCK, SERVER_LOG = "server.json", "server.lock", "server.log"
 _START_SECONDS = 60
-_CHECK_SECONDS = 1.0  # how often an idle server checks that its account still names it
+_CHECK_SECONDS = 1.0  # how often the server checks that its account still names it, busy or idle
 
 
 class SimServerError(RuntimeError):
