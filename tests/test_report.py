@@ -403,3 +403,19 @@ def test_report_imports_no_aws_or_redis_libraries():
     assert (
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
     )
+
+
+def test_steps_starting_together_are_charted_in_the_playbooks_order_whatever_order_their_threads_wrote(
+    tmp_path, monkeypatch
+):
+    # a dry run starts independent steps at one simulated moment, each in its own thread
+    order = {"cloud9": [], "redis": [], "table": []}
+    charts = []
+    for written in (["redis", "table", "cloud9"], ["table", "cloud9", "redis"]):
+        timeline = steps_timeline({step: (0, 60) for step in written}, dependencies=order)
+        save(tmp_path, {**timeline, "run_id": "r-" + written[0]})
+        monkeypatch.chdir(tmp_path)
+        result = invoke("r-" + written[0], "--width", "100")
+        assert result.exit_code == 0, result.output
+        charts.append([label for label, _, _ in chart_rows(result.output)[0]])
+    assert charts == [["cloud9", "redis", "table"]] * 2

@@ -28,7 +28,8 @@ Phase = Dict[str, Any]
 
 
 def phases(timeline: Timeline) -> List[Phase]:
-    """Every create, wait and delete phase of the run, in the order they started.
+    """Every create, wait and delete phase of the run, in the order they started (steps that
+    start together in the playbook's order, deletions that start together as they happened).
 
     Each phase: step, resource ("kind id" of a deleted resource, else None), phase (create,
     wait or delete), start, end, polls [(t, status)] and outcome (finished, failed or
@@ -65,6 +66,10 @@ def phases(timeline: Timeline) -> List[Phase]:
     for phase in result:
         if phase["end"] is None:
             phase["end"], phase["outcome"] = max(elapsed(timeline), phase["start"]), UNFINISHED
+    # Steps that start at one (simulated) moment run in threads whose events land in either
+    # order: such steps go in the playbook's order, so one run always draws the same chart.
+    rank = {step: i for i, step in enumerate(recorded_dependencies(timeline))}
+    result.sort(key=lambda p: (p["start"], 1, 0) if p["resource"] else (p["start"], 0, rank.get(p["step"], len(rank))))
     return result
 
 
