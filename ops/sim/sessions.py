@@ -25,6 +25,7 @@ from botocore.utils import parse_timestamp
 
 from ..shared_loader import shared_loader
 from .account_keys import AccountKeys
+from .wire import AnswerReadingParsers
 
 # For in-process worlds only: moto's mock answers inside this process alone, so no one else
 # can use them. A persistent account's server demands its own keys (account_keys.py).
@@ -178,7 +179,9 @@ def isolated_session(
         session_vars=no_env, event_hooks=_builtin_handlers(), include_builtin_handlers=False
     )
     core.register_component("data_loader", _LOADER)
-    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp)
+    parsers = AnswerReadingParsers()  # they read the simulator's fakes' answers without the bytes
+    parsers.set_parser_defaults(timestamp_parser=_timestamp)
+    core.register_component("response_parser_factory", parsers)
     core._internal_components.register_component("exceptions_factory", _EXCEPTIONS)
     core.set_config_variable("config_file", os.devnull)
     core.set_config_variable("credentials_file", os.devnull)
