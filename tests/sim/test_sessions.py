@@ -4,13 +4,19 @@ per service, one cache of aliased event names; what it
 keeps its own: its handlers from then on, its clients' event hooks, and every real session's
 models."""
 
+import copy
+import itertools
+
 import boto3
 import botocore.exceptions
 import botocore.session
+import pytest
 from botocore import handlers
-from botocore.hooks import EVENT_ALIASES, EventAliaser, HierarchicalEmitter
+from botocore.hooks import EVENT_ALIASES, EventAliaser, HierarchicalEmitter, _PrefixTrie
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ops.sim.sessions import isolated_session
+from ops.sim.sessions import _SharingTrie, isolated_session
 
 
 def handlers_of(session: boto3.Session, event: str):
@@ -141,3 +147,45 @@ def test_event_names_are_aliased_as_botocore_aliases_them_by_every_client():
 
 def _unpatched_alias(aliaser, name):
     return EventAliaser._alias_event_name(aliaser, name)
+
+
+KEYS = [".".join(parts) for n in (1, 2, 3) for parts in itertools.product("ab*", repeat=n)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["copy", "append", "remove"]),
+            st.integers(0, 7),  # which trie of the family
+            st.sampled_from(KEYS),
+            st.integers(0, 3),  # the handler
+            st.integers(0, 2),  # first, middle or last
+        ),
+        max_size=40,
+    )
+)
+def test_sharing_tries_register_and_unregister_as_botocore_s_own_copies_do(steps):
+    """Any mix of copies, registrations and unregistrations: every trie of the family finds
+    what botocore's own tries (each copy a whole copy) find, for every event."""
+    ours, theirs = [_SharingTrie()], [_PrefixTrie()]
+    for action, which, key, handler, section in steps:
+        mine, reference = ours[which % len(ours)], theirs[which % len(theirs)]
+        if action == "copy":
+            ours.append(copy.copy(mine))
+            theirs.append(copy.copy(reference))
+        elif action == "append":
+            mine.append_item(key, handler, section)
+            reference.append_item(key, handler, section)
+        else:
+            try:
+                reference.remove_item(key, handler)
+            except (ValueError, KeyError, AttributeError) as refused:
+                with pytest.raises(type(refused)):
+                    mine.remove_item(key, handler)
+            else:
+                mine.remove_item(key, handler)
+        for one, other in zip(ours, theirs):
+            for event in KEYS:
+                if "*" not in event:
+                    assert list(one.prefix_search(event)) == list(other.prefix_search(event)), event
