@@ -214,23 +214,39 @@ def test_the_server_hands_moto_one_request_at_a_time(monkeypatch):
 
 
 @pytest.mark.managed_policies
-def test_each_account_has_managed_policies_of_its_own():
-    """The policies are copies of templates built once per process: what one account does
-    with them (attach one) is not seen in another."""
+def test_accounts_share_each_managed_policy_until_one_attaches_it():
+    """Every account of the process holds the same AWS managed policies, built once; an
+    account that attaches one gets a copy of its own first, where its attachments count, and
+    no other account sees them. Nothing changes a shared policy in place."""
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.iam.models import iam_backends
 
     arn = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
     with mock_aws(config=moto_setup.configure(True)):
         iam = boto3.client("iam", region_name="us-east-1")  # the default account's
-        iam.create_role(RoleName="lab", AssumeRolePolicyDocument="{}")
-        iam.attach_role_policy(RoleName="lab", PolicyArn=arn)
-        assert iam.get_policy(PolicyArn=arn)["Policy"]["AttachmentCount"] == 1
-        mine = iam_backends[DEFAULT_ACCOUNT_ID]["aws"].managed_policies[arn]
-        other = iam_backends["222222222222"]["aws"].managed_policies[arn]
-        assert other.attachment_count == 0 and other.account_id == "222222222222"
-        assert other is not mine and other.versions[0] is not mine.versions[0]
-        assert other.versions[0].document == mine.versions[0].document
+        other = iam_backends["222222222222"]["aws"]
+        shared = other.managed_policies[arn]
+        assert iam_backends[DEFAULT_ACCOUNT_ID]["aws"].managed_policies[arn] is shared
+        for role in ("lab", "lab2"):
+            iam.create_role(RoleName=role, AssumeRolePolicyDocument="{}")
+            iam.attach_role_policy(RoleName=role, PolicyArn=arn)
+        assert iam.get_policy(PolicyArn=arn)["Policy"]["AttachmentCount"] == 2
+        mine = iam_backends[DEFAULT_ACCOUNT_ID]["aws"]
+        own = mine.managed_policies[arn]
+        assert own is not shared and own.account_id == DEFAULT_ACCOUNT_ID and own.attachment_count == 2
+        held = [policy for policy in mine.aws_managed_policies if policy.arn == arn]  # (moto's == is by ARN)
+        assert held == [own] and held[0] is own
+        assert other.managed_policies[arn] is shared and shared.attachment_count == 0
+        assert own.versions[0] is not shared.versions[0] and own.versions[0].document == shared.versions[0].document
+        with pytest.raises(AttributeError):
+            shared.attachment_count = 1
+        with pytest.raises(AttributeError):
+            shared.versions[0].is_default = False
+        with pytest.raises(TypeError):
+            shared.tags["team"] = "ops"
+        for role in ("lab", "lab2"):
+            iam.detach_role_policy(RoleName=role, PolicyArn=arn)
+        assert iam.get_policy(PolicyArn=arn)["Policy"]["AttachmentCount"] == 0
 
 
 def test_managed_policies_answer_as_moto_s_own(monkeypatch):
@@ -245,6 +261,11 @@ def test_managed_policies_answer_as_moto_s_own(monkeypatch):
             iam.create_role(RoleName="r", AssumeRolePolicyDocument=role)
             iam.attach_role_policy(RoleName="r", PolicyArn=arn)
             told = [iam.list_attached_role_policies(RoleName="r"), iam.get_policy(PolicyArn=arn)]
+            told += [
+                iam.list_policies(Scope="Local"),
+                iam.list_policies(OnlyAttached=True),
+                iam.get_account_authorization_details(Filter=["LocalManagedPolicy"]),
+            ]
             iam.detach_role_policy(RoleName="r", PolicyArn=arn)
             told += [iam.get_policy(PolicyArn=arn), iam.list_policies(Scope="AWS", MaxItems=50)]
             told.append(refusal(lambda: iam.attach_role_policy(RoleName="r", PolicyArn=arn + "Nope")))
@@ -253,7 +274,8 @@ def test_managed_policies_answer_as_moto_s_own(monkeypatch):
     ours = story()
     monkeypatch.setattr(moto_setup, "_managed_policies_of_the_simulated_partition", _moto_s_own_policies)
     assert story() == ours
-    assert ours[1]["Policy"]["AttachmentCount"] == 1 and ours[2]["Policy"]["AttachmentCount"] == 0
+    assert ours[1]["Policy"]["AttachmentCount"] == 1 and ours[5]["Policy"]["AttachmentCount"] == 0
+    assert ours[2]["Policies"] == [] and [p["PolicyName"] for p in ours[3]["Policies"]] == [arn.rsplit("/", 1)[1]]
 
 
 def _moto_s_own_policies(backend):
