@@ -70,7 +70,7 @@ class _CarriedAnswer(bytes):
 
 
 @lru_cache(maxsize=None)
-def _empty_answer(service_name: str, operation: str, model) -> Dict[str, Any]:
+def _empty_answer(model) -> Dict[str, Any]:
     """The operation's answer with nothing in it, serialized: its status and headers are every
     answer's (for an output with no member in a header), and parsing it gives the metadata."""
     return _serializer(model).serialize({})
@@ -82,7 +82,7 @@ def answer(model, url: str, parsed: Dict[str, Any]) -> AWSResponse:
     if model.has_streaming_output or model.has_event_stream_output:
         serialized = _serializer(model).serialize(parsed)
         return _response(url, serialized, serialized["status_code"])
-    empty = _empty_answer(model.service_model.service_name, model.name, model)
+    empty = _empty_answer(model)
     response = _response(url, empty, empty["status_code"])
     body = _CarriedAnswer()
     body.answer, body.model = parsed, model
@@ -146,9 +146,8 @@ class _AnswerReader:
     def read(self, body: _CarriedAnswer, response, shape) -> Dict[str, Any]:
         """What parsing the serialized answer gives, from the answer and the shape (_Unsure
         when it cannot tell)."""
-        model = body.model
-        empty = _empty_answer(model.service_model.service_name, model.name, model)
-        read = {} if shape is None else _Reading(self._xml, self._parser, model).value(shape, body.answer)
+        empty = _empty_answer(body.model)
+        read = {} if shape is None else _Reading(self._xml, self._parser, body.model).value(shape, body.answer)
         # the metadata (request id, status, headers) as botocore reads it off the empty answer
         metadata = self._parser.parse({**response, "body": empty["body"].encode()}, shape)
         if metadata.keys() - {"ResponseMetadata"}:
