@@ -42,6 +42,11 @@ def session(world):
     return world.session()
 
 
+# boto3 waiters' settings for fast_world: polled every 50 ms, given up after 20 s (a loaded
+# machine can take seconds to start a cache's server; a ready resource ends the wait at once)
+PATIENT = {"Delay": 0.05, "MaxAttempts": 400}
+
+
 @pytest.fixture
 def fast_world():
     """Wall-clock world with sub-second lifecycles, for boto3 waiters (they sleep for real)."""

@@ -1,5 +1,7 @@
 import pytest
 
+from .conftest import PATIENT
+
 TABLE = dict(
     TableName="reviews",
     BillingMode="PAY_PER_REQUEST",
@@ -39,7 +41,7 @@ def test_table_is_creating_then_active_then_deleting_then_gone(world, session, c
 def test_table_waiters(fast_world):
     dynamodb = fast_world.session().client("dynamodb")
     dynamodb.create_table(**TABLE)
-    dynamodb.get_waiter("table_exists").wait(TableName="reviews", WaiterConfig={"Delay": 0.05, "MaxAttempts": 40})
+    dynamodb.get_waiter("table_exists").wait(TableName="reviews", WaiterConfig=PATIENT)
     assert status(dynamodb) == "ACTIVE"
     dynamodb.delete_table(TableName="reviews")
-    dynamodb.get_waiter("table_not_exists").wait(TableName="reviews", WaiterConfig={"Delay": 0.05, "MaxAttempts": 40})
+    dynamodb.get_waiter("table_not_exists").wait(TableName="reviews", WaiterConfig=PATIENT)

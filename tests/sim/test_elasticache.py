@@ -5,6 +5,8 @@ import redis
 
 from ops.sim.world import SimWorld
 
+from .conftest import PATIENT
+
 ARN_PREFIX = "arn:aws:elasticache:us-east-1:123456789012"
 
 
@@ -189,14 +191,10 @@ def test_tags_by_arn(session):
 def test_waiters_follow_the_lifecycle(fast_world):
     elasticache = fast_world.session().client("elasticache")
     elasticache.create_cache_cluster(CacheClusterId="lab", Engine="redis", CacheNodeType="cache.t3.micro")
-    elasticache.get_waiter("cache_cluster_available").wait(
-        CacheClusterId="lab", WaiterConfig={"Delay": 0.05, "MaxAttempts": 40}
-    )
+    elasticache.get_waiter("cache_cluster_available").wait(CacheClusterId="lab", WaiterConfig=PATIENT)
     assert cluster(elasticache, "lab")["CacheClusterStatus"] == "available"
     elasticache.delete_cache_cluster(CacheClusterId="lab")
-    elasticache.get_waiter("cache_cluster_deleted").wait(
-        CacheClusterId="lab", WaiterConfig={"Delay": 0.05, "MaxAttempts": 40}
-    )
+    elasticache.get_waiter("cache_cluster_deleted").wait(CacheClusterId="lab", WaiterConfig=PATIENT)
     assert elasticache.describe_cache_clusters()["CacheClusters"] == []
 
 
@@ -212,9 +210,7 @@ def test_single_node_valkey_replication_group(fast_world):
     assert created["Status"] == "creating" and created["MemberClusters"] == ["lab-001"]
     with pytest.raises(elasticache.exceptions.InvalidReplicationGroupStateFault, match="not valid for deletion"):
         elasticache.delete_replication_group(ReplicationGroupId="lab")
-    elasticache.get_waiter("replication_group_available").wait(
-        ReplicationGroupId="lab", WaiterConfig={"Delay": 0.05, "MaxAttempts": 40}
-    )
+    elasticache.get_waiter("replication_group_available").wait(ReplicationGroupId="lab", WaiterConfig=PATIENT)
     group = elasticache.describe_replication_groups(ReplicationGroupId="lab")["ReplicationGroups"][0]
     assert ping(group["NodeGroups"][0]["PrimaryEndpoint"]) is True
     assert cluster(elasticache, "lab-001")["ReplicationGroupId"] == "lab"
@@ -222,9 +218,7 @@ def test_single_node_valkey_replication_group(fast_world):
         elasticache.delete_cache_cluster(CacheClusterId="lab-001")
 
     elasticache.delete_replication_group(ReplicationGroupId="lab")
-    elasticache.get_waiter("replication_group_deleted").wait(
-        ReplicationGroupId="lab", WaiterConfig={"Delay": 0.05, "MaxAttempts": 40}
-    )
+    elasticache.get_waiter("replication_group_deleted").wait(ReplicationGroupId="lab", WaiterConfig=PATIENT)
     with pytest.raises(elasticache.exceptions.ReplicationGroupNotFoundFault):
         elasticache.describe_replication_groups(ReplicationGroupId="lab")
     with pytest.raises(elasticache.exceptions.CacheClusterNotFoundFault):
