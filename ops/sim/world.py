@@ -70,7 +70,7 @@ from .scheduler import SchedulerBackend
 from .server import SERVER_FILE, SimServer
 from .sessions import isolated_session
 from .ssm import SSMBackend
-from .transport import SimulatorStopped, Transport, check_destination, server_url
+from .transport import SimulatorStopped, Transport, check_destination, server_url, unchecked_signer
 
 if TYPE_CHECKING:
     from moto.core.models import MockAWS
@@ -280,6 +280,7 @@ class SimWorld:
                 if internal is None:
                     self._internal = internal = self._isolated_session()
                     internal.events.register_last("before-send", self._route_request, unique_id="ops-sim-guard")
+                    internal.events.register_first("choose-signer", self._choose_signer, unique_id="ops-sim-signer")
                 client = internal.client(service)
                 client.exceptions  # noqa: B018  (built once, under the lock: see ops.aws.Aws._client)
                 self._clients[service] = client
@@ -355,6 +356,9 @@ class SimWorld:
         if amender is not None:
             amender.amend(operation, params, parsed)
         return parsed
+
+    def _choose_signer(self, event_name: str, **_):
+        return unchecked_signer(self, event_name.split(".")[1])
 
     def _route_request(self, request, **_):
         """The simulator's own clients' requests: moto answers them in-process while the world

@@ -1,9 +1,12 @@
 import json
+import re
 
 import botocore.config
 import pytest
 
 from ops.sim.world import DEFAULT_DURATIONS, SimulatorStopped, SimWorld
+
+from .conftest import SSM_ROLE_POLICY
 
 SERVICES = ("ec2", "elasticache", "cloud9", "ssm", "dynamodb", "iam", "sts")
 
@@ -115,6 +118,35 @@ def test_only_calls_that_a_fake_alone_answers_go_unsigned(world, session):
         "DescribeVpcs": True,
         "ListTables": True,
     }
+
+
+def test_an_in_process_world_s_calls_to_moto_carry_what_moto_reads_of_a_signature(world, session):
+    """moto's in-process mock reads the access key and the scope of a SigV4 header but checks
+    no signature: those calls carry SigV4's headers with a signature left unworked; moto still
+    knows who called (an assumed role's keys are the role's)."""
+    headers = []
+
+    def note(request, **_):
+        headers.append(dict(request.headers))
+
+    iam, sts = session.client("iam"), session.client("sts")
+    iam.create_role(RoleName="reader", AssumeRolePolicyDocument=SSM_ROLE_POLICY)
+    keys = sts.assume_role(RoleArn="arn:aws:iam::123456789012:role/reader", RoleSessionName="student")["Credentials"]
+    as_role = session.client(
+        "sts",
+        aws_access_key_id=keys["AccessKeyId"],
+        aws_secret_access_key=keys["SecretAccessKey"],
+        aws_session_token=keys["SessionToken"],
+    )
+    as_role.meta.events.register_last("request-created", note)
+    assert as_role.get_caller_identity()["Arn"] == "arn:aws:sts::123456789012:assumed-role/reader/student"
+    sent = {name.lower(): value for name, value in headers[0].items()}
+    assert re.fullmatch(
+        rf"AWS4-HMAC-SHA256 Credential={keys['AccessKeyId']}/\d{{8}}/us-east-1/sts/aws4_request, "
+        r"SignedHeaders=[a-z0-9;-]+, Signature=0{64}",
+        sent["authorization"],
+    )
+    assert sent["x-amz-security-token"] == keys["SessionToken"] and re.fullmatch(r"\d{8}T\d{6}Z", sent["x-amz-date"])
 
 
 def test_a_fake_that_claims_to_answer_alone_must_answer(world, session, monkeypatch):
