@@ -24,6 +24,8 @@ from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.config import DefaultConfig
 from moto.core.utils import MISSING, get_value
 
+from . import xml_writer
+
 SIMULATED_PARTITION = "aws"
 SIMULATED_REGION = "us-east-1"  # where a client made ahead of time points; its models are any region's
 
@@ -252,6 +254,7 @@ def configure(managed_policies: bool) -> "DefaultConfig":
     serialize.ResponseSerializer.get_value = _get_value_by_known_keys  # type: ignore[method-assign]
     if _unpatched_validate_name is not None:
         xmltodict._validate_name = _validate_name_once
+    xmltodict.unparse = xml_writer.unparse  # moto's serializers call it through the module
     AccountSpecificBackend._generate_regions = _generate_regions  # type: ignore[method-assign,assignment]
     moto.backends.list_of_moto_modules = _list_of_moto_modules
     errors.ErrorLookupFactory.__init__ = _error_lookups_shared_by_every_factory  # type: ignore[method-assign,assignment]
