@@ -139,9 +139,10 @@ class EC2Overlay(Backend):
         instances without that filter, judged by AWS's states here; else (or when moto refuses
         the query: it refuses the request alike) moto answers, amended below."""
         filters = params.get("Filters", [])
-        wanted = {value for f in filters if f.get("Name") == "instance-state-name" for value in f.get("Values", [])}
-        if not any(f.get("Name") == "instance-state-name" for f in filters):
+        states = [f for f in filters if f.get("Name") == "instance-state-name"]
+        if not states:
             return None
+        wanted = {value for f in states for value in f.get("Values", [])}
         others = [f for f in filters if f.get("Name") != "instance-state-name"]
         query = {k: v for k, v in params.items() if k not in ("Filters", "NextToken", "MaxResults")}
         ec2 = self.world.client("ec2")

@@ -44,7 +44,7 @@ def _managed_policy_documents() -> Dict[str, dict]:
 @functools.lru_cache(maxsize=None)
 def _shared_managed_policies(region_name: str) -> tuple:
     """The AWS managed policies, built once per process and shared by every account in it
-    until the account attaches one (moto builds all 1,300 for every account, validating each
+    until the account attaches one (moto builds all ~1,500 for every account, validating each
     document: a tenth of a second per dry run; copying them for each was still 3-7% of a warm
     in-process dry run's CPU)."""
     return tuple(
@@ -62,7 +62,7 @@ def _managed_policies_of_the_simulated_partition(backend):
 
 class _AccountsManagedPolicy(iam_models.AWSManagedPolicy):
     """An account's own copy of an AWS managed policy, its ARN worked out once: moto builds it
-    at every look-up, and attaching or detaching a policy looks through all 1,300 of them
+    at every look-up, and attaching or detaching a policy looks through all ~1,500 of them
     (2% of an in-process dry run). An AWS managed policy's path and name never change."""
 
     arn: str = None  # type: ignore[assignment]  # each copy's own, in place of moto's property
@@ -110,8 +110,9 @@ def _account_copy(shared: _SharedManagedPolicy, account_id: str) -> _AccountsMan
 
 
 def _shallow_copy(thing, kind=None):
-    """copy.copy for a plain object (its attributes in __dict__), at a third of the cost:
-    3,000 of them per new account. Unlike copy.copy it skips moto's BaseModel.__new__,
+    """copy.copy for a plain object (its attributes in __dict__), at a third of the cost: the
+    shared policies and their versions (once per process) and an account's own copies. Unlike
+    copy.copy it skips moto's BaseModel.__new__,
     which lists every instance for moto's dashboard (unused here) until a reset. kind: the
     copy's class, when not the original's."""
     made = object.__new__(kind or type(thing))

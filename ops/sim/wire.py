@@ -171,7 +171,8 @@ class _Reading:
     def __init__(self, xml: bool, parser, model):
         self.xml = xml
         self.parse_timestamp = parser._timestamp_parser
-        self.model = model
+        service = model.service_model
+        self.timestamp_format = get_serializer_class(service.service_name, service.protocol).DEFAULT_TIMESTAMP_FORMAT
 
     def value(self, shape, value: Any) -> Any:
         kind = shape.type_name
@@ -206,9 +207,7 @@ class _Reading:
         raise _Unsure  # maps, blobs, and numbers or booleans of another type
 
     def _timestamp_on_the_wire(self, shape, value: datetime.datetime):
-        service = self.model.service_model
-        default = get_serializer_class(service.service_name, service.protocol).DEFAULT_TIMESTAMP_FORMAT
-        fmt = shape.serialization.get("timestampFormat", default)
+        fmt = shape.serialization.get("timestampFormat", self.timestamp_format)
         return _TIMESTAMPS._convert_timestamp_to_str(value, fmt)  # a str, or an int or float in JSON
 
 

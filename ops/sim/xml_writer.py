@@ -23,22 +23,21 @@ class _Unusual(Exception):
 
 
 def unparse(input_dict, output=None, encoding="utf-8", full_document=True, short_empty_elements=False, **options):
-    if output is not None or encoding != "utf-8" or options.keys() - {"pretty"} or options.get("pretty"):
-        return _xmltodict_unparse(input_dict, output, encoding, full_document, short_empty_elements, **options)
-    if type(input_dict) is not dict or (full_document and (len(input_dict) != 1 or _a_list(input_dict))):
-        return _xmltodict_unparse(input_dict, output, encoding, full_document, short_empty_elements, **options)
-    parts: List[str] = [_DECLARATION] if full_document else []
-    try:
-        for key, value in input_dict.items():
-            _element(parts, key, value, short_empty_elements)
-    except _Unusual:
-        return _xmltodict_unparse(input_dict, output, encoding, full_document, short_empty_elements, **options)
-    return "".join(parts)
+    plain = output is None and encoding == "utf-8" and not (options.keys() - {"pretty"} or options.get("pretty"))
+    if plain and type(input_dict) is dict and (not full_document or _one_root(input_dict)):
+        parts: List[str] = [_DECLARATION] if full_document else []
+        try:
+            for key, value in input_dict.items():
+                _element(parts, key, value, short_empty_elements)
+            return "".join(parts)
+        except _Unusual:
+            pass
+    return _xmltodict_unparse(input_dict, output, encoding, full_document, short_empty_elements, **options)
 
 
-def _a_list(document: dict) -> bool:
-    """Is the document's root a list (no root, or several: xmltodict's errors)?"""
-    return any(type(root) is list for root in document.values())
+def _one_root(document: dict) -> bool:
+    """Has the document one root element (not none, nor a list: xmltodict's errors)?"""
+    return len(document) == 1 and not any(type(root) is list for root in document.values())
 
 
 def _text(value) -> str:
