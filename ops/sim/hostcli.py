@@ -15,7 +15,9 @@ Resource; a matching Deny wins; statements with Condition, NotAction or NotResou
 evaluated and so never allow). Otherwise: AccessDeniedException, the CLI's text on stderr,
 exit 254 (the CLI v2's code for an error answered by the service; 252 for a command line it
 cannot parse). Nothing leaves loopback: the socket is a file, and the answer comes from the
-world's own moto.
+world's own moto. The folder is named after the process that serves it; a process that was
+killed cannot remove its own, so the next one removes every such folder whose process has
+ended (only the user's own: /tmp is shared).
 
 Not simulated: other commands and options, KMS (a SecureString decrypts for any role that
 may read it, as with the default aws/ssm key), resource-based conditions.
@@ -24,8 +26,10 @@ may read it, as with the default aws/ssm key), resource-based conditions.
 import fnmatch
 import json
 import os
+import shutil
 import socket
 import socketserver
+import stat
 import struct
 import sys
 import tempfile
@@ -108,16 +112,57 @@ def role_documents(iam, role: str):
     return documents
 
 
+FOLDER_PREFIX, SOCKET_NAME = "ops-sim-cli-", "cli.sock"
+
+
+def remove_abandoned_folders() -> None:
+    """Remove the folders of this user's ended processes (killed ones never removed theirs)."""
+    root = tempfile.gettempdir()
+    for name in os.listdir(root):
+        pid_text = name[len(FOLDER_PREFIX) :].split("-", 1)[0]
+        if not name.startswith(FOLDER_PREFIX) or not pid_text.isdigit():
+            continue
+        path = os.path.join(root, name)
+        try:
+            status = os.lstat(path)
+        except OSError:
+            continue
+        if status.st_uid != os.getuid() or not stat.S_ISDIR(status.st_mode) or _running(int(pid_text)):
+            continue
+        if not _served(os.path.join(path, SOCKET_NAME)):  # a process of another PID namespace, sharing /tmp
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _served(socket_path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(socket_path)
+        except OSError:  # refused: its server ended; or no socket at all
+            return False
+    return True
+
+
 class HostCli:
     """The socket and the `aws` shim, for the commands this process runs (made on first use)."""
 
     def __init__(self, world):
         self.world = world
-        self.directory = tempfile.mkdtemp(prefix="ops-sim-cli-")  # short: AF_UNIX paths are limited
+        remove_abandoned_folders()
+        self.directory = tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-")  # short: AF_UNIX paths are limited
         os.chmod(self.directory, 0o700)
         self.bin = os.path.join(self.directory, "bin")
         os.mkdir(self.bin, 0o700)
-        socket_path = os.path.join(self.directory, "cli.sock")
+        socket_path = os.path.join(self.directory, SOCKET_NAME)
         cli = self
 
         class Handler(socketserver.StreamRequestHandler):
@@ -135,15 +180,16 @@ class HostCli:
         os.chmod(shim, 0o700)
 
     def close(self) -> None:
-        import shutil
-
         self._server.shutdown()
         self._server.server_close()
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def _handle(self, connection, rfile, wfile) -> None:
         try:
-            request = json.loads(rfile.readline())
+            line = rfile.readline()
+            if not line:  # a probe (remove_abandoned_folders) or a shim that died
+                return
+            request = json.loads(line)
             pid = struct.unpack("3i", connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
             answer = self.get_parameter(self._instance_of(pid), request["name"], bool(request.get("decrypt")))
         except Exception as exc:  # noqa: BLE001 - the shim reports it like the CLI would

@@ -1,8 +1,13 @@
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from ops.sim.hostcli import HostCli, remove_abandoned_folders
 from ops.sim.processes import alive
 
 from .conftest import SSM_ROLE_POLICY, cloud9_instance, create_ssm_iam
@@ -257,3 +262,31 @@ def test_cancel_command_stops_the_process_and_reports_it_cancelled(world, sessio
         ssm.cancel_command(CommandId=running, InstanceIds=[iid, iid])
     with pytest.raises(ssm.exceptions.InvalidInstanceId):
         ssm.cancel_command(CommandId=running, InstanceIds=["i-0123456789abcdef0"])
+
+
+def test_a_killed_process_leaves_its_aws_folder_and_the_next_one_removes_it(world, tmp_path):
+    """A process killed while it served the instances' `aws` cannot remove its folder in /tmp;
+    the next process to make one removes it, and never the folder of one still running."""
+    serve = "import sys, time; from ops.sim.hostcli import HostCli; print(HostCli(None).directory, flush=True); time.sleep(60)"
+    killed, running = (
+        subprocess.Popen([sys.executable, "-c", serve], stdout=subprocess.PIPE, text=True) for _ in range(2)
+    )
+    try:
+        killed_folder, running_folder = killed.stdout.readline().strip(), running.stdout.readline().strip()
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        assert os.path.isdir(killed_folder) and os.path.isdir(running_folder)
+
+        cli = HostCli(world)
+        try:
+            assert not os.path.exists(killed_folder)
+            assert os.path.isdir(running_folder) and os.path.isdir(cli.directory)
+        finally:
+            cli.close()
+        assert not os.path.exists(cli.directory)
+    finally:
+        running.kill()
+        running.wait()
+        killed.stdout.close()
+        running.stdout.close()
+        remove_abandoned_folders()
