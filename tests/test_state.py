@@ -1,6 +1,7 @@
 """The run record: written as it goes, owner-only, one row per step and kind."""
 
 import json
+import os
 import stat
 
 from ops.engine.records import LocalRecords
@@ -60,3 +61,15 @@ def test_a_write_cut_short_leaves_no_second_record(tmp_path):
     state = RunState.start(tmp_path / ".ops" / "state" / "lab.json", "lab", "p", "us-east-1", dry_run=False)
     (state.path.parent / ".state-abc123.json").write_text(state.path.read_text())  # SIGKILL during a save
     assert [s.data["lab"] for s in all_states(LocalRecords(tmp_path, dry_run=False))] == ["lab"]
+
+
+def test_a_real_runs_record_reaches_the_disk_before_it_replaces_the_last_and_a_dry_runs_need_not(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real_fsync(fd))
+    for dry_run in (False, True):
+        state = RunState.start(LocalRecords(tmp_path, dry_run).slot("lab"), "lab", "p", "us-east-1", dry_run=dry_run)
+        state.record(
+            Resource(step="redis", type="elasticache.cluster", kind="cache-cluster", id="c1", region="us-east-1")
+        )
+    assert len(synced) == 2 and all("/.ops/state/.state-" in path for path in synced), synced
