@@ -54,6 +54,15 @@ def shared_loader(data_path: Optional[str] = None, user_models: bool = True) -> 
         return loader
 
 
+def share_with_every_session() -> None:
+    """Give every botocore session this process makes from now on its shared loader, not
+    only ops's own: moto makes sessions of its own (four in a process that imports its EC2,
+    each parsing endpoints.json again: 0.7 s). A session's data_path still picks its loader."""
+    import botocore.session
+
+    botocore.session.create_loader = shared_loader
+
+
 def session_with_shared_loader(profile: Optional[str] = None):
     """A botocore session (profile: --profile's, else the environment's) whose data comes
     from the shared loader for its data_path. Raises ProfileNotFound as botocore does."""

@@ -4,6 +4,8 @@ AWS_DATA_PATH still adds models to real sessions and never to the simulator's.""
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import boto3
@@ -62,3 +64,30 @@ def test_partitions_are_botocores(monkeypatch):
     reference = botocore.session.Session()
     for region in ("us-east-1", "eu-west-1", "cn-north-1", "us-gov-west-1", "us-iso-east-1", "ap-southeast-7"):
         assert partition_of(region) == reference.get_partition_for_region(region), region
+
+
+def test_a_simulator_process_parses_the_endpoints_once_for_moto_too():
+    """moto makes botocore sessions of its own (its EC2 module, three at import, and one for
+    every account backend); in a process that runs the simulator they share one loader, so
+    endpoints.json is parsed twice: for the simulator's own sessions (botocore's data only)
+    and for every other session (botocore's search paths). Each of moto's parsed it again."""
+    script = """
+import json, botocore.loaders
+parsed = []
+load_file = botocore.loaders.JSONFileLoader.load_file
+def counting(self, file_path):
+    parsed.append(file_path.rsplit("/", 1)[-1])
+    return load_file(self, file_path)
+botocore.loaders.JSONFileLoader.load_file = counting
+import ops.sim.moto_setup
+from moto.backends import get_backend
+get_backend("ec2")["123456789012"]["us-east-1"]
+from ops.sim.sessions import isolated_session
+isolated_session("us-east-1").client("ec2")
+import boto3
+boto3.Session().get_available_regions("ec2")
+print(json.dumps(parsed))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout).count("endpoints") == 2

@@ -24,7 +24,10 @@ from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.config import DefaultConfig
 from moto.core.utils import MISSING, get_value
 
+from ..shared_loader import share_with_every_session
 from . import xml_writer
+
+share_with_every_session()  # before moto's EC2 is imported: its module makes three sessions
 
 SIMULATED_PARTITION = "aws"
 SIMULATED_REGION = "us-east-1"  # where a client made ahead of time points; its models are any region's
