@@ -389,6 +389,7 @@ def main(argv=None) -> None:
     from werkzeug.serving import make_server
 
     from . import moto_setup
+    from .keepalive import KeepAliveHandler
 
     default_user_config["iam"].update(moto_setup.configure(args.managed_policies)["iam"])
     requests = logging.getLogger("werkzeug")
@@ -396,7 +397,7 @@ def main(argv=None) -> None:
     requests.addHandler(logging.StreamHandler())  # else werkzeug adds its own, importing colorama on the way
     gates = _Gates(args.home, keys)
     app = _App(DomainDispatcherApplication(moto_setup.backend_app), gates, keys, moto_setup.REQUEST_LOCK)
-    server = make_server(LOOPBACK, 0, app, threaded=True)
+    server = make_server(LOOPBACK, 0, app, threaded=True, request_handler=KeepAliveHandler)
     gates.port = server.server_port
     os.environ["MOTO_PORT"] = str(server.server_port)  # moto builds some URLs from it
     signal.signal(signal.SIGTERM, _exit_now)

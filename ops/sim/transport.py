@@ -19,6 +19,7 @@ Nothing a sim session sends can leave the machine: a request for anything but an
 
 import collections
 import re
+import socket
 from typing import Any, Dict
 from urllib.parse import urlsplit, urlunsplit
 
@@ -118,6 +119,12 @@ class Transport:
         self._fake_only = {key for key, backend in world.answering.items() if backend.answers_alone}
         self._seen_by_fakes = set(world.answering) | set(world.amending)  # they need the call's parameters
 
+    def close(self) -> None:
+        """Close the connections to the account's server (kept open between calls)."""
+        http, self._http = self._http, None
+        if http is not None:
+            http.close()
+
     def stash_call(self, params, model, context, **_) -> None:
         """before-parameter-build: keep the operation, and the caller's parameters when a fake
         answers or amends it, for __call__ (botocore hands `before-send` only the serialized
@@ -203,5 +210,9 @@ class Transport:
         if self._http is None:
             from botocore.httpsession import URLLib3Session
 
-            self._http = URLLib3Session(proxies={}, timeout=60)
+            # TCP_NODELAY, as botocore's clients have it: the server keeps connections open
+            # (keepalive.py), and a request is two writes (head, body)
+            self._http = URLLib3Session(
+                proxies={}, timeout=60, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+            )
         return self._http.send(routed)

@@ -205,7 +205,10 @@ class SimWorld:
         finally:
             self._running = False
             self._internal = None
+            for client in self._clients.values():
+                client.close()  # its connections to a persistent account's server
             self._clients.clear()
+            self.transport.close()
             if isinstance(self.store, PersistentStore):  # i.e. self.home
                 self.store.write_ahead()  # the clock's time, for the next process
                 self.store.close()
