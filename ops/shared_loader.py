@@ -57,7 +57,7 @@ def shared_loader(data_path: Optional[str] = None, user_models: bool = True) -> 
 def share_with_every_session() -> None:
     """Give every botocore session this process makes from now on its shared loader, not
     only ops's own: moto makes sessions of its own (four in a process that imports its EC2,
-    each parsing endpoints.json again: 0.7 s). A session's data_path still picks its loader."""
+    each parsing endpoints.json again: about a second). A session's data_path still picks its loader."""
     import botocore.session
 
     botocore.session.create_loader = shared_loader
