@@ -37,6 +37,7 @@ import threading
 from typing import Optional
 
 from .base import ACCOUNT_ID
+from .processes import alive
 
 EXIT_SERVICE_ERROR, EXIT_USAGE = 254, 252
 
@@ -127,20 +128,10 @@ def remove_abandoned_folders() -> None:
             status = os.lstat(path)
         except OSError:
             continue
-        if status.st_uid != os.getuid() or not stat.S_ISDIR(status.st_mode) or _running(int(pid_text)):
+        if status.st_uid != os.getuid() or not stat.S_ISDIR(status.st_mode) or alive(int(pid_text)):
             continue
         if not _served(os.path.join(path, SOCKET_NAME)):  # a process of another PID namespace, sharing /tmp
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
 
 
 def _served(socket_path: str) -> bool:

@@ -27,7 +27,6 @@ import argparse
 import dataclasses
 import fcntl
 import http.client
-import io
 import json
 import logging
 import os
@@ -314,16 +313,11 @@ class _App:
 
 
 def _read_body(environ) -> bytes:
-    """The request's body (to check its signature), left readable for moto."""
-    length = environ.get("CONTENT_LENGTH")
-    if length:
-        body = environ["wsgi.input"].read(int(length))
-    elif environ.get("wsgi.input_terminated"):  # chunked
-        body = environ["wsgi.input"].read()
-    else:
-        body = b""
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["CONTENT_LENGTH"] = str(len(body))
+    """The request's body (to check its signature), left readable for moto: the server's
+    handler (keepalive.py) has read it whole into a stream it can rewind."""
+    stream = environ["wsgi.input"]
+    body = stream.read()
+    stream.seek(0)
     return body
 
 
